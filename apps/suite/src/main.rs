@@ -1,0 +1,4 @@
+//! The suite cell: every platform module, as they arrive. Each module crate linked here must be
+//! named (`use tasks as _;`) or its registration is dropped by the linker.
+
+kernel::cell_main!("suite");

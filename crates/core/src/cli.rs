@@ -1,0 +1,304 @@
+//! The command line every cell binary shares: `serve` (default), `migrate up|status`, `modules`,
+//! `check-config`, `openapi`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{CellConfig, Sources};
+use crate::http::Application;
+use crate::module::{self, PlatformModule};
+use crate::startup;
+use crate::telemetry::{self, LogTarget};
+
+/// What an app's `main` hands the kernel: its name and its product TOML (compiled in).
+#[derive(Debug, Clone, Copy)]
+pub struct CellSpec {
+    pub name: &'static str,
+    pub product_toml: &'static str,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "A cell of the platform: one product's modules in one binary"
+)]
+struct Cli {
+    /// A product TOML to use instead of the one compiled into the binary.
+    #[arg(long, global = true, env = "CELL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Override any setting: `--set http.port=9000` (repeatable; secrets are refused here).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE", value_parser = key_value)]
+    set: Vec<(String, String)>,
+    /// Shorthand for `--set http.port=…`.
+    #[arg(long, global = true)]
+    port: Option<u16>,
+    /// Shorthand for `--set http.bind=…`.
+    #[arg(long, global = true)]
+    bind: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply pending migrations and serve HTTP until SIGTERM/SIGINT (the default).
+    Serve,
+    /// Database migrations of the enabled modules.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// The modules linked into this binary, with versions and whether this cell enables them.
+    Modules,
+    /// Validate the configuration and module settings; print them with secrets redacted.
+    CheckConfig,
+    /// Print the cell's OpenAPI document.
+    Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// List every migration and whether it is applied.
+    Status,
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))?;
+    Ok((k.trim().to_owned(), v.to_owned()))
+}
+
+/// Runs the cell binary. Exit codes: 0 success, 1 runtime failure, 2 configuration or start-up
+/// refusal.
+pub fn main(spec: CellSpec) -> ExitCode {
+    let cli = Cli::parse();
+    let linked = module::linked_modules();
+    let config = match load_config(&cli, spec, &linked) {
+        Ok(c) => c,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let command = cli.command.unwrap_or(Command::Serve);
+    let target = match command {
+        Command::Serve => LogTarget::Stdout,
+        _ => LogTarget::Stderr,
+    };
+    let _telemetry = match telemetry::init(&config.telemetry, config.mode(), config.name(), target)
+    {
+        Ok(g) => g,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(command, config, linked))
+}
+
+fn load_config(
+    cli: &Cli,
+    spec: CellSpec,
+    linked: &[Box<dyn PlatformModule>],
+) -> Result<CellConfig, String> {
+    let file = match &cli.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            (text, path.display().to_string())
+        }
+        None => (
+            spec.product_toml.to_owned(),
+            format!("products/{}.toml", spec.name),
+        ),
+    };
+    let mut overrides = cli.set.clone();
+    if let Some(port) = cli.port {
+        overrides.push(("http.port".into(), port.to_string()));
+    }
+    if let Some(bind) = &cli.bind {
+        overrides.push(("http.bind".into(), bind.clone()));
+    }
+    let sources = Sources {
+        file: Some(file),
+        env: None,
+        overrides,
+    };
+    CellConfig::load(&sources, &module::secret_keys(linked)).map_err(|e| e.to_string())
+}
+
+async fn run(
+    command: Command,
+    config: CellConfig,
+    linked: Vec<Box<dyn PlatformModule>>,
+) -> ExitCode {
+    match command {
+        Command::Serve => {
+            let app = match Application::build(config, linked).await {
+                Ok(app) => app,
+                Err(e) => {
+                    tracing::error!(error = %e, "start-up refused");
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match app.run_until_stopped().await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "server failed");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Modules => {
+            let enabled: Vec<String> = config.enabled_modules().map(String::from).collect();
+            let mut rows: Vec<(String, String, bool, String)> = linked
+                .iter()
+                .map(|m| {
+                    (
+                        m.name().to_owned(),
+                        m.version().to_owned(),
+                        enabled.iter().any(|e| e == m.name()),
+                        m.dependencies().join(","),
+                    )
+                })
+                .collect();
+            rows.sort();
+            println!("kernel {} (always)", env!("CARGO_PKG_VERSION"));
+            for (name, version, on, deps) in rows {
+                let state = if on { "enabled" } else { "linked, not enabled" };
+                let deps = if deps.is_empty() {
+                    String::new()
+                } else {
+                    format!(" depends on {deps}")
+                };
+                println!("{name} {version} ({state}){deps}");
+            }
+            match module::resolve(linked, &config) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::CheckConfig => match module::resolve(linked, &config) {
+            Ok(modules) => {
+                print!("{}", config.redacted_summary());
+                let order: Vec<&str> = modules.iter().map(|m| m.module.name()).collect();
+                println!(
+                    "start order: {}",
+                    if order.is_empty() {
+                        "(no modules)".into()
+                    } else {
+                        order.join(" → ")
+                    }
+                );
+                println!("configuration is valid");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Openapi => match module::resolve(linked, &config) {
+            Ok(modules) => {
+                let doc = crate::http::openapi_document(config.name(), &modules);
+                match doc.to_pretty_json() {
+                    Ok(json) => {
+                        println!("{json}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Migrate { action } => migrate(action, config, linked).await,
+    }
+}
+
+async fn migrate(
+    action: MigrateAction,
+    config: CellConfig,
+    linked: Vec<Box<dyn PlatformModule>>,
+) -> ExitCode {
+    let result = async {
+        let modules = module::resolve(linked, &config)?;
+        let db = crate::db::Db::connect(&config).await?;
+        let plan = startup::migration_plan(&modules);
+        match action {
+            MigrateAction::Up => {
+                let applied = cell_migrations::up(db.conn(), &plan).await?;
+                for (module, name) in &applied {
+                    println!("applied {module} {name}");
+                }
+                println!("{} migration(s) applied", applied.len());
+            }
+            MigrateAction::Status => {
+                let rows = cell_migrations::status(db.conn(), &plan).await?;
+                for r in &rows {
+                    let state = match (&r.applied_at, r.enabled) {
+                        (Some(at), true) => format!("applied {at}"),
+                        (Some(at), false) => format!("applied {at} (module not enabled)"),
+                        (None, _) => "pending".into(),
+                    };
+                    println!("{} {} {}", r.module, r.name, state);
+                }
+                if rows.is_empty() {
+                    println!("no migrations");
+                }
+            }
+        }
+        Ok::<(), startup::StartupError>(())
+    }
+    .await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The `main` of a cell binary: `kernel::cell_main!("suite");` in `apps/suite/src/main.rs`,
+/// after the `use <module> as _;` lines of the modules it links.
+#[macro_export]
+macro_rules! cell_main {
+    ($name:literal) => {
+        fn main() -> ::std::process::ExitCode {
+            $crate::cli::main($crate::cli::CellSpec {
+                name: $name,
+                product_toml: include_str!(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../../products/",
+                    $name,
+                    ".toml"
+                )),
+            })
+        }
+    };
+}

@@ -1,0 +1,700 @@
+//! Cell configuration: `products/<cell>.toml` < environment (`CELL__SECTION__KEY`) < flags.
+//!
+//! Secrets (`database.url`, `cell.secret_key`, `telemetry.metrics_token` and each module's
+//! declared secret settings) are accepted only from the environment and are `SecretString`s, so
+//! `Debug` prints `[REDACTED]`.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use config::{Config, Environment, File, FileFormat};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The secret the development mode falls back to. Production refuses to start with it.
+pub const DEV_SECRET_KEY: &str = "development-only-secret-key-do-not-use-in-production";
+
+/// Keys that must come from the environment only.
+pub const KERNEL_SECRETS: [&str; 3] =
+    ["database.url", "cell.secret_key", "telemetry.metrics_token"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Invalid(String),
+    #[error(
+        "configuration: `{key}` is a secret and must come from the environment ({env}), not from {source_name}"
+    )]
+    SecretOutsideEnv {
+        key: String,
+        env: String,
+        source_name: String,
+    },
+    #[error("production mode refuses to start: {0}")]
+    Production(String),
+}
+
+impl From<config::ConfigError> for ConfigError {
+    fn from(e: config::ConfigError) -> Self {
+        Self::Invalid(e.to_string())
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    #[default]
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CellConfig {
+    pub cell: CellSection,
+    #[serde(default)]
+    pub http: HttpSection,
+    #[serde(default)]
+    pub database: DatabaseSection,
+    #[serde(default)]
+    pub modules: BTreeMap<String, ModuleConfig>,
+    #[serde(default)]
+    pub cache: CacheSection,
+    #[serde(default)]
+    pub storage: StorageSection,
+    #[serde(default)]
+    pub mail: MailSection,
+    #[serde(default)]
+    pub telemetry: TelemetrySection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CellSection {
+    pub name: String,
+    #[serde(default)]
+    pub mode: Mode,
+    /// Where embedded backends keep their files (SQLite database, local storage, mail).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Signs and hashes what the kernel signs (local storage URLs, hashed IPs). Environment only.
+    #[serde(default)]
+    pub secret_key: Option<SecretString>,
+    /// Extra role names this cell uses, mapped onto the platform roles (`sales_rep = "member"`).
+    #[serde(default)]
+    pub roles: BTreeMap<String, String>,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSection {
+    pub bind: IpAddr,
+    pub port: u16,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+    /// Worker threads; default: the number of cores.
+    pub workers: Option<usize>,
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
+    pub shutdown_timeout: u64,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        Self {
+            bind: IpAddr::from([127, 0, 0, 1]),
+            port: 8080,
+            body_limit: 1024 * 1024,
+            workers: None,
+            shutdown_timeout: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSection {
+    /// `postgres://…` or `sqlite://…`; unset means `sqlite://<data_dir>/<cell>.db`. Environment only.
+    pub url: Option<SecretString>,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    /// Seconds to wait for a pooled connection.
+    pub acquire_timeout: u64,
+}
+
+impl Default for DatabaseSection {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 10,
+            min_connections: 0,
+            acquire_timeout: 5,
+        }
+    }
+}
+
+/// Not `deny_unknown_fields`: the keys besides `enabled` and `route_prefix` are the module's,
+/// and the module refuses the ones it does not know (see `PlatformModule::configure`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModuleConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Where the module's routes mount; default `/api/v1`.
+    #[serde(default)]
+    pub route_prefix: Option<String>,
+    /// Everything else is the module's own settings, validated by the module.
+    #[serde(flatten)]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The embedded backends are the only ones in this release; production backends (Redis, S3,
+/// SES, SMTP) are added with the kernel services.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheBackend {
+    #[default]
+    Memory,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheSection {
+    pub backend: CacheBackend,
+    /// Largest number of entries the in-process cache holds.
+    pub max_entries: u64,
+    /// Default time to live, in seconds.
+    pub ttl: u64,
+}
+
+impl Default for CacheSection {
+    fn default() -> Self {
+        Self {
+            backend: CacheBackend::Memory,
+            max_entries: 100_000,
+            ttl: 300,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageBackend {
+    #[default]
+    Local,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSection {
+    pub backend: StorageBackend,
+    /// Directory of the local backend; default `<data_dir>/files`.
+    pub local_dir: Option<PathBuf>,
+    /// Largest accepted upload, in bytes.
+    pub max_upload: u64,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        Self {
+            backend: StorageBackend::Local,
+            local_dir: None,
+            max_upload: 25 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailBackend {
+    #[default]
+    File,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailSection {
+    pub backend: MailBackend,
+    pub from: String,
+    /// Directory of the file backend; default `<data_dir>/mail`.
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for MailSection {
+    fn default() -> Self {
+        Self {
+            backend: MailBackend::File,
+            from: "no-reply@localhost".into(),
+            dir: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Pretty in development, JSON in production.
+    #[default]
+    Auto,
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySection {
+    /// An `EnvFilter` directive; `RUST_LOG` wins when set.
+    pub log_level: String,
+    pub log_format: LogFormat,
+    /// OTLP/HTTP endpoint (e.g. `http://collector:4318/v1/traces`); unset disables export.
+    pub otlp_endpoint: Option<String>,
+    /// Serve Prometheus metrics at `/metrics`.
+    pub metrics: bool,
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`. Environment only.
+    pub metrics_token: Option<SecretString>,
+}
+
+impl Default for TelemetrySection {
+    fn default() -> Self {
+        Self {
+            log_level: "info".into(),
+            log_format: LogFormat::Auto,
+            otlp_endpoint: None,
+            metrics: true,
+            metrics_token: None,
+        }
+    }
+}
+
+/// Where configuration comes from, lowest precedence first.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// The product TOML's text and a name for messages (its path).
+    pub file: Option<(String, String)>,
+    /// Environment variables to read; `None` reads the process environment.
+    pub env: Option<BTreeMap<String, String>>,
+    /// `key=value` overrides from the command line (`--set http.port=9000`).
+    pub overrides: Vec<(String, String)>,
+}
+
+impl CellConfig {
+    /// Loads and validates the configuration. `module_secrets` are the dotted keys
+    /// (`modules.<name>.<key>`) that linked modules declare secret.
+    pub fn load(sources: &Sources, module_secrets: &[String]) -> Result<Self, ConfigError> {
+        let mut secrets: Vec<String> = KERNEL_SECRETS.iter().map(|s| s.to_string()).collect();
+        secrets.extend(module_secrets.iter().cloned());
+
+        let mut builder = Config::builder();
+        if let Some((text, name)) = &sources.file {
+            let file_only = Config::builder()
+                .add_source(File::from_str(text, FileFormat::Toml))
+                .build()
+                .map_err(|e| ConfigError::Invalid(format!("{name}: {e}")))?;
+            for key in &secrets {
+                if file_only.get::<config::Value>(key).is_ok() {
+                    return Err(secret_outside_env(key, name));
+                }
+            }
+            builder = builder.add_source(File::from_str(text, FileFormat::Toml));
+        }
+        let mut env = Environment::with_prefix("CELL")
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true);
+        if let Some(vars) = &sources.env {
+            env = env.source(Some(vars.clone().into_iter().collect()));
+        }
+        builder = builder.add_source(env);
+        for (key, value) in &sources.overrides {
+            if secrets.iter().any(|s| s == key) {
+                return Err(secret_outside_env(key, "a command-line flag"));
+            }
+            builder = builder.set_override(key.as_str(), parse_scalar(value))?;
+        }
+        let cfg: CellConfig = builder.build()?.try_deserialize()?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let name = &self.cell.name;
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        {
+            return Err(ConfigError::Invalid(format!(
+                "cell.name `{name}` must be non-empty lowercase letters, digits, `-` or `_`"
+            )));
+        }
+        if self.http.body_limit == 0 {
+            return Err(ConfigError::Invalid(
+                "http.body_limit must be greater than 0".into(),
+            ));
+        }
+        if self.database.max_connections == 0
+            || self.database.min_connections > self.database.max_connections
+        {
+            return Err(ConfigError::Invalid(
+                "database.max_connections must be at least 1 and not below database.min_connections"
+                    .into(),
+            ));
+        }
+        for (module, m) in &self.modules {
+            if let Some(prefix) = &m.route_prefix
+                && (!prefix.starts_with('/') || (prefix.len() > 1 && prefix.ends_with('/')))
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "modules.{module}.route_prefix `{prefix}` must start with `/` and not end with `/`"
+                )));
+            }
+        }
+        if self.mode() == Mode::Production {
+            self.check_production()?;
+        }
+        Ok(())
+    }
+
+    fn check_production(&self) -> Result<(), ConfigError> {
+        match &self.database.url {
+            None => {
+                return Err(ConfigError::Production(
+                    "the database is the SQLite default; set CELL__DATABASE__URL to a PostgreSQL URL"
+                        .into(),
+                ));
+            }
+            Some(url) if url.expose_secret().starts_with("sqlite:") => {
+                return Err(ConfigError::Production(
+                    "database.url is SQLite; set CELL__DATABASE__URL to a PostgreSQL URL".into(),
+                ));
+            }
+            Some(_) => {}
+        }
+        match &self.cell.secret_key {
+            None => Err(ConfigError::Production(
+                "cell.secret_key is unset (the development secret would be used); set CELL__CELL__SECRET_KEY to at least 32 random bytes".into(),
+            )),
+            Some(k) if k.expose_secret() == DEV_SECRET_KEY => Err(ConfigError::Production(
+                "cell.secret_key is the development secret; set CELL__CELL__SECRET_KEY to at least 32 random bytes".into(),
+            )),
+            Some(k) if k.expose_secret().len() < 32 => Err(ConfigError::Production(
+                "cell.secret_key is shorter than 32 characters; set CELL__CELL__SECRET_KEY to at least 32 random bytes".into(),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.cell.mode
+    }
+
+    pub fn name(&self) -> &str {
+        &self.cell.name
+    }
+
+    /// The database URL: the configured one, or the SQLite file `<data_dir>/<cell>.db`.
+    pub fn database_url(&self) -> SecretString {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => {
+                let path = self.cell.data_dir.join(format!("{}.db", self.cell.name));
+                SecretString::from(format!("sqlite://{}?mode=rwc", path.display()))
+            }
+        }
+    }
+
+    /// The kernel secret; in development the fixed development secret when unset.
+    pub fn secret_key(&self) -> SecretString {
+        self.cell
+            .secret_key
+            .clone()
+            .unwrap_or_else(|| SecretString::from(DEV_SECRET_KEY))
+    }
+
+    /// The route prefix of a module (its TOML `route_prefix`, else `/api/v1`).
+    pub fn route_prefix(&self, module: &str) -> String {
+        self.modules
+            .get(module)
+            .and_then(|m| m.route_prefix.clone())
+            .unwrap_or_else(|| "/api/v1".into())
+    }
+
+    /// The enabled modules named in the TOML, in name order.
+    pub fn enabled_modules(&self) -> impl Iterator<Item = &str> {
+        self.modules
+            .iter()
+            .filter(|(_, m)| m.enabled)
+            .map(|(n, _)| n.as_str())
+    }
+
+    /// A printable summary with every secret redacted (used by `check-config` and the start-up log).
+    pub fn redacted_summary(&self) -> String {
+        let db = match &self.database.url {
+            None => format!(
+                "{} (SQLite default)",
+                redact_url(self.database_url().expose_secret())
+            ),
+            Some(u) => redact_url(u.expose_secret()),
+        };
+        let mut out = format!(
+            "cell.name = {}\ncell.mode = {:?}\ncell.data_dir = {}\ncell.secret_key = {}\nhttp = {}:{} (body_limit {} bytes)\ndatabase.url = {}\ndatabase.pool = {}..{}\ncache = {:?}\nstorage = {:?}\nmail = {:?}\ntelemetry = level {}, format {:?}, otlp {}, metrics {}\n",
+            self.cell.name,
+            self.cell.mode,
+            self.cell.data_dir.display(),
+            if self.cell.secret_key.is_some() {
+                "[REDACTED]"
+            } else {
+                "(development default)"
+            },
+            self.http.bind,
+            self.http.port,
+            self.http.body_limit,
+            db,
+            self.database.min_connections,
+            self.database.max_connections,
+            self.cache.backend,
+            self.storage.backend,
+            self.mail.backend,
+            self.telemetry.log_level,
+            self.telemetry.log_format,
+            self.telemetry.otlp_endpoint.as_deref().unwrap_or("off"),
+            self.telemetry.metrics,
+        );
+        for (name, m) in &self.modules {
+            out.push_str(&format!(
+                "modules.{name}: enabled={} prefix={} settings={:?}\n",
+                m.enabled,
+                self.route_prefix(name),
+                m.settings.keys().collect::<Vec<_>>()
+            ));
+        }
+        out
+    }
+}
+
+fn secret_outside_env(key: &str, source_name: &str) -> ConfigError {
+    ConfigError::SecretOutsideEnv {
+        key: key.to_owned(),
+        env: format!("CELL__{}", key.replace('.', "__").to_uppercase()),
+        source_name: source_name.to_owned(),
+    }
+}
+
+/// Flags are strings; give numbers and booleans their type so they deserialize like TOML values.
+fn parse_scalar(v: &str) -> config::Value {
+    if let Ok(b) = v.parse::<bool>() {
+        return b.into();
+    }
+    if let Ok(i) = v.parse::<i64>() {
+        return i.into();
+    }
+    if let Ok(f) = v.parse::<f64>() {
+        return f.into();
+    }
+    v.into()
+}
+
+/// A URL with its password replaced, safe to log.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() && u.set_password(Some("REDACTED")).is_err() {
+                return "[REDACTED]".into();
+            }
+            u.set_query(None);
+            u.to_string()
+        }
+        Err(_) => "[unparseable url]".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources(toml: &str, env: &[(&str, &str)], flags: &[(&str, &str)]) -> Sources {
+        Sources {
+            file: Some((toml.into(), "products/test.toml".into())),
+            env: Some(
+                env.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            overrides: flags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    const BASE: &str = "[cell]\nname = \"test\"\n[http]\nport = 1000\nbody_limit = 10\n";
+
+    fn load(
+        toml: &str,
+        env: &[(&str, &str)],
+        flags: &[(&str, &str)],
+    ) -> Result<CellConfig, ConfigError> {
+        CellConfig::load(&sources(toml, env, flags), &[])
+    }
+
+    #[test]
+    fn precedence_is_file_then_env_then_flags() -> Result<(), ConfigError> {
+        let file = load(BASE, &[], &[])?;
+        assert_eq!((file.http.port, file.http.body_limit), (1000, 10));
+        let env = load(BASE, &[("CELL__HTTP__PORT", "2000")], &[])?;
+        assert_eq!((env.http.port, env.http.body_limit), (2000, 10));
+        let flag = load(
+            BASE,
+            &[("CELL__HTTP__PORT", "2000")],
+            &[("http.port", "3000")],
+        )?;
+        assert_eq!((flag.http.port, flag.http.body_limit), (3000, 10));
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = load("[cell]\nname = \"test\"\n[http]\nprot = 1\n", &[], &[])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_refused_outside_the_environment() {
+        let in_file = load(
+            "[cell]\nname = \"test\"\n[database]\nurl = \"postgres://u:p@h/db\"\n",
+            &[],
+            &[],
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(in_file.contains("CELL__DATABASE__URL"), "{in_file}");
+        let in_flag = load(BASE, &[], &[("cell.secret_key", "x")])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(in_flag.contains("command-line"), "{in_flag}");
+        let module_secret = CellConfig::load(
+            &sources(
+                "[cell]\nname = \"test\"\n[modules.auth]\njwt_key = \"k\"\n",
+                &[],
+                &[],
+            ),
+            &["modules.auth.jwt_key".into()],
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(
+            module_secret.contains("CELL__MODULES__AUTH__JWT_KEY"),
+            "{module_secret}"
+        );
+    }
+
+    #[test]
+    fn secrets_are_redacted() -> Result<(), ConfigError> {
+        let cfg = load(
+            BASE,
+            &[
+                (
+                    "CELL__DATABASE__URL",
+                    "postgres://app:s3cr3t-pw@db:5432/cell",
+                ),
+                ("CELL__CELL__SECRET_KEY", "k3y-material-that-must-not-leak"),
+            ],
+            &[],
+        )?;
+        for text in [format!("{cfg:?}"), cfg.redacted_summary()] {
+            assert!(!text.contains("s3cr3t-pw"), "{text}");
+            assert!(!text.contains("k3y-material"), "{text}");
+        }
+        assert!(
+            cfg.redacted_summary()
+                .contains("postgres://app:REDACTED@db:5432/cell")
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn production_refuses_sqlite_and_development_secrets() {
+        let prod = "[cell]\nname = \"test\"\nmode = \"production\"\n";
+        let strong = "0123456789abcdef0123456789abcdef-strong";
+        let pg = "postgres://app@db/cell";
+        let cases: [(&[(&str, &str)], &str); 4] = [
+            (&[("CELL__CELL__SECRET_KEY", strong)], "CELL__DATABASE__URL"),
+            (
+                &[
+                    ("CELL__CELL__SECRET_KEY", strong),
+                    ("CELL__DATABASE__URL", "sqlite://x.db"),
+                ],
+                "CELL__DATABASE__URL",
+            ),
+            (&[("CELL__DATABASE__URL", pg)], "CELL__CELL__SECRET_KEY"),
+            (
+                &[
+                    ("CELL__DATABASE__URL", pg),
+                    ("CELL__CELL__SECRET_KEY", DEV_SECRET_KEY),
+                ],
+                "development secret",
+            ),
+        ];
+        for (env, expected) in cases {
+            let err = load(prod, env, &[])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                err.contains("production") && err.contains(expected),
+                "{err}"
+            );
+        }
+        assert!(
+            load(
+                prod,
+                &[
+                    ("CELL__DATABASE__URL", pg),
+                    ("CELL__CELL__SECRET_KEY", strong)
+                ],
+                &[]
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn module_sections_keep_their_settings() -> Result<(), ConfigError> {
+        let cfg = load(
+            "[cell]\nname = \"t\"\n[modules.crm]\nroute_prefix = \"/api/crm\"\nfit_threshold = 70\n[modules.tasks]\nenabled = false\n",
+            &[("CELL__MODULES__CRM__FIT_THRESHOLD", "80")],
+            &[],
+        )?;
+        assert_eq!(cfg.route_prefix("crm"), "/api/crm");
+        assert_eq!(cfg.route_prefix("tasks"), "/api/v1");
+        assert_eq!(cfg.modules["crm"].settings["fit_threshold"], 80);
+        assert_eq!(cfg.enabled_modules().collect::<Vec<_>>(), vec!["crm"]);
+        Ok(())
+    }
+
+    #[test]
+    fn bad_route_prefix_is_refused() {
+        let err = load(
+            "[cell]\nname = \"t\"\n[modules.crm]\nroute_prefix = \"api/\"\n",
+            &[],
+            &[],
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.contains("modules.crm.route_prefix"), "{err}");
+    }
+}

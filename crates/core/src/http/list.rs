@@ -1,0 +1,596 @@
+//! List endpoints: `page`, `limit` (default 25, max 100), `sort=field:asc,other:desc`,
+//! `search`, `filter[field]=a,b` and `filter[field.gte]=…`, answered as
+//! `{"data":[…],"meta":{"page","limit","total","total_pages","has_next","has_prev"}}`.
+//!
+//! A [`ListSpec`] names what each list exposes; anything else in the query is refused with
+//! `invalid_query` naming the field, so a typo never silently returns unfiltered data.
+
+use std::future::{Ready, ready};
+
+use actix_web::{FromRequest, HttpRequest};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, SimpleExpr};
+use sea_orm::{
+    ColumnTrait, ColumnType, Condition, ConnectionTrait, DbErr, EntityTrait, Order, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Select, Value,
+};
+use serde::Serialize;
+
+use crate::error::ApiError;
+
+pub const DEFAULT_LIMIT: u64 = 25;
+pub const MAX_LIMIT: u64 = 100;
+const MAX_SEARCH_LEN: usize = 200;
+const MAX_FILTER_VALUES: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterOp {
+    /// One value: `=`; several (`a,b`): `IN`.
+    Eq,
+    /// One value: `<>`; several: `NOT IN`.
+    Ne,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+impl FilterOp {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "eq" => Self::Eq,
+            "ne" => Self::Ne,
+            "gt" => Self::Gt,
+            "gte" => Self::Gte,
+            "lt" => Self::Lt,
+            "lte" => Self::Lte,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub field: String,
+    pub op: FilterOp,
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortKey {
+    pub field: String,
+    pub descending: bool,
+}
+
+/// A parsed list query. Extract it in a handler (`q: ListQuery`), then [`ListSpec::apply`] it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    pub page: u64,
+    pub limit: u64,
+    pub sort: Vec<SortKey>,
+    pub search: Option<String>,
+    pub filters: Vec<Filter>,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        Self {
+            page: 1,
+            limit: DEFAULT_LIMIT,
+            sort: Vec::new(),
+            search: None,
+            filters: Vec::new(),
+        }
+    }
+}
+
+impl ListQuery {
+    /// Parses a raw query string. Keys other than the list keys are left to the handler.
+    pub fn parse(query: &str) -> Result<Self, ApiError> {
+        let mut q = Self::default();
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            match key.as_ref() {
+                "page" => {
+                    q.page = value.parse().ok().filter(|p| *p >= 1).ok_or_else(|| {
+                        ApiError::invalid_query("`page` must be a whole number from 1")
+                    })?;
+                }
+                "limit" => {
+                    q.limit = value
+                        .parse()
+                        .ok()
+                        .filter(|l| (1..=MAX_LIMIT).contains(l))
+                        .ok_or_else(|| {
+                            ApiError::invalid_query(format!(
+                                "`limit` must be a whole number from 1 to {MAX_LIMIT}"
+                            ))
+                        })?;
+                }
+                "sort" => {
+                    for part in value.split(',').filter(|p| !p.is_empty()) {
+                        let (field, dir) = part.split_once(':').unwrap_or((part, "asc"));
+                        let descending = match dir {
+                            "asc" => false,
+                            "desc" => true,
+                            _ => {
+                                return Err(ApiError::invalid_query(format!(
+                                    "sort direction of `{field}` must be `asc` or `desc`"
+                                )));
+                            }
+                        };
+                        q.sort.push(SortKey {
+                            field: field.to_owned(),
+                            descending,
+                        });
+                    }
+                }
+                "search" => {
+                    let term = value.trim();
+                    if term.chars().count() > MAX_SEARCH_LEN {
+                        return Err(ApiError::invalid_query(format!(
+                            "`search` is longer than {MAX_SEARCH_LEN} characters"
+                        )));
+                    }
+                    q.search = (!term.is_empty()).then(|| term.to_owned());
+                }
+                k if k.starts_with("filter[") => {
+                    let inner = k
+                        .strip_prefix("filter[")
+                        .and_then(|r| r.strip_suffix(']'))
+                        .filter(|i| !i.is_empty())
+                        .ok_or_else(|| {
+                            ApiError::invalid_query(format!(
+                                "`{k}` is not a filter; write `filter[field]=value` or `filter[field.gte]=value`"
+                            ))
+                        })?;
+                    let (field, op) = match inner.rsplit_once('.') {
+                        Some((field, op)) => (
+                            field,
+                            FilterOp::parse(op).ok_or_else(|| {
+                                ApiError::invalid_query(format!(
+                                    "unknown filter operator `{op}` on `{field}`; use eq, ne, gt, gte, lt or lte"
+                                ))
+                            })?,
+                        ),
+                        None => (inner, FilterOp::Eq),
+                    };
+                    let values: Vec<String> = value.split(',').map(str::to_owned).collect();
+                    if values.len() > MAX_FILTER_VALUES {
+                        return Err(ApiError::invalid_query(format!(
+                            "`filter[{field}]` has more than {MAX_FILTER_VALUES} values"
+                        )));
+                    }
+                    if values.len() > 1 && !matches!(op, FilterOp::Eq | FilterOp::Ne) {
+                        return Err(ApiError::invalid_query(format!(
+                            "`filter[{inner}]` takes one value"
+                        )));
+                    }
+                    q.filters.push(Filter {
+                        field: field.to_owned(),
+                        op,
+                        values,
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(q)
+    }
+
+    pub fn offset(&self) -> u64 {
+        (self.page - 1).saturating_mul(self.limit)
+    }
+}
+
+impl FromRequest for ListQuery {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        ready(Self::parse(req.query_string()))
+    }
+}
+
+/// Paging facts of a list answer.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct PageMeta {
+    pub page: u64,
+    pub limit: u64,
+    pub total: u64,
+    pub total_pages: u64,
+    pub has_next: bool,
+    pub has_prev: bool,
+}
+
+/// The paginated response of every list endpoint.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub meta: PageMeta,
+}
+
+impl<T> Page<T> {
+    pub fn new(data: Vec<T>, query: &ListQuery, total: u64) -> Self {
+        let total_pages = total.div_ceil(query.limit);
+        Self {
+            data,
+            meta: PageMeta {
+                page: query.page,
+                limit: query.limit,
+                total,
+                total_pages,
+                has_next: query.page < total_pages,
+                has_prev: query.page > 1,
+            },
+        }
+    }
+
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            data: self.data.into_iter().map(f).collect(),
+            meta: self.meta,
+        }
+    }
+}
+
+struct Field<E: EntityTrait> {
+    name: &'static str,
+    column: E::Column,
+    sortable: bool,
+    filterable: bool,
+}
+
+/// What one list endpoint exposes: public field names mapped to columns.
+pub struct ListSpec<E: EntityTrait> {
+    fields: Vec<Field<E>>,
+    search: Vec<E::Column>,
+    default_sort: Vec<(E::Column, Order)>,
+    tiebreak: Option<E::Column>,
+}
+
+impl<E: EntityTrait> Default for ListSpec<E> {
+    fn default() -> Self {
+        Self {
+            fields: Vec::new(),
+            search: Vec::new(),
+            default_sort: Vec::new(),
+            tiebreak: None,
+        }
+    }
+}
+
+impl<E: EntityTrait> ListSpec<E> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A field that can be sorted and filtered.
+    pub fn field(self, name: &'static str, column: E::Column) -> Self {
+        self.add(name, column, true, true)
+    }
+
+    pub fn sortable(self, name: &'static str, column: E::Column) -> Self {
+        self.add(name, column, true, false)
+    }
+
+    pub fn filterable(self, name: &'static str, column: E::Column) -> Self {
+        self.add(name, column, false, true)
+    }
+
+    fn add(
+        mut self,
+        name: &'static str,
+        column: E::Column,
+        sortable: bool,
+        filterable: bool,
+    ) -> Self {
+        self.fields.push(Field {
+            name,
+            column,
+            sortable,
+            filterable,
+        });
+        self
+    }
+
+    /// Columns `search` matches (case-insensitive substring).
+    pub fn search(mut self, columns: impl IntoIterator<Item = E::Column>) -> Self {
+        self.search.extend(columns);
+        self
+    }
+
+    /// Order used when the query has no `sort`.
+    pub fn default_sort(mut self, column: E::Column, descending: bool) -> Self {
+        self.default_sort
+            .push((column, if descending { Order::Desc } else { Order::Asc }));
+        self
+    }
+
+    /// A unique column appended to every order, so pages never overlap or skip rows.
+    pub fn tiebreak(mut self, column: E::Column) -> Self {
+        self.tiebreak = Some(column);
+        self
+    }
+
+    fn names(&self, pick: impl Fn(&Field<E>) -> bool) -> String {
+        let names: Vec<&str> = self
+            .fields
+            .iter()
+            .filter(|f| pick(f))
+            .map(|f| f.name)
+            .collect();
+        if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(", ")
+        }
+    }
+
+    /// Adds the query's filters, search and order to `select`.
+    pub fn apply(&self, query: &ListQuery, mut select: Select<E>) -> Result<Select<E>, ApiError> {
+        for f in &query.filters {
+            let field = self
+                .fields
+                .iter()
+                .find(|x| x.name == f.field && x.filterable)
+                .ok_or_else(|| {
+                    ApiError::invalid_query(format!(
+                        "cannot filter by `{}`; filterable fields: {}",
+                        f.field,
+                        self.names(|x| x.filterable)
+                    ))
+                })?;
+            let values = f
+                .values
+                .iter()
+                .map(|v| typed_value(field.column.def().get_column_type(), v))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|expected| {
+                    ApiError::invalid_query(format!("`filter[{}]` expects {expected}", f.field))
+                })?;
+            select = select.filter(condition(field.column, f.op, values));
+        }
+        if let Some(term) = &query.search {
+            if self.search.is_empty() {
+                return Err(ApiError::invalid_query(
+                    "this list does not support `search`",
+                ));
+            }
+            let pattern = format!("%{}%", escape_like(&term.to_lowercase()));
+            let mut any = Condition::any();
+            for col in &self.search {
+                any = any.add(
+                    Expr::expr(Func::lower(Expr::col(*col)))
+                        .like(LikeExpr::new(pattern.clone()).escape('\\')),
+                );
+            }
+            select = select.filter(any);
+        }
+        if query.sort.is_empty() {
+            for (col, order) in &self.default_sort {
+                select = select.order_by(*col, order.clone());
+            }
+        }
+        for key in &query.sort {
+            let field = self
+                .fields
+                .iter()
+                .find(|x| x.name == key.field && x.sortable)
+                .ok_or_else(|| {
+                    ApiError::invalid_query(format!(
+                        "cannot sort by `{}`; sortable fields: {}",
+                        key.field,
+                        self.names(|x| x.sortable)
+                    ))
+                })?;
+            let order = if key.descending {
+                Order::Desc
+            } else {
+                Order::Asc
+            };
+            select = select.order_by(field.column, order);
+        }
+        if let Some(col) = self.tiebreak {
+            select = select.order_by(col, Order::Asc);
+        }
+        Ok(select)
+    }
+}
+
+/// Runs a prepared select as one page: a count and a `LIMIT/OFFSET` query.
+pub async fn fetch_page<E, C>(
+    select: Select<E>,
+    query: &ListQuery,
+    conn: &C,
+) -> Result<Page<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    E::Model: Sync,
+    C: ConnectionTrait,
+{
+    let total = select.clone().count(conn).await?;
+    let data = select
+        .offset(query.offset())
+        .limit(query.limit)
+        .all(conn)
+        .await?;
+    Ok(Page::new(data, query, total))
+}
+
+fn condition<C: ColumnTrait>(col: C, op: FilterOp, mut values: Vec<Value>) -> SimpleExpr {
+    if values.len() > 1 {
+        return match op {
+            FilterOp::Ne => col.is_not_in(values),
+            _ => col.is_in(values),
+        };
+    }
+    let v = values.pop().unwrap_or(Value::String(None));
+    match op {
+        FilterOp::Eq => col.eq(v),
+        FilterOp::Ne => col.ne(v),
+        FilterOp::Gt => col.gt(v),
+        FilterOp::Gte => col.gte(v),
+        FilterOp::Lt => col.lt(v),
+        FilterOp::Lte => col.lte(v),
+    }
+}
+
+/// Converts a query value to the column's type; `Err` says what was expected.
+fn typed_value(ty: &ColumnType, raw: &str) -> Result<Value, &'static str> {
+    Ok(match ty {
+        ColumnType::Uuid => uuid::Uuid::parse_str(raw).map_err(|_| "a UUID")?.into(),
+        ColumnType::TinyInteger
+        | ColumnType::SmallInteger
+        | ColumnType::Integer
+        | ColumnType::BigInteger
+        | ColumnType::TinyUnsigned
+        | ColumnType::SmallUnsigned
+        | ColumnType::Unsigned
+        | ColumnType::BigUnsigned => raw.parse::<i64>().map_err(|_| "a whole number")?.into(),
+        ColumnType::Float | ColumnType::Double => {
+            raw.parse::<f64>().map_err(|_| "a number")?.into()
+        }
+        ColumnType::Boolean => raw.parse::<bool>().map_err(|_| "`true` or `false`")?.into(),
+        ColumnType::TimestampWithTimeZone | ColumnType::Timestamp | ColumnType::DateTime => {
+            parse_time(raw)
+                .ok_or("an RFC 3339 time or a date (YYYY-MM-DD)")?
+                .into()
+        }
+        ColumnType::Date => chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+            .map_err(|_| "a date (YYYY-MM-DD)")?
+            .into(),
+        _ => raw.to_owned().into(),
+    })
+}
+
+fn parse_time(raw: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
+        return Some(t.with_timezone(&chrono::Utc));
+    }
+    let day = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok()?;
+    Some(day.and_hms_opt(0, 0, 0)?.and_utc())
+}
+
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() -> Result<(), ApiError> {
+        let q = ListQuery::parse("")?;
+        assert_eq!((q.page, q.limit, q.offset()), (1, 25, 0));
+        Ok(())
+    }
+
+    #[test]
+    fn parses_every_part() -> Result<(), ApiError> {
+        let q = ListQuery::parse(
+            "page=3&limit=10&sort=name:asc,created_at:desc&search=%20acme%20&filter[status]=a,b&filter[amount.gte]=10&other=x",
+        )?;
+        assert_eq!((q.page, q.limit, q.offset()), (3, 10, 20));
+        assert_eq!(
+            q.sort,
+            vec![
+                SortKey {
+                    field: "name".into(),
+                    descending: false
+                },
+                SortKey {
+                    field: "created_at".into(),
+                    descending: true
+                },
+            ]
+        );
+        assert_eq!(q.search.as_deref(), Some("acme"));
+        assert_eq!(
+            q.filters,
+            vec![
+                Filter {
+                    field: "status".into(),
+                    op: FilterOp::Eq,
+                    values: vec!["a".into(), "b".into()]
+                },
+                Filter {
+                    field: "amount".into(),
+                    op: FilterOp::Gte,
+                    values: vec!["10".into()]
+                },
+            ]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_honour() {
+        for (qs, needle) in [
+            ("page=0", "page"),
+            ("page=x", "page"),
+            ("limit=101", "limit"),
+            ("limit=0", "limit"),
+            ("sort=name:up", "asc"),
+            ("filter[x.like]=a", "operator"),
+            ("filter[]=a", "filter"),
+            ("filter[amount.gte]=1,2", "one value"),
+        ] {
+            let err = ListQuery::parse(qs)
+                .err()
+                .map(|e| e.message().to_owned())
+                .unwrap_or_default();
+            assert!(err.contains(needle), "{qs}: {err}");
+        }
+    }
+
+    #[test]
+    fn page_meta() {
+        let q = ListQuery {
+            page: 2,
+            limit: 10,
+            ..ListQuery::default()
+        };
+        let p = Page::new(vec![1, 2], &q, 25);
+        assert_eq!(
+            p.meta,
+            PageMeta {
+                page: 2,
+                limit: 10,
+                total: 25,
+                total_pages: 3,
+                has_next: true,
+                has_prev: true
+            }
+        );
+        let empty = Page::<u8>::new(vec![], &ListQuery::default(), 0);
+        assert_eq!(
+            (
+                empty.meta.total_pages,
+                empty.meta.has_next,
+                empty.meta.has_prev
+            ),
+            (0, false, false)
+        );
+    }
+
+    #[test]
+    fn like_patterns_are_escaped() {
+        assert_eq!(escape_like("50%_off\\"), "50\\%\\_off\\\\");
+    }
+
+    #[test]
+    fn values_are_typed_by_column() {
+        assert!(typed_value(&ColumnType::Uuid, "nope").is_err());
+        assert!(typed_value(&ColumnType::Integer, "12").is_ok());
+        assert!(typed_value(&ColumnType::Boolean, "yes").is_err());
+        assert!(typed_value(&ColumnType::TimestampWithTimeZone, "2026-11-21").is_ok());
+        assert_eq!(typed_value(&ColumnType::Text, "x"), Ok(Value::from("x")));
+    }
+}

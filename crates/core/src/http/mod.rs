@@ -1,0 +1,280 @@
+//! The HTTP toolkit: building and running a cell's server, the middleware every request passes,
+//! extractor configuration, list queries, health, metrics and API docs.
+
+pub mod extract;
+pub mod health;
+pub mod list;
+mod middleware;
+pub mod request_id;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use secrecy::ExposeSecret;
+use utoipa::openapi::OpenApi;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::context::CellContext;
+use crate::error::{ApiError, ErrorCode};
+use crate::module::EnabledModule;
+use crate::startup::{self, StartupError};
+use crate::telemetry;
+
+pub use extract::ValidJson;
+pub use list::{ListQuery, ListSpec, Page, PageMeta, fetch_page};
+
+/// Where the OpenAPI document and its UI are served.
+pub const DOCS_PATH: &str = "/api-docs";
+pub const OPENAPI_PATH: &str = "/api-docs/openapi.json";
+
+/// A cell's server, built (listener bound, migrations applied, modules ready) and ready to run.
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    ctx: CellContext,
+}
+
+impl Application {
+    /// Resolves the linked modules against the configuration, connects the database, applies
+    /// migrations, calls each module's `on_ready`, and binds the listener (port 0 picks a free
+    /// port; see [`Application::port`]).
+    pub async fn build(
+        config: crate::config::CellConfig,
+        linked: Vec<Box<dyn crate::module::PlatformModule>>,
+    ) -> Result<Self, StartupError> {
+        let ctx = startup::prepare(config, linked).await?;
+        Self::serve_context(ctx)
+    }
+
+    /// Binds the listener for an already prepared context.
+    pub fn serve_context(ctx: CellContext) -> Result<Self, StartupError> {
+        let http = &ctx.config().http;
+        let listener = TcpListener::bind((http.bind, http.port))
+            .map_err(|e| StartupError::Bind(format!("{}:{}: {e}", http.bind, http.port)))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartupError::Bind(e.to_string()))?
+            .port();
+        let openapi = openapi_document(ctx.config().name(), ctx.modules());
+        telemetry::metrics_handle();
+        let workers = http.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        });
+        let shutdown = http.shutdown_timeout;
+        let app_ctx = ctx.clone();
+        let server = HttpServer::new(move || cell_app(app_ctx.clone(), openapi.clone()))
+            .listen(listener)
+            .map_err(|e| StartupError::Bind(e.to_string()))?
+            .workers(workers)
+            .shutdown_timeout(shutdown)
+            .disable_signals()
+            .run();
+        tracing::info!(
+            cell = ctx.config().name(),
+            address = %format!("{}:{port}", ctx.config().http.bind),
+            "listening"
+        );
+        Ok(Self { port, server, ctx })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn context(&self) -> &CellContext {
+        &self.ctx
+    }
+
+    /// Serves until SIGTERM or SIGINT, then stops accepting, lets in-flight requests finish
+    /// (up to `http.shutdown_timeout`), and calls each module's `on_shutdown` in reverse order.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let server = tokio::spawn(self.server);
+        tokio::select! {
+            res = server => {
+                res.map_err(std::io::Error::other)??;
+            }
+            signal = shutdown_signal() => {
+                tracing::info!(signal, "shutting down gracefully");
+                handle.stop(true).await;
+            }
+        }
+        startup::shutdown(&self.ctx).await;
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; SIGINT only");
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
+    }
+}
+
+/// The kernel's routes plus every enabled module's, grouped by route prefix (actix stops at the
+/// first scope whose prefix matches, so modules that share a prefix share one scope).
+fn routes(
+    cell: String,
+    modules: Vec<EnabledModule>,
+) -> utoipa_actix_web::UtoipaApp<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let mut app = App::new()
+        .into_utoipa_app()
+        .openapi(base_document(&cell, &modules))
+        .service(health::live)
+        .service(health::ready);
+    let mut prefixes: Vec<&str> = Vec::new();
+    for m in &modules {
+        if !prefixes.contains(&m.route_prefix.as_str()) {
+            prefixes.push(&m.route_prefix);
+        }
+    }
+    for prefix in prefixes {
+        let group: Vec<Arc<dyn crate::module::PlatformModule>> = modules
+            .iter()
+            .filter(|m| m.route_prefix == prefix)
+            .map(|m| m.module.clone())
+            .collect();
+        let path = if prefix == "/" { "" } else { prefix };
+        app = app.service(utoipa_actix_web::scope(path).configure(move |cfg| {
+            for module in &group {
+                module.routes(cfg);
+            }
+        }));
+    }
+    app
+}
+
+fn base_document(cell: &str, modules: &[EnabledModule]) -> OpenApi {
+    let names: Vec<String> = modules
+        .iter()
+        .map(|m| format!("{} {}", m.module.name(), m.module.version()))
+        .collect();
+    let mut doc = utoipa::openapi::OpenApiBuilder::new()
+        .info(
+            utoipa::openapi::InfoBuilder::new()
+                .title(format!("{cell} cell API"))
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(format!(
+                    "Modules: {}. Every failure answers `{{\"error\":{{\"code\",\"message\",\"details\"?,\"request_id\",\"timestamp\"}}}}`.",
+                    if names.is_empty() { "none".into() } else { names.join(", ") }
+                )))
+                .build(),
+        )
+        .build();
+    doc.merge(<crate::error::ErrorDocs as utoipa::OpenApi>::openapi());
+    doc
+}
+
+/// The cell's OpenAPI 3.1 document: the handlers of the kernel and of every enabled module.
+pub fn openapi_document(cell: &str, modules: &[EnabledModule]) -> OpenApi {
+    let (_, mut doc) = routes(cell.to_owned(), modules.to_vec()).split_for_parts();
+    for m in modules {
+        doc.merge(m.module.openapi());
+    }
+    doc
+}
+
+fn cell_app(
+    ctx: CellContext,
+    openapi: OpenApi,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let limit = ctx.config().http.body_limit;
+    let (app, _) = routes(ctx.config().name().to_owned(), ctx.modules().to_vec()).split_for_parts();
+    app.app_data(ctx)
+        .app_data(extract::json_config(limit))
+        .app_data(extract::payload_config(limit))
+        .app_data(extract::query_config())
+        .app_data(extract::path_config())
+        .service(web::resource("/metrics").get(metrics))
+        .service(web::resource(DOCS_PATH).get(|| async {
+            HttpResponse::PermanentRedirect()
+                .insert_header(("Location", format!("{DOCS_PATH}/")))
+                .finish()
+        }))
+        .service(SwaggerUi::new(format!("{DOCS_PATH}/{{_:.*}}")).url(OPENAPI_PATH, openapi))
+        .default_service(web::to(no_route))
+        .wrap(from_fn(middleware::observe))
+}
+
+/// Nothing matched: 405 when the path exists under another method (route macros guard the
+/// whole resource by method, so such requests land here), else 404.
+async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if req.resource_map().has_resource(req.path()) {
+        return Err(ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            format!("{} is not allowed on {}", req.method(), req.path()),
+        ));
+    }
+    Err(ApiError::not_found(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// Prometheus text exposition; behind a bearer token when `telemetry.metrics_token` is set.
+async fn metrics(ctx: CellContext, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let tel = &ctx.config().telemetry;
+    if !tel.metrics {
+        return Err(ApiError::of(ErrorCode::NotFound));
+    }
+    if let Some(token) = &tel.metrics_token {
+        let given = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let ok = given.is_some_and(|g| {
+            use subtle::ConstantTimeEq;
+            g.as_bytes().ct_eq(token.expose_secret().as_bytes()).into()
+        });
+        if !ok {
+            return Err(ApiError::unauthorized("a valid metrics token is required"));
+        }
+    }
+    let (open, idle) = ctx.db().pool_stats();
+    metrics::gauge!("db_pool_connections").set(f64::from(open));
+    metrics::gauge!("db_pool_idle_connections").set(idle as f64);
+    metrics::gauge!("db_pool_max_connections")
+        .set(f64::from(ctx.config().database.max_connections));
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(telemetry::metrics_handle().render()))
+}

@@ -1,0 +1,26 @@
+#![doc = include_str!("../README.md")]
+
+pub mod cli;
+pub mod config;
+pub mod context;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod module;
+pub mod startup;
+pub mod telemetry;
+
+pub use config::CellConfig;
+pub use context::{CellContext, HealthCheck};
+pub use db::{Db, Repo, TenantEntity, TenantTx};
+pub use error::{ApiError, ApiResult, ErrorCode};
+pub use http::Application;
+pub use module::PlatformModule;
+
+// Re-exported for the macros and so modules build on the kernel's versions.
+pub use async_trait;
+pub use inventory;
+pub use sea_orm;
+pub use sea_orm_migration;
+pub use utoipa;
+pub use utoipa_actix_web;

@@ -1,0 +1,398 @@
+//! The module contract (`PlatformModule`), its `inventory` registry, and the resolution of the
+//! modules a cell enables into start-up order.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use sea_orm_migration::MigrationTrait;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+use crate::config::CellConfig;
+use crate::context::CellContext;
+
+/// A module's own settings: the keys of its `[modules.<name>]` table other than `enabled` and
+/// `route_prefix`.
+pub type ModuleSettings = serde_json::Map<String, serde_json::Value>;
+
+/// What a module plugs into a cell. Every method but `name` and `version` has a default, so a
+/// module implements only what it has.
+#[async_trait::async_trait]
+pub trait PlatformModule: Send + Sync + 'static {
+    /// Unique, lowercase snake case; also the prefix of its migrations and tables.
+    fn name(&self) -> &'static str;
+    /// Usually `env!("CARGO_PKG_VERSION")`.
+    fn version(&self) -> &'static str;
+    /// Modules that must be enabled and started before this one.
+    fn dependencies(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Validates and keeps the module's settings. Unknown keys must be refused, naming the key;
+    /// [`parse_settings`] does both for a `#[serde(deny_unknown_fields)]` struct.
+    fn configure(&mut self, settings: &ModuleSettings) -> Result<(), String> {
+        match settings.keys().next() {
+            Some(key) => Err(format!(
+                "unknown key `{key}` (this module takes no settings)"
+            )),
+            None => Ok(()),
+        }
+    }
+    /// Setting names that may only come from the environment (`CELL__MODULES__<NAME>__<KEY>`).
+    fn secret_settings(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Forward-only migrations, named `<module>_m<date>_<seq>_<what>`.
+    fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
+        Vec::new()
+    }
+    /// Zanzibar namespaces in SpiceDB schema syntax (`definition task { relation … permission … }`).
+    fn permission_schema(&self) -> &'static str {
+        ""
+    }
+    /// Domain events this module reacts to.
+    fn event_subscriptions(&self) -> Vec<EventSubscription> {
+        Vec::new()
+    }
+    /// Mounts the module's handlers under its route prefix. Register handlers with `.service(…)`
+    /// and `#[utoipa::path]` so they appear in the cell's OpenAPI document.
+    fn routes(&self, _cfg: &mut ServiceConfig<'_>) {}
+    /// Recurring work (cron expressions, UTC).
+    fn scheduled_jobs(&self) -> Vec<ScheduledJob> {
+        Vec::new()
+    }
+    /// Loaders for each entity type the module owns, so links, search, activity and
+    /// notifications can show any entity.
+    fn entity_loaders(&self) -> Vec<Arc<dyn EntityLoader>> {
+        Vec::new()
+    }
+    /// Extra OpenAPI content (tags, security schemes, components) merged into the cell's document.
+    fn openapi(&self) -> utoipa::openapi::OpenApi {
+        utoipa::openapi::OpenApi::default()
+    }
+    /// Called once, in dependency order, after migrations and before the cell serves traffic.
+    async fn on_ready(&self, _ctx: &CellContext) -> anyhow::Result<()> {
+        Ok(())
+    }
+    /// Called once, in reverse dependency order, after the server stopped accepting requests.
+    async fn on_shutdown(&self, _ctx: &CellContext) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// Parses a module's settings into its typed settings struct; unknown keys are refused by
+/// `#[serde(deny_unknown_fields)]` on `T`, and the message names the key.
+pub fn parse_settings<T: DeserializeOwned>(settings: &ModuleSettings) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::Object(settings.clone())).map_err(|e| e.to_string())
+}
+
+/// A reference to any entity of any module (`{"type":"task","id":"…"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EntityRef {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: Uuid,
+}
+
+/// A domain event as subscribers receive it. Names are `module.entity.verb` (`task.assigned`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DomainEvent {
+    pub id: Uuid,
+    pub name: String,
+    pub version: u32,
+    pub org_id: Uuid,
+    pub actor: Option<EntityRef>,
+    pub entity: EntityRef,
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+    pub payload: serde_json::Value,
+}
+
+#[async_trait::async_trait]
+pub trait EventHandler: Send + Sync {
+    /// Must be idempotent on `event.id`: delivery is at least once.
+    async fn handle(&self, ctx: &CellContext, event: &DomainEvent) -> anyhow::Result<()>;
+}
+
+/// A subscription to events whose name matches `pattern` (`task.assigned`, or `task.*`).
+#[derive(Clone)]
+pub struct EventSubscription {
+    pub name: &'static str,
+    pub pattern: &'static str,
+    pub handler: Arc<dyn EventHandler>,
+}
+
+#[async_trait::async_trait]
+pub trait JobHandler: Send + Sync {
+    async fn run(&self, ctx: &CellContext) -> anyhow::Result<()>;
+}
+
+#[derive(Clone)]
+pub struct ScheduledJob {
+    pub name: &'static str,
+    /// A cron expression, UTC.
+    pub cron: &'static str,
+    pub handler: Arc<dyn JobHandler>,
+}
+
+/// What an entity looks like wherever another module shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EntitySummary {
+    #[serde(flatten)]
+    pub entity: EntityRef,
+    pub title: String,
+    pub subtitle: Option<String>,
+    pub url: Option<String>,
+}
+
+#[async_trait::async_trait]
+pub trait EntityLoader: Send + Sync {
+    /// The entity type this loader owns (`task`, `contact`).
+    fn entity_type(&self) -> &'static str;
+    async fn resolve(
+        &self,
+        ctx: &CellContext,
+        org_id: Uuid,
+        ids: &[Uuid],
+    ) -> anyhow::Result<Vec<EntitySummary>>;
+    async fn search(
+        &self,
+        ctx: &CellContext,
+        org_id: Uuid,
+        query: &str,
+        limit: u64,
+    ) -> anyhow::Result<Vec<EntitySummary>>;
+    async fn count(&self, ctx: &CellContext, org_id: Uuid) -> anyhow::Result<u64>;
+}
+
+/// One entry of the link-time registry. Created by [`crate::register_module!`].
+#[derive(Debug)]
+pub struct ModuleRegistration {
+    pub create: fn() -> Box<dyn PlatformModule>,
+}
+
+inventory::collect!(ModuleRegistration);
+
+/// Registers a module with the cell it is linked into:
+/// `kernel::register_module!(TasksModule::default());`. The app's `main.rs` must name the crate
+/// (`use tasks as _;`) or the linker drops the registration.
+#[macro_export]
+macro_rules! register_module {
+    ($module:expr) => {
+        $crate::inventory::submit! {
+            $crate::module::ModuleRegistration {
+                create: || ::std::boxed::Box::new($module),
+            }
+        }
+    };
+}
+
+/// Every module linked into this binary, in no particular order.
+pub fn linked_modules() -> Vec<Box<dyn PlatformModule>> {
+    inventory::iter::<ModuleRegistration>
+        .into_iter()
+        .map(|r| (r.create)())
+        .collect()
+}
+
+/// Why the modules of a cell cannot start. Each message names the module and the fix.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RegistryError {
+    #[error(
+        "two linked modules are named `{name}` (versions {first} and {second}); module names must be unique"
+    )]
+    Duplicate {
+        name: String,
+        first: String,
+        second: String,
+    },
+    #[error("module name `{0}` is reserved for the kernel")]
+    Reserved(String),
+    #[error(
+        "module `{name}` is enabled in the configuration of cell `{cell}` but not linked into this binary: add the crate to apps/{cell}/Cargo.toml and `use {name} as _;` to its main.rs"
+    )]
+    NotLinked { name: String, cell: String },
+    #[error(
+        "module `{module}` depends on `{dependency}`, which is not enabled: add [modules.{dependency}] to the cell's TOML"
+    )]
+    MissingDependency { module: String, dependency: String },
+    #[error("module dependency cycle: {0}")]
+    Cycle(String),
+    #[error("modules.{module}: {message}")]
+    Settings { module: String, message: String },
+    #[error("entity type `{kind}` is claimed by both `{first}` and `{second}`")]
+    DuplicateEntity {
+        kind: String,
+        first: String,
+        second: String,
+    },
+}
+
+/// A module enabled in this cell, configured, with what the kernel needs to mount it.
+#[derive(Clone)]
+pub struct EnabledModule {
+    pub module: Arc<dyn PlatformModule>,
+    pub route_prefix: String,
+}
+
+impl std::fmt::Debug for EnabledModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnabledModule")
+            .field("name", &self.module.name())
+            .field("version", &self.module.version())
+            .field("route_prefix", &self.route_prefix)
+            .finish()
+    }
+}
+
+/// The name every module's secrets are declared under, for [`CellConfig::load`].
+pub fn secret_keys(linked: &[Box<dyn PlatformModule>]) -> Vec<String> {
+    linked
+        .iter()
+        .flat_map(|m| {
+            m.secret_settings()
+                .iter()
+                .map(move |k| format!("modules.{}.{k}", m.name()))
+        })
+        .collect()
+}
+
+/// Picks the enabled modules out of the linked ones, configures them and orders them by
+/// dependencies (ties broken by name, so the order never depends on link order).
+pub fn resolve(
+    linked: Vec<Box<dyn PlatformModule>>,
+    config: &CellConfig,
+) -> Result<Vec<EnabledModule>, RegistryError> {
+    let mut by_name: BTreeMap<&'static str, Box<dyn PlatformModule>> = BTreeMap::new();
+    for m in linked {
+        let name = m.name();
+        if name == "kernel" {
+            return Err(RegistryError::Reserved(name.into()));
+        }
+        if let Some(prev) = by_name.get(name) {
+            return Err(RegistryError::Duplicate {
+                name: name.into(),
+                first: prev.version().into(),
+                second: m.version().into(),
+            });
+        }
+        by_name.insert(name, m);
+    }
+
+    let enabled: BTreeSet<String> = config.enabled_modules().map(String::from).collect();
+    for name in &enabled {
+        if !by_name.contains_key(name.as_str()) {
+            return Err(RegistryError::NotLinked {
+                name: name.clone(),
+                cell: config.name().into(),
+            });
+        }
+    }
+    for (name, m) in &by_name {
+        if !enabled.contains(*name) {
+            tracing::debug!(
+                module = name,
+                version = m.version(),
+                "linked but not enabled"
+            );
+            continue;
+        }
+        for dep in m.dependencies() {
+            if !enabled.contains(*dep) {
+                return Err(RegistryError::MissingDependency {
+                    module: (*name).into(),
+                    dependency: (*dep).into(),
+                });
+            }
+        }
+    }
+
+    let order = topological_order(&by_name, &enabled)?;
+    let mut entity_owner: BTreeMap<&'static str, &'static str> = BTreeMap::new();
+    let mut out = Vec::with_capacity(order.len());
+    for name in order {
+        let Some(mut module) = by_name.remove(name) else {
+            continue;
+        };
+        let settings = config
+            .modules
+            .get(name)
+            .map(|m| m.settings.clone())
+            .unwrap_or_default();
+        module
+            .configure(&settings)
+            .map_err(|message| RegistryError::Settings {
+                module: name.into(),
+                message,
+            })?;
+        for loader in module.entity_loaders() {
+            if let Some(first) = entity_owner.insert(loader.entity_type(), name) {
+                return Err(RegistryError::DuplicateEntity {
+                    kind: loader.entity_type().into(),
+                    first: first.into(),
+                    second: name.into(),
+                });
+            }
+        }
+        out.push(EnabledModule {
+            route_prefix: config.route_prefix(name),
+            module: Arc::from(module),
+        });
+    }
+    Ok(out)
+}
+
+fn topological_order(
+    modules: &BTreeMap<&'static str, Box<dyn PlatformModule>>,
+    enabled: &BTreeSet<String>,
+) -> Result<Vec<&'static str>, RegistryError> {
+    let names: Vec<&'static str> = modules
+        .keys()
+        .copied()
+        .filter(|n| enabled.contains(*n))
+        .collect();
+    let mut order = Vec::with_capacity(names.len());
+    let mut placed: BTreeSet<&str> = BTreeSet::new();
+    while order.len() < names.len() {
+        // The first (by name) module whose dependencies are all placed: deterministic Kahn.
+        let next = names.iter().copied().find(|n| {
+            !placed.contains(n) && modules[n].dependencies().iter().all(|d| placed.contains(d))
+        });
+        match next {
+            Some(n) => {
+                placed.insert(n);
+                order.push(n);
+            }
+            None => {
+                let rest: Vec<&'static str> = names
+                    .iter()
+                    .copied()
+                    .filter(|n| !placed.contains(n))
+                    .collect();
+                return Err(RegistryError::Cycle(describe_cycle(modules, &rest)));
+            }
+        }
+    }
+    Ok(order)
+}
+
+/// Follows unplaced dependencies from the first unplaced module until a name repeats.
+fn describe_cycle(
+    modules: &BTreeMap<&'static str, Box<dyn PlatformModule>>,
+    rest: &[&'static str],
+) -> String {
+    let mut path: Vec<&str> = Vec::new();
+    let mut current = rest.first().copied();
+    while let Some(n) = current {
+        if let Some(pos) = path.iter().position(|p| *p == n) {
+            let mut cycle: Vec<&str> = path[pos..].to_vec();
+            cycle.push(n);
+            return cycle.join(" → ");
+        }
+        path.push(n);
+        current = modules
+            .get(n)
+            .and_then(|m| m.dependencies().iter().copied().find(|d| rest.contains(d)));
+    }
+    rest.join(", ")
+}

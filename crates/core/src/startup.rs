@@ -1,0 +1,90 @@
+//! Start-up and shutdown of a cell: modules resolved, database connected, migrations applied,
+//! modules readied in dependency order; shut down in reverse.
+
+use std::sync::Arc;
+
+use cell_migrations::{MigrationError, ModuleMigrations};
+
+use crate::config::{CellConfig, ConfigError};
+use crate::context::CellContext;
+use crate::db::Db;
+use crate::module::{self, EnabledModule, PlatformModule, RegistryError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("database: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    #[error(transparent)]
+    Migration(#[from] MigrationError),
+    #[error("cannot listen on {0}")]
+    Bind(String),
+    #[error("module `{module}` failed to get ready: {error:#}")]
+    Module {
+        module: &'static str,
+        error: anyhow::Error,
+    },
+}
+
+/// The migrations of the kernel (none yet) and of the enabled modules, in dependency order.
+pub fn migration_plan(modules: &[EnabledModule]) -> Vec<ModuleMigrations> {
+    modules
+        .iter()
+        .map(|m| ModuleMigrations {
+            module: m.module.name().to_owned(),
+            migrations: m.module.migrations(),
+        })
+        .filter(|m| !m.migrations.is_empty())
+        .collect()
+}
+
+/// Everything before the listener: resolve, connect, migrate, ready.
+pub async fn prepare(
+    config: CellConfig,
+    linked: Vec<Box<dyn PlatformModule>>,
+) -> Result<CellContext, StartupError> {
+    let modules = module::resolve(linked, &config)?;
+    log_modules(&config, &modules);
+    let db = Db::connect(&config).await?;
+    let applied = cell_migrations::up(db.conn(), &migration_plan(&modules)).await?;
+    tracing::info!(applied = applied.len(), "migrations up to date");
+    let ctx = CellContext::new(Arc::new(config), db, modules, Vec::new());
+    for m in ctx.modules() {
+        m.module
+            .on_ready(&ctx)
+            .await
+            .map_err(|error| StartupError::Module {
+                module: m.module.name(),
+                error,
+            })?;
+    }
+    Ok(ctx)
+}
+
+fn log_modules(config: &CellConfig, modules: &[EnabledModule]) {
+    let list: Vec<String> = modules
+        .iter()
+        .map(|m| format!("{}@{}", m.module.name(), m.module.version()))
+        .collect();
+    tracing::info!(
+        cell = config.name(),
+        mode = ?config.mode(),
+        kernel = env!("CARGO_PKG_VERSION"),
+        modules = %list.join(", "),
+        "starting cell"
+    );
+}
+
+/// Calls `on_shutdown` of every module in reverse dependency order; failures are logged.
+pub async fn shutdown(ctx: &CellContext) {
+    for m in ctx.modules().iter().rev() {
+        if let Err(e) = m.module.on_shutdown(ctx).await {
+            tracing::error!(module = m.module.name(), error = %format!("{e:#}"), "module shutdown failed");
+        }
+    }
+    ctx.db().conn().clone().close().await.ok();
+    tracing::info!("stopped");
+}

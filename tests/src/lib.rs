@@ -1,0 +1,280 @@
+#![doc = include_str!("../README.md")]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use sea_orm::{ConnectionTrait, Database};
+
+/// The PostgreSQL server the tests use: `TEST_DATABASE_URL`, else the local default.
+pub fn postgres_server_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, empty database for one test, removed when dropped.
+#[derive(Debug)]
+pub struct TestDb {
+    backend: Backend,
+    url: String,
+    dir: tempfile::TempDir,
+    pg: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> anyhow::Result<Self> {
+        match backend {
+            Backend::Sqlite => Self::sqlite(),
+            Backend::Postgres => Self::postgres().await,
+        }
+    }
+
+    /// A SQLite file in a temporary directory.
+    pub fn sqlite() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+        Ok(Self {
+            backend: Backend::Sqlite,
+            url,
+            dir,
+            pg: None,
+        })
+    }
+
+    /// A new database on the test PostgreSQL server, named `t_<uuid>`.
+    pub async fn postgres() -> anyhow::Result<Self> {
+        let server = postgres_server_url();
+        let admin = Database::connect(server.as_str()).await.with_context(|| {
+            format!(
+                "cannot reach the test PostgreSQL server at {}; start it or set TEST_DATABASE_URL (scripts/test.sh does both)",
+                redact(&server)
+            )
+        })?;
+        let name = format!("t_{}", uuid::Uuid::now_v7().simple());
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await?;
+        admin.close().await?;
+        let mut url = url::Url::parse(&server)?;
+        url.set_path(&format!("/{name}"));
+        Ok(Self {
+            backend: Backend::Postgres,
+            url: url.to_string(),
+            dir: tempfile::tempdir()?,
+            pg: Some((server, name)),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A scratch directory that lives as long as the database (the cell's `data_dir`).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Drops the PostgreSQL database now (terminating its connections); a no-op on SQLite.
+    pub async fn drop_now(&mut self) -> anyhow::Result<()> {
+        if let Some((server, name)) = self.pg.take() {
+            drop_pg(&server, &name).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn drop_pg(server: &str, name: &str) -> anyhow::Result<()> {
+    let admin = Database::connect(server).await?;
+    admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .await?;
+    admin.close().await?;
+    Ok(())
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((server, name)) = self.pg.take() {
+            // Drop runs inside or outside a runtime; a thread with its own runtime works in both.
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    let _ = rt.block_on(drop_pg(&server, &name));
+                }
+            })
+            .join();
+        }
+    }
+}
+
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("REDACTED"));
+            }
+            u.to_string()
+        }
+        Err(_) => "[unparseable url]".into(),
+    }
+}
+
+/// Declares one async test that runs twice, on SQLite and on PostgreSQL:
+/// `db_test!(async fn name(db) { … Ok(()) });` gives `name::sqlite` and `name::postgres`.
+/// The body gets a fresh [`TestDb`] and returns `anyhow::Result<()>`.
+#[macro_export]
+macro_rules! db_test {
+    ($(#[$meta:meta])* async fn $name:ident($db:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($db: $crate::TestDb) -> ::anyhow::Result<()> $body
+
+            $(#[$meta])*
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() -> ::anyhow::Result<()> {
+                run($crate::TestDb::new($crate::Backend::Sqlite).await?).await
+            }
+
+            $(#[$meta])*
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() -> ::anyhow::Result<()> {
+                run($crate::TestDb::new($crate::Backend::Postgres).await?).await
+            }
+        }
+    };
+}
+
+/// A cell binary running as a child process, for black-box tests. Killed when dropped.
+#[derive(Debug)]
+pub struct CellProcess {
+    child: Child,
+    pub base_url: String,
+    output: Arc<Mutex<String>>,
+}
+
+impl CellProcess {
+    /// Starts `bin serve --port 0` with JSON logs and waits for its `listening` line, which
+    /// carries the bound address (no sleeping, no port races).
+    pub fn start(bin: &str, args: &[&str], envs: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let mut cmd = Command::new(bin);
+        cmd.args(args)
+            .args(["serve", "--port", "0"])
+            .env("CELL__TELEMETRY__LOG_FORMAT", "json")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().with_context(|| format!("cannot start {bin}"))?;
+        let output = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        if let Some(stdout) = child.stdout.take() {
+            let out = output.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if let Ok(mut o) = out.lock() {
+                        o.push_str(&line);
+                        o.push('\n');
+                    }
+                    if let Some(addr) = listening_address(&line) {
+                        let _ = tx.send(addr);
+                    }
+                }
+            });
+        }
+        if let Some(stderr) = child.stderr.take() {
+            let out = output.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Ok(mut o) = out.lock() {
+                        o.push_str(&line);
+                        o.push('\n');
+                    }
+                }
+            });
+        }
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(addr) => Ok(Self {
+                child,
+                base_url: format!("http://{addr}"),
+                output,
+            }),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let out = output.lock().map(|o| o.clone()).unwrap_or_default();
+                anyhow::bail!("the cell did not start listening within 60s; its output:\n{out}")
+            }
+        }
+    }
+
+    /// Everything the process printed so far (stdout and stderr).
+    pub fn output(&self) -> String {
+        self.output.lock().map(|o| o.clone()).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> anyhow::Result<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status()?;
+        anyhow::ensure!(status.success(), "kill -TERM {pid} failed");
+        for _ in 0..600 {
+            if let Some(s) = self.child.try_wait()? {
+                return Ok(s);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        anyhow::bail!("the cell did not exit within 30s of SIGTERM")
+    }
+}
+
+impl Drop for CellProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn listening_address(line: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let fields = v.get("fields")?;
+    if fields.get("message")?.as_str()? != "listening" {
+        return None;
+    }
+    fields.get("address")?.as_str().map(str::to_owned)
+}
+
+/// Runs a cell binary to completion (for `check-config`, `openapi`, start-up refusals).
+pub fn run_cell(
+    bin: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> anyhow::Result<std::process::Output> {
+    let mut cmd = Command::new(bin);
+    cmd.args(args).env_remove("RUST_LOG");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    Ok(cmd.output()?)
+}
