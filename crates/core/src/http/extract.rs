@@ -2,7 +2,7 @@
 //! envelope error, and `ValidJson<T>`: JSON deserialized and then validated with garde.
 
 use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError};
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 
@@ -66,8 +66,9 @@ fn json_error(err: JsonPayloadError, limit: usize) -> ApiError {
     }
 }
 
-/// A JSON body that is deserialized (errors as `invalid_json`) and then validated with garde
-/// (errors as `validation_failed`, with a message per field).
+/// A JSON body, deserialized with the path of any mismatch in the message
+/// (`priority: invalid type: string "x", expected i32`) and then validated with garde (errors as
+/// `validation_failed`, with a message per field). Prefer it to `web::Json` in module handlers.
 #[derive(Debug)]
 pub struct ValidJson<T>(pub T);
 
@@ -80,11 +81,75 @@ where
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
-        let fut = web::Json::<T>::from_request(req, payload);
+        let limit = req
+            .app_data::<crate::CellContext>()
+            .map_or(DEFAULT_BODY_LIMIT, |c| c.config().http.body_limit);
+        let is_json = req.mime_type().ok().flatten().is_some_and(|m| {
+            m.subtype() == actix_web::mime::JSON || m.suffix() == Some(actix_web::mime::JSON)
+        });
+        let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
-            let body = fut.await?.into_inner();
-            body.validate().map_err(ApiError::from)?;
-            Ok(ValidJson(body))
+            if !is_json {
+                return Err(json_error(JsonPayloadError::ContentType, limit).into());
+            }
+            let bytes = body.await.map_err(|e| match e.as_error::<PayloadError>() {
+                Some(PayloadError::Overflow) => too_large(limit),
+                _ => ApiError::bad_request("the request body could not be read")
+                    .with_cause(anyhow::anyhow!("{e}")),
+            })?;
+            let value = parse_json::<T>(&bytes)?;
+            value.validate().map_err(ApiError::from)?;
+            Ok(ValidJson(value))
         })
+    }
+}
+
+const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Deserializes a JSON document; the error names the path of the first mismatch.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_data() {
+            ApiError::new(
+                ErrorCode::InvalidJson,
+                format!("the JSON does not match this endpoint at `{path}`: {inner}"),
+            )
+        } else {
+            ApiError::new(ErrorCode::InvalidJson, format!("malformed JSON: {inner}"))
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("malformed JSON: {e}")))?;
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Outer {
+        #[expect(dead_code, reason = "only deserialized")]
+        items: Vec<Inner>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Inner {
+        #[expect(dead_code, reason = "only deserialized")]
+        qty: u32,
+    }
+
+    #[test]
+    fn json_errors_name_the_path() {
+        let e = parse_json::<Outer>(br#"{"items":[{"qty":1},{"qty":"two"}]}"#).err();
+        let msg = e.map(|e| e.message().to_owned()).unwrap_or_default();
+        assert!(msg.contains("items[1].qty"), "{msg}");
+        let e = parse_json::<Outer>(br#"{"items":[]} trailing"#).err();
+        assert!(e.is_some_and(|e| e.message().contains("malformed")));
+        let e = parse_json::<Outer>(br#"{"items": ["#).err();
+        assert!(e.is_some_and(|e| e.message().contains("malformed")));
     }
 }

@@ -1,0 +1,311 @@
+//! Black-box tests of the suite cell: the real binary, started on a temporary data directory,
+//! spoken to over real HTTP.
+
+use testkit::{CellProcess, TestDb, run_cell};
+
+const BIN: &str = env!("CARGO_BIN_EXE_suite");
+
+fn data_dir_arg(dir: &tempfile::TempDir) -> String {
+    format!("cell.data_dir={}", dir.path().display())
+}
+
+#[tokio::test]
+async fn serves_health_docs_and_the_envelope_then_stops_gracefully() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let set = data_dir_arg(&dir);
+    let cell = CellProcess::start(BIN, &["--set", &set], &[])?;
+    let http = reqwest::Client::new();
+
+    let live = http.get(cell.url("/health/live")).send().await?;
+    assert_eq!(live.status(), 200);
+    let ready: serde_json::Value = http
+        .get(cell.url("/health/ready"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(ready["checks"]["database"], "ok", "{ready}");
+    assert!(
+        dir.path().join("suite.db").exists(),
+        "the SQLite default was not created on first run"
+    );
+
+    let docs = http.get(cell.url("/api-docs/")).send().await?;
+    assert_eq!(docs.status(), 200);
+    assert!(docs.text().await?.contains("swagger-ui"));
+    let spec: serde_json::Value = http
+        .get(cell.url("/api-docs/openapi.json"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(spec["openapi"], "3.1.0");
+    assert_eq!(spec["info"]["title"], "suite cell API");
+    assert!(spec["paths"]["/health/ready"].is_object());
+
+    let missing = http
+        .get(cell.url("/api/v1/does-not-exist"))
+        .header("x-request-id", "blackbox-1")
+        .send()
+        .await?;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        missing
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some("blackbox-1")
+    );
+    assert_eq!(
+        missing
+            .headers()
+            .get("x-content-type-options")
+            .and_then(|v| v.to_str().ok()),
+        Some("nosniff")
+    );
+    let body: serde_json::Value = missing.json().await?;
+    assert_eq!(body["error"]["code"], "not_found");
+    assert_eq!(body["error"]["request_id"], "blackbox-1");
+
+    let metrics = http.get(cell.url("/metrics")).send().await?.text().await?;
+    assert!(metrics.contains("http_requests_total"), "{metrics}");
+
+    let status = cell.terminate()?;
+    assert!(status.success(), "exit status {status:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn logs_carry_request_ids_and_never_secrets() -> anyhow::Result<()> {
+    let db = TestDb::postgres().await?;
+    // The server trusts local connections, so the password is accepted and ignored: it only
+    // has to stay out of the logs.
+    let mut url = url::Url::parse(db.url())?;
+    url.set_password(Some("hunter2-db-password"))
+        .map_err(|()| anyhow::anyhow!("cannot set a password on {url}"))?;
+    let dir = tempfile::tempdir()?;
+    let set = data_dir_arg(&dir);
+    let secret = "cell-secret-key-that-must-never-be-logged-0123456789";
+    let cell = CellProcess::start(
+        BIN,
+        &["--set", &set],
+        &[
+            ("CELL__DATABASE__URL", url.as_str()),
+            ("CELL__CELL__SECRET_KEY", secret),
+        ],
+    )?;
+    let http = reqwest::Client::new();
+    let res = http
+        .get(cell.url("/health/ready"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await?;
+    assert_eq!(res.status(), 200);
+    let res = http
+        .get(cell.url("/nope"))
+        .header("x-request-id", "trace-me-43")
+        .send()
+        .await?;
+    assert_eq!(res.status(), 404);
+    let output = cell.output();
+    cell.terminate()?;
+
+    assert!(
+        !output.contains("hunter2-db-password"),
+        "the database password was logged:\n{output}"
+    );
+    assert!(
+        !output.contains(secret),
+        "the cell secret was logged:\n{output}"
+    );
+    // JSON logs in which every line of a request carries its id.
+    let lines: Vec<serde_json::Value> = output
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(!lines.is_empty(), "{output}");
+    let of_request: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["span"]["request_id"] == "trace-me-43")
+        .collect();
+    assert!(
+        !of_request.is_empty(),
+        "no log line carries the request id:\n{output}"
+    );
+    assert!(
+        of_request.iter().any(|l| l["fields"]["status"] == 404),
+        "{output}"
+    );
+    Ok(())
+}
+
+#[test]
+fn production_mode_refuses_development_defaults() -> anyhow::Result<()> {
+    let prod = [("CELL__CELL__MODE", "production")];
+    let out = run_cell(BIN, &["serve"], &prod)?;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("production") && err.contains("CELL__DATABASE__URL"),
+        "{err}"
+    );
+
+    let out = run_cell(
+        BIN,
+        &["check-config"],
+        &[
+            ("CELL__CELL__MODE", "production"),
+            ("CELL__DATABASE__URL", "postgres://app@db/cell"),
+        ],
+    )?;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("CELL__CELL__SECRET_KEY"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn configuration_mistakes_stop_start_up_with_a_clear_message() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let toml = dir.path().join("cell.toml");
+    std::fs::write(&toml, "[cell]\nname = \"suite\"\n[modules.crm]\n")?;
+    let path = toml.display().to_string();
+    let out = run_cell(BIN, &["--config", &path, "check-config"], &[])?;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`crm`") && err.contains("not linked"), "{err}");
+
+    let out = run_cell(
+        BIN,
+        &["--set", "database.url=postgres://u:p@h/db", "check-config"],
+        &[],
+    )?;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("CELL__DATABASE__URL") && err.contains("command-line"),
+        "{err}"
+    );
+
+    let out = run_cell(BIN, &["check-config"], &[("CELL__HTTP__PROT", "1")])?;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("prot"));
+    Ok(())
+}
+
+#[test]
+fn cli_commands_report_modules_config_spec_and_migrations() -> anyhow::Result<()> {
+    let out = run_cell(BIN, &["modules"], &[])?;
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("kernel 0.1.0"));
+
+    let out = run_cell(
+        BIN,
+        &["--port", "9123", "check-config"],
+        &[(
+            "CELL__CELL__SECRET_KEY",
+            "a-secret-that-check-config-must-hide",
+        )],
+    )?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("http = 127.0.0.1:9123"), "{text}");
+    assert!(
+        text.contains("cell.secret_key = [REDACTED]") && !text.contains("a-secret-that"),
+        "{text}"
+    );
+    assert!(text.contains("configuration is valid"));
+
+    let out = run_cell(BIN, &["openapi"], &[])?;
+    assert!(out.status.success());
+    let spec: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(spec["openapi"], "3.1.0");
+
+    let dir = tempfile::tempdir()?;
+    let set = data_dir_arg(&dir);
+    let out = run_cell(BIN, &["--set", &set, "migrate", "up"], &[])?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 migration(s) applied"));
+    let out = run_cell(BIN, &["--set", &set, "migrate", "status"], &[])?;
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no migrations"));
+    Ok(())
+}
+
+/// A minimal OTLP/HTTP receiver: records (path, content type, body length) of each POST.
+fn otlp_receiver() -> anyhow::Result<(String, std::sync::mpsc::Receiver<(String, String, usize)>)> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let tx = tx.clone();
+            std::thread::spawn(move || -> std::io::Result<()> {
+                let mut writer = stream.try_clone()?;
+                let mut reader = BufReader::new(stream);
+                loop {
+                    let mut request_line = String::new();
+                    if reader.read_line(&mut request_line)? == 0 {
+                        return Ok(());
+                    }
+                    let path = request_line
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap_or_default()
+                        .to_owned();
+                    let (mut length, mut content_type) = (0usize, String::new());
+                    loop {
+                        let mut line = String::new();
+                        reader.read_line(&mut line)?;
+                        let line = line.trim_end();
+                        if line.is_empty() {
+                            break;
+                        }
+                        if let Some((k, v)) = line.split_once(':') {
+                            match k.to_ascii_lowercase().as_str() {
+                                "content-length" => length = v.trim().parse().unwrap_or(0),
+                                "content-type" => content_type = v.trim().to_owned(),
+                                _ => {}
+                            }
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body)?;
+                    let _ = tx.send((path, content_type, body.len()));
+                    writer.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n")?;
+                }
+            });
+        }
+    });
+    Ok((format!("http://{addr}/v1/traces"), rx))
+}
+
+#[tokio::test]
+async fn traces_are_exported_over_otlp_when_configured() -> anyhow::Result<()> {
+    let (endpoint, received) = otlp_receiver()?;
+    let dir = tempfile::tempdir()?;
+    let set = data_dir_arg(&dir);
+    let cell = CellProcess::start(
+        BIN,
+        &["--set", &set],
+        &[("CELL__TELEMETRY__OTLP_ENDPOINT", endpoint.as_str())],
+    )?;
+    let res = reqwest::get(cell.url("/health/live")).await?;
+    assert_eq!(res.status(), 200);
+    // Shutdown flushes the batch exporter.
+    assert!(cell.terminate()?.success());
+    let (path, content_type, len) = received.recv_timeout(std::time::Duration::from_secs(10))?;
+    assert_eq!(path, "/v1/traces");
+    assert_eq!(content_type, "application/x-protobuf");
+    assert!(len > 0);
+    Ok(())
+}

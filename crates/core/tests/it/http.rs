@@ -1,0 +1,292 @@
+//! HTTP conventions over real HTTP: the envelope for every failure, panics, request ids,
+//! security headers, health, metrics, OpenAPI and docs.
+
+use testkit::{Backend, TestDb, db_test};
+use uuid::Uuid;
+
+use crate::support::{NOTES_AND_TAGS, TestApp, expect_error};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_failure_answers_the_envelope() -> anyhow::Result<()> {
+    let db = TestDb::new(Backend::Sqlite).await?;
+    let app = TestApp::spawn(&db, &format!("[http]\nbody_limit = 1024\n{NOTES_AND_TAGS}")).await?;
+
+    let e = expect_error(app.get("/no/such/route").await?, 404, "not_found").await?;
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("/no/such/route")
+    );
+    // A module scope matched by prefix, but no route in it.
+    expect_error(app.get("/api/v1/nothing-here").await?, 404, "not_found").await?;
+
+    let wrong_method = app.client.delete(app.url("/api/v1/notes")).send().await?;
+    expect_error(wrong_method, 405, "method_not_allowed").await?;
+    let wrong_method = app.client.post(app.url("/health/live")).send().await?;
+    expect_error(wrong_method, 405, "method_not_allowed").await?;
+
+    let malformed = app
+        .post_raw(
+            "/api/v1/notes",
+            "application/json",
+            b"{\"title\": ".to_vec(),
+        )
+        .await?;
+    let e = expect_error(malformed, 400, "invalid_json").await?;
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("malformed JSON"),
+        "{e}"
+    );
+
+    let wrong_shape = app
+        .post_raw(
+            "/api/v1/notes",
+            "application/json",
+            br#"{"title": 5}"#.to_vec(),
+        )
+        .await?;
+    let e = expect_error(wrong_shape, 400, "invalid_json").await?;
+    assert!(
+        e["message"].as_str().unwrap_or_default().contains("title"),
+        "{e}"
+    );
+
+    let big = format!(r#"{{"title": "{}", "priority": 1}}"#, "x".repeat(4096));
+    let too_large = app
+        .post_raw("/api/v1/notes", "application/json", big.into_bytes())
+        .await?;
+    let e = expect_error(too_large, 413, "payload_too_large").await?;
+    assert!(
+        e["message"].as_str().unwrap_or_default().contains("1024"),
+        "{e}"
+    );
+
+    let wrong_type = app
+        .post_raw(
+            "/api/v1/notes",
+            "text/plain",
+            br#"{"title":"a","priority":1}"#.to_vec(),
+        )
+        .await?;
+    expect_error(wrong_type, 415, "unsupported_media_type").await?;
+
+    let invalid = app
+        .post_raw(
+            "/api/v1/notes",
+            "application/json",
+            br#"{"title":"","priority":9}"#.to_vec(),
+        )
+        .await?;
+    let e = expect_error(invalid, 422, "validation_failed").await?;
+    assert!(e["details"]["fields"]["title"].is_string(), "{e}");
+    assert!(e["details"]["fields"]["priority"].is_string(), "{e}");
+
+    let bad_query = app
+        .get_as(Uuid::now_v7(), "/api/v1/notes?limit=500")
+        .await?;
+    expect_error(bad_query, 400, "invalid_query").await?;
+
+    let unauthenticated = app.get("/api/v1/notes").await?;
+    expect_error(unauthenticated, 401, "unauthorized").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_handler_answers_500_and_the_cell_keeps_serving() -> anyhow::Result<()> {
+    let db = TestDb::new(Backend::Sqlite).await?;
+    // One worker: if the panic took the worker down, the next request would hang or fail.
+    let app = TestApp::spawn(&db, NOTES_AND_TAGS).await?;
+    for _ in 0..3 {
+        let e = expect_error(app.get("/api/v1/boom").await?, 500, "internal_error").await?;
+        assert!(
+            !e["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("exploded"),
+            "the cause leaked: {e}"
+        );
+        let ok = app.get("/health/live").await?;
+        assert_eq!(ok.status(), 200);
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_ids_are_accepted_echoed_or_generated() -> anyhow::Result<()> {
+    let db = TestDb::new(Backend::Sqlite).await?;
+    let app = TestApp::spawn(&db, "").await?;
+    let id_of = |res: &reqwest::Response| {
+        res.headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    let given = app
+        .client
+        .get(app.url("/health/live"))
+        .header("x-request-id", "client-42")
+        .send()
+        .await?;
+    assert_eq!(id_of(&given), "client-42");
+    let alias = app
+        .client
+        .get(app.url("/health/live"))
+        .header("x-correlation-id", "corr-7")
+        .send()
+        .await?;
+    assert_eq!(id_of(&alias), "corr-7");
+    let unsafe_id = app
+        .client
+        .get(app.url("/nope"))
+        .header("x-request-id", "bad id\"}")
+        .send()
+        .await?;
+    let generated = id_of(&unsafe_id);
+    assert!(Uuid::parse_str(&generated).is_ok(), "{generated}");
+    let e = expect_error(unsafe_id, 404, "not_found").await?;
+    assert_eq!(e["request_id"], generated.as_str());
+    let a = id_of(&app.get("/health/live").await?);
+    let b = id_of(&app.get("/health/live").await?);
+    assert_ne!(a, b);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_headers_on_api_and_docs() -> anyhow::Result<()> {
+    let db = TestDb::new(Backend::Sqlite).await?;
+    let app = TestApp::spawn(&db, "").await?;
+    for (path, csp_start) in [
+        ("/health/live", "default-src 'none'"),
+        ("/nope", "default-src 'none'"),
+        ("/api-docs/", "default-src 'self'"),
+    ] {
+        let res = app.get(path).await?;
+        let h = res.headers();
+        let get = |n: &str| {
+            h.get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert!(
+            get("strict-transport-security").starts_with("max-age="),
+            "{path}"
+        );
+        assert_eq!(get("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(get("x-frame-options"), "DENY", "{path}");
+        assert_eq!(get("referrer-policy"), "no-referrer", "{path}");
+        assert!(
+            get("content-security-policy").starts_with(csp_start),
+            "{path}: {}",
+            get("content-security-policy")
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docs_and_openapi_cover_exactly_the_enabled_modules() -> anyhow::Result<()> {
+    let db = TestDb::new(Backend::Sqlite).await?;
+    let app = TestApp::spawn(&db, "[modules.notes]\nroute_prefix = \"/api/notes-v2\"\n").await?;
+    let redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?
+        .get(app.url("/api-docs"))
+        .send()
+        .await?;
+    assert_eq!(redirect.status(), 308);
+    let ui = app.get("/api-docs/").await?;
+    assert_eq!(ui.status(), 200);
+    let html = ui.text().await?;
+    assert!(html.contains("swagger-ui-bundle.js"), "{html}");
+    // The UI's script is served by the cell itself: no CDN, works offline.
+    let js = app.get("/api-docs/swagger-ui-bundle.js").await?;
+    assert_eq!(js.status(), 200);
+    assert!(js.bytes().await?.len() > 100_000);
+
+    let doc: serde_json::Value = app.get("/api-docs/openapi.json").await?.json().await?;
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+    assert!(paths.contains_key("/health/ready"), "{paths:?}");
+    assert!(paths.contains_key("/api/notes-v2/notes"), "{paths:?}");
+    assert!(
+        !paths.keys().any(|p| p.contains("tags")),
+        "a disabled module leaked into the spec: {paths:?}"
+    );
+    assert!(doc["components"]["schemas"]["ErrorEnvelope"].is_object());
+    // And the routes really moved with the prefix.
+    assert_eq!(
+        app.get_as(Uuid::now_v7(), "/api/notes-v2/notes")
+            .await?
+            .status(),
+        200
+    );
+    expect_error(app.get("/api/v1/notes").await?, 404, "not_found").await?;
+    expect_error(app.get("/api/v1/tags").await?, 404, "not_found").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_by_route_and_status() -> anyhow::Result<()> {
+    let db = TestDb::new(Backend::Sqlite).await?;
+    let app = TestApp::spawn_with(
+        &db,
+        NOTES_AND_TAGS,
+        &[("CELL__TELEMETRY__METRICS_TOKEN", "metrics-token-123")],
+        vec![
+            Box::new(crate::support::Notes::default()),
+            Box::new(crate::support::Tags::default()),
+        ],
+    )
+    .await?;
+    app.get("/api/v1/tags").await?;
+    app.get("/api/v1/tags").await?;
+    expect_error(app.get("/metrics").await?, 401, "unauthorized").await?;
+    let res = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth("metrics-token-123")
+        .send()
+        .await?;
+    assert_eq!(res.status(), 200);
+    let text = res.text().await?;
+    let line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("http_requests_total")
+                && l.contains("route=\"/api/v1/tags\"")
+                && l.contains("status=\"200\"")
+        })
+        .unwrap_or_default();
+    let count: f64 = line.rsplit(' ').next().unwrap_or("0").parse()?;
+    assert!(count >= 2.0, "{text}");
+    assert!(
+        text.contains("http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(text.contains("db_pool_connections"), "{text}");
+    Ok(())
+}
+
+db_test!(async fn readiness_names_the_failing_check(db) {
+    let mut db = db;
+    let app = TestApp::spawn(&db, "").await?;
+    let ready: serde_json::Value = app.get("/health/ready").await?.json().await?;
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["checks"]["database"], "ok");
+    match db.backend() {
+        Backend::Postgres => db.drop_now().await?,
+        // Closing the pool is the SQLite equivalent of losing the server.
+        Backend::Sqlite => app.ctx.db().conn().close_by_ref().await?,
+    }
+    let e = expect_error(app.get("/health/ready").await?, 503, "not_ready").await?;
+    assert!(e["message"].as_str().unwrap_or_default().contains("database"), "{e}");
+    assert_ne!(e["details"]["checks"]["database"], "ok", "{e}");
+    assert_eq!(app.get("/health/live").await?.status(), 200);
+    Ok(())
+});

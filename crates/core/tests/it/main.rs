@@ -1,0 +1,8 @@
+//! The kernel's integration tests: one binary, database tests on SQLite and PostgreSQL.
+
+mod http;
+mod list;
+mod migrations;
+mod registry;
+mod support;
+mod tenancy;

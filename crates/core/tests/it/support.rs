@@ -1,0 +1,409 @@
+//! Test modules (a tenant table with a list route, a dependent module, a panicking route) and
+//! a typed client for a cell started in-process on port 0.
+
+use std::collections::BTreeMap;
+use std::future::{Ready, ready};
+
+use actix_web::{FromRequest, HttpRequest, HttpResponse, get, post};
+use kernel::config::Sources;
+use kernel::http::{ListQuery, ListSpec, ValidJson, fetch_page};
+use kernel::module::{ModuleSettings, PlatformModule, parse_settings};
+use kernel::{ApiError, ApiResult, Application, CellConfig, CellContext, TenantEntity};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr};
+use sea_orm_migration::sea_query::{ColumnDef, Index, Table};
+use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
+use testkit::TestDb;
+use uuid::Uuid;
+
+pub mod note {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize)]
+    #[sea_orm(table_name = "notes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub title: String,
+        pub priority: i32,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+impl TenantEntity for note::Entity {
+    fn org_id_column() -> Self::Column {
+        note::Column::OrgId
+    }
+}
+
+/// A migration with a fixed name (the derive would name it after this file).
+pub struct Migration {
+    pub name: &'static str,
+    pub sql: &'static str,
+    pub tenant_table: Option<&'static str>,
+}
+
+impl MigrationName for Migration {
+    fn name(&self) -> &str {
+        self.name
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if self.name.starts_with("notes_m20261121_000001") {
+            manager
+                .create_table(
+                    Table::create()
+                        .table("notes")
+                        .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                        .col(ColumnDef::new("org_id").uuid().not_null())
+                        .col(ColumnDef::new("title").string().not_null())
+                        .col(ColumnDef::new("priority").integer().not_null())
+                        .col(
+                            ColumnDef::new("created_at")
+                                .timestamp_with_time_zone()
+                                .not_null(),
+                        )
+                        .to_owned(),
+                )
+                .await?;
+            manager
+                .create_index(
+                    Index::create()
+                        .name("notes_org_created")
+                        .table("notes")
+                        .col("org_id")
+                        .col("created_at")
+                        .to_owned(),
+                )
+                .await?;
+        }
+        if !self.sql.is_empty() {
+            manager
+                .get_connection()
+                .execute_unprepared(self.sql)
+                .await?;
+        }
+        if let Some(table) = self.tenant_table {
+            kernel::db::enable_tenant_rls(manager.get_connection(), table).await?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotesSettings {
+    #[serde(default)]
+    pub max_title: Option<u32>,
+}
+
+/// A tenant-owned module: `notes` table, list/create routes, a panicking route.
+#[derive(Debug, Default)]
+pub struct Notes {
+    pub settings: NotesSettings,
+}
+
+#[async_trait::async_trait]
+impl PlatformModule for Notes {
+    fn name(&self) -> &'static str {
+        "notes"
+    }
+    fn version(&self) -> &'static str {
+        "1.2.3"
+    }
+    fn configure(&mut self, settings: &ModuleSettings) -> Result<(), String> {
+        self.settings = parse_settings(settings)?;
+        Ok(())
+    }
+    fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(Migration {
+            name: "notes_m20261121_000001_create_notes",
+            sql: "",
+            tenant_table: Some("notes"),
+        })]
+    }
+    fn routes(&self, cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
+        cfg.app_data(actix_web::web::Data::new(MaxTitle(
+            self.settings.max_title.unwrap_or(100),
+        )))
+        .service(list_notes)
+        .service(create_note)
+        .service(boom);
+    }
+}
+
+/// The `max_title` setting, handed to the handlers.
+pub struct MaxTitle(pub u32);
+
+/// Depends on notes; optionally ships a second migration (a new release while disabled).
+#[derive(Debug, Default)]
+pub struct Tags {
+    pub second_migration: bool,
+}
+
+#[async_trait::async_trait]
+impl PlatformModule for Tags {
+    fn name(&self) -> &'static str {
+        "tags"
+    }
+    fn version(&self) -> &'static str {
+        "0.1.0"
+    }
+    fn dependencies(&self) -> &'static [&'static str] {
+        &["notes"]
+    }
+    fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
+        let mut v: Vec<Box<dyn MigrationTrait>> = vec![Box::new(Migration {
+            name: "tags_m20261121_000001_create_tags",
+            sql: "CREATE TABLE tags (id INTEGER PRIMARY KEY, label TEXT NOT NULL)",
+            tenant_table: None,
+        })];
+        if self.second_migration {
+            v.push(Box::new(Migration {
+                name: "tags_m20261122_000001_add_colour",
+                sql: "ALTER TABLE tags ADD COLUMN colour TEXT",
+                tenant_table: None,
+            }));
+        }
+        v
+    }
+    fn routes(&self, cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
+        cfg.service(list_tags);
+    }
+}
+
+/// The caller's org. Test-only: real cells take it from the access token (auth module).
+pub struct TestOrg(pub Uuid);
+
+impl FromRequest for TestOrg {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        ready(
+            req.headers()
+                .get("x-org-id")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| Uuid::parse_str(v).ok())
+                .map(TestOrg)
+                .ok_or_else(|| ApiError::unauthorized("x-org-id is required")),
+        )
+    }
+}
+
+/// Notes of the caller's org, paginated.
+#[utoipa::path(tag = "notes", responses((status = 200, description = "a page of notes")))]
+#[get("/notes")]
+async fn list_notes(ctx: CellContext, org: TestOrg, q: ListQuery) -> ApiResult<HttpResponse> {
+    let spec = ListSpec::<note::Entity>::new()
+        .field("title", note::Column::Title)
+        .field("priority", note::Column::Priority)
+        .field("created_at", note::Column::CreatedAt)
+        .search([note::Column::Title])
+        .default_sort(note::Column::CreatedAt, true)
+        .tiebreak(note::Column::Id);
+    let tx = ctx.db().tenant(org.0).await?;
+    let repo = tx.repo::<note::Entity>();
+    let page = fetch_page(spec.apply(&q, repo.find())?, &q, repo.conn()).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+#[derive(Debug, serde::Deserialize, garde::Validate)]
+pub struct NewNote {
+    #[garde(length(min = 1, max = 100))]
+    pub title: String,
+    #[garde(range(min = 0, max = 5))]
+    pub priority: i32,
+}
+
+/// Creates a note in the caller's org.
+#[utoipa::path(tag = "notes", responses((status = 201, description = "created")))]
+#[post("/notes")]
+async fn create_note(
+    ctx: CellContext,
+    org: TestOrg,
+    max: actix_web::web::Data<MaxTitle>,
+    body: ValidJson<NewNote>,
+) -> ApiResult<HttpResponse> {
+    let ValidJson(new) = body;
+    if new.title.chars().count() > max.0 as usize {
+        return Err(ApiError::new(
+            kernel::ErrorCode::ValidationFailed,
+            format!("title is longer than {} characters", max.0),
+        ));
+    }
+    let tx = ctx.db().tenant(org.0).await?;
+    let model = tx
+        .repo::<note::Entity>()
+        .insert(note::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            title: Set(new.title),
+            priority: Set(new.priority),
+            created_at: Set(chrono::Utc::now()),
+            ..Default::default()
+        })
+        .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Created().json(model))
+}
+
+#[utoipa::path(tag = "notes", responses((status = 500, description = "always panics")))]
+#[get("/boom")]
+async fn boom() -> HttpResponse {
+    let items: Vec<u8> = std::hint::black_box(Vec::new());
+    match items.first() {
+        Some(b) => HttpResponse::Ok().body(vec![*b]),
+        None => panic!("the handler exploded"),
+    }
+}
+
+#[utoipa::path(tag = "tags", responses((status = 200, description = "ok")))]
+#[get("/tags")]
+async fn list_tags() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"data": []}))
+}
+
+/// The configuration of a test cell on `db`: `toml` after `[cell]`, port 0, one worker.
+pub fn config(db: &TestDb, toml: &str, extra_env: &[(&str, &str)]) -> anyhow::Result<CellConfig> {
+    let mut env = BTreeMap::new();
+    env.insert("CELL__DATABASE__URL".to_owned(), db.url().to_owned());
+    for (k, v) in extra_env {
+        env.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let sources = Sources {
+        file: Some((
+            format!("[cell]\nname = \"test\"\n{toml}"),
+            "test.toml".into(),
+        )),
+        env: Some(env),
+        overrides: vec![
+            ("http.port".into(), "0".into()),
+            ("http.workers".into(), "1".into()),
+            ("cell.data_dir".into(), db.data_dir().display().to_string()),
+        ],
+    };
+    Ok(CellConfig::load(&sources, &[])?)
+}
+
+pub const NOTES_AND_TAGS: &str = "[modules.notes]\n[modules.tags]\n";
+
+/// A cell running in this process, with a client for it.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub ctx: CellContext,
+}
+
+impl TestApp {
+    pub async fn spawn(db: &TestDb, toml: &str) -> anyhow::Result<Self> {
+        Self::spawn_with(
+            db,
+            toml,
+            &[],
+            vec![Box::new(Notes::default()), Box::new(Tags::default())],
+        )
+        .await
+    }
+
+    pub async fn spawn_with(
+        db: &TestDb,
+        toml: &str,
+        env: &[(&str, &str)],
+        modules: Vec<Box<dyn PlatformModule>>,
+    ) -> anyhow::Result<Self> {
+        let app = Application::build(config(db, toml, env)?, modules).await?;
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let ctx = app.context().clone();
+        tokio::spawn(app.run_until_stopped());
+        Ok(Self {
+            base,
+            client: reqwest::Client::new(),
+            ctx,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> anyhow::Result<reqwest::Response> {
+        Ok(self.client.get(self.url(path)).send().await?)
+    }
+
+    pub async fn get_as(&self, org: Uuid, path: &str) -> anyhow::Result<reqwest::Response> {
+        Ok(self
+            .client
+            .get(self.url(path))
+            .header("x-org-id", org.to_string())
+            .send()
+            .await?)
+    }
+
+    pub async fn create_note(
+        &self,
+        org: Uuid,
+        title: &str,
+        priority: i32,
+    ) -> anyhow::Result<reqwest::Response> {
+        Ok(self
+            .client
+            .post(self.url("/api/v1/notes"))
+            .header("x-org-id", org.to_string())
+            .json(&serde_json::json!({"title": title, "priority": priority}))
+            .send()
+            .await?)
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<reqwest::Response> {
+        Ok(self
+            .client
+            .post(self.url(path))
+            .header("x-org-id", Uuid::now_v7().to_string())
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await?)
+    }
+}
+
+/// Checks a response is the error envelope with `status` and `code`, stamped with the request id
+/// the response header carries. Returns the `error` object.
+pub async fn expect_error(
+    res: reqwest::Response,
+    status: u16,
+    code: &str,
+) -> anyhow::Result<serde_json::Value> {
+    assert_eq!(res.status().as_u16(), status, "status of {}", res.url());
+    let header_id = res
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_default();
+    assert!(!header_id.is_empty(), "no x-request-id header");
+    let body: serde_json::Value = res.json().await?;
+    let error = body["error"].clone();
+    assert_eq!(error["code"], code, "{body}");
+    assert_eq!(error["request_id"], header_id.as_str(), "{body}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    let ts = error["timestamp"].as_str().unwrap_or_default();
+    assert!(chrono::DateTime::parse_from_rfc3339(ts).is_ok(), "{body}");
+    Ok(error)
+}
