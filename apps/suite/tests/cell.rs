@@ -240,8 +240,11 @@ fn cli_commands_report_modules_config_spec_and_migrations() -> anyhow::Result<()
     Ok(())
 }
 
-/// A minimal OTLP/HTTP receiver: records (path, content type, body length) of each POST.
-fn otlp_receiver() -> anyhow::Result<(String, std::sync::mpsc::Receiver<(String, String, usize)>)> {
+/// What the receiver saw of one export: path, content type, body length.
+type Export = (String, String, usize);
+
+/// A minimal OTLP/HTTP receiver: records each POST it gets.
+fn otlp_receiver() -> anyhow::Result<(String, std::sync::mpsc::Receiver<Export>)> {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;

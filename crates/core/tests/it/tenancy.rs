@@ -51,10 +51,10 @@ db_test!(async fn the_repository_never_crosses_orgs(db) {
     let err = repo.insert(planted).await.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("another org"), "{err}");
     let changed = repo
-        .update_many(vec![(note::Column::Title, kernel::db::value("renamed"))], sea_orm::sea_query::Expr::value(true).into())
+        .update_many(vec![(note::Column::Title, kernel::db::value("renamed"))], sea_orm::sea_query::Expr::value(true))
         .await?;
     assert_eq!(changed, 1);
-    assert_eq!(repo.delete_many(sea_orm::sea_query::Expr::value(true).into()).await?, 1);
+    assert_eq!(repo.delete_many(sea_orm::sea_query::Expr::value(true)).await?, 1);
     tx.commit().await?;
 
     let tx = store.tenant(a).await?;
