@@ -54,7 +54,18 @@ impl Db {
                     .foreign_keys(true)
                     .create_if_missing(true)
             });
-        let conn = sea_orm::Database::connect(opts).await?;
+        let mut attempt = 0;
+        let conn = loop {
+            match sea_orm::Database::connect(opts.clone()).await {
+                // Two processes opening a new SQLite file at once race on switching it to WAL;
+                // SQLite answers SQLITE_BUSY there without calling its busy handler.
+                Err(e) if is_sqlite_busy(&e) && attempt < 50 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(20 * attempt.min(10))).await;
+                }
+                other => break other?,
+            }
+        };
         Ok(Self { conn })
     }
 
@@ -105,6 +116,15 @@ impl Db {
             _ => (0, 0),
         }
     }
+}
+
+fn is_sqlite_busy(e: &DbErr) -> bool {
+    let (DbErr::Conn(sea_orm::RuntimeErr::SqlxError(inner))
+    | DbErr::Exec(sea_orm::RuntimeErr::SqlxError(inner))) = e
+    else {
+        return false;
+    };
+    matches!(inner.as_ref(), sea_orm::sqlx::Error::Database(d) if d.code().as_deref() == Some("5"))
 }
 
 /// The file path of a `sqlite:` URL, if it names a file.
