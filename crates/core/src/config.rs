@@ -15,6 +15,9 @@ use serde::Deserialize;
 /// The secret the development mode falls back to. Production refuses to start with it.
 pub const DEV_SECRET_KEY: &str = "development-only-secret-key-do-not-use-in-production";
 
+/// The organization roles every cell understands; cells add aliases in `[cell.roles]`.
+pub const PLATFORM_ROLES: [&str; 4] = ["owner", "admin", "member", "viewer"];
+
 /// Keys that must come from the environment only.
 pub const KERNEL_SECRETS: [&str; 3] =
     ["database.url", "cell.secret_key", "telemetry.metrics_token"];
@@ -333,6 +336,15 @@ impl CellConfig {
             return Err(ConfigError::Invalid(format!(
                 "cell.name `{name}` must be non-empty lowercase letters, digits, `-` or `_`"
             )));
+        }
+        for (alias, role) in &self.cell.roles {
+            if !PLATFORM_ROLES.contains(&role.as_str()) || PLATFORM_ROLES.contains(&alias.as_str())
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "cell.roles.{alias} = `{role}`: an alias must be a new name mapped onto one of {}",
+                    PLATFORM_ROLES.join(", ")
+                )));
+            }
         }
         if self.http.body_limit == 0 {
             return Err(ConfigError::Invalid(
@@ -683,6 +695,29 @@ mod tests {
         assert_eq!(cfg.modules["crm"].settings["fit_threshold"], 80);
         assert_eq!(cfg.enabled_modules().collect::<Vec<_>>(), vec!["crm"]);
         Ok(())
+    }
+
+    #[test]
+    fn role_aliases_map_onto_platform_roles() {
+        assert!(
+            load(
+                "[cell]\nname = \"t\"\n[cell.roles]\nsales_rep = \"member\"\n",
+                &[],
+                &[]
+            )
+            .is_ok()
+        );
+        for bad in ["sales_rep = \"boss\"", "admin = \"member\""] {
+            let err = load(
+                &format!("[cell]\nname = \"t\"\n[cell.roles]\n{bad}\n"),
+                &[],
+                &[],
+            )
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+            assert!(err.contains("cell.roles."), "{bad}: {err}");
+        }
     }
 
     #[test]
