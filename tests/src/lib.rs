@@ -166,6 +166,7 @@ pub struct CellProcess {
     child: Child,
     pub base_url: String,
     output: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl CellProcess {
@@ -185,9 +186,10 @@ impl CellProcess {
         let mut child = cmd.spawn().with_context(|| format!("cannot start {bin}"))?;
         let output = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let mut readers = Vec::new();
         if let Some(stdout) = child.stdout.take() {
             let out = output.clone();
-            std::thread::spawn(move || {
+            readers.push(std::thread::spawn(move || {
                 for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                     if let Ok(mut o) = out.lock() {
                         o.push_str(&line);
@@ -197,24 +199,25 @@ impl CellProcess {
                         let _ = tx.send(addr);
                     }
                 }
-            });
+            }));
         }
         if let Some(stderr) = child.stderr.take() {
             let out = output.clone();
-            std::thread::spawn(move || {
+            readers.push(std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                     if let Ok(mut o) = out.lock() {
                         o.push_str(&line);
                         o.push('\n');
                     }
                 }
-            });
+            }));
         }
         match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(addr) => Ok(Self {
                 child,
                 base_url: format!("http://{addr}"),
                 output,
+                readers,
             }),
             Err(_) => {
                 let _ = child.kill();
@@ -225,7 +228,8 @@ impl CellProcess {
         }
     }
 
-    /// Everything the process printed so far (stdout and stderr).
+    /// Everything the process printed so far (stdout and stderr); lines may still be in flight.
+    /// For a complete record, use [`CellProcess::stop`].
     pub fn output(&self) -> String {
         self.output.lock().map(|o| o.clone()).unwrap_or_default()
     }
@@ -235,17 +239,32 @@ impl CellProcess {
     }
 
     /// Sends SIGTERM and waits for the exit status.
-    pub fn terminate(mut self) -> anyhow::Result<std::process::ExitStatus> {
+    pub fn terminate(self) -> anyhow::Result<std::process::ExitStatus> {
+        Ok(self.stop("TERM")?.0)
+    }
+
+    /// Sends `signal` (`TERM`, `KILL`, …), waits for the exit, and returns the status with the
+    /// complete output (both pipes drained to their end).
+    pub fn stop(mut self, signal: &str) -> anyhow::Result<(std::process::ExitStatus, String)> {
         let pid = self.child.id().to_string();
-        let status = Command::new("kill").args(["-TERM", &pid]).status()?;
-        anyhow::ensure!(status.success(), "kill -TERM {pid} failed");
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()?;
+        anyhow::ensure!(sent.success(), "kill -{signal} {pid} failed");
+        let mut status = None;
         for _ in 0..600 {
             if let Some(s) = self.child.try_wait()? {
-                return Ok(s);
+                status = Some(s);
+                break;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        anyhow::bail!("the cell did not exit within 30s of SIGTERM")
+        let status = status
+            .ok_or_else(|| anyhow::anyhow!("the cell did not exit within 30s of SIG{signal}"))?;
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        Ok((status, self.output()))
     }
 }
 

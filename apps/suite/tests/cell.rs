@@ -107,8 +107,7 @@ async fn logs_carry_request_ids_and_never_secrets() -> anyhow::Result<()> {
         .send()
         .await?;
     assert_eq!(res.status(), 404);
-    let output = cell.output();
-    cell.terminate()?;
+    let (_, output) = cell.stop("TERM")?;
 
     assert!(
         !output.contains("hunter2-db-password"),
@@ -233,10 +232,30 @@ fn cli_commands_report_modules_config_spec_and_migrations() -> anyhow::Result<()
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("applied kernel kernel_m20261121_000001_events"),
+        "{text}"
+    );
+    let out = run_cell(BIN, &["--set", &set, "migrate", "up"], &[])?;
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 migration(s) applied"));
     let out = run_cell(BIN, &["--set", &set, "migrate", "status"], &[])?;
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("no migrations"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("kernel kernel_m20261121_000001_events applied"),
+        "{text}"
+    );
+
+    let out = run_cell(BIN, &["--set", &set, "events", "dead"], &[])?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 parked deliveries"));
+    let out = run_cell(BIN, &["--set", &set, "events", "replay", "--all"], &[])?;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 deliveries requeued"));
     Ok(())
 }
 

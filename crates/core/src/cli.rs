@@ -56,6 +56,27 @@ enum Command {
     CheckConfig,
     /// Print the cell's OpenAPI document.
     Openapi,
+    /// Event deliveries parked after their last attempt.
+    Events {
+        #[command(subcommand)]
+        action: EventsAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsAction {
+    /// List parked deliveries (oldest first).
+    Dead {
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+    },
+    /// Requeue one parked delivery by id, or all of them with `--all`.
+    Replay {
+        #[arg(required_unless_present = "all")]
+        id: Option<uuid::Uuid>,
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -237,6 +258,49 @@ async fn run(
             }
         },
         Command::Migrate { action } => migrate(action, config, linked).await,
+        Command::Events { action } => events(action, config, linked).await,
+    }
+}
+
+async fn events(
+    action: EventsAction,
+    config: CellConfig,
+    linked: Vec<Box<dyn PlatformModule>>,
+) -> ExitCode {
+    let result = async {
+        let modules = module::resolve(linked, &config)?;
+        let db = crate::db::Db::connect(&config).await?;
+        let ctx = crate::CellContext::new(std::sync::Arc::new(config), db, modules, Vec::new());
+        match action {
+            EventsAction::Dead { limit } => {
+                let (rows, total) = ctx.events().dead(ctx.db(), 0, limit).await?;
+                for r in &rows {
+                    println!(
+                        "{} {} {} org={} attempts={} error={}",
+                        r.id,
+                        r.event,
+                        r.subscriber,
+                        r.org_id,
+                        r.attempts,
+                        r.last_error.as_deref().unwrap_or("-")
+                    );
+                }
+                println!("{total} parked deliveries");
+            }
+            EventsAction::Replay { id, .. } => {
+                let n = ctx.events().replay(ctx.db(), id).await?;
+                println!("{n} deliveries requeued");
+            }
+        }
+        Ok::<(), startup::StartupError>(())
+    }
+    .await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -19,8 +19,12 @@ pub const DEV_SECRET_KEY: &str = "development-only-secret-key-do-not-use-in-prod
 pub const PLATFORM_ROLES: [&str; 4] = ["owner", "admin", "member", "viewer"];
 
 /// Keys that must come from the environment only.
-pub const KERNEL_SECRETS: [&str; 3] =
-    ["database.url", "cell.secret_key", "telemetry.metrics_token"];
+pub const KERNEL_SECRETS: [&str; 4] = [
+    "database.url",
+    "cell.secret_key",
+    "cell.admin_token",
+    "telemetry.metrics_token",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -70,6 +74,8 @@ pub struct CellConfig {
     pub mail: MailSection,
     #[serde(default)]
     pub telemetry: TelemetrySection,
+    #[serde(default)]
+    pub events: EventsSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -84,6 +90,10 @@ pub struct CellSection {
     /// Signs and hashes what the kernel signs (local storage URLs, hashed IPs). Environment only.
     #[serde(default)]
     pub secret_key: Option<SecretString>,
+    /// Bearer token of the operator API under `/admin` (dead events, job runs). Environment only;
+    /// unset disables that API.
+    #[serde(default)]
+    pub admin_token: Option<SecretString>,
     /// Extra role names this cell uses, mapped onto the platform roles (`sales_rep = "member"`).
     #[serde(default)]
     pub roles: BTreeMap<String, String>,
@@ -276,6 +286,39 @@ impl Default for TelemetrySection {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsSection {
+    /// Run the outbox dispatcher in this instance.
+    pub dispatch: bool,
+    /// Milliseconds between polls when nothing is due.
+    pub poll_interval_ms: u64,
+    /// Deliveries claimed per round.
+    pub batch_size: u32,
+    /// Attempts before a delivery is parked as dead.
+    pub max_attempts: u32,
+    /// First retry delay; doubled per attempt, capped at an hour.
+    pub backoff_base_ms: u64,
+    /// Seconds a claimed delivery stays locked to its dispatcher.
+    pub lease_secs: u64,
+    /// Seconds a subscriber may take; must be shorter than the lease.
+    pub handler_timeout_secs: u64,
+}
+
+impl Default for EventsSection {
+    fn default() -> Self {
+        Self {
+            dispatch: true,
+            poll_interval_ms: 250,
+            batch_size: 100,
+            max_attempts: 8,
+            backoff_base_ms: 1000,
+            lease_secs: 60,
+            handler_timeout_secs: 30,
+        }
+    }
+}
+
 /// Where configuration comes from, lowest precedence first.
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
@@ -345,6 +388,16 @@ impl CellConfig {
                     PLATFORM_ROLES.join(", ")
                 )));
             }
+        }
+        let ev = &self.events;
+        if ev.max_attempts == 0
+            || !(1..=1000).contains(&ev.batch_size)
+            || ev.handler_timeout_secs >= ev.lease_secs
+            || ev.poll_interval_ms == 0
+        {
+            return Err(ConfigError::Invalid(
+                "events: max_attempts ≥ 1, batch_size 1..=1000, poll_interval_ms ≥ 1, and handler_timeout_secs below lease_secs".into(),
+            ));
         }
         if self.http.body_limit == 0 {
             return Err(ConfigError::Invalid(

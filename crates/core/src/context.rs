@@ -9,6 +9,7 @@ use actix_web::{FromRequest, HttpRequest};
 use crate::config::CellConfig;
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::events::Events;
 use crate::module::EnabledModule;
 
 /// A readiness probe of one backend, run by `/health/ready`.
@@ -41,6 +42,7 @@ struct Inner {
     db: Db,
     modules: Vec<EnabledModule>,
     checks: Vec<Arc<dyn HealthCheck>>,
+    events: Events,
 }
 
 /// Shared, cheap to clone. Extract it in a handler with `ctx: CellContext`.
@@ -64,11 +66,13 @@ impl CellContext {
         mut checks: Vec<Arc<dyn HealthCheck>>,
     ) -> Self {
         checks.insert(0, Arc::new(DatabaseCheck(db.clone())));
+        let events = Events::new(&modules, config.events.clone());
         Self(Arc::new(Inner {
             config,
             db,
             modules,
             checks,
+            events,
         }))
     }
 
@@ -83,6 +87,11 @@ impl CellContext {
     /// The enabled modules in dependency order.
     pub fn modules(&self) -> &[EnabledModule] {
         &self.0.modules
+    }
+
+    /// The event bus: publish in a transaction, dispatch, list and replay parked deliveries.
+    pub fn events(&self) -> &Events {
+        &self.0.events
     }
 
     pub fn health_checks(&self) -> &[Arc<dyn HealthCheck>] {

@@ -5,8 +5,10 @@ pub mod config;
 pub mod context;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod module;
+mod schema;
 pub mod startup;
 pub mod telemetry;
 

@@ -220,6 +220,14 @@ pub enum RegistryError {
     Cycle(String),
     #[error("modules.{module}: {message}")]
     Settings { module: String, message: String },
+    #[error(
+        "module `{module}` subscribes `{name}` to `{pattern}`, which is not an event pattern (`module.entity.verb`, `module.*`, `*`)"
+    )]
+    Subscription {
+        module: String,
+        name: String,
+        pattern: String,
+    },
     #[error("entity type `{kind}` is claimed by both `{first}` and `{second}`")]
     DuplicateEntity {
         kind: String,
@@ -325,6 +333,15 @@ pub fn resolve(
                 module: name.into(),
                 message,
             })?;
+        for sub in module.event_subscriptions() {
+            if !crate::events::valid_pattern(sub.pattern) {
+                return Err(RegistryError::Subscription {
+                    module: name.into(),
+                    name: sub.name.into(),
+                    pattern: sub.pattern.into(),
+                });
+            }
+        }
         for loader in module.entity_loaders() {
             if let Some(first) = entity_owner.insert(loader.entity_type(), name) {
                 return Err(RegistryError::DuplicateEntity {

@@ -29,14 +29,17 @@ pub enum StartupError {
     },
 }
 
-/// The migrations of the kernel (none yet) and of the enabled modules, in dependency order.
+/// The kernel's migrations, then those of the enabled modules in dependency order.
 pub fn migration_plan(modules: &[EnabledModule]) -> Vec<ModuleMigrations> {
-    modules
-        .iter()
-        .map(|m| ModuleMigrations {
+    let kernel = ModuleMigrations {
+        module: "kernel".to_owned(),
+        migrations: crate::schema::migrations(),
+    };
+    std::iter::once(kernel)
+        .chain(modules.iter().map(|m| ModuleMigrations {
             module: m.module.name().to_owned(),
             migrations: m.module.migrations(),
-        })
+        }))
         .filter(|m| !m.migrations.is_empty())
         .collect()
 }

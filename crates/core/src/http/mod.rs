@@ -1,6 +1,7 @@
 //! The HTTP toolkit: building and running a cell's server, the middleware every request passes,
 //! extractor configuration, list queries, health, metrics and API docs.
 
+pub mod admin;
 pub mod extract;
 pub mod health;
 pub mod list;
@@ -37,6 +38,8 @@ pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
     ctx: CellContext,
+    stop: tokio_util::sync::CancellationToken,
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -79,7 +82,19 @@ impl Application {
             address = %format!("{}:{port}", ctx.config().http.bind),
             "listening"
         );
-        Ok(Self { port, server, ctx })
+        let stop = tokio_util::sync::CancellationToken::new();
+        let mut background = Vec::new();
+        if ctx.config().events.dispatch {
+            let (events, ctx, stop) = (ctx.events().clone(), ctx.clone(), stop.clone());
+            background.push(tokio::spawn(async move { events.run(ctx, stop).await }));
+        }
+        Ok(Self {
+            port,
+            server,
+            ctx,
+            stop,
+            background,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -103,6 +118,10 @@ impl Application {
                 tracing::info!(signal, "shutting down gracefully");
                 handle.stop(true).await;
             }
+        }
+        self.stop.cancel();
+        for task in self.background {
+            let _ = task.await;
         }
         startup::shutdown(&self.ctx).await;
         Ok(())
@@ -150,7 +169,10 @@ fn routes(
         .into_utoipa_app()
         .openapi(base_document(&cell, &modules))
         .service(health::live)
-        .service(health::ready);
+        .service(health::ready)
+        .service(admin::dead_events)
+        .service(admin::replay_all)
+        .service(admin::replay_one);
     let mut prefixes: Vec<&str> = Vec::new();
     for m in &modules {
         if !prefixes.contains(&m.route_prefix.as_str()) {
@@ -233,6 +255,12 @@ fn cell_app(
         .wrap(from_fn(middleware::observe))
 }
 
+/// Compares secrets without leaking where they differ through timing.
+pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
 /// Nothing matched: 405 when the path exists under another method (route macros guard the
 /// whole resource by method, so such requests land here), else 404.
 async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -261,11 +289,7 @@ async fn metrics(ctx: CellContext, req: HttpRequest) -> Result<HttpResponse, Api
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        let ok = given.is_some_and(|g| {
-            use subtle::ConstantTimeEq;
-            g.as_bytes().ct_eq(token.expose_secret().as_bytes()).into()
-        });
-        if !ok {
+        if !given.is_some_and(|g| constant_time_eq(g, token.expose_secret())) {
             return Err(ApiError::unauthorized("a valid metrics token is required"));
         }
     }

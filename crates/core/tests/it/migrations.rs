@@ -9,7 +9,16 @@ use testkit::db_test;
 
 use crate::support::{Migration, NOTES_AND_TAGS, Notes, Tags, TestApp, config};
 
+/// The migrations recorded for modules (the kernel's own are checked separately).
 async fn recorded(conn: &DatabaseConnection) -> anyhow::Result<Vec<(String, String)>> {
+    Ok(all_recorded(conn)
+        .await?
+        .into_iter()
+        .filter(|(m, _)| m != "kernel")
+        .collect())
+}
+
+async fn all_recorded(conn: &DatabaseConnection) -> anyhow::Result<Vec<(String, String)>> {
     let rows = conn
         .query_all_raw(Statement::from_string(
             conn.get_database_backend(),
@@ -43,6 +52,9 @@ db_test!(async fn a_fresh_database_is_migrated_and_a_rerun_is_a_no_op(db) {
         ("tags".to_owned(), "tags_m20261121_000001_create_tags".to_owned()),
     ];
     assert_eq!(recorded(conn).await?, expected);
+    let kernel: Vec<String> = all_recorded(conn).await?.into_iter().filter(|(m, _)| m == "kernel").map(|(_, n)| n).collect();
+    assert_eq!(kernel, vec!["kernel_m20261121_000001_events"], "the kernel migrates first, always");
+    conn.execute_unprepared("SELECT count(*) FROM kernel_events").await?;
     conn.execute_unprepared("SELECT count(*) FROM notes").await?;
     conn.execute_unprepared("SELECT count(*) FROM tags").await?;
 

@@ -140,6 +140,77 @@ impl PlatformModule for Notes {
     }
 }
 
+/// Records every event it receives (subscriber name, event id); fails while `fail` is set.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    pub seen: std::sync::Arc<std::sync::Mutex<Vec<(&'static str, Uuid)>>>,
+    pub fail: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Recorder {
+    pub fn seen(&self) -> Vec<(&'static str, Uuid)> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn set_failing(&self, fail: bool) {
+        self.fail.store(fail, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+struct Subscriber {
+    name: &'static str,
+    recorder: Recorder,
+}
+
+#[async_trait::async_trait]
+impl kernel::module::EventHandler for Subscriber {
+    async fn handle(
+        &self,
+        _ctx: &CellContext,
+        event: &kernel::module::DomainEvent,
+    ) -> anyhow::Result<()> {
+        if self.recorder.fail.load(std::sync::atomic::Ordering::SeqCst) {
+            anyhow::bail!("subscriber {} is down", self.name);
+        }
+        self.recorder
+            .seen
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .push((self.name, event.id));
+        Ok(())
+    }
+}
+
+/// Subscribes `watcher.exact` to `notes.note.created` and `watcher.wide` to `notes.*`.
+#[derive(Clone, Default)]
+pub struct Watcher {
+    pub recorder: Recorder,
+}
+
+#[async_trait::async_trait]
+impl PlatformModule for Watcher {
+    fn name(&self) -> &'static str {
+        "watcher"
+    }
+    fn version(&self) -> &'static str {
+        "0.0.1"
+    }
+    fn event_subscriptions(&self) -> Vec<kernel::module::EventSubscription> {
+        ["exact", "wide"]
+            .into_iter()
+            .zip(["notes.note.created", "notes.*"])
+            .map(|(name, pattern)| kernel::module::EventSubscription {
+                name,
+                pattern,
+                handler: std::sync::Arc::new(Subscriber {
+                    name,
+                    recorder: self.recorder.clone(),
+                }),
+            })
+            .collect()
+    }
+}
+
 /// The `max_title` setting, handed to the handlers.
 pub struct MaxTitle(pub u32);
 
@@ -251,6 +322,16 @@ async fn create_note(
             created_at: Set(chrono::Utc::now()),
             ..Default::default()
         })
+        .await?;
+    let entity = kernel::module::EntityRef {
+        kind: "note".into(),
+        id: model.id,
+    };
+    ctx.events()
+        .publish(
+            &tx,
+            kernel::events::NewEvent::new("notes.note.created", entity),
+        )
         .await?;
     tx.commit().await?;
     Ok(HttpResponse::Created().json(model))

@@ -1,0 +1,566 @@
+//! Domain events through a transactional outbox.
+//!
+//! A module publishes inside the transaction of the change it describes: the event row and one
+//! delivery row per matching subscriber are written by that transaction, so a rolled-back change
+//! publishes nothing. The dispatcher claims due deliveries with a lease (`FOR UPDATE SKIP LOCKED`
+//! on PostgreSQL, so several instances share the work), calls the subscriber, and records the
+//! outcome: delivered, retried later with exponential backoff, or parked as dead after
+//! `events.max_attempts`. Parked deliveries are listed and replayed through the admin API and the
+//! `events` CLI. Delivery is at least once: subscribers use [`first_delivery`] (or their own
+//! unique keys) to be idempotent on the event id.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, TransactionTrait, Value};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::config::EventsSection;
+use crate::context::CellContext;
+use crate::db::{Db, TenantTx};
+use crate::module::{DomainEvent, EnabledModule, EntityRef, EventHandler};
+
+/// An event to publish: `module.entity.verb`, the entity it is about, who did it, what changed.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub name: String,
+    pub version: u32,
+    pub actor: Option<EntityRef>,
+    pub entity: EntityRef,
+    pub payload: serde_json::Value,
+}
+
+impl NewEvent {
+    pub fn new(name: impl Into<String>, entity: EntityRef) -> Self {
+        Self {
+            name: name.into(),
+            version: 1,
+            actor: None,
+            entity,
+            payload: serde_json::Value::Object(Default::default()),
+        }
+    }
+
+    pub fn actor(mut self, actor: EntityRef) -> Self {
+        self.actor = Some(actor);
+        self
+    }
+
+    pub fn payload(mut self, payload: serde_json::Value) -> Self {
+        self.payload = payload;
+        self
+    }
+
+    pub fn version(mut self, version: u32) -> Self {
+        self.version = version;
+        self
+    }
+}
+
+/// `module.entity.verb` (or `entity.verb`, as in `task.assigned`): lowercase snake_case segments.
+pub fn valid_name(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('.').collect();
+    (2..=3).contains(&parts.len())
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
+}
+
+/// A subscription pattern: an exact name, `module.*`, `module.entity.*` or `*`.
+pub fn valid_pattern(pattern: &str) -> bool {
+    pattern == "*"
+        || valid_name(pattern)
+        || pattern.strip_suffix(".*").is_some_and(|prefix| {
+            !prefix.is_empty()
+                && prefix.split('.').count() <= 2
+                && prefix.split('.').all(|p| {
+                    !p.is_empty()
+                        && p.chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                })
+        })
+}
+
+pub fn matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => pattern == name,
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error(
+        "event name `{0}` must be `module.entity.verb` (or `entity.verb`) in lowercase snake_case"
+    )]
+    InvalidName(String),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+impl From<EventError> for crate::error::ApiError {
+    #[track_caller]
+    fn from(e: EventError) -> Self {
+        crate::error::ApiError::internal(e)
+    }
+}
+
+struct Subscriber {
+    id: String,
+    pattern: &'static str,
+    handler: Arc<dyn EventHandler>,
+}
+
+/// The cell's event bus. Cheap to clone; reach it with `ctx.events()`.
+#[derive(Clone)]
+pub struct Events {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    subscribers: Vec<Subscriber>,
+    wake: Notify,
+    cfg: EventsSection,
+}
+
+impl std::fmt::Debug for Events {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Events")
+            .field(
+                "subscribers",
+                &self
+                    .inner
+                    .subscribers
+                    .iter()
+                    .map(|s| (&s.id, s.pattern))
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+/// A delivery parked after its last attempt failed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct DeadDelivery {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub event: String,
+    pub org_id: Uuid,
+    pub subscriber: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+fn stmt(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+impl Events {
+    pub(crate) fn new(modules: &[EnabledModule], cfg: EventsSection) -> Self {
+        let subscribers = modules
+            .iter()
+            .flat_map(|m| {
+                m.module
+                    .event_subscriptions()
+                    .into_iter()
+                    .map(move |s| Subscriber {
+                        id: format!("{}.{}", m.module.name(), s.name),
+                        pattern: s.pattern,
+                        handler: s.handler,
+                    })
+            })
+            .collect();
+        Self {
+            inner: Arc::new(Inner {
+                subscribers,
+                wake: Notify::new(),
+                cfg,
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &EventsSection {
+        &self.inner.cfg
+    }
+
+    /// Publishes inside a tenant transaction: the event belongs to the transaction's org and is
+    /// delivered only if the transaction commits.
+    pub async fn publish(&self, tx: &TenantTx, event: NewEvent) -> Result<Uuid, EventError> {
+        self.publish_on(tx.unscoped(), tx.org_id(), event).await
+    }
+
+    /// Publishes through any connection or transaction, for an explicit org.
+    pub async fn publish_on<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        org_id: Uuid,
+        event: NewEvent,
+    ) -> Result<Uuid, EventError> {
+        if !valid_name(&event.name) {
+            return Err(EventError::InvalidName(event.name));
+        }
+        let backend = conn.get_database_backend();
+        let id = Uuid::now_v7();
+        let now = now_ms();
+        conn.execute_raw(stmt(
+            backend,
+            "INSERT INTO kernel_events (id, name, version, org_id, actor_type, actor_id, entity_type, entity_id, payload, occurred_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            vec![
+                id.into(),
+                event.name.clone().into(),
+                (event.version as i32).into(),
+                org_id.into(),
+                event.actor.as_ref().map(|a| a.kind.clone()).into(),
+                event.actor.as_ref().map(|a| a.id).into(),
+                event.entity.kind.clone().into(),
+                event.entity.id.into(),
+                event.payload.to_string().into(),
+                now.into(),
+            ],
+        ))
+        .await?;
+        for sub in self
+            .inner
+            .subscribers
+            .iter()
+            .filter(|s| matches(s.pattern, &event.name))
+        {
+            conn.execute_raw(stmt(
+                backend,
+                "INSERT INTO kernel_event_deliveries (id, event_id, subscriber, status, attempts, next_attempt_ms, locked_until_ms) \
+                 VALUES ($1, $2, $3, 'pending', 0, $4, 0)",
+                vec![Uuid::now_v7().into(), id.into(), sub.id.clone().into(), now.into()],
+            ))
+            .await?;
+        }
+        // Wakes a dispatcher in this process; a commit that has not happened yet is simply found
+        // on its next poll.
+        self.inner.wake.notify_one();
+        Ok(id)
+    }
+
+    /// Claims due deliveries, runs their subscribers and records the outcomes. Returns how many
+    /// deliveries it handled (0 when nothing was due).
+    pub async fn dispatch_once(&self, ctx: &CellContext) -> Result<usize, DbErr> {
+        let cfg = &self.inner.cfg;
+        let db = ctx.db();
+        let backend = db.backend();
+        let now = now_ms();
+        let lease_until = now + (cfg.lease_secs as i64) * 1000;
+        let lock = if backend == DbBackend::Postgres {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let claimed = db
+            .conn()
+            .query_all_raw(stmt(
+                backend,
+                &format!(
+                    "UPDATE kernel_event_deliveries SET locked_until_ms = $1, attempts = attempts + 1 \
+                     WHERE id IN (SELECT id FROM kernel_event_deliveries \
+                       WHERE status = 'pending' AND next_attempt_ms <= $2 AND locked_until_ms <= $2 \
+                       ORDER BY next_attempt_ms LIMIT $3{lock}) \
+                     RETURNING id, event_id, subscriber, attempts"
+                ),
+                vec![lease_until.into(), now.into(), (cfg.batch_size as i64).into()],
+            ))
+            .await?;
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let mut jobs = Vec::with_capacity(claimed.len());
+        for row in &claimed {
+            let id: Uuid = row.try_get("", "id")?;
+            let event_id: Uuid = row.try_get("", "event_id")?;
+            let subscriber: String = row.try_get("", "subscriber")?;
+            let attempts: i32 = row.try_get("", "attempts")?;
+            jobs.push((id, event_id, subscriber, attempts));
+        }
+        let events = load_events(db, jobs.iter().map(|j| j.1).collect()).await?;
+        let runs = jobs
+            .into_iter()
+            .map(|(id, event_id, subscriber, attempts)| {
+                let event = events.iter().find(|e| e.id == event_id).cloned();
+                async move {
+                    let outcome = match (
+                        event,
+                        self.inner.subscribers.iter().find(|s| s.id == subscriber),
+                    ) {
+                        (None, _) => Err("the event row is missing".to_owned()),
+                        (Some(_), None) => Err(format!(
+                            "subscriber `{subscriber}` is not enabled in this cell"
+                        )),
+                        (Some(event), Some(sub)) => {
+                            let timeout = Duration::from_secs(self.inner.cfg.handler_timeout_secs);
+                            match tokio::time::timeout(timeout, sub.handler.handle(ctx, &event))
+                                .await
+                            {
+                                Ok(Ok(())) => Ok(()),
+                                Ok(Err(e)) => Err(format!("{e:#}")),
+                                Err(_) => Err(format!("timed out after {}s", timeout.as_secs())),
+                            }
+                        }
+                    };
+                    (id, subscriber, attempts, outcome)
+                }
+            });
+        let results = futures_util::future::join_all(runs).await;
+        let handled = results.len();
+        for (id, subscriber, attempts, outcome) in results {
+            self.record(db, id, &subscriber, attempts, outcome).await?;
+        }
+        Ok(handled)
+    }
+
+    async fn record(
+        &self,
+        db: &Db,
+        id: Uuid,
+        subscriber: &str,
+        attempts: i32,
+        outcome: Result<(), String>,
+    ) -> Result<(), DbErr> {
+        let backend = db.backend();
+        let now = now_ms();
+        let statement = match outcome {
+            Ok(()) => stmt(
+                backend,
+                "UPDATE kernel_event_deliveries SET status = 'delivered', delivered_at_ms = $1, locked_until_ms = 0, last_error = NULL WHERE id = $2",
+                vec![now.into(), id.into()],
+            ),
+            Err(error) if attempts >= self.inner.cfg.max_attempts as i32 => {
+                tracing::error!(%subscriber, delivery = %id, attempts, %error, "event delivery parked as dead");
+                metrics::counter!("events_parked_total").increment(1);
+                stmt(
+                    backend,
+                    "UPDATE kernel_event_deliveries SET status = 'dead', last_error = $1, locked_until_ms = 0 WHERE id = $2",
+                    vec![error.into(), id.into()],
+                )
+            }
+            Err(error) => {
+                let next = now + backoff_ms(&self.inner.cfg, attempts, now);
+                tracing::warn!(%subscriber, delivery = %id, attempts, %error, "event delivery failed; will retry");
+                stmt(
+                    backend,
+                    "UPDATE kernel_event_deliveries SET last_error = $1, next_attempt_ms = $2, locked_until_ms = 0 WHERE id = $3",
+                    vec![error.into(), next.into(), id.into()],
+                )
+            }
+        };
+        db.conn().execute_raw(statement).await?;
+        Ok(())
+    }
+
+    /// Runs the dispatcher until `stop` resolves: dispatches while work is due, otherwise waits
+    /// for a publish in this process or the poll interval.
+    pub async fn run(&self, ctx: CellContext, stop: tokio_util::sync::CancellationToken) {
+        let poll = Duration::from_millis(self.inner.cfg.poll_interval_ms);
+        tracing::info!(
+            subscribers = self.inner.subscribers.len(),
+            "event dispatcher started"
+        );
+        loop {
+            let handled = match self.dispatch_once(&ctx).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "event dispatch failed; retrying");
+                    0
+                }
+            };
+            if handled > 0 {
+                metrics::counter!("events_dispatched_total").increment(handled as u64);
+                if stop.is_cancelled() {
+                    break;
+                }
+                continue;
+            }
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = self.inner.wake.notified() => {}
+                () = tokio::time::sleep(poll) => {}
+            }
+        }
+        tracing::info!("event dispatcher stopped");
+    }
+
+    /// Parked deliveries, oldest first.
+    pub async fn dead(
+        &self,
+        db: &Db,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<DeadDelivery>, u64), DbErr> {
+        let backend = db.backend();
+        let rows = db
+            .conn()
+            .query_all_raw(stmt(
+                backend,
+                "SELECT d.id, d.event_id, e.name, e.org_id, d.subscriber, d.attempts, d.last_error \
+                 FROM kernel_event_deliveries d JOIN kernel_events e ON e.id = d.event_id \
+                 WHERE d.status = 'dead' ORDER BY d.id LIMIT $1 OFFSET $2",
+                vec![(limit as i64).into(), (offset as i64).into()],
+            ))
+            .await?;
+        let total = db
+            .conn()
+            .query_one_raw(stmt(
+                backend,
+                "SELECT count(*) AS n FROM kernel_event_deliveries WHERE status = 'dead'",
+                vec![],
+            ))
+            .await?
+            .map(|r| r.try_get::<i64>("", "n"))
+            .transpose()?
+            .unwrap_or(0);
+        let list = rows
+            .iter()
+            .map(|r| {
+                Ok(DeadDelivery {
+                    id: r.try_get("", "id")?,
+                    event_id: r.try_get("", "event_id")?,
+                    event: r.try_get("", "name")?,
+                    org_id: r.try_get("", "org_id")?,
+                    subscriber: r.try_get("", "subscriber")?,
+                    attempts: r.try_get("", "attempts")?,
+                    last_error: r.try_get("", "last_error")?,
+                })
+            })
+            .collect::<Result<Vec<_>, DbErr>>()?;
+        Ok((list, total.max(0) as u64))
+    }
+
+    /// Puts parked deliveries back in the queue with a fresh attempt budget: one (`Some(id)`) or
+    /// all. Returns how many were requeued.
+    pub async fn replay(&self, db: &Db, id: Option<Uuid>) -> Result<u64, DbErr> {
+        let backend = db.backend();
+        let now = now_ms();
+        let (sql, values): (&str, Vec<Value>) = match id {
+            Some(id) => (
+                "UPDATE kernel_event_deliveries SET status = 'pending', attempts = 0, next_attempt_ms = $1, locked_until_ms = 0 WHERE status = 'dead' AND id = $2",
+                vec![now.into(), id.into()],
+            ),
+            None => (
+                "UPDATE kernel_event_deliveries SET status = 'pending', attempts = 0, next_attempt_ms = $1, locked_until_ms = 0 WHERE status = 'dead'",
+                vec![now.into()],
+            ),
+        };
+        let res = db.conn().execute_raw(stmt(backend, sql, values)).await?;
+        self.inner.wake.notify_one();
+        Ok(res.rows_affected())
+    }
+}
+
+/// Exponential backoff from `backoff_base_ms`, doubled per attempt, capped at one hour, with up
+/// to 20 % jitter so retries of many deliveries do not arrive together.
+fn backoff_ms(cfg: &EventsSection, attempts: i32, now: i64) -> i64 {
+    let exp = attempts.saturating_sub(1).clamp(0, 30) as u32;
+    let base = (cfg.backoff_base_ms as i64)
+        .saturating_mul(1_i64 << exp)
+        .min(3_600_000);
+    base + base * (now.rem_euclid(200)) / 1000
+}
+
+async fn load_events(db: &Db, ids: Vec<Uuid>) -> Result<Vec<DomainEvent>, DbErr> {
+    let backend = db.backend();
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let rows = db
+        .conn()
+        .query_all_raw(stmt(
+            backend,
+            &format!(
+                "SELECT id, name, version, org_id, actor_type, actor_id, entity_type, entity_id, payload, occurred_at_ms \
+                 FROM kernel_events WHERE id IN ({})",
+                placeholders.join(", ")
+            ),
+            ids.into_iter().map(Value::from).collect(),
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let actor_type: Option<String> = r.try_get("", "actor_type")?;
+            let actor_id: Option<Uuid> = r.try_get("", "actor_id")?;
+            let payload: String = r.try_get("", "payload")?;
+            let at: i64 = r.try_get("", "occurred_at_ms")?;
+            Ok(DomainEvent {
+                id: r.try_get("", "id")?,
+                name: r.try_get("", "name")?,
+                version: r.try_get::<i32>("", "version")?.max(0) as u32,
+                org_id: r.try_get("", "org_id")?,
+                actor: actor_type
+                    .zip(actor_id)
+                    .map(|(kind, id)| EntityRef { kind, id }),
+                entity: EntityRef {
+                    kind: r.try_get("", "entity_type")?,
+                    id: r.try_get("", "entity_id")?,
+                },
+                occurred_at: chrono::DateTime::from_timestamp_millis(at).unwrap_or_default(),
+                payload: serde_json::from_str(&payload)
+                    .map_err(|e| DbErr::Custom(format!("event payload: {e}")))?,
+            })
+        })
+        .collect()
+}
+
+/// Records that `subscriber` has handled `event_id`; `false` when it already had. Call it in the
+/// subscriber's own transaction, together with the work, to make the subscriber idempotent.
+pub async fn first_delivery<C: ConnectionTrait + TransactionTrait>(
+    conn: &C,
+    subscriber: &str,
+    event_id: Uuid,
+) -> Result<bool, DbErr> {
+    let res = conn
+        .execute_raw(stmt(
+            conn.get_database_backend(),
+            "INSERT INTO kernel_event_receipts (subscriber, event_id, received_at_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            vec![subscriber.to_owned().into(), event_id.into(), now_ms().into()],
+        ))
+        .await?;
+    Ok(res.rows_affected() == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_patterns() {
+        assert!(valid_name("task.assigned"));
+        assert!(valid_name("tasks.task.assigned"));
+        assert!(!valid_name("assigned"));
+        assert!(!valid_name("a.b.c.d"));
+        assert!(!valid_name("Tasks.task.assigned"));
+        assert!(!valid_name("tasks..assigned"));
+        for p in ["*", "tasks.*", "tasks.task.*", "tasks.task.assigned"] {
+            assert!(valid_pattern(p), "{p}");
+        }
+        for p in ["", "tasks", "a.b.c.d", "tasks.task.assigned.*", ".*", "ta*"] {
+            assert!(!valid_pattern(p), "{p}");
+        }
+        assert!(matches("tasks.*", "tasks.task.assigned"));
+        assert!(matches("*", "crm.deal.won"));
+        assert!(!matches("tasks.*", "tasksx.task.assigned"));
+        assert!(!matches("crm.deal.won", "crm.deal.lost"));
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let cfg = EventsSection {
+            backoff_base_ms: 1000,
+            ..EventsSection::default()
+        };
+        let at = |n| backoff_ms(&cfg, n, 0);
+        assert_eq!((at(1), at(2), at(3)), (1000, 2000, 4000));
+        assert_eq!(at(40), 3_600_000);
+        assert!(backoff_ms(&cfg, 1, 199) <= 1200);
+    }
+}

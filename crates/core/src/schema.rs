@@ -1,0 +1,107 @@
+//! The kernel's own tables, migrated before every module (pseudo-module `kernel`).
+//!
+//! Kernel tables carry `org_id` where their rows belong to a tenant, but have no row-level
+//! security: only kernel code reads them, across orgs (the dispatcher, admin routes), and no
+//! module query ever touches them. Times the kernel schedules on are epoch milliseconds
+//! (`*_ms BIGINT`) so that comparisons are exact and identical on SQLite and PostgreSQL.
+
+use sea_orm::DbErr;
+use sea_orm_migration::sea_query::{ColumnDef, Index, Table};
+use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
+
+pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+    vec![Box::new(Events)]
+}
+
+struct Events;
+
+impl MigrationName for Events {
+    fn name(&self) -> &str {
+        "kernel_m20261121_000001_events"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Events {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("kernel_events")
+                .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                .col(ColumnDef::new("name").string().not_null())
+                .col(ColumnDef::new("version").integer().not_null())
+                .col(ColumnDef::new("org_id").uuid().not_null())
+                .col(ColumnDef::new("actor_type").string())
+                .col(ColumnDef::new("actor_id").uuid())
+                .col(ColumnDef::new("entity_type").string().not_null())
+                .col(ColumnDef::new("entity_id").uuid().not_null())
+                .col(ColumnDef::new("payload").text().not_null())
+                .col(ColumnDef::new("occurred_at_ms").big_integer().not_null())
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("kernel_events_org_time")
+                .table("kernel_events")
+                .col("org_id")
+                .col("occurred_at_ms")
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("kernel_event_deliveries")
+                .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                .col(ColumnDef::new("event_id").uuid().not_null())
+                .col(ColumnDef::new("subscriber").string().not_null())
+                .col(ColumnDef::new("status").string().not_null())
+                .col(ColumnDef::new("attempts").integer().not_null().default(0))
+                .col(ColumnDef::new("next_attempt_ms").big_integer().not_null())
+                .col(
+                    ColumnDef::new("locked_until_ms")
+                        .big_integer()
+                        .not_null()
+                        .default(0),
+                )
+                .col(ColumnDef::new("last_error").text())
+                .col(ColumnDef::new("delivered_at_ms").big_integer())
+                .foreign_key(
+                    sea_orm_migration::sea_query::ForeignKey::create()
+                        .from("kernel_event_deliveries", "event_id")
+                        .to("kernel_events", "id"),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("kernel_event_deliveries_event_subscriber")
+                .table("kernel_event_deliveries")
+                .col("event_id")
+                .col("subscriber")
+                .unique()
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("kernel_event_deliveries_due")
+                .table("kernel_event_deliveries")
+                .col("status")
+                .col("next_attempt_ms")
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("kernel_event_receipts")
+                .col(ColumnDef::new("subscriber").string().not_null())
+                .col(ColumnDef::new("event_id").uuid().not_null())
+                .col(ColumnDef::new("received_at_ms").big_integer().not_null())
+                .primary_key(Index::create().col("subscriber").col("event_id"))
+                .to_owned(),
+        )
+        .await
+    }
+}
