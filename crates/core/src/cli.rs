@@ -270,7 +270,8 @@ async fn events(
     let result = async {
         let modules = module::resolve(linked, &config)?;
         let db = crate::db::Db::connect(&config).await?;
-        let ctx = crate::CellContext::new(std::sync::Arc::new(config), db, modules, Vec::new());
+        let ctx = crate::CellContext::new(std::sync::Arc::new(config), db, modules)
+            .map_err(startup::StartupError::Services)?;
         match action {
             EventsAction::Dead { limit } => {
                 let (rows, total) = ctx.events().dead(ctx.db(), 0, limit).await?;

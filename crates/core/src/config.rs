@@ -19,8 +19,9 @@ pub const DEV_SECRET_KEY: &str = "development-only-secret-key-do-not-use-in-prod
 pub const PLATFORM_ROLES: [&str; 4] = ["owner", "admin", "member", "viewer"];
 
 /// Keys that must come from the environment only.
-pub const KERNEL_SECRETS: [&str; 4] = [
+pub const KERNEL_SECRETS: [&str; 5] = [
     "database.url",
+    "redis.url",
     "cell.secret_key",
     "cell.admin_token",
     "telemetry.metrics_token",
@@ -66,6 +67,8 @@ pub struct CellConfig {
     pub database: DatabaseSection,
     #[serde(default)]
     pub modules: BTreeMap<String, ModuleConfig>,
+    #[serde(default)]
+    pub redis: RedisSection,
     #[serde(default)]
     pub cache: CacheSection,
     #[serde(default)]
@@ -168,13 +171,35 @@ fn yes() -> bool {
     true
 }
 
-/// The embedded backends are the only ones in this release; production backends (Redis, S3,
-/// SES, SMTP) are added with the kernel services.
+/// The Redis server shared by the Redis backends (cache, rate limits) of this cell.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisSection {
+    /// `redis://…`; environment only (it may hold a password).
+    pub url: Option<SecretString>,
+    pub pool_size: usize,
+    /// Bound on every Redis call, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Default for RedisSection {
+    fn default() -> Self {
+        Self {
+            url: None,
+            pool_size: 16,
+            timeout_ms: 1000,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CacheBackend {
+    /// In-process (moka): one instance.
     #[default]
     Memory,
+    /// Shared by every instance of the cell.
+    Redis,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -389,6 +414,11 @@ impl CellConfig {
                 )));
             }
         }
+        if self.uses_redis() && self.redis.url.is_none() {
+            return Err(ConfigError::Invalid(
+                "a Redis backend is configured but redis.url is unset: set CELL__REDIS__URL".into(),
+            ));
+        }
         let ev = &self.events;
         if ev.max_attempts == 0
             || !(1..=1000).contains(&ev.batch_size)
@@ -456,6 +486,11 @@ impl CellConfig {
         }
     }
 
+    /// Whether any backend of this cell needs Redis.
+    pub fn uses_redis(&self) -> bool {
+        self.cache.backend == CacheBackend::Redis
+    }
+
     pub fn mode(&self) -> Mode {
         self.cell.mode
     }
@@ -509,7 +544,7 @@ impl CellConfig {
             Some(u) => redact_url(u.expose_secret()),
         };
         let mut out = format!(
-            "cell.name = {}\ncell.mode = {:?}\ncell.data_dir = {}\ncell.secret_key = {}\nhttp = {}:{} (body_limit {} bytes)\ndatabase.url = {}\ndatabase.pool = {}..{}\ncache = {:?}\nstorage = {:?}\nmail = {:?}\ntelemetry = level {}, format {:?}, otlp {}, metrics {}\n",
+            "cell.name = {}\ncell.mode = {:?}\ncell.data_dir = {}\ncell.secret_key = {}\nhttp = {}:{} (body_limit {} bytes)\ndatabase.url = {}\ndatabase.pool = {}..{}\nredis.url = {}\ncache = {:?}\nstorage = {:?}\nmail = {:?}\ntelemetry = level {}, format {:?}, otlp {}, metrics {}\n",
             self.cell.name,
             self.cell.mode,
             self.cell.data_dir.display(),
@@ -524,6 +559,10 @@ impl CellConfig {
             db,
             self.database.min_connections,
             self.database.max_connections,
+            self.redis
+                .url
+                .as_ref()
+                .map_or_else(|| "(unset)".to_owned(), |u| redact_url(u.expose_secret())),
             self.cache.backend,
             self.storage.backend,
             self.mail.backend,

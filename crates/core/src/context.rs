@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use actix_web::{FromRequest, HttpRequest};
 
+use crate::cache::Cache;
 use crate::config::CellConfig;
 use crate::db::Db;
 use crate::error::ApiError;
@@ -43,6 +44,7 @@ struct Inner {
     modules: Vec<EnabledModule>,
     checks: Vec<Arc<dyn HealthCheck>>,
     events: Events,
+    cache: Cache,
 }
 
 /// Shared, cheap to clone. Extract it in a handler with `ctx: CellContext`.
@@ -59,21 +61,44 @@ impl std::fmt::Debug for CellContext {
 }
 
 impl CellContext {
+    /// Builds the context and the kernel services the configuration asks for. Fails only on a
+    /// configuration the services cannot use (an unparseable Redis URL); backends are reached
+    /// lazily and reported by `/health/ready`.
     pub fn new(
         config: Arc<CellConfig>,
         db: Db,
         modules: Vec<EnabledModule>,
-        mut checks: Vec<Arc<dyn HealthCheck>>,
-    ) -> Self {
-        checks.insert(0, Arc::new(DatabaseCheck(db.clone())));
+    ) -> Result<Self, String> {
+        let mut checks: Vec<Arc<dyn HealthCheck>> = vec![Arc::new(DatabaseCheck(db.clone()))];
+        let redis = match config.uses_redis() {
+            true => {
+                let redis = crate::redis::Redis::new(&config.redis)?;
+                checks.push(Arc::new(crate::redis::RedisCheck(redis.clone())));
+                Some(redis)
+            }
+            false => None,
+        };
+        let ttl = std::time::Duration::from_secs(config.cache.ttl);
+        let cache = match (&config.cache.backend, redis) {
+            (crate::config::CacheBackend::Redis, Some(redis)) => {
+                Cache::redis(config.name(), redis, ttl)
+            }
+            _ => Cache::memory(config.name(), config.cache.max_entries, ttl),
+        };
         let events = Events::new(&modules, config.events.clone());
-        Self(Arc::new(Inner {
+        Ok(Self(Arc::new(Inner {
             config,
             db,
             modules,
             checks,
             events,
-        }))
+            cache,
+        })))
+    }
+
+    /// The cache; scope it with `.org(id)` or `.global()`.
+    pub fn cache(&self) -> &Cache {
+        &self.0.cache
     }
 
     pub fn config(&self) -> &CellConfig {

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod context;
@@ -8,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod module;
+pub mod redis;
 mod schema;
 pub mod startup;
 pub mod telemetry;

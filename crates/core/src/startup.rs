@@ -20,6 +20,8 @@ pub enum StartupError {
     Database(#[from] sea_orm::DbErr),
     #[error(transparent)]
     Migration(#[from] MigrationError),
+    #[error("kernel services: {0}")]
+    Services(String),
     #[error("cannot listen on {0}")]
     Bind(String),
     #[error("module `{module}` failed to get ready: {error:#}")]
@@ -54,7 +56,7 @@ pub async fn prepare(
     let db = Db::connect(&config).await?;
     let applied = cell_migrations::up(db.conn(), &migration_plan(&modules)).await?;
     tracing::info!(applied = applied.len(), "migrations up to date");
-    let ctx = CellContext::new(Arc::new(config), db, modules, Vec::new());
+    let ctx = CellContext::new(Arc::new(config), db, modules).map_err(StartupError::Services)?;
     for m in ctx.modules() {
         m.module
             .on_ready(&ctx)

@@ -1,6 +1,7 @@
 //! The kernel's integration tests: one binary, database tests on SQLite and PostgreSQL.
 
 mod blackbox;
+mod cache;
 mod events;
 mod http;
 mod list;

@@ -1,0 +1,301 @@
+//! The cache: in-process (moka) or Redis, chosen by `cache.backend`. Keys are always
+//! `<cell>:<org>:<key>` (`<cell>:_:<key>` for data of no org), so cells sharing a Redis and orgs
+//! sharing a cell never read each other's entries.
+//!
+//! Reads and writes are best-effort (a failing backend is logged and behaves as a miss: the
+//! cache never takes the cell down); invalidation reports failure, because a silently failed
+//! invalidation serves stale data.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::redis::{Redis, RedisError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error(transparent)]
+    Redis(#[from] RedisError),
+}
+
+#[async_trait::async_trait]
+trait Store: Send + Sync {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError>;
+    async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), CacheError>;
+    async fn delete(&self, key: &str) -> Result<(), CacheError>;
+    async fn delete_prefix(&self, prefix: &str) -> Result<(), CacheError>;
+}
+
+#[derive(Clone)]
+struct Entry {
+    bytes: Arc<[u8]>,
+    ttl: Duration,
+}
+
+struct PerEntryTtl;
+
+impl moka::Expiry<String, Entry> for PerEntryTtl {
+    fn expire_after_create(
+        &self,
+        _: &String,
+        value: &Entry,
+        _: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(value.ttl)
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &String,
+        value: &Entry,
+        _: std::time::Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+struct Memory(moka::future::Cache<String, Entry>);
+
+#[async_trait::async_trait]
+impl Store for Memory {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        Ok(self.0.get(key).await.map(|e| e.bytes.to_vec()))
+    }
+
+    async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), CacheError> {
+        self.0
+            .insert(
+                key.to_owned(),
+                Entry {
+                    bytes: value.into(),
+                    ttl,
+                },
+            )
+            .await;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), CacheError> {
+        self.0.invalidate(key).await;
+        Ok(())
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<(), CacheError> {
+        // Invalidated entries are never returned again, even before moka removes them.
+        let prefix = prefix.to_owned();
+        self.0
+            .invalidate_entries_if(move |k, _| k.starts_with(&prefix))
+            .map(|_| ())
+            .map_err(|e| CacheError::Redis(RedisError::Redis(e.to_string())))
+    }
+}
+
+struct RedisStore(Redis);
+
+/// Escapes Redis glob characters so a prefix matches literally.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[async_trait::async_trait]
+impl Store for RedisStore {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        Ok(self.0.query(redis::cmd("GET").arg(key)).await?)
+    }
+
+    async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), CacheError> {
+        let ms = ttl.as_millis().max(1) as u64;
+        self.0
+            .query::<()>(redis::cmd("SET").arg(key).arg(value).arg("PX").arg(ms))
+            .await?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), CacheError> {
+        self.0.query::<()>(redis::cmd("DEL").arg(key)).await?;
+        Ok(())
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<(), CacheError> {
+        let pattern = format!("{}*", glob_escape(prefix));
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = self
+                .0
+                .query(
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(500),
+                )
+                .await?;
+            if !keys.is_empty() {
+                self.0.query::<()>(redis::cmd("UNLINK").arg(keys)).await?;
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
+    }
+}
+
+/// The cell's cache. Cheap to clone; reach it with `ctx.cache()`, then scope it to an org.
+#[derive(Clone)]
+pub struct Cache {
+    store: Arc<dyn Store>,
+    cell: Arc<str>,
+    default_ttl: Duration,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache").field("cell", &self.cell).finish()
+    }
+}
+
+impl Cache {
+    pub fn memory(cell: &str, max_entries: u64, default_ttl: Duration) -> Self {
+        let inner = moka::future::Cache::builder()
+            .max_capacity(max_entries)
+            .expire_after(PerEntryTtl)
+            .support_invalidation_closures()
+            .build();
+        Self {
+            store: Arc::new(Memory(inner)),
+            cell: cell.into(),
+            default_ttl,
+        }
+    }
+
+    pub fn redis(cell: &str, redis: Redis, default_ttl: Duration) -> Self {
+        Self {
+            store: Arc::new(RedisStore(redis)),
+            cell: cell.into(),
+            default_ttl,
+        }
+    }
+
+    /// Entries of one organization.
+    pub fn org(&self, org_id: Uuid) -> ScopedCache {
+        self.scope(&org_id.to_string())
+    }
+
+    /// Entries that belong to no organization.
+    pub fn global(&self) -> ScopedCache {
+        self.scope("_")
+    }
+
+    fn scope(&self, org: &str) -> ScopedCache {
+        ScopedCache {
+            store: self.store.clone(),
+            prefix: format!("{}:{org}:", self.cell),
+            default_ttl: self.default_ttl,
+        }
+    }
+}
+
+/// The cache seen by one org: every key is prefixed with the cell and the org.
+#[derive(Clone)]
+pub struct ScopedCache {
+    store: Arc<dyn Store>,
+    prefix: String,
+    default_ttl: Duration,
+}
+
+impl std::fmt::Debug for ScopedCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScopedCache")
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl ScopedCache {
+    /// The full key stored in the backend.
+    pub fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    /// A cached value, or `None` on a miss, an expired entry, an undecodable entry, or a backend
+    /// failure (logged).
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        match self.store.get(&self.key(key)).await {
+            Ok(Some(bytes)) => serde_json::from_slice(&bytes).ok(),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "cache read failed; treated as a miss");
+                None
+            }
+        }
+    }
+
+    /// Stores a value for `ttl` (the cell's `cache.ttl` when `None`). Failures are logged.
+    pub async fn set<T: Serialize>(&self, key: &str, value: &T, ttl: Option<Duration>) {
+        let Ok(bytes) = serde_json::to_vec(value) else {
+            tracing::warn!(key, "cache value does not serialize; not cached");
+            return;
+        };
+        if let Err(e) = self
+            .store
+            .set(&self.key(key), bytes, ttl.unwrap_or(self.default_ttl))
+            .await
+        {
+            tracing::warn!(error = %e, "cache write failed");
+        }
+    }
+
+    /// Removes one entry.
+    pub async fn invalidate(&self, key: &str) -> Result<(), CacheError> {
+        self.store.delete(&self.key(key)).await
+    }
+
+    /// Removes every entry whose key starts with `prefix` (`""`: the whole scope).
+    pub async fn invalidate_prefix(&self, prefix: &str) -> Result<(), CacheError> {
+        self.store.delete_prefix(&self.key(prefix)).await
+    }
+
+    /// Cache-aside: the cached value, or `load()`'s, which is then cached. Errors of `load` are
+    /// returned and nothing is cached.
+    pub async fn get_or_load<T, E, F, Fut>(
+        &self,
+        key: &str,
+        ttl: Option<Duration>,
+        load: F,
+    ) -> Result<T, E>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        if let Some(hit) = self.get(key).await {
+            metrics::counter!("cache_requests_total", "result" => "hit").increment(1);
+            return Ok(hit);
+        }
+        metrics::counter!("cache_requests_total", "result" => "miss").increment(1);
+        let value = load().await?;
+        self.set(key, &value, ttl).await;
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn glob_characters_are_escaped() {
+        assert_eq!(super::glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
+    }
+}
