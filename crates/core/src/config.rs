@@ -79,6 +79,8 @@ pub struct CellConfig {
     pub telemetry: TelemetrySection,
     #[serde(default)]
     pub events: EventsSection,
+    #[serde(default)]
+    pub rate_limit: crate::ratelimit::RateLimitSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -117,6 +119,9 @@ pub struct HttpSection {
     pub workers: Option<usize>,
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     pub shutdown_timeout: u64,
+    /// Behind a trusted proxy (a load balancer): the client IP is the last `X-Forwarded-For`
+    /// entry. Never enable it when clients reach the cell directly: they could pick their IP.
+    pub behind_proxy: bool,
 }
 
 impl Default for HttpSection {
@@ -127,6 +132,7 @@ impl Default for HttpSection {
             body_limit: 1024 * 1024,
             workers: None,
             shutdown_timeout: 30,
+            behind_proxy: false,
         }
     }
 }
@@ -419,6 +425,7 @@ impl CellConfig {
                 "a Redis backend is configured but redis.url is unset: set CELL__REDIS__URL".into(),
             ));
         }
+        self.rate_limit.validate().map_err(ConfigError::Invalid)?;
         let ev = &self.events;
         if ev.max_attempts == 0
             || !(1..=1000).contains(&ev.batch_size)
@@ -489,6 +496,7 @@ impl CellConfig {
     /// Whether any backend of this cell needs Redis.
     pub fn uses_redis(&self) -> bool {
         self.cache.backend == CacheBackend::Redis
+            || self.rate_limit.backend == crate::ratelimit::RateLimitBackend::Redis
     }
 
     pub fn mode(&self) -> Mode {

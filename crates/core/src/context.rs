@@ -45,6 +45,8 @@ struct Inner {
     checks: Vec<Arc<dyn HealthCheck>>,
     events: Events,
     cache: Cache,
+    limiter: crate::ratelimit::RateLimiter,
+    authenticator: Option<Arc<dyn crate::http::caller::Authenticator>>,
 }
 
 /// Shared, cheap to clone. Extract it in a handler with `ctx: CellContext`.
@@ -79,12 +81,27 @@ impl CellContext {
             false => None,
         };
         let ttl = std::time::Duration::from_secs(config.cache.ttl);
-        let cache = match (&config.cache.backend, redis) {
+        let cache = match (&config.cache.backend, &redis) {
             (crate::config::CacheBackend::Redis, Some(redis)) => {
-                Cache::redis(config.name(), redis, ttl)
+                Cache::redis(config.name(), redis.clone(), ttl)
             }
             _ => Cache::memory(config.name(), config.cache.max_entries, ttl),
         };
+        let limiter = match (&config.rate_limit.backend, redis) {
+            (crate::ratelimit::RateLimitBackend::Redis, Some(redis)) => {
+                crate::ratelimit::RateLimiter::redis(
+                    config.name(),
+                    config.rate_limit.clone(),
+                    redis,
+                )
+            }
+            _ => crate::ratelimit::RateLimiter::memory(config.name(), config.rate_limit.clone()),
+        };
+        let mut authenticators = modules.iter().filter_map(|m| m.module.authenticator());
+        let authenticator = authenticators.next();
+        if authenticators.next().is_some() {
+            return Err("more than one enabled module provides an authenticator".into());
+        }
         let events = Events::new(&modules, config.events.clone());
         Ok(Self(Arc::new(Inner {
             config,
@@ -93,7 +110,19 @@ impl CellContext {
             checks,
             events,
             cache,
+            limiter,
+            authenticator,
         })))
+    }
+
+    /// The rate limiter, for limits on keys other than the caller (login per email).
+    pub fn rate_limiter(&self) -> &crate::ratelimit::RateLimiter {
+        &self.0.limiter
+    }
+
+    /// The module-provided authenticator, if the cell has one.
+    pub fn authenticator(&self) -> Option<&Arc<dyn crate::http::caller::Authenticator>> {
+        self.0.authenticator.as_ref()
     }
 
     /// The cache; scope it with `.org(id)` or `.global()`.

@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod module;
+pub mod ratelimit;
 pub mod redis;
 mod schema;
 pub mod startup;

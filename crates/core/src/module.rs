@@ -67,6 +67,10 @@ pub trait PlatformModule: Send + Sync + 'static {
     fn entity_loaders(&self) -> Vec<Arc<dyn EntityLoader>> {
         Vec::new()
     }
+    /// Identifies callers for the whole cell (the identity module provides it; at most one).
+    fn authenticator(&self) -> Option<Arc<dyn crate::http::caller::Authenticator>> {
+        None
+    }
     /// Extra OpenAPI content (tags, security schemes, components) merged into the cell's document.
     fn openapi(&self) -> utoipa::openapi::OpenApi {
         utoipa::openapi::OpenApi::default()

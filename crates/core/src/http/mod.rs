@@ -2,6 +2,7 @@
 //! extractor configuration, list queries, health, metrics and API docs.
 
 pub mod admin;
+pub mod caller;
 pub mod extract;
 pub mod health;
 pub mod list;
@@ -26,6 +27,7 @@ use crate::module::EnabledModule;
 use crate::startup::{self, StartupError};
 use crate::telemetry;
 
+pub use caller::{Authenticator, Caller};
 pub use extract::ValidJson;
 pub use list::{ListQuery, ListSpec, Page, PageMeta, fetch_page};
 
@@ -252,6 +254,7 @@ fn cell_app(
         }))
         .service(SwaggerUi::new(format!("{DOCS_PATH}/{{_:.*}}")).url(OPENAPI_PATH, openapi))
         .default_service(web::to(no_route))
+        .wrap(from_fn(caller::identify_and_limit))
         .wrap(from_fn(middleware::observe))
 }
 

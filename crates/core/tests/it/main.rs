@@ -6,6 +6,7 @@ mod events;
 mod http;
 mod list;
 mod migrations;
+mod ratelimit;
 mod registry;
 mod support;
 mod tenancy;
