@@ -27,4 +27,15 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
     --dir /var/lib/redis --logfile /var/log/redis/ci.log
   wait_for Redis redis-cli -h 127.0.0.1 -p 6379 ping
 fi
-echo "services: PostgreSQL and Redis are up"
+# moto: a local S3- and SES-compatible server (PyPI moto[server]) for the storage and mail tests.
+MOTO_PORT=${MOTO_PORT:-5055}
+if ! curl -sf "http://127.0.0.1:$MOTO_PORT/moto-api/" >/dev/null 2>&1; then
+  if ! command -v moto_server >/dev/null 2>&1; then
+    echo "installing moto[server]"
+    python3 -m pip install --quiet --disable-pip-version-check "moto[server]>=5.1,<6"
+  fi
+  echo "starting moto on 127.0.0.1:$MOTO_PORT"
+  nohup moto_server -H 127.0.0.1 -p "$MOTO_PORT" >/tmp/moto-server.log 2>&1 &
+  wait_for moto curl -sf "http://127.0.0.1:$MOTO_PORT/moto-api/"
+fi
+echo "services: PostgreSQL, Redis and moto are up"

@@ -271,6 +271,7 @@ async fn events(
         let modules = module::resolve(linked, &config)?;
         let db = crate::db::Db::connect(&config).await?;
         let ctx = crate::CellContext::new(std::sync::Arc::new(config), db, modules)
+            .await
             .map_err(startup::StartupError::Services)?;
         match action {
             EventsAction::Dead { limit } => {

@@ -19,8 +19,9 @@ pub const DEV_SECRET_KEY: &str = "development-only-secret-key-do-not-use-in-prod
 pub const PLATFORM_ROLES: [&str; 4] = ["owner", "admin", "member", "viewer"];
 
 /// Keys that must come from the environment only.
-pub const KERNEL_SECRETS: [&str; 5] = [
+pub const KERNEL_SECRETS: [&str; 6] = [
     "database.url",
+    "storage.secret_access_key",
     "redis.url",
     "cell.secret_key",
     "cell.admin_token",
@@ -122,6 +123,8 @@ pub struct HttpSection {
     /// Behind a trusted proxy (a load balancer): the client IP is the last `X-Forwarded-For`
     /// entry. Never enable it when clients reach the cell directly: they could pick their IP.
     pub behind_proxy: bool,
+    /// The cell's public base URL (`https://api.example.com`), for absolute links it hands out.
+    pub public_url: Option<String>,
 }
 
 impl Default for HttpSection {
@@ -133,6 +136,7 @@ impl Default for HttpSection {
             workers: None,
             shutdown_timeout: 30,
             behind_proxy: false,
+            public_url: None,
         }
     }
 }
@@ -233,6 +237,7 @@ impl Default for CacheSection {
 pub enum StorageBackend {
     #[default]
     Local,
+    S3,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -243,6 +248,21 @@ pub struct StorageSection {
     pub local_dir: Option<PathBuf>,
     /// Largest accepted upload, in bytes.
     pub max_upload: u64,
+    /// Accepted content types (`image/*`, exact types, `*/*`). HTML and scripts are not in the
+    /// default list: a stored file must not become stored XSS.
+    pub allowed_types: Vec<String>,
+    /// Default and largest lifetime of presigned URLs, in seconds.
+    pub presign_ttl_secs: u64,
+    pub presign_max_secs: u64,
+    /// S3: bucket, region, optional endpoint (S3-compatible servers), path-style addressing.
+    pub bucket: Option<String>,
+    pub region: String,
+    pub endpoint: Option<String>,
+    pub force_path_style: bool,
+    /// S3 static credentials; unset uses the standard AWS chain (environment, ECS task role).
+    pub access_key_id: Option<String>,
+    /// Environment only.
+    pub secret_access_key: Option<SecretString>,
 }
 
 impl Default for StorageSection {
@@ -251,6 +271,35 @@ impl Default for StorageSection {
             backend: StorageBackend::Local,
             local_dir: None,
             max_upload: 25 * 1024 * 1024,
+            allowed_types: [
+                "image/png",
+                "image/jpeg",
+                "image/gif",
+                "image/webp",
+                "application/pdf",
+                "text/plain",
+                "text/csv",
+                "application/json",
+                "application/zip",
+                "application/msword",
+                "application/vnd.ms-excel",
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+                "audio/mpeg",
+                "video/mp4",
+                "application/octet-stream",
+            ]
+            .map(String::from)
+            .to_vec(),
+            presign_ttl_secs: 900,
+            presign_max_secs: 7 * 24 * 3600,
+            bucket: None,
+            region: "us-east-1".into(),
+            endpoint: None,
+            force_path_style: false,
+            access_key_id: None,
+            secret_access_key: None,
         }
     }
 }
@@ -426,6 +475,18 @@ impl CellConfig {
             ));
         }
         self.rate_limit.validate().map_err(ConfigError::Invalid)?;
+        if self.storage.backend == StorageBackend::S3 && self.storage.bucket.is_none() {
+            return Err(ConfigError::Invalid(
+                "storage.backend = \"s3\" needs storage.bucket".into(),
+            ));
+        }
+        if self.storage.presign_ttl_secs == 0
+            || self.storage.presign_ttl_secs > self.storage.presign_max_secs
+        {
+            return Err(ConfigError::Invalid(
+                "storage.presign_ttl_secs must be between 1 and storage.presign_max_secs".into(),
+            ));
+        }
         let ev = &self.events;
         if ev.max_attempts == 0
             || !(1..=1000).contains(&ev.batch_size)

@@ -13,8 +13,8 @@ use crate::error::ApiError;
 use crate::events::Events;
 use crate::module::EnabledModule;
 
-/// A readiness probe of one backend, run by `/health/ready`.
-#[async_trait::async_trait]
+/// A readiness probe of one backend, run by `/health/ready` on the request's worker (`?Send`).
+#[async_trait::async_trait(?Send)]
 pub trait HealthCheck: Send + Sync {
     /// Shown in the readiness answer (`database`, `cache`, …).
     fn name(&self) -> &'static str;
@@ -24,7 +24,7 @@ pub trait HealthCheck: Send + Sync {
 
 struct DatabaseCheck(Db);
 
-#[async_trait::async_trait]
+#[async_trait::async_trait(?Send)]
 impl HealthCheck for DatabaseCheck {
     fn name(&self) -> &'static str {
         "database"
@@ -45,6 +45,7 @@ struct Inner {
     checks: Vec<Arc<dyn HealthCheck>>,
     events: Events,
     cache: Cache,
+    storage: crate::storage::Storage,
     limiter: crate::ratelimit::RateLimiter,
     authenticator: Option<Arc<dyn crate::http::caller::Authenticator>>,
 }
@@ -66,7 +67,7 @@ impl CellContext {
     /// Builds the context and the kernel services the configuration asks for. Fails only on a
     /// configuration the services cannot use (an unparseable Redis URL); backends are reached
     /// lazily and reported by `/health/ready`.
-    pub fn new(
+    pub async fn new(
         config: Arc<CellConfig>,
         db: Db,
         modules: Vec<EnabledModule>,
@@ -102,6 +103,14 @@ impl CellContext {
         if authenticators.next().is_some() {
             return Err("more than one enabled module provides an authenticator".into());
         }
+        let storage = crate::storage::Storage::new(
+            &config.storage,
+            &config.cell.data_dir,
+            config.secret_key(),
+            config.http.public_url.clone(),
+        )
+        .await?;
+        checks.push(Arc::new(crate::storage::StorageCheck(storage.clone())));
         let events = Events::new(&modules, config.events.clone());
         Ok(Self(Arc::new(Inner {
             config,
@@ -110,9 +119,15 @@ impl CellContext {
             checks,
             events,
             cache,
+            storage,
             limiter,
             authenticator,
         })))
+    }
+
+    /// File storage (local directory or S3).
+    pub fn storage(&self) -> &crate::storage::Storage {
+        &self.0.storage
     }
 
     /// The rate limiter, for limits on keys other than the caller (login per email).

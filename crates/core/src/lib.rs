@@ -13,6 +13,7 @@ pub mod ratelimit;
 pub mod redis;
 mod schema;
 pub mod startup;
+pub mod storage;
 pub mod telemetry;
 
 pub use config::CellConfig;

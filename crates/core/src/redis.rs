@@ -109,7 +109,7 @@ impl Redis {
 /// `/health/ready` check: PING.
 pub(crate) struct RedisCheck(pub Redis);
 
-#[async_trait::async_trait]
+#[async_trait::async_trait(?Send)]
 impl HealthCheck for RedisCheck {
     fn name(&self) -> &'static str {
         "redis"

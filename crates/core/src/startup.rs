@@ -56,7 +56,9 @@ pub async fn prepare(
     let db = Db::connect(&config).await?;
     let applied = cell_migrations::up(db.conn(), &migration_plan(&modules)).await?;
     tracing::info!(applied = applied.len(), "migrations up to date");
-    let ctx = CellContext::new(Arc::new(config), db, modules).map_err(StartupError::Services)?;
+    let ctx = CellContext::new(Arc::new(config), db, modules)
+        .await
+        .map_err(StartupError::Services)?;
     for m in ctx.modules() {
         m.module
             .on_ready(&ctx)

@@ -8,6 +8,7 @@ pub mod health;
 pub mod list;
 mod middleware;
 pub mod request_id;
+mod signed;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -174,7 +175,9 @@ fn routes(
         .service(health::ready)
         .service(admin::dead_events)
         .service(admin::replay_all)
-        .service(admin::replay_one);
+        .service(admin::replay_one)
+        .service(signed::download)
+        .service(signed::upload);
     let mut prefixes: Vec<&str> = Vec::new();
     for m in &modules {
         if !prefixes.contains(&m.route_prefix.as_str()) {

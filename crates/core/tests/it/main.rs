@@ -8,5 +8,6 @@ mod list;
 mod migrations;
 mod ratelimit;
 mod registry;
+mod storage;
 mod support;
 mod tenancy;
