@@ -82,6 +82,38 @@ pub struct CellConfig {
     pub events: EventsSection,
     #[serde(default)]
     pub rate_limit: crate::ratelimit::RateLimitSection,
+    #[serde(default)]
+    pub jobs: JobsSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsSection {
+    /// Run jobs and fire schedules in this instance.
+    pub run: bool,
+    pub poll_interval_ms: u64,
+    /// Jobs claimed and run concurrently per round.
+    pub batch_size: u32,
+    /// Attempts before a job is parked (a job type may set its own).
+    pub max_attempts: u32,
+    pub backoff_base_ms: u64,
+    /// Seconds a claimed job stays locked to its runner; above `timeout_secs`.
+    pub lease_secs: u64,
+    pub timeout_secs: u64,
+}
+
+impl Default for JobsSection {
+    fn default() -> Self {
+        Self {
+            run: true,
+            poll_interval_ms: 250,
+            batch_size: 16,
+            max_attempts: 5,
+            backoff_base_ms: 2000,
+            lease_secs: 600,
+            timeout_secs: 300,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -475,6 +507,16 @@ impl CellConfig {
             ));
         }
         self.rate_limit.validate().map_err(ConfigError::Invalid)?;
+        let jobs = &self.jobs;
+        if jobs.max_attempts == 0
+            || !(1..=1000).contains(&jobs.batch_size)
+            || jobs.timeout_secs >= jobs.lease_secs
+            || jobs.poll_interval_ms == 0
+        {
+            return Err(ConfigError::Invalid(
+                "jobs: max_attempts ≥ 1, batch_size 1..=1000, poll_interval_ms ≥ 1, and timeout_secs below lease_secs".into(),
+            ));
+        }
         if self.storage.backend == StorageBackend::S3 && self.storage.bucket.is_none() {
             return Err(ConfigError::Invalid(
                 "storage.backend = \"s3\" needs storage.bucket".into(),

@@ -44,6 +44,7 @@ struct Inner {
     modules: Vec<EnabledModule>,
     checks: Vec<Arc<dyn HealthCheck>>,
     events: Events,
+    jobs: crate::jobs::Jobs,
     cache: Cache,
     storage: crate::storage::Storage,
     limiter: crate::ratelimit::RateLimiter,
@@ -112,17 +113,24 @@ impl CellContext {
         .await?;
         checks.push(Arc::new(crate::storage::StorageCheck(storage.clone())));
         let events = Events::new(&modules, config.events.clone());
+        let jobs = crate::jobs::Jobs::new(&modules, Vec::new(), config.jobs.clone());
         Ok(Self(Arc::new(Inner {
             config,
             db,
             modules,
             checks,
             events,
+            jobs,
             cache,
             storage,
             limiter,
             authenticator,
         })))
+    }
+
+    /// Background jobs and schedules.
+    pub fn jobs(&self) -> &crate::jobs::Jobs {
+        &self.0.jobs
     }
 
     /// File storage (local directory or S3).

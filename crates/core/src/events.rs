@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, TransactionTrait, Value};
+use sea_orm::{ConnectionTrait, DbErr, TransactionTrait, Value};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -21,6 +21,7 @@ use crate::config::EventsSection;
 use crate::context::CellContext;
 use crate::db::{Db, TenantTx};
 use crate::module::{DomainEvent, EnabledModule, EntityRef, EventHandler};
+use crate::queue::{self, now_ms, stmt};
 
 /// An event to publish: `module.entity.verb`, the entity it is about, who did it, what changed.
 #[derive(Debug, Clone)]
@@ -155,14 +156,6 @@ pub struct DeadDelivery {
     pub last_error: Option<String>,
 }
 
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
-fn stmt(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
-    Statement::from_sql_and_values(backend, sql, values)
-}
-
 impl Events {
     pub(crate) fn new(modules: &[EnabledModule], cfg: EventsSection) -> Self {
         let subscribers = modules
@@ -251,30 +244,15 @@ impl Events {
     /// Claims due deliveries, runs their subscribers and records the outcomes. Returns how many
     /// deliveries it handled (0 when nothing was due).
     pub async fn dispatch_once(&self, ctx: &CellContext) -> Result<usize, DbErr> {
-        let cfg = &self.inner.cfg;
         let db = ctx.db();
-        let backend = db.backend();
-        let now = now_ms();
-        let lease_until = now + (cfg.lease_secs as i64) * 1000;
-        let lock = if backend == DbBackend::Postgres {
-            " FOR UPDATE SKIP LOCKED"
-        } else {
-            ""
-        };
-        let claimed = db
-            .conn()
-            .query_all_raw(stmt(
-                backend,
-                &format!(
-                    "UPDATE kernel_event_deliveries SET locked_until_ms = $1, attempts = attempts + 1 \
-                     WHERE id IN (SELECT id FROM kernel_event_deliveries \
-                       WHERE status = 'pending' AND next_attempt_ms <= $2 AND locked_until_ms <= $2 \
-                       ORDER BY next_attempt_ms LIMIT $3{lock}) \
-                     RETURNING id, event_id, subscriber, attempts"
-                ),
-                vec![lease_until.into(), now.into(), (cfg.batch_size as i64).into()],
-            ))
-            .await?;
+        let claimed = queue::claim(
+            db,
+            "kernel_event_deliveries",
+            "id, event_id, subscriber, attempts",
+            self.policy(),
+            self.inner.cfg.batch_size,
+        )
+        .await?;
         if claimed.is_empty() {
             return Ok(0);
         }
@@ -322,6 +300,14 @@ impl Events {
         Ok(handled)
     }
 
+    fn policy(&self) -> queue::Policy {
+        queue::Policy {
+            max_attempts: self.inner.cfg.max_attempts,
+            backoff_base_ms: self.inner.cfg.backoff_base_ms,
+            lease_secs: self.inner.cfg.lease_secs,
+        }
+    }
+
     async fn record(
         &self,
         db: &Db,
@@ -330,34 +316,23 @@ impl Events {
         attempts: i32,
         outcome: Result<(), String>,
     ) -> Result<(), DbErr> {
-        let backend = db.backend();
-        let now = now_ms();
-        let statement = match outcome {
-            Ok(()) => stmt(
-                backend,
-                "UPDATE kernel_event_deliveries SET status = 'delivered', delivered_at_ms = $1, locked_until_ms = 0, last_error = NULL WHERE id = $2",
-                vec![now.into(), id.into()],
-            ),
-            Err(error) if attempts >= self.inner.cfg.max_attempts as i32 => {
+        let parked = queue::finish(
+            db,
+            "kernel_event_deliveries",
+            id,
+            attempts,
+            self.policy(),
+            &outcome,
+        )
+        .await?;
+        if let Err(error) = &outcome {
+            if parked {
                 tracing::error!(%subscriber, delivery = %id, attempts, %error, "event delivery parked as dead");
                 metrics::counter!("events_parked_total").increment(1);
-                stmt(
-                    backend,
-                    "UPDATE kernel_event_deliveries SET status = 'dead', last_error = $1, locked_until_ms = 0 WHERE id = $2",
-                    vec![error.into(), id.into()],
-                )
-            }
-            Err(error) => {
-                let next = now + backoff_ms(&self.inner.cfg, attempts, now);
+            } else {
                 tracing::warn!(%subscriber, delivery = %id, attempts, %error, "event delivery failed; will retry");
-                stmt(
-                    backend,
-                    "UPDATE kernel_event_deliveries SET last_error = $1, next_attempt_ms = $2, locked_until_ms = 0 WHERE id = $3",
-                    vec![error.into(), next.into(), id.into()],
-                )
             }
-        };
-        db.conn().execute_raw(statement).await?;
+        }
         Ok(())
     }
 
@@ -411,17 +386,7 @@ impl Events {
                 vec![(limit as i64).into(), (offset as i64).into()],
             ))
             .await?;
-        let total = db
-            .conn()
-            .query_one_raw(stmt(
-                backend,
-                "SELECT count(*) AS n FROM kernel_event_deliveries WHERE status = 'dead'",
-                vec![],
-            ))
-            .await?
-            .map(|r| r.try_get::<i64>("", "n"))
-            .transpose()?
-            .unwrap_or(0);
+        let total = queue::count(db, "kernel_event_deliveries", "dead").await?;
         let list = rows
             .iter()
             .map(|r| {
@@ -436,38 +401,16 @@ impl Events {
                 })
             })
             .collect::<Result<Vec<_>, DbErr>>()?;
-        Ok((list, total.max(0) as u64))
+        Ok((list, total))
     }
 
     /// Puts parked deliveries back in the queue with a fresh attempt budget: one (`Some(id)`) or
     /// all. Returns how many were requeued.
     pub async fn replay(&self, db: &Db, id: Option<Uuid>) -> Result<u64, DbErr> {
-        let backend = db.backend();
-        let now = now_ms();
-        let (sql, values): (&str, Vec<Value>) = match id {
-            Some(id) => (
-                "UPDATE kernel_event_deliveries SET status = 'pending', attempts = 0, next_attempt_ms = $1, locked_until_ms = 0 WHERE status = 'dead' AND id = $2",
-                vec![now.into(), id.into()],
-            ),
-            None => (
-                "UPDATE kernel_event_deliveries SET status = 'pending', attempts = 0, next_attempt_ms = $1, locked_until_ms = 0 WHERE status = 'dead'",
-                vec![now.into()],
-            ),
-        };
-        let res = db.conn().execute_raw(stmt(backend, sql, values)).await?;
+        let n = queue::requeue(db, "kernel_event_deliveries", id).await?;
         self.inner.wake.notify_one();
-        Ok(res.rows_affected())
+        Ok(n)
     }
-}
-
-/// Exponential backoff from `backoff_base_ms`, doubled per attempt, capped at one hour, with up
-/// to 20 % jitter so retries of many deliveries do not arrive together.
-fn backoff_ms(cfg: &EventsSection, attempts: i32, now: i64) -> i64 {
-    let exp = attempts.saturating_sub(1).clamp(0, 30) as u32;
-    let base = (cfg.backoff_base_ms as i64)
-        .saturating_mul(1_i64 << exp)
-        .min(3_600_000);
-    base + base * (now.rem_euclid(200)) / 1000
 }
 
 async fn load_events(db: &Db, ids: Vec<Uuid>) -> Result<Vec<DomainEvent>, DbErr> {
@@ -550,17 +493,5 @@ mod tests {
         assert!(matches("*", "crm.deal.won"));
         assert!(!matches("tasks.*", "tasksx.task.assigned"));
         assert!(!matches("crm.deal.won", "crm.deal.lost"));
-    }
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let cfg = EventsSection {
-            backoff_base_ms: 1000,
-            ..EventsSection::default()
-        };
-        let at = |n| backoff_ms(&cfg, n, 0);
-        assert_eq!((at(1), at(2), at(3)), (1000, 2000, 4000));
-        assert_eq!(at(40), 3_600_000);
-        assert!(backoff_ms(&cfg, 1, 199) <= 1200);
     }
 }

@@ -58,6 +58,10 @@ pub trait PlatformModule: Send + Sync + 'static {
     /// Mounts the module's handlers under its route prefix. Register handlers with `.service(…)`
     /// and `#[utoipa::path]` so they appear in the cell's OpenAPI document.
     fn routes(&self, _cfg: &mut ServiceConfig<'_>) {}
+    /// Background job types (`ctx.jobs().enqueue(&tx, "<module>.<name>", org, payload)`).
+    fn jobs(&self) -> Vec<JobDefinition> {
+        Vec::new()
+    }
     /// Recurring work (cron expressions, UTC).
     fn scheduled_jobs(&self) -> Vec<ScheduledJob> {
         Vec::new()
@@ -128,13 +132,25 @@ pub struct EventSubscription {
 
 #[async_trait::async_trait]
 pub trait JobHandler: Send + Sync {
-    async fn run(&self, ctx: &CellContext) -> anyhow::Result<()>;
+    /// Runs one attempt. Delivery is at least once (a crash after the work but before the
+    /// outcome is recorded runs it again), so make the work idempotent.
+    async fn run(&self, ctx: &CellContext, job: &crate::jobs::Job) -> anyhow::Result<()>;
 }
 
+/// A job type a module runs in the background; enqueued as `<module>.<name>`.
+#[derive(Clone)]
+pub struct JobDefinition {
+    pub name: &'static str,
+    pub handler: Arc<dyn JobHandler>,
+    /// Attempts before the job is parked; default `jobs.max_attempts`.
+    pub max_attempts: Option<u32>,
+}
+
+/// A cron schedule (UTC; 5 fields, or 6 with seconds first). Each tick enqueues the job
+/// `<module>.<name>` once across all instances, with payload `{"tick": "<RFC 3339>"}`.
 #[derive(Clone)]
 pub struct ScheduledJob {
     pub name: &'static str,
-    /// A cron expression, UTC.
     pub cron: &'static str,
     pub handler: Arc<dyn JobHandler>,
 }
@@ -232,6 +248,8 @@ pub enum RegistryError {
         name: String,
         pattern: String,
     },
+    #[error("module `{module}`: {message}")]
+    Job { module: String, message: String },
     #[error("entity type `{kind}` is claimed by both `{first}` and `{second}`")]
     DuplicateEntity {
         kind: String,
@@ -343,6 +361,40 @@ pub fn resolve(
                     module: name.into(),
                     name: sub.name.into(),
                     pattern: sub.pattern.into(),
+                });
+            }
+        }
+        let mut job_names = BTreeSet::new();
+        let valid = |n: &str| {
+            !n.is_empty()
+                && n.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        };
+        for job in module.jobs() {
+            if !valid(job.name) || !job_names.insert(job.name) {
+                return Err(RegistryError::Job {
+                    module: name.into(),
+                    message: format!("job name `{}` must be unique snake_case", job.name),
+                });
+            }
+        }
+        for s in module.scheduled_jobs() {
+            if !valid(s.name) || !job_names.insert(s.name) {
+                return Err(RegistryError::Job {
+                    module: name.into(),
+                    message: format!(
+                        "schedule name `{}` must be unique snake_case (schedules share job names)",
+                        s.name
+                    ),
+                });
+            }
+            if let Err(e) = crate::jobs::parse_cron(s.cron) {
+                return Err(RegistryError::Job {
+                    module: name.into(),
+                    message: format!(
+                        "schedule `{}` has an invalid cron `{}`: {e}",
+                        s.name, s.cron
+                    ),
                 });
             }
         }

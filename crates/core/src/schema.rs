@@ -10,7 +10,87 @@ use sea_orm_migration::sea_query::{ColumnDef, Index, Table};
 use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
 
 pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(Events)]
+    vec![Box::new(Events), Box::new(Jobs)]
+}
+
+struct Jobs;
+
+impl MigrationName for Jobs {
+    fn name(&self) -> &str {
+        "kernel_m20261121_000002_jobs"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Jobs {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("kernel_jobs")
+                .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                .col(ColumnDef::new("name").string().not_null())
+                .col(ColumnDef::new("org_id").uuid())
+                .col(ColumnDef::new("payload").text().not_null())
+                .col(ColumnDef::new("status").string().not_null())
+                .col(ColumnDef::new("attempts").integer().not_null().default(0))
+                .col(ColumnDef::new("max_attempts").integer().not_null())
+                .col(ColumnDef::new("next_attempt_ms").big_integer().not_null())
+                .col(
+                    ColumnDef::new("locked_until_ms")
+                        .big_integer()
+                        .not_null()
+                        .default(0),
+                )
+                .col(ColumnDef::new("last_error").text())
+                .col(ColumnDef::new("created_at_ms").big_integer().not_null())
+                .col(ColumnDef::new("finished_at_ms").big_integer())
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("kernel_jobs_due")
+                .table("kernel_jobs")
+                .col("status")
+                .col("next_attempt_ms")
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("kernel_job_runs")
+                .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                .col(ColumnDef::new("job_id").uuid().not_null())
+                .col(ColumnDef::new("name").string().not_null())
+                .col(ColumnDef::new("attempt").integer().not_null())
+                .col(ColumnDef::new("status").string().not_null())
+                .col(ColumnDef::new("error").text())
+                .col(ColumnDef::new("started_at_ms").big_integer().not_null())
+                .col(ColumnDef::new("finished_at_ms").big_integer().not_null())
+                .col(ColumnDef::new("duration_ms").big_integer().not_null())
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("kernel_job_runs_name_started")
+                .table("kernel_job_runs")
+                .col("name")
+                .col("started_at_ms")
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("kernel_schedule_ticks")
+                .col(ColumnDef::new("schedule").string().not_null())
+                .col(ColumnDef::new("tick_ms").big_integer().not_null())
+                .col(ColumnDef::new("fired_at_ms").big_integer().not_null())
+                .primary_key(Index::create().col("schedule").col("tick_ms"))
+                .to_owned(),
+        )
+        .await
+    }
 }
 
 struct Events;
@@ -65,7 +145,7 @@ impl MigrationTrait for Events {
                         .default(0),
                 )
                 .col(ColumnDef::new("last_error").text())
-                .col(ColumnDef::new("delivered_at_ms").big_integer())
+                .col(ColumnDef::new("finished_at_ms").big_integer())
                 .foreign_key(
                     sea_orm_migration::sea_query::ForeignKey::create()
                         .from("kernel_event_deliveries", "event_id")

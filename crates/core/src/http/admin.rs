@@ -85,3 +85,50 @@ pub async fn replay_all(ctx: CellContext, _op: Operator) -> ApiResult<HttpRespon
     let n = ctx.events().replay(ctx.db(), None).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "requeued": n })))
 }
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct RunsQuery {
+    /// Only runs of this job (`module.job`).
+    pub name: Option<String>,
+}
+
+/// Recorded job attempts, newest first: start, end, duration, status, error.
+#[utoipa::path(tag = "admin", params(RunsQuery, ("page" = Option<u64>, Query), ("limit" = Option<u64>, Query)),
+    responses((status = 200, body = Page<crate::jobs::JobRunRecord>), (status = 401, body = crate::error::ErrorEnvelope)))]
+#[get("/admin/jobs/runs")]
+pub async fn job_runs(
+    ctx: CellContext,
+    _op: Operator,
+    q: ListQuery,
+    by: web::Query<RunsQuery>,
+) -> ApiResult<HttpResponse> {
+    let (rows, total) = ctx
+        .jobs()
+        .runs(ctx.db(), by.name.as_deref(), q.offset(), q.limit)
+        .await?;
+    Ok(HttpResponse::Ok().json(Page::new(rows, &q, total)))
+}
+
+/// Jobs parked after their last attempt.
+#[utoipa::path(tag = "admin", params(("page" = Option<u64>, Query), ("limit" = Option<u64>, Query)),
+    responses((status = 200, body = Page<crate::jobs::DeadJob>), (status = 401, body = crate::error::ErrorEnvelope)))]
+#[get("/admin/jobs/dead")]
+pub async fn dead_jobs(ctx: CellContext, _op: Operator, q: ListQuery) -> ApiResult<HttpResponse> {
+    let (rows, total) = ctx.jobs().dead(ctx.db(), q.offset(), q.limit).await?;
+    Ok(HttpResponse::Ok().json(Page::new(rows, &q, total)))
+}
+
+/// Requeues one parked job with a fresh attempt budget.
+#[utoipa::path(tag = "admin", params(DeliveryPath),
+    responses((status = 200, description = "requeued"), (status = 404, body = crate::error::ErrorEnvelope)))]
+#[post("/admin/jobs/dead/{id}/replay")]
+pub async fn replay_job(
+    ctx: CellContext,
+    _op: Operator,
+    path: web::Path<DeliveryPath>,
+) -> ApiResult<HttpResponse> {
+    match ctx.jobs().replay(ctx.db(), Some(path.id)).await? {
+        0 => Err(ApiError::not_found("no parked job with this id")),
+        n => Ok(HttpResponse::Ok().json(serde_json::json!({ "requeued": n }))),
+    }
+}

@@ -91,6 +91,10 @@ impl Application {
             let (events, ctx, stop) = (ctx.events().clone(), ctx.clone(), stop.clone());
             background.push(tokio::spawn(async move { events.run(ctx, stop).await }));
         }
+        if ctx.config().jobs.run {
+            let (jobs, ctx, stop) = (ctx.jobs().clone(), ctx.clone(), stop.clone());
+            background.push(tokio::spawn(async move { jobs.run(ctx, stop).await }));
+        }
         Ok(Self {
             port,
             server,
@@ -176,6 +180,9 @@ fn routes(
         .service(admin::dead_events)
         .service(admin::replay_all)
         .service(admin::replay_one)
+        .service(admin::job_runs)
+        .service(admin::dead_jobs)
+        .service(admin::replay_job)
         .service(signed::download)
         .service(signed::upload);
     let mut prefixes: Vec<&str> = Vec::new();

@@ -4,6 +4,7 @@ mod blackbox;
 mod cache;
 mod events;
 mod http;
+mod jobs;
 mod list;
 mod migrations;
 mod ratelimit;

@@ -53,7 +53,11 @@ db_test!(async fn a_fresh_database_is_migrated_and_a_rerun_is_a_no_op(db) {
     ];
     assert_eq!(recorded(conn).await?, expected);
     let kernel: Vec<String> = all_recorded(conn).await?.into_iter().filter(|(m, _)| m == "kernel").map(|(_, n)| n).collect();
-    assert_eq!(kernel, vec!["kernel_m20261121_000001_events"], "the kernel migrates first, always");
+    assert_eq!(
+        kernel,
+        vec!["kernel_m20261121_000001_events", "kernel_m20261121_000002_jobs"],
+        "the kernel migrates first, always"
+    );
     conn.execute_unprepared("SELECT count(*) FROM kernel_events").await?;
     conn.execute_unprepared("SELECT count(*) FROM notes").await?;
     conn.execute_unprepared("SELECT count(*) FROM tags").await?;

@@ -1,0 +1,165 @@
+//! The durable-queue core shared by event deliveries and jobs: rows with `status`
+//! (`pending` → `done` | `dead`), `attempts`, `next_attempt_ms`, `locked_until_ms`, `last_error`,
+//! `finished_at_ms`. Claims are leases taken with one `UPDATE … RETURNING` (`FOR UPDATE SKIP
+//! LOCKED` on PostgreSQL, so instances share the work); failures back off exponentially and park
+//! as `dead` after the last attempt; parked rows can be requeued.
+
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, Value};
+use uuid::Uuid;
+
+use crate::db::Db;
+
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+pub(crate) fn stmt(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// How a queue retries.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Policy {
+    pub max_attempts: u32,
+    pub backoff_base_ms: u64,
+    pub lease_secs: u64,
+}
+
+/// Exponential backoff from `backoff_base_ms`, doubled per attempt, capped at one hour, with up
+/// to 20 % jitter so retries of many rows do not arrive together.
+pub(crate) fn backoff_ms(base_ms: u64, attempts: i32, now: i64) -> i64 {
+    let exp = attempts.saturating_sub(1).clamp(0, 30) as u32;
+    let base = (base_ms as i64).saturating_mul(1_i64 << exp).min(3_600_000);
+    base + base * (now.rem_euclid(200)) / 1000
+}
+
+/// Claims up to `limit` due rows of `table`, returning `columns` of each (which must include
+/// `attempts`, already incremented for this attempt).
+pub(crate) async fn claim(
+    db: &Db,
+    table: &str,
+    columns: &str,
+    policy: Policy,
+    limit: u32,
+) -> Result<Vec<QueryResult>, DbErr> {
+    let backend = db.backend();
+    let now = now_ms();
+    let lease_until = now + (policy.lease_secs as i64) * 1000;
+    let lock = if backend == DbBackend::Postgres {
+        " FOR UPDATE SKIP LOCKED"
+    } else {
+        ""
+    };
+    db.conn()
+        .query_all_raw(stmt(
+            backend,
+            &format!(
+                "UPDATE {table} SET locked_until_ms = $1, attempts = attempts + 1 \
+                 WHERE id IN (SELECT id FROM {table} \
+                   WHERE status = 'pending' AND next_attempt_ms <= $2 AND locked_until_ms <= $2 \
+                   ORDER BY next_attempt_ms LIMIT $3{lock}) \
+                 RETURNING {columns}"
+            ),
+            vec![lease_until.into(), now.into(), i64::from(limit).into()],
+        ))
+        .await
+}
+
+/// Records the outcome of one attempt: done, retried later, or parked as dead. Returns whether
+/// the row was parked.
+pub(crate) async fn finish(
+    db: &Db,
+    table: &str,
+    id: Uuid,
+    attempts: i32,
+    policy: Policy,
+    outcome: &Result<(), String>,
+) -> Result<bool, DbErr> {
+    let backend = db.backend();
+    let now = now_ms();
+    let (statement, parked) = match outcome {
+        Ok(()) => (
+            stmt(
+                backend,
+                &format!(
+                    "UPDATE {table} SET status = 'done', finished_at_ms = $1, locked_until_ms = 0, last_error = NULL WHERE id = $2"
+                ),
+                vec![now.into(), id.into()],
+            ),
+            false,
+        ),
+        Err(error) if attempts >= policy.max_attempts as i32 => (
+            stmt(
+                backend,
+                &format!(
+                    "UPDATE {table} SET status = 'dead', finished_at_ms = $1, last_error = $2, locked_until_ms = 0 WHERE id = $3"
+                ),
+                vec![now.into(), error.clone().into(), id.into()],
+            ),
+            true,
+        ),
+        Err(error) => (
+            stmt(
+                backend,
+                &format!(
+                    "UPDATE {table} SET last_error = $1, next_attempt_ms = $2, locked_until_ms = 0 WHERE id = $3"
+                ),
+                vec![
+                    error.clone().into(),
+                    (now + backoff_ms(policy.backoff_base_ms, attempts, now)).into(),
+                    id.into(),
+                ],
+            ),
+            false,
+        ),
+    };
+    db.conn().execute_raw(statement).await?;
+    Ok(parked)
+}
+
+/// Puts parked rows back in the queue with a fresh attempt budget: one or all.
+pub(crate) async fn requeue(db: &Db, table: &str, id: Option<Uuid>) -> Result<u64, DbErr> {
+    let backend = db.backend();
+    let now = now_ms();
+    let base = format!(
+        "UPDATE {table} SET status = 'pending', attempts = 0, next_attempt_ms = $1, locked_until_ms = 0, finished_at_ms = NULL WHERE status = 'dead'"
+    );
+    let statement = match id {
+        Some(id) => stmt(
+            backend,
+            &format!("{base} AND id = $2"),
+            vec![now.into(), id.into()],
+        ),
+        None => stmt(backend, &base, vec![now.into()]),
+    };
+    Ok(db.conn().execute_raw(statement).await?.rows_affected())
+}
+
+/// `SELECT count(*)` of one status.
+pub(crate) async fn count(db: &Db, table: &str, status: &str) -> Result<u64, DbErr> {
+    let n = db
+        .conn()
+        .query_one_raw(stmt(
+            db.backend(),
+            &format!("SELECT count(*) AS n FROM {table} WHERE status = $1"),
+            vec![status.to_owned().into()],
+        ))
+        .await?
+        .map(|r| r.try_get::<i64>("", "n"))
+        .transpose()?
+        .unwrap_or(0);
+    Ok(n.max(0) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff_ms;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let at = |n| backoff_ms(1000, n, 0);
+        assert_eq!((at(1), at(2), at(3)), (1000, 2000, 4000));
+        assert_eq!(at(40), 3_600_000);
+        assert!(backoff_ms(1000, 1, 199) <= 1200);
+    }
+}
