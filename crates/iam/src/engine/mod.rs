@@ -1,0 +1,285 @@
+//! The permission engine: one schema, the org-scoped tuple store, and the queries.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use crate::error::EngineError;
+use crate::schema::Schema;
+use crate::store::{self, Revision, WriteBatch};
+use crate::tuple::{ObjectRef, SubjectRef, Tuple};
+
+mod check;
+mod expand;
+mod lookup;
+mod reader;
+
+pub use check::MAX_DEPTH;
+pub use expand::ExpandNode;
+
+use check::Checker;
+use lookup::ReverseIndex;
+use reader::Reader;
+
+/// Options every query takes.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Tuples that count for this query only (never stored). They must be valid under the
+    /// schema, like written tuples.
+    pub contextual: Vec<Tuple>,
+    /// The answer must reflect at least this revision (a token a write returned). Queries read
+    /// the latest committed tuples, so this holds whenever the token came from this store; a
+    /// token newer than the store's revision is refused.
+    pub at_least: Option<Revision>,
+}
+
+/// A query's answer and the revision it was computed at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer<T> {
+    pub value: T,
+    pub revision: Revision,
+}
+
+/// The engine of one schema over one cell's database. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    db: kernel::Db,
+    schema: Arc<Schema>,
+    index: Arc<ReverseIndex>,
+}
+
+impl Engine {
+    pub fn new(db: kernel::Db, schema: Schema) -> Self {
+        let index = Arc::new(ReverseIndex::new(&schema));
+        Self {
+            db,
+            schema: Arc::new(schema),
+            index,
+        }
+    }
+
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    pub fn db(&self) -> &kernel::Db {
+        &self.db
+    }
+
+    /// Applies a batch atomically and returns the revision it created.
+    pub async fn write(&self, org_id: Uuid, batch: &WriteBatch) -> Result<Revision, EngineError> {
+        store::write(&self.db, org_id, &self.schema, batch).await
+    }
+
+    /// Does `subject` hold `relation` on `object`?
+    pub async fn check(
+        &self,
+        org_id: Uuid,
+        object: &ObjectRef,
+        relation: &str,
+        subject: &SubjectRef,
+        opts: &ReadOptions,
+    ) -> Result<Answer<bool>, EngineError> {
+        self.validate_object(object, relation)?;
+        self.validate_subject(subject)?;
+        self.validate_contextual(&opts.contextual)?;
+        let tx = self.db.tenant(org_id).await?;
+        let revision = self.revision(&tx, opts).await?;
+        let mut checker = Checker::new(&self.schema, Reader::new(Some(&tx), &opts.contextual));
+        let value = checker.allowed(object, relation, subject).await;
+        tx.commit().await?;
+        Ok(Answer {
+            value: value?,
+            revision,
+        })
+    }
+
+    /// Many checks over one snapshot, sharing what they read and resolve. Each item answers on
+    /// its own: a bad item or a too-deep check does not fail the others.
+    pub async fn check_bulk(
+        &self,
+        org_id: Uuid,
+        items: &[(ObjectRef, String, SubjectRef)],
+        opts: &ReadOptions,
+    ) -> Result<Answer<Vec<Result<bool, EngineError>>>, EngineError> {
+        self.validate_contextual(&opts.contextual)?;
+        let tx = self.db.tenant(org_id).await?;
+        let revision = self.revision(&tx, opts).await?;
+        let mut checker = Checker::new(&self.schema, Reader::new(Some(&tx), &opts.contextual));
+        let mut out = Vec::with_capacity(items.len());
+        for (object, relation, subject) in items {
+            let valid = self
+                .validate_object(object, relation)
+                .and_then(|_| self.validate_subject(subject));
+            out.push(match valid {
+                Ok(()) => match checker.allowed(object, relation, subject).await {
+                    Err(EngineError::Db(e)) => return Err(EngineError::Db(e)),
+                    other => other,
+                },
+                Err(e) => Err(e),
+            });
+        }
+        tx.commit().await?;
+        Ok(Answer {
+            value: out,
+            revision,
+        })
+    }
+
+    /// One level of the userset tree of `object#relation`.
+    pub async fn expand(
+        &self,
+        org_id: Uuid,
+        object: &ObjectRef,
+        relation: &str,
+        opts: &ReadOptions,
+    ) -> Result<Answer<ExpandNode>, EngineError> {
+        let def = self.validate_object(object, relation)?;
+        self.validate_contextual(&opts.contextual)?;
+        let tx = self.db.tenant(org_id).await?;
+        let revision = self.revision(&tx, opts).await?;
+        let mut reader = Reader::new(Some(&tx), &opts.contextual);
+        let value = expand::expand(&mut reader, &self.schema, object, def).await;
+        tx.commit().await?;
+        Ok(Answer {
+            value: value?,
+            revision,
+        })
+    }
+
+    /// The ids of the `object_type` objects on which `subject` holds `relation`, sorted.
+    pub async fn lookup_resources(
+        &self,
+        org_id: Uuid,
+        object_type: &str,
+        relation: &str,
+        subject: &SubjectRef,
+        opts: &ReadOptions,
+    ) -> Result<Answer<Vec<String>>, EngineError> {
+        self.validate_relation(object_type, relation)?;
+        self.validate_subject(subject)?;
+        self.validate_contextual(&opts.contextual)?;
+        let tx = self.db.tenant(org_id).await?;
+        let revision = self.revision(&tx, opts).await?;
+        let mut checker = Checker::new(&self.schema, Reader::new(Some(&tx), &opts.contextual));
+        let value =
+            lookup::lookup_resources(&mut checker, &self.index, object_type, relation, subject)
+                .await;
+        tx.commit().await?;
+        Ok(Answer {
+            value: value?,
+            revision,
+        })
+    }
+
+    /// The subjects of `subject_type` (usersets `subject_type#subject_relation` when given)
+    /// holding `relation` on `object`, sorted. `type:*` in the answer means every object of the
+    /// type.
+    pub async fn lookup_subjects(
+        &self,
+        org_id: Uuid,
+        object: &ObjectRef,
+        relation: &str,
+        subject_type: &str,
+        subject_relation: Option<&str>,
+        opts: &ReadOptions,
+    ) -> Result<Answer<Vec<SubjectRef>>, EngineError> {
+        self.validate_object(object, relation)?;
+        self.validate_relation_opt(subject_type, subject_relation)?;
+        self.validate_contextual(&opts.contextual)?;
+        let tx = self.db.tenant(org_id).await?;
+        let revision = self.revision(&tx, opts).await?;
+        let mut checker = Checker::new(&self.schema, Reader::new(Some(&tx), &opts.contextual));
+        let value = lookup::lookup_subjects(
+            &mut checker,
+            object,
+            relation,
+            subject_type,
+            subject_relation,
+        )
+        .await;
+        tx.commit().await?;
+        Ok(Answer {
+            value: value?,
+            revision,
+        })
+    }
+
+    /// The org's current revision.
+    pub async fn current_revision(&self, org_id: Uuid) -> Result<Revision, EngineError> {
+        let tx = self.db.tenant(org_id).await?;
+        let rev = store::current_revision(&tx).await?;
+        tx.commit().await?;
+        Ok(rev)
+    }
+
+    async fn revision(
+        &self,
+        tx: &kernel::TenantTx,
+        opts: &ReadOptions,
+    ) -> Result<Revision, EngineError> {
+        let current = store::current_revision(tx).await?;
+        if let Some(want) = opts.at_least
+            && want > current
+        {
+            return Err(EngineError::FutureRevision {
+                requested: want.0,
+                current: current.0,
+            });
+        }
+        Ok(current)
+    }
+
+    fn validate_relation(
+        &self,
+        type_name: &str,
+        relation: &str,
+    ) -> Result<&crate::schema::RelationDef, EngineError> {
+        let def = self
+            .schema
+            .type_def(type_name)
+            .ok_or_else(|| EngineError::UnknownType(type_name.to_owned()))?;
+        def.relations
+            .get(relation)
+            .ok_or_else(|| EngineError::UnknownRelation {
+                type_name: type_name.to_owned(),
+                relation: relation.to_owned(),
+            })
+    }
+
+    fn validate_relation_opt(
+        &self,
+        type_name: &str,
+        relation: Option<&str>,
+    ) -> Result<(), EngineError> {
+        match relation {
+            Some(r) => self.validate_relation(type_name, r).map(|_| ()),
+            None => self
+                .schema
+                .type_def(type_name)
+                .map(|_| ())
+                .ok_or_else(|| EngineError::UnknownType(type_name.to_owned())),
+        }
+    }
+
+    fn validate_object(
+        &self,
+        object: &ObjectRef,
+        relation: &str,
+    ) -> Result<&crate::schema::RelationDef, EngineError> {
+        self.validate_relation(&object.object_type, relation)
+    }
+
+    fn validate_subject(&self, subject: &SubjectRef) -> Result<(), EngineError> {
+        match self.validate_relation_opt(&subject.subject_type, subject.relation.as_deref()) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(EngineError::InvalidSubject(format!("`{subject}`: {e}"))),
+        }
+    }
+
+    fn validate_contextual(&self, tuples: &[Tuple]) -> Result<(), EngineError> {
+        tuples
+            .iter()
+            .try_for_each(|t| store::validate_tuple(&self.schema, t))
+    }
+}

@@ -1,0 +1,247 @@
+//! Reads tuples for one query: from the org's table (through its tenant transaction) plus the
+//! request's contextual tuples, remembering every answer for the rest of the query so a graph
+//! that reaches one node twice reads it once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use kernel::TenantTx;
+use sea_orm::{ColumnTrait, Condition, QueryFilter, QuerySelect};
+
+use crate::error::EngineError;
+use crate::schema::{Schema, WILDCARD};
+use crate::store::{object_from_row, permission_tuple, subject_from_row};
+use crate::tuple::{ObjectRef, SubjectRef, Tuple};
+
+type Forward = (String, String, String);
+type Reverse = (String, String, String, Option<Vec<(String, String)>>);
+
+pub(crate) struct Reader<'a> {
+    tx: Option<&'a TenantTx>,
+    contextual: &'a [Tuple],
+    forward: HashMap<Forward, Arc<[SubjectRef]>>,
+    direct: HashMap<(Forward, SubjectRef), Arc<[SubjectRef]>>,
+    reverse: HashMap<Reverse, Arc<[(ObjectRef, String)]>>,
+}
+
+impl<'a> Reader<'a> {
+    /// `tx: None` reads only the contextual tuples (used by unit tests and schema checks).
+    pub fn new(tx: Option<&'a TenantTx>, contextual: &'a [Tuple]) -> Self {
+        Self {
+            tx,
+            contextual,
+            forward: HashMap::new(),
+            direct: HashMap::new(),
+            reverse: HashMap::new(),
+        }
+    }
+
+    /// Every subject of `object#relation`.
+    pub async fn subjects(
+        &mut self,
+        object: &ObjectRef,
+        relation: &str,
+    ) -> Result<Arc<[SubjectRef]>, EngineError> {
+        let key = (
+            object.object_type.clone(),
+            object.object_id.clone(),
+            relation.to_owned(),
+        );
+        if let Some(hit) = self.forward.get(&key) {
+            return Ok(hit.clone());
+        }
+        let mut out: Vec<SubjectRef> = Vec::new();
+        if let Some(tx) = self.tx {
+            use permission_tuple::Column as C;
+            let repo = tx.repo::<permission_tuple::Entity>();
+            let rows: Vec<(String, String, String)> = repo
+                .find()
+                .filter(C::ObjectType.eq(object.object_type.as_str()))
+                .filter(C::ObjectId.eq(object.object_id.as_str()))
+                .filter(C::Relation.eq(relation))
+                .select_only()
+                .column(C::SubjectType)
+                .column(C::SubjectId)
+                .column(C::SubjectRelation)
+                .into_tuple()
+                .all(repo.conn())
+                .await?;
+            out.extend(rows.into_iter().map(|(t, i, r)| subject_from_row(t, i, r)));
+        }
+        for t in self.contextual {
+            if t.object == *object && t.relation == relation && !out.contains(&t.subject) {
+                out.push(t.subject.clone());
+            }
+        }
+        let out: Arc<[SubjectRef]> = out.into();
+        self.forward.insert(key, out.clone());
+        Ok(out)
+    }
+
+    /// The objects the arrow `tupleset->computed` of `object` leads to: the tupleset's subjects
+    /// the model still allows (never a wildcard), of types that define `computed`. A userset
+    /// subject (`team:x#member`, allowed by SpiceDB) leads to its object.
+    pub async fn arrow_targets(
+        &mut self,
+        schema: &Schema,
+        object: &ObjectRef,
+        tupleset: &str,
+        computed: &str,
+    ) -> Result<Vec<ObjectRef>, EngineError> {
+        let Some(ts) = schema.relation(&object.object_type, tupleset) else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .subjects(object, tupleset)
+            .await?
+            .iter()
+            .filter(|s| {
+                !s.is_wildcard()
+                    && ts.accepts(&s.subject_type, &s.subject_id, s.relation_str())
+                    && schema.relation(&s.subject_type, computed).is_some()
+            })
+            .map(|s| ObjectRef::new(s.subject_type.clone(), s.subject_id.clone()))
+            .collect())
+    }
+
+    /// The tuples of `object#relation` that matter to a check of `subject`: the subject itself,
+    /// its type's wildcard, and every userset (which may contain it). Three index seeks instead
+    /// of reading a relation that may have thousands of plain subjects.
+    pub async fn direct(
+        &mut self,
+        object: &ObjectRef,
+        relation: &str,
+        subject: &SubjectRef,
+    ) -> Result<Arc<[SubjectRef]>, EngineError> {
+        let forward = (
+            object.object_type.clone(),
+            object.object_id.clone(),
+            relation.to_owned(),
+        );
+        let relevant = |s: &SubjectRef| {
+            s.relation.is_some()
+                || s == subject
+                || (s.is_wildcard() && s.subject_type == subject.subject_type)
+        };
+        if let Some(all) = self.forward.get(&forward) {
+            return Ok(all.iter().filter(|s| relevant(s)).cloned().collect());
+        }
+        let key = (forward, subject.clone());
+        if let Some(hit) = self.direct.get(&key) {
+            return Ok(hit.clone());
+        }
+        let mut out: Vec<SubjectRef> = Vec::new();
+        if let Some(tx) = self.tx {
+            use permission_tuple::Column as C;
+            let repo = tx.repo::<permission_tuple::Entity>();
+            let matches = Condition::any()
+                .add(
+                    Condition::all()
+                        .add(C::SubjectRelation.eq(subject.relation_str()))
+                        .add(C::SubjectType.eq(subject.subject_type.as_str()))
+                        .add(C::SubjectId.eq(subject.subject_id.as_str())),
+                )
+                .add(
+                    Condition::all()
+                        .add(C::SubjectRelation.eq(""))
+                        .add(C::SubjectType.eq(subject.subject_type.as_str()))
+                        .add(C::SubjectId.eq(WILDCARD)),
+                )
+                .add(C::SubjectRelation.gt(""));
+            let rows: Vec<(String, String, String)> = repo
+                .find()
+                .filter(C::ObjectType.eq(object.object_type.as_str()))
+                .filter(C::ObjectId.eq(object.object_id.as_str()))
+                .filter(C::Relation.eq(relation))
+                .filter(matches)
+                .select_only()
+                .column(C::SubjectType)
+                .column(C::SubjectId)
+                .column(C::SubjectRelation)
+                .into_tuple()
+                .all(repo.conn())
+                .await?;
+            out.extend(rows.into_iter().map(|(t, i, r)| subject_from_row(t, i, r)));
+        }
+        for t in self.contextual {
+            if t.object == *object
+                && t.relation == relation
+                && relevant(&t.subject)
+                && !out.contains(&t.subject)
+            {
+                out.push(t.subject.clone());
+            }
+        }
+        let out: Arc<[SubjectRef]> = out.into();
+        self.direct.insert(key, out.clone());
+        Ok(out)
+    }
+
+    /// Every `(object, relation)` whose tuples name exactly `subject`; with `only`, just those
+    /// of the listed `(object type, relation)` pairs (each an index seek).
+    pub async fn objects(
+        &mut self,
+        subject: &SubjectRef,
+        only: Option<&[(String, String)]>,
+    ) -> Result<Arc<[(ObjectRef, String)]>, EngineError> {
+        if only.is_some_and(<[_]>::is_empty) {
+            return Ok(Arc::from(Vec::new()));
+        }
+        let key = (
+            subject.subject_type.clone(),
+            subject.subject_id.clone(),
+            subject.relation_str().to_owned(),
+            only.map(<[_]>::to_vec),
+        );
+        if let Some(hit) = self.reverse.get(&key) {
+            return Ok(hit.clone());
+        }
+        let mut out: Vec<(ObjectRef, String)> = Vec::new();
+        if let Some(tx) = self.tx {
+            use permission_tuple::Column as C;
+            let repo = tx.repo::<permission_tuple::Entity>();
+            let mut q = repo
+                .find()
+                .filter(C::SubjectType.eq(subject.subject_type.as_str()))
+                .filter(C::SubjectId.eq(subject.subject_id.as_str()))
+                .filter(C::SubjectRelation.eq(subject.relation_str()));
+            if let Some(pairs) = only {
+                let mut any = Condition::any();
+                for (t, r) in pairs {
+                    any = any.add(
+                        Condition::all()
+                            .add(C::ObjectType.eq(t.as_str()))
+                            .add(C::Relation.eq(r.as_str())),
+                    );
+                }
+                q = q.filter(any);
+            }
+            let rows: Vec<(String, String, String)> = q
+                .select_only()
+                .column(C::ObjectType)
+                .column(C::ObjectId)
+                .column(C::Relation)
+                .into_tuple()
+                .all(repo.conn())
+                .await?;
+            out.extend(rows.into_iter().map(|(t, i, r)| (object_from_row(t, i), r)));
+        }
+        for t in self.contextual {
+            if t.subject == *subject
+                && only.is_none_or(|pairs| {
+                    pairs
+                        .iter()
+                        .any(|(ot, r)| t.object.object_type == *ot && t.relation == *r)
+                })
+            {
+                let item = (t.object.clone(), t.relation.clone());
+                if !out.contains(&item) {
+                    out.push(item);
+                }
+            }
+        }
+        let out: Arc<[(ObjectRef, String)]> = out.into();
+        self.reverse.insert(key, out.clone());
+        Ok(out)
+    }
+}

@@ -1,0 +1,19 @@
+#![doc = include_str!("../README.md")]
+
+pub mod conformance;
+pub mod engine;
+pub mod error;
+mod module;
+pub mod schema;
+pub mod store;
+pub mod tuple;
+
+pub use engine::{Answer, Engine, ExpandNode, MAX_DEPTH, ReadOptions};
+pub use error::EngineError;
+pub use schema::{Schema, SchemaError, SchemaErrors};
+pub use store::{Precondition, Revision, TupleFilter, TupleUpdate, WriteBatch, WriteOp};
+pub use tuple::{ObjectRef, SubjectRef, Tuple};
+
+pub use module::{Iam, compose_schema};
+
+kernel::register_module!(Iam::default());

@@ -1,0 +1,147 @@
+//! The iam module as the kernel sees it: its migrations, and at start-up the composition and
+//! validation of the permission schemas every enabled module declares.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use crate::engine::Engine;
+use crate::schema::{Schema, spicedb, validate};
+
+/// Owns `permission_tuples` and `permission_revisions`; at start-up composes the enabled
+/// modules' permission schemas into one engine, refusing to start on any schema error.
+#[derive(Debug, Default)]
+pub struct Iam {
+    engine: OnceLock<Engine>,
+}
+
+impl Iam {
+    /// The cell's engine, once the cell is ready.
+    pub fn engine(&self) -> Option<&Engine> {
+        self.engine.get()
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl kernel::PlatformModule for Iam {
+    fn name(&self) -> &'static str {
+        "iam"
+    }
+
+    fn version(&self) -> &'static str {
+        env!("CARGO_PKG_VERSION")
+    }
+
+    fn migrations(&self) -> Vec<Box<dyn kernel::sea_orm_migration::MigrationTrait>> {
+        vec![Box::new(crate::store::CreatePermissionTuples)]
+    }
+
+    async fn on_ready(&self, ctx: &kernel::CellContext) -> anyhow::Result<()> {
+        let declared: Vec<(&'static str, &'static str)> = ctx
+            .modules()
+            .iter()
+            .map(|m| (m.module.name(), m.module.permission_schema()))
+            .collect();
+        let schema = compose_schema(declared).map_err(anyhow::Error::msg)?;
+        tracing::info!(types = schema.types.len(), "permission schema ready");
+        // A second on_ready (tests building several cells from one value) keeps the first.
+        let _ = self.engine.set(Engine::new(ctx.db().clone(), schema));
+        Ok(())
+    }
+}
+
+/// Parses each module's permission schema (SpiceDB syntax), merges them, and validates the
+/// whole: modules may refer to each other's types. Every error names the module it is in.
+pub fn compose_schema<'a>(
+    declared: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<Schema, String> {
+    let mut schema = Schema::default();
+    let mut owner: BTreeMap<String, &str> = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (module, src) in declared {
+        if src.trim().is_empty() {
+            continue;
+        }
+        match spicedb::parse(src) {
+            Ok(part) => {
+                for (name, def) in part.types {
+                    if let Some(first) = owner.get(&name) {
+                        errors.push(format!(
+                            "module `{module}`: type `{name}` is already defined by module `{first}`"
+                        ));
+                        continue;
+                    }
+                    owner.insert(name.clone(), module);
+                    schema.types.insert(name, def);
+                }
+            }
+            Err(e) => errors.extend(e.0.iter().map(|e| format!("module `{module}`: {e}"))),
+        }
+    }
+    if errors.is_empty()
+        && let Err(e) = validate(&schema)
+    {
+        for err in e.0 {
+            // Messages start with the `type#relation` they are about.
+            let module = err
+                .message
+                .strip_prefix('`')
+                .and_then(|m| m.split(['#', '`']).next())
+                .and_then(|t| owner.get(t));
+            errors.push(match module {
+                Some(m) => format!("module `{m}`: {err}"),
+                None => err.to_string(),
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(schema)
+    } else {
+        Err(format!("invalid permission schema: {}", errors.join("; ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compose_schema;
+
+    #[test]
+    fn modules_may_refer_to_each_others_types() -> anyhow::Result<()> {
+        let schema = compose_schema([
+            ("identity", "definition user {}\ndefinition team { relation member: user }"),
+            ("tasks", "definition task { relation assignee: user | team#member\n permission view = assignee }"),
+            ("empty", ""),
+        ])
+        .map_err(anyhow::Error::msg)?;
+        assert_eq!(schema.types.len(), 3);
+        Ok(())
+    }
+
+    #[test]
+    fn errors_name_the_module() {
+        let dup = compose_schema([("a", "definition user {}"), ("b", "definition user {}")]);
+        assert_eq!(
+            dup.err().as_deref(),
+            Some(
+                "invalid permission schema: module `b`: type `user` is already defined by module `a`"
+            )
+        );
+        let undefined = compose_schema([
+            ("a", "definition user {}"),
+            (
+                "b",
+                "definition doc { relation viewer: user\n permission view = viewr }",
+            ),
+        ]);
+        assert!(
+            undefined
+                .err()
+                .is_some_and(|e| e.contains("module `b`: `doc#view` refers to `viewr`"))
+        );
+        let syntax = compose_schema([("c", "definition doc {\n relation viewer user }")]);
+        assert!(
+            syntax
+                .err()
+                .is_some_and(|e| e.contains("module `c`: line 2: expected `:`"))
+        );
+    }
+}

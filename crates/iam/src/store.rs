@@ -1,0 +1,481 @@
+//! Tuple storage: the `permission_tuples` table (one row per relationship, scoped by org), the
+//! per-org revision counter, their migration, and atomic batch writes.
+
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Iterable, QueryFilter,
+    QuerySelect, Value,
+};
+use sea_orm_migration::sea_query::{ColumnDef, Index, Table};
+use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
+use uuid::Uuid;
+
+use crate::error::EngineError;
+use crate::schema::Schema;
+use crate::tuple::{ObjectRef, SubjectRef, Tuple};
+
+pub const TUPLES_TABLE: &str = "permission_tuples";
+pub const REVISIONS_TABLE: &str = "permission_revisions";
+
+/// One relationship of one org. `subject_relation` is empty for plain subjects, so the whole
+/// relationship is the primary key (NULL cannot be part of one).
+pub mod permission_tuple {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "permission_tuples")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub object_type: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub object_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub relation: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub subject_relation: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub subject_type: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub subject_id: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The latest revision of each org's tuples: bumped by every write, in the write's transaction.
+pub mod permission_revision {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "permission_revisions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: Uuid,
+        pub revision: i64,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+impl kernel::TenantEntity for permission_tuple::Entity {
+    fn org_id_column() -> Self::Column {
+        permission_tuple::Column::OrgId
+    }
+}
+
+impl kernel::TenantEntity for permission_revision::Entity {
+    fn org_id_column() -> Self::Column {
+        permission_revision::Column::OrgId
+    }
+}
+
+/// Creates both tables, their indexes (every one led by `org_id`) and row-level security.
+pub struct CreatePermissionTuples;
+
+impl MigrationName for CreatePermissionTuples {
+    fn name(&self) -> &str {
+        "iam_m20261121_000001_create_permission_tuples"
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for CreatePermissionTuples {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let text = |name: &'static str| ColumnDef::new(name).text().not_null().to_owned();
+        manager
+            .create_table(
+                Table::create()
+                    .table(TUPLES_TABLE)
+                    .col(ColumnDef::new("org_id").uuid().not_null())
+                    .col(text("object_type"))
+                    .col(text("object_id"))
+                    .col(text("relation"))
+                    .col(text("subject_type"))
+                    .col(text("subject_id"))
+                    .col(text("subject_relation").default("").to_owned())
+                    .col(
+                        ColumnDef::new("created_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    // Check, expand and lookup_subjects read (object, relation) → subjects.
+                    // `subject_relation` before the subject, so a check seeks the subject, its
+                    // wildcard and the usersets (`subject_relation > ''`) without scanning the
+                    // relation's plain subjects.
+                    .primary_key(
+                        Index::create()
+                            .col("org_id")
+                            .col("object_type")
+                            .col("object_id")
+                            .col("relation")
+                            .col("subject_relation")
+                            .col("subject_type")
+                            .col("subject_id"),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        // lookup_resources and reverse walks read subject → (object type, relation, object).
+        manager
+            .create_index(
+                Index::create()
+                    .name("permission_tuples_by_subject")
+                    .table(TUPLES_TABLE)
+                    .col("org_id")
+                    .col("subject_type")
+                    .col("subject_id")
+                    .col("subject_relation")
+                    .col("object_type")
+                    .col("relation")
+                    .col("object_id")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(REVISIONS_TABLE)
+                    .col(ColumnDef::new("org_id").uuid().not_null().primary_key())
+                    .col(ColumnDef::new("revision").big_integer().not_null())
+                    .col(
+                        ColumnDef::new("updated_at")
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        let conn = manager.get_connection();
+        kernel::db::enable_tenant_rls(conn, TUPLES_TABLE).await?;
+        kernel::db::enable_tenant_rls(conn, REVISIONS_TABLE).await?;
+        Ok(())
+    }
+}
+
+/// A revision of one org's tuples. Every write returns the revision it created; reads can ask to
+/// be at least as fresh as one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Revision(pub i64);
+
+/// What a write does with one tuple.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOp {
+    /// Insert, or leave as is when it exists.
+    Touch,
+    /// Insert; the whole batch fails if it exists.
+    Create,
+    /// Remove if present.
+    Delete,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TupleUpdate {
+    pub op: WriteOp,
+    pub tuple: Tuple,
+}
+
+impl TupleUpdate {
+    pub fn touch(tuple: Tuple) -> Self {
+        Self {
+            op: WriteOp::Touch,
+            tuple,
+        }
+    }
+    pub fn create(tuple: Tuple) -> Self {
+        Self {
+            op: WriteOp::Create,
+            tuple,
+        }
+    }
+    pub fn delete(tuple: Tuple) -> Self {
+        Self {
+            op: WriteOp::Delete,
+            tuple,
+        }
+    }
+}
+
+/// Matches stored tuples; unset fields match anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TupleFilter {
+    pub object_type: String,
+    pub object_id: Option<String>,
+    pub relation: Option<String>,
+    pub subject_type: Option<String>,
+    pub subject_id: Option<String>,
+    /// `Some("")` matches plain subjects only.
+    pub subject_relation: Option<String>,
+}
+
+impl TupleFilter {
+    /// The filter matching exactly one tuple.
+    pub fn exact(t: &Tuple) -> Self {
+        Self {
+            object_type: t.object.object_type.clone(),
+            object_id: Some(t.object.object_id.clone()),
+            relation: Some(t.relation.clone()),
+            subject_type: Some(t.subject.subject_type.clone()),
+            subject_id: Some(t.subject.subject_id.clone()),
+            subject_relation: Some(t.subject.relation_str().to_owned()),
+        }
+    }
+
+    fn condition(&self) -> sea_orm::Condition {
+        use permission_tuple::Column as C;
+        let mut c = sea_orm::Condition::all().add(C::ObjectType.eq(self.object_type.as_str()));
+        let opt = [
+            (C::ObjectId, &self.object_id),
+            (C::Relation, &self.relation),
+            (C::SubjectType, &self.subject_type),
+            (C::SubjectId, &self.subject_id),
+            (C::SubjectRelation, &self.subject_relation),
+        ];
+        for (col, v) in opt {
+            if let Some(v) = v {
+                c = c.add(col.eq(v.as_str()));
+            }
+        }
+        c
+    }
+}
+
+/// A condition the batch checks before it applies (SpiceDB's write preconditions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    MustMatch(TupleFilter),
+    MustNotMatch(TupleFilter),
+}
+
+/// Updates applied atomically, after every precondition holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    pub updates: Vec<TupleUpdate>,
+    pub preconditions: Vec<Precondition>,
+}
+
+impl WriteBatch {
+    pub fn touch(tuples: impl IntoIterator<Item = Tuple>) -> Self {
+        Self {
+            updates: tuples.into_iter().map(TupleUpdate::touch).collect(),
+            preconditions: Vec::new(),
+        }
+    }
+}
+
+/// Rows per INSERT statement (8 values each; well under every backend's parameter limit).
+const INSERT_CHUNK: usize = 500;
+
+/// Applies a batch in one tenant transaction and returns the new revision. Tuples to insert must
+/// be valid under `schema` (the relation is assignable and accepts the subject); deletes are not
+/// checked, so tuples a model change made stale can still be removed.
+pub async fn write(
+    db: &kernel::Db,
+    org_id: Uuid,
+    schema: &Schema,
+    batch: &WriteBatch,
+) -> Result<Revision, EngineError> {
+    for u in &batch.updates {
+        if u.op != WriteOp::Delete {
+            validate_tuple(schema, &u.tuple)?;
+        }
+    }
+    let tx = db.tenant(org_id).await?;
+    let repo = tx.repo::<permission_tuple::Entity>();
+    for p in &batch.preconditions {
+        let (filter, want) = match p {
+            Precondition::MustMatch(f) => (f, true),
+            Precondition::MustNotMatch(f) => (f, false),
+        };
+        let found = repo
+            .find()
+            .filter(filter.condition())
+            .select_only()
+            .column(permission_tuple::Column::ObjectId)
+            .limit(1)
+            .into_tuple::<String>()
+            .one(repo.conn())
+            .await?
+            .is_some();
+        if found != want {
+            tx.rollback().await?;
+            return Err(EngineError::PreconditionFailed(format!("{p:?}")));
+        }
+    }
+    let now = chrono::Utc::now();
+    let mut inserts = Vec::new();
+    for u in &batch.updates {
+        match u.op {
+            WriteOp::Delete => {
+                repo.delete_many(TupleFilter::exact(&u.tuple).condition().into())
+                    .await?;
+            }
+            WriteOp::Create => {
+                let exists = repo
+                    .find()
+                    .filter(TupleFilter::exact(&u.tuple).condition())
+                    .select_only()
+                    .column(permission_tuple::Column::ObjectId)
+                    .into_tuple::<String>()
+                    .one(repo.conn())
+                    .await?
+                    .is_some();
+                if exists {
+                    tx.rollback().await?;
+                    return Err(EngineError::AlreadyExists(u.tuple.to_string()));
+                }
+                inserts.push(active(org_id, &u.tuple, now));
+            }
+            WriteOp::Touch => inserts.push(active(org_id, &u.tuple, now)),
+        }
+    }
+    while !inserts.is_empty() {
+        let rest = inserts.split_off(inserts.len().min(INSERT_CHUNK));
+        // Rows carry this transaction's org (set by `active`); RLS holds it to that on PostgreSQL.
+        permission_tuple::Entity::insert_many(std::mem::replace(&mut inserts, rest))
+            .on_conflict_do_nothing()
+            .exec_without_returning(repo.conn())
+            .await?;
+    }
+    // The revision row is this org's (its key is the transaction's org); the repository has no
+    // upsert, so the statement runs on the same transaction directly.
+    let revision =
+        bump_revision(tx.repo::<permission_revision::Entity>().conn(), org_id, now).await?;
+    tx.commit().await?;
+    Ok(revision)
+}
+
+fn active(
+    org_id: Uuid,
+    t: &Tuple,
+    now: chrono::DateTime<chrono::Utc>,
+) -> permission_tuple::ActiveModel {
+    permission_tuple::ActiveModel {
+        org_id: Set(org_id),
+        object_type: Set(t.object.object_type.clone()),
+        object_id: Set(t.object.object_id.clone()),
+        relation: Set(t.relation.clone()),
+        subject_type: Set(t.subject.subject_type.clone()),
+        subject_id: Set(t.subject.subject_id.clone()),
+        subject_relation: Set(t.subject.relation_str().to_owned()),
+        created_at: Set(now),
+    }
+}
+
+/// `revision = revision + 1` for the org (creating its row at 1), returning the new value. The
+/// row lock also orders concurrent writes of one org.
+async fn bump_revision<C: ConnectionTrait>(
+    conn: &C,
+    org_id: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Revision, DbErr> {
+    use permission_revision::Column as C;
+    let stmt = Query::insert()
+        .into_table(permission_revision::Entity)
+        .columns(permission_revision::Column::iter())
+        .values([
+            Expr::value(Value::from(org_id)),
+            Expr::value(1i64),
+            Expr::value(Value::from(now)),
+        ])
+        .map_err(|e| DbErr::Custom(e.to_string()))?
+        .on_conflict(
+            OnConflict::column(C::OrgId)
+                .value(
+                    C::Revision,
+                    Expr::col((permission_revision::Entity, C::Revision)).add(1),
+                )
+                .update_column(C::UpdatedAt)
+                .to_owned(),
+        )
+        .returning_col(C::Revision)
+        .to_owned();
+    let row = conn
+        .query_one(&stmt)
+        .await?
+        .ok_or_else(|| DbErr::Custom("the revision upsert returned no row".into()))?;
+    Ok(Revision(row.try_get::<i64>("", "revision")?))
+}
+
+/// The org's current revision (0 before its first write).
+pub async fn current_revision(tx: &kernel::TenantTx) -> Result<Revision, DbErr> {
+    let repo = tx.repo::<permission_revision::Entity>();
+    let rev = repo
+        .find()
+        .select_only()
+        .column(permission_revision::Column::Revision)
+        .into_tuple::<i64>()
+        .one(repo.conn())
+        .await?;
+    Ok(Revision(rev.unwrap_or(0)))
+}
+
+/// Whether a tuple may be stored (or sent as a contextual tuple) under `schema`.
+pub fn validate_tuple(schema: &Schema, t: &Tuple) -> Result<(), EngineError> {
+    let invalid = |why: String| EngineError::InvalidTuple(format!("`{t}`: {why}"));
+    let Some(def) = schema.type_def(&t.object.object_type) else {
+        return Err(invalid(format!(
+            "type `{}` is not defined",
+            t.object.object_type
+        )));
+    };
+    let Some(rel) = def.relations.get(&t.relation) else {
+        return Err(invalid(format!(
+            "type `{}` has no relation `{}`",
+            t.object.object_type, t.relation
+        )));
+    };
+    if !rel.is_assignable() {
+        return Err(invalid(format!(
+            "`{}#{}` is not directly assignable",
+            t.object.object_type, t.relation
+        )));
+    }
+    if t.object.object_id == crate::schema::WILDCARD {
+        return Err(invalid("an object cannot be a wildcard".into()));
+    }
+    let s = &t.subject;
+    if !rel.accepts(&s.subject_type, &s.subject_id, s.relation_str()) {
+        return Err(invalid(format!(
+            "`{}#{}` does not allow subjects like `{s}` (allowed: {})",
+            t.object.object_type,
+            t.relation,
+            rel.allowed
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// A stored subject as the engine reads it.
+pub(crate) fn subject_from_row(
+    subject_type: String,
+    subject_id: String,
+    rel: String,
+) -> SubjectRef {
+    SubjectRef {
+        subject_type,
+        subject_id,
+        relation: (!rel.is_empty()).then_some(rel),
+    }
+}
+
+/// An object as the engine reads it.
+pub(crate) fn object_from_row(object_type: String, object_id: String) -> ObjectRef {
+    ObjectRef {
+        object_type,
+        object_id,
+    }
+}

@@ -1,0 +1,9 @@
+//! The iam engine's integration tests: one binary, every database test on SQLite and
+//! PostgreSQL (`testkit::db_test!`).
+
+mod agreement;
+mod conformance;
+mod engine;
+mod isolation;
+mod startup;
+mod support;

@@ -1,0 +1,70 @@
+//! The module in a cell: its migration runs with the cell's, and start-up composes and
+//! validates every enabled module's permission schema, refusing to start on an error.
+
+use std::collections::BTreeMap;
+
+use iam::{Engine, ObjectRef, ReadOptions, SubjectRef, Tuple, WriteBatch};
+use kernel::PlatformModule;
+use kernel::config::Sources;
+use testkit::{TestDb, db_test};
+use uuid::Uuid;
+
+/// A module that only declares namespaces.
+struct Docs(&'static str);
+
+#[kernel::async_trait::async_trait]
+impl PlatformModule for Docs {
+    fn name(&self) -> &'static str {
+        "docs"
+    }
+    fn version(&self) -> &'static str {
+        "0.0.1"
+    }
+    fn permission_schema(&self) -> &'static str {
+        self.0
+    }
+}
+
+fn config(db: &TestDb) -> anyhow::Result<kernel::CellConfig> {
+    let mut env = BTreeMap::new();
+    env.insert("CELL__DATABASE__URL".to_owned(), db.url().to_owned());
+    let sources = Sources {
+        file: Some((
+            "[cell]\nname = \"test\"\n[modules.iam]\n[modules.docs]\n".to_owned(),
+            "test.toml".into(),
+        )),
+        env: Some(env),
+        overrides: vec![("cell.data_dir".into(), db.data_dir().display().to_string())],
+    };
+    Ok(kernel::CellConfig::load(&sources, &[])?)
+}
+
+const DOCS: &str = "
+definition user {}
+definition doc {
+    relation viewer: user
+    permission view = viewer
+}";
+
+db_test!(async fn a_cell_starts_with_the_composed_schema(db) {
+    let modules: Vec<Box<dyn PlatformModule>> = vec![Box::new(iam::Iam::default()), Box::new(Docs(DOCS))];
+    let ctx = kernel::startup::prepare(config(&db)?, modules).await?;
+    let schema = iam::compose_schema([("docs", DOCS)]).map_err(anyhow::Error::msg)?;
+    let engine = Engine::new(ctx.db().clone(), schema);
+    let org = Uuid::now_v7();
+    engine.write(org, &WriteBatch::touch([Tuple::parse("doc:1#viewer@user:ann")?])).await?;
+    let ok = engine
+        .check(org, &ObjectRef::parse("doc:1")?, "view", &SubjectRef::object("user", "ann"), &ReadOptions::default())
+        .await?;
+    assert!(ok.value);
+    Ok(())
+});
+
+db_test!(async fn a_bad_permission_schema_stops_start_up(db) {
+    let bad = "definition doc {\n relation viewer: usr\n}";
+    let modules: Vec<Box<dyn PlatformModule>> = vec![Box::new(iam::Iam::default()), Box::new(Docs(bad))];
+    let err = kernel::startup::prepare(config(&db)?, modules).await.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("module `iam` failed to get ready"), "{err}");
+    assert!(err.contains("module `docs`") && err.contains("`usr` is not defined"), "{err}");
+    Ok(())
+});
