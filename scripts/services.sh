@@ -38,4 +38,9 @@ if ! curl -sf "http://127.0.0.1:$MOTO_PORT/moto-api/" >/dev/null 2>&1; then
   nohup moto_server -H 127.0.0.1 -p "$MOTO_PORT" >/tmp/moto-server.log 2>&1 &
   wait_for moto curl -sf "http://127.0.0.1:$MOTO_PORT/moto-api/"
 fi
-echo "services: PostgreSQL, Redis and moto are up"
+# aiosmtpd: a real SMTP server the mail tests start on their own ports.
+if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
+  echo "installing aiosmtpd"
+  python3 -m pip install --quiet --disable-pip-version-check "aiosmtpd>=1.4,<2"
+fi
+echo "services: PostgreSQL, Redis and moto are up; aiosmtpd is installed"

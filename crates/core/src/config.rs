@@ -19,8 +19,10 @@ pub const DEV_SECRET_KEY: &str = "development-only-secret-key-do-not-use-in-prod
 pub const PLATFORM_ROLES: [&str; 4] = ["owner", "admin", "member", "viewer"];
 
 /// Keys that must come from the environment only.
-pub const KERNEL_SECRETS: [&str; 6] = [
+pub const KERNEL_SECRETS: [&str; 8] = [
     "database.url",
+    "mail.secret_access_key",
+    "mail.smtp_password",
     "storage.secret_access_key",
     "redis.url",
     "cell.secret_key",
@@ -339,17 +341,43 @@ impl Default for StorageSection {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MailBackend {
+    /// `.eml` files under `mail.dir` (development).
     #[default]
     File,
+    Ses,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmtpTls {
+    /// Plain connection: only for a local relay.
+    None,
+    #[default]
+    Starttls,
+    Tls,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MailSection {
     pub backend: MailBackend,
+    /// The sender (`Acme <no-reply@acme.test>`).
     pub from: String,
     /// Directory of the file backend; default `<data_dir>/mail`.
     pub dir: Option<PathBuf>,
+    /// SES: region, optional endpoint (SES-compatible servers), static credentials (else the
+    /// standard AWS chain); the secret key is environment only.
+    pub region: String,
+    pub endpoint: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<SecretString>,
+    /// SMTP relay; the password is environment only.
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    pub smtp_tls: SmtpTls,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<SecretString>,
 }
 
 impl Default for MailSection {
@@ -358,6 +386,15 @@ impl Default for MailSection {
             backend: MailBackend::File,
             from: "no-reply@localhost".into(),
             dir: None,
+            region: "us-east-1".into(),
+            endpoint: None,
+            access_key_id: None,
+            secret_access_key: None,
+            smtp_host: None,
+            smtp_port: 587,
+            smtp_tls: SmtpTls::Starttls,
+            smtp_username: None,
+            smtp_password: None,
         }
     }
 }
@@ -507,6 +544,11 @@ impl CellConfig {
             ));
         }
         self.rate_limit.validate().map_err(ConfigError::Invalid)?;
+        if self.mail.backend == MailBackend::Smtp && self.mail.smtp_host.is_none() {
+            return Err(ConfigError::Invalid(
+                "mail.backend = \"smtp\" needs mail.smtp_host".into(),
+            ));
+        }
         let jobs = &self.jobs;
         if jobs.max_attempts == 0
             || !(1..=1000).contains(&jobs.batch_size)

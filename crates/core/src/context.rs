@@ -45,6 +45,7 @@ struct Inner {
     checks: Vec<Arc<dyn HealthCheck>>,
     events: Events,
     jobs: crate::jobs::Jobs,
+    mail: crate::mail::Mail,
     cache: Cache,
     storage: crate::storage::Storage,
     limiter: crate::ratelimit::RateLimiter,
@@ -113,7 +114,16 @@ impl CellContext {
         .await?;
         checks.push(Arc::new(crate::storage::StorageCheck(storage.clone())));
         let events = Events::new(&modules, config.events.clone());
-        let jobs = crate::jobs::Jobs::new(&modules, Vec::new(), config.jobs.clone());
+        let send: Arc<dyn crate::module::JobHandler> = Arc::new(crate::mail::SendJob);
+        let jobs = crate::jobs::Jobs::new(
+            &modules,
+            vec![(crate::mail::SEND_JOB.to_owned(), send)],
+            config.jobs.clone(),
+        );
+        let mail =
+            crate::mail::Mail::new(&config.mail, &config.cell.data_dir, &modules, jobs.clone())
+                .await?;
+        checks.push(Arc::new(crate::mail::MailCheck(mail.clone())));
         Ok(Self(Arc::new(Inner {
             config,
             db,
@@ -121,6 +131,7 @@ impl CellContext {
             checks,
             events,
             jobs,
+            mail,
             cache,
             storage,
             limiter,
@@ -131,6 +142,11 @@ impl CellContext {
     /// Background jobs and schedules.
     pub fn jobs(&self) -> &crate::jobs::Jobs {
         &self.0.jobs
+    }
+
+    /// Mail: render, queue (in the caller's transaction), send in the background.
+    pub fn mail(&self) -> &crate::mail::Mail {
+        &self.0.mail
     }
 
     /// File storage (local directory or S3).

@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod jobs;
+pub mod mail;
 pub mod module;
 mod queue;
 pub mod ratelimit;

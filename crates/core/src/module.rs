@@ -62,6 +62,11 @@ pub trait PlatformModule: Send + Sync + 'static {
     fn jobs(&self) -> Vec<JobDefinition> {
         Vec::new()
     }
+    /// Email templates (minijinja: subject, text, optional HTML), used as `<module>.<name>`;
+    /// orgs may override them.
+    fn email_templates(&self) -> Vec<crate::mail::EmailTemplate> {
+        Vec::new()
+    }
     /// Recurring work (cron expressions, UTC).
     fn scheduled_jobs(&self) -> Vec<ScheduledJob> {
         Vec::new()

@@ -10,7 +10,7 @@ use sea_orm_migration::sea_query::{ColumnDef, Index, Table};
 use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
 
 pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(Events), Box::new(Jobs)]
+    vec![Box::new(Events), Box::new(Jobs), Box::new(Mail)]
 }
 
 struct Jobs;
@@ -180,6 +180,60 @@ impl MigrationTrait for Events {
                 .col(ColumnDef::new("event_id").uuid().not_null())
                 .col(ColumnDef::new("received_at_ms").big_integer().not_null())
                 .primary_key(Index::create().col("subscriber").col("event_id"))
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+struct Mail;
+
+impl MigrationName for Mail {
+    fn name(&self) -> &str {
+        "kernel_m20261121_000003_mail"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Mail {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("kernel_emails")
+                .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                .col(ColumnDef::new("org_id").uuid())
+                .col(ColumnDef::new("to_addr").string().not_null())
+                .col(ColumnDef::new("template").string().not_null())
+                .col(ColumnDef::new("subject").text().not_null())
+                .col(ColumnDef::new("text_body").text().not_null())
+                .col(ColumnDef::new("html_body").text())
+                .col(ColumnDef::new("status").string().not_null())
+                .col(ColumnDef::new("provider_id").string())
+                .col(ColumnDef::new("error").text())
+                .col(ColumnDef::new("created_at_ms").big_integer().not_null())
+                .col(ColumnDef::new("sent_at_ms").big_integer())
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("kernel_emails_org_created")
+                .table("kernel_emails")
+                .col("org_id")
+                .col("created_at_ms")
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("kernel_email_templates")
+                .col(ColumnDef::new("org_id").uuid().not_null())
+                .col(ColumnDef::new("name").string().not_null())
+                .col(ColumnDef::new("subject").text().not_null())
+                .col(ColumnDef::new("text_body").text().not_null())
+                .col(ColumnDef::new("html_body").text())
+                .col(ColumnDef::new("updated_at_ms").big_integer().not_null())
+                .primary_key(Index::create().col("org_id").col("name"))
                 .to_owned(),
         )
         .await

@@ -132,3 +132,12 @@ pub async fn replay_job(
         n => Ok(HttpResponse::Ok().json(serde_json::json!({ "requeued": n }))),
     }
 }
+
+/// Recorded email messages, newest first: recipient, template, status, provider id, error.
+#[utoipa::path(tag = "admin", params(("page" = Option<u64>, Query), ("limit" = Option<u64>, Query)),
+    responses((status = 200, body = Page<crate::mail::EmailRecord>), (status = 401, body = crate::error::ErrorEnvelope)))]
+#[get("/admin/mail")]
+pub async fn emails(ctx: CellContext, _op: Operator, q: ListQuery) -> ApiResult<HttpResponse> {
+    let (rows, total) = ctx.mail().recorded(ctx.db(), q.offset(), q.limit).await?;
+    Ok(HttpResponse::Ok().json(Page::new(rows, &q, total)))
+}

@@ -183,6 +183,7 @@ fn routes(
         .service(admin::job_runs)
         .service(admin::dead_jobs)
         .service(admin::replay_job)
+        .service(admin::emails)
         .service(signed::download)
         .service(signed::upload);
     let mut prefixes: Vec<&str> = Vec::new();

@@ -6,6 +6,7 @@ mod events;
 mod http;
 mod jobs;
 mod list;
+mod mail;
 mod migrations;
 mod ratelimit;
 mod registry;
