@@ -297,3 +297,15 @@ pub fn run_cell(
     }
     Ok(cmd.output()?)
 }
+
+/// Waits (up to 6 s) until something accepts TCP connections on 127.0.0.1:`port`, for test
+/// servers started as child processes.
+pub fn wait_for_port(port: u16) -> anyhow::Result<()> {
+    for _ in 0..300 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    anyhow::bail!("nothing is listening on 127.0.0.1:{port}")
+}

@@ -297,13 +297,7 @@ async fn events(
         Ok::<(), startup::StartupError>(())
     }
     .await;
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-    }
+    exit(result)
 }
 
 async fn migrate(
@@ -341,6 +335,11 @@ async fn migrate(
         Ok::<(), startup::StartupError>(())
     }
     .await;
+    exit(result)
+}
+
+/// Exit code of a one-shot command: 0, or 2 with the error on stderr.
+fn exit(result: Result<(), startup::StartupError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod aws;
 pub mod cache;
 pub mod cli;
 pub mod config;

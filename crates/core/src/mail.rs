@@ -277,18 +277,12 @@ impl Mail {
                 cfg.dir.clone().unwrap_or_else(|| data_dir.join("mail")),
             )),
             MailBackend::Ses => {
-                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .region(aws_config::Region::new(cfg.region.clone()));
-                if let (Some(id), Some(secret)) = (&cfg.access_key_id, &cfg.secret_access_key) {
-                    loader = loader.credentials_provider(aws_sdk_sesv2::config::Credentials::new(
-                        id.clone(),
-                        secret.expose_secret().to_owned(),
-                        None,
-                        None,
-                        "cell-config",
-                    ));
-                }
-                let shared = loader.load().await;
+                let shared = crate::aws::sdk_config(
+                    &cfg.region,
+                    cfg.access_key_id.as_deref(),
+                    cfg.secret_access_key.as_ref(),
+                )
+                .await;
                 let mut ses = aws_sdk_sesv2::config::Builder::from(&shared);
                 if let Some(endpoint) = &cfg.endpoint {
                     ses = ses.endpoint_url(endpoint);

@@ -361,6 +361,16 @@ struct S3 {
     spool_dir: PathBuf,
 }
 
+fn s3_info(key: &ObjectKey, length: Option<i64>, content_type: Option<&str>) -> ObjectInfo {
+    ObjectInfo {
+        key: key.as_str().to_owned(),
+        size: length.unwrap_or(0).max(0) as u64,
+        content_type: content_type
+            .unwrap_or("application/octet-stream")
+            .to_owned(),
+    }
+}
+
 fn s3_err<E: std::fmt::Debug>(e: aws_sdk_s3::error::SdkError<E>) -> StorageError {
     StorageError::Backend(format!("{e:?}").chars().take(500).collect())
 }
@@ -414,14 +424,7 @@ impl Backend for S3 {
                 Some(s) if s.is_no_such_key() => StorageError::NotFound,
                 _ => s3_err(e),
             })?;
-        let info = ObjectInfo {
-            key: key.as_str().to_owned(),
-            size: out.content_length().unwrap_or(0).max(0) as u64,
-            content_type: out
-                .content_type()
-                .unwrap_or("application/octet-stream")
-                .to_owned(),
-        };
+        let info = s3_info(key, out.content_length(), out.content_type());
         let body = futures_util::stream::unfold(out.body, |mut body| async move {
             body.try_next()
                 .await
@@ -441,14 +444,7 @@ impl Backend for S3 {
             .send()
             .await
         {
-            Ok(out) => Ok(Some(ObjectInfo {
-                key: key.as_str().to_owned(),
-                size: out.content_length().unwrap_or(0).max(0) as u64,
-                content_type: out
-                    .content_type()
-                    .unwrap_or("application/octet-stream")
-                    .to_owned(),
-            })),
+            Ok(out) => Ok(Some(s3_info(key, out.content_length(), out.content_type()))),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
             Err(e) => Err(s3_err(e)),
         }
@@ -583,18 +579,12 @@ impl Storage {
                     .bucket
                     .clone()
                     .ok_or("storage.backend = s3 needs storage.bucket")?;
-                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .region(aws_config::Region::new(cfg.region.clone()));
-                if let (Some(id), Some(secret)) = (&cfg.access_key_id, &cfg.secret_access_key) {
-                    loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
-                        id.clone(),
-                        secret.expose_secret().to_owned(),
-                        None,
-                        None,
-                        "cell-config",
-                    ));
-                }
-                let shared = loader.load().await;
+                let shared = crate::aws::sdk_config(
+                    &cfg.region,
+                    cfg.access_key_id.as_deref(),
+                    cfg.secret_access_key.as_ref(),
+                )
+                .await;
                 let mut s3 = aws_sdk_s3::config::Builder::from(&shared)
                     .force_path_style(cfg.force_path_style);
                 if let Some(endpoint) = &cfg.endpoint {

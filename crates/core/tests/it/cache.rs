@@ -168,13 +168,8 @@ impl PrivateRedis {
             .stdout(Stdio::null())
             .spawn()?;
         let me = Self { port, child };
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(me);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        anyhow::bail!("redis-server did not start on port {port}")
+        testkit::wait_for_port(port)?;
+        Ok(me)
     }
 
     fn stop(&mut self) -> anyhow::Result<()> {

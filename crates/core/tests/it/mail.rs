@@ -227,18 +227,9 @@ async fn smtp_delivers_to_a_real_smtp_server() -> anyhow::Result<()> {
         .map_err(|e| {
             anyhow::anyhow!("python3 -m aiosmtpd ({e}); scripts/services.sh installs it")
         })?;
-    let mut up = false;
-    for _ in 0..300 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            up = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    anyhow::ensure!(
-        up,
-        "aiosmtpd did not start (is it installed? scripts/services.sh installs it)"
-    );
+    testkit::wait_for_port(port).map_err(|e| {
+        anyhow::anyhow!("aiosmtpd did not start ({e}); scripts/services.sh installs it")
+    })?;
     let stdout = server
         .stdout
         .take()
