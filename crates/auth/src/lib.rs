@@ -1,0 +1,5 @@
+#![doc = include_str!("../README.md")]
+
+pub mod jwt;
+pub mod opaque;
+pub mod password;
