@@ -8,7 +8,7 @@ pub mod schema;
 pub mod store;
 pub mod tuple;
 
-pub use engine::{Answer, Engine, ExpandNode, MAX_DEPTH, ReadOptions};
+pub use engine::{Answer, CacheConfig, CacheStats, Engine, ExpandNode, MAX_DEPTH, ReadOptions};
 pub use error::EngineError;
 pub use schema::{Schema, SchemaError, SchemaErrors};
 pub use store::{Precondition, Revision, TupleFilter, TupleUpdate, WriteBatch, WriteOp};

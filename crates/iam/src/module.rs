@@ -4,14 +4,23 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use crate::engine::Engine;
+use crate::engine::{CacheConfig, Engine};
 use crate::schema::{Schema, spicedb, validate};
 
 /// Owns `permission_tuples` and `permission_revisions`; at start-up composes the enabled
 /// modules' permission schemas into one engine, refusing to start on any schema error.
 #[derive(Debug, Default)]
 pub struct Iam {
+    settings: Settings,
     engine: OnceLock<Engine>,
+}
+
+/// `[modules.iam]`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    /// Sub-problem results the engine's cache keeps (default 100 000; 0 disables it).
+    cache_entries: Option<u64>,
 }
 
 impl Iam {
@@ -31,6 +40,11 @@ impl kernel::PlatformModule for Iam {
         env!("CARGO_PKG_VERSION")
     }
 
+    fn configure(&mut self, settings: &kernel::module::ModuleSettings) -> Result<(), String> {
+        self.settings = kernel::module::parse_settings(settings)?;
+        Ok(())
+    }
+
     fn migrations(&self) -> Vec<Box<dyn kernel::sea_orm_migration::MigrationTrait>> {
         vec![Box::new(crate::store::CreatePermissionTuples)]
     }
@@ -42,9 +56,19 @@ impl kernel::PlatformModule for Iam {
             .map(|m| (m.module.name(), m.module.permission_schema()))
             .collect();
         let schema = compose_schema(declared).map_err(anyhow::Error::msg)?;
-        tracing::info!(types = schema.types.len(), "permission schema ready");
+        let cache = self
+            .settings
+            .cache_entries
+            .map_or_else(CacheConfig::default, CacheConfig::max_entries);
+        tracing::info!(
+            types = schema.types.len(),
+            cache_entries = cache.max_entries,
+            "permission schema ready"
+        );
         // A second on_ready (tests building several cells from one value) keeps the first.
-        let _ = self.engine.set(Engine::new(ctx.db().clone(), schema));
+        let _ = self
+            .engine
+            .set(Engine::with_cache(ctx.db().clone(), schema, cache));
         Ok(())
     }
 }
@@ -102,7 +126,23 @@ pub fn compose_schema<'a>(
 
 #[cfg(test)]
 mod tests {
-    use super::compose_schema;
+    use kernel::PlatformModule as _;
+
+    use super::{Iam, compose_schema};
+
+    #[test]
+    fn the_cache_size_is_a_setting() -> anyhow::Result<()> {
+        let mut iam = Iam::default();
+        let settings = |v: serde_json::Value| -> anyhow::Result<kernel::module::ModuleSettings> {
+            Ok(serde_json::from_value(v)?)
+        };
+        iam.configure(&settings(serde_json::json!({ "cache_entries": 0 }))?)
+            .map_err(anyhow::Error::msg)?;
+        assert_eq!(iam.settings.cache_entries, Some(0));
+        let unknown = iam.configure(&settings(serde_json::json!({ "cache": 1 }))?);
+        assert!(unknown.is_err_and(|e| e.contains("unknown field `cache`")));
+        Ok(())
+    }
 
     #[test]
     fn modules_may_refer_to_each_others_types() -> anyhow::Result<()> {

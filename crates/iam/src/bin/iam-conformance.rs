@@ -23,6 +23,9 @@ struct Args {
     /// Also replay single-stage OpenFGA tests with their tuples sent as contextual tuples.
     #[arg(long)]
     contextual_replay: bool,
+    /// Build every engine without a cache (each query resolves everything from the database).
+    #[arg(long)]
+    no_cache: bool,
 }
 
 #[tokio::main]
@@ -48,6 +51,11 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     let (db, _dir) = conformance::connect(args.database_url.as_deref()).await?;
     let opts = RunOptions {
         contextual_replay: args.contextual_replay,
+        cache: if args.no_cache {
+            iam::CacheConfig::disabled()
+        } else {
+            iam::CacheConfig::default()
+        },
     };
     let mut report = Report::default();
     for path in &args.files {

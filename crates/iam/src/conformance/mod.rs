@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
+use crate::engine::CacheConfig;
 use crate::schema::{AllowedKind, Feature, Rewrite, Schema};
 
 pub mod language;
@@ -29,6 +30,9 @@ pub struct RunOptions {
     /// Also run every single-stage OpenFGA test (≤ 100 tuples) a second time with its tuples
     /// sent as contextual tuples instead of written, as OpenFGA's own runner does.
     pub contextual_replay: bool,
+    /// The cache of each engine the runner builds (one per model). Assertions of one model
+    /// share it, so later assertions reuse what earlier ones resolved.
+    pub cache: CacheConfig,
 }
 
 /// Results per feature, skips per unsupported feature, and every failure with its reason.
@@ -44,6 +48,8 @@ pub struct Report {
     pub failures: Vec<String>,
     /// YAML files in a folder that are not test files.
     pub ignored: Vec<String>,
+    /// Sub-problems answered from an engine's cache (resolved by an earlier query).
+    pub cache_hits: u64,
 }
 
 impl Report {
@@ -91,6 +97,7 @@ impl Report {
         }
         self.failures.extend(other.failures);
         self.ignored.extend(other.ignored);
+        self.cache_hits += other.cache_hits;
     }
 
     /// The last line: `N passed, M failed, K skipped`.
@@ -124,6 +131,11 @@ impl Report {
         for f in &self.ignored {
             let _ = writeln!(out, "ignored (not a test file): {f}");
         }
+        let _ = writeln!(
+            out,
+            "sub-problems answered from the cache: {}",
+            self.cache_hits
+        );
         if !self.failures.is_empty() {
             let _ = writeln!(out, "failures:");
             for f in &self.failures {
@@ -202,9 +214,9 @@ pub async fn run_file(
             .is_some_and(|s| s.first().is_some_and(|c| c.get(k).is_some()))
     };
     let report = if has("schema") && has("relationships") {
-        spicedb::run_file(db, &label, &text).await?
+        spicedb::run_file(db, &label, &text, opts.cache).await?
     } else if has("tests") && (has("model") || has("model_file")) {
-        openfga::run_store_file(db, file, &text).await?
+        openfga::run_store_file(db, file, &text, opts.cache).await?
     } else if has("tests") {
         openfga::run_consolidated(db, &label, &text, opts).await?
     } else if first_has("dsl") {

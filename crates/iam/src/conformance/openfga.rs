@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::engine::{Engine, ReadOptions};
+use crate::engine::{CacheConfig, Engine, ReadOptions};
 use crate::error::EngineError;
 use crate::schema::{Feature, Schema};
 use crate::store::WriteBatch;
@@ -254,12 +254,12 @@ pub async fn run_consolidated(
         yaml_serde::from_str(text).with_context(|| format!("{label}: not a consolidated file"))?;
     let mut report = Report::default();
     for test in &file.tests {
-        run_test(db, label, test, false, &mut report).await?;
+        run_test(db, label, test, false, opts, &mut report).await?;
         if opts.contextual_replay
             && test.stages.len() == 1
             && test.stages[0].tuples.as_ref().map_or(0, Vec::len) <= 100
         {
-            run_test(db, label, test, true, &mut report).await?;
+            run_test(db, label, test, true, opts, &mut report).await?;
         }
     }
     Ok(report)
@@ -299,6 +299,7 @@ async fn run_test(
     label: &str,
     test: &FgaTest,
     replay: bool,
+    run: &RunOptions,
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let org = Uuid::now_v7();
@@ -326,7 +327,7 @@ async fn run_test(
             report.skip(Feature::Conditions, stage_assertions(stage));
             continue;
         }
-        let engine = Engine::new(db.clone(), schema);
+        let engine = Engine::with_cache(db.clone(), schema, run.cache);
         let mut stage_tuples = Vec::new();
         let mut load_error = None;
         for t in stage.tuples.iter().flatten() {
@@ -466,6 +467,7 @@ async fn run_test(
                 compare(&what, got(Api::ListUsers, result), expected),
             );
         }
+        report.cache_hits += engine.cache_stats().await.hits;
     }
     Ok(())
 }
@@ -575,7 +577,12 @@ fn read_tuple_files(
 
 /// Runs an OpenFGA CLI store file: each test in a fresh org holding the store's tuples plus the
 /// test's own.
-pub async fn run_store_file(db: &kernel::Db, file: &Path, text: &str) -> anyhow::Result<Report> {
+pub async fn run_store_file(
+    db: &kernel::Db,
+    file: &Path,
+    text: &str,
+    cache: CacheConfig,
+) -> anyhow::Result<Report> {
     let label = file.display().to_string();
     let store: StoreFile =
         yaml_serde::from_str(text).with_context(|| format!("{label}: not a store file"))?;
@@ -629,7 +636,7 @@ pub async fn run_store_file(db: &kernel::Db, file: &Path, text: &str) -> anyhow:
         &store.tuple_file,
         &store.tuple_files,
     )?);
-    let engine = Engine::new(db.clone(), schema);
+    let engine = Engine::with_cache(db.clone(), schema, cache);
     let mut feats = schema_features(engine.schema(), "fga store");
     feats.push("fga store".to_owned());
 
@@ -711,5 +718,6 @@ pub async fn run_store_file(db: &kernel::Db, file: &Path, text: &str) -> anyhow:
             }
         }
     }
+    report.cache_hits += engine.cache_stats().await.hits;
     Ok(report)
 }

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::engine::{Engine, ReadOptions};
+use crate::engine::{CacheConfig, Engine, ReadOptions};
 use crate::error::EngineError;
 use crate::schema::{Feature, Schema};
 use crate::store::WriteBatch;
@@ -51,10 +51,20 @@ pub enum LoadError {
     Invalid(String),
 }
 
-/// Parses the schema and relationships and writes them into a new org.
+/// Parses the schema and relationships and writes them into a new org, for an engine with the
+/// default cache.
 pub async fn load(
     db: &kernel::Db,
     file: &ValidationFile,
+) -> anyhow::Result<Result<Loaded, LoadError>> {
+    load_with(db, file, CacheConfig::default()).await
+}
+
+/// [`load`], for an engine with the given cache.
+pub async fn load_with(
+    db: &kernel::Db,
+    file: &ValidationFile,
+    cache: CacheConfig,
 ) -> anyhow::Result<Result<Loaded, LoadError>> {
     let schema = match Schema::parse(&file.schema) {
         Ok(s) => s,
@@ -84,7 +94,7 @@ pub async fn load(
             Err(e) => return Ok(Err(LoadError::Invalid(format!("relationship {line}: {e}")))),
         }
     }
-    let engine = Engine::new(db.clone(), schema);
+    let engine = Engine::with_cache(db.clone(), schema, cache);
     let org = Uuid::now_v7();
     match engine.write(org, &WriteBatch::touch(tuples.clone())).await {
         Ok(_) => {}
@@ -107,7 +117,12 @@ pub fn parse_file(label: &str, text: &str) -> anyhow::Result<ValidationFile> {
 }
 
 /// Runs a file's assertions and validation block.
-pub async fn run_file(db: &kernel::Db, label: &str, text: &str) -> anyhow::Result<Report> {
+pub async fn run_file(
+    db: &kernel::Db,
+    label: &str,
+    text: &str,
+    cache: CacheConfig,
+) -> anyhow::Result<Report> {
     let file = parse_file(label, text)?;
     let mut report = Report::default();
     let a = file.assertions.as_ref();
@@ -124,7 +139,7 @@ pub async fn run_file(db: &kernel::Db, label: &str, text: &str) -> anyhow::Resul
         .map(|(k, v)| (k, v.unwrap_or_default()))
         .collect();
     let total = trues.len() + falses.len() + caveated.len() + validations.len();
-    let loaded = match load(db, &file).await? {
+    let loaded = match load_with(db, &file, cache).await? {
         Ok(l) => l,
         Err(LoadError::Unsupported(f)) => {
             report.skip(f, total);
@@ -187,6 +202,7 @@ pub async fn run_file(db: &kernel::Db, label: &str, text: &str) -> anyhow::Resul
             outcome.map_err(|e| format!("{label}: validation {key}: {e}")),
         );
     }
+    report.cache_hits += loaded.engine.cache_stats().await.hits;
     Ok(report)
 }
 
@@ -244,12 +260,11 @@ async fn validate_block(loaded: &Loaded, key: &str, expected: &[String]) -> Resu
     Ok(())
 }
 
-/// SpiceDB's consistency check without an oracle: for every resource × permission × subject
-/// named in the file, check, lookup_resources and lookup_subjects must agree. Returns the
-/// number of (resource, permission, subject) triples compared, or the disagreements.
-pub async fn agreement(loaded: &Loaded) -> anyhow::Result<Result<usize, Vec<String>>> {
+/// The objects a file names (resources and subjects' objects) and the subjects to ask about:
+/// every subject of a tuple, every object as a plain subject, and every object as a userset for
+/// each relation the schema lets tuples name as one (`team#member`).
+pub fn universe(loaded: &Loaded) -> (BTreeSet<ObjectRef>, BTreeSet<SubjectRef>) {
     let schema = loaded.engine.schema();
-    let opts = ReadOptions::default();
     let mut objects: BTreeSet<ObjectRef> = BTreeSet::new();
     let mut subjects: BTreeSet<SubjectRef> = BTreeSet::new();
     for t in &loaded.tuples {
@@ -262,8 +277,6 @@ pub async fn agreement(loaded: &Loaded) -> anyhow::Result<Result<usize, Vec<Stri
         }
         subjects.insert(t.subject.clone());
     }
-    // Every object is also a plain subject, and a subject set for each relation the schema lets
-    // tuples name as a userset (`team#member`).
     let userset_relations: BTreeSet<(String, String)> = schema
         .types
         .values()
@@ -289,6 +302,16 @@ pub async fn agreement(loaded: &Loaded) -> anyhow::Result<Result<usize, Vec<Stri
             }
         }
     }
+    (objects, subjects)
+}
+
+/// SpiceDB's consistency check without an oracle: for every resource × permission × subject
+/// named in the file, check, lookup_resources and lookup_subjects must agree. Returns the
+/// number of (resource, permission, subject) triples compared, or the disagreements.
+pub async fn agreement(loaded: &Loaded) -> anyhow::Result<Result<usize, Vec<String>>> {
+    let schema = loaded.engine.schema();
+    let opts = ReadOptions::default();
+    let (objects, subjects) = universe(loaded);
     let mut problems = Vec::new();
     let mut compared = 0;
     let org = loaded.org;

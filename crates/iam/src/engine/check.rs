@@ -9,7 +9,13 @@
 //! - stored tuples that the current model no longer allows are ignored.
 //!
 //! Results that no cycle tainted do not depend on the path that reached them, so they are kept
-//! for the rest of the query (bulk checks and lookups check many subjects over one graph).
+//! for the rest of the query (bulk checks and lookups check many subjects over one graph) and,
+//! without contextual tuples, in the engine's cache for later queries at the same revision
+//! ([`super::cache`]). They do depend on how deep they were first asked, though: a node resolved
+//! near the top may need more nested steps than remain when it is reached deeper down. Each kept
+//! result therefore carries its *span* — the most nested steps its resolution took below it — and
+//! is reused only where that many steps are still allowed, so a reused result is always the one
+//! a fresh resolution would give, depth errors included.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -19,6 +25,7 @@ use crate::error::EngineError;
 use crate::schema::{ArrowMode, RelationDef, Rewrite, Schema};
 use crate::tuple::{ObjectRef, SubjectRef};
 
+use super::cache::Scope;
 use super::reader::Reader;
 
 /// Nested steps a check may take; one more is an error (OpenFGA's resolution limit).
@@ -32,23 +39,46 @@ pub(crate) enum Outcome {
     Cycle,
 }
 
-type Key = (ObjectRef, String, SubjectRef);
+pub(crate) type Key = (ObjectRef, String, SubjectRef);
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = Result<T, EngineError>> + Send + 'a>>;
+
+/// A resolved node: its answer and its span (the most nested steps its resolution took below
+/// the node, counting a step that went over the limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Memo {
+    pub allowed: bool,
+    pub span: u32,
+}
+
+impl Memo {
+    /// Whether reaching the node at `depth` would resolve it the same way: every step its
+    /// resolution took is still within the limit there.
+    pub fn usable_at(self, depth: u32) -> bool {
+        depth.saturating_add(self.span) <= MAX_DEPTH
+    }
+}
 
 pub(crate) struct Checker<'s, 'r> {
     pub schema: &'s Schema,
     pub reader: Reader<'r>,
-    memo: HashMap<Key, bool>,
+    shared: Option<Scope<'r>>,
+    memo: HashMap<Key, Memo>,
     path: HashSet<Key>,
+    /// The deepest step reached since the innermost node being resolved began.
+    deepest: u32,
 }
 
 impl<'s, 'r> Checker<'s, 'r> {
-    pub fn new(schema: &'s Schema, reader: Reader<'r>) -> Self {
+    /// A checker for one query; `shared` is the engine's cache at the query's org and revision
+    /// (`None` when the query has contextual tuples, or the engine has no cache).
+    pub fn new(schema: &'s Schema, reader: Reader<'r>, shared: Option<Scope<'r>>) -> Self {
         Self {
             schema,
             reader,
+            shared,
             memo: HashMap::new(),
             path: HashSet::new(),
+            deepest: 0,
         }
     }
 
@@ -70,6 +100,7 @@ impl<'s, 'r> Checker<'s, 'r> {
         depth: u32,
     ) -> BoxFut<'a, Outcome> {
         Box::pin(async move {
+            self.deepest = self.deepest.max(depth);
             if depth > MAX_DEPTH {
                 return Err(EngineError::DepthExceeded(MAX_DEPTH));
             }
@@ -85,28 +116,62 @@ impl<'s, 'r> Checker<'s, 'r> {
                 return Ok(Outcome::No);
             };
             let key: Key = (object.clone(), relation.to_owned(), subject.clone());
-            if let Some(&hit) = self.memo.get(&key) {
+            if let Some(hit) = self.kept(&key, depth).await {
                 return Ok(if hit { Outcome::Yes } else { Outcome::No });
             }
             if !self.path.insert(key.clone()) {
                 return Ok(Outcome::Cycle);
             }
+            let outer = std::mem::replace(&mut self.deepest, depth);
             let result = self
                 .rewrite(object, def, &def.rewrite, subject, depth)
                 .await;
+            let span = self.deepest - depth;
+            self.deepest = self.deepest.max(outer);
             self.path.remove(&key);
             let outcome = result?;
-            match outcome {
-                Outcome::Yes => {
-                    self.memo.insert(key, true);
-                }
-                Outcome::No => {
-                    self.memo.insert(key, false);
-                }
-                Outcome::Cycle => {}
-            }
+            let allowed = match outcome {
+                Outcome::Yes => true,
+                Outcome::No => false,
+                Outcome::Cycle => return Ok(outcome),
+            };
+            self.keep(key, Memo { allowed, span }).await;
             Ok(outcome)
         })
+    }
+
+    /// A result kept by this query or, failing that, by the engine's cache, if valid at `depth`.
+    async fn kept(&mut self, key: &Key, depth: u32) -> Option<bool> {
+        let mut found = self.memo.get(key).copied().filter(|m| m.usable_at(depth));
+        if found.is_none()
+            && let Some(shared) = self.shared
+            && let Some(m) = shared
+                .cache
+                .get(shared.org, shared.revision, key, depth)
+                .await
+        {
+            self.memo.insert(key.clone(), m);
+            found = Some(m);
+        }
+        let m = found?;
+        self.deepest = self.deepest.max(depth + m.span);
+        Some(m.allowed)
+    }
+
+    /// Keeps a result for the rest of the query and in the engine's cache. Of two resolutions
+    /// of one node (the second one deeper, where the first was not valid), the smaller span is
+    /// the more widely valid.
+    async fn keep(&mut self, key: Key, memo: Memo) {
+        if self.memo.get(&key).is_some_and(|old| old.span <= memo.span) {
+            return;
+        }
+        self.memo.insert(key.clone(), memo);
+        if let Some(shared) = self.shared {
+            shared
+                .cache
+                .put(shared.org, shared.revision, key, memo)
+                .await;
+        }
     }
 
     fn rewrite<'a>(

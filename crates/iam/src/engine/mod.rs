@@ -9,14 +9,17 @@ use crate::schema::Schema;
 use crate::store::{self, Revision, WriteBatch};
 use crate::tuple::{ObjectRef, SubjectRef, Tuple};
 
+mod cache;
 mod check;
 mod expand;
 mod lookup;
 mod reader;
 
+pub use cache::{CacheConfig, CacheStats};
 pub use check::MAX_DEPTH;
 pub use expand::ExpandNode;
 
+use cache::{Scope, SubproblemCache};
 use check::Checker;
 use lookup::ReverseIndex;
 use reader::Reader;
@@ -25,11 +28,15 @@ use reader::Reader;
 #[derive(Debug, Clone, Default)]
 pub struct ReadOptions {
     /// Tuples that count for this query only (never stored). They must be valid under the
-    /// schema, like written tuples.
+    /// schema, like written tuples. A query with contextual tuples neither reads nor fills the
+    /// engine's cache.
     pub contextual: Vec<Tuple>,
-    /// The answer must reflect at least this revision (a token a write returned). Queries read
-    /// the latest committed tuples, so this holds whenever the token came from this store; a
-    /// token newer than the store's revision is refused.
+    /// How fresh the answer must be. `None` (the default): the org's latest committed revision,
+    /// read in the query's transaction. `Some(token)` (a revision a write returned): any
+    /// revision at least as new as the token — possibly an older one than the latest, answered
+    /// from the cache without a database round trip when this engine has seen such a revision
+    /// and has the answer cached; otherwise the latest. A token newer than the store's revision
+    /// is refused.
     pub at_least: Option<Revision>,
 }
 
@@ -40,21 +47,37 @@ pub struct Answer<T> {
     pub revision: Revision,
 }
 
-/// The engine of one schema over one cell's database. Cheap to clone.
+/// The engine of one schema over one cell's database. Cheap to clone; clones share the cache.
 #[derive(Debug, Clone)]
 pub struct Engine {
     db: kernel::Db,
     schema: Arc<Schema>,
     index: Arc<ReverseIndex>,
+    cache: Option<Arc<SubproblemCache>>,
 }
 
 impl Engine {
+    /// An engine with the default cache ([`CacheConfig::default`]).
     pub fn new(db: kernel::Db, schema: Schema) -> Self {
+        Self::with_cache(db, schema, CacheConfig::default())
+    }
+
+    /// An engine whose cache is bounded as configured (or disabled).
+    pub fn with_cache(db: kernel::Db, schema: Schema, cache: CacheConfig) -> Self {
         let index = Arc::new(ReverseIndex::new(&schema));
         Self {
             db,
             schema: Arc::new(schema),
             index,
+            cache: SubproblemCache::new(cache).map(Arc::new),
+        }
+    }
+
+    /// The cache's counters (all zero without a cache).
+    pub async fn cache_stats(&self) -> CacheStats {
+        match &self.cache {
+            Some(c) => c.stats().await,
+            None => CacheStats::default(),
         }
     }
 
@@ -68,7 +91,11 @@ impl Engine {
 
     /// Applies a batch atomically and returns the revision it created.
     pub async fn write(&self, org_id: Uuid, batch: &WriteBatch) -> Result<Revision, EngineError> {
-        store::write(&self.db, org_id, &self.schema, batch).await
+        let revision = store::write(&self.db, org_id, &self.schema, batch).await?;
+        if let Some(cache) = &self.cache {
+            cache.observe(org_id, revision.0).await;
+        }
+        Ok(revision)
     }
 
     /// Does `subject` hold `relation` on `object`?
@@ -83,9 +110,15 @@ impl Engine {
         self.validate_object(object, relation)?;
         self.validate_subject(subject)?;
         self.validate_contextual(&opts.contextual)?;
+        let key = (object.clone(), relation.to_owned(), subject.clone());
+        if let Some((value, revision)) = self.cached_answers(org_id, &[key], opts).await
+            && let Some(&value) = value.first()
+        {
+            return Ok(Answer { value, revision });
+        }
         let tx = self.db.tenant(org_id).await?;
-        let revision = self.revision(&tx, opts).await?;
-        let mut checker = Checker::new(&self.schema, Reader::new(Some(&tx), &opts.contextual));
+        let revision = self.revision(&tx, org_id, opts).await?;
+        let mut checker = self.checker(&tx, org_id, revision, opts);
         let value = checker.allowed(object, relation, subject).await;
         tx.commit().await?;
         Ok(Answer {
@@ -103,9 +136,18 @@ impl Engine {
         opts: &ReadOptions,
     ) -> Result<Answer<Vec<Result<bool, EngineError>>>, EngineError> {
         self.validate_contextual(&opts.contextual)?;
+        let valid = items.iter().all(|(object, relation, subject)| {
+            self.validate_object(object, relation).is_ok() && self.validate_subject(subject).is_ok()
+        });
+        if valid && let Some((value, revision)) = self.cached_answers(org_id, items, opts).await {
+            return Ok(Answer {
+                value: value.into_iter().map(Ok).collect(),
+                revision,
+            });
+        }
         let tx = self.db.tenant(org_id).await?;
-        let revision = self.revision(&tx, opts).await?;
-        let mut checker = Checker::new(&self.schema, Reader::new(Some(&tx), &opts.contextual));
+        let revision = self.revision(&tx, org_id, opts).await?;
+        let mut checker = self.checker(&tx, org_id, revision, opts);
         let mut out = Vec::with_capacity(items.len());
         for (object, relation, subject) in items {
             let valid = self
@@ -137,7 +179,7 @@ impl Engine {
         let def = self.validate_object(object, relation)?;
         self.validate_contextual(&opts.contextual)?;
         let tx = self.db.tenant(org_id).await?;
-        let revision = self.revision(&tx, opts).await?;
+        let revision = self.revision(&tx, org_id, opts).await?;
         let mut reader = Reader::new(Some(&tx), &opts.contextual);
         let value = expand::expand(&mut reader, &self.schema, object, def).await;
         tx.commit().await?;
@@ -160,8 +202,8 @@ impl Engine {
         self.validate_subject(subject)?;
         self.validate_contextual(&opts.contextual)?;
         let tx = self.db.tenant(org_id).await?;
-        let revision = self.revision(&tx, opts).await?;
-        let mut checker = Checker::new(&self.schema, Reader::new(Some(&tx), &opts.contextual));
+        let revision = self.revision(&tx, org_id, opts).await?;
+        let mut checker = self.checker(&tx, org_id, revision, opts);
         let value =
             lookup::lookup_resources(&mut checker, &self.index, object_type, relation, subject)
                 .await;
@@ -188,8 +230,8 @@ impl Engine {
         self.validate_relation_opt(subject_type, subject_relation)?;
         self.validate_contextual(&opts.contextual)?;
         let tx = self.db.tenant(org_id).await?;
-        let revision = self.revision(&tx, opts).await?;
-        let mut checker = Checker::new(&self.schema, Reader::new(Some(&tx), &opts.contextual));
+        let revision = self.revision(&tx, org_id, opts).await?;
+        let mut checker = self.checker(&tx, org_id, revision, opts);
         let value = lookup::lookup_subjects(
             &mut checker,
             object,
@@ -213,12 +255,65 @@ impl Engine {
         Ok(rev)
     }
 
+    /// A checker reading through `tx`, with the cache at `revision` unless the query has
+    /// contextual tuples (their answers hold for this query only).
+    fn checker<'a>(
+        &'a self,
+        tx: &'a kernel::TenantTx,
+        org: Uuid,
+        revision: Revision,
+        opts: &'a ReadOptions,
+    ) -> Checker<'a, 'a> {
+        let shared = self
+            .cache
+            .as_deref()
+            .filter(|_| opts.contextual.is_empty())
+            .map(|cache| Scope {
+                cache,
+                org,
+                revision: revision.0,
+            });
+        Checker::new(
+            &self.schema,
+            Reader::new(Some(tx), &opts.contextual),
+            shared,
+        )
+    }
+
+    /// For a query that accepts any revision from a token on (and has no contextual tuples):
+    /// every answer, when all are cached at the newest revision this engine has seen for the
+    /// org and that revision is at least the token's. `None` means "ask the database".
+    async fn cached_answers(
+        &self,
+        org: Uuid,
+        items: &[(ObjectRef, String, SubjectRef)],
+        opts: &ReadOptions,
+    ) -> Option<(Vec<bool>, Revision)> {
+        let cache = self.cache.as_deref()?;
+        let want = opts.at_least?;
+        if !opts.contextual.is_empty() || items.is_empty() {
+            return None;
+        }
+        let latest = cache.latest(org).await.filter(|&r| r >= want.0)?;
+        let mut out = Vec::with_capacity(items.len());
+        for key in items {
+            out.push(cache.get(org, latest, key, 0).await?.allowed);
+        }
+        cache.answered_without_db();
+        Some((out, Revision(latest)))
+    }
+
+    /// The revision a query runs at: the org's latest, read in the query's transaction.
     async fn revision(
         &self,
         tx: &kernel::TenantTx,
+        org: Uuid,
         opts: &ReadOptions,
     ) -> Result<Revision, EngineError> {
         let current = store::current_revision(tx).await?;
+        if let Some(cache) = &self.cache {
+            cache.observe(org, current.0).await;
+        }
         if let Some(want) = opts.at_least
             && want > current
         {

@@ -2,6 +2,7 @@
 //! PostgreSQL (`testkit::db_test!`).
 
 mod agreement;
+mod cache;
 mod conformance;
 mod engine;
 mod isolation;
