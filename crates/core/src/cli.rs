@@ -210,13 +210,7 @@ async fn run(
                 };
                 println!("{name} {version} ({state}){deps}");
             }
-            match module::resolve(linked, &config) {
-                Ok(_) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::from(2)
-                }
-            }
+            exit(module::resolve(linked, &config).map(|_| ()))
         }
         Command::CheckConfig => match module::resolve(linked, &config) {
             Ok(modules) => {
@@ -233,10 +227,7 @@ async fn run(
                 println!("configuration is valid");
                 ExitCode::SUCCESS
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
+            Err(e) => exit(Err(e)),
         },
         Command::Openapi => match module::resolve(linked, &config) {
             Ok(modules) => {
@@ -252,10 +243,7 @@ async fn run(
                     }
                 }
             }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
+            Err(e) => exit(Err(e)),
         },
         Command::Migrate { action } => migrate(action, config, linked).await,
         Command::Events { action } => events(action, config, linked).await,
@@ -339,7 +327,7 @@ async fn migrate(
 }
 
 /// Exit code of a one-shot command: 0, or 2 with the error on stderr.
-fn exit(result: Result<(), startup::StartupError>) -> ExitCode {
+fn exit<E: std::fmt::Display>(result: Result<(), E>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use sea_orm::sea_query::{Expr, SimpleExpr};
+use sea_orm::sea_query::SimpleExpr;
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ColumnTrait, ConnectOptions, ConnectionTrait,
     DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait, IdenStatic,
@@ -323,11 +323,6 @@ pub async fn enable_tenant_rls<C: ConnectionTrait>(conn: &C, table: &str) -> Res
     ))
     .await?;
     Ok(())
-}
-
-/// `Expr` re-exported for callers building `update_many` values.
-pub fn value(v: impl Into<sea_orm::Value>) -> SimpleExpr {
-    Expr::value(v)
 }
 
 #[cfg(test)]

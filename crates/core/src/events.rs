@@ -180,10 +180,6 @@ impl Events {
         }
     }
 
-    pub fn config(&self) -> &EventsSection {
-        &self.inner.cfg
-    }
-
     /// Publishes inside a tenant transaction: the event belongs to the transaction's org and is
     /// delivered only if the transaction commits.
     pub async fn publish(&self, tx: &TenantTx, event: NewEvent) -> Result<Uuid, EventError> {
@@ -386,7 +382,13 @@ impl Events {
                 vec![(limit as i64).into(), (offset as i64).into()],
             ))
             .await?;
-        let total = queue::count(db, "kernel_event_deliveries", "dead").await?;
+        let total = queue::count(
+            db,
+            "kernel_event_deliveries",
+            "WHERE status = $1",
+            vec!["dead".into()],
+        )
+        .await?;
         let list = rows
             .iter()
             .map(|r| {

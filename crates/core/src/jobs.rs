@@ -427,17 +427,7 @@ impl Jobs {
             Some(n) => ("WHERE name = $1", vec![n.to_owned().into()]),
             None => ("", vec![]),
         };
-        let total = db
-            .conn()
-            .query_one_raw(stmt(
-                db.backend(),
-                &format!("SELECT count(*) AS n FROM kernel_job_runs {filter}"),
-                values.clone(),
-            ))
-            .await?
-            .map(|r| r.try_get::<i64>("", "n"))
-            .transpose()?
-            .unwrap_or(0);
+        let total = queue::count(db, "kernel_job_runs", filter, values.clone()).await?;
         let n = values.len();
         values.push((limit as i64).into());
         values.push((offset as i64).into());
@@ -470,7 +460,7 @@ impl Jobs {
                 })
             })
             .collect::<Result<Vec<_>, DbErr>>()?;
-        Ok((list, total.max(0) as u64))
+        Ok((list, total))
     }
 
     /// Jobs parked after their last attempt, oldest first.
@@ -500,7 +490,10 @@ impl Jobs {
                 })
             })
             .collect::<Result<Vec<_>, DbErr>>()?;
-        Ok((list, queue::count(db, "kernel_jobs", "dead").await?))
+        Ok((
+            list,
+            queue::count(db, "kernel_jobs", "WHERE status = $1", vec!["dead".into()]).await?,
+        ))
     }
 
     /// Requeues one parked job, or all, with a fresh attempt budget.

@@ -565,17 +565,7 @@ impl Mail {
                 vec![(limit as i64).into(), (offset as i64).into()],
             ))
             .await?;
-        let total = db
-            .conn()
-            .query_one_raw(stmt(
-                db.backend(),
-                "SELECT count(*) AS n FROM kernel_emails",
-                vec![],
-            ))
-            .await?
-            .map(|r| r.try_get::<i64>("", "n"))
-            .transpose()?
-            .unwrap_or(0);
+        let total = crate::queue::count(db, "kernel_emails", "", vec![]).await?;
         let list = rows
             .iter()
             .map(|r| {
@@ -590,6 +580,6 @@ impl Mail {
                 })
             })
             .collect::<Result<Vec<_>, DbErr>>()?;
-        Ok((list, total.max(0) as u64))
+        Ok((list, total))
     }
 }

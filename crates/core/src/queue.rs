@@ -135,14 +135,19 @@ pub(crate) async fn requeue(db: &Db, table: &str, id: Option<Uuid>) -> Result<u6
     Ok(db.conn().execute_raw(statement).await?.rows_affected())
 }
 
-/// `SELECT count(*)` of one status.
-pub(crate) async fn count(db: &Db, table: &str, status: &str) -> Result<u64, DbErr> {
+/// `SELECT count(*) FROM <table> <filter>` (`filter` is empty or a `WHERE` clause over `values`).
+pub(crate) async fn count(
+    db: &Db,
+    table: &str,
+    filter: &str,
+    values: Vec<Value>,
+) -> Result<u64, DbErr> {
     let n = db
         .conn()
         .query_one_raw(stmt(
             db.backend(),
-            &format!("SELECT count(*) AS n FROM {table} WHERE status = $1"),
-            vec![status.to_owned().into()],
+            &format!("SELECT count(*) AS n FROM {table} {filter}"),
+            values,
         ))
         .await?
         .map(|r| r.try_get::<i64>("", "n"))

@@ -123,17 +123,10 @@ fn envelope(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     {
         return res;
     }
-    let err = match res.response().error() {
-        Some(e) => {
-            let code = ErrorCode::from_status(status);
-            tracing::debug!(error = %e, "framework error");
-            ApiError::of(code)
-        }
-        None if status == StatusCode::METHOD_NOT_ALLOWED => {
-            ApiError::of(ErrorCode::MethodNotAllowed)
-        }
-        None => ApiError::of(ErrorCode::from_status(status)),
-    };
+    if let Some(e) = res.response().error() {
+        tracing::debug!(error = %e, "framework error");
+    }
+    let err = ApiError::of(ErrorCode::from_status(status));
     let (req, old) = res.into_parts();
     let mut new = HttpResponse::build(status).json(err.envelope());
     for (name, value) in old.headers() {

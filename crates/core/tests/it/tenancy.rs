@@ -51,7 +51,7 @@ db_test!(async fn the_repository_never_crosses_orgs(db) {
     let err = repo.insert(planted).await.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("another org"), "{err}");
     let changed = repo
-        .update_many(vec![(note::Column::Title, kernel::db::value("renamed"))], sea_orm::sea_query::Expr::value(true))
+        .update_many(vec![(note::Column::Title, sea_orm::sea_query::Expr::value("renamed"))], sea_orm::sea_query::Expr::value(true))
         .await?;
     assert_eq!(changed, 1);
     assert_eq!(repo.delete_many(sea_orm::sea_query::Expr::value(true)).await?, 1);

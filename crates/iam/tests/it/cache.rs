@@ -16,7 +16,7 @@ use iam::{
 use testkit::db_test;
 use uuid::Uuid;
 
-use crate::support::migrated;
+use crate::support::{migrated, t, user};
 
 const SCHEMA: &str = "
 definition user {}
@@ -35,14 +35,6 @@ definition doc {
     permission view = (viewer + parent->view) - banned
 }
 ";
-
-fn t(s: &str) -> anyhow::Result<Tuple> {
-    Ok(Tuple::parse(s)?)
-}
-
-fn user(id: &str) -> SubjectRef {
-    SubjectRef::object("user", id)
-}
 
 fn at_least(r: Revision) -> ReadOptions {
     ReadOptions {

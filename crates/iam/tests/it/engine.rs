@@ -3,12 +3,12 @@
 
 use iam::{
     Engine, EngineError, ExpandNode, ObjectRef, Precondition, ReadOptions, Revision, Schema,
-    SubjectRef, Tuple, TupleFilter, TupleUpdate, WriteBatch,
+    SubjectRef, TupleFilter, TupleUpdate, WriteBatch,
 };
 use testkit::db_test;
 use uuid::Uuid;
 
-use crate::support::migrated;
+use crate::support::{migrated, t, user};
 
 const SCHEMA: &str = "
 definition user {}
@@ -27,14 +27,6 @@ definition doc {
     permission view = (viewer + parent->view) - banned
 }
 ";
-
-fn t(s: &str) -> anyhow::Result<Tuple> {
-    Ok(Tuple::parse(s)?)
-}
-
-fn user(id: &str) -> SubjectRef {
-    SubjectRef::object("user", id)
-}
 
 async fn engine(db: &testkit::TestDb) -> anyhow::Result<Engine> {
     Ok(Engine::new(migrated(db).await?, Schema::parse(SCHEMA)?))

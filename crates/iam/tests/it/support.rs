@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use iam::{SubjectRef, Tuple};
 use testkit::TestDb;
 
 /// `shared/conformance/`, beside the repository checkout (as in CI).
@@ -39,4 +40,14 @@ pub fn supported_spicedb_files()
         }
     }
     Ok(out)
+}
+
+/// A tuple from its text form (`doc:1#viewer@user:ann`).
+pub fn t(s: &str) -> anyhow::Result<Tuple> {
+    Ok(Tuple::parse(s)?)
+}
+
+/// The subject `user:<id>`.
+pub fn user(id: &str) -> SubjectRef {
+    SubjectRef::object("user", id)
 }
