@@ -1,5 +1,8 @@
 #![doc = include_str!("../README.md")]
 
+pub mod app;
+pub use app::{TestApp, cell_config, cell_config_with_secrets};
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -285,6 +288,30 @@ fn listening_address(line: &str) -> Option<String> {
 }
 
 /// Runs a cell binary to completion (for `check-config`, `openapi`, start-up refusals).
+/// Runs a cell command with `input` on its standard input (passwords for `users create`).
+pub fn run_cell_with_stdin(
+    bin: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+    input: &str,
+) -> anyhow::Result<std::process::Output> {
+    use std::io::Write;
+    let mut cmd = Command::new(bin);
+    cmd.args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(input.as_bytes())?;
+    }
+    Ok(child.wait_with_output()?)
+}
+
 pub fn run_cell(
     bin: &str,
     args: &[&str],
@@ -308,4 +335,173 @@ pub fn wait_for_port(port: u16) -> anyhow::Result<()> {
         std::thread::sleep(Duration::from_millis(20));
     }
     anyhow::bail!("nothing is listening on 127.0.0.1:{port}")
+}
+
+/// A PostgreSQL role for one test to serve a cell as (`database.app_role`): `cell_app_<uuid>`,
+/// `NOLOGIN NOSUPERUSER NOBYPASSRLS`, on the test server. Dropped when this value is dropped;
+/// declare it before the [`TestDb`] whose cell uses it, so the database (and the role's grants
+/// in it) goes first. A role that cannot be dropped yet is harmless to leave.
+#[derive(Debug)]
+pub struct AppRole {
+    name: String,
+}
+
+impl AppRole {
+    pub async fn create() -> anyhow::Result<Self> {
+        let name = format!("cell_app_{}", uuid::Uuid::now_v7().simple());
+        let admin = Database::connect(postgres_server_url().as_str()).await?;
+        admin
+            .execute_unprepared(&format!(
+                "CREATE ROLE {name} NOLOGIN NOSUPERUSER NOBYPASSRLS"
+            ))
+            .await?;
+        admin.close().await?;
+        Ok(Self { name })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for AppRole {
+    fn drop(&mut self) {
+        let name = std::mem::take(&mut self.name);
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                let _ = rt.block_on(async {
+                    let admin = Database::connect(postgres_server_url().as_str()).await?;
+                    admin
+                        .execute_unprepared(&format!("DROP ROLE IF EXISTS {name}"))
+                        .await?;
+                    admin.close().await?;
+                    anyhow::Ok(())
+                });
+            }
+        })
+        .join();
+    }
+}
+
+/// Checks, on the PostgreSQL database at `db_url` (connected as its owner or a superuser), what
+/// DESIGN.md requires of tenant tables, for every table of the current schema that has an
+/// `org_id` column, so tables added later are covered when their crates call this after starting
+/// a cell with `database.app_role = app_role`:
+///
+/// - row-level security is enabled and forced on each;
+/// - `app_role` is no superuser, has no BYPASSRLS, and owns no table;
+/// - acting as `app_role` with no org context, each table shows zero rows.
+///
+/// Returns each checked table with the number of rows its owner sees, so a test can also check
+/// that it seeded the tables it meant to.
+pub async fn assert_rls_everywhere(
+    db_url: &str,
+    app_role: &str,
+) -> anyhow::Result<Vec<(String, i64)>> {
+    use sea_orm::{ConnectOptions, DbBackend, Statement};
+    anyhow::ensure!(
+        app_role
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+        "`{app_role}` is not a plain role name"
+    );
+    let owner = Database::connect(db_url).await?;
+    let pg = |sql: &str, values: Vec<sea_orm::Value>| {
+        Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+    };
+    let tables = owner
+        .query_all_raw(pg(
+            "SELECT c.relname::text AS name, c.relrowsecurity AS rls, c.relforcerowsecurity AS forced \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_attribute a ON a.attrelid = c.oid \
+             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') \
+               AND a.attname = 'org_id' AND NOT a.attisdropped \
+             ORDER BY 1",
+            vec![],
+        ))
+        .await?;
+    anyhow::ensure!(!tables.is_empty(), "no table has an org_id column");
+    let mut names = Vec::new();
+    let mut unprotected = Vec::new();
+    for t in &tables {
+        let name: String = t.try_get("", "name")?;
+        if !(t.try_get::<bool>("", "rls")? && t.try_get::<bool>("", "forced")?) {
+            unprotected.push(name.clone());
+        }
+        names.push(name);
+    }
+    anyhow::ensure!(
+        unprotected.is_empty(),
+        "tables with org_id but without row-level security enabled and forced: {unprotected:?}"
+    );
+
+    let role = owner
+        .query_one_raw(pg(
+            "SELECT rolsuper, rolbypassrls, \
+               (SELECT count(*) FROM pg_class c WHERE c.relowner = r.oid) AS owned \
+             FROM pg_roles r WHERE rolname = $1",
+            vec![app_role.into()],
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("role {app_role} does not exist"))?;
+    anyhow::ensure!(
+        !role.try_get::<bool>("", "rolsuper")?,
+        "{app_role} is a superuser"
+    );
+    anyhow::ensure!(
+        !role.try_get::<bool>("", "rolbypassrls")?,
+        "{app_role} has BYPASSRLS"
+    );
+    let owned: i64 = role.try_get("", "owned")?;
+    anyhow::ensure!(owned == 0, "{app_role} owns {owned} relations");
+
+    let mut counts = Vec::new();
+    for name in &names {
+        let n = owner
+            .query_one_raw(pg(&format!("SELECT count(*) AS n FROM \"{name}\""), vec![]))
+            .await?
+            .map(|r| r.try_get::<i64>("", "n"))
+            .transpose()?
+            .unwrap_or(0);
+        counts.push((name.clone(), n));
+    }
+    owner.close().await?;
+
+    let mut opts = ConnectOptions::new(db_url.to_owned());
+    let as_role = app_role.to_owned();
+    opts.max_connections(1)
+        .sqlx_logging(false)
+        .map_sqlx_postgres_opts(move |o| o.options([("role", as_role.as_str())]));
+    let app = Database::connect(opts).await?;
+    let mut visible = Vec::new();
+    for name in &names {
+        let n = app
+            .query_one_raw(pg(&format!("SELECT count(*) AS n FROM \"{name}\""), vec![]))
+            .await
+            .with_context(|| format!("{app_role} cannot read {name}"))?
+            .map(|r| r.try_get::<i64>("", "n"))
+            .transpose()?
+            .unwrap_or(0);
+        if n != 0 {
+            visible.push((name.clone(), n));
+        }
+    }
+    let whoami = app
+        .query_one_raw(pg("SELECT current_user::text AS me", vec![]))
+        .await?
+        .map(|r| r.try_get::<String>("", "me"))
+        .transpose()?;
+    app.close().await?;
+    anyhow::ensure!(
+        whoami.as_deref() == Some(app_role),
+        "the check ran as {whoami:?}, not {app_role}"
+    );
+    anyhow::ensure!(
+        visible.is_empty(),
+        "{app_role} sees rows without an org context: {visible:?}"
+    );
+    Ok(counts)
 }

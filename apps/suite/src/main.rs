@@ -1,4 +1,8 @@
 //! The suite cell: every platform module, as they arrive. Each module crate linked here must be
 //! named (`use tasks as _;`) or its registration is dropped by the linker.
 
+use auth as _;
+use iam as _;
+use tenancy as _;
+
 kernel::cell_main!("suite");

@@ -1,7 +1,7 @@
 //! Black-box tests of the suite cell: the real binary, started on a temporary data directory,
 //! spoken to over real HTTP.
 
-use testkit::{CellProcess, TestDb, run_cell};
+use testkit::{CellProcess, TestDb, run_cell, run_cell_with_stdin};
 
 const BIN: &str = env!("CARGO_BIN_EXE_suite");
 
@@ -329,5 +329,78 @@ async fn traces_are_exported_over_otlp_when_configured() -> anyhow::Result<()> {
     assert_eq!(path, "/v1/traces");
     assert_eq!(content_type, "application/x-protobuf");
     assert!(len > 0);
+    Ok(())
+}
+
+/// An operator bootstraps the first administrator from the command line (password on stdin),
+/// then that account signs in over HTTP and is the owner of the new organization.
+#[tokio::test]
+async fn users_create_bootstraps_an_administrator() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let set = data_dir_arg(&dir);
+    let password = "Operator-Passw0rd-2026";
+    let create = |input: &str, extra: &[&str]| {
+        let mut args = vec![
+            "--set",
+            set.as_str(),
+            "users",
+            "create",
+            "--email",
+            "root@example.com",
+        ];
+        args.extend_from_slice(extra);
+        run_cell_with_stdin(BIN, &args, &[], input)
+    };
+    let out = create("weak\n", &["--org", "Acme Corp"])?;
+    assert_eq!(out.status.code(), Some(2), "a weak password is refused");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("password"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = create(
+        &format!("{password}\n"),
+        &["--org", "Acme Corp", "--role", "boss"],
+    )?;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown role"));
+    let out = create(&format!("{password}\n"), &["--org", "Acme Corp"])?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("created organization acme-corp"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(password) && !String::from_utf8_lossy(&out.stderr).contains(password));
+    let out = run_cell(BIN, &["modules"], &[])?;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("command `users create` (auth)"));
+
+    let cell = CellProcess::start(BIN, &["--set", &set], &[])?;
+    let http = reqwest::Client::new();
+    let res = http
+        .post(cell.url("/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "root@example.com", "password": password}))
+        .send()
+        .await?;
+    assert_eq!(res.status(), 200);
+    let tokens: serde_json::Value = res.json().await?;
+    assert_eq!(tokens["role"], "owner");
+    assert_eq!(tokens["user"]["email_verified"], true);
+    let jwks: serde_json::Value = http
+        .get(cell.url("/.well-known/jwks.json"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(jwks["keys"][0]["kty"], "OKP");
+    assert!(
+        !cell.output().contains(password),
+        "the password never reaches the log"
+    );
+    cell.terminate()?;
     Ok(())
 }

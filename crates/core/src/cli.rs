@@ -61,6 +61,9 @@ enum Command {
         #[command(subcommand)]
         action: EventsAction,
     },
+    /// A command of an enabled module (`users create --email … --org …`); `modules` lists them.
+    #[command(external_subcommand)]
+    Module(Vec<String>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -201,6 +204,11 @@ async fn run(
                 .collect();
             rows.sort();
             println!("kernel {} (always)", env!("CARGO_PKG_VERSION"));
+            for m in &linked {
+                for c in m.commands() {
+                    println!("command `{}` ({}): {}", c.path.join(" "), m.name(), c.about);
+                }
+            }
             for (name, version, on, deps) in rows {
                 let state = if on { "enabled" } else { "linked, not enabled" };
                 let deps = if deps.is_empty() {
@@ -247,7 +255,56 @@ async fn run(
         },
         Command::Migrate { action } => migrate(action, config, linked).await,
         Command::Events { action } => events(action, config, linked).await,
+        Command::Module(words) => module_command(words, config, linked).await,
     }
+}
+
+/// Runs the module command the words name (the longest matching path wins).
+async fn module_command(
+    words: Vec<String>,
+    config: CellConfig,
+    linked: Vec<Box<dyn PlatformModule>>,
+) -> ExitCode {
+    let result = async {
+        let ctx = startup::prepare(config, linked)
+            .await
+            .map_err(|e| e.to_string())?;
+        let commands: Vec<crate::module::ModuleCommand> = ctx
+            .modules()
+            .iter()
+            .flat_map(|m| m.module.commands())
+            .collect();
+        let chosen = commands
+            .iter()
+            .filter(|c| {
+                c.path.len() <= words.len() && c.path.iter().zip(&words).all(|(a, b)| a == b)
+            })
+            .max_by_key(|c| c.path.len());
+        let Some(command) = chosen else {
+            let known: Vec<String> = commands
+                .iter()
+                .map(|c| format!("  {}  {}", c.path.join(" "), c.about))
+                .collect();
+            return Err(format!(
+                "unknown command `{}`; the enabled modules provide:\n{}",
+                words.join(" "),
+                if known.is_empty() {
+                    "  (none)".into()
+                } else {
+                    known.join("\n")
+                }
+            ));
+        };
+        let outcome = command
+            .handler
+            .run(&ctx, &words[command.path.len()..])
+            .await
+            .map_err(|e| format!("{e:#}"));
+        startup::shutdown(&ctx).await;
+        outcome
+    }
+    .await;
+    exit(result)
 }
 
 async fn events(
@@ -300,6 +357,7 @@ async fn migrate(
         match action {
             MigrateAction::Up => {
                 let applied = cell_migrations::up(db.conn(), &plan).await?;
+                startup::grant_app_role(&db, &config).await?;
                 for (module, name) in &applied {
                     println!("applied {module} {name}");
                 }

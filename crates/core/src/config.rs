@@ -184,6 +184,11 @@ pub struct DatabaseSection {
     pub min_connections: u32,
     /// Seconds to wait for a pooled connection.
     pub acquire_timeout: u64,
+    /// PostgreSQL: the role the cell serves as (`SET ROLE` at connect time). Migrations run as
+    /// the URL's user (the table owner); this role owns nothing, is no superuser, has no
+    /// BYPASSRLS, and gets only the grants the kernel gives it after every migration run.
+    /// Required in production on PostgreSQL.
+    pub app_role: Option<String>,
 }
 
 impl Default for DatabaseSection {
@@ -193,8 +198,24 @@ impl Default for DatabaseSection {
             max_connections: 10,
             min_connections: 0,
             acquire_timeout: 5,
+            app_role: None,
         }
     }
+}
+
+/// Whether `name` is a role name the kernel accepts: a lowercase SQL identifier (letters,
+/// digits, `_`, not starting with a digit, at most 63 bytes), so it never needs quoting.
+pub fn valid_role_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.starts_with("pg_")
 }
 
 /// Not `deny_unknown_fields`: the keys besides `enabled` and `route_prefix` are the module's,
@@ -594,6 +615,18 @@ impl CellConfig {
                     .into(),
             ));
         }
+        if let Some(role) = &self.database.app_role {
+            if !valid_role_name(role) {
+                return Err(ConfigError::Invalid(format!(
+                    "database.app_role `{role}` must be a lowercase identifier (letters, digits, `_`; not starting with a digit or `pg_`)"
+                )));
+            }
+            if self.database_url().expose_secret().starts_with("sqlite:") {
+                return Err(ConfigError::Invalid(
+                    "database.app_role applies to PostgreSQL only; unset it for SQLite".into(),
+                ));
+            }
+        }
         for (module, m) in &self.modules {
             if let Some(prefix) = &m.route_prefix
                 && (!prefix.starts_with('/') || (prefix.len() > 1 && prefix.ends_with('/')))
@@ -624,6 +657,16 @@ impl CellConfig {
             }
             Some(_) => {}
         }
+        self.check_production_secret()?;
+        if self.database.app_role.is_none() {
+            return Err(ConfigError::Production(
+                "database.app_role is unset, so the cell would serve as the owner of its tables and row-level security would not bind it; create a role that owns nothing (see README, PostgreSQL roles) and set CELL__DATABASE__APP_ROLE".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_production_secret(&self) -> Result<(), ConfigError> {
         match &self.cell.secret_key {
             None => Err(ConfigError::Production(
                 "cell.secret_key is unset (the development secret would be used); set CELL__CELL__SECRET_KEY to at least 32 random bytes".into(),
@@ -697,7 +740,7 @@ impl CellConfig {
             Some(u) => redact_url(u.expose_secret()),
         };
         let mut out = format!(
-            "cell.name = {}\ncell.mode = {:?}\ncell.data_dir = {}\ncell.secret_key = {}\nhttp = {}:{} (body_limit {} bytes)\ndatabase.url = {}\ndatabase.pool = {}..{}\nredis.url = {}\ncache = {:?}\nstorage = {:?}\nmail = {:?}\ntelemetry = level {}, format {:?}, otlp {}, metrics {}\n",
+            "cell.name = {}\ncell.mode = {:?}\ncell.data_dir = {}\ncell.secret_key = {}\nhttp = {}:{} (body_limit {} bytes)\ndatabase.url = {}\ndatabase.app_role = {}\ndatabase.pool = {}..{}\nredis.url = {}\ncache = {:?}\nstorage = {:?}\nmail = {:?}\ntelemetry = level {}, format {:?}, otlp {}, metrics {}\n",
             self.cell.name,
             self.cell.mode,
             self.cell.data_dir.display(),
@@ -710,6 +753,10 @@ impl CellConfig {
             self.http.port,
             self.http.body_limit,
             db,
+            self.database
+                .app_role
+                .as_deref()
+                .unwrap_or("(unset: serving as the URL's user)"),
             self.database.min_connections,
             self.database.max_connections,
             self.redis
@@ -915,17 +962,59 @@ mod tests {
                 "{err}"
             );
         }
+        let no_role = load(
+            prod,
+            &[
+                ("CELL__DATABASE__URL", pg),
+                ("CELL__CELL__SECRET_KEY", strong),
+            ],
+            &[],
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(
+            no_role.contains("production") && no_role.contains("CELL__DATABASE__APP_ROLE"),
+            "{no_role}"
+        );
         assert!(
             load(
                 prod,
                 &[
                     ("CELL__DATABASE__URL", pg),
-                    ("CELL__CELL__SECRET_KEY", strong)
+                    ("CELL__CELL__SECRET_KEY", strong),
+                    ("CELL__DATABASE__APP_ROLE", "cell_app"),
                 ],
                 &[]
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn the_app_role_is_a_plain_identifier_on_postgres_only() {
+        let pg = ("CELL__DATABASE__URL", "postgres://owner@db/cell");
+        for bad in [
+            "",
+            "App",
+            "1app",
+            "app-role",
+            "app;drop",
+            "pg_app",
+            &"a".repeat(64),
+        ] {
+            let err = load(BASE, &[pg, ("CELL__DATABASE__APP_ROLE", bad)], &[])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("database.app_role"), "{bad}: {err}");
+        }
+        assert!(load(BASE, &[pg, ("CELL__DATABASE__APP_ROLE", "cell_app_1")], &[]).is_ok());
+        let sqlite = load(BASE, &[("CELL__DATABASE__APP_ROLE", "cell_app")], &[])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(sqlite.contains("PostgreSQL only"), "{sqlite}");
     }
 
     #[test]

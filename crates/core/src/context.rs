@@ -50,6 +50,7 @@ struct Inner {
     storage: crate::storage::Storage,
     limiter: crate::ratelimit::RateLimiter,
     authenticator: Option<Arc<dyn crate::http::caller::Authenticator>>,
+    audit: crate::audit::Audit,
 }
 
 /// Shared, cheap to clone. Extract it in a handler with `ctx: CellContext`.
@@ -115,9 +116,13 @@ impl CellContext {
         checks.push(Arc::new(crate::storage::StorageCheck(storage.clone())));
         let events = Events::new(&modules, config.events.clone());
         let send: Arc<dyn crate::module::JobHandler> = Arc::new(crate::mail::SendJob);
+        let export: Arc<dyn crate::module::JobHandler> = Arc::new(crate::audit::ExportJob);
         let jobs = crate::jobs::Jobs::new(
             &modules,
-            vec![(crate::mail::SEND_JOB.to_owned(), send)],
+            vec![
+                (crate::mail::SEND_JOB.to_owned(), send),
+                (crate::audit::EXPORT_JOB.to_owned(), export),
+            ],
             config.jobs.clone(),
         );
         let mail =
@@ -136,6 +141,7 @@ impl CellContext {
             storage,
             limiter,
             authenticator,
+            audit: crate::audit::Audit,
         })))
     }
 
@@ -147,6 +153,11 @@ impl CellContext {
     /// Mail: render, queue (in the caller's transaction), send in the background.
     pub fn mail(&self) -> &crate::mail::Mail {
         &self.0.mail
+    }
+
+    /// The audit log: append entries in the change's transaction.
+    pub fn audit(&self) -> &crate::audit::Audit {
+        &self.0.audit
     }
 
     /// File storage (local directory or S3).

@@ -3,6 +3,7 @@
 //! can forget its `org_id` predicate.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sea_query::SimpleExpr;
@@ -17,16 +18,36 @@ use uuid::Uuid;
 
 use crate::config::CellConfig;
 
+/// Connections of the kernel's system pool on PostgreSQL (background and operator work).
+const SYSTEM_POOL_MAX: u32 = 4;
+
 /// A pooled connection to the cell's own database. Cheap to clone.
+///
+/// On PostgreSQL it holds two pools: the serving pool ([`Db::conn`], [`Db::tenant`]), and the
+/// kernel's system pool ([`Db::system`]) whose connections start with `app.system = on`, which
+/// the policies of the kernel's own tables (outbox, jobs, mail, audit log) admit across orgs.
 #[derive(Debug, Clone)]
 pub struct Db {
     conn: DatabaseConnection,
+    /// The system context; `None` when `conn` is it (SQLite, or a bare connection).
+    system: Option<Arc<Db>>,
 }
 
 impl Db {
-    /// Connects to the configured database; the SQLite default file (and its directory) is
-    /// created on first run.
+    /// Connects as the database URL's user: the owner of the tables, which runs migrations
+    /// and operator commands. The SQLite default file (and its directory) is created on first
+    /// run. A cell serves through [`Db::connect_app`].
     pub async fn connect(config: &CellConfig) -> Result<Self, DbErr> {
+        Self::open(config, None).await
+    }
+
+    /// Connects the pools a cell serves with: on PostgreSQL, acting as `database.app_role`
+    /// when it is set (`SET ROLE` at connect time), else as the URL's user like [`Db::connect`].
+    pub async fn connect_app(config: &CellConfig) -> Result<Self, DbErr> {
+        Self::open(config, config.database.app_role.as_deref()).await
+    }
+
+    async fn open(config: &CellConfig, role: Option<&str>) -> Result<Self, DbErr> {
         let url = config.database_url();
         let url = url.expose_secret();
         if let Some(path) = sqlite_path(url)
@@ -41,36 +62,79 @@ impl Db {
                 ))
             })?;
         }
-        let mut opts = ConnectOptions::new(url.to_owned());
-        opts.max_connections(config.database.max_connections)
-            .min_connections(config.database.min_connections)
-            .acquire_timeout(Duration::from_secs(config.database.acquire_timeout))
-            .connect_timeout(Duration::from_secs(config.database.acquire_timeout))
-            .sqlx_logging(false)
-            .map_sqlx_sqlite_opts(|o| {
-                o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(30))
-                    .foreign_keys(true)
-                    .create_if_missing(true)
-            });
-        let mut attempt = 0;
-        let conn = loop {
-            match sea_orm::Database::connect(opts.clone()).await {
-                // Two processes opening a new SQLite file at once race on switching it to WAL;
-                // SQLite answers SQLITE_BUSY there without calling its busy handler.
-                Err(e) if is_sqlite_busy(&e) && attempt < 50 => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(20 * attempt.min(10))).await;
-                }
-                other => break other?,
-            }
+        if let Some(role) = role
+            && !crate::config::valid_role_name(role)
+        {
+            return Err(DbErr::Custom(format!("invalid role name `{role}`")));
+        }
+        let db = &config.database;
+        let pool = |max: u32, min: u32, system: bool| {
+            let mut opts = ConnectOptions::new(url.to_owned());
+            let role = role.map(str::to_owned);
+            opts.max_connections(max)
+                .min_connections(min)
+                .acquire_timeout(Duration::from_secs(db.acquire_timeout))
+                .connect_timeout(Duration::from_secs(db.acquire_timeout))
+                .sqlx_logging(false)
+                .map_sqlx_sqlite_opts(|o| {
+                    o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                        .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                        .busy_timeout(Duration::from_secs(30))
+                        .foreign_keys(true)
+                        .create_if_missing(true)
+                })
+                .map_sqlx_postgres_opts(move |o| {
+                    // Startup parameters: applied by the server before the first statement, and
+                    // the values `RESET` returns to.
+                    let mut params: Vec<(&str, &str)> = Vec::new();
+                    if let Some(role) = &role {
+                        params.push(("role", role.as_str()));
+                    }
+                    if system {
+                        params.push(("app.system", "on"));
+                    }
+                    if params.is_empty() {
+                        o
+                    } else {
+                        o.options(params)
+                    }
+                });
+            opts
         };
-        Ok(Self { conn })
+        let conn = connect_retrying(pool(db.max_connections, db.min_connections, false)).await?;
+        let system = match conn.get_database_backend() {
+            DbBackend::Postgres => {
+                let mut opts = pool(db.max_connections.min(SYSTEM_POOL_MAX), 0, true);
+                opts.connect_lazy(true);
+                Some(Arc::new(Self {
+                    conn: sea_orm::Database::connect(opts).await?,
+                    system: None,
+                }))
+            }
+            _ => None,
+        };
+        Ok(Self { conn, system })
     }
 
+    /// Closes the pools (at shutdown).
+    pub async fn close(&self) {
+        self.conn.close_by_ref().await.ok();
+        if let Some(system) = &self.system {
+            system.conn.close_by_ref().await.ok();
+        }
+    }
+
+    /// The kernel's system context: a pool whose connections carry `app.system = on` on
+    /// PostgreSQL (the same pool on SQLite). Only kernel background and operator code uses it
+    /// (event dispatch, the job runner, mail delivery, the admin API): the row-level security
+    /// policies of the kernel's tables admit it across orgs. Module code uses [`Db::tenant`].
+    pub fn system(&self) -> &Db {
+        self.system.as_deref().unwrap_or(self)
+    }
+
+    /// Wraps one connection; it serves as its own system context.
     pub fn from_connection(conn: DatabaseConnection) -> Self {
-        Self { conn }
+        Self { conn, system: None }
     }
 
     /// The raw connection, for migrations and tables that are not tenant-owned (users,
@@ -102,6 +166,22 @@ impl Db {
         Ok(TenantTx { txn, org_id })
     }
 
+    /// Begins a transaction on behalf of one user across their organizations ("my orgs", "my
+    /// invitations"): on PostgreSQL it sets `app.current_user_id`, which the policies made by
+    /// [`enable_member_rls`] read, so the user's own rows of such a table are visible in every org.
+    pub async fn for_user(&self, user_id: Uuid) -> Result<DatabaseTransaction, DbErr> {
+        let txn = self.conn.begin().await?;
+        if txn.get_database_backend() == DbBackend::Postgres {
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "select set_config('app.current_user_id', $1, true)",
+                [user_id.to_string().into()],
+            ))
+            .await?;
+        }
+        Ok(txn)
+    }
+
     /// Pool gauges for `/metrics`: (connections open, of which idle).
     pub fn pool_stats(&self) -> (u32, usize) {
         match self.backend() {
@@ -114,6 +194,21 @@ impl Db {
                 (p.size(), p.num_idle())
             }
             _ => (0, 0),
+        }
+    }
+}
+
+async fn connect_retrying(opts: ConnectOptions) -> Result<DatabaseConnection, DbErr> {
+    let mut attempt = 0;
+    loop {
+        match sea_orm::Database::connect(opts.clone()).await {
+            // Two processes opening a new SQLite file at once race on switching it to WAL;
+            // SQLite answers SQLITE_BUSY there without calling its busy handler.
+            Err(e) if is_sqlite_busy(&e) && attempt < 50 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(20 * attempt.min(10))).await;
+            }
+            other => return other,
         }
     }
 }
@@ -308,21 +403,215 @@ impl<'a, E: TenantEntity> Repo<'a, E> {
 /// connection without `app.current_org_id` (or with another org) sees and writes no rows, even
 /// when a query forgets its predicate. On SQLite, a no-op (the repository is the guard there).
 pub async fn enable_tenant_rls<C: ConnectionTrait>(conn: &C, table: &str) -> Result<(), DbErr> {
+    create_policy(conn, table, ORG_CHECK, ORG_CHECK).await
+}
+
+/// Like [`enable_tenant_rls`], for tables with a `user_id` whose rows their user must also see
+/// outside the org's scope (memberships: "my organizations"): rows are visible in their org's
+/// transactions and in [`Db::for_user`] transactions of their user; writes need the org.
+pub async fn enable_member_rls<C: ConnectionTrait>(conn: &C, table: &str) -> Result<(), DbErr> {
+    let read = format!(
+        "{ORG_CHECK} OR user_id = nullif(current_setting('app.current_user_id', true), '')::uuid"
+    );
+    create_policy(conn, table, &read, ORG_CHECK).await
+}
+
+/// Like [`enable_tenant_rls`], for tables that kernel background or operator code reads across
+/// orgs: the policy also admits the system context of [`Db::system`] (`app.system = on`). With
+/// `null_org_writes`, rows without an org (`org_id IS NULL`: a password-reset mail, a failed
+/// login) may be written from any context, and are read only by the system context.
+pub async fn enable_system_rls<C: ConnectionTrait>(
+    conn: &C,
+    table: &str,
+    null_org_writes: bool,
+) -> Result<(), DbErr> {
+    let read = format!("{ORG_CHECK} OR {SYSTEM_CHECK}");
+    let write = match null_org_writes {
+        true => format!("{ORG_CHECK} OR org_id IS NULL OR {SYSTEM_CHECK}"),
+        false => read.clone(),
+    };
+    create_policy(conn, table, &read, &write).await
+}
+
+const ORG_CHECK: &str = "org_id = nullif(current_setting('app.current_org_id', true), '')::uuid";
+const SYSTEM_CHECK: &str = "coalesce(current_setting('app.system', true), '') = 'on'";
+
+async fn create_policy<C: ConnectionTrait>(
+    conn: &C,
+    table: &str,
+    using: &str,
+    check: &str,
+) -> Result<(), DbErr> {
     if conn.get_database_backend() != DbBackend::Postgres {
         return Ok(());
     }
     if !table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(DbErr::Custom(format!("invalid table name `{table}`")));
     }
-    let check = "org_id = nullif(current_setting('app.current_org_id', true), '')::uuid";
     conn.execute_unprepared(&format!(
         "ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;
          ALTER TABLE {table} FORCE ROW LEVEL SECURITY;
          DROP POLICY IF EXISTS {table}_tenant_isolation ON {table};
-         CREATE POLICY {table}_tenant_isolation ON {table} USING ({check}) WITH CHECK ({check});"
+         CREATE POLICY {table}_tenant_isolation ON {table} USING ({using}) WITH CHECK ({check});"
     ))
     .await?;
     Ok(())
+}
+
+/// Tables the application role may read and append to, never change: the kernel revokes
+/// `UPDATE` and `DELETE` on them after every migration run.
+pub const APPEND_ONLY_TABLES: [&str; 1] = ["audit_log"];
+
+/// Why the configured application role cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum AppRoleError {
+    #[error("database.app_role `{role}`: {problem}")]
+    Refused { role: String, problem: String },
+    #[error("database.app_role: {0}")]
+    Db(#[from] DbErr),
+}
+
+/// Key of the advisory lock that serialises grants (concurrent `GRANT`s on one table fail with
+/// "tuple concurrently updated").
+const GRANT_LOCK_KEY: i64 = 0x0063_656c_6c67_726e; // "cellgrn"
+
+/// PostgreSQL: checks that `role` can serve as the application role, then (re)grants it what
+/// the cell needs, on the owner's connection. Run after every migration run, so new tables are
+/// covered. Refused: a role that does not exist, is a superuser, has BYPASSRLS, owns (or can act
+/// as the owner of) a table or the schema, or that the connecting user cannot act as.
+///
+/// Grants: `USAGE` on the schema; `SELECT, INSERT, UPDATE, DELETE` on every table, except the
+/// [`APPEND_ONLY_TABLES`] (`SELECT, INSERT`) and the migration tracking table (`SELECT`);
+/// `USAGE, SELECT` on sequences. Everything else it had on them is revoked first.
+pub async fn prepare_app_role(owner: &DatabaseConnection, role: &str) -> Result<(), AppRoleError> {
+    let refuse = |problem: String| AppRoleError::Refused {
+        role: role.to_owned(),
+        problem,
+    };
+    if !crate::config::valid_role_name(role) {
+        return Err(refuse("not a lowercase identifier".into()));
+    }
+    if owner.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    let pg = |sql: &str, values: Vec<sea_orm::Value>| {
+        Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+    };
+    let row = owner
+        .query_one_raw(pg(
+            "SELECT rolsuper, rolbypassrls, pg_has_role(current_user, oid, 'MEMBER') AS can_set, \
+                    current_user::text AS owner \
+             FROM pg_roles WHERE rolname = $1::name",
+            vec![role.into()],
+        ))
+        .await?;
+    let owner_name: String = match &row {
+        Some(r) => r.try_get("", "owner")?,
+        None => String::new(),
+    };
+    let Some(row) = row else {
+        let me: Option<String> = owner
+            .query_one_raw(pg("SELECT current_user::text AS me", vec![]))
+            .await?
+            .map(|r| r.try_get("", "me"))
+            .transpose()?;
+        return Err(refuse(format!(
+            "the role does not exist; create it: CREATE ROLE {role} NOLOGIN NOSUPERUSER NOBYPASSRLS; GRANT {role} TO {};",
+            me.unwrap_or_else(|| "<owner>".into())
+        )));
+    };
+    if row.try_get::<bool>("", "rolsuper")? {
+        return Err(refuse(
+            "is a superuser, which bypasses row-level security; use a NOSUPERUSER role".into(),
+        ));
+    }
+    if row.try_get::<bool>("", "rolbypassrls")? {
+        return Err(refuse(
+            "has BYPASSRLS; ALTER ROLE it NOBYPASSRLS or use another role".into(),
+        ));
+    }
+    if !row.try_get::<bool>("", "can_set")? {
+        return Err(refuse(format!(
+            "the database user `{owner_name}` cannot act as it; GRANT {role} TO {owner_name};"
+        )));
+    }
+    let owned = owner
+        .query_all_raw(pg(
+            "SELECT n.nspname || '.' || c.relname AS name FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') \
+               AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%' \
+               AND pg_has_role($1::name, c.relowner, 'MEMBER') \
+             ORDER BY 1 LIMIT 5",
+            vec![role.into()],
+        ))
+        .await?
+        .iter()
+        .map(|r| r.try_get::<String>("", "name"))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !owned.is_empty() {
+        return Err(refuse(format!(
+            "owns (or can act as the owner of) tables, and owners are not bound by row-level security: {}; give them to the migrating user (ALTER TABLE … OWNER TO {owner_name})",
+            owned.join(", ")
+        )));
+    }
+    let schema_row = owner
+        .query_one_raw(pg(
+            "SELECT current_schema()::text AS schema, pg_has_role($1::name, nspowner, 'MEMBER') AS owns \
+             FROM pg_namespace WHERE nspname = current_schema()",
+            vec![role.into()],
+        ))
+        .await?
+        .ok_or_else(|| refuse("the connection has no current schema".into()))?;
+    let schema: String = schema_row.try_get("", "schema")?;
+    if schema_row.try_get::<bool>("", "owns")? {
+        return Err(refuse(format!(
+            "owns the schema `{schema}`, which lets it drop the cell's tables"
+        )));
+    }
+    let s = quote_ident(&schema);
+    let txn = owner.begin().await?;
+    txn.execute_raw(pg(
+        "SELECT pg_advisory_xact_lock($1)",
+        vec![GRANT_LOCK_KEY.into()],
+    ))
+    .await?;
+    txn.execute_unprepared(&format!(
+        "GRANT USAGE ON SCHEMA {s} TO {role};
+         REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {role};
+         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {role};
+         REVOKE ALL ON ALL SEQUENCES IN SCHEMA {s} FROM {role};
+         GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {s} TO {role};"
+    ))
+    .await?;
+    let restricted: Vec<(&str, &str)> = APPEND_ONLY_TABLES
+        .iter()
+        .map(|t| (*t, "UPDATE, DELETE"))
+        .chain([(cell_migrations::TRACKING_TABLE, "INSERT, UPDATE, DELETE")])
+        .collect();
+    for (table, privileges) in restricted {
+        let exists = txn
+            .query_one_raw(pg(
+                "SELECT 1 AS one FROM pg_tables WHERE schemaname = current_schema() AND tablename = $1",
+                vec![table.into()],
+            ))
+            .await?
+            .is_some();
+        if exists {
+            txn.execute_unprepared(&format!(
+                "REVOKE {privileges} ON {s}.{} FROM {role}",
+                quote_ident(table)
+            ))
+            .await?;
+        }
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// A PostgreSQL identifier in double quotes.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ pub enum ErrorCode {
     ValidationFailed,
     Unauthorized,
     Forbidden,
+    InsufficientScope,
     NotFound,
     MethodNotAllowed,
     Conflict,
@@ -33,13 +34,14 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 15] = [
         Self::BadRequest,
         Self::InvalidJson,
         Self::InvalidQuery,
         Self::ValidationFailed,
         Self::Unauthorized,
         Self::Forbidden,
+        Self::InsufficientScope,
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::Conflict,
@@ -55,7 +57,7 @@ impl ErrorCode {
             Self::BadRequest | Self::InvalidJson | Self::InvalidQuery => StatusCode::BAD_REQUEST,
             Self::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::InsufficientScope => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict => StatusCode::CONFLICT,
@@ -75,6 +77,7 @@ impl ErrorCode {
             Self::ValidationFailed => "validation_failed",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
+            Self::InsufficientScope => "insufficient_scope",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict => "conflict",
@@ -107,6 +110,7 @@ impl ErrorCode {
             Self::ValidationFailed => "the request failed validation",
             Self::Unauthorized => "authentication is required",
             Self::Forbidden => "you are not allowed to do this",
+            Self::InsufficientScope => "the API key lacks the scope this needs",
             Self::NotFound => "no such resource",
             Self::MethodNotAllowed => "this method is not allowed on this resource",
             Self::Conflict => "the request conflicts with the current state",
@@ -181,6 +185,14 @@ impl ApiError {
     #[track_caller]
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Unauthorized, message)
+    }
+
+    /// A `validation_failed` error about one field, shaped like garde's (`details.fields`).
+    #[track_caller]
+    pub fn validation(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self::new(ErrorCode::ValidationFailed, format!("{field}: {message}"))
+            .with_details(serde_json::json!({ "fields": { field: message } }))
     }
 
     /// An internal error: the client sees a generic message, the cause is logged.

@@ -186,7 +186,9 @@ impl Events {
         self.publish_on(tx.unscoped(), tx.org_id(), event).await
     }
 
-    /// Publishes through any connection or transaction, for an explicit org.
+    /// Publishes through any connection or transaction, for an explicit org. On PostgreSQL the
+    /// connection must be in that org's context (a [`crate::Db::tenant`] transaction) or the
+    /// kernel's system context, or row-level security refuses the event.
     pub async fn publish_on<C: ConnectionTrait>(
         &self,
         conn: &C,
@@ -240,7 +242,7 @@ impl Events {
     /// Claims due deliveries, runs their subscribers and records the outcomes. Returns how many
     /// deliveries it handled (0 when nothing was due).
     pub async fn dispatch_once(&self, ctx: &CellContext) -> Result<usize, DbErr> {
-        let db = ctx.db();
+        let db = ctx.db().system();
         let claimed = queue::claim(
             db,
             "kernel_event_deliveries",
@@ -371,6 +373,7 @@ impl Events {
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<DeadDelivery>, u64), DbErr> {
+        let db = db.system();
         let backend = db.backend();
         let rows = db
             .conn()
@@ -409,7 +412,7 @@ impl Events {
     /// Puts parked deliveries back in the queue with a fresh attempt budget: one (`Some(id)`) or
     /// all. Returns how many were requeued.
     pub async fn replay(&self, db: &Db, id: Option<Uuid>) -> Result<u64, DbErr> {
-        let n = queue::requeue(db, "kernel_event_deliveries", id).await?;
+        let n = queue::requeue(db.system(), "kernel_event_deliveries", id).await?;
         self.inner.wake.notify_one();
         Ok(n)
     }

@@ -194,7 +194,8 @@ impl Jobs {
     }
 
     /// Enqueues job `name` (`module.job`) through `conn`, usually the caller's transaction:
-    /// it runs only if that transaction commits.
+    /// it runs only if that transaction commits. On PostgreSQL a job of an org is enqueued in
+    /// that org's context (a [`crate::Db::tenant`] transaction); jobs without an org from any.
     pub async fn enqueue<C: ConnectionTrait>(
         &self,
         conn: &C,
@@ -229,7 +230,7 @@ impl Jobs {
 
     /// Claims due jobs, runs them, records each attempt. Returns how many ran.
     pub async fn run_once(&self, ctx: &CellContext) -> Result<usize, DbErr> {
-        let db = ctx.db();
+        let db = ctx.db().system();
         let claimed = queue::claim(
             db,
             "kernel_jobs",
@@ -334,6 +335,7 @@ impl Jobs {
     /// enqueues its job in the same transaction. At most 10 ticks per schedule per call, so a
     /// paused instance does not flood the queue. Returns how many ticks this instance claimed.
     pub async fn tick_schedules(&self, db: &Db, now: DateTime<Utc>) -> Result<usize, DbErr> {
+        let db = db.system();
         let mut claimed = 0;
         for schedule in &self.inner.schedules {
             let from = self
@@ -423,6 +425,7 @@ impl Jobs {
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<JobRunRecord>, u64), DbErr> {
+        let db = db.system();
         let (filter, mut values): (&str, Vec<sea_orm::Value>) = match name {
             Some(n) => ("WHERE name = $1", vec![n.to_owned().into()]),
             None => ("", vec![]),
@@ -470,6 +473,7 @@ impl Jobs {
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<DeadJob>, u64), DbErr> {
+        let db = db.system();
         let rows = db
             .conn()
             .query_all_raw(stmt(
@@ -498,7 +502,7 @@ impl Jobs {
 
     /// Requeues one parked job, or all, with a fresh attempt budget.
     pub async fn replay(&self, db: &Db, id: Option<Uuid>) -> Result<u64, DbErr> {
-        let n = queue::requeue(db, "kernel_jobs", id).await?;
+        let n = queue::requeue(db.system(), "kernel_jobs", id).await?;
         self.inner.wake.notify_one();
         Ok(n)
     }

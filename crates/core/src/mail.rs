@@ -409,7 +409,9 @@ impl Mail {
 
     /// Renders and records a message and enqueues its sending, all through `conn` (usually
     /// the caller's transaction): nothing is sent unless it commits, and never inside the
-    /// request. Returns the message id.
+    /// request. Returns the message id. On PostgreSQL a message of an org is queued in that
+    /// org's context (a [`crate::Db::tenant`] transaction, which also sees its templates);
+    /// messages without an org from any connection.
     pub async fn queue<C: ConnectionTrait>(
         &self,
         conn: &C,
@@ -497,6 +499,7 @@ impl Mail {
     /// Sends a queued message (the job's work). Already sent: nothing to do, so a retried job
     /// never sends twice after a recorded success. Failures are recorded and returned.
     pub async fn deliver(&self, db: &Db, id: Uuid) -> Result<(), String> {
+        let db = db.system();
         let backend = db.backend();
         let row = db
             .conn()
@@ -557,6 +560,7 @@ impl Mail {
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<EmailRecord>, u64), DbErr> {
+        let db = db.system();
         let rows = db
             .conn()
             .query_all_raw(stmt(

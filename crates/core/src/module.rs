@@ -80,6 +80,11 @@ pub trait PlatformModule: Send + Sync + 'static {
     fn authenticator(&self) -> Option<Arc<dyn crate::http::caller::Authenticator>> {
         None
     }
+    /// Commands the module adds to the cell binary (`suite users create …`); they run after
+    /// migrations, with the cell's context.
+    fn commands(&self) -> Vec<ModuleCommand> {
+        Vec::new()
+    }
     /// Extra OpenAPI content (tags, security schemes, components) merged into the cell's document.
     fn openapi(&self) -> utoipa::openapi::OpenApi {
         utoipa::openapi::OpenApi::default()
@@ -158,6 +163,24 @@ pub struct ScheduledJob {
     pub name: &'static str,
     pub cron: &'static str,
     pub handler: Arc<dyn JobHandler>,
+}
+
+/// A command of the cell binary provided by a module, selected by the words of `path`
+/// (`["users", "create"]`).
+#[derive(Clone)]
+pub struct ModuleCommand {
+    pub path: &'static [&'static str],
+    /// One line for the command list.
+    pub about: &'static str,
+    pub handler: Arc<dyn CommandHandler>,
+}
+
+#[async_trait::async_trait]
+pub trait CommandHandler: Send + Sync {
+    /// `args` are the words after the command's path; stdin is the handler's to read (secrets
+    /// such as passwords come from there, never from arguments). Output goes to stdout; an
+    /// error exits with status 2 and its message.
+    async fn run(&self, ctx: &CellContext, args: &[String]) -> anyhow::Result<()>;
 }
 
 /// What an entity looks like wherever another module shows it.

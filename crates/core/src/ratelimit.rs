@@ -42,7 +42,8 @@ pub struct RateLimitSection {
     pub enabled: bool,
     pub backend: RateLimitBackend,
     /// Limits by group name. The defaults are the specs': `general` 100/min, `ai` 20/min,
-    /// `uploads` 10/min, `login` 10 per 15 min (keyed by email by the auth module).
+    /// `uploads` 10/min, `login` 10 per 15 min (keyed by email by the auth module), `login_ip`
+    /// 100 per 15 min (credential endpoints per client address).
     pub groups: BTreeMap<String, GroupLimit>,
     /// Path prefix → group (`"/api/v1/ai" = "ai"`); the longest matching prefix wins, other
     /// requests use `general`. Health, metrics and docs are never limited.
@@ -64,6 +65,7 @@ impl Default for RateLimitSection {
                 ("ai".to_owned(), g(20, 60)),
                 ("uploads".to_owned(), g(10, 60)),
                 ("login".to_owned(), g(10, 900)),
+                ("login_ip".to_owned(), g(100, 900)),
             ]),
             routes: BTreeMap::new(),
         }

@@ -1,16 +1,131 @@
 //! The kernel's own tables, migrated before every module (pseudo-module `kernel`).
 //!
-//! Kernel tables carry `org_id` where their rows belong to a tenant, but have no row-level
-//! security: only kernel code reads them, across orgs (the dispatcher, admin routes), and no
-//! module query ever touches them. Times the kernel schedules on are epoch milliseconds
-//! (`*_ms BIGINT`) so that comparisons are exact and identical on SQLite and PostgreSQL.
+//! Kernel tables carry `org_id` where their rows belong to a tenant, and those have row-level
+//! security like every tenant table, with a policy that also admits the kernel's system context
+//! ([`crate::Db::system`], `app.system = on`): request paths write them inside the org's
+//! transaction, the dispatcher, job runner, mail sender and admin API read them across orgs.
+//! Times the kernel schedules on are epoch milliseconds (`*_ms BIGINT`) so that comparisons
+//! are exact and identical on SQLite and PostgreSQL.
 
-use sea_orm::DbErr;
+use sea_orm::{ConnectionTrait, DbBackend, DbErr};
 use sea_orm_migration::sea_query::{ColumnDef, Index, Table};
 use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
 
 pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(Events), Box::new(Jobs), Box::new(Mail)]
+    vec![
+        Box::new(Events),
+        Box::new(Jobs),
+        Box::new(Mail),
+        Box::new(RowSecurity),
+        Box::new(AuditLog),
+    ]
+}
+
+struct RowSecurity;
+
+impl MigrationName for RowSecurity {
+    fn name(&self) -> &str {
+        "kernel_m20261122_000001_row_security"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for RowSecurity {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let conn = m.get_connection();
+        // (table, may rows without an org be written outside the system context)
+        for (table, null_org) in [
+            ("kernel_events", false),
+            ("kernel_jobs", true),
+            ("kernel_emails", true),
+            ("kernel_email_templates", false),
+        ] {
+            crate::db::enable_system_rls(conn, table, null_org).await?;
+        }
+        Ok(())
+    }
+}
+
+struct AuditLog;
+
+impl MigrationName for AuditLog {
+    fn name(&self) -> &str {
+        "kernel_m20261122_000002_audit_log"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AuditLog {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("audit_log")
+                .col(ColumnDef::new("id").uuid().not_null().primary_key())
+                .col(ColumnDef::new("org_id").uuid())
+                .col(ColumnDef::new("actor_user_id").uuid())
+                .col(ColumnDef::new("actor_api_key_id").uuid())
+                .col(ColumnDef::new("action").string().not_null())
+                .col(ColumnDef::new("entity_type").string())
+                .col(ColumnDef::new("entity_id").string())
+                .col(ColumnDef::new("changes").json_binary())
+                .col(ColumnDef::new("ip").string())
+                .col(ColumnDef::new("user_agent").text())
+                .col(ColumnDef::new("request_id").string())
+                .col(ColumnDef::new("status").integer())
+                .col(
+                    ColumnDef::new("created_at")
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .to_owned(),
+        )
+        .await?;
+        for (name, cols) in [
+            ("audit_log_org_time", &["org_id", "created_at"][..]),
+            (
+                "audit_log_org_entity",
+                &["org_id", "entity_type", "entity_id", "created_at"][..],
+            ),
+            (
+                "audit_log_org_actor",
+                &["org_id", "actor_user_id", "created_at"][..],
+            ),
+        ] {
+            let mut index = Index::create();
+            index.name(name).table("audit_log");
+            for col in cols {
+                index.col(*col);
+            }
+            m.create_index(index.to_owned()).await?;
+        }
+        let conn = m.get_connection();
+        crate::db::enable_system_rls(conn, "audit_log", true).await?;
+        // Append-only for everyone, owners included (the application role is not even granted
+        // UPDATE or DELETE); a retention job would have to disable these triggers explicitly.
+        match conn.get_database_backend() {
+            DbBackend::Postgres => {
+                conn.execute_unprepared(
+                    "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                     BEGIN RAISE EXCEPTION 'audit_log is append-only' USING ERRCODE = 'insufficient_privilege'; END $$;
+                     CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log \
+                       FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+                     CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log \
+                       FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();",
+                )
+                .await?;
+            }
+            _ => {
+                for (name, op) in [("no_update", "UPDATE"), ("no_delete", "DELETE")] {
+                    conn.execute_unprepared(&format!(
+                        "CREATE TRIGGER audit_log_{name} BEFORE {op} ON audit_log \
+                         BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
+                    ))
+                    .await?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 struct Jobs;

@@ -20,6 +20,8 @@ pub enum StartupError {
     Database(#[from] sea_orm::DbErr),
     #[error(transparent)]
     Migration(#[from] MigrationError),
+    #[error(transparent)]
+    AppRole(#[from] crate::db::AppRoleError),
     #[error("kernel services: {0}")]
     Services(String),
     #[error("cannot listen on {0}")]
@@ -53,9 +55,20 @@ pub async fn prepare(
 ) -> Result<CellContext, StartupError> {
     let modules = module::resolve(linked, &config)?;
     log_modules(&config, &modules);
-    let db = Db::connect(&config).await?;
-    let applied = cell_migrations::up(db.conn(), &migration_plan(&modules)).await?;
+    // Migrations run as the URL's user (the owner); the cell then serves as the app role.
+    let owner = Db::connect(&config).await?;
+    let applied = cell_migrations::up(owner.conn(), &migration_plan(&modules)).await?;
     tracing::info!(applied = applied.len(), "migrations up to date");
+    grant_app_role(&owner, &config).await?;
+    let db = match &config.database.app_role {
+        Some(role) => {
+            owner.close().await;
+            let db = Db::connect_app(&config).await?;
+            tracing::info!(role = %role, "serving as the application role");
+            db
+        }
+        None => owner,
+    };
     let ctx = CellContext::new(Arc::new(config), db, modules)
         .await
         .map_err(StartupError::Services)?;
@@ -69,6 +82,26 @@ pub async fn prepare(
             })?;
     }
     Ok(ctx)
+}
+
+/// After every migration run: on PostgreSQL with `database.app_role`, checks the role and
+/// (re)grants it what the cell needs on every table (new ones included), through the owner's
+/// connection `owner`. Without an app role on PostgreSQL, warns: the cell then serves as the
+/// owner of its tables (production refuses that configuration).
+pub async fn grant_app_role(owner: &Db, config: &CellConfig) -> Result<(), StartupError> {
+    if owner.backend() != sea_orm::DbBackend::Postgres {
+        return Ok(());
+    }
+    match &config.database.app_role {
+        Some(role) => {
+            crate::db::prepare_app_role(owner.conn(), role).await?;
+            tracing::info!(role = %role, "application role checked and granted");
+        }
+        None => tracing::warn!(
+            "database.app_role is unset: serving as the database URL's user; row-level security binds it only if it is no superuser (set CELL__DATABASE__APP_ROLE)"
+        ),
+    }
+    Ok(())
 }
 
 fn log_modules(config: &CellConfig, modules: &[EnabledModule]) {
@@ -92,6 +125,6 @@ pub async fn shutdown(ctx: &CellContext) {
             tracing::error!(module = m.module.name(), error = %format!("{e:#}"), "module shutdown failed");
         }
     }
-    ctx.db().conn().clone().close().await.ok();
+    ctx.db().close().await;
     tracing::info!("stopped");
 }

@@ -631,6 +631,17 @@ impl Storage {
             .await
     }
 
+    /// Stores a file the kernel made itself (an audit export): neither the upload size cap nor
+    /// the content-type allow-list, which guard what clients send, applies.
+    pub(crate) async fn put_trusted(
+        &self,
+        key: &ObjectKey,
+        content_type: &str,
+        body: ByteStream,
+    ) -> Result<ObjectInfo, StorageError> {
+        self.backend.put(key, content_type, body, u64::MAX).await
+    }
+
     /// The file's facts and a stream of its bytes.
     pub async fn get(&self, key: &ObjectKey) -> Result<(ObjectInfo, ByteStream), StorageError> {
         self.backend.get(key).await

@@ -1,6 +1,11 @@
 //! Who is calling. The cell's authenticator (provided by the identity module through
 //! `PlatformModule::authenticator`) identifies the caller once per request, before rate limits,
-//! and the result is available to every handler as the `Caller` extractor.
+//! and the result is available to every handler as the `Caller` extractor; [`RequestInfo`] adds
+//! the request id, client address and user agent.
+//!
+//! API keys are limited to their scopes here, for every route at once: a request to
+//! `<module prefix>/<resource>/…` needs `<resource>:read` (GET, HEAD) or `<resource>:write`
+//! (anything else); `<resource>:write` implies read, and `*` grants everything.
 
 use std::future::{Ready, ready};
 use std::net::IpAddr;
@@ -16,32 +21,185 @@ use crate::context::CellContext;
 use crate::error::{ApiError, ErrorCode};
 use crate::ratelimit::Decision;
 
-/// The authenticated caller of a request.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Caller {
-    pub user_id: Option<Uuid>,
-    /// The active organization.
-    pub org_id: Option<Uuid>,
-    /// Set when the request authenticated with an API key.
-    pub api_key_id: Option<Uuid>,
+/// An organization role. Cells may name more roles in `[cell.roles]`, each mapped onto one of
+/// these; code only ever compares platform roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    Viewer,
+    Member,
+    Admin,
+    Owner,
 }
 
-impl Caller {
-    /// The rate-limit subject: the API key, else the user.
-    pub fn subject(&self) -> Option<String> {
-        self.api_key_id
-            .map(|k| format!("key:{k}"))
-            .or_else(|| self.user_id.map(|u| format!("user:{u}")))
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Viewer => "viewer",
+            Self::Member => "member",
+            Self::Admin => "admin",
+            Self::Owner => "owner",
+        }
+    }
+
+    /// A platform role by name (`owner`, `admin`, `member`, `viewer`).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "viewer" => Some(Self::Viewer),
+            "member" => Some(Self::Member),
+            "admin" => Some(Self::Admin),
+            "owner" => Some(Self::Owner),
+            _ => None,
+        }
+    }
+
+    /// A platform role or one of the cell's aliases (`sales_rep` → member).
+    pub fn resolve(
+        name: &str,
+        aliases: &std::collections::BTreeMap<String, String>,
+    ) -> Option<Self> {
+        Self::parse(name).or_else(|| aliases.get(name).and_then(|r| Self::parse(r)))
     }
 }
 
-/// Identifies callers from the request head. At most one module of a cell provides one. Its
-/// future runs on the request's worker thread (`?Send`), like handlers.
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The user; for an API key, the user who created it (the key acts with at most their
+    /// role, further limited by its scopes).
+    pub user_id: Uuid,
+    /// The active organization.
+    pub org_id: Option<Uuid>,
+    /// The role in the active organization, as the cell names it (`sales_rep`).
+    pub role_name: Option<String>,
+    /// The platform role it maps onto.
+    pub role: Option<Role>,
+    /// Set when the request authenticated with an API key.
+    pub api_key_id: Option<Uuid>,
+    /// What an API key may do; `None` for user sessions (everything their role allows).
+    pub scopes: Option<Vec<String>>,
+    /// The session (refresh-token family) of a user's access token.
+    pub session_id: Option<Uuid>,
+}
+
+impl Caller {
+    /// A signed-in user with no active organization and no key.
+    pub fn user(user_id: Uuid) -> Self {
+        Self {
+            user_id,
+            org_id: None,
+            role_name: None,
+            role: None,
+            api_key_id: None,
+            scopes: None,
+            session_id: None,
+        }
+    }
+
+    /// The rate-limit subject: the API key, else the user.
+    pub fn subject(&self) -> String {
+        match self.api_key_id {
+            Some(k) => format!("key:{k}"),
+            None => format!("user:{}", self.user_id),
+        }
+    }
+
+    /// The active organization, or 403 when the caller has none.
+    pub fn org(&self) -> Result<Uuid, ApiError> {
+        self.org_id.ok_or_else(|| {
+            ApiError::forbidden("no active organization: switch to one with POST /auth/switch-org")
+        })
+    }
+
+    /// The active organization if the caller's role there is at least `min`, else 403.
+    pub fn require_role(&self, min: Role) -> Result<Uuid, ApiError> {
+        let org = self.org()?;
+        match self.role {
+            Some(r) if r >= min => Ok(org),
+            _ => Err(ApiError::forbidden(format!(
+                "this needs the {min} role or higher in the organization"
+            ))),
+        }
+    }
+
+    /// Refuses API keys: for credential and account management, which only the user may do.
+    pub fn require_session(&self) -> Result<(), ApiError> {
+        match self.api_key_id {
+            None => Ok(()),
+            Some(_) => Err(ApiError::forbidden(
+                "API keys cannot do this; sign in as the user",
+            )),
+        }
+    }
+
+    /// Whether the caller may use `scope` (`tasks:read`). Sessions may use every scope.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        let Some(scopes) = &self.scopes else {
+            return true;
+        };
+        let (resource, action) = scope.split_once(':').unwrap_or((scope, ""));
+        scopes.iter().any(|s| {
+            s == "*"
+                || s == scope
+                || (action == "read" && s.strip_suffix(":write") == Some(resource))
+                || s.strip_suffix(":*") == Some(resource)
+        })
+    }
+
+    /// 403 `insufficient_scope` unless the caller has `scope`.
+    pub fn require_scope(&self, scope: &str) -> Result<(), ApiError> {
+        if self.has_scope(scope) {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            ErrorCode::InsufficientScope,
+            format!("this API key lacks the `{scope}` scope"),
+        )
+        .with_details(serde_json::json!({ "required_scope": scope })))
+    }
+}
+
+/// Identifies callers from the request head. At most one module of a cell provides one (the
+/// identity module); other modules reach the few identity services they need through it. Its
+/// futures run on the request's worker thread (`?Send`), like handlers.
 #[async_trait::async_trait(?Send)]
 pub trait Authenticator: Send + Sync {
     /// `None` for anonymous requests and for credentials that do not verify (handlers that need
     /// a caller answer 401 through the `Caller` extractor).
     async fn authenticate(&self, ctx: &CellContext, req: &HttpRequest) -> Option<Caller>;
+
+    /// Re-checks a user's password before a sensitive action (ownership transfer). Failures
+    /// count towards the account's lockout.
+    async fn confirm_password(
+        &self,
+        _ctx: &CellContext,
+        _user_id: Uuid,
+        _password: &str,
+    ) -> Result<bool, ApiError> {
+        Err(ApiError::internal(anyhow::anyhow!(
+            "this cell's authenticator cannot confirm passwords"
+        )))
+    }
+
+    /// The public keys that verify this cell's access tokens, served at
+    /// `/.well-known/jwks.json` so other services can verify them.
+    fn jwks(&self) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// A user's email address, if the user exists and is active.
+    async fn user_email(
+        &self,
+        _ctx: &CellContext,
+        _user_id: Uuid,
+    ) -> Result<Option<String>, ApiError> {
+        Ok(None)
+    }
 }
 
 impl FromRequest for Caller {
@@ -55,6 +213,40 @@ impl FromRequest for Caller {
                 .cloned()
                 .ok_or_else(|| ApiError::of(ErrorCode::Unauthorized)),
         )
+    }
+}
+
+/// The request's id, client address and user agent, for audit records and security events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestInfo {
+    pub request_id: Option<String>,
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+impl RequestInfo {
+    pub fn of(req: &HttpRequest) -> Self {
+        let behind_proxy = req
+            .app_data::<CellContext>()
+            .is_some_and(|c| c.config().http.behind_proxy);
+        Self {
+            request_id: crate::http::request_id::current(),
+            ip: client_ip(req, behind_proxy),
+            user_agent: req
+                .headers()
+                .get("user-agent")
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.chars().take(512).collect()),
+        }
+    }
+}
+
+impl FromRequest for RequestInfo {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        ready(Ok(Self::of(req)))
     }
 }
 
@@ -86,6 +278,16 @@ pub(crate) async fn identify_and_limit(
     if let Some(auth) = ctx.authenticator()
         && let Some(caller) = auth.authenticate(&ctx, req.request()).await
     {
+        if caller.scopes.is_some()
+            && let Some(scope) = required_scope(&ctx, req.method(), req.path())
+            && let Err(e) = caller.require_scope(&scope)
+        {
+            let (http_req, _) = req.into_parts();
+            return Ok(ServiceResponse::new(
+                http_req,
+                actix_web::HttpResponse::from_error(e),
+            ));
+        }
         req.extensions_mut().insert(caller);
     }
     let limiter = ctx.rate_limiter();
@@ -99,7 +301,7 @@ pub(crate) async fn identify_and_limit(
     let caller = req.extensions().get::<Caller>().cloned();
     let subject = caller
         .as_ref()
-        .and_then(Caller::subject)
+        .map(Caller::subject)
         .or_else(|| {
             client_ip(req.request(), ctx.config().http.behind_proxy).map(|ip| format!("ip:{ip}"))
         })
@@ -145,5 +347,79 @@ pub(crate) async fn identify_and_limit(
 fn set(headers: &mut actix_web::http::header::HeaderMap, name: &'static str, value: u64) {
     if let Ok(v) = HeaderValue::from_str(&value.to_string()) {
         headers.insert(HeaderName::from_static(name), v);
+    }
+}
+
+/// The scope a request needs: `<resource>:read|write`, where the resource is the first path
+/// segment after the longest module route prefix the path is under. `None` outside module routes.
+pub(crate) fn required_scope(
+    ctx: &CellContext,
+    method: &actix_web::http::Method,
+    path: &str,
+) -> Option<String> {
+    let rest = ctx
+        .modules()
+        .iter()
+        .map(|m| m.route_prefix.trim_end_matches('/'))
+        .filter(|p| {
+            path.strip_prefix(*p)
+                .is_some_and(|r| r.is_empty() || r.starts_with('/'))
+        })
+        .max_by_key(|p| p.len())
+        .map(|p| &path[p.len()..])?;
+    let resource = rest.trim_start_matches('/').split('/').next()?;
+    if resource.is_empty() {
+        return None;
+    }
+    let action = match *method {
+        actix_web::http::Method::GET | actix_web::http::Method::HEAD => "read",
+        _ => "write",
+    };
+    Some(format!("{resource}:{action}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(scopes: &[&str]) -> Caller {
+        Caller {
+            api_key_id: Some(Uuid::nil()),
+            scopes: Some(scopes.iter().map(|s| (*s).to_owned()).collect()),
+            ..Caller::user(Uuid::nil())
+        }
+    }
+
+    #[test]
+    fn scopes() {
+        assert!(Caller::user(Uuid::nil()).has_scope("tasks:write"));
+        let k = key(&["tasks:read", "contacts:write", "files:*"]);
+        assert!(k.has_scope("tasks:read"));
+        assert!(!k.has_scope("tasks:write"));
+        assert!(k.has_scope("contacts:read"));
+        assert!(k.has_scope("contacts:write"));
+        assert!(k.has_scope("files:write"));
+        assert!(!k.has_scope("deals:read"));
+        assert!(key(&["*"]).has_scope("anything:write"));
+        assert!(key(&[]).require_scope("tasks:read").is_err());
+    }
+
+    #[test]
+    fn roles_order_and_aliases() {
+        assert!(
+            Role::Owner > Role::Admin && Role::Admin > Role::Member && Role::Member > Role::Viewer
+        );
+        let aliases = [("sales_rep".to_owned(), "member".to_owned())]
+            .into_iter()
+            .collect();
+        assert_eq!(Role::resolve("sales_rep", &aliases), Some(Role::Member));
+        assert_eq!(Role::resolve("admin", &aliases), Some(Role::Admin));
+        assert_eq!(Role::resolve("boss", &aliases), None);
+        let mut c = Caller::user(Uuid::nil());
+        assert!(c.require_role(Role::Viewer).is_err(), "no org");
+        c.org_id = Some(Uuid::nil());
+        c.role = Some(Role::Member);
+        assert!(c.require_role(Role::Member).is_ok());
+        assert!(c.require_role(Role::Admin).is_err());
     }
 }

@@ -28,7 +28,7 @@ use crate::module::EnabledModule;
 use crate::startup::{self, StartupError};
 use crate::telemetry;
 
-pub use caller::{Authenticator, Caller};
+pub use caller::{Authenticator, Caller, RequestInfo, Role};
 pub use extract::ValidJson;
 pub use list::{ListQuery, ListSpec, Page, PageMeta, fetch_page};
 
@@ -184,6 +184,9 @@ fn routes(
         .service(admin::dead_jobs)
         .service(admin::replay_job)
         .service(admin::emails)
+        .service(crate::audit::list_audit)
+        .service(crate::audit::export_audit)
+        .service(crate::audit::export_status)
         .service(signed::download)
         .service(signed::upload);
     let mut prefixes: Vec<&str> = Vec::new();
@@ -258,6 +261,7 @@ fn cell_app(
         .app_data(extract::query_config())
         .app_data(extract::path_config())
         .service(web::resource("/metrics").get(metrics))
+        .service(web::resource("/.well-known/jwks.json").get(jwks))
         .service(web::resource(DOCS_PATH).get(|| async {
             HttpResponse::PermanentRedirect()
                 .insert_header(("Location", format!("{DOCS_PATH}/")))
@@ -265,6 +269,7 @@ fn cell_app(
         }))
         .service(SwaggerUi::new(format!("{DOCS_PATH}/{{_:.*}}")).url(OPENAPI_PATH, openapi))
         .default_service(web::to(no_route))
+        .wrap(from_fn(crate::audit::record_mutations))
         .wrap(from_fn(caller::identify_and_limit))
         .wrap(from_fn(middleware::observe))
 }
@@ -289,6 +294,17 @@ async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         req.method(),
         req.path()
     )))
+}
+
+/// The authenticator's public keys (404 when the cell has none).
+async fn jwks(ctx: CellContext) -> Result<HttpResponse, ApiError> {
+    let keys = ctx
+        .authenticator()
+        .and_then(|a| a.jwks())
+        .ok_or_else(|| ApiError::not_found("this cell publishes no signing keys"))?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "public, max-age=300"))
+        .json(keys))
 }
 
 /// Prometheus text exposition; behind a bearer token when `telemetry.metrics_token` is set.

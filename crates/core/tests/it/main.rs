@@ -1,5 +1,6 @@
 //! The kernel's integration tests: one binary, database tests on SQLite and PostgreSQL.
 
+mod audit;
 mod blackbox;
 mod cache;
 mod events;
@@ -10,6 +11,7 @@ mod mail;
 mod migrations;
 mod ratelimit;
 mod registry;
+mod roles;
 mod storage;
 mod support;
 mod tenancy;

@@ -32,9 +32,8 @@ impl Authenticator for HeaderAuth {
         };
         let user_id = header("x-test-user")?;
         Some(Caller {
-            user_id: Some(user_id),
             org_id: header("x-test-org"),
-            api_key_id: None,
+            ..Caller::user(user_id)
         })
     }
 }

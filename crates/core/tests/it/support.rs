@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::future::{Ready, ready};
 
-use actix_web::{FromRequest, HttpRequest, HttpResponse, get, post};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, delete, get, post};
 use kernel::config::Sources;
 use kernel::http::{ListQuery, ListSpec, ValidJson, fetch_page};
 use kernel::module::{ModuleSettings, PlatformModule, parse_settings};
@@ -136,6 +136,7 @@ impl PlatformModule for Notes {
         )))
         .service(list_notes)
         .service(create_note)
+        .service(delete_note)
         .service(boom);
     }
 }
@@ -335,6 +336,130 @@ async fn create_note(
         .await?;
     tx.commit().await?;
     Ok(HttpResponse::Created().json(model))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct NotePath {
+    pub id: Uuid,
+}
+
+/// Deletes a note of the caller's org.
+#[utoipa::path(tag = "notes", params(NotePath), responses((status = 204, description = "deleted")))]
+#[delete("/notes/{id}")]
+async fn delete_note(
+    ctx: CellContext,
+    org: TestOrg,
+    path: actix_web::web::Path<NotePath>,
+) -> ApiResult<HttpResponse> {
+    let tx = ctx.db().tenant(org.0).await?;
+    let deleted = tx.repo::<note::Entity>().delete(path.id).await?;
+    tx.commit().await?;
+    match deleted {
+        true => Ok(HttpResponse::NoContent().finish()),
+        false => Err(ApiError::not_found("no such note")),
+    }
+}
+
+/// Test authenticator: the caller is named by headers — `x-test-user`, `x-test-org`,
+/// `x-test-role` (a platform role), `x-test-key` (an API key id) and `x-test-scopes`
+/// (comma-separated; only with a key).
+pub struct HeaderCaller;
+
+#[async_trait::async_trait(?Send)]
+impl kernel::http::Authenticator for HeaderCaller {
+    async fn authenticate(
+        &self,
+        _ctx: &CellContext,
+        req: &HttpRequest,
+    ) -> Option<kernel::http::Caller> {
+        let text = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+        let id = |name: &str| text(name).and_then(|v| Uuid::parse_str(v).ok());
+        let role_name = text("x-test-role").map(str::to_owned);
+        let key = id("x-test-key");
+        Some(kernel::http::Caller {
+            org_id: id("x-test-org"),
+            role: role_name.as_deref().and_then(kernel::http::Role::parse),
+            role_name,
+            api_key_id: key,
+            scopes: key.map(|_| {
+                text("x-test-scopes")
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            }),
+            ..kernel::http::Caller::user(id("x-test-user")?)
+        })
+    }
+}
+
+/// Provides [`HeaderCaller`] as the cell's authenticator.
+pub struct Callers;
+
+#[async_trait::async_trait]
+impl PlatformModule for Callers {
+    fn name(&self) -> &'static str {
+        "callers"
+    }
+    fn version(&self) -> &'static str {
+        "0.0.1"
+    }
+    fn authenticator(&self) -> Option<std::sync::Arc<dyn kernel::http::Authenticator>> {
+        Some(std::sync::Arc::new(HeaderCaller))
+    }
+}
+
+/// Someone calling the test cell through [`HeaderCaller`] (and the notes' `x-org-id`).
+#[derive(Debug, Clone, Copy)]
+pub struct Actor {
+    pub user: Uuid,
+    pub org: Uuid,
+    pub role: &'static str,
+    pub key: Option<Uuid>,
+    pub scopes: &'static str,
+}
+
+impl Actor {
+    pub fn new(org: Uuid, role: &'static str) -> Self {
+        Self {
+            user: Uuid::now_v7(),
+            org,
+            role,
+            key: None,
+            scopes: "",
+        }
+    }
+
+    /// The same user through an API key with `scopes`.
+    pub fn with_key(self, scopes: &'static str) -> Self {
+        Self {
+            key: Some(Uuid::now_v7()),
+            scopes,
+            ..self
+        }
+    }
+
+    pub fn request(
+        &self,
+        app: &TestApp,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        let mut r = app
+            .client
+            .request(method, app.url(path))
+            .header("x-test-user", self.user.to_string())
+            .header("x-test-org", self.org.to_string())
+            .header("x-test-role", self.role)
+            .header("x-org-id", self.org.to_string());
+        if let Some(key) = self.key {
+            r = r
+                .header("x-test-key", key.to_string())
+                .header("x-test-scopes", self.scopes);
+        }
+        r
+    }
 }
 
 #[utoipa::path(tag = "notes", responses((status = 500, description = "always panics")))]

@@ -1,0 +1,144 @@
+//! The cell's authenticator: `Authorization: Bearer <access JWT>` or `Bearer pk_live_…`.
+
+use actix_web::HttpRequest;
+use chrono::Utc;
+use kernel::http::{Authenticator, Caller};
+use kernel::sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DbBackend, EntityTrait, Statement, TransactionTrait,
+};
+use kernel::{ApiError, CellContext};
+use uuid::Uuid;
+
+use crate::entity::api_key;
+use crate::service;
+use crate::state::{Shared, State};
+
+/// Keys' `last_used_at` is written at most this often.
+const LAST_USED_GRANULARITY_SECS: i64 = 60;
+
+pub(crate) struct AuthN(pub Shared);
+
+#[kernel::async_trait::async_trait(?Send)]
+impl Authenticator for AuthN {
+    async fn authenticate(&self, ctx: &CellContext, req: &HttpRequest) -> Option<Caller> {
+        let state = self.0.get()?;
+        let header = req.headers().get("authorization")?.to_str().ok()?;
+        let (scheme, token) = header.split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        let token = token.trim();
+        if token.starts_with(crate::routes::keys::KEY_PREFIX) {
+            return api_key_caller(ctx, state, token).await;
+        }
+        let claims = state.keys.verify(token).ok()?;
+        if service::is_denied(ctx, claims.sid).await {
+            return None;
+        }
+        let role_name = claims.roles.first().cloned();
+        let role = role_name
+            .as_deref()
+            .and_then(|r| service::role_of(state, r));
+        Some(Caller {
+            org_id: claims.org,
+            role_name,
+            role,
+            session_id: Some(claims.sid),
+            ..Caller::user(claims.sub)
+        })
+    }
+
+    async fn confirm_password(
+        &self,
+        ctx: &CellContext,
+        user_id: Uuid,
+        password: &str,
+    ) -> Result<bool, ApiError> {
+        let state = crate::state::get(&self.0)?;
+        let user = service::active_user(ctx.db().conn(), user_id).await?;
+        service::check_lockout(ctx, state, &user.email).await?;
+        let ok = service::verify_password(&user.password_hash, password).await;
+        if !ok {
+            service::record_failure(ctx, state, &user.email).await;
+        }
+        Ok(ok)
+    }
+
+    fn jwks(&self) -> Option<serde_json::Value> {
+        Some(self.0.get()?.keys.jwks())
+    }
+
+    async fn user_email(
+        &self,
+        ctx: &CellContext,
+        user_id: Uuid,
+    ) -> Result<Option<String>, ApiError> {
+        Ok(service::user_by_id(ctx.db().conn(), user_id)
+            .await?
+            .filter(|u| u.status == service::STATUS_ACTIVE)
+            .map(|u| u.email))
+    }
+}
+
+/// Looks the key up by id (its row only is visible to this transaction under row-level
+/// security), checks the secret in constant time, expiry and revocation, then the creator's
+/// current role in the key's org: a key never outlives its creator's membership.
+async fn api_key_caller(ctx: &CellContext, state: &State, token: &str) -> Option<Caller> {
+    let (id, secret) = crate::routes::keys::parse_key(token)?;
+    let key = find_key(ctx, id).await.ok()??;
+    let now = Utc::now();
+    if !crate::opaque::matches(&state.hash_key, secret, &key.secret_hash)
+        || key.revoked_at.is_some()
+        || key.expires_at.is_some_and(|e| e <= now)
+    {
+        return None;
+    }
+    let role_name = tenancy::role_in(ctx.db(), key.created_by, key.org_id)
+        .await
+        .ok()??;
+    let role = service::role_of(state, &role_name);
+    if key
+        .last_used_at
+        .is_none_or(|t| (now - t).num_seconds() >= LAST_USED_GRANULARITY_SECS)
+        && let Ok(tx) = ctx.db().tenant(key.org_id).await
+    {
+        let update = tx
+            .repo::<api_key::Entity>()
+            .update(api_key::ActiveModel {
+                id: Set(key.id),
+                last_used_at: Set(Some(now)),
+                ..Default::default()
+            })
+            .await;
+        if update.is_ok() {
+            let _ = tx.commit().await;
+        }
+    }
+    let scopes: Vec<String> = serde_json::from_value(key.scopes).ok()?;
+    Some(Caller {
+        org_id: Some(key.org_id),
+        role_name: Some(role_name),
+        role,
+        api_key_id: Some(key.id),
+        scopes: Some(scopes),
+        ..Caller::user(key.created_by)
+    })
+}
+
+async fn find_key(
+    ctx: &CellContext,
+    id: Uuid,
+) -> Result<Option<api_key::Model>, kernel::sea_orm::DbErr> {
+    let txn = ctx.db().conn().begin().await?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "select set_config('app.current_api_key_id', $1, true)",
+            [id.to_string().into()],
+        ))
+        .await?;
+    }
+    let key = api_key::Entity::find_by_id(id).one(&txn).await?;
+    txn.commit().await?;
+    Ok(key)
+}

@@ -1,0 +1,135 @@
+//! A cell with the tenancy and auth modules, and helpers to sign up and read mailed tokens.
+
+use kernel::sea_orm::{ConnectionTrait, DbBackend, Statement};
+use serde_json::{Value, json};
+use testkit::{TestApp, TestDb};
+
+pub const PASSWORD: &str = "Correct-Horse-9-Battery";
+/// The cell's JWT secret in tests, so tests can mint tokens with the cell's keys.
+pub const JWT_SECRET: &str = "test-jwt-secret-0123456789abcdef0123456789";
+
+/// A running cell: tenancy + auth, with `extra` TOML appended.
+pub async fn cell(db: &TestDb, extra: &str) -> anyhow::Result<TestApp> {
+    let toml = format!("[modules.tenancy]\n[modules.auth]\ncookie_secure = false\n{extra}");
+    let secrets = vec!["modules.auth.jwt_secret".to_owned()];
+    let env = [("CELL__MODULES__AUTH__JWT_SECRET", JWT_SECRET)];
+    let config = testkit::cell_config_with_secrets(db, &toml, &env, &secrets)?;
+    TestApp::start(
+        config,
+        vec![
+            Box::new(tenancy::Tenancy::default()),
+            Box::new(auth::Auth::default()),
+        ],
+    )
+    .await
+}
+
+async fn query_one(
+    app: &TestApp,
+    pg_sql: &str,
+    values: [&str; 2],
+) -> anyhow::Result<Option<kernel::sea_orm::QueryResult>> {
+    let db = app.ctx.db();
+    let sql = match db.backend() {
+        DbBackend::Sqlite => pg_sql.replace("$1", "?").replace("$2", "?"),
+        _ => pg_sql.to_owned(),
+    };
+    let values = values.map(|v| kernel::sea_orm::Value::from(v.to_owned()));
+    Ok(db
+        .conn()
+        .query_one_raw(Statement::from_sql_and_values(db.backend(), sql, values))
+        .await?)
+}
+
+/// The token in the newest mail of `template` to `to`.
+pub async fn mailed_token(app: &TestApp, to: &str, template: &str) -> anyhow::Result<String> {
+    let row = query_one(
+        app,
+        "SELECT text_body FROM kernel_emails WHERE to_addr = $1 AND template = $2 ORDER BY id DESC",
+        [to, template],
+    )
+    .await?
+    .ok_or_else(|| anyhow::anyhow!("no `{template}` mail to {to}"))?;
+    let body: String = row.try_get("", "text_body")?;
+    let token = body
+        .split("token=")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .ok_or_else(|| anyhow::anyhow!("no token in {body}"))?;
+    Ok(token.to_owned())
+}
+
+/// How many mails of `template` went to `to`.
+pub async fn mail_count(app: &TestApp, to: &str, template: &str) -> anyhow::Result<i64> {
+    let row = query_one(
+        app,
+        "SELECT count(*) AS n FROM kernel_emails WHERE to_addr = $1 AND template = $2",
+        [to, template],
+    )
+    .await?
+    .ok_or_else(|| anyhow::anyhow!("no count"))?;
+    Ok(row.try_get("", "n")?)
+}
+
+/// Registers `email` with [`PASSWORD`] and verifies it.
+pub async fn register(app: &TestApp, email: &str) -> anyhow::Result<()> {
+    let (status, body) = app
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"email": email, "password": PASSWORD, "first_name": "Ada"}),
+        )
+        .await?;
+    anyhow::ensure!(status == 202, "register: {status} {body}");
+    let token = mailed_token(app, email, "auth.verify_email").await?;
+    let (status, body) = app
+        .post("/api/v1/auth/verify-email", None, json!({"token": token}))
+        .await?;
+    anyhow::ensure!(status == 200, "verify: {status} {body}");
+    Ok(())
+}
+
+/// Signs in; returns the token response.
+pub async fn login(app: &TestApp, email: &str, password: &str) -> anyhow::Result<Value> {
+    let (status, body) = app
+        .post(
+            "/api/v1/auth/login",
+            None,
+            json!({"email": email, "password": password}),
+        )
+        .await?;
+    anyhow::ensure!(status == 200, "login: {status} {body}");
+    Ok(body)
+}
+
+/// Registers and signs in; returns (access token, token response).
+pub async fn signed_up(app: &TestApp, email: &str) -> anyhow::Result<(String, Value)> {
+    register(app, email).await?;
+    let body = login(app, email, PASSWORD).await?;
+    let access = body["access_token"].as_str().unwrap_or_default().to_owned();
+    Ok((access, body))
+}
+
+/// The error envelope's code.
+pub fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("")
+}
+
+/// A body without the per-request fields, to compare two answers.
+pub fn comparable(mut body: Value) -> Value {
+    if let Some(e) = body.get_mut("error").and_then(Value::as_object_mut) {
+        e.remove("request_id");
+        e.remove("timestamp");
+    }
+    body
+}
+
+/// The actions recorded in the audit log, oldest first.
+pub async fn audit_actions(app: &TestApp) -> anyhow::Result<Vec<(String, Option<uuid::Uuid>)>> {
+    use kernel::sea_orm::{EntityTrait, QueryOrder};
+    let rows = kernel::audit::entity::Entity::find()
+        .order_by_asc(kernel::audit::entity::Column::Id)
+        .all(app.ctx.db().conn())
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.action, r.org_id)).collect())
+}

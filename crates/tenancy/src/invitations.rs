@@ -1,0 +1,280 @@
+//! Invitations: the public API the auth module calls when a new user registers with an
+//! invitation token, and the work shared with the HTTP routes.
+
+use chrono::Utc;
+use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use kernel::{ApiError, CellContext, TenantTx};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::access;
+use crate::entity::{invitation, membership, organization, team};
+
+pub(crate) const PENDING: &str = "pending";
+pub(crate) const ACCEPTED: &str = "accepted";
+pub(crate) const REVOKED: &str = "revoked";
+pub(crate) const EXPIRED: &str = "expired";
+
+/// A valid, pending, unexpired invitation, found by its token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PendingInvitation {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    /// Lowercased.
+    pub email: String,
+    /// The role as the cell names it.
+    pub role: String,
+}
+
+/// What accepting an invitation did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct AcceptedInvitation {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub user_id: Uuid,
+    pub email: String,
+    pub role: String,
+    /// The teams joined (those of the invitation that still exist).
+    pub team_ids: Vec<Uuid>,
+}
+
+/// The status a client sees: a pending invitation past its expiry is `expired`.
+pub(crate) fn status_of(m: &invitation::Model, now: chrono::DateTime<Utc>) -> &str {
+    if m.status == PENDING && m.expires_at <= now {
+        EXPIRED
+    } else {
+        &m.status
+    }
+}
+
+pub(crate) fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// The invitation a token names, in the transaction of the token's org (`None` for a token of
+/// another org, a malformed one, or one whose secret matches nothing, e.g. replaced by a resend).
+async fn by_token(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    token: &str,
+) -> Result<Option<invitation::Model>, ApiError> {
+    let Some((org, secret)) = crate::token::parse(token) else {
+        return Ok(None);
+    };
+    if org != tx.org_id() {
+        return Ok(None);
+    }
+    let hash = crate::token::keyed_hash(&ctx.config().secret_key(), secret);
+    let repo = tx.repo::<invitation::Entity>();
+    Ok(repo
+        .find()
+        .filter(invitation::Column::TokenHash.eq(hash))
+        .one(repo.conn())
+        .await?)
+}
+
+/// The pending, unexpired invitation `token` names, if any. Needs no org context: the token
+/// carries its org, and the lookup runs in that org's transaction (so it works under
+/// row-level security). Takes the cell context because the stored hash is keyed with the cell
+/// secret.
+pub async fn find_invitation(
+    ctx: &CellContext,
+    token: &str,
+) -> Result<Option<PendingInvitation>, ApiError> {
+    let Some((org, _)) = crate::token::parse(token) else {
+        return Ok(None);
+    };
+    let tx = ctx.db().tenant(org).await?;
+    let found = by_token(ctx, &tx, token).await?;
+    tx.commit().await?;
+    Ok(found
+        .filter(|m| status_of(m, Utc::now()) == PENDING)
+        .map(|m| PendingInvitation {
+            id: m.id,
+            org_id: m.org_id,
+            email: m.email,
+            role: m.role,
+        }))
+}
+
+/// Accepts the invitation `token` names for `user_id`, whose address is `email`, in the
+/// caller's transaction `tx`, which must be scoped to the invitation's org (the token's org:
+/// [`find_invitation`] gives it). Checks the token, its status and expiry and that `email` is
+/// the invited address; marks it accepted, makes the user a member with the invitation's role,
+/// adds them to the invitation's teams that still exist, and publishes
+/// `tenancy.invitation.accepted` (and `tenancy.member.added`). Nothing is written unless `tx`
+/// commits.
+///
+/// Errors: 404 for an unknown or replaced token, 409 when it was revoked, accepted or expired
+/// or the user is already a member, 403 when `email` is not the invited address.
+pub async fn accept_invitation(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    token: &str,
+    user_id: Uuid,
+    email: &str,
+) -> Result<AcceptedInvitation, ApiError> {
+    let inv = by_token(ctx, tx, token)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such invitation"))?;
+    let now = Utc::now();
+    match status_of(&inv, now) {
+        PENDING => {}
+        ACCEPTED => return Err(ApiError::conflict("this invitation was already accepted")),
+        REVOKED => return Err(ApiError::conflict("this invitation was revoked")),
+        _ => {
+            return Err(ApiError::conflict(
+                "this invitation has expired; ask for a new one",
+            ));
+        }
+    }
+    if normalize_email(email) != inv.email {
+        return Err(ApiError::forbidden(
+            "this invitation was sent to another email address",
+        ));
+    }
+    if tx
+        .repo::<membership::Entity>()
+        .get((tx.org_id(), user_id))
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::conflict(
+            "you are already a member of this organization",
+        ));
+    }
+    let wanted: Vec<Uuid> = serde_json::from_value(inv.team_ids.clone()).unwrap_or_default();
+    let teams: Vec<Uuid> = if wanted.is_empty() {
+        Vec::new()
+    } else {
+        let repo = tx.repo::<team::Entity>();
+        let existing: Vec<Uuid> = repo
+            .find()
+            .filter(team::Column::Id.is_in(wanted.clone()))
+            .all(repo.conn())
+            .await?
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        wanted
+            .into_iter()
+            .filter(|t| existing.contains(t))
+            .collect()
+    };
+    let mut m: invitation::ActiveModel = inv.clone().into();
+    m.status = Set(ACCEPTED.into());
+    m.accepted_at = Set(Some(now));
+    m.accepted_by = Set(Some(user_id));
+    m.updated_at = Set(now);
+    tx.repo::<invitation::Entity>().update(m).await?;
+    crate::orgs::add_member(tx, user_id, &inv.role).await?;
+    for team in &teams {
+        crate::http::teams::add_to_team(ctx, tx, user_id, *team, &[user_id], "member").await?;
+    }
+    access::publish(
+        ctx,
+        tx,
+        "tenancy.member.added",
+        ("user", user_id),
+        user_id,
+        serde_json::json!({ "user_id": user_id, "role": inv.role, "invitation_id": inv.id }),
+    )
+    .await?;
+    access::publish(
+        ctx,
+        tx,
+        "tenancy.invitation.accepted",
+        ("invitation", inv.id),
+        user_id,
+        serde_json::json!({
+            "invitation_id": inv.id,
+            "user_id": user_id,
+            "email": inv.email,
+            "role": inv.role,
+            "team_ids": teams,
+            "invited_by": inv.invited_by,
+        }),
+    )
+    .await?;
+    Ok(AcceptedInvitation {
+        id: inv.id,
+        org_id: inv.org_id,
+        user_id,
+        email: inv.email,
+        role: inv.role,
+        team_ids: teams,
+    })
+}
+
+/// Issues a new token for `inv` (new or resent), stores its hash and expiry, and queues the
+/// invitation email, all in `tx`. Returns the saved row.
+pub(crate) async fn send(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    inv: invitation::ActiveModel,
+    ttl_days: u32,
+    inviter: Uuid,
+) -> Result<invitation::Model, ApiError> {
+    let (token, hash) = crate::token::issue(&ctx.config().secret_key(), tx.org_id())?;
+    let now = Utc::now();
+    let expires_at = now + chrono::Duration::days(i64::from(ttl_days));
+    let mut inv = inv;
+    inv.token_hash = Set(hash);
+    inv.expires_at = Set(expires_at);
+    inv.updated_at = Set(now);
+    let repo = tx.repo::<invitation::Entity>();
+    let saved = match inv.id.is_unchanged() {
+        true => repo.update(inv).await?,
+        false => repo.insert(inv).await?,
+    };
+    let org = organization::Entity::find_by_id(tx.org_id())
+        .one(tx.unscoped())
+        .await?
+        .ok_or_else(access::not_found_org)?;
+    let inviter_email = match ctx.authenticator() {
+        Some(auth) => auth.user_email(ctx, inviter).await?,
+        None => None,
+    };
+    let prefix = ctx.config().route_prefix("tenancy");
+    let base = ctx
+        .config()
+        .http
+        .public_url
+        .as_deref()
+        .unwrap_or_default()
+        .trim_end_matches('/');
+    let link = format!(
+        "{base}{}/invitations/accept?token={token}",
+        prefix.trim_end_matches('/')
+    );
+    ctx.mail()
+        .queue(
+            tx.unscoped(),
+            Some(tx.org_id()),
+            &saved.email,
+            "tenancy.invitation",
+            &serde_json::json!({
+                "org_name": org.name,
+                "email": saved.email,
+                "role": saved.role,
+                "inviter": inviter_email,
+                "link": link,
+                "token": token,
+                "expires_at": expires_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            }),
+        )
+        .await?;
+    Ok(saved)
+}
+
+/// The invitation email (`tenancy.invitation`; orgs may override it).
+pub(crate) fn email_template() -> kernel::mail::EmailTemplate {
+    kernel::mail::EmailTemplate {
+        name: "invitation",
+        subject: "You are invited to join {{ org_name }}",
+        text: "Hello,\n\n{% if inviter %}{{ inviter }} has invited you{% else %}You have been invited{% endif %} to join {{ org_name }} as {{ role }}.\n\nAccept the invitation: {{ link }}\n\nThe invitation expires on {{ expires_at }}. If you did not expect it, you can ignore this email.\n",
+        html: Some(
+            "<p>Hello,</p><p>{% if inviter %}{{ inviter }} has invited you{% else %}You have been invited{% endif %} to join <b>{{ org_name }}</b> as {{ role }}.</p><p><a href=\"{{ link }}\">Accept the invitation</a></p><p>The invitation expires on {{ expires_at }}. If you did not expect it, you can ignore this email.</p>",
+        ),
+    }
+}

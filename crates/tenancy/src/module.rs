@@ -1,0 +1,153 @@
+//! The tenancy module as the kernel sees it.
+
+use std::sync::Arc;
+
+use kernel::module::{EntityLoader, EntitySummary, ModuleSettings};
+use kernel::sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use kernel::sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+use kernel::{CellContext, PlatformModule};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::entity::team;
+
+/// `[modules.tenancy]` settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenancySettings {
+    /// How long an invitation token is valid, in days (1–90; 7 by default).
+    #[serde(default = "default_ttl")]
+    pub invitation_ttl_days: u32,
+}
+
+fn default_ttl() -> u32 {
+    7
+}
+
+impl Default for TenancySettings {
+    fn default() -> Self {
+        Self {
+            invitation_ttl_days: default_ttl(),
+        }
+    }
+}
+
+/// Owns organizations, memberships, teams, invitations, settings and feature flags.
+#[derive(Debug, Default)]
+pub struct Tenancy {
+    settings: TenancySettings,
+}
+
+#[kernel::async_trait::async_trait]
+impl PlatformModule for Tenancy {
+    fn name(&self) -> &'static str {
+        "tenancy"
+    }
+
+    fn version(&self) -> &'static str {
+        env!("CARGO_PKG_VERSION")
+    }
+
+    fn configure(&mut self, settings: &ModuleSettings) -> Result<(), String> {
+        let settings: TenancySettings = kernel::module::parse_settings(settings)?;
+        if !(1..=90).contains(&settings.invitation_ttl_days) {
+            return Err("invitation_ttl_days must be from 1 to 90".into());
+        }
+        self.settings = settings;
+        Ok(())
+    }
+
+    fn migrations(&self) -> Vec<Box<dyn kernel::sea_orm_migration::MigrationTrait>> {
+        crate::migration::migrations()
+    }
+
+    fn routes(&self, cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
+        cfg.app_data(actix_web::web::Data::new(self.settings.clone()));
+        crate::http::configure(cfg);
+    }
+
+    fn email_templates(&self) -> Vec<kernel::mail::EmailTemplate> {
+        vec![crate::invitations::email_template()]
+    }
+
+    fn entity_loaders(&self) -> Vec<Arc<dyn EntityLoader>> {
+        vec![Arc::new(Teams)]
+    }
+}
+
+/// Shows teams wherever other modules refer to them (links, search, activity).
+struct Teams;
+
+fn summary(t: team::Model) -> EntitySummary {
+    EntitySummary {
+        entity: kernel::module::EntityRef {
+            kind: "team".into(),
+            id: t.id,
+        },
+        title: t.name,
+        subtitle: t.description,
+        url: None,
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl EntityLoader for Teams {
+    fn entity_type(&self) -> &'static str {
+        "team"
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &CellContext,
+        org_id: Uuid,
+        ids: &[Uuid],
+    ) -> anyhow::Result<Vec<EntitySummary>> {
+        let tx = ctx.db().tenant(org_id).await?;
+        let repo = tx.repo::<team::Entity>();
+        let rows = repo
+            .find()
+            .filter(team::Column::Id.is_in(ids.to_vec()))
+            .all(repo.conn())
+            .await?;
+        tx.commit().await?;
+        Ok(rows.into_iter().map(summary).collect())
+    }
+
+    async fn search(
+        &self,
+        ctx: &CellContext,
+        org_id: Uuid,
+        query: &str,
+        limit: u64,
+    ) -> anyhow::Result<Vec<EntitySummary>> {
+        let tx = ctx.db().tenant(org_id).await?;
+        let repo = tx.repo::<team::Entity>();
+        let pattern = format!(
+            "%{}%",
+            query
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        let rows = repo
+            .find()
+            .filter(
+                Expr::expr(Func::lower(Expr::col(team::Column::Name)))
+                    .like(LikeExpr::new(pattern).escape('\\')),
+            )
+            .order_by_asc(team::Column::Name)
+            .limit(limit)
+            .all(repo.conn())
+            .await?;
+        tx.commit().await?;
+        Ok(rows.into_iter().map(summary).collect())
+    }
+
+    async fn count(&self, ctx: &CellContext, org_id: Uuid) -> anyhow::Result<u64> {
+        let tx = ctx.db().tenant(org_id).await?;
+        let n = tx.repo::<team::Entity>().count().await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+}

@@ -1,0 +1,11 @@
+//! Tenancy's integration tests: one binary, every database test on SQLite and PostgreSQL.
+
+mod features;
+mod invitations;
+mod isolation;
+mod members;
+mod orgs;
+mod rls;
+mod settings;
+mod support;
+mod teams;
