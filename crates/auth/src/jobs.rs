@@ -3,7 +3,7 @@
 use chrono::Utc;
 use kernel::CellContext;
 use kernel::sea_orm::sea_query::Expr;
-use kernel::sea_orm::{ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+use kernel::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::entity::{backup_code, one_time_token, session, user};
 use crate::service::{STATUS_ANONYMIZED, STATUS_DEACTIVATED};
@@ -35,7 +35,7 @@ pub async fn anonymize_due(ctx: &CellContext, days: i64) -> anyhow::Result<u64> 
         .all(ctx.db().conn())
         .await?;
     for u in &due {
-        let txn = ctx.db().conn().begin().await?;
+        let txn = ctx.db().begin().await?;
         let none = kernel::sea_orm::Value::String(None);
         user::Entity::update_many()
             .col_expr(

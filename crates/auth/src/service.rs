@@ -351,9 +351,7 @@ pub(crate) async fn sign_in(
     let org = choose_org(ctx, user.id, preferred_org).await?;
     let now = Utc::now();
     let session_id = Uuid::now_v7();
-    let txn = kernel::sea_orm::TransactionTrait::begin(ctx.db().conn())
-        .await
-        .map_err(db_err)?;
+    let txn = ctx.db().begin().await.map_err(db_err)?;
     session::ActiveModel {
         id: Set(session_id),
         user_id: Set(user.id),

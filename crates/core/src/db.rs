@@ -151,10 +151,29 @@ impl Db {
         self.conn.ping().await
     }
 
+    /// Begins a transaction on the raw connection (tables that are not tenant-owned). On SQLite
+    /// it is `BEGIN IMMEDIATE`: it takes the write lock at once (waiting up to the busy
+    /// timeout), so a transaction that reads and then writes cannot fail with
+    /// `SQLITE_BUSY_SNAPSHOT` when another writer committed in between. Reads outside
+    /// transactions stay concurrent.
+    pub async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
+        match self.backend() {
+            DbBackend::Sqlite => {
+                self.conn
+                    .begin_with_options(sea_orm::TransactionOptions {
+                        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+                        ..Default::default()
+                    })
+                    .await
+            }
+            _ => self.conn.begin().await,
+        }
+    }
+
     /// Begins a transaction scoped to one organization. On PostgreSQL its first statement sets
     /// `app.current_org_id` for the transaction, which the row-level security policies read.
     pub async fn tenant(&self, org_id: Uuid) -> Result<TenantTx, DbErr> {
-        let txn = self.conn.begin().await?;
+        let txn = self.begin().await?;
         if txn.get_database_backend() == DbBackend::Postgres {
             txn.execute_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
@@ -170,7 +189,7 @@ impl Db {
     /// invitations"): on PostgreSQL it sets `app.current_user_id`, which the policies made by
     /// [`enable_member_rls`] read, so the user's own rows of such a table are visible in every org.
     pub async fn for_user(&self, user_id: Uuid) -> Result<DatabaseTransaction, DbErr> {
-        let txn = self.conn.begin().await?;
+        let txn = self.begin().await?;
         if txn.get_database_backend() == DbBackend::Postgres {
             txn.execute_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,

@@ -152,9 +152,7 @@ pub(crate) async fn change_password(
     let mut m: user::ActiveModel = user.into();
     m.password_hash = Set(hash);
     m.updated_at = Set(Utc::now());
-    let txn = kernel::sea_orm::TransactionTrait::begin(ctx.db().conn())
-        .await
-        .map_err(db_err)?;
+    let txn = ctx.db().begin().await.map_err(db_err)?;
     m.update(&txn).await.map_err(db_err)?;
     ctx.mail()
         .queue(

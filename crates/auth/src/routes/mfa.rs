@@ -5,9 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, post};
 use chrono::Utc;
 use kernel::http::{Caller, RequestInfo, ValidJson};
 use kernel::sea_orm::sea_query::{Expr, ExprTrait};
-use kernel::sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
-};
+use kernel::sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use kernel::{ApiError, ApiResult, CellContext};
 use serde::Deserialize;
 
@@ -138,7 +136,7 @@ pub(crate) async fn verify(
         return Err(ApiError::bad_request("the code is not valid"));
     }
     let codes = crate::mfa::backup_codes().map_err(|e| db_err(anyhow::anyhow!(e)))?;
-    let txn = ctx.db().conn().begin().await.map_err(db_err)?;
+    let txn = ctx.db().begin().await.map_err(db_err)?;
     backup_code::Entity::delete_many()
         .filter(backup_code::Column::UserId.eq(user.id))
         .exec(&txn)
@@ -291,7 +289,7 @@ pub(crate) async fn disable(
     {
         return Err(ApiError::unauthorized("the password or code is wrong"));
     }
-    let txn = ctx.db().conn().begin().await.map_err(db_err)?;
+    let txn = ctx.db().begin().await.map_err(db_err)?;
     user::Entity::update_many()
         .col_expr(user::Column::MfaEnabled, Expr::value(false))
         .col_expr(user::Column::MfaSecret, Expr::value(Option::<String>::None))

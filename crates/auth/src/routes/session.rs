@@ -4,9 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, post};
 use chrono::Utc;
 use kernel::http::{Caller, RequestInfo, ValidJson};
 use kernel::sea_orm::sea_query::Expr;
-use kernel::sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
-};
+use kernel::sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use kernel::{ApiError, ApiResult, CellContext};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -356,7 +354,7 @@ pub(crate) async fn refresh(
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::unauthorized("a refresh token is required (body or cookie)"))?;
     let hash = state.hash(&token);
-    let txn = ctx.db().conn().begin().await.map_err(db_err)?;
+    let txn = ctx.db().begin().await.map_err(db_err)?;
     let now = Utc::now();
     let spent = refresh_token::Entity::update_many()
         .col_expr(refresh_token::Column::UsedAt, Expr::value(now))
@@ -416,12 +414,14 @@ pub(crate) async fn refresh(
     }
     let user = service::active_user(&txn, session.user_id).await?;
     let new_token = service::new_refresh_token(&txn, state, session.id).await?;
+    txn.commit().await.map_err(db_err)?;
+    // After the commit: the membership lookup opens its own transaction, which on SQLite would
+    // wait for this one's write lock.
     let org = service::choose_org(&ctx, user.id, session.active_org_id).await?;
     let mut s: session::ActiveModel = session.clone().into();
     s.last_used_at = Set(now);
     s.active_org_id = Set(org.as_ref().map(|o| o.0));
-    s.update(&txn).await.map_err(db_err)?;
-    txn.commit().await.map_err(db_err)?;
+    s.update(ctx.db().conn()).await.map_err(db_err)?;
     let access = service::access_token(state, user.id, session.id, org.as_ref())?;
     let tokens = TokenResponse {
         user: (&user).into(),
@@ -561,7 +561,7 @@ pub(crate) async fn forgot_password(
     if let Some(user) = service::user_by_email(ctx.db().conn(), &email).await?
         && user.status == service::STATUS_ACTIVE
     {
-        let txn = ctx.db().conn().begin().await.map_err(db_err)?;
+        let txn = ctx.db().begin().await.map_err(db_err)?;
         let token = service::issue_one_time(
             &txn,
             state,
@@ -640,7 +640,7 @@ pub(crate) async fn reset_password(
         }
     }
     let hash = service::hash_new_password(state, "new_password", &body.new_password).await?;
-    let txn = ctx.db().conn().begin().await.map_err(db_err)?;
+    let txn = ctx.db().begin().await.map_err(db_err)?;
     service::consume_one_time(&txn, state, &body.token, service::PURPOSE_RESET)
         .await?
         .ok_or_else(invalid)?;
@@ -693,7 +693,7 @@ pub(crate) async fn verify_email(
     body: ValidJson<TokenBody>,
 ) -> ApiResult<HttpResponse> {
     let state = state(&data)?;
-    let txn = ctx.db().conn().begin().await.map_err(db_err)?;
+    let txn = ctx.db().begin().await.map_err(db_err)?;
     let user = service::consume_one_time(&txn, state, &body.0.token, service::PURPOSE_VERIFY)
         .await?
         .ok_or_else(|| ApiError::bad_request("the verification link is invalid or has expired"))?;
@@ -722,7 +722,7 @@ pub(crate) async fn resend_verification(
     let user = service::active_user(ctx.db().conn(), caller.user_id).await?;
     service::limit_attempts(&ctx, state, "verify", &user.email, &info).await?;
     if user.email_verified_at.is_none() {
-        let txn = ctx.db().conn().begin().await.map_err(db_err)?;
+        let txn = ctx.db().begin().await.map_err(db_err)?;
         let token = service::issue_one_time(
             &txn,
             state,

@@ -56,5 +56,14 @@ testkit::db_test!(async fn api_keys_are_scoped_revocable_and_isolated(db) {
     let (status, _) = app.delete(&format!("/api/v1/api-keys/{key_id}"), Some(&alice)).await?;
     assert_eq!(status, 204);
     assert_eq!(app.get("/api/v1/users/me", Some(&key)).await?.0, 401);
+
+    // On PostgreSQL all of the above ran as the application role; every table with an org_id
+    // (api_keys among them, seeded above) is invisible to it without an org context.
+    if let Some(role) = &app.role {
+        let tables = testkit::assert_rls_everywhere(db.url(), role.name()).await?;
+        let keys = tables.iter().find(|(t, _)| t == "api_keys").map(|(_, n)| *n);
+        assert_eq!(keys, Some(2), "{tables:?}");
+        assert!(tables.iter().any(|(t, n)| t == "memberships" && *n >= 2), "{tables:?}");
+    }
     Ok(())
 });

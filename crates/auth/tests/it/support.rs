@@ -8,20 +8,42 @@ pub const PASSWORD: &str = "Correct-Horse-9-Battery";
 /// The cell's JWT secret in tests, so tests can mint tokens with the cell's keys.
 pub const JWT_SECRET: &str = "test-jwt-secret-0123456789abcdef0123456789";
 
-/// A running cell: tenancy + auth, with `extra` TOML appended.
-pub async fn cell(db: &TestDb, extra: &str) -> anyhow::Result<TestApp> {
+/// A running cell (tenancy + auth). On PostgreSQL it serves as an application role (no
+/// superuser, no BYPASSRLS), so row-level security binds every query the modules make.
+pub struct Cell {
+    pub app: TestApp,
+    pub role: Option<testkit::AppRole>,
+}
+
+impl std::ops::Deref for Cell {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
+}
+
+/// A running cell with `extra` TOML appended to `[modules.auth]`.
+pub async fn cell(db: &TestDb, extra: &str) -> anyhow::Result<Cell> {
+    let role = match db.backend() {
+        testkit::Backend::Postgres => Some(testkit::AppRole::create().await?),
+        testkit::Backend::Sqlite => None,
+    };
     let toml = format!("[modules.tenancy]\n[modules.auth]\ncookie_secure = false\n{extra}");
     let secrets = vec!["modules.auth.jwt_secret".to_owned()];
-    let env = [("CELL__MODULES__AUTH__JWT_SECRET", JWT_SECRET)];
+    let mut env = vec![("CELL__MODULES__AUTH__JWT_SECRET", JWT_SECRET)];
+    if let Some(r) = &role {
+        env.push(("CELL__DATABASE__APP_ROLE", r.name()));
+    }
     let config = testkit::cell_config_with_secrets(db, &toml, &env, &secrets)?;
-    TestApp::start(
+    let app = TestApp::start(
         config,
         vec![
             Box::new(tenancy::Tenancy::default()),
             Box::new(auth::Auth::default()),
         ],
     )
-    .await
+    .await?;
+    Ok(Cell { app, role })
 }
 
 async fn query_one(
@@ -29,7 +51,8 @@ async fn query_one(
     pg_sql: &str,
     values: [&str; 2],
 ) -> anyhow::Result<Option<kernel::sea_orm::QueryResult>> {
-    let db = app.ctx.db();
+    // Mails without an org are readable by the kernel's system context only.
+    let db = app.ctx.db().system();
     let sql = match db.backend() {
         DbBackend::Sqlite => pg_sql.replace("$1", "?").replace("$2", "?"),
         _ => pg_sql.to_owned(),
@@ -129,7 +152,7 @@ pub async fn audit_actions(app: &TestApp) -> anyhow::Result<Vec<(String, Option<
     use kernel::sea_orm::{EntityTrait, QueryOrder};
     let rows = kernel::audit::entity::Entity::find()
         .order_by_asc(kernel::audit::entity::Column::Id)
-        .all(app.ctx.db().conn())
+        .all(app.ctx.db().system().conn())
         .await?;
     Ok(rows.into_iter().map(|r| (r.action, r.org_id)).collect())
 }
