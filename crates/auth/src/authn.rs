@@ -87,7 +87,7 @@ async fn api_key_caller(ctx: &CellContext, state: &State, token: &str) -> Option
     let (id, secret) = crate::routes::keys::parse_key(token)?;
     let key = find_key(ctx, id).await.ok()??;
     let now = Utc::now();
-    if !crate::opaque::matches(&state.hash_key, secret, &key.secret_hash)
+    if !kernel::opaque::matches(&state.hash_key, secret, &key.secret_hash)
         || key.revoked_at.is_some()
         || key.expires_at.is_some_and(|e| e <= now)
     {

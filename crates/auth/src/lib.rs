@@ -8,7 +8,6 @@ pub mod jwt;
 pub mod mfa;
 mod migration;
 mod module;
-pub mod opaque;
 pub mod password;
 mod routes;
 mod service;

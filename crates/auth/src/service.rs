@@ -327,7 +327,7 @@ pub(crate) async fn new_refresh_token<C: ConnectionTrait>(
     session: Uuid,
 ) -> Result<String, ApiError> {
     let token =
-        crate::opaque::generate(32).map_err(|_| db_err(anyhow::anyhow!("no randomness")))?;
+        kernel::opaque::generate(32).map_err(|_| db_err(anyhow::anyhow!("no randomness")))?;
     refresh_token::ActiveModel {
         token_hash: Set(state.hash(&token)),
         session_id: Set(session),
@@ -379,19 +379,31 @@ pub(crate) async fn sign_in(
         .await
         .map_err(db_err)?;
     txn.commit().await.map_err(db_err)?;
-    let access = access_token(state, user.id, session_id, org.as_ref())?;
     let mut view = UserView::from(user);
     view.last_login_at = Some(now);
-    Ok(TokenResponse {
-        user: view,
-        access_token: access,
-        refresh_token: refresh,
-        token_type: "Bearer",
-        expires_in: state.settings.access_ttl_secs,
-        org_id: org.as_ref().map(|o| o.0),
-        role: org.map(|o| o.1),
-        session_id,
-    })
+    TokenResponse::issue(state, view, session_id, org, refresh)
+}
+
+impl TokenResponse {
+    /// Signs an access token for `session` acting for `org`, next to its new refresh token.
+    pub(crate) fn issue(
+        state: &State,
+        user: UserView,
+        session_id: Uuid,
+        org: Option<(Uuid, String)>,
+        refresh_token: String,
+    ) -> Result<Self, ApiError> {
+        Ok(Self {
+            access_token: access_token(state, user.id, session_id, org.as_ref())?,
+            user,
+            refresh_token,
+            token_type: "Bearer",
+            expires_in: state.settings.access_ttl_secs,
+            org_id: org.as_ref().map(|o| o.0),
+            role: org.map(|o| o.1),
+            session_id,
+        })
+    }
 }
 
 fn deny_key(session: Uuid) -> String {
@@ -462,7 +474,7 @@ pub(crate) async fn issue_one_time<C: ConnectionTrait>(
     ttl: chrono::Duration,
 ) -> Result<String, ApiError> {
     let token =
-        crate::opaque::generate(32).map_err(|_| db_err(anyhow::anyhow!("no randomness")))?;
+        kernel::opaque::generate(32).map_err(|_| db_err(anyhow::anyhow!("no randomness")))?;
     let now = Utc::now();
     one_time_token::ActiveModel {
         token_hash: Set(state.hash(&token)),
@@ -520,6 +532,53 @@ pub(crate) async fn peek_one_time<C: ConnectionTrait>(
     Ok(row
         .filter(|r| r.purpose == purpose && r.used_at.is_none() && r.expires_at > Utc::now())
         .map(|r| r.user_id))
+}
+
+/// What a mailed single-use link is for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Link {
+    /// Confirm the address (48 hours).
+    Verify,
+    /// Choose a new password (1 hour).
+    Reset,
+}
+
+/// Issues a one-time token and queues the mail carrying its link, both through `conn` (the
+/// caller's transaction): no mail for a token that was rolled back.
+pub(crate) async fn mail_link<C: ConnectionTrait>(
+    ctx: &CellContext,
+    conn: &C,
+    state: &State,
+    user: Uuid,
+    to: &str,
+    first_name: Option<&str>,
+    kind: Link,
+) -> Result<(), ApiError> {
+    let (purpose, ttl, template, path) = match kind {
+        Link::Verify => (
+            PURPOSE_VERIFY,
+            chrono::Duration::days(2),
+            "auth.verify_email",
+            "/verify-email",
+        ),
+        Link::Reset => (
+            PURPOSE_RESET,
+            chrono::Duration::hours(1),
+            "auth.reset_password",
+            "/reset-password",
+        ),
+    };
+    let token = issue_one_time(conn, state, user, purpose, ttl).await?;
+    let context = serde_json::json!({
+        "first_name": first_name,
+        "link": link(ctx, path, &token),
+        "token": token,
+    });
+    ctx.mail()
+        .queue(conn, None, to, template, &context)
+        .await
+        .map_err(db_err)?;
+    Ok(())
 }
 
 /// The link in a mail: `<public_url><path>?token=…`, or the path alone without a public URL.

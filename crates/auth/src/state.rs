@@ -61,7 +61,7 @@ impl State {
     }
 
     pub fn hash(&self, value: &str) -> String {
-        crate::opaque::keyed_hash(&self.hash_key, value)
+        kernel::opaque::keyed_hash(&self.hash_key, value)
     }
 }
 

@@ -13,6 +13,7 @@ pub mod http;
 pub mod jobs;
 pub mod mail;
 pub mod module;
+pub mod opaque;
 mod queue;
 pub mod ratelimit;
 pub mod redis;

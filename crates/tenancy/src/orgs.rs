@@ -112,15 +112,7 @@ pub async fn create_organization(
     }
     let slug = match new.slug {
         Some(slug) => {
-            if !valid_slug(&slug) {
-                return Err(ApiError::validation(
-                    "slug",
-                    "a slug is 3 to 63 characters of a-z, 0-9 and inner hyphens",
-                ));
-            }
-            if slug_taken(tx.unscoped(), &slug).await? {
-                return Err(ApiError::conflict(format!("the slug `{slug}` is taken")));
-            }
+            check_new_slug(tx.unscoped(), &slug).await?;
             slug
         }
         None => {
@@ -171,7 +163,24 @@ pub async fn create_organization(
     Ok(org.into())
 }
 
-pub(crate) async fn slug_taken<C: ConnectionTrait>(conn: &C, slug: &str) -> Result<bool, ApiError> {
+/// A slug someone chose: valid (422) and free (409).
+pub(crate) async fn check_new_slug<C: ConnectionTrait>(
+    conn: &C,
+    slug: &str,
+) -> Result<(), ApiError> {
+    if !valid_slug(slug) {
+        return Err(ApiError::validation(
+            "slug",
+            "a slug is 3 to 63 characters of a-z, 0-9 and inner hyphens",
+        ));
+    }
+    if slug_taken(conn, slug).await? {
+        return Err(ApiError::conflict(format!("the slug `{slug}` is taken")));
+    }
+    Ok(())
+}
+
+async fn slug_taken<C: ConnectionTrait>(conn: &C, slug: &str) -> Result<bool, ApiError> {
     Ok(organization::Entity::find()
         .filter(organization::Column::Slug.eq(slug))
         .one(conn)

@@ -3,19 +3,16 @@
 //! HMAC-SHA256 of the secret under the cell secret is stored, so a copy of the table cannot be
 //! used to accept invitations.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{KeyInit, Mac};
 use kernel::ApiError;
-use secrecy::{ExposeSecret, SecretString};
+use kernel::opaque::generate;
+pub(crate) use kernel::opaque::keyed_hash;
+use secrecy::SecretString;
 use uuid::Uuid;
 
 /// A new token for `org` and the keyed hash of its secret (what is stored).
 pub(crate) fn issue(key: &SecretString, org: Uuid) -> Result<(String, String), ApiError> {
-    let mut buf = [0_u8; 32];
-    aws_lc_rs::rand::fill(&mut buf)
+    let secret = generate(32)
         .map_err(|_| ApiError::internal(anyhow::anyhow!("the system random generator failed")))?;
-    let secret = URL_SAFE_NO_PAD.encode(buf);
     let hash = keyed_hash(key, &secret);
     Ok((format!("{}.{secret}", org.simple()), hash))
 }
@@ -33,22 +30,6 @@ pub(crate) fn parse(token: &str) -> Option<(Uuid, &str)> {
         return None;
     }
     Some((Uuid::try_parse(org).ok()?, secret))
-}
-
-/// HMAC-SHA256 of `secret` under the cell secret, hex. A fast hash on purpose: the secret is
-/// 256 random bits, so a slow hash adds nothing; the key makes a stolen table useless.
-pub(crate) fn keyed_hash(key: &SecretString, secret: &str) -> String {
-    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.expose_secret().as_bytes())
-    else {
-        // HMAC takes keys of any length.
-        return String::new();
-    };
-    mac.update(secret.as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// A stable bucket in `0..100` for percentage rollouts: the same flag and subject always land

@@ -107,7 +107,7 @@ pub(crate) async fn create_key(
     }
     let id = Uuid::now_v7();
     let secret =
-        crate::opaque::generate(32).map_err(|_| db_err(anyhow::anyhow!("no randomness")))?;
+        kernel::opaque::generate(32).map_err(|_| db_err(anyhow::anyhow!("no randomness")))?;
     let key = format!("{KEY_PREFIX}{}_{secret}", id.simple());
     let simple = id.simple().to_string();
     let tx = ctx.db().tenant(org).await.map_err(db_err)?;

@@ -123,28 +123,16 @@ pub(crate) async fn register(
         user.id,
     )
     .await?;
-    let token = service::issue_one_time(
+    service::mail_link(
+        &ctx,
         tx.unscoped(),
         state,
         user.id,
-        service::PURPOSE_VERIFY,
-        chrono::Duration::days(2),
+        &email,
+        body.first_name.as_deref(),
+        service::Link::Verify,
     )
     .await?;
-    ctx.mail()
-        .queue(
-            tx.unscoped(),
-            None,
-            &email,
-            "auth.verify_email",
-            &serde_json::json!({
-                "first_name": body.first_name,
-                "link": service::link(&ctx, "/verify-email", &token),
-                "token": token,
-            }),
-        )
-        .await
-        .map_err(db_err)?;
     tx.commit().await.map_err(db_err)?;
     service::audit(
         &ctx,
@@ -422,18 +410,16 @@ pub(crate) async fn refresh(
     s.last_used_at = Set(now);
     s.active_org_id = Set(org.as_ref().map(|o| o.0));
     s.update(ctx.db().conn()).await.map_err(db_err)?;
-    let access = service::access_token(state, user.id, session.id, org.as_ref())?;
-    let tokens = TokenResponse {
-        user: (&user).into(),
-        access_token: access,
-        refresh_token: new_token,
-        token_type: "Bearer",
-        expires_in: state.settings.access_ttl_secs,
-        org_id: org.as_ref().map(|o| o.0),
-        role: org.map(|o| o.1),
-        session_id: session.id,
-    };
+    let tokens = TokenResponse::issue(state, (&user).into(), session.id, org, new_token)?;
     Ok(token_response(&req, state, tokens))
+}
+
+/// The caller's session: signed-in users have one; API keys are refused.
+fn session_of(caller: &Caller) -> Result<Uuid, ApiError> {
+    caller.require_session()?;
+    caller
+        .session_id
+        .ok_or_else(|| ApiError::bad_request("this credential has no session"))
 }
 
 /// Ends this session: its refresh tokens stop working and its access tokens are refused from now
@@ -448,10 +434,7 @@ pub(crate) async fn logout(
     caller: Caller,
 ) -> ApiResult<HttpResponse> {
     let state = state(&data)?;
-    caller.require_session()?;
-    let sid = caller
-        .session_id
-        .ok_or_else(|| ApiError::bad_request("this credential has no session"))?;
+    let sid = session_of(&caller)?;
     service::revoke_sessions(&ctx, state, caller.user_id, Some(sid), None, "logout").await?;
     service::audit(
         &ctx,
@@ -514,10 +497,7 @@ pub(crate) async fn switch_org(
     body: ValidJson<SwitchOrgBody>,
 ) -> ApiResult<HttpResponse> {
     let state = state(&data)?;
-    caller.require_session()?;
-    let sid = caller
-        .session_id
-        .ok_or_else(|| ApiError::bad_request("this credential has no session"))?;
+    let sid = session_of(&caller)?;
     let org = body.0.org_id;
     let role = tenancy::role_in(ctx.db(), caller.user_id, org)
         .await?
@@ -562,27 +542,16 @@ pub(crate) async fn forgot_password(
         && user.status == service::STATUS_ACTIVE
     {
         let txn = ctx.db().begin().await.map_err(db_err)?;
-        let token = service::issue_one_time(
+        service::mail_link(
+            &ctx,
             &txn,
             state,
             user.id,
-            service::PURPOSE_RESET,
-            chrono::Duration::hours(1),
+            &email,
+            None,
+            service::Link::Reset,
         )
         .await?;
-        ctx.mail()
-            .queue(
-                &txn,
-                None,
-                &email,
-                "auth.reset_password",
-                &serde_json::json!({
-                    "link": service::link(&ctx, "/reset-password", &token),
-                    "token": token,
-                }),
-            )
-            .await
-            .map_err(db_err)?;
         txn.commit().await.map_err(db_err)?;
     }
     Ok(accepted(
@@ -723,28 +692,16 @@ pub(crate) async fn resend_verification(
     service::limit_attempts(&ctx, state, "verify", &user.email, &info).await?;
     if user.email_verified_at.is_none() {
         let txn = ctx.db().begin().await.map_err(db_err)?;
-        let token = service::issue_one_time(
+        service::mail_link(
+            &ctx,
             &txn,
             state,
             user.id,
-            service::PURPOSE_VERIFY,
-            chrono::Duration::days(2),
+            &user.email,
+            user.first_name.as_deref(),
+            service::Link::Verify,
         )
         .await?;
-        ctx.mail()
-            .queue(
-                &txn,
-                None,
-                &user.email,
-                "auth.verify_email",
-                &serde_json::json!({
-                    "first_name": user.first_name,
-                    "link": service::link(&ctx, "/verify-email", &token),
-                    "token": token,
-                }),
-            )
-            .await
-            .map_err(db_err)?;
         txn.commit().await.map_err(db_err)?;
     }
     Ok(accepted(

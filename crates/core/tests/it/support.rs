@@ -1,14 +1,12 @@
 //! Test modules (a tenant table with a list route, a dependent module, a panicking route) and
 //! a typed client for a cell started in-process on port 0.
 
-use std::collections::BTreeMap;
 use std::future::{Ready, ready};
 
 use actix_web::{FromRequest, HttpRequest, HttpResponse, delete, get, post};
-use kernel::config::Sources;
 use kernel::http::{ListQuery, ListSpec, ValidJson, fetch_page};
 use kernel::module::{ModuleSettings, PlatformModule, parse_settings};
-use kernel::{ApiError, ApiResult, Application, CellConfig, CellContext, TenantEntity};
+use kernel::{ApiError, ApiResult, CellConfig, CellContext, TenantEntity};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr};
 use sea_orm_migration::sea_query::{ColumnDef, Index, Table};
 use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
@@ -480,24 +478,7 @@ async fn list_tags() -> HttpResponse {
 
 /// The configuration of a test cell on `db`: `toml` after `[cell]`, port 0, one worker.
 pub fn config(db: &TestDb, toml: &str, extra_env: &[(&str, &str)]) -> anyhow::Result<CellConfig> {
-    let mut env = BTreeMap::new();
-    env.insert("CELL__DATABASE__URL".to_owned(), db.url().to_owned());
-    for (k, v) in extra_env {
-        env.insert((*k).to_owned(), (*v).to_owned());
-    }
-    let sources = Sources {
-        file: Some((
-            format!("[cell]\nname = \"test\"\n{toml}"),
-            "test.toml".into(),
-        )),
-        env: Some(env),
-        overrides: vec![
-            ("http.port".into(), "0".into()),
-            ("http.workers".into(), "1".into()),
-            ("cell.data_dir".into(), db.data_dir().display().to_string()),
-        ],
-    };
-    Ok(CellConfig::load(&sources, &[])?)
+    testkit::cell_config(db, toml, extra_env)
 }
 
 pub const NOTES_AND_TAGS: &str = "[modules.notes]\n[modules.tags]\n";
@@ -526,14 +507,11 @@ impl TestApp {
         env: &[(&str, &str)],
         modules: Vec<Box<dyn PlatformModule>>,
     ) -> anyhow::Result<Self> {
-        let app = Application::build(config(db, toml, env)?, modules).await?;
-        let base = format!("http://127.0.0.1:{}", app.port());
-        let ctx = app.context().clone();
-        tokio::spawn(app.run_until_stopped());
+        let app = testkit::TestApp::start(config(db, toml, env)?, modules).await?;
         Ok(Self {
-            base,
-            client: reqwest::Client::new(),
-            ctx,
+            base: app.base,
+            client: app.client,
+            ctx: app.ctx,
         })
     }
 

@@ -17,9 +17,7 @@ use crate::access::{
     self, Access, begin_write, enter_org, enter_org_write, owner_count, parse_role, role_of,
 };
 use crate::entity::{membership, organization, team_member};
-use crate::orgs::{
-    MyOrganization, NewOrganization, Organization, slug_taken, valid_plan, valid_slug,
-};
+use crate::orgs::{MyOrganization, NewOrganization, Organization, valid_plan};
 
 const TAG: &str = "organizations";
 const MAX_SETTINGS_BYTES: usize = 64 * 1024;
@@ -188,15 +186,7 @@ pub(crate) async fn update_org(
     if let Some(slug) = patch.slug
         && slug != org.slug
     {
-        if !valid_slug(&slug) {
-            return Err(ApiError::validation(
-                "slug",
-                "a slug is 3 to 63 characters of a-z, 0-9 and inner hyphens",
-            ));
-        }
-        if slug_taken(tx.unscoped(), &slug).await? {
-            return Err(ApiError::conflict(format!("the slug `{slug}` is taken")));
-        }
+        crate::orgs::check_new_slug(tx.unscoped(), &slug).await?;
         m.slug = Set(slug);
     }
     if let Some(plan) = patch.plan

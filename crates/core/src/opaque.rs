@@ -1,5 +1,5 @@
 //! Opaque secrets (refresh tokens, API key secrets, invitation and reset tokens): random,
-//! ≥ 256 bits, shown once, stored only as a keyed hash.
+//! ≥ 256 bits, shown once, stored only as a keyed hash. Shared by the modules that issue them.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
