@@ -10,6 +10,8 @@ export TEST_REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379}
 export TEST_AWS_ENDPOINT=${TEST_AWS_ENDPOINT:-http://127.0.0.1:${MOTO_PORT:-5055}}
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast "$@"
+  # nextest does not run doctests; iam's prove that a permission proof cannot be forged.
+  cargo test --doc -p iam --locked
 else
   cargo test --workspace --locked --no-fail-fast "$@"
 fi

@@ -86,7 +86,7 @@ impl kernel::module::CommandHandler for CreateUser {
         match org {
             Some(org) => {
                 let tx = ctx.db().tenant(org.id).await?;
-                tenancy::add_member(&tx, user_id, &args.role)
+                tenancy::add_member(ctx, &tx, user_id, &args.role)
                     .await
                     .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
                 tx.commit().await?;

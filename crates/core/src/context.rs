@@ -1,8 +1,10 @@
 //! What the kernel hands every module and handler: configuration, database, enabled modules,
 //! readiness checks.
 
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::future::{Ready, ready};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use actix_web::{FromRequest, HttpRequest};
 
@@ -51,6 +53,7 @@ struct Inner {
     limiter: crate::ratelimit::RateLimiter,
     authenticator: Option<Arc<dyn crate::http::caller::Authenticator>>,
     audit: crate::audit::Audit,
+    services: RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
 /// Shared, cheap to clone. Extract it in a handler with `ctx: CellContext`.
@@ -142,6 +145,7 @@ impl CellContext {
             limiter,
             authenticator,
             audit: crate::audit::Audit,
+            services: RwLock::default(),
         })))
     }
 
@@ -200,6 +204,33 @@ impl CellContext {
 
     pub fn health_checks(&self) -> &[Arc<dyn HealthCheck>] {
         &self.0.checks
+    }
+
+    /// Shares a service of one module with the modules that depend on it (iam's permission
+    /// engine), usually from `on_ready`: dependents start later and find it with
+    /// [`service`](Self::service). One value per type; a second `provide` keeps the first and
+    /// returns `false`.
+    pub fn provide<T: Send + Sync + 'static>(&self, service: T) -> bool {
+        let Ok(mut services) = self.0.services.write() else {
+            return false;
+        };
+        match services.entry(TypeId::of::<T>()) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(Arc::new(service));
+                true
+            }
+        }
+    }
+
+    /// A service another module [provided](Self::provide), if the cell has it.
+    pub fn service<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        let services = self.0.services.read().ok()?;
+        services
+            .get(&TypeId::of::<T>())?
+            .clone()
+            .downcast::<T>()
+            .ok()
     }
 }
 

@@ -4,6 +4,7 @@ pub mod conformance;
 pub mod engine;
 pub mod error;
 mod module;
+pub mod platform;
 pub mod schema;
 pub mod store;
 pub mod tuple;
@@ -15,5 +16,6 @@ pub use store::{Precondition, Revision, TupleFilter, TupleUpdate, WriteBatch, Wr
 pub use tuple::{ObjectRef, SubjectRef, Tuple};
 
 pub use module::{Iam, compose_schema};
+pub use platform::{Authorized, Object, Permission, engine};
 
 kernel::register_module!(Iam::default());

@@ -2,17 +2,17 @@
 //! validation of the permission schemas every enabled module declares.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 use crate::engine::{CacheConfig, Engine};
 use crate::schema::{Schema, spicedb, validate};
 
-/// Owns `permission_tuples` and `permission_revisions`; at start-up composes the enabled
-/// modules' permission schemas into one engine, refusing to start on any schema error.
+/// Owns `permission_tuples`, `permission_revisions` and `iam_roles`; at start-up composes the
+/// enabled modules' permission schemas (with its own `user`, `org`, `team`, `role` and the
+/// custom roles woven in) into one engine, refusing to start on any schema error, and shares
+/// the engine with the cell (`iam::engine(&ctx)`).
 #[derive(Debug, Default)]
 pub struct Iam {
     settings: Settings,
-    engine: OnceLock<Engine>,
 }
 
 /// `[modules.iam]`.
@@ -21,13 +21,6 @@ pub struct Iam {
 struct Settings {
     /// Sub-problem results the engine's cache keeps (default 100 000; 0 disables it).
     cache_entries: Option<u64>,
-}
-
-impl Iam {
-    /// The cell's engine, once the cell is ready.
-    pub fn engine(&self) -> Option<&Engine> {
-        self.engine.get()
-    }
 }
 
 #[kernel::async_trait::async_trait]
@@ -46,7 +39,18 @@ impl kernel::PlatformModule for Iam {
     }
 
     fn migrations(&self) -> Vec<Box<dyn kernel::sea_orm_migration::MigrationTrait>> {
-        vec![Box::new(crate::store::CreatePermissionTuples)]
+        vec![
+            Box::new(crate::store::CreatePermissionTuples),
+            Box::new(crate::platform::roles::CreateRoles),
+        ]
+    }
+
+    fn permission_schema(&self) -> &'static str {
+        crate::platform::BASE_SCHEMA
+    }
+
+    fn routes(&self, cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
+        crate::platform::http::configure(cfg);
     }
 
     async fn on_ready(&self, ctx: &kernel::CellContext) -> anyhow::Result<()> {
@@ -55,7 +59,9 @@ impl kernel::PlatformModule for Iam {
             .iter()
             .map(|m| (m.module.name(), m.module.permission_schema()))
             .collect();
-        let schema = compose_schema(declared).map_err(anyhow::Error::msg)?;
+        let schema = compose_schema(declared)
+            .and_then(crate::platform::with_custom_roles)
+            .map_err(anyhow::Error::msg)?;
         let cache = self
             .settings
             .cache_entries
@@ -65,10 +71,7 @@ impl kernel::PlatformModule for Iam {
             cache_entries = cache.max_entries,
             "permission schema ready"
         );
-        // A second on_ready (tests building several cells from one value) keeps the first.
-        let _ = self
-            .engine
-            .set(Engine::with_cache(ctx.db().clone(), schema, cache));
+        ctx.provide(Engine::with_cache(ctx.db().clone(), schema, cache));
         Ok(())
     }
 }

@@ -4,7 +4,7 @@
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Iterable, QueryFilter,
-    QuerySelect, Value,
+    QueryOrder, QuerySelect, Value,
 };
 use sea_orm_migration::sea_query::{ColumnDef, Index, Table};
 use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
@@ -290,6 +290,26 @@ pub async fn write(
         }
     }
     let tx = db.tenant(org_id).await?;
+    match write_in(&tx, batch).await {
+        Ok(revision) => {
+            tx.commit().await?;
+            Ok(revision)
+        }
+        Err(e) => {
+            tx.rollback().await?;
+            Err(e)
+        }
+    }
+}
+
+/// Applies an (already validated) batch in the caller's tenant transaction, so a module can
+/// change its own rows and their relationships atomically. Returns the revision the commit
+/// will create; on an error the caller must roll back.
+pub(crate) async fn write_in(
+    tx: &kernel::TenantTx,
+    batch: &WriteBatch,
+) -> Result<Revision, EngineError> {
+    let org_id = tx.org_id();
     let repo = tx.repo::<permission_tuple::Entity>();
     for p in &batch.preconditions {
         let (filter, want) = match p {
@@ -307,7 +327,6 @@ pub async fn write(
             .await?
             .is_some();
         if found != want {
-            tx.rollback().await?;
             return Err(EngineError::PreconditionFailed(format!("{p:?}")));
         }
     }
@@ -330,7 +349,6 @@ pub async fn write(
                     .await?
                     .is_some();
                 if exists {
-                    tx.rollback().await?;
                     return Err(EngineError::AlreadyExists(u.tuple.to_string()));
                 }
                 inserts.push(active(org_id, &u.tuple, now));
@@ -350,7 +368,6 @@ pub async fn write(
     // upsert, so the statement runs on the same transaction directly.
     let revision =
         bump_revision(tx.repo::<permission_revision::Entity>().conn(), org_id, now).await?;
-    tx.commit().await?;
     Ok(revision)
 }
 
@@ -404,6 +421,92 @@ async fn bump_revision<C: ConnectionTrait>(
         .await?
         .ok_or_else(|| DbErr::Custom("the revision upsert returned no row".into()))?;
     Ok(Revision(row.try_get::<i64>("", "revision")?))
+}
+
+/// Removes, in the caller's tenant transaction, every tuple on an object of `object_type` (one
+/// object when `object_id` is set) and every tuple naming that object (or any object of the
+/// type) as its subject, whatever the relation: what is left when the object is deleted.
+/// Returns the revision the commit will create.
+pub(crate) async fn forget_in(
+    tx: &kernel::TenantTx,
+    object_type: &str,
+    object_id: Option<&str>,
+) -> Result<Revision, EngineError> {
+    use permission_tuple::Column as C;
+    let repo = tx.repo::<permission_tuple::Entity>();
+    let mut on_object = sea_orm::Condition::all().add(C::ObjectType.eq(object_type));
+    let mut as_subject = sea_orm::Condition::all().add(C::SubjectType.eq(object_type));
+    if let Some(id) = object_id {
+        on_object = on_object.add(C::ObjectId.eq(id));
+        as_subject = as_subject.add(C::SubjectId.eq(id));
+    }
+    repo.delete_many(
+        sea_orm::Condition::any()
+            .add(on_object)
+            .add(as_subject)
+            .into(),
+    )
+    .await?;
+    Ok(bump_revision(
+        tx.repo::<permission_revision::Entity>().conn(),
+        tx.org_id(),
+        chrono::Utc::now(),
+    )
+    .await?)
+}
+
+/// Removes, in the caller's tenant transaction, the tuples matching any of `filters`. Returns
+/// the revision the commit will create.
+pub(crate) async fn delete_matching_in(
+    tx: &kernel::TenantTx,
+    filters: &[TupleFilter],
+) -> Result<Revision, EngineError> {
+    let repo = tx.repo::<permission_tuple::Entity>();
+    for f in filters {
+        repo.delete_many(f.condition().into()).await?;
+    }
+    Ok(bump_revision(
+        tx.repo::<permission_revision::Entity>().conn(),
+        tx.org_id(),
+        chrono::Utc::now(),
+    )
+    .await?)
+}
+
+/// The stored tuples matching `filter`, in primary-key order, at most `limit`.
+pub async fn read(
+    tx: &kernel::TenantTx,
+    filter: &TupleFilter,
+    limit: u64,
+) -> Result<Vec<Tuple>, DbErr> {
+    use permission_tuple::Column as C;
+    let repo = tx.repo::<permission_tuple::Entity>();
+    let rows = repo
+        .find()
+        .filter(filter.condition())
+        .order_by_asc(C::ObjectType)
+        .order_by_asc(C::ObjectId)
+        .order_by_asc(C::Relation)
+        .order_by_asc(C::SubjectType)
+        .order_by_asc(C::SubjectId)
+        .order_by_asc(C::SubjectRelation)
+        .limit(limit)
+        .all(repo.conn())
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let subject = match r.subject_relation.as_str() {
+                "" => SubjectRef::object(r.subject_type, r.subject_id),
+                rel => SubjectRef::userset(r.subject_type, r.subject_id, rel),
+            };
+            Tuple::new(
+                ObjectRef::new(r.object_type, r.object_id),
+                r.relation,
+                subject,
+            )
+        })
+        .collect())
 }
 
 /// The org's current revision (0 before its first write).

@@ -167,7 +167,7 @@ pub async fn accept_invitation(
     m.accepted_by = Set(Some(user_id));
     m.updated_at = Set(now);
     tx.repo::<invitation::Entity>().update(m).await?;
-    crate::orgs::add_member(tx, user_id, &inv.role).await?;
+    crate::orgs::add_member(ctx, tx, user_id, &inv.role).await?;
     for team in &teams {
         crate::http::teams::add_to_team(ctx, tx, user_id, *team, &[user_id], "member").await?;
     }

@@ -48,6 +48,11 @@ impl PlatformModule for Tenancy {
         env!("CARGO_PKG_VERSION")
     }
 
+    /// Memberships and teams are written into iam's graph in the same transaction.
+    fn dependencies(&self) -> &'static [&'static str] {
+        &["iam"]
+    }
+
     fn configure(&mut self, settings: &ModuleSettings) -> Result<(), String> {
         let settings: TenancySettings = kernel::module::parse_settings(settings)?;
         if !(1..=90).contains(&settings.invitation_ttl_days) {

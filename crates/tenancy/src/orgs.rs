@@ -160,6 +160,7 @@ pub async fn create_organization(
         })
         .await
         .map_err(ApiError::internal)?;
+    iam::platform::set_member_role(tx, owner, Role::Owner).await?;
     Ok(org.into())
 }
 
@@ -211,9 +212,16 @@ pub async fn organization_by_slug(db: &Db, slug: &str) -> Result<Option<Organiza
         .map(Into::into))
 }
 
-/// Adds `user` to the organization of `tx` with `role` (as the cell names it), or changes the
-/// role of an existing member. The caller checks the role exists and who may grant it.
-pub async fn add_member(tx: &TenantTx, user: Uuid, role: &str) -> Result<(), ApiError> {
+/// Adds `user` to the organization of `tx` with `role` (as the cell names it: 422 for a role
+/// the cell does not know), or changes the role of an existing member. The caller checks who
+/// may grant it.
+pub async fn add_member(
+    ctx: &kernel::CellContext,
+    tx: &TenantTx,
+    user: Uuid,
+    role: &str,
+) -> Result<(), ApiError> {
+    let platform_role = crate::access::parse_role(ctx, "role", role)?;
     let repo = tx.repo::<membership::Entity>();
     let now = Utc::now();
     match repo
@@ -239,7 +247,7 @@ pub async fn add_member(tx: &TenantTx, user: Uuid, role: &str) -> Result<(), Api
             .map_err(ApiError::internal)?;
         }
     }
-    Ok(())
+    iam::platform::set_member_role(tx, user, platform_role).await
 }
 
 /// One of a user's organizations, with their role there.

@@ -286,7 +286,7 @@ testkit::db_test!(async fn switching_organizations(db) {
     tenancy::create_organization(&tx, tenancy::NewOrganization { name: "Second".into(), ..Default::default() }, owner)
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
-    tenancy::add_member(&tx, user_id, "member").await.map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+    tenancy::add_member(&app.ctx, &tx, user_id, "member").await.map_err(|e| anyhow::anyhow!("{}", e.message()))?;
     tx.commit().await?;
     let (status, body) = app.post("/api/v1/auth/switch-org", Some(&access), json!({"org_id": second})).await?;
     assert_eq!(status, 200, "{body}");

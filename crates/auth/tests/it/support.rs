@@ -28,7 +28,8 @@ pub async fn cell(db: &TestDb, extra: &str) -> anyhow::Result<Cell> {
         testkit::Backend::Postgres => Some(testkit::AppRole::create().await?),
         testkit::Backend::Sqlite => None,
     };
-    let toml = format!("[modules.tenancy]\n[modules.auth]\ncookie_secure = false\n{extra}");
+    let toml =
+        format!("[modules.iam]\n[modules.tenancy]\n[modules.auth]\ncookie_secure = false\n{extra}");
     let secrets = vec!["modules.auth.jwt_secret".to_owned()];
     let mut env = vec![("CELL__MODULES__AUTH__JWT_SECRET", JWT_SECRET)];
     if let Some(r) = &role {
@@ -38,6 +39,7 @@ pub async fn cell(db: &TestDb, extra: &str) -> anyhow::Result<Cell> {
     let app = TestApp::start(
         config,
         vec![
+            Box::new(iam::Iam::default()),
             Box::new(tenancy::Tenancy::default()),
             Box::new(auth::Auth::default()),
         ],

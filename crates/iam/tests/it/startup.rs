@@ -40,7 +40,6 @@ fn config(db: &TestDb) -> anyhow::Result<kernel::CellConfig> {
 }
 
 const DOCS: &str = "
-definition user {}
 definition doc {
     relation viewer: user
     permission view = viewer
@@ -49,7 +48,7 @@ definition doc {
 db_test!(async fn a_cell_starts_with_the_composed_schema(db) {
     let modules: Vec<Box<dyn PlatformModule>> = vec![Box::new(iam::Iam::default()), Box::new(Docs(DOCS))];
     let ctx = kernel::startup::prepare(config(&db)?, modules).await?;
-    let schema = iam::compose_schema([("docs", DOCS)]).map_err(anyhow::Error::msg)?;
+    let schema = iam::compose_schema([("iam", iam::platform::BASE_SCHEMA), ("docs", DOCS)]).map_err(anyhow::Error::msg)?;
     let engine = Engine::new(ctx.db().clone(), schema);
     let org = Uuid::now_v7();
     engine.write(org, &WriteBatch::touch([Tuple::parse("doc:1#viewer@user:ann")?])).await?;

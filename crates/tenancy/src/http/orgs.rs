@@ -365,6 +365,7 @@ pub(crate) async fn change_role(
     m.role = Set(body.0.role.clone());
     m.updated_at = Set(Utc::now());
     let updated = tx.repo::<membership::Entity>().update(m).await?;
+    iam::platform::set_member_role(&tx, user, new_role).await?;
     if old_name != updated.role {
         access::publish(
             &ctx,
@@ -402,6 +403,7 @@ async fn remove(
         .repo::<team_member::Entity>()
         .delete_many(team_member::Column::UserId.eq(user))
         .await?;
+    iam::platform::remove_member(tx, user).await?;
     access::publish(
         ctx,
         tx,
@@ -535,6 +537,8 @@ pub(crate) async fn transfer(
     t.role = Set(Role::Owner.as_str().into());
     t.updated_at = Set(now);
     let new_owner = repo.update(t).await?;
+    iam::platform::set_member_role(&tx, access.user, Role::Admin).await?;
+    iam::platform::set_member_role(&tx, new_owner.user_id, Role::Owner).await?;
     access::publish(
         &ctx,
         &tx,

@@ -224,6 +224,8 @@ pub(crate) async fn create_team(
             created_at: Set(now),
         })
         .await?;
+    iam::platform::set_team(&tx, team.id, true).await?;
+    iam::platform::set_team_member(&tx, team.id, access.user, Some("lead")).await?;
     access::publish(
         &ctx,
         &tx,
@@ -378,6 +380,7 @@ pub(crate) async fn delete_team(
         .delete_many(team_member::Column::TeamId.eq(team.id))
         .await?;
     tx.repo::<team::Entity>().delete(team.id).await?;
+    iam::platform::set_team(&tx, team.id, false).await?;
     access::publish(
         &ctx,
         &tx,
@@ -491,6 +494,7 @@ pub(crate) async fn add_to_team(
                 let mut m: team_member::ActiveModel = existing.into();
                 m.role = Set(role.to_owned());
                 repo.update(m).await?;
+                iam::platform::set_team_member(tx, team, *user, Some(role)).await?;
             }
             None => {
                 repo.insert(team_member::ActiveModel {
@@ -501,6 +505,7 @@ pub(crate) async fn add_to_team(
                     created_at: Set(now),
                 })
                 .await?;
+                iam::platform::set_team_member(tx, team, *user, Some(role)).await?;
                 access::publish(
                     ctx,
                     tx,
@@ -535,6 +540,7 @@ pub(crate) async fn remove_member(
         return Err(forbid_manage());
     }
     repo.delete((access.org, team.id, user)).await?;
+    iam::platform::set_team_member(&tx, team.id, user, None).await?;
     access::publish(
         &ctx,
         &tx,

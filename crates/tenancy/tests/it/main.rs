@@ -5,6 +5,7 @@ mod invitations;
 mod isolation;
 mod members;
 mod orgs;
+mod permissions;
 mod rls;
 mod settings;
 mod support;

@@ -5,10 +5,16 @@ use uuid::Uuid;
 async fn migrated(db: &testkit::TestDb) -> anyhow::Result<kernel::Db> {
     let config = testkit::cell_config(db, "", &[])?;
     let conn = kernel::Db::connect(&config).await?;
-    let plan = vec![cell_migrations::ModuleMigrations {
-        module: "tenancy".into(),
-        migrations: Tenancy::default().migrations(),
-    }];
+    let plan = vec![
+        cell_migrations::ModuleMigrations {
+            module: "iam".into(),
+            migrations: iam::Iam::default().migrations(),
+        },
+        cell_migrations::ModuleMigrations {
+            module: "tenancy".into(),
+            migrations: Tenancy::default().migrations(),
+        },
+    ];
     cell_migrations::up(conn.conn(), &plan).await?;
     Ok(conn)
 }

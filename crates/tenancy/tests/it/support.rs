@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use actix_web::HttpRequest;
+use actix_web::{HttpRequest, get};
 use kernel::http::{Authenticator, Caller, Role};
 use kernel::sea_orm::{ConnectionTrait, Statement};
 use kernel::{ApiError, CellContext, PlatformModule};
@@ -97,6 +97,53 @@ impl PlatformModule for TestAuth {
     }
 }
 
+/// A module with a `document` namespace and one route guarded by [`iam::Authorized`]: how a
+/// module requires a permission.
+pub struct Docs;
+
+/// `document#view` on the `{id}` of the path.
+pub struct ViewDocument;
+impl iam::Permission for ViewDocument {
+    const NAMESPACE: &'static str = "document";
+    const PERMISSION: &'static str = "view";
+}
+
+/// Only a handler that extracted the proof can call this.
+fn load(doc: &iam::Authorized<ViewDocument>) -> Value {
+    serde_json::json!({ "id": doc.object_id(), "revision": doc.revision().0 })
+}
+
+#[utoipa::path(responses((status = 200), (status = 403)))]
+#[get("/documents/{id}")]
+async fn get_document(doc: iam::Authorized<ViewDocument>) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok().json(load(&doc))
+}
+
+#[kernel::async_trait::async_trait]
+impl PlatformModule for Docs {
+    fn name(&self) -> &'static str {
+        "docs"
+    }
+    fn version(&self) -> &'static str {
+        "0.0.1"
+    }
+    fn dependencies(&self) -> &'static [&'static str] {
+        &["iam"]
+    }
+    fn permission_schema(&self) -> &'static str {
+        "definition document {
+            relation org: org
+            relation owner: user
+            relation viewer: user | user:* | team#member | role#member
+            permission edit = owner + org->admin_access
+            permission view = viewer + edit
+        }"
+    }
+    fn routes(&self, cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
+        cfg.service(get_document);
+    }
+}
+
 pub const OPERATOR: &str = "operator-secret-token";
 
 /// A running cell with tenancy, the test authenticator and the `sales_rep = "member"` alias.
@@ -128,14 +175,16 @@ impl Cell {
             env.push(("CELL__DATABASE__APP_ROLE", r.name()));
         }
         let toml = format!(
-            "[cell.roles]\nsales_rep = \"member\"\n[http]\npublic_url = \"https://app.example.test\"\n[modules.tenancy]\n{tenancy_settings}\n[modules.testauth]\n"
+            "[cell.roles]\nsales_rep = \"member\"\n[http]\npublic_url = \"https://app.example.test\"\n[modules.iam]\n[modules.tenancy]\n{tenancy_settings}\n[modules.testauth]\n[modules.docs]\n"
         );
         let users = Directory::default();
         let app = TestApp::start(
             testkit::cell_config(db, &toml, &env)?,
             vec![
+                Box::new(iam::Iam::default()),
                 Box::new(tenancy::Tenancy::default()),
                 Box::new(TestAuth(users.clone())),
+                Box::new(Docs),
             ],
         )
         .await?;
@@ -178,7 +227,7 @@ impl Cell {
     /// Adds `user` to `org` with `role` directly (test set-up, not the API under test).
     pub async fn join(&self, org: Uuid, user: Uuid, role: &str) -> anyhow::Result<()> {
         let tx = self.ctx().db().tenant(org).await?;
-        tenancy::add_member(&tx, user, role)
+        tenancy::add_member(self.ctx(), &tx, user, role)
             .await
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
         tx.commit().await?;
