@@ -16,7 +16,8 @@ pub use invitations::{AcceptedInvitation, PendingInvitation, accept_invitation, 
 pub use module::{Tenancy, TenancySettings};
 pub use orgs::{
     MyOrganization, NewOrganization, Organization, add_member, create_organization,
-    organization_by_slug, organizations_of, role_in,
+    create_organization_without_members, organization_by_slug, organizations_of, role_in,
+    valid_slug,
 };
 pub use settings::{Setting, SettingScope, get_setting, set_setting, settings_in};
 

@@ -103,6 +103,35 @@ pub async fn create_organization(
     new: NewOrganization,
     owner: Uuid,
 ) -> Result<Organization, ApiError> {
+    let org = insert_organization(tx, new).await?;
+    tx.repo::<membership::Entity>()
+        .insert(membership::ActiveModel {
+            org_id: Set(tx.org_id()),
+            user_id: Set(owner),
+            role: Set(Role::Owner.as_str().into()),
+            created_at: Set(org.created_at),
+            updated_at: Set(org.created_at),
+        })
+        .await
+        .map_err(ApiError::internal)?;
+    iam::platform::set_member_role(tx, owner, Role::Owner).await?;
+    Ok(org)
+}
+
+/// Creates the organization `tx` is scoped to with no members yet: for an organization a cell
+/// sets up for itself at first start (fullorbit's operator org), whose first owner is added
+/// later (`users create --org <slug> --role owner`).
+pub async fn create_organization_without_members(
+    tx: &TenantTx,
+    new: NewOrganization,
+) -> Result<Organization, ApiError> {
+    insert_organization(tx, new).await
+}
+
+async fn insert_organization(
+    tx: &TenantTx,
+    new: NewOrganization,
+) -> Result<Organization, ApiError> {
     let name = new.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > MAX_NAME {
         return Err(ApiError::validation(
@@ -150,17 +179,6 @@ pub async fn create_organization(
     let org = organization::Entity::insert(org)
         .exec_with_returning(tx.unscoped())
         .await?;
-    tx.repo::<membership::Entity>()
-        .insert(membership::ActiveModel {
-            org_id: Set(tx.org_id()),
-            user_id: Set(owner),
-            role: Set(Role::Owner.as_str().into()),
-            created_at: Set(now),
-            updated_at: Set(now),
-        })
-        .await
-        .map_err(ApiError::internal)?;
-    iam::platform::set_member_role(tx, owner, Role::Owner).await?;
     Ok(org.into())
 }
 

@@ -1,0 +1,345 @@
+//! The PostHog "brain": verified, parsed events become intent signals of prospect companies.
+//!
+//! For each event a rule matches (others are counted and dropped): the person is looked up by
+//! identity (`distinct_id`, `$anon_distinct_id`, the person's email); else a known anonymous
+//! visitor gives the company; else, when PostHog sent an IP, reverse-IP enrichment names the
+//! network, and a company network whose domain (the provider's, or the operator's org-name
+//! mapping) is a prospect's domain creates the visitor. Residential, mobile and cloud networks
+//! are never attributed. The raw IP is never stored or logged: visitors keep a salted hash.
+//!
+//! Everything of one delivery is written in one transaction of the operator org, before the
+//! hook answers: an accepted event is never lost, a replay (`webhook-id`, event `uuid`) is
+//! ignored, and the companies touched are re-scored by a job enqueued in the same transaction.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::Utc;
+use kernel::sea_orm::sea_query::{ExprTrait, OnConflict};
+use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use kernel::{ApiError, CellContext, TenantTx};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::enrich::{Enricher, Enrichment, HttpEnricher, OfflineEnricher, attribute, ip_hash};
+use crate::module::{Inner, SCORE_JOB};
+use crate::posthog::Event;
+use crate::settings::{SignalSpec, classify};
+use crate::store::entity::{
+    anonymous_visitor, company_domain, contact, contact_identity, hook_delivery, intent_signal,
+    org_domain,
+};
+
+/// Where reverse-IP lookups go.
+pub(crate) enum Enrichers {
+    /// Loaded on first use (a fraction of a second), so start-up stays fast.
+    Offline(tokio::sync::OnceCell<Arc<OfflineEnricher>>),
+    Http(Arc<HttpEnricher>),
+    None,
+}
+
+impl Enrichers {
+    async fn lookup(&self, ip: IpAddr) -> Option<Enrichment> {
+        match self {
+            Enrichers::None => None,
+            Enrichers::Http(h) => match h.lookup(ip).await {
+                Ok(e) => e,
+                Err(e) => {
+                    // The error never carries the IP or the URL.
+                    tracing::warn!(error = %e, "reverse-IP lookup failed");
+                    None
+                }
+            },
+            Enrichers::Offline(cell) => {
+                let data = cell
+                    .get_or_try_init(|| async {
+                        tokio::task::spawn_blocking(OfflineEnricher::embedded)
+                            .await
+                            .map_err(|e| e.to_string())?
+                            .map(Arc::new)
+                            .map_err(|e| e.to_string())
+                    })
+                    .await;
+                match data {
+                    Ok(d) => d.lookup_sync(ip),
+                    Err(e) => {
+                        tracing::error!(error = %e, "the offline IP data cannot be loaded");
+                        None
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What one delivery did.
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct Report {
+    /// Events in the body.
+    pub received: usize,
+    /// Signals stored.
+    pub signals: usize,
+    /// Low-value events (no rule): counted, not stored.
+    pub dropped: usize,
+    /// Events seen before (same `uuid`).
+    pub duplicates: usize,
+    /// High-value events of nobody we can attribute.
+    pub unattributed: usize,
+    /// `true` when the whole delivery (`webhook-id`) was accepted before: nothing was done.
+    pub replay: bool,
+    /// Items that were refused, by position.
+    pub errors: Vec<ItemReport>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ItemReport {
+    pub index: usize,
+    pub error: String,
+}
+
+fn count(outcome: &'static str, n: usize) {
+    metrics::counter!("abm_events_total", "outcome" => outcome).increment(n as u64);
+}
+
+/// A high-value event waiting for its company.
+struct Pending {
+    event: Event,
+    signal: SignalSpec,
+    enrichment: Option<Enrichment>,
+}
+
+impl Inner {
+    /// Stores what `events` mean, in one transaction; `delivery` is the `webhook-id`.
+    pub(crate) async fn ingest(
+        &self,
+        ctx: &CellContext,
+        events: Vec<Event>,
+        delivery: Option<String>,
+        mut report: Report,
+    ) -> Result<Report, ApiError> {
+        let state = self.state()?;
+        let mut pending = Vec::new();
+        for event in events {
+            match classify(&self.settings.rules, &event) {
+                Some(signal) => pending.push(Pending {
+                    event,
+                    signal,
+                    enrichment: None,
+                }),
+                None => report.dropped += 1,
+            }
+        }
+        // Lookups before the transaction: an HTTP provider may take a while.
+        let mut seen: HashMap<IpAddr, Option<Enrichment>> = HashMap::new();
+        for p in &mut pending {
+            if let Some(ip) = p.event.ip {
+                let found = match seen.get(&ip) {
+                    Some(found) => found.clone(),
+                    None => {
+                        let found = state.enrichers.lookup(ip).await;
+                        seen.insert(ip, found.clone());
+                        found
+                    }
+                };
+                p.enrichment = found;
+            }
+        }
+        let tx = ctx.db().tenant(state.operator).await?;
+        if let Some(id) = delivery {
+            let repo = tx.repo::<hook_delivery::Entity>();
+            if repo.get((state.operator, id.clone())).await?.is_some() {
+                tx.rollback().await?;
+                report.replay = true;
+                count("replay", report.received);
+                return Ok(report);
+            }
+            repo.insert(hook_delivery::ActiveModel {
+                org_id: Set(state.operator),
+                webhook_id: Set(id),
+                received_at: Set(Utc::now()),
+            })
+            .await?;
+        }
+        let mapping = if pending.iter().any(|p| p.enrichment.is_some()) {
+            org_mapping(&tx).await?
+        } else {
+            HashMap::new()
+        };
+        let now = Utc::now();
+        let mut rows = Vec::new();
+        let mut companies = BTreeSet::new();
+        for p in pending {
+            let Some((company, contact, visitor)) = resolve(&tx, &state.salt, &mapping, &p).await?
+            else {
+                report.unattributed += 1;
+                continue;
+            };
+            companies.insert(company);
+            rows.push(intent_signal::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                org_id: Set(state.operator),
+                prospect_company_id: Set(company),
+                contact_id: Set(contact),
+                visitor_id: Set(visitor),
+                signal_type: Set(p.signal.signal_type),
+                service_lane: Set(p.signal.service_lane),
+                topic: Set(p.signal.topic),
+                weight: Set(p.signal.weight),
+                occurred_at: Set(p.event.timestamp),
+                event_uuid: Set(p.event.uuid),
+                created_at: Set(now),
+            });
+        }
+        let attempted = rows.len();
+        let mut stored = 0;
+        while !rows.is_empty() {
+            let rest = rows.split_off(rows.len().min(500));
+            let chunk = std::mem::replace(&mut rows, rest);
+            // Rows carry the operator org; RLS holds the transaction to it on PostgreSQL.
+            stored += intent_signal::Entity::insert_many(chunk)
+                .on_conflict(
+                    OnConflict::columns([
+                        intent_signal::Column::OrgId,
+                        intent_signal::Column::EventUuid,
+                    ])
+                    .do_nothing()
+                    .to_owned(),
+                )
+                .exec_without_returning(tx.unscoped())
+                .await? as usize;
+        }
+        report.signals = stored;
+        report.duplicates = attempted - stored;
+        if !companies.is_empty() {
+            ctx.jobs()
+                .enqueue(
+                    tx.unscoped(),
+                    SCORE_JOB,
+                    Some(state.operator),
+                    serde_json::json!({ "companies": companies }),
+                )
+                .await
+                .map_err(ApiError::internal)?;
+        }
+        tx.commit().await?;
+        count("signal", report.signals);
+        count("dropped", report.dropped);
+        count("duplicate", report.duplicates);
+        count("unattributed", report.unattributed);
+        count("invalid", report.errors.len());
+        Ok(report)
+    }
+}
+
+/// The operator's org-name → domain mapping, keyed by lowercase name.
+async fn org_mapping(tx: &TenantTx) -> Result<HashMap<String, String>, ApiError> {
+    let repo = tx.repo::<org_domain::Entity>();
+    Ok(repo
+        .find()
+        .all(repo.conn())
+        .await?
+        .into_iter()
+        .map(|m| (m.org_name, m.domain))
+        .collect())
+}
+
+/// The prospect company of an event (with its contact or visitor), if we know who it is.
+async fn resolve(
+    tx: &TenantTx,
+    salt: &[u8],
+    mapping: &HashMap<String, String>,
+    p: &Pending,
+) -> Result<Option<(Uuid, Option<Uuid>, Option<Uuid>)>, ApiError> {
+    let ev = &p.event;
+    let mut ids: Vec<&str> = vec![ev.distinct_id.as_str()];
+    ids.extend(ev.anon_distinct_id.as_deref());
+    // 1. A known person.
+    let repo = tx.repo::<contact_identity::Entity>();
+    let mut cond = kernel::sea_orm::Condition::any().add(
+        contact_identity::Column::IdentityType
+            .eq("posthog_distinct_id")
+            .and(contact_identity::Column::IdentityValue.is_in(ids.clone())),
+    );
+    if let Some(email) = &ev.person_email {
+        cond = cond.add(
+            contact_identity::Column::IdentityType
+                .eq("email")
+                .and(contact_identity::Column::IdentityValue.eq(email.as_str())),
+        );
+    }
+    if let Some(identity) = repo.find().filter(cond).one(repo.conn()).await?
+        && let Some(c) = tx
+            .repo::<contact::Entity>()
+            .get(identity.contact_id)
+            .await?
+    {
+        return Ok(Some((c.prospect_company_id, Some(c.id), None)));
+    }
+    // 2. A visitor we attributed before.
+    let visitors = tx.repo::<anonymous_visitor::Entity>();
+    if let Some(v) = visitors
+        .find()
+        .filter(anonymous_visitor::Column::PosthogDistinctId.is_in(ids))
+        .one(visitors.conn())
+        .await?
+    {
+        let company = v.prospect_company_id;
+        let id = v.id;
+        let mut m: anonymous_visitor::ActiveModel = v.into();
+        m.last_seen_at = Set(Utc::now());
+        visitors.update(m).await?;
+        return Ok(Some((company, None, Some(id))));
+    }
+    // 3. A company network whose domain is a prospect's.
+    let (Some(e), Some(ip)) = (&p.enrichment, ev.ip) else {
+        return Ok(None);
+    };
+    let Some(domain) = attribute(e, |org| mapping.get(&org.trim().to_lowercase()).cloned()) else {
+        return Ok(None);
+    };
+    let Some(company) = company_by_domain(tx, &domain).await? else {
+        return Ok(None);
+    };
+    let now = Utc::now();
+    let visitor = anonymous_visitor::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        org_id: Set(tx.org_id()),
+        prospect_company_id: Set(company),
+        posthog_distinct_id: Set(ev.distinct_id.clone()),
+        ip_hash: Set(Some(ip_hash(ip, salt))),
+        ip_country: Set(e.country.clone()),
+        ip_org: Set(e.org_name.clone()),
+        last_seen_at: Set(now),
+        created_at: Set(now),
+    };
+    let v = visitors.insert(visitor).await?;
+    Ok(Some((company, None, Some(v.id))))
+}
+
+/// The prospect owning `domain` or, failing that, its closest parent domain
+/// (`jpl.nasa.gov`, then `nasa.gov`).
+pub(crate) async fn company_by_domain(
+    tx: &TenantTx,
+    domain: &str,
+) -> Result<Option<Uuid>, ApiError> {
+    let mut candidates = Vec::new();
+    let mut rest = domain;
+    while rest.contains('.') {
+        candidates.push(rest.to_owned());
+        rest = match rest.split_once('.') {
+            Some((_, r)) => r,
+            None => break,
+        };
+    }
+    let repo = tx.repo::<company_domain::Entity>();
+    let found = repo
+        .find()
+        .filter(company_domain::Column::Domain.is_in(candidates.clone()))
+        .all(repo.conn())
+        .await?;
+    Ok(candidates
+        .iter()
+        .find_map(|c| found.iter().find(|d| &d.domain == c))
+        .map(|d| d.prospect_company_id))
+}

@@ -1,0 +1,201 @@
+//! The abm module as the kernel sees it.
+
+use std::sync::{Arc, OnceLock};
+
+use kernel::module::{JobDefinition, ModuleSettings, ScheduledJob};
+use kernel::{ApiError, CellContext, PlatformModule};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Digest;
+use uuid::Uuid;
+
+use crate::enrich::{HttpEnricher, HttpEnricherConfig};
+use crate::ingest::Enrichers;
+use crate::settings::{EnrichmentKind, HookAuth, Settings};
+use crate::webhook::Verifier;
+
+pub const SCORE_JOB: &str = "abm.score";
+
+/// Owns prospects, their domains, contacts, identities, anonymous visitors and intent signals
+/// (all in the cell's operator organization), and the PostHog hook.
+#[derive(Default)]
+pub struct Abm {
+    inner: Arc<Inner>,
+}
+
+/// Shared with the handlers (`web::Data<Inner>`).
+#[derive(Default)]
+pub(crate) struct Inner {
+    pub settings: Settings,
+    pub verifier: Option<Verifier>,
+    pub state: OnceLock<State>,
+}
+
+impl std::fmt::Debug for Abm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Abm")
+            .field("operator_org", &self.inner.settings.operator_org)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What exists once the cell is ready.
+pub(crate) struct State {
+    pub operator: Uuid,
+    pub salt: Vec<u8>,
+    pub enrichers: Enrichers,
+}
+
+/// The operator organization's id, once abm is ready in this cell.
+pub fn operator_org(ctx: &CellContext) -> Option<Uuid> {
+    ctx.service::<OperatorOrg>().map(|o| o.0)
+}
+
+/// Shared with the cell so jobs and other modules find the operator org.
+pub struct OperatorOrg(pub Uuid);
+
+impl Inner {
+    pub(crate) fn state(&self) -> Result<&State, ApiError> {
+        self.state
+            .get()
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("abm is not ready")))
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl PlatformModule for Abm {
+    fn name(&self) -> &'static str {
+        "abm"
+    }
+
+    fn version(&self) -> &'static str {
+        env!("CARGO_PKG_VERSION")
+    }
+
+    fn dependencies(&self) -> &'static [&'static str] {
+        &["tenancy"]
+    }
+
+    fn configure(&mut self, settings: &ModuleSettings) -> Result<(), String> {
+        let settings: Settings = kernel::module::parse_settings(settings)?;
+        settings.validate()?;
+        let secrets: Vec<SecretString> = settings
+            .hook_secrets
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| SecretString::from(s.to_owned()))
+            .collect();
+        let verifier = match (secrets.is_empty(), settings.hook_auth) {
+            (true, _) => None,
+            (false, HookAuth::StandardWebhooks) => Some(
+                Verifier::standard_webhooks(&secrets).map_err(|e| format!("hook_secrets: {e}"))?,
+            ),
+            (false, HookAuth::SharedSecret) => Some(
+                Verifier::shared_secret(&settings.hook_header, secrets)
+                    .map_err(|e| format!("hook_secrets: {e}"))?,
+            ),
+        };
+        self.inner = Arc::new(Inner {
+            settings,
+            verifier,
+            state: OnceLock::new(),
+        });
+        Ok(())
+    }
+
+    fn secret_settings(&self) -> &'static [&'static str] {
+        &["hook_secrets", "ip_salt", "enrichment_key"]
+    }
+
+    fn migrations(&self) -> Vec<Box<dyn kernel::sea_orm_migration::MigrationTrait>> {
+        crate::store::migration::migrations()
+    }
+
+    fn routes(&self, cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
+        cfg.app_data(actix_web::web::Data::from(self.inner.clone()));
+        crate::http::configure(cfg);
+    }
+
+    fn jobs(&self) -> Vec<JobDefinition> {
+        vec![JobDefinition {
+            name: "score",
+            handler: Arc::new(crate::score::ScoreJob {
+                threshold: self.inner.settings.engaged_threshold,
+            }),
+            max_attempts: None,
+        }]
+    }
+
+    fn scheduled_jobs(&self) -> Vec<ScheduledJob> {
+        vec![ScheduledJob {
+            name: "score_daily",
+            cron: "17 3 * * *",
+            handler: Arc::new(crate::score::ScoreJob {
+                threshold: self.inner.settings.engaged_threshold,
+            }),
+        }]
+    }
+
+    async fn on_ready(&self, ctx: &CellContext) -> anyhow::Result<()> {
+        let slug = &self.inner.settings.operator_org;
+        let operator = match tenancy::organization_by_slug(ctx.db(), slug)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message()))?
+        {
+            Some(org) => org.id,
+            None => {
+                let tx = ctx.db().tenant(Uuid::now_v7()).await?;
+                let org = tenancy::create_organization_without_members(
+                    &tx,
+                    tenancy::NewOrganization {
+                        name: slug.clone(),
+                        slug: Some(slug.clone()),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("operator organization: {}", e.message()))?;
+                tx.commit().await?;
+                tracing::info!(slug = %slug, "operator organization created; add its first owner with `users create --org {slug} --role owner`");
+                org.id
+            }
+        };
+        let salt = match &self.inner.settings.ip_salt {
+            Some(s) => s.as_bytes().to_vec(),
+            None => sha2::Sha256::new()
+                .chain_update(b"abm.ip_salt:")
+                .chain_update(ctx.config().secret_key().expose_secret().as_bytes())
+                .finalize()
+                .to_vec(),
+        };
+        let enrichers = match self.inner.settings.enrichment {
+            EnrichmentKind::None => Enrichers::None,
+            EnrichmentKind::Offline => Enrichers::Offline(tokio::sync::OnceCell::new()),
+            EnrichmentKind::Http => {
+                let mut config = HttpEnricherConfig::new(
+                    self.inner
+                        .settings
+                        .enrichment_url
+                        .clone()
+                        .unwrap_or_default(),
+                );
+                config.api_key = self
+                    .inner
+                    .settings
+                    .enrichment_key
+                    .clone()
+                    .map(SecretString::from);
+                Enrichers::Http(Arc::new(HttpEnricher::new(config)?))
+            }
+        };
+        ctx.provide(OperatorOrg(operator));
+        let _ = self.inner.state.set(State {
+            operator,
+            salt,
+            enrichers,
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,120 @@
+//! Intent scoring: `intent_score` = the sum of signal weights of the last 30 days, as a raw
+//! integer. Re-scored by a job after each ingestion (for the companies it touched) and daily for
+//! every company with a score (so old signals age out). A `new` prospect whose score reaches
+//! `engaged_threshold` moves to `engaged` and `abm.company.engaged` is published.
+
+use chrono::{TimeDelta, Utc};
+use kernel::module::JobHandler;
+use kernel::sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, QueryFilter, QuerySelect,
+    sea_query::{Expr, ExprTrait},
+};
+use kernel::{ApiError, CellContext, TenantTx};
+use uuid::Uuid;
+
+use crate::store::entity::{intent_signal, prospect_company};
+
+/// The window a signal counts in.
+pub const WINDOW_DAYS: i64 = 30;
+
+/// Re-scores `companies` (every company with a non-zero score when `None`) in `tx`; returns how
+/// many scores changed.
+pub async fn rescore(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    companies: Option<Vec<Uuid>>,
+    threshold: i64,
+) -> Result<usize, ApiError> {
+    let since = Utc::now() - TimeDelta::days(WINDOW_DAYS);
+    let repo = tx.repo::<prospect_company::Entity>();
+    let mut q = repo.find();
+    q = match companies {
+        Some(ids) => q.filter(prospect_company::Column::Id.is_in(ids)),
+        None => q.filter(prospect_company::Column::IntentScore.ne(0)),
+    };
+    let rows = q.all(repo.conn()).await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|c| c.id).collect();
+    let signals = tx.repo::<intent_signal::Entity>();
+    let sums: Vec<(Uuid, Option<i64>)> = signals
+        .find()
+        .select_only()
+        .column(intent_signal::Column::ProspectCompanyId)
+        .column_as(
+            Expr::col(intent_signal::Column::Weight)
+                .sum()
+                .cast_as("bigint"),
+            "score",
+        )
+        .filter(intent_signal::Column::ProspectCompanyId.is_in(ids))
+        .filter(intent_signal::Column::OccurredAt.gt(since))
+        .group_by(intent_signal::Column::ProspectCompanyId)
+        .into_tuple()
+        .all(signals.conn())
+        .await?;
+    let now = Utc::now();
+    let mut changed = 0;
+    for company in rows {
+        let score = sums
+            .iter()
+            .find(|(id, _)| *id == company.id)
+            .and_then(|(_, s)| *s)
+            .unwrap_or(0);
+        let engage = company.stage == "new" && score >= threshold;
+        if score == company.intent_score && !engage && company.score_updated_at.is_some() {
+            continue;
+        }
+        changed += usize::from(score != company.intent_score);
+        let id = company.id;
+        let mut m: prospect_company::ActiveModel = company.into();
+        m.intent_score = Set(score);
+        m.score_updated_at = Set(Some(now));
+        if engage {
+            m.stage = Set("engaged".into());
+            m.updated_at = Set(now);
+        }
+        repo.update(m).await?;
+        if engage {
+            let event = kernel::events::NewEvent::new(
+                "abm.company.engaged",
+                kernel::module::EntityRef {
+                    kind: "prospect_company".into(),
+                    id,
+                },
+            )
+            .payload(serde_json::json!({ "prospect_company_id": id, "intent_score": score }));
+            ctx.events().publish(tx, event).await?;
+        }
+    }
+    Ok(changed)
+}
+
+/// `abm.score` (after ingestion, `{"companies": [...]}`) and `abm.score_daily` (every company).
+pub(crate) struct ScoreJob {
+    pub threshold: i64,
+}
+
+#[kernel::async_trait::async_trait]
+impl JobHandler for ScoreJob {
+    async fn run(&self, ctx: &CellContext, job: &kernel::jobs::Job) -> anyhow::Result<()> {
+        let org = job
+            .org_id
+            .or_else(|| crate::operator_org(ctx))
+            .ok_or_else(|| anyhow::anyhow!("no operator organization"))?;
+        let companies: Option<Vec<Uuid>> = job
+            .payload
+            .get("companies")
+            .map(|c| serde_json::from_value(c.clone()))
+            .transpose()?;
+        let tx = ctx.db().tenant(org).await?;
+        let changed = rescore(ctx, &tx, companies, self.threshold)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+        tx.commit().await?;
+        tracing::info!(changed, "intent scores updated");
+        Ok(())
+    }
+}

@@ -1,0 +1,304 @@
+//! abm's tables, each with `org_id` leading every index and unique key, and row-level security.
+
+use kernel::sea_orm::DbErr;
+use kernel::sea_orm_migration::sea_query::{ColumnDef, Index, IndexCreateStatement, Table};
+use kernel::sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
+
+pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+    vec![Box::new(CreateAbm)]
+}
+
+struct CreateAbm;
+
+impl MigrationName for CreateAbm {
+    fn name(&self) -> &str {
+        "abm_m20261121_000001_create_abm"
+    }
+}
+
+fn ts(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name)
+        .timestamp_with_time_zone()
+        .not_null()
+        .to_owned()
+}
+
+fn id() -> ColumnDef {
+    ColumnDef::new("id")
+        .uuid()
+        .not_null()
+        .primary_key()
+        .to_owned()
+}
+
+fn org() -> ColumnDef {
+    ColumnDef::new("org_id").uuid().not_null().to_owned()
+}
+
+fn text(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name).text().not_null().to_owned()
+}
+
+fn opt_text(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name).text().to_owned()
+}
+
+fn index(name: &str, table: &str, cols: &[&'static str]) -> IndexCreateStatement {
+    let mut i = Index::create();
+    i.name(name).table(table.to_owned());
+    for c in cols {
+        i.col(*c);
+    }
+    i
+}
+
+pub const TABLES: [&str; 8] = [
+    "abm_prospect_companies",
+    "abm_company_domains",
+    "abm_contacts",
+    "abm_contact_identities",
+    "abm_anonymous_visitors",
+    "abm_intent_signals",
+    "abm_hook_deliveries",
+    "abm_org_domains",
+];
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for CreateAbm {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("abm_prospect_companies")
+                .col(id())
+                .col(org())
+                .col(text("name"))
+                .col(text("domain"))
+                .col(
+                    ColumnDef::new("intent_score")
+                        .big_integer()
+                        .not_null()
+                        .default(0),
+                )
+                .col(text("stage"))
+                .col(ColumnDef::new("owner_user_id").uuid())
+                .col(ColumnDef::new("customer_org_id").uuid())
+                .col(ColumnDef::new("score_updated_at").timestamp_with_time_zone())
+                .col(ts("created_at"))
+                .col(ts("updated_at"))
+                .to_owned(),
+        )
+        .await?;
+        for (name, cols, unique) in [
+            ("abm_prospects_org_id", &["org_id", "id"][..], false),
+            ("abm_prospects_domain", &["org_id", "domain"][..], true),
+            (
+                "abm_prospects_score",
+                &["org_id", "intent_score", "id"][..],
+                false,
+            ),
+            (
+                "abm_prospects_stage",
+                &["org_id", "stage", "intent_score"][..],
+                false,
+            ),
+        ] {
+            let mut i = index(name, "abm_prospect_companies", cols);
+            if unique {
+                i.unique();
+            }
+            m.create_index(i).await?;
+        }
+
+        m.create_table(
+            Table::create()
+                .table("abm_company_domains")
+                .col(id())
+                .col(org())
+                .col(ColumnDef::new("prospect_company_id").uuid().not_null())
+                .col(text("domain"))
+                .col(ColumnDef::new("is_primary").boolean().not_null())
+                .col(ts("created_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            index(
+                "abm_domains_domain",
+                "abm_company_domains",
+                &["org_id", "domain"],
+            )
+            .unique()
+            .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "abm_domains_company",
+            "abm_company_domains",
+            &["org_id", "prospect_company_id"],
+        ))
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table("abm_contacts")
+                .col(id())
+                .col(org())
+                .col(ColumnDef::new("prospect_company_id").uuid().not_null())
+                .col(text("email"))
+                .col(opt_text("first_name"))
+                .col(opt_text("last_name"))
+                .col(opt_text("title"))
+                .col(text("status"))
+                .col(ts("created_at"))
+                .col(ts("updated_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            index(
+                "abm_contacts_company_email",
+                "abm_contacts",
+                &["org_id", "prospect_company_id", "email"],
+            )
+            .unique()
+            .to_owned(),
+        )
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table("abm_contact_identities")
+                .col(id())
+                .col(org())
+                .col(ColumnDef::new("contact_id").uuid().not_null())
+                .col(text("identity_type"))
+                .col(text("identity_value"))
+                .col(ts("created_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            index(
+                "abm_identities_value",
+                "abm_contact_identities",
+                &["org_id", "identity_type", "identity_value"],
+            )
+            .unique()
+            .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "abm_identities_contact",
+            "abm_contact_identities",
+            &["org_id", "contact_id"],
+        ))
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table("abm_anonymous_visitors")
+                .col(id())
+                .col(org())
+                .col(ColumnDef::new("prospect_company_id").uuid().not_null())
+                .col(text("posthog_distinct_id"))
+                .col(opt_text("ip_hash"))
+                .col(opt_text("ip_country"))
+                .col(opt_text("ip_org"))
+                .col(ts("last_seen_at"))
+                .col(ts("created_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            index(
+                "abm_visitors_distinct_id",
+                "abm_anonymous_visitors",
+                &["org_id", "posthog_distinct_id"],
+            )
+            .unique()
+            .to_owned(),
+        )
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table("abm_intent_signals")
+                .col(id())
+                .col(org())
+                .col(ColumnDef::new("prospect_company_id").uuid().not_null())
+                .col(ColumnDef::new("contact_id").uuid())
+                .col(ColumnDef::new("visitor_id").uuid())
+                .col(text("signal_type"))
+                .col(opt_text("service_lane"))
+                .col(opt_text("topic"))
+                .col(ColumnDef::new("weight").integer().not_null())
+                .col(ts("occurred_at"))
+                .col(ColumnDef::new("event_uuid").uuid())
+                .col(ts("created_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "abm_signals_company",
+            "abm_intent_signals",
+            &["org_id", "prospect_company_id", "occurred_at"],
+        ))
+        .await?;
+        m.create_index(index(
+            "abm_signals_feed",
+            "abm_intent_signals",
+            &["org_id", "occurred_at", "id"],
+        ))
+        .await?;
+        // NULLs are distinct on both backends: events without a uuid are not de-duplicated.
+        m.create_index(
+            index(
+                "abm_signals_event",
+                "abm_intent_signals",
+                &["org_id", "event_uuid"],
+            )
+            .unique()
+            .to_owned(),
+        )
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table("abm_hook_deliveries")
+                .col(org())
+                .col(text("webhook_id"))
+                .col(ts("received_at"))
+                .primary_key(Index::create().col("org_id").col("webhook_id"))
+                .to_owned(),
+        )
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table("abm_org_domains")
+                .col(id())
+                .col(org())
+                .col(text("org_name"))
+                .col(text("domain"))
+                .col(ts("created_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            index(
+                "abm_org_domains_name",
+                "abm_org_domains",
+                &["org_id", "org_name"],
+            )
+            .unique()
+            .to_owned(),
+        )
+        .await?;
+
+        let conn = m.get_connection();
+        for t in TABLES {
+            kernel::db::enable_tenant_rls(conn, t).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,4 @@
+//! abm's storage: entities and the migration.
+
+pub mod entity;
+pub(crate) mod migration;

@@ -1,0 +1,3 @@
+//! abm's integration tests: one binary, every database test on SQLite and PostgreSQL.
+
+mod hook;
