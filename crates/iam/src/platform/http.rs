@@ -151,23 +151,26 @@ async fn require_manage(
     ))
 }
 
+/// Org and team relations are tenancy's, what a role grants is `/roles`': 422 for those.
+fn not_managed_elsewhere(object: &ObjectRef, relation: &str) -> Result<(), ApiError> {
+    let t = object.object_type.as_str();
+    if matches!(t, "org" | "team" | "user") || (t == "role" && relation != "member") {
+        return Err(ApiError::validation(
+            "relation",
+            format!(
+                "`{t}#{relation}` is managed by its own routes (organization members, teams, roles)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A tuple the generic routes may write: a relation of a module type (or a role's members),
 /// whose subject belongs to this org.
 async fn writable(engine: &Engine, org: Uuid, body: &Relationship) -> Result<Tuple, ApiError> {
     let object = object(&body.namespace, &body.object_id)?;
     let subject = body.subject.parse()?;
-    let t = object.object_type.as_str();
-    let managed_elsewhere =
-        matches!(t, "org" | "team" | "user") || (t == "role" && body.relation != "member");
-    if managed_elsewhere {
-        return Err(ApiError::validation(
-            "relation",
-            format!(
-                "`{t}#{}` is managed by its own routes (organization members, teams, roles)",
-                body.relation
-            ),
-        ));
-    }
+    not_managed_elsewhere(&object, &body.relation)?;
     let tuple = Tuple::new(object, body.relation.clone(), subject.clone());
     store::validate_tuple(engine.schema(), &tuple).map_err(api_error)?;
     let opts = ReadOptions::default();
@@ -251,13 +254,7 @@ pub(crate) async fn revoke(
     let engine = engine(&ctx)?;
     let object = object(&body.0.namespace, &body.0.object_id)?;
     let org = require_manage(&engine, &caller, &object).await?;
-    let t = object.object_type.as_str();
-    if matches!(t, "org" | "team" | "user") || (t == "role" && body.0.relation != "member") {
-        return Err(ApiError::validation(
-            "relation",
-            format!("`{t}#{}` is managed by its own routes", body.0.relation),
-        ));
-    }
+    not_managed_elsewhere(&object, &body.0.relation)?;
     let tuple = Tuple::new(object, body.0.relation.clone(), body.0.subject.parse()?);
     let batch = WriteBatch {
         updates: vec![TupleUpdate::delete(tuple)],
