@@ -104,17 +104,7 @@ pub async fn create_organization(
     owner: Uuid,
 ) -> Result<Organization, ApiError> {
     let org = insert_organization(tx, new).await?;
-    tx.repo::<membership::Entity>()
-        .insert(membership::ActiveModel {
-            org_id: Set(tx.org_id()),
-            user_id: Set(owner),
-            role: Set(Role::Owner.as_str().into()),
-            created_at: Set(org.created_at),
-            updated_at: Set(org.created_at),
-        })
-        .await
-        .map_err(ApiError::internal)?;
-    iam::platform::set_member_role(tx, owner, Role::Owner).await?;
+    set_membership(tx, owner, Role::Owner.as_str(), Role::Owner).await?;
     Ok(org)
 }
 
@@ -240,32 +230,41 @@ pub async fn add_member(
     role: &str,
 ) -> Result<(), ApiError> {
     let platform_role = crate::access::parse_role(ctx, "role", role)?;
+    set_membership(tx, user, role, platform_role).await?;
+    Ok(())
+}
+
+/// Writes `user`'s membership of the org of `tx` with `role_name` (as the cell names it) and,
+/// in the same transaction, its platform `role` into iam's graph. Every membership insert or
+/// role change goes through here, so the graph never disagrees with the table.
+pub(crate) async fn set_membership(
+    tx: &TenantTx,
+    user: Uuid,
+    role_name: &str,
+    role: Role,
+) -> Result<membership::Model, ApiError> {
     let repo = tx.repo::<membership::Entity>();
     let now = Utc::now();
-    match repo
-        .get((tx.org_id(), user))
-        .await
-        .map_err(ApiError::internal)?
-    {
+    let row = match repo.get((tx.org_id(), user)).await? {
         Some(existing) => {
             let mut m: membership::ActiveModel = existing.into();
-            m.role = Set(role.to_owned());
+            m.role = Set(role_name.to_owned());
             m.updated_at = Set(now);
-            repo.update(m).await.map_err(ApiError::internal)?;
+            repo.update(m).await?
         }
         None => {
             repo.insert(membership::ActiveModel {
                 org_id: Set(tx.org_id()),
                 user_id: Set(user),
-                role: Set(role.to_owned()),
+                role: Set(role_name.to_owned()),
                 created_at: Set(now),
                 updated_at: Set(now),
             })
-            .await
-            .map_err(ApiError::internal)?;
+            .await?
         }
-    }
-    iam::platform::set_member_role(tx, user, platform_role).await
+    };
+    iam::platform::set_member_role(tx, user, role).await?;
+    Ok(row)
 }
 
 /// One of a user's organizations, with their role there.

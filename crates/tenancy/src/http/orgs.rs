@@ -17,7 +17,7 @@ use crate::access::{
     self, Access, begin_write, enter_org, enter_org_write, owner_count, parse_role, role_of,
 };
 use crate::entity::{membership, organization, team_member};
-use crate::orgs::{MyOrganization, NewOrganization, Organization, valid_plan};
+use crate::orgs::{MyOrganization, NewOrganization, Organization, set_membership, valid_plan};
 
 const TAG: &str = "organizations";
 const MAX_SETTINGS_BYTES: usize = 64 * 1024;
@@ -360,12 +360,8 @@ pub(crate) async fn change_role(
             "the last owner cannot be demoted; transfer ownership first",
         ));
     }
-    let old_name = target.role.clone();
-    let mut m: membership::ActiveModel = target.into();
-    m.role = Set(body.0.role.clone());
-    m.updated_at = Set(Utc::now());
-    let updated = tx.repo::<membership::Entity>().update(m).await?;
-    iam::platform::set_member_role(&tx, user, new_role).await?;
+    let old_name = target.role;
+    let updated = set_membership(&tx, user, &body.0.role, new_role).await?;
     if old_name != updated.role {
         access::publish(
             &ctx,
@@ -524,21 +520,11 @@ pub(crate) async fn transfer(
     }
     let (tx, access) = enter_org_write(&ctx, &caller, org).await?;
     let target = check(&tx, &access).await?;
-    let now = Utc::now();
-    let repo = tx.repo::<membership::Entity>();
-    let me = member_row(&tx, access.user)
+    member_row(&tx, access.user)
         .await?
         .ok_or_else(access::not_found_org)?;
-    let mut m: membership::ActiveModel = me.into();
-    m.role = Set(Role::Admin.as_str().into());
-    m.updated_at = Set(now);
-    repo.update(m).await?;
-    let mut t: membership::ActiveModel = target.into();
-    t.role = Set(Role::Owner.as_str().into());
-    t.updated_at = Set(now);
-    let new_owner = repo.update(t).await?;
-    iam::platform::set_member_role(&tx, access.user, Role::Admin).await?;
-    iam::platform::set_member_role(&tx, new_owner.user_id, Role::Owner).await?;
+    set_membership(&tx, access.user, Role::Admin.as_str(), Role::Admin).await?;
+    let new_owner = set_membership(&tx, target.user_id, Role::Owner.as_str(), Role::Owner).await?;
     access::publish(
         &ctx,
         &tx,

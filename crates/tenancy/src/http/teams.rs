@@ -489,12 +489,11 @@ pub(crate) async fn add_to_team(
     let now = Utc::now();
     for user in users {
         match repo.get((tx.org_id(), team, *user)).await? {
-            Some(existing) if existing.role == role => {}
+            Some(existing) if existing.role == role => continue,
             Some(existing) => {
                 let mut m: team_member::ActiveModel = existing.into();
                 m.role = Set(role.to_owned());
                 repo.update(m).await?;
-                iam::platform::set_team_member(tx, team, *user, Some(role)).await?;
             }
             None => {
                 repo.insert(team_member::ActiveModel {
@@ -505,7 +504,6 @@ pub(crate) async fn add_to_team(
                     created_at: Set(now),
                 })
                 .await?;
-                iam::platform::set_team_member(tx, team, *user, Some(role)).await?;
                 access::publish(
                     ctx,
                     tx,
@@ -517,6 +515,7 @@ pub(crate) async fn add_to_team(
                 .await?;
             }
         }
+        iam::platform::set_team_member(tx, team, *user, Some(role)).await?;
     }
     Ok(())
 }
