@@ -1,23 +1,13 @@
 //! The auth module's tables. `api_keys` is tenant-owned (RLS); a key's own row is also visible
 //! to the transaction that authenticates it (`app.current_api_key_id`), before any org is known.
 
+use kernel::migration::{ts, ts_null};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr};
 use sea_orm_migration::sea_query::{ColumnDef, Index, Table};
 use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
 
 pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
     vec![Box::new(Identity)]
-}
-
-fn ts(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name)
-        .timestamp_with_time_zone()
-        .not_null()
-        .to_owned()
-}
-
-fn ts_null(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).timestamp_with_time_zone().to_owned()
 }
 
 struct Identity;

@@ -12,6 +12,7 @@ pub mod events;
 pub mod http;
 pub mod jobs;
 pub mod mail;
+pub mod migration;
 pub mod module;
 pub mod opaque;
 mod queue;

@@ -1,7 +1,8 @@
 //! Tenancy's tables. Tenant tables lead every index with `org_id` and get row-level security.
 
+use kernel::migration::{index, ts, ts_null};
 use sea_orm::DbErr;
-use sea_orm_migration::sea_query::{ColumnDef, Index, IndexCreateStatement, Table};
+use sea_orm_migration::sea_query::{ColumnDef, Index, Table};
 use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
 
 pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
@@ -13,26 +14,6 @@ pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(Settings),
         Box::new(FeatureFlags),
     ]
-}
-
-fn ts(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name)
-        .timestamp_with_time_zone()
-        .not_null()
-        .to_owned()
-}
-
-fn ts_null(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).timestamp_with_time_zone().to_owned()
-}
-
-fn index(name: &str, table: &str, cols: &[&'static str]) -> IndexCreateStatement {
-    let mut i = Index::create();
-    i.name(name).table(table.to_owned());
-    for c in cols {
-        i.col(*c);
-    }
-    i
 }
 
 fn created_updated(t: &mut sea_orm_migration::sea_query::TableCreateStatement) {

@@ -1,7 +1,8 @@
 //! abm's tables, each with `org_id` leading every index and unique key, and row-level security.
 
+use kernel::migration::{index, ts};
 use kernel::sea_orm::DbErr;
-use kernel::sea_orm_migration::sea_query::{ColumnDef, Index, IndexCreateStatement, Table};
+use kernel::sea_orm_migration::sea_query::{ColumnDef, Index, Table};
 use kernel::sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
 
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
@@ -14,13 +15,6 @@ impl MigrationName for CreateAbm {
     fn name(&self) -> &str {
         "abm_m20261121_000001_create_abm"
     }
-}
-
-fn ts(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name)
-        .timestamp_with_time_zone()
-        .not_null()
-        .to_owned()
 }
 
 fn id() -> ColumnDef {
@@ -41,15 +35,6 @@ fn text(name: &'static str) -> ColumnDef {
 
 fn opt_text(name: &'static str) -> ColumnDef {
     ColumnDef::new(name).text().to_owned()
-}
-
-fn index(name: &str, table: &str, cols: &[&'static str]) -> IndexCreateStatement {
-    let mut i = Index::create();
-    i.name(name).table(table.to_owned());
-    for c in cols {
-        i.col(*c);
-    }
-    i
 }
 
 pub const TABLES: [&str; 8] = [

@@ -6,8 +6,9 @@
 use std::collections::BTreeSet;
 
 use chrono::Utc;
+use kernel::migration::{index, ts};
 use kernel::sea_orm::{ActiveValue::Set, DbErr};
-use kernel::sea_orm_migration::sea_query::{ColumnDef, Index, Table};
+use kernel::sea_orm_migration::sea_query::{ColumnDef, Table};
 use kernel::sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
 use kernel::{ApiError, TenantTx};
 use uuid::Uuid;
@@ -61,12 +62,6 @@ impl MigrationName for CreateRoles {
 #[kernel::async_trait::async_trait]
 impl MigrationTrait for CreateRoles {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        let ts = |n: &'static str| {
-            ColumnDef::new(n)
-                .timestamp_with_time_zone()
-                .not_null()
-                .to_owned()
-        };
         m.create_table(
             Table::create()
                 .table(ROLES_TABLE)
@@ -82,11 +77,7 @@ impl MigrationTrait for CreateRoles {
         )
         .await?;
         m.create_index(
-            Index::create()
-                .name("iam_roles_org_name")
-                .table(ROLES_TABLE)
-                .col("org_id")
-                .col("name")
+            index("iam_roles_org_name", ROLES_TABLE, &["org_id", "name"])
                 .unique()
                 .to_owned(),
         )
