@@ -195,12 +195,10 @@ fn glob(pattern: &str, text: &str) -> bool {
     let pattern = pattern.to_ascii_lowercase();
     let text = text.to_ascii_lowercase();
     let parts: Vec<&str> = pattern.split('*').collect();
+    // Without a `*` there is one part and the pattern must equal the text.
     let [first, middle @ .., last] = parts.as_slice() else {
         return pattern == text;
     };
-    if parts.len() == 1 {
-        return pattern == text;
-    }
     let Some(mut rest) = text.strip_prefix(first) else {
         return false;
     };

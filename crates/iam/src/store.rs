@@ -447,12 +447,7 @@ pub(crate) async fn forget_in(
             .into(),
     )
     .await?;
-    Ok(bump_revision(
-        tx.repo::<permission_revision::Entity>().conn(),
-        tx.org_id(),
-        chrono::Utc::now(),
-    )
-    .await?)
+    bump(tx).await
 }
 
 /// Removes, in the caller's tenant transaction, the tuples matching any of `filters`. Returns
@@ -465,12 +460,13 @@ pub(crate) async fn delete_matching_in(
     for f in filters {
         repo.delete_many(f.condition().into()).await?;
     }
-    Ok(bump_revision(
-        tx.repo::<permission_revision::Entity>().conn(),
-        tx.org_id(),
-        chrono::Utc::now(),
-    )
-    .await?)
+    bump(tx).await
+}
+
+/// Bumps the org's revision in the caller's transaction.
+async fn bump(tx: &kernel::TenantTx) -> Result<Revision, EngineError> {
+    let conn = tx.repo::<permission_revision::Entity>();
+    Ok(bump_revision(conn.conn(), tx.org_id(), chrono::Utc::now()).await?)
 }
 
 /// The stored tuples matching `filter`, in primary-key order, at most `limit`.

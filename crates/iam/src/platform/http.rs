@@ -27,7 +27,7 @@ use crate::tuple::{ObjectRef, SubjectRef, Tuple};
 const TAG: &str = "permissions";
 const ROLES_TAG: &str = "roles";
 /// Subjects the access audit lists per permission.
-const AUDIT_LIMIT: u64 = 1000;
+const AUDIT_LIMIT: usize = 1000;
 
 pub(crate) fn configure(cfg: &mut ServiceConfig<'_>) {
     cfg.service(grant)
@@ -165,49 +165,51 @@ fn not_managed_elsewhere(object: &ObjectRef, relation: &str) -> Result<(), ApiEr
     Ok(())
 }
 
-/// A tuple the generic routes may write: a relation of a module type (or a role's members),
-/// whose subject belongs to this org.
-async fn writable(engine: &Engine, org: Uuid, body: &Relationship) -> Result<Tuple, ApiError> {
-    let object = object(&body.namespace, &body.object_id)?;
+/// Whether `object` (a team or a role) is linked to `org` (`<object>#org@org:<org>`).
+async fn linked_to(engine: &Engine, org: Uuid, object: &ObjectRef) -> Result<bool, ApiError> {
+    let in_org = SubjectRef::object("org", org.to_string());
+    let answer = engine
+        .check(org, object, "org", &in_org, &ReadOptions::default())
+        .await
+        .map_err(api_error)?;
+    Ok(answer.value)
+}
+
+/// A tuple the generic routes may write on `object`: a relation of a module type (or a role's
+/// members), whose subject belongs to this org.
+async fn writable(
+    engine: &Engine,
+    org: Uuid,
+    object: ObjectRef,
+    body: &Relationship,
+) -> Result<Tuple, ApiError> {
     let subject = body.subject.parse()?;
     not_managed_elsewhere(&object, &body.relation)?;
     let tuple = Tuple::new(object, body.relation.clone(), subject.clone());
     store::validate_tuple(engine.schema(), &tuple).map_err(api_error)?;
-    let opts = ReadOptions::default();
-    let org_ref = ObjectRef::new("org", org.to_string());
-    let in_org = SubjectRef::object("org", org.to_string());
-    if tuple.object.object_type == "role"
-        && !engine
-            .check(org, &tuple.object, "org", &in_org, &opts)
-            .await
-            .map_err(api_error)?
-            .value
-    {
+    if tuple.object.object_type == "role" && !linked_to(engine, org, &tuple.object).await? {
         return Err(ApiError::not_found("no such role in this organization"));
     }
     // Subjects must be part of this org: members, its teams, its roles, the org itself.
     let belongs = match (subject.subject_type.as_str(), subject.is_wildcard()) {
         (_, true) => true,
         ("user", false) => {
+            let org_ref = ObjectRef::new("org", org.to_string());
             engine
-                .check(org, &org_ref, "viewer_access", &subject, &opts)
+                .check(
+                    org,
+                    &org_ref,
+                    "viewer_access",
+                    &subject,
+                    &ReadOptions::default(),
+                )
                 .await
                 .map_err(api_error)?
                 .value
         }
         ("org", false) => subject.subject_id == org.to_string(),
         (st @ ("team" | "role"), false) => {
-            engine
-                .check(
-                    org,
-                    &ObjectRef::new(st, subject.subject_id.clone()),
-                    "org",
-                    &in_org,
-                    &opts,
-                )
-                .await
-                .map_err(api_error)?
-                .value
+            linked_to(engine, org, &ObjectRef::new(st, subject.subject_id.clone())).await?
         }
         _ => true,
     };
@@ -232,7 +234,7 @@ pub(crate) async fn grant(
     let engine = engine(&ctx)?;
     let object = object(&body.0.namespace, &body.0.object_id)?;
     let org = require_manage(&engine, &caller, &object).await?;
-    let tuple = writable(&engine, org, &body.0).await?;
+    let tuple = writable(&engine, org, object, &body.0).await?;
     let revision = engine
         .write(org, &WriteBatch::touch([tuple]))
         .await
@@ -456,7 +458,7 @@ pub(crate) async fn audit(
             object_id: Some(object.object_id.clone()),
             ..TupleFilter::default()
         },
-        AUDIT_LIMIT,
+        AUDIT_LIMIT as u64,
     )
     .await?;
     tx.commit().await?;
@@ -479,7 +481,7 @@ pub(crate) async fn audit(
             .value
             .iter()
             .filter(|s| !s.is_wildcard())
-            .take(usize::try_from(AUDIT_LIMIT).unwrap_or(usize::MAX))
+            .take(AUDIT_LIMIT)
             .map(|s| Holder {
                 direct: direct_users.contains(&(relation.as_str(), s.subject_id.as_str())),
                 user_id: s.subject_id.clone(),
@@ -670,7 +672,7 @@ pub(crate) async fn get_role(
             relation: Some("member".into()),
             ..TupleFilter::default()
         },
-        AUDIT_LIMIT,
+        AUDIT_LIMIT as u64,
     )
     .await?;
     tx.commit().await?;
