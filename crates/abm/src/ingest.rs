@@ -161,16 +161,12 @@ impl Inner {
             })
             .await?;
         }
-        let mapping = if pending.iter().any(|p| p.enrichment.is_some()) {
-            org_mapping(&tx).await?
-        } else {
-            HashMap::new()
-        };
+        let mut known = Known::load(&tx, &pending).await?;
         let now = Utc::now();
         let mut rows = Vec::new();
         let mut companies = BTreeSet::new();
         for p in pending {
-            let Some((company, contact, visitor)) = resolve(&tx, &state.salt, &mapping, &p).await?
+            let Some((company, contact, visitor)) = known.resolve(&tx, &state.salt, &p).await?
             else {
                 report.unattributed += 1;
                 continue;
@@ -191,6 +187,7 @@ impl Inner {
                 created_at: Set(now),
             });
         }
+        known.touch_visitors(&tx, now).await?;
         let attempted = rows.len();
         let mut stored = 0;
         while !rows.is_empty() {
@@ -232,89 +229,183 @@ impl Inner {
     }
 }
 
-/// The operator's org-name → domain mapping, keyed by lowercase name.
-async fn org_mapping(tx: &TenantTx) -> Result<HashMap<String, String>, ApiError> {
-    let repo = tx.repo::<org_domain::Entity>();
-    Ok(repo
-        .find()
-        .all(repo.conn())
-        .await?
-        .into_iter()
-        .map(|m| (m.org_name, m.domain))
-        .collect())
+/// What a delivery's events need to find their companies, read in a few queries up front (not
+/// several per event) and kept up to date as the delivery creates visitors.
+struct Known {
+    /// `(identity_type, value)` → contact.
+    identities: HashMap<(String, String), Uuid>,
+    /// contact → its prospect company.
+    contacts: HashMap<Uuid, Uuid>,
+    /// `posthog_distinct_id` → (visitor, company).
+    visitors: HashMap<String, (Uuid, Uuid)>,
+    /// Visitors seen in this delivery, whose `last_seen_at` moves.
+    seen: BTreeSet<Uuid>,
+    /// The operator's org-name → domain mapping (lowercase names), read only when needed.
+    org_domains: Option<HashMap<String, String>>,
+    /// domain → the prospect owning it, as found so far.
+    domains: HashMap<String, Option<Uuid>>,
 }
 
-/// The prospect company of an event (with its contact or visitor), if we know who it is.
-async fn resolve(
-    tx: &TenantTx,
-    salt: &[u8],
-    mapping: &HashMap<String, String>,
-    p: &Pending,
-) -> Result<Option<(Uuid, Option<Uuid>, Option<Uuid>)>, ApiError> {
-    let ev = &p.event;
-    let mut ids: Vec<&str> = vec![ev.distinct_id.as_str()];
-    ids.extend(ev.anon_distinct_id.as_deref());
-    // 1. A known person.
-    let repo = tx.repo::<contact_identity::Entity>();
-    let mut cond = kernel::sea_orm::Condition::any().add(
-        contact_identity::Column::IdentityType
-            .eq("posthog_distinct_id")
-            .and(contact_identity::Column::IdentityValue.is_in(ids.clone())),
-    );
-    if let Some(email) = &ev.person_email {
-        cond = cond.add(
-            contact_identity::Column::IdentityType
-                .eq("email")
-                .and(contact_identity::Column::IdentityValue.eq(email.as_str())),
-        );
-    }
-    if let Some(identity) = repo.find().filter(cond).one(repo.conn()).await?
-        && let Some(c) = tx
-            .repo::<contact::Entity>()
-            .get(identity.contact_id)
+impl Known {
+    async fn load(tx: &TenantTx, pending: &[Pending]) -> Result<Self, ApiError> {
+        let mut ids: BTreeSet<&str> = BTreeSet::new();
+        let mut emails: BTreeSet<&str> = BTreeSet::new();
+        for p in pending {
+            ids.insert(&p.event.distinct_id);
+            ids.extend(p.event.anon_distinct_id.as_deref());
+            emails.extend(p.event.person_email.as_deref());
+        }
+        let mut known = Self {
+            identities: HashMap::new(),
+            contacts: HashMap::new(),
+            visitors: HashMap::new(),
+            seen: BTreeSet::new(),
+            org_domains: None,
+            domains: HashMap::new(),
+        };
+        if ids.is_empty() {
+            return Ok(known);
+        }
+        use contact_identity::Column as I;
+        let repo = tx.repo::<contact_identity::Entity>();
+        let found = repo
+            .find()
+            .filter(
+                kernel::sea_orm::Condition::any()
+                    .add(
+                        I::IdentityType
+                            .eq("posthog_distinct_id")
+                            .and(I::IdentityValue.is_in(ids.iter().copied())),
+                    )
+                    .add(
+                        I::IdentityType
+                            .eq("email")
+                            .and(I::IdentityValue.is_in(emails.iter().copied())),
+                    ),
+            )
+            .all(repo.conn())
+            .await?;
+        let contact_ids: BTreeSet<Uuid> = found.iter().map(|i| i.contact_id).collect();
+        known.identities = found
+            .into_iter()
+            .map(|i| ((i.identity_type, i.identity_value), i.contact_id))
+            .collect();
+        if !contact_ids.is_empty() {
+            let repo = tx.repo::<contact::Entity>();
+            known.contacts = repo
+                .find()
+                .filter(contact::Column::Id.is_in(contact_ids))
+                .all(repo.conn())
+                .await?
+                .into_iter()
+                .map(|c| (c.id, c.prospect_company_id))
+                .collect();
+        }
+        let repo = tx.repo::<anonymous_visitor::Entity>();
+        known.visitors = repo
+            .find()
+            .filter(anonymous_visitor::Column::PosthogDistinctId.is_in(ids))
+            .all(repo.conn())
             .await?
-    {
-        return Ok(Some((c.prospect_company_id, Some(c.id), None)));
+            .into_iter()
+            .map(|v| (v.posthog_distinct_id, (v.id, v.prospect_company_id)))
+            .collect();
+        Ok(known)
     }
-    // 2. A visitor we attributed before.
-    let visitors = tx.repo::<anonymous_visitor::Entity>();
-    if let Some(v) = visitors
-        .find()
-        .filter(anonymous_visitor::Column::PosthogDistinctId.is_in(ids))
-        .one(visitors.conn())
-        .await?
-    {
-        let company = v.prospect_company_id;
-        let id = v.id;
-        let mut m: anonymous_visitor::ActiveModel = v.into();
-        m.last_seen_at = Set(Utc::now());
-        visitors.update(m).await?;
-        return Ok(Some((company, None, Some(id))));
+
+    /// The prospect company of an event (with its contact or visitor), if we know who it is.
+    async fn resolve(
+        &mut self,
+        tx: &TenantTx,
+        salt: &[u8],
+        p: &Pending,
+    ) -> Result<Option<(Uuid, Option<Uuid>, Option<Uuid>)>, ApiError> {
+        let ev = &p.event;
+        let ids: Vec<&str> = std::iter::once(ev.distinct_id.as_str())
+            .chain(ev.anon_distinct_id.as_deref())
+            .collect();
+        // 1. A known person.
+        let by_id = ids.iter().map(|id| ("posthog_distinct_id", *id));
+        let by_email = ev.person_email.as_deref().map(|e| ("email", e));
+        let contact = by_id.chain(by_email).find_map(|(t, v)| {
+            self.identities
+                .get(&(t.to_owned(), v.to_owned()))
+                .and_then(|c| self.contacts.get(c).map(|company| (*c, *company)))
+        });
+        if let Some((contact, company)) = contact {
+            return Ok(Some((company, Some(contact), None)));
+        }
+        // 2. A visitor we attributed before.
+        if let Some(&(visitor, company)) = ids.iter().find_map(|id| self.visitors.get(*id)) {
+            self.seen.insert(visitor);
+            return Ok(Some((company, None, Some(visitor))));
+        }
+        // 3. A company network whose domain is a prospect's.
+        let (Some(e), Some(ip)) = (&p.enrichment, ev.ip) else {
+            return Ok(None);
+        };
+        if self.org_domains.is_none() {
+            let repo = tx.repo::<org_domain::Entity>();
+            let rows = repo.find().all(repo.conn()).await?;
+            self.org_domains = Some(rows.into_iter().map(|m| (m.org_name, m.domain)).collect());
+        }
+        let mapping = self.org_domains.as_ref();
+        let Some(domain) = attribute(e, |org| {
+            mapping.and_then(|m| m.get(&org.trim().to_lowercase()).cloned())
+        }) else {
+            return Ok(None);
+        };
+        let company = match self.domains.get(&domain) {
+            Some(c) => *c,
+            None => {
+                let c = company_by_domain(tx, &domain).await?;
+                self.domains.insert(domain, c);
+                c
+            }
+        };
+        let Some(company) = company else {
+            return Ok(None);
+        };
+        let now = Utc::now();
+        let v = tx
+            .repo::<anonymous_visitor::Entity>()
+            .insert(anonymous_visitor::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                org_id: Set(tx.org_id()),
+                prospect_company_id: Set(company),
+                posthog_distinct_id: Set(ev.distinct_id.clone()),
+                ip_hash: Set(Some(ip_hash(ip, salt))),
+                ip_country: Set(e.country.clone()),
+                ip_org: Set(e.org_name.clone()),
+                last_seen_at: Set(now),
+                created_at: Set(now),
+            })
+            .await?;
+        self.visitors
+            .insert(ev.distinct_id.clone(), (v.id, company));
+        Ok(Some((company, None, Some(v.id))))
     }
-    // 3. A company network whose domain is a prospect's.
-    let (Some(e), Some(ip)) = (&p.enrichment, ev.ip) else {
-        return Ok(None);
-    };
-    let Some(domain) = attribute(e, |org| mapping.get(&org.trim().to_lowercase()).cloned()) else {
-        return Ok(None);
-    };
-    let Some(company) = company_by_domain(tx, &domain).await? else {
-        return Ok(None);
-    };
-    let now = Utc::now();
-    let visitor = anonymous_visitor::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        org_id: Set(tx.org_id()),
-        prospect_company_id: Set(company),
-        posthog_distinct_id: Set(ev.distinct_id.clone()),
-        ip_hash: Set(Some(ip_hash(ip, salt))),
-        ip_country: Set(e.country.clone()),
-        ip_org: Set(e.org_name.clone()),
-        last_seen_at: Set(now),
-        created_at: Set(now),
-    };
-    let v = visitors.insert(visitor).await?;
-    Ok(Some((company, None, Some(v.id))))
+
+    /// Moves `last_seen_at` of the visitors seen again, in one statement.
+    async fn touch_visitors(
+        &self,
+        tx: &TenantTx,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        if self.seen.is_empty() {
+            return Ok(());
+        }
+        tx.repo::<anonymous_visitor::Entity>()
+            .update_many(
+                vec![(
+                    anonymous_visitor::Column::LastSeenAt,
+                    kernel::sea_orm::sea_query::Expr::value(now),
+                )],
+                anonymous_visitor::Column::Id.is_in(self.seen.iter().copied()),
+            )
+            .await?;
+        Ok(())
+    }
 }
 
 /// The prospect owning `domain` or, failing that, its closest parent domain
