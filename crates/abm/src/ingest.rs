@@ -31,11 +31,13 @@ use crate::store::entity::{
     org_domain,
 };
 
-/// Where reverse-IP lookups go.
+/// Where reverse-IP lookups go (none until the module is configured).
+#[derive(Default)]
 pub(crate) enum Enrichers {
     /// Loaded on first use (a fraction of a second), so start-up stays fast.
     Offline(tokio::sync::OnceCell<Arc<OfflineEnricher>>),
     Http(Arc<HttpEnricher>),
+    #[default]
     None,
 }
 
@@ -137,7 +139,7 @@ impl Inner {
                 let found = match seen.get(&ip) {
                     Some(found) => found.clone(),
                     None => {
-                        let found = state.enrichers.lookup(ip).await;
+                        let found = self.enrichers.lookup(ip).await;
                         seen.insert(ip, found.clone());
                         found
                     }

@@ -4,8 +4,7 @@ use std::sync::{Arc, OnceLock};
 
 use kernel::module::{JobDefinition, ModuleSettings, ScheduledJob};
 use kernel::{ApiError, CellContext, PlatformModule};
-use secrecy::{ExposeSecret, SecretString};
-use sha2::Digest;
+use secrecy::SecretString;
 use uuid::Uuid;
 
 use crate::enrich::{HttpEnricher, HttpEnricherConfig};
@@ -27,6 +26,7 @@ pub struct Abm {
 pub(crate) struct Inner {
     pub settings: Settings,
     pub verifier: Option<Verifier>,
+    pub enrichers: Enrichers,
     pub state: OnceLock<State>,
 }
 
@@ -42,7 +42,6 @@ impl std::fmt::Debug for Abm {
 pub(crate) struct State {
     pub operator: Uuid,
     pub salt: Vec<u8>,
-    pub enrichers: Enrichers,
 }
 
 /// The operator organization's id, once abm is ready in this cell.
@@ -97,9 +96,26 @@ impl PlatformModule for Abm {
                     .map_err(|e| format!("hook_secrets: {e}"))?,
             ),
         };
+        let enrichers = match settings.enrichment {
+            EnrichmentKind::None => Enrichers::None,
+            EnrichmentKind::Offline => Enrichers::Offline(tokio::sync::OnceCell::new()),
+            EnrichmentKind::Http => {
+                let mut config =
+                    HttpEnricherConfig::new(settings.enrichment_url.clone().unwrap_or_default());
+                config.api_key = settings.enrichment_key.clone().map(SecretString::from);
+                if let Some(h) = &settings.enrichment_key_header {
+                    config.api_key_header = h.clone();
+                }
+                config.pointers = settings.enrichment_fields.clone();
+                let client =
+                    HttpEnricher::new(config).map_err(|e| format!("enrichment_url: {e}"))?;
+                Enrichers::Http(Arc::new(client))
+            }
+        };
         self.inner = Arc::new(Inner {
             settings,
             verifier,
+            enrichers,
             state: OnceLock::new(),
         });
         Ok(())
@@ -164,38 +180,12 @@ impl PlatformModule for Abm {
         };
         let salt = match &self.inner.settings.ip_salt {
             Some(s) => s.as_bytes().to_vec(),
-            None => sha2::Sha256::new()
-                .chain_update(b"abm.ip_salt:")
-                .chain_update(ctx.config().secret_key().expose_secret().as_bytes())
-                .finalize()
-                .to_vec(),
-        };
-        let enrichers = match self.inner.settings.enrichment {
-            EnrichmentKind::None => Enrichers::None,
-            EnrichmentKind::Offline => Enrichers::Offline(tokio::sync::OnceCell::new()),
-            EnrichmentKind::Http => {
-                let mut config = HttpEnricherConfig::new(
-                    self.inner
-                        .settings
-                        .enrichment_url
-                        .clone()
-                        .unwrap_or_default(),
-                );
-                config.api_key = self
-                    .inner
-                    .settings
-                    .enrichment_key
-                    .clone()
-                    .map(SecretString::from);
-                Enrichers::Http(Arc::new(HttpEnricher::new(config)?))
+            None => {
+                kernel::opaque::keyed_hash(&ctx.config().secret_key(), "abm.ip_salt").into_bytes()
             }
         };
         ctx.provide(OperatorOrg(operator));
-        let _ = self.inner.state.set(State {
-            operator,
-            salt,
-            enrichers,
-        });
+        let _ = self.inner.state.set(State { operator, salt });
         Ok(())
     }
 }

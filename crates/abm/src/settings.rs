@@ -54,6 +54,14 @@ pub struct Settings {
     /// The API key of the HTTP provider (environment only).
     #[serde(default)]
     pub enrichment_key: Option<String>,
+    /// The header carrying the key (`authorization` by default; `x-api-key`, …).
+    #[serde(default)]
+    pub enrichment_key_header: Option<String>,
+    /// Where the provider's answer holds each field, as JSON pointers:
+    /// `{ domain = "/company/domain", org_name = "/company/name", country = "/country",
+    /// network_type = "/type", asn = "/asn" }`.
+    #[serde(default)]
+    pub enrichment_fields: crate::enrich::ResponsePointers,
     /// Most events one delivery may hold.
     #[serde(default = "default_max_batch")]
     pub max_batch: usize,
@@ -89,6 +97,8 @@ impl Default for Settings {
             enrichment: EnrichmentKind::default(),
             enrichment_url: None,
             enrichment_key: None,
+            enrichment_key_header: None,
+            enrichment_fields: crate::enrich::ResponsePointers::default(),
             max_batch: default_max_batch(),
             engaged_threshold: default_threshold(),
             rules: Vec::new(),
@@ -132,8 +142,14 @@ impl Settings {
         if !(1..=10_000).contains(&self.max_batch) {
             return Err("max_batch must be from 1 to 10000".into());
         }
-        if self.enrichment == EnrichmentKind::Http && self.enrichment_url.is_none() {
-            return Err("enrichment = \"http\" needs enrichment_url".into());
+        if self.enrichment == EnrichmentKind::Http {
+            if self.enrichment_url.is_none() {
+                return Err("enrichment = \"http\" needs enrichment_url".into());
+            }
+            let f = &self.enrichment_fields;
+            if f.domain.is_none() && f.org_name.is_none() {
+                return Err("enrichment = \"http\" needs enrichment_fields.domain or enrichment_fields.org_name (JSON pointers into the provider's answer)".into());
+            }
         }
         for (i, r) in self.rules.iter().enumerate() {
             let at = format!("rules[{i}]");
@@ -213,7 +229,32 @@ fn glob(pattern: &str, text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::glob;
+    use super::{Settings, glob};
+
+    fn settings(v: serde_json::Value) -> Result<Settings, String> {
+        let s: Settings = serde_json::from_value(v).map_err(|e| e.to_string())?;
+        s.validate().map(|()| s)
+    }
+
+    #[test]
+    fn the_http_provider_needs_a_url_and_where_its_answer_names_the_company() {
+        let url = "https://ip.example.com/v1/{ip}";
+        let no_fields = settings(serde_json::json!({"enrichment": "http", "enrichment_url": url}));
+        assert!(no_fields.is_err_and(|e| e.contains("enrichment_fields.domain")));
+        let no_url = settings(
+            serde_json::json!({"enrichment": "http", "enrichment_fields": {"domain": "/domain"}}),
+        );
+        assert!(no_url.is_err_and(|e| e.contains("enrichment_url")));
+        let typo = settings(
+            serde_json::json!({"enrichment": "http", "enrichment_url": url, "enrichment_fields": {"domian": "/d"}}),
+        );
+        assert!(typo.is_err_and(|e| e.contains("unknown field `domian`")));
+        let ok = settings(
+            serde_json::json!({"enrichment": "http", "enrichment_url": url,
+            "enrichment_fields": {"domain": "/company/domain", "network_type": "/type"}}),
+        );
+        assert!(ok.is_ok_and(|s| s.enrichment_fields.domain.as_deref() == Some("/company/domain")));
+    }
 
     #[test]
     fn globs() {

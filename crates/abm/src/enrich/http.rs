@@ -24,7 +24,8 @@ use super::{
 
 /// Where the answer's fields are, as JSON pointers (RFC 6901, e.g. `/company/domain`). A field
 /// without a pointer, or absent from an answer, is unknown.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ResponsePointers {
     /// The company's domain.
     pub domain: Option<String>,

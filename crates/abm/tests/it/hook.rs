@@ -267,8 +267,8 @@ db_test!(async fn replays_bad_signatures_and_bad_bodies_store_nothing(db) {
     }
     let res = app.client.post(app.url("/api/hooks/posthog")).header("content-type", "application/json").body(fresh.clone()).send().await?;
     assert_eq!(res.status().as_u16(), 401, "unsigned");
-    for bad in ["", "{not json", "42", "[]", r#"{"event": {"event": "$pageview"}}"#] {
-        let (status, body) = hook(&app, &format!("bad-{}", bad.len()), bad, None, SECRET).await?;
+    for (i, bad) in ["", "{not json", "42", "[]", r#"{"event": {"event": "$pageview"}}"#].into_iter().enumerate() {
+        let (status, body) = hook(&app, &format!("bad-{i}"), bad, None, SECRET).await?;
         assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")), "{bad:?} → {body}");
     }
     let huge = format!("[{}]", vec![fresh.as_str(); 20_000].join(","));
