@@ -23,7 +23,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::enrich::{Enricher, Enrichment, HttpEnricher, OfflineEnricher, attribute, ip_hash};
-use crate::module::{Inner, SCORE_JOB};
+use crate::module::{Inner, SCORE_JOB, State};
 use crate::posthog::Event;
 use crate::settings::{SignalSpec, classify};
 use crate::store::entity::{
@@ -76,7 +76,7 @@ impl Enrichers {
 }
 
 /// What one delivery did.
-#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct Report {
     /// Events in the body.
     pub received: usize,
@@ -94,7 +94,7 @@ pub struct Report {
     pub errors: Vec<ItemReport>,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ItemReport {
     pub index: usize,
     pub error: String,
@@ -147,8 +147,40 @@ impl Inner {
                 p.enrichment = found;
             }
         }
+        // Two deliveries in flight at once may both create the same visitor (or carry the same
+        // webhook-id): the loser's unique violation rolls it back, and a second pass sees the
+        // winner's rows, so no accepted event is refused.
+        let mut attempt = 0;
+        let report = loop {
+            attempt += 1;
+            match self
+                .store(ctx, state, &pending, delivery.as_deref(), report.clone())
+                .await
+            {
+                Err(e) if e.code() == kernel::ErrorCode::Conflict && attempt < 3 => continue,
+                other => break other?,
+            }
+        };
+        count("signal", report.signals);
+        count("dropped", report.dropped);
+        count("duplicate", report.duplicates);
+        count("unattributed", report.unattributed);
+        count("invalid", report.errors.len());
+        Ok(report)
+    }
+
+    /// One attempt at storing a delivery, in one transaction of the operator org.
+    async fn store(
+        &self,
+        ctx: &CellContext,
+        state: &State,
+        pending: &[Pending],
+        delivery: Option<&str>,
+        mut report: Report,
+    ) -> Result<Report, ApiError> {
         let tx = ctx.db().tenant(state.operator).await?;
         if let Some(id) = delivery {
+            let id = id.to_owned();
             let repo = tx.repo::<hook_delivery::Entity>();
             if repo.get((state.operator, id.clone())).await?.is_some() {
                 tx.rollback().await?;
@@ -163,12 +195,12 @@ impl Inner {
             })
             .await?;
         }
-        let mut known = Known::load(&tx, &pending).await?;
+        let mut known = Known::load(&tx, pending).await?;
         let now = Utc::now();
         let mut rows = Vec::new();
         let mut companies = BTreeSet::new();
         for p in pending {
-            let Some((company, contact, visitor)) = known.resolve(&tx, &state.salt, &p).await?
+            let Some((company, contact, visitor)) = known.resolve(&tx, &state.salt, p).await?
             else {
                 report.unattributed += 1;
                 continue;
@@ -180,9 +212,9 @@ impl Inner {
                 prospect_company_id: Set(company),
                 contact_id: Set(contact),
                 visitor_id: Set(visitor),
-                signal_type: Set(p.signal.signal_type),
-                service_lane: Set(p.signal.service_lane),
-                topic: Set(p.signal.topic),
+                signal_type: Set(p.signal.signal_type.clone()),
+                service_lane: Set(p.signal.service_lane.clone()),
+                topic: Set(p.signal.topic.clone()),
                 weight: Set(p.signal.weight),
                 occurred_at: Set(p.event.timestamp),
                 event_uuid: Set(p.event.uuid),
@@ -222,11 +254,6 @@ impl Inner {
                 .map_err(ApiError::internal)?;
         }
         tx.commit().await?;
-        count("signal", report.signals);
-        count("dropped", report.dropped);
-        count("duplicate", report.duplicates);
-        count("unattributed", report.unattributed);
-        count("invalid", report.errors.len());
         Ok(report)
     }
 }

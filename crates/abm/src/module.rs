@@ -70,8 +70,9 @@ impl PlatformModule for Abm {
         env!("CARGO_PKG_VERSION")
     }
 
+    /// Customer orgs and invitations are tenancy's; the zones check membership in iam's graph.
     fn dependencies(&self) -> &'static [&'static str] {
-        &["tenancy"]
+        &["tenancy", "iam"]
     }
 
     fn configure(&mut self, settings: &ModuleSettings) -> Result<(), String> {

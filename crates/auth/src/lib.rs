@@ -16,6 +16,6 @@ mod state;
 mod templates;
 
 pub use module::Auth;
-pub use service::{TokenResponse, UserView};
+pub use service::{TokenResponse, UserView, new_user};
 
 kernel::register_module!(Auth::default());

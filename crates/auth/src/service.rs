@@ -106,8 +106,9 @@ pub(crate) async fn active_user<C: ConnectionTrait>(
     }
 }
 
-/// A new user row (not yet inserted).
-pub(crate) fn new_user(
+/// A new active user row (not yet inserted), for the auth routes, `users create`, and tests
+/// that seed users; `password_hash` from [`crate::password::hash`].
+pub fn new_user(
     email: &str,
     password_hash: String,
     first_name: Option<String>,

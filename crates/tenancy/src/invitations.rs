@@ -278,3 +278,89 @@ pub(crate) fn email_template() -> kernel::mail::EmailTemplate {
         ),
     }
 }
+
+/// Invites `email` to the organization of `tx` with `role` (as the cell names it; 422 when the
+/// cell does not know it), joining `teams` on acceptance. The token goes out in the
+/// `tenancy.invitation` email only, valid `invitation_ttl_days`. A live pending invitation for
+/// the same address is a conflict (resend it instead); an expired one is superseded. The caller
+/// decides who may invite (tenancy's route: admins; abm's convert: internal users) and checks
+/// that `teams` are the org's.
+pub async fn invite(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    email: &str,
+    role: &str,
+    teams: &[Uuid],
+    invited_by: Uuid,
+) -> Result<invitation::Model, ApiError> {
+    access::parse_role(ctx, "role", role)?;
+    let email = normalize_email(email);
+    let repo = tx.repo::<invitation::Entity>();
+    let now = Utc::now();
+    let pending = repo
+        .find()
+        .filter(invitation::Column::Status.eq(PENDING))
+        .filter(invitation::Column::Email.eq(email.clone()))
+        .all(repo.conn())
+        .await?;
+    for old in pending {
+        if old.expires_at > now {
+            return Err(ApiError::conflict(format!(
+                "{email} already has a pending invitation ({}); resend or revoke it",
+                old.id
+            )));
+        }
+        let mut m: invitation::ActiveModel = old.into();
+        m.status = Set(EXPIRED.into());
+        m.updated_at = Set(now);
+        repo.update(m).await?;
+    }
+    let new = invitation::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        org_id: Set(tx.org_id()),
+        email: Set(email),
+        role: Set(role.to_owned()),
+        team_ids: Set(serde_json::json!(teams)),
+        token_hash: Set(String::new()),
+        invited_by: Set(invited_by),
+        status: Set(PENDING.into()),
+        expires_at: Set(now),
+        accepted_at: Set(None),
+        accepted_by: Set(None),
+        revoked_at: Set(None),
+        sent_count: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let ttl = ctx.service::<crate::TenancySettings>().map_or_else(
+        || crate::TenancySettings::default().invitation_ttl_days,
+        |s| s.invitation_ttl_days,
+    );
+    let saved = send(ctx, tx, new, ttl, invited_by).await?;
+    publish_sent(ctx, tx, invited_by, &saved, false).await?;
+    Ok(saved)
+}
+
+pub(crate) async fn publish_sent(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    actor: Uuid,
+    inv: &invitation::Model,
+    is_resend: bool,
+) -> Result<(), ApiError> {
+    access::publish(
+        ctx,
+        tx,
+        "tenancy.invitation.sent",
+        ("invitation", inv.id),
+        actor,
+        serde_json::json!({
+            "invitation_id": inv.id,
+            "email": inv.email,
+            "role": inv.role,
+            "resend": is_resend,
+            "expires_at": inv.expires_at,
+        }),
+    )
+    .await
+}

@@ -12,7 +12,9 @@ pub mod settings;
 mod token;
 
 pub use flags::{FeatureFlag, FlagRule, feature_enabled, resolved_flags};
-pub use invitations::{AcceptedInvitation, PendingInvitation, accept_invitation, find_invitation};
+pub use invitations::{
+    AcceptedInvitation, PendingInvitation, accept_invitation, find_invitation, invite,
+};
 pub use module::{Tenancy, TenancySettings};
 pub use orgs::{
     MyOrganization, NewOrganization, Organization, add_member, create_organization,

@@ -71,6 +71,12 @@ impl PlatformModule for Tenancy {
         crate::http::configure(cfg);
     }
 
+    /// Shares its settings with the public functions other modules call (`invite`).
+    async fn on_ready(&self, ctx: &CellContext) -> anyhow::Result<()> {
+        ctx.provide(self.settings.clone());
+        Ok(())
+    }
+
     fn email_templates(&self) -> Vec<kernel::mail::EmailTemplate> {
         vec![crate::invitations::email_template()]
     }

@@ -221,3 +221,32 @@ pub mod org_domain {
     impl ActiveModelBehavior for ActiveModel {}
 }
 tenant_entity!(org_domain);
+
+/// A customer organization's account (the spec's CustomerCompany fields beside tenancy's
+/// organization): one row per customer org, owned by that org, so the portal reads it under the
+/// customer's own scope.
+pub mod customer_account {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "abm_customers")]
+    pub struct Model {
+        /// The customer organization.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: Uuid,
+        /// The prospect it converted from (a row of the operator org).
+        pub prospect_company_id: Uuid,
+        pub plan_tier: String,
+        pub stripe_customer_id: Option<String>,
+        /// `trial`, `active`, `past_due`, `cancelled`.
+        pub status: String,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+tenant_entity!(customer_account);

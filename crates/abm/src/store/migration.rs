@@ -6,7 +6,7 @@ use kernel::sea_orm_migration::sea_query::{ColumnDef, Index, Table};
 use kernel::sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
 
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(CreateAbm)]
+    vec![Box::new(CreateAbm), Box::new(CreateCustomers)]
 }
 
 struct CreateAbm;
@@ -37,6 +37,7 @@ fn opt_text(name: &'static str) -> ColumnDef {
     ColumnDef::new(name).text().to_owned()
 }
 
+/// The tables of the first migration (it turns on their row-level security).
 pub const TABLES: [&str; 8] = [
     "abm_prospect_companies",
     "abm_company_domains",
@@ -285,5 +286,47 @@ impl MigrationTrait for CreateAbm {
             kernel::db::enable_tenant_rls(conn, t).await?;
         }
         Ok(())
+    }
+}
+
+/// Customer accounts (plan tier, Stripe id, status), one per customer org and owned by it.
+struct CreateCustomers;
+
+impl MigrationName for CreateCustomers {
+    fn name(&self) -> &str {
+        "abm_m20261121_000002_create_customers"
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for CreateCustomers {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("abm_customers")
+                .col(
+                    ColumnDef::new("org_id")
+                        .uuid()
+                        .not_null()
+                        .primary_key()
+                        .to_owned(),
+                )
+                .col(ColumnDef::new("prospect_company_id").uuid().not_null())
+                .col(text("plan_tier"))
+                .col(opt_text("stripe_customer_id"))
+                .col(text("status"))
+                .col(ts("created_at"))
+                .col(ts("updated_at"))
+                .to_owned(),
+        )
+        .await?;
+        // The lane filter of the companies list reads signals by lane and time.
+        m.create_index(index(
+            "abm_signals_lane",
+            "abm_intent_signals",
+            &["org_id", "service_lane", "occurred_at"],
+        ))
+        .await?;
+        kernel::db::enable_tenant_rls(m.get_connection(), "abm_customers").await
     }
 }

@@ -7,56 +7,15 @@ use abm::store::entity::{
 };
 use abm::webhook::{WebhookSecret, sign};
 use chrono::{TimeDelta, Utc};
-use kernel::PlatformModule;
 use kernel::sea_orm::ActiveValue::Set;
 use serde_json::{Value, json};
-use testkit::{TestApp, TestDb, db_test};
+use testkit::{TestApp, db_test};
 use uuid::Uuid;
 
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-const TOML: &str = r#"
-[modules.iam]
-[modules.tenancy]
-[modules.abm]
-route_prefix = "/api"
-operator_org = "fullorbit"
-engaged_threshold = 30
-[[modules.abm.rules]]
-event = "$pageview"
-path = "/pricing*"
-signal_type = "pricing_view"
-service_lane = "Launch"
-weight = 20
-[[modules.abm.rules]]
-event = "content_download"
-signal_type = "content_download"
-topic_property = "asset"
-weight = 15
-"#;
-
-async fn cell(db: &TestDb) -> anyhow::Result<TestApp> {
-    let env = [
-        ("CELL__MODULES__ABM__HOOK_SECRETS", SECRET),
-        ("CELL__JOBS__RUN", "false"),
-        ("CELL__EVENTS__DISPATCH", "false"),
-    ];
-    let config = testkit::cell_config_with_secrets(
-        db,
-        TOML,
-        &env,
-        &["modules.abm.hook_secrets".to_owned()],
-    )?;
-    let modules: Vec<Box<dyn PlatformModule>> = vec![
-        Box::new(iam::Iam::default()),
-        Box::new(tenancy::Tenancy::default()),
-        Box::new(abm::Abm::default()),
-    ];
-    TestApp::start(config, modules).await
-}
+use crate::support::{SECRET, cell};
 
 /// Posts `body` signed as delivery `id` at `ts` (now when `None`), with `secret`.
-async fn hook(
+pub(crate) async fn hook(
     app: &TestApp,
     id: &str,
     body: &str,
@@ -79,7 +38,7 @@ async fn hook(
     Ok((status, res.json().await.unwrap_or(Value::Null)))
 }
 
-fn event(name: &str, distinct: &str, props: Value) -> Value {
+pub(crate) fn event(name: &str, distinct: &str, props: Value) -> Value {
     json!({"event": {"uuid": Uuid::now_v7(), "event": name, "distinct_id": distinct, "properties": props, "timestamp": Utc::now().to_rfc3339()}, "person": {"properties": {}}})
 }
 

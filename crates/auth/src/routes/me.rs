@@ -21,15 +21,6 @@ pub(crate) async fn get_me(ctx: CellContext, caller: Caller) -> ApiResult<HttpRe
     Ok(HttpResponse::Ok().json(UserView::from(&user)))
 }
 
-/// `Some(None)` for an explicit `null`, so PATCH can clear a field.
-fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
-
 fn valid_timezone(tz: &Option<Option<String>>, _: &()) -> garde::Result {
     let Some(Some(tz)) = tz else { return Ok(()) };
     let ok = (1..=64).contains(&tz.len())
@@ -68,19 +59,31 @@ fn valid_locale(locale: &Option<Option<String>>, _: &()) -> garde::Result {
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMe {
-    #[serde(default, alias = "firstName", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        alias = "firstName",
+        deserialize_with = "kernel::http::nullable"
+    )]
     #[garde(length(min = 1, max = 100))]
     pub first_name: Option<Option<String>>,
-    #[serde(default, alias = "lastName", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        alias = "lastName",
+        deserialize_with = "kernel::http::nullable"
+    )]
     #[garde(length(min = 1, max = 100))]
     pub last_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "kernel::http::nullable")]
     #[garde(custom(valid_timezone))]
     pub timezone: Option<Option<String>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "kernel::http::nullable")]
     #[garde(custom(valid_locale))]
     pub locale: Option<Option<String>>,
-    #[serde(default, alias = "avatarUrl", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        alias = "avatarUrl",
+        deserialize_with = "kernel::http::nullable"
+    )]
     #[garde(url, length(max = 2048))]
     pub avatar_url: Option<Option<String>>,
 }

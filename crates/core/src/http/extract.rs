@@ -126,6 +126,17 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// For PATCH bodies: `#[serde(default, deserialize_with = "kernel::http::nullable")]` on an
+/// `Option<Option<T>>` gives `None` for an absent field and `Some(None)` for an explicit `null`,
+/// so a client can clear a field.
+pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,7 +29,7 @@ use crate::startup::{self, StartupError};
 use crate::telemetry;
 
 pub use caller::{Authenticator, Caller, RequestInfo, Role};
-pub use extract::ValidJson;
+pub use extract::{ValidJson, nullable};
 pub use list::{ListQuery, ListSpec, Page, PageMeta, fetch_page};
 
 /// Where the OpenAPI document and its UI are served.

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::not_found;
-use crate::access::{self, Access, enter, enter_write, parse_role};
+use crate::access::{self, enter, enter_write, parse_role};
 use crate::entity::{invitation, organization, team};
-use crate::invitations::{EXPIRED, PENDING, REVOKED, normalize_email, status_of};
+use crate::invitations::{EXPIRED, PENDING, REVOKED, status_of};
 use crate::module::TenancySettings;
 
 const TAG: &str = "invitations";
@@ -111,7 +111,6 @@ async fn require_teams(tx: &TenantTx, ids: &[Uuid]) -> Result<(), ApiError> {
 pub(crate) async fn invite(
     ctx: CellContext,
     caller: Caller,
-    settings: web::Data<TenancySettings>,
     body: ValidJson<NewInvitation>,
 ) -> ApiResult<HttpResponse> {
     let (tx, access) = enter_write(&ctx, &caller).await?;
@@ -121,7 +120,6 @@ pub(crate) async fn invite(
     if parse_role(&ctx, "role", &role)? == Role::Owner {
         access.require(Role::Owner)?;
     }
-    let email = normalize_email(&body.email);
     let teams: Vec<Uuid> = body
         .team_ids
         .iter()
@@ -130,72 +128,10 @@ pub(crate) async fn invite(
         .into_iter()
         .collect();
     require_teams(&tx, &teams).await?;
-    let repo = tx.repo::<invitation::Entity>();
-    let now = Utc::now();
-    let pending = repo
-        .find()
-        .filter(invitation::Column::Status.eq(PENDING))
-        .filter(invitation::Column::Email.eq(email.clone()))
-        .all(repo.conn())
-        .await?;
-    for old in pending {
-        if old.expires_at > now {
-            return Err(ApiError::conflict(format!(
-                "{email} already has a pending invitation ({}); resend or revoke it",
-                old.id
-            )));
-        }
-        let mut m: invitation::ActiveModel = old.into();
-        m.status = Set(EXPIRED.into());
-        m.updated_at = Set(now);
-        repo.update(m).await?;
-    }
-    let new = invitation::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        org_id: Set(access.org),
-        email: Set(email),
-        role: Set(role),
-        team_ids: Set(serde_json::json!(teams)),
-        token_hash: Set(String::new()),
-        invited_by: Set(access.user),
-        status: Set(PENDING.into()),
-        expires_at: Set(now),
-        accepted_at: Set(None),
-        accepted_by: Set(None),
-        revoked_at: Set(None),
-        sent_count: Set(1),
-        created_at: Set(now),
-        updated_at: Set(now),
-    };
     let saved =
-        crate::invitations::send(&ctx, &tx, new, settings.invitation_ttl_days, access.user).await?;
-    publish_sent(&ctx, &tx, &access, &saved, false).await?;
+        crate::invitations::invite(&ctx, &tx, &body.email, &role, &teams, access.user).await?;
     tx.commit().await?;
     Ok(HttpResponse::Created().json(Invitation::from(saved)))
-}
-
-async fn publish_sent(
-    ctx: &CellContext,
-    tx: &TenantTx,
-    access: &Access,
-    inv: &invitation::Model,
-    is_resend: bool,
-) -> Result<(), ApiError> {
-    access::publish(
-        ctx,
-        tx,
-        "tenancy.invitation.sent",
-        ("invitation", inv.id),
-        access.user,
-        serde_json::json!({
-            "invitation_id": inv.id,
-            "email": inv.email,
-            "role": inv.role,
-            "resend": is_resend,
-            "expires_at": inv.expires_at,
-        }),
-    )
-    .await
 }
 
 /// The organization's invitations, paginated: pending ones (including those past their expiry,
@@ -280,7 +216,7 @@ pub(crate) async fn resend(
     m.sent_count = Set(count.saturating_add(1));
     let saved =
         crate::invitations::send(&ctx, &tx, m, settings.invitation_ttl_days, access.user).await?;
-    publish_sent(&ctx, &tx, &access, &saved, true).await?;
+    crate::invitations::publish_sent(&ctx, &tx, access.user, &saved, true).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(Invitation::from(saved)))
 }

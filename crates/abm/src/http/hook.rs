@@ -1,17 +1,11 @@
-//! abm's routes, mounted under the module's prefix (`/api` in the fullorbit cell):
-//! `POST /hooks/posthog` so far.
+//! `POST /hooks/posthog`: the PostHog webhook (public, authenticated by its signature).
 
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use kernel::{ApiError, ApiResult, CellContext, ErrorCode};
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::ingest::{ItemReport, Report};
 use crate::module::Inner;
 use crate::posthog::{ParseOptions, parse};
-
-pub(crate) fn configure(cfg: &mut ServiceConfig<'_>) {
-    cfg.service(posthog_hook);
-}
 
 /// Receives PostHog events (the webhook destination's body, a flat event, or a batch of
 /// either), signed with Standard Webhooks headers or a shared-secret header as the cell is

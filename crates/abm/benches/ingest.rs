@@ -1,0 +1,2 @@
+//! The ingestion benchmark (in progress).
+fn main() {}

@@ -1,0 +1,55 @@
+//! abm's routes, mounted under the module's prefix (`/api` in the fullorbit cell):
+//! - `/hooks/posthog`: public, authenticated by the webhook signature;
+//! - `/abm/*`: the internal ABM dashboard, for members of the operator org ([`zone::Internal`]);
+//! - `/app/*`: the customer portal, for members of a customer org ([`zone::Customer`]), every
+//!   query scoped to that org.
+
+use utoipa_actix_web::service_config::ServiceConfig;
+
+mod companies;
+mod hook;
+mod manage;
+mod portal;
+pub(crate) mod zone;
+
+pub(crate) fn configure(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(hook::posthog_hook);
+    companies::configure(cfg);
+    manage::configure(cfg);
+    portal::configure(cfg);
+}
+
+/// 404 in the envelope for a missing (or another org's) `what`.
+pub(crate) fn not_found(what: &str) -> kernel::ApiError {
+    kernel::ApiError::not_found(format!("no such {what}"))
+}
+
+/// A domain a client gave (`NASA.gov`, `https://www.nasa.gov/x`), normalized to its host name;
+/// 422 on `field` otherwise.
+pub(crate) fn domain_input(field: &str, text: &str) -> Result<String, kernel::ApiError> {
+    crate::enrich::normalize_domain(text)
+        .filter(|d| d.len() <= 253)
+        .ok_or_else(|| {
+            kernel::ApiError::validation(field, format!("`{text}` is not a domain name"))
+        })
+}
+
+/// 422 on `owner_user_id` unless `user` is an internal user (a member of the operator org `tx`
+/// is scoped to).
+pub(crate) async fn require_internal_user(
+    tx: &kernel::TenantTx,
+    user: uuid::Uuid,
+) -> Result<(), kernel::ApiError> {
+    use tenancy::entity::membership;
+    match tx
+        .repo::<membership::Entity>()
+        .get((tx.org_id(), user))
+        .await?
+    {
+        Some(_) => Ok(()),
+        None => Err(kernel::ApiError::validation(
+            "owner_user_id",
+            "the owner must be an internal user (a member of the operator organization)",
+        )),
+    }
+}
