@@ -1,6 +1,7 @@
 //! The suite cell: every platform module, as they arrive. Each module crate linked here must be
 //! named (`use tasks as _;`) or its registration is dropped by the linker.
 
+use abm as _;
 use auth as _;
 use iam as _;
 use tenancy as _;

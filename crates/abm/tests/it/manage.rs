@@ -10,10 +10,12 @@ use testkit::{TestApp, TestDb, db_test};
 use uuid::Uuid;
 
 use crate::hook::{event, hook};
-use crate::support::{SECRET, User, cell, customer, delete, get, operator, patch, post, user};
+use crate::support::{
+    Cell, SECRET, User, cell, customer, delete, get, operator, patch, post, user,
+};
 
 /// A started cell and its internal sales user.
-async fn sales(db: &TestDb) -> anyhow::Result<(TestApp, User)> {
+async fn sales(db: &TestDb) -> anyhow::Result<(Cell, User)> {
     let app = cell(db).await?;
     let op = operator(&app)?;
     let sales = user(&app, "sales@fullorbit.test", op, "internal_sales").await?;

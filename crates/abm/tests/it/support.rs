@@ -40,13 +40,36 @@ topic_property = "asset"
 weight = 15
 "#;
 
+/// A running cell; on PostgreSQL it serves as a `NOBYPASSRLS` application role, so row-level
+/// security binds every test.
+pub struct Cell {
+    pub app: TestApp,
+    pub role: Option<testkit::AppRole>,
+}
+
+impl std::ops::Deref for Cell {
+    type Target = TestApp;
+
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
+}
+
 /// A cell with abm's hook secret; jobs and event dispatch run only when a test asks.
-pub async fn cell(db: &TestDb) -> anyhow::Result<TestApp> {
-    let env = [
+pub async fn cell(db: &TestDb) -> anyhow::Result<Cell> {
+    let role = match db.backend() {
+        testkit::Backend::Postgres => Some(testkit::AppRole::create().await?),
+        testkit::Backend::Sqlite => None,
+    };
+    let mut env = vec![
         ("CELL__MODULES__ABM__HOOK_SECRETS", SECRET),
         ("CELL__JOBS__RUN", "false"),
         ("CELL__EVENTS__DISPATCH", "false"),
+        ("CELL__RATE_LIMIT__ENABLED", "false"),
     ];
+    if let Some(r) = &role {
+        env.push(("CELL__DATABASE__APP_ROLE", r.name()));
+    }
     let config = testkit::cell_config_with_secrets(
         db,
         TOML,
@@ -59,7 +82,10 @@ pub async fn cell(db: &TestDb) -> anyhow::Result<TestApp> {
         Box::new(auth::Auth::default()),
         Box::new(abm::Abm::default()),
     ];
-    TestApp::start(config, modules).await
+    Ok(Cell {
+        app: TestApp::start(config, modules).await?,
+        role,
+    })
 }
 
 /// The operator org of a started cell.

@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use kernel::sea_orm::ActiveValue::Set;
 use kernel::sea_orm::{ColumnTrait, QueryFilter};
 use serde_json::{Value, json};
-use testkit::{TestApp, db_test};
+use testkit::{TestApp, TestDb, db_test};
 use uuid::Uuid;
 
 use crate::hook::{event, hook};
@@ -411,3 +411,77 @@ db_test!(async fn the_feed_pages_newest_first_by_cursor(db) {
     }
     Ok(())
 });
+
+/// PostgreSQL: every abm table has row-level security, enabled and forced, and the application
+/// role the cell serves as sees none of their rows without an org context.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_row_level_security_covers_every_abm_table() -> anyhow::Result<()> {
+    let db = TestDb::new(testkit::Backend::Postgres).await?;
+    let app = cell(&db).await?;
+    let staff = internal(&app).await?;
+    let t = &staff.sales.token;
+    let nasa = company(&app, t, "NASA", "nasa.gov").await?;
+    person(&app, nasa, "amy@nasa.gov", "ph-amy").await?;
+    let pricing = json!({"$pathname": "/pricing", "$ip": "171.64.1.1"});
+    let (status, body) = hook(
+        &app,
+        "rls-1",
+        &json!([
+            event("$pageview", "ph-amy", pricing.clone()),
+            event("$pageview", "anon", pricing)
+        ])
+        .to_string(),
+        None,
+        SECRET,
+    )
+    .await?;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post(
+        &app,
+        "/api/abm/org-domains",
+        t,
+        json!({"org_name": "Stanford University", "domain": "stanford.edu"}),
+    )
+    .await?;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = post(
+        &app,
+        &format!("/api/abm/companies/{nasa}/convert"),
+        t,
+        json!({}),
+    )
+    .await?;
+    assert_eq!(status, 201, "{body}");
+
+    let role = app
+        .role
+        .as_ref()
+        .map(|r| r.name().to_owned())
+        .unwrap_or_default();
+    let counts = testkit::assert_rls_everywhere(db.url(), &role).await?;
+    for table in [
+        "abm_prospect_companies",
+        "abm_company_domains",
+        "abm_contacts",
+        "abm_contact_identities",
+        "abm_intent_signals",
+        "abm_hook_deliveries",
+        "abm_org_domains",
+        "abm_customers",
+    ] {
+        let n = counts
+            .iter()
+            .find(|(name, _)| name == table)
+            .map(|(_, n)| *n);
+        assert!(
+            n.is_some_and(|n| n > 0),
+            "{table} was not checked or not seeded: {n:?}"
+        );
+    }
+    assert!(
+        counts
+            .iter()
+            .any(|(name, _)| name == "abm_anonymous_visitors")
+    );
+    Ok(())
+}
