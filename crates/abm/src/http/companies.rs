@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::zone::Internal;
-use super::{domain_input, not_found, require_internal_user};
+use super::{domain_input, not_found, one_of, require_internal_user, required, row};
 use crate::score::WINDOW_DAYS;
 use crate::settings::{SERVICE_LANES, SIGNAL_TYPES};
 use crate::store::entity::{
@@ -79,10 +79,7 @@ impl From<prospect_company::Model> for Company {
 }
 
 pub(super) async fn load(tx: &TenantTx, id: Uuid) -> Result<prospect_company::Model, ApiError> {
-    tx.repo::<prospect_company::Entity>()
-        .get(id)
-        .await?
-        .ok_or_else(|| not_found("company"))
+    row::<prospect_company::Entity>(tx, id, "company").await
 }
 
 /// Prospects, hottest first (`sort=intent_score:desc` by default; also `name`, `created_at`,
@@ -190,10 +187,7 @@ pub(crate) async fn create(
     body: ValidJson<NewCompany>,
 ) -> ApiResult<HttpResponse> {
     let body = body.0;
-    let name = body.name.trim().to_owned();
-    if name.is_empty() {
-        return Err(ApiError::validation("name", "the name is blank"));
-    }
+    let name = required("name", &body.name, 200)?;
     let domain = domain_input("domain", &body.domain)?;
     let mut aliases = Vec::new();
     for a in &body.aliases {
@@ -379,6 +373,21 @@ pub struct Domain {
     pub created_at: DateTime<Utc>,
 }
 
+/// A company's domains, the primary first, then by name.
+pub(super) async fn domains_of(tx: &TenantTx, company: Uuid) -> Result<Vec<Domain>, ApiError> {
+    let repo = tx.repo::<company_domain::Entity>();
+    Ok(repo
+        .find()
+        .filter(company_domain::Column::ProspectCompanyId.eq(company))
+        .order_by_desc(company_domain::Column::IsPrimary)
+        .order_by_asc(company_domain::Column::Domain)
+        .all(repo.conn())
+        .await?
+        .into_iter()
+        .map(Domain::from)
+        .collect())
+}
+
 impl From<company_domain::Model> for Domain {
     fn from(m: company_domain::Model) -> Self {
         Self {
@@ -444,14 +453,7 @@ pub(crate) async fn detail(
 ) -> ApiResult<HttpResponse> {
     let tx = internal.tx(&ctx).await?;
     let company = load(&tx, id.into_inner()).await?;
-    let domains = tx.repo::<company_domain::Entity>();
-    let domains = domains
-        .find()
-        .filter(company_domain::Column::ProspectCompanyId.eq(company.id))
-        .order_by_desc(company_domain::Column::IsPrimary)
-        .order_by_asc(company_domain::Column::Domain)
-        .all(domains.conn())
-        .await?;
+    let domains = domains_of(&tx, company.id).await?;
     let repo = tx.repo::<contact::Entity>();
     let contacts = repo
         .find()
@@ -481,7 +483,7 @@ pub(crate) async fn detail(
     };
     Ok(HttpResponse::Ok().json(CompanyDetail {
         company: company.into(),
-        domains: domains.into_iter().map(Domain::from).collect(),
+        domains,
         contacts,
         anonymous_visitors: visitors,
         signals: aggregate(&rows),
@@ -543,11 +545,7 @@ pub(crate) async fn update(
     }
     let mut m: prospect_company::ActiveModel = company.into();
     if let Some(name) = body.name {
-        let name = name.trim().to_owned();
-        if name.is_empty() {
-            return Err(ApiError::validation("name", "the name is blank"));
-        }
-        m.name = Set(name);
+        m.name = Set(required("name", &name, 200)?);
     }
     if let Some(stage) = body.stage {
         m.stage = Set(stage);
@@ -934,13 +932,8 @@ pub(crate) async fn update_customer(
     if let Some(plan) = &body.plan_tier {
         plan_tier("plan_tier", plan)?;
     }
-    if let Some(s) = &body.status
-        && !CUSTOMER_STATUSES.contains(&s.as_str())
-    {
-        return Err(ApiError::validation(
-            "status",
-            format!("statuses: {}", CUSTOMER_STATUSES.join(", ")),
-        ));
+    if let Some(s) = &body.status {
+        one_of("status", s, &CUSTOMER_STATUSES)?;
     }
     if let Some(Some(s)) = &body.stripe_customer_id {
         stripe_id(s)?;

@@ -13,16 +13,14 @@ use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use kernel::http::{ListQuery, ListSpec, ValidJson, fetch_page};
 use kernel::sea_orm::sea_query::Expr;
-use kernel::sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, PrimaryKeyTrait, QueryFilter, QueryOrder,
-};
-use kernel::{ApiError, ApiResult, CellContext, TenantEntity, TenantTx};
+use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, Condition, QueryFilter, QueryOrder};
+use kernel::{ApiError, ApiResult, CellContext, TenantTx};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::companies::{Domain, load};
+use super::companies::{Domain, domains_of, load};
 use super::zone::Internal;
-use super::{domain_input, not_found};
+use super::{domain_input, one_of, optional, required, row};
 use crate::store::entity::{
     company_domain, contact, contact_identity, org_domain, prospect_company,
 };
@@ -57,49 +55,6 @@ pub const IDENTITY_TYPES: [&str; 4] = ["posthog_distinct_id", "email", "crm_id",
 const NAME_MAX: usize = 200;
 const IDENTITY_MAX: usize = 255;
 
-/// A row of the operator org by primary key; 404 naming `what` otherwise.
-async fn row<E>(tx: &TenantTx, id: Uuid, what: &str) -> Result<E::Model, ApiError>
-where
-    E: TenantEntity,
-    Uuid: Into<<E::PrimaryKey as PrimaryKeyTrait>::ValueType>,
-{
-    tx.repo::<E>().get(id).await?.ok_or_else(|| not_found(what))
-}
-
-/// `text` trimmed; 422 on `field` when blank or longer than `max` characters.
-fn required(field: &str, text: &str, max: usize) -> Result<String, ApiError> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(ApiError::validation(field, "it is blank"));
-    }
-    if text.chars().count() > max {
-        return Err(ApiError::validation(
-            field,
-            format!("it is longer than {max} characters"),
-        ));
-    }
-    Ok(text.to_owned())
-}
-
-/// Like [`required`], but blank (or absent) is no value.
-fn optional(field: &str, text: Option<&str>, max: usize) -> Result<Option<String>, ApiError> {
-    match text.map(str::trim).filter(|t| !t.is_empty()) {
-        Some(t) => required(field, t, max).map(Some),
-        None => Ok(None),
-    }
-}
-
-/// 422 on `field` unless `value` is one of `allowed`.
-fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), ApiError> {
-    match allowed.contains(&value) {
-        true => Ok(()),
-        false => Err(ApiError::validation(
-            field,
-            format!("unknown {field} `{value}`; one of: {}", allowed.join(", ")),
-        )),
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Domains
 // ---------------------------------------------------------------------------------------------
@@ -114,16 +69,9 @@ pub(crate) async fn list_domains(
 ) -> ApiResult<HttpResponse> {
     let tx = internal.tx(&ctx).await?;
     let company = load(&tx, id.into_inner()).await?;
-    let repo = tx.repo::<company_domain::Entity>();
-    let domains = repo
-        .find()
-        .filter(company_domain::Column::ProspectCompanyId.eq(company.id))
-        .order_by_desc(company_domain::Column::IsPrimary)
-        .order_by_asc(company_domain::Column::Domain)
-        .all(repo.conn())
-        .await?;
+    let domains = domains_of(&tx, company.id).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Ok().json(domains.into_iter().map(Domain::from).collect::<Vec<_>>()))
+    Ok(HttpResponse::Ok().json(domains))
 }
 
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]

@@ -53,3 +53,54 @@ pub(crate) async fn require_internal_user(
         )),
     }
 }
+
+/// A row of the operator org by primary key; 404 naming `what` otherwise.
+pub(crate) async fn row<E>(
+    tx: &kernel::TenantTx,
+    id: uuid::Uuid,
+    what: &str,
+) -> Result<E::Model, kernel::ApiError>
+where
+    E: kernel::TenantEntity,
+    uuid::Uuid: Into<<E::PrimaryKey as kernel::sea_orm::PrimaryKeyTrait>::ValueType>,
+{
+    tx.repo::<E>().get(id).await?.ok_or_else(|| not_found(what))
+}
+
+/// `text` trimmed; 422 on `field` when blank or longer than `max` characters.
+pub(crate) fn required(field: &str, text: &str, max: usize) -> Result<String, kernel::ApiError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(kernel::ApiError::validation(field, "it is blank"));
+    }
+    if text.chars().count() > max {
+        return Err(kernel::ApiError::validation(
+            field,
+            format!("it is longer than {max} characters"),
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// Like [`required`], but blank (or absent) is no value.
+pub(crate) fn optional(
+    field: &str,
+    text: Option<&str>,
+    max: usize,
+) -> Result<Option<String>, kernel::ApiError> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => required(field, t, max).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// 422 on `field` unless `value` is one of `allowed`.
+pub(crate) fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), kernel::ApiError> {
+    match allowed.contains(&value) {
+        true => Ok(()),
+        false => Err(kernel::ApiError::validation(
+            field,
+            format!("unknown {field} `{value}`; one of: {}", allowed.join(", ")),
+        )),
+    }
+}
