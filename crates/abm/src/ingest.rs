@@ -28,7 +28,7 @@ use crate::posthog::Event;
 use crate::settings::{SignalSpec, classify};
 use crate::store::entity::{
     anonymous_visitor, company_domain, contact, contact_identity, hook_delivery, intent_signal,
-    org_domain,
+    org_domain, score_queue,
 };
 
 /// Where reverse-IP lookups go (none until the module is configured).
@@ -243,12 +243,28 @@ impl Inner {
         report.signals = stored;
         report.duplicates = attempted - stored;
         if !companies.is_empty() {
+            // The companies wait in the score queue; each delivery enqueues a job, and the first
+            // job to run drains what every delivery so far queued (the others find it empty).
+            score_queue::Entity::insert_many(companies.iter().map(|c| score_queue::ActiveModel {
+                org_id: Set(state.operator),
+                prospect_company_id: Set(*c),
+            }))
+            .on_conflict(
+                OnConflict::columns([
+                    score_queue::Column::OrgId,
+                    score_queue::Column::ProspectCompanyId,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(tx.unscoped())
+            .await?;
             ctx.jobs()
                 .enqueue(
                     tx.unscoped(),
                     SCORE_JOB,
                     Some(state.operator),
-                    serde_json::json!({ "companies": companies }),
+                    serde_json::json!({}),
                 )
                 .await
                 .map_err(ApiError::internal)?;

@@ -140,6 +140,7 @@ impl PlatformModule for Abm {
             name: "score",
             handler: Arc::new(crate::score::ScoreJob {
                 threshold: self.inner.settings.engaged_threshold,
+                daily: false,
             }),
             max_attempts: None,
         }]
@@ -151,6 +152,7 @@ impl PlatformModule for Abm {
             cron: "17 3 * * *",
             handler: Arc::new(crate::score::ScoreJob {
                 threshold: self.inner.settings.engaged_threshold,
+                daily: true,
             }),
         }]
     }

@@ -13,7 +13,7 @@ use kernel::sea_orm::{
 use kernel::{ApiError, CellContext, TenantTx};
 use uuid::Uuid;
 
-use crate::store::entity::{intent_signal, prospect_company};
+use crate::store::entity::{intent_signal, prospect_company, score_queue};
 
 /// The window a signal counts in.
 pub const WINDOW_DAYS: i64 = 30;
@@ -92,9 +92,23 @@ pub async fn rescore(
     Ok(changed)
 }
 
-/// `abm.score` (after ingestion, `{"companies": [...]}`) and `abm.score_daily` (every company).
+/// Takes every company waiting in the score queue of the org of `tx`.
+async fn drain(tx: &TenantTx) -> Result<Vec<Uuid>, kernel::sea_orm::DbErr> {
+    use kernel::sea_orm::EntityTrait;
+    Ok(score_queue::Entity::delete_many()
+        .filter(score_queue::Column::OrgId.eq(tx.org_id()))
+        .exec_with_returning(tx.unscoped())
+        .await?
+        .into_iter()
+        .map(|q| q.prospect_company_id)
+        .collect())
+}
+
+/// `abm.score` (after ingestion: the companies of the score queue) and `abm.score_daily` (every
+/// company with a score, so old signals age out).
 pub(crate) struct ScoreJob {
     pub threshold: i64,
+    pub daily: bool,
 }
 
 #[kernel::async_trait::async_trait]
@@ -104,12 +118,20 @@ impl JobHandler for ScoreJob {
             .org_id
             .or_else(|| crate::operator_org(ctx))
             .ok_or_else(|| anyhow::anyhow!("no operator organization"))?;
-        let companies: Option<Vec<Uuid>> = job
-            .payload
-            .get("companies")
-            .map(|c| serde_json::from_value(c.clone()))
-            .transpose()?;
         let tx = ctx.db().tenant(org).await?;
+        let companies = match self.daily {
+            true => None,
+            // Companies named by the payload (jobs enqueued before the queue existed), or the
+            // queue, drained in this transaction: a failure puts them back.
+            false => Some(match job.payload.get("companies") {
+                Some(c) => serde_json::from_value(c.clone())?,
+                None => drain(&tx).await?,
+            }),
+        };
+        if companies.as_ref().is_some_and(Vec::is_empty) {
+            tx.commit().await?;
+            return Ok(());
+        }
         let changed = rescore(ctx, &tx, companies, self.threshold)
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.message()))?;

@@ -250,3 +250,24 @@ pub mod customer_account {
     impl ActiveModelBehavior for ActiveModel {}
 }
 tenant_entity!(customer_account);
+
+/// Companies whose signals changed since they were last scored: ingestion adds them in the
+/// delivery's transaction, the score job drains them, so many deliveries share one re-score.
+pub mod score_queue {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "abm_score_queue")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub prospect_company_id: Uuid,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+tenant_entity!(score_queue);

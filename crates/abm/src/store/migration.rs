@@ -6,7 +6,11 @@ use kernel::sea_orm_migration::sea_query::{ColumnDef, Index, Table};
 use kernel::sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
 
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(CreateAbm), Box::new(CreateCustomers)]
+    vec![
+        Box::new(CreateAbm),
+        Box::new(CreateCustomers),
+        Box::new(CreateScoreQueue),
+    ]
 }
 
 struct CreateAbm;
@@ -328,5 +332,30 @@ impl MigrationTrait for CreateCustomers {
         ))
         .await?;
         kernel::db::enable_tenant_rls(m.get_connection(), "abm_customers").await
+    }
+}
+
+/// The companies waiting for a re-score (drained by the score job).
+struct CreateScoreQueue;
+
+impl MigrationName for CreateScoreQueue {
+    fn name(&self) -> &str {
+        "abm_m20261121_000003_create_score_queue"
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for CreateScoreQueue {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("abm_score_queue")
+                .col(org())
+                .col(ColumnDef::new("prospect_company_id").uuid().not_null())
+                .primary_key(Index::create().col("org_id").col("prospect_company_id"))
+                .to_owned(),
+        )
+        .await?;
+        kernel::db::enable_tenant_rls(m.get_connection(), "abm_score_queue").await
     }
 }

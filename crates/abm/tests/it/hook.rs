@@ -240,3 +240,31 @@ db_test!(async fn replays_bad_signatures_and_bad_bodies_store_nothing(db) {
     assert_eq!(signals(&app, s.operator).await?.len(), 2, "nothing else was stored");
     Ok(())
 });
+
+db_test!(async fn deliveries_share_one_rescore_through_the_queue(db) {
+    use abm::store::entity::score_queue;
+    let app = cell(&db).await?;
+    let s = seed(&app).await?;
+    let pricing = json!({"$current_url": "https://fullorbit.example/pricing", "$pathname": "/pricing"});
+    for n in 0..3 {
+        let (status, body) = hook(&app, &format!("q{n}"), &event("$pageview", "ph-jane", pricing.clone()).to_string(), None, SECRET).await?;
+        assert_eq!((status, body["signals"].as_u64()), (200, Some(1)), "{body}");
+    }
+    let queued = |app: &crate::support::Cell| {
+        let ctx = app.ctx.clone();
+        async move {
+            let tx = ctx.db().tenant(s.operator).await?;
+            let repo = tx.repo::<score_queue::Entity>();
+            let rows = repo.find().all(repo.conn()).await?;
+            tx.commit().await?;
+            anyhow::Ok(rows.into_iter().map(|r| r.prospect_company_id).collect::<Vec<_>>())
+        }
+    };
+    // Three deliveries, one company waiting once.
+    assert_eq!(queued(&app).await?, vec![s.acme]);
+    // The jobs drain it: one re-score covers all three signals.
+    while app.ctx.jobs().run_once(&app.ctx).await? > 0 {}
+    assert!(queued(&app).await?.is_empty());
+    assert_eq!(score_of(&app, s.operator, s.acme).await?, (60, "engaged".to_owned()));
+    Ok(())
+});
