@@ -188,6 +188,19 @@ async fn realistic_day(db: Option<&TestDb>) -> anyhow::Result<()> {
     );
 
     let cell = CellProcess::start(BIN, &["--set", &data_dir], &env)?;
+    let result = day(&cell, dir.path()).await;
+    if result.is_err() {
+        // The cell's own account of what went wrong (JSON logs, request ids).
+        eprintln!("{}", cell.output());
+    }
+    result?;
+    let status = cell.terminate()?;
+    assert!(status.success(), "exit status {status:?}");
+    Ok(())
+}
+
+/// The day itself, against a started cell whose data directory is `dir`.
+async fn day(cell: &CellProcess, dir: &std::path::Path) -> anyhow::Result<()> {
     let c = Client {
         http: reqwest::Client::new(),
         base: cell.base_url.clone(),
@@ -461,7 +474,7 @@ async fn realistic_day(db: Option<&TestDb>) -> anyhow::Result<()> {
     for (email, org) in &customers {
         let mut token = None;
         eventually("the invitation email", || {
-            let found = invitation_token(dir.path(), email);
+            let found = invitation_token(dir, email);
             let got = matches!(found, Ok(Some(_)));
             if let Ok(Some(t)) = found {
                 token = Some(t);
@@ -513,9 +526,6 @@ async fn realistic_day(db: Option<&TestDb>) -> anyhow::Result<()> {
     assert_ne!(customers[0].1, customers[1].1);
     // Internal users never reach the portal.
     assert_eq!(c.get("/api/app/me", &boss).await?.0, 403);
-
-    let status = cell.terminate()?;
-    assert!(status.success(), "exit status {status:?}");
     Ok(())
 }
 

@@ -148,8 +148,9 @@ impl Inner {
             }
         }
         // Two deliveries in flight at once may both create the same visitor (or carry the same
-        // webhook-id): the loser's unique violation rolls it back, and a second pass sees the
-        // winner's rows, so no accepted event is refused.
+        // webhook-id), or create two visitors in opposite orders (a deadlock on PostgreSQL): the
+        // loser's unique violation or deadlock (both 409 `conflict`) rolls it back, and another
+        // pass sees the winner's rows, so no accepted event is refused.
         let mut attempt = 0;
         let report = loop {
             attempt += 1;
@@ -157,7 +158,7 @@ impl Inner {
                 .store(ctx, state, &pending, delivery.as_deref(), report.clone())
                 .await
             {
-                Err(e) if e.code() == kernel::ErrorCode::Conflict && attempt < 3 => continue,
+                Err(e) if e.code() == kernel::ErrorCode::Conflict && attempt < 5 => continue,
                 other => break other?,
             }
         };

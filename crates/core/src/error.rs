@@ -290,10 +290,28 @@ impl From<sea_orm::DbErr> for ApiError {
                     Self::conflict("a referenced record does not exist or is still in use")
                         .with_cause(other)
                 }
+                _ if is_transient(&other) => {
+                    Self::conflict("a concurrent request conflicted with this one; retry it")
+                        .with_cause(other)
+                }
                 _ => Self::internal(other),
             },
         }
     }
+}
+
+/// A deadlock or serialization failure (PostgreSQL `40P01`, `40001`): the database aborted this
+/// transaction in favour of a concurrent one, and running it again is the remedy. Mapped to a
+/// 409 `conflict` so callers that retry on conflicts (abm's ingestion) retry these too.
+pub fn is_transient(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr};
+    let (DbErr::Query(RuntimeErr::SqlxError(err)) | DbErr::Exec(RuntimeErr::SqlxError(err))) = e
+    else {
+        return false;
+    };
+    err.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|code| code == "40P01" || code == "40001")
 }
 
 impl From<garde::Report> for ApiError {
