@@ -344,7 +344,7 @@ async fn day(cell: &CellProcess, dir: &std::path::Path) -> anyhow::Result<()> {
     }
     let mut accepted = 0u64;
     for chunk in deliveries.chunks(4) {
-        let sent = futures_join(&c, chunk).await?;
+        let sent = send_together(&c, chunk).await?;
         for (status, body) in sent {
             anyhow::ensure!(status == 200, "{status} {body}");
             accepted += body["signals"].as_u64().unwrap_or(0);
@@ -470,7 +470,6 @@ async fn day(cell: &CellProcess, dir: &std::path::Path) -> anyhow::Result<()> {
     }
 
     // The invited customers accept by registering with the mailed token, and use the portal.
-    let mut tokens = Vec::new();
     for (email, org) in &customers {
         let mut token = None;
         eventually("the invitation email", || {
@@ -521,7 +520,6 @@ async fn day(cell: &CellProcess, dir: &std::path::Path) -> anyhow::Result<()> {
         // Customers never reach the dashboard.
         assert_eq!(c.get("/api/abm/companies", &access).await?.0, 403);
         assert_eq!(c.get("/api/abm/signals/feed", &access).await?.0, 403);
-        tokens.push(access);
     }
     assert_ne!(customers[0].1, customers[1].1);
     // Internal users never reach the portal.
@@ -530,7 +528,10 @@ async fn day(cell: &CellProcess, dir: &std::path::Path) -> anyhow::Result<()> {
 }
 
 /// Sends a few deliveries at once, as PostHog's workers do.
-async fn futures_join(c: &Client, chunk: &[(String, String)]) -> anyhow::Result<Vec<(u16, Value)>> {
+async fn send_together(
+    c: &Client,
+    chunk: &[(String, String)],
+) -> anyhow::Result<Vec<(u16, Value)>> {
     let mut handles = Vec::new();
     for (id, body) in chunk {
         let (c, id, body) = (c.clone(), id.clone(), body.clone());

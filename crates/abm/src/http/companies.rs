@@ -93,14 +93,18 @@ pub(crate) async fn list(
     internal: Internal,
     mut query: ListQuery,
 ) -> ApiResult<HttpResponse> {
-    let mut lanes = Vec::new();
-    query.filters.retain(|f| match f.field == "lane" {
-        true => {
-            lanes.extend(f.values.iter().cloned());
-            false
-        }
-        false => true,
-    });
+    // `lane` is no column: it selects companies with a signal in the lane (equality only).
+    let (lane, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut query.filters)
+        .into_iter()
+        .partition(|f| f.field == "lane");
+    query.filters = rest;
+    if lane
+        .iter()
+        .any(|f| f.op != kernel::http::list::FilterOp::Eq)
+    {
+        return Err(ApiError::invalid_query("`filter[lane]` takes `eq` only"));
+    }
+    let lanes: Vec<String> = lane.into_iter().flat_map(|f| f.values).collect();
     if let Some(bad) = lanes.iter().find(|l| !SERVICE_LANES.contains(&l.as_str())) {
         return Err(ApiError::invalid_query(format!(
             "unknown lane `{bad}`; lanes: {}",
@@ -205,16 +209,13 @@ pub(crate) async fn create(
     let domains = tx.repo::<company_domain::Entity>();
     let mut all = vec![domain.clone()];
     all.extend(aliases.iter().cloned());
-    if let Some(taken) = domains
+    if let Some(d) = domains
         .find()
         .filter(company_domain::Column::Domain.is_in(all))
         .one(domains.conn())
         .await?
     {
-        return Err(ApiError::conflict(format!(
-            "the domain {} belongs to company {}",
-            taken.domain, taken.prospect_company_id
-        )));
+        return Err(taken(&tx, &d).await?);
     }
     let now = Utc::now();
     let company = tx
@@ -236,16 +237,7 @@ pub(crate) async fn create(
     for (d, primary) in
         std::iter::once((domain, true)).chain(aliases.into_iter().map(|a| (a, false)))
     {
-        domains
-            .insert(company_domain::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                org_id: Set(tx.org_id()),
-                prospect_company_id: Set(company.id),
-                domain: Set(d),
-                is_primary: Set(primary),
-                created_at: Set(now),
-            })
-            .await?;
+        insert_domain(&tx, company.id, d, primary).await?;
     }
     tx.commit().await?;
     Ok(HttpResponse::Created().json(Company::from(company)))
@@ -386,6 +378,39 @@ pub(super) async fn domains_of(tx: &TenantTx, company: Uuid) -> Result<Vec<Domai
         .into_iter()
         .map(Domain::from)
         .collect())
+}
+
+/// Stores a domain of `company`.
+pub(super) async fn insert_domain(
+    tx: &TenantTx,
+    company: Uuid,
+    domain: String,
+    is_primary: bool,
+) -> Result<company_domain::Model, ApiError> {
+    Ok(tx
+        .repo::<company_domain::Entity>()
+        .insert(company_domain::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            org_id: Set(tx.org_id()),
+            prospect_company_id: Set(company),
+            domain: Set(domain),
+            is_primary: Set(is_primary),
+            created_at: Set(Utc::now()),
+        })
+        .await?)
+}
+
+/// The 409 for a domain another prospect (named) already has.
+pub(super) async fn taken(tx: &TenantTx, d: &company_domain::Model) -> Result<ApiError, ApiError> {
+    let owner = tx
+        .repo::<prospect_company::Entity>()
+        .get(d.prospect_company_id)
+        .await?
+        .map_or_else(String::new, |c| format!("{} ", c.name));
+    Ok(ApiError::conflict(format!(
+        "the domain {} belongs to company {owner}({})",
+        d.domain, d.prospect_company_id
+    )))
 }
 
 impl From<company_domain::Model> for Domain {

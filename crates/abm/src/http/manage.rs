@@ -18,7 +18,7 @@ use kernel::{ApiError, ApiResult, CellContext, TenantTx};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::companies::{Domain, domains_of, load};
+use super::companies::{Domain, domains_of, insert_domain, load, taken};
 use super::zone::Internal;
 use super::{domain_input, one_of, optional, required, row};
 use crate::store::entity::{
@@ -128,32 +128,13 @@ pub(crate) async fn add_domain(
                 "the domain {domain} is already a domain of this company"
             )));
         }
-        Some(d) => {
-            let owner = tx
-                .repo::<prospect_company::Entity>()
-                .get(d.prospect_company_id)
-                .await?
-                .map_or_else(String::new, |c| format!("{} ", c.name));
-            return Err(ApiError::conflict(format!(
-                "the domain {domain} belongs to company {owner}({})",
-                d.prospect_company_id
-            )));
-        }
+        Some(d) => return Err(taken(&tx, &d).await?),
         None => {
             let company_id = company.id;
             if body.is_primary {
                 make_primary(&tx, company, &domain).await?;
             }
-            let row = repo
-                .insert(company_domain::ActiveModel {
-                    id: Set(Uuid::now_v7()),
-                    org_id: Set(tx.org_id()),
-                    prospect_company_id: Set(company_id),
-                    domain: Set(domain),
-                    is_primary: Set(body.is_primary),
-                    created_at: Set(Utc::now()),
-                })
-                .await?;
+            let row = insert_domain(&tx, company_id, domain, body.is_primary).await?;
             (row, true)
         }
     };

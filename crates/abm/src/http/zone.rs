@@ -19,28 +19,20 @@ use uuid::Uuid;
 use crate::module::Inner;
 use crate::store::entity::customer_account;
 
-struct OrgMember;
-impl iam::Permission for OrgMember {
-    const NAMESPACE: &'static str = "org";
-    const PERMISSION: &'static str = "member_access";
-    const OBJECT: iam::Object = iam::Object::CallerOrg;
-}
-
-struct OrgAdmin;
-impl iam::Permission for OrgAdmin {
-    const NAMESPACE: &'static str = "org";
-    const PERMISSION: &'static str = "admin_access";
-    const OBJECT: iam::Object = iam::Object::CallerOrg;
-}
-
-struct OrgViewer;
-impl iam::Permission for OrgViewer {
-    const NAMESPACE: &'static str = "org";
-    const PERMISSION: &'static str = "viewer_access";
-    const OBJECT: iam::Object = iam::Object::CallerOrg;
-}
-
 type Extracted<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
+
+/// Checks `P` in the caller's active org against iam's graph; a refusal is `refused`.
+async fn require<P: iam::Permission>(
+    ctx: &CellContext,
+    caller: &Caller,
+    refused: impl FnOnce() -> ApiError,
+) -> Result<(), ApiError> {
+    match iam::Authorized::<P>::check(ctx, caller.clone(), None).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == kernel::ErrorCode::Forbidden => Err(refused()),
+        Err(e) => Err(e),
+    }
+}
 
 fn parts(req: &HttpRequest) -> Result<(CellContext, web::Data<Inner>, Caller), ApiError> {
     let ctx = req
@@ -74,13 +66,10 @@ impl Internal {
 
     /// 403 unless the caller is an admin (or owner) of the operator org (`internal_admin`).
     pub async fn require_admin(&self, ctx: &CellContext) -> Result<(), ApiError> {
-        iam::Authorized::<OrgAdmin>::check(ctx, self.caller.clone(), None)
-            .await
-            .map(|_| ())
-            .map_err(|e| match e.code() {
-                kernel::ErrorCode::Forbidden => ApiError::forbidden("this needs an internal admin"),
-                _ => e,
-            })
+        require::<iam::AdministerOrg>(ctx, &self.caller, || {
+            ApiError::forbidden("this needs an internal admin")
+        })
+        .await
     }
 }
 
@@ -98,14 +87,10 @@ impl FromRequest for Internal {
                     "the ABM dashboard is for internal users: switch to the operator organization",
                 ));
             }
-            iam::Authorized::<OrgMember>::check(&ctx, caller.clone(), None)
-                .await
-                .map_err(|e| match e.code() {
-                    kernel::ErrorCode::Forbidden => {
-                        ApiError::forbidden("the ABM dashboard is for internal users")
-                    }
-                    _ => e,
-                })?;
+            require::<iam::WorkInOrg>(&ctx, &caller, || {
+                ApiError::forbidden("the ABM dashboard is for internal users")
+            })
+            .await?;
             Ok(Internal { caller, operator })
         })
     }
@@ -135,12 +120,7 @@ impl FromRequest for Customer {
             if org_id == abm.state()?.operator {
                 return Err(refused());
             }
-            iam::Authorized::<OrgViewer>::check(&ctx, caller.clone(), None)
-                .await
-                .map_err(|e| match e.code() {
-                    kernel::ErrorCode::Forbidden => refused(),
-                    _ => e,
-                })?;
+            require::<iam::InOrg>(&ctx, &caller, refused).await?;
             let tx = ctx.db().tenant(org_id).await?;
             let account = tx.repo::<customer_account::Entity>().get(org_id).await?;
             tx.commit().await?;

@@ -53,6 +53,31 @@ pub trait Permission: 'static {
     const OBJECT: Object = Object::Path("id");
 }
 
+/// Administers the active organization (`org#admin_access`: owners and admins).
+pub struct AdministerOrg;
+impl Permission for AdministerOrg {
+    const NAMESPACE: &'static str = "org";
+    const PERMISSION: &'static str = "admin_access";
+    const OBJECT: Object = Object::CallerOrg;
+}
+
+/// Works in the active organization (`org#member_access`: members, admins and owners; not
+/// viewers).
+pub struct WorkInOrg;
+impl Permission for WorkInOrg {
+    const NAMESPACE: &'static str = "org";
+    const PERMISSION: &'static str = "member_access";
+    const OBJECT: Object = Object::CallerOrg;
+}
+
+/// Belongs to the active organization (`org#viewer_access`: every member).
+pub struct InOrg;
+impl Permission for InOrg {
+    const NAMESPACE: &'static str = "org";
+    const PERMISSION: &'static str = "viewer_access";
+    const OBJECT: Object = Object::CallerOrg;
+}
+
 /// Proof that the caller holds `P` on one object, checked against the graph (current, not the
 /// role the access token carried). Extract it in a handler: 401 without a caller, 403 without
 /// an active org or when the check says no.

@@ -19,7 +19,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use super::roles::{self, role};
-use super::{Authorized, BUILT_IN_TYPES, Object, Permission, api_error, engine};
+use super::{AdministerOrg, Authorized, BUILT_IN_TYPES, InOrg, api_error, engine};
 use crate::engine::{Engine, ReadOptions};
 use crate::store::{self, Revision, TupleFilter, TupleUpdate, WriteBatch};
 use crate::tuple::{ObjectRef, SubjectRef, Tuple};
@@ -42,22 +42,6 @@ pub(crate) fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(get_role)
         .service(update_role)
         .service(delete_role);
-}
-
-/// Administers the active organization (`org#admin_access`: owners and admins).
-pub struct AdministerOrg;
-impl Permission for AdministerOrg {
-    const NAMESPACE: &'static str = "org";
-    const PERMISSION: &'static str = "admin_access";
-    const OBJECT: Object = Object::CallerOrg;
-}
-
-/// Belongs to the active organization (`org#viewer_access`: every member).
-pub struct InOrg;
-impl Permission for InOrg {
-    const NAMESPACE: &'static str = "org";
-    const PERMISSION: &'static str = "viewer_access";
-    const OBJECT: Object = Object::CallerOrg;
 }
 
 /// A subject as the API writes it: `{"type":"user","id":"…"}`, `{"type":"team","id":"…",

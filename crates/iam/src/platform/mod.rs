@@ -17,7 +17,7 @@ use crate::schema::{
     AllowedKind, AllowedSubject, ArrowMode, RelationDef, RelationKind, Rewrite, Schema,
 };
 
-pub use extract::{Authorized, Object, Permission};
+pub use extract::{AdministerOrg, Authorized, InOrg, Object, Permission, WorkInOrg};
 pub use sync::{remove_member, set_member_role, set_team, set_team_member};
 
 /// The namespaces iam owns. Tenancy keeps `org` and `team` in step with its memberships (see
