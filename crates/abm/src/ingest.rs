@@ -162,6 +162,10 @@ impl Inner {
                 other => break other?,
             }
         };
+        if report.replay {
+            // Counted as a replay when it was seen; its events were counted the first time.
+            return Ok(report);
+        }
         count("signal", report.signals);
         count("dropped", report.dropped);
         count("duplicate", report.duplicates);
@@ -250,12 +254,16 @@ impl Inner {
                 org_id: Set(state.operator),
                 prospect_company_id: Set(*c),
             }))
+            // An update, not `DO NOTHING`: it locks a row a running job may be draining, so that
+            // job's DELETE waits for this commit and its sums (read after it) include these
+            // signals. With `DO NOTHING` a job could take the row, miss the signals, and leave
+            // them unscored until the daily pass.
             .on_conflict(
                 OnConflict::columns([
                     score_queue::Column::OrgId,
                     score_queue::Column::ProspectCompanyId,
                 ])
-                .do_nothing()
+                .update_column(score_queue::Column::ProspectCompanyId)
                 .to_owned(),
             )
             .exec_without_returning(tx.unscoped())
@@ -390,7 +398,10 @@ impl Known {
         let (Some(e), Some(ip)) = (&p.enrichment, ev.ip) else {
             return Ok(None);
         };
-        if self.org_domains.is_none() {
+        // The operator's mapping matters only for a company network the provider named
+        // without a domain: read it then, once per delivery.
+        let needs_mapping = e.network == crate::enrich::NetworkKind::Company && e.domain.is_none();
+        if needs_mapping && self.org_domains.is_none() {
             let repo = tx.repo::<org_domain::Entity>();
             let rows = repo.find().all(repo.conn()).await?;
             self.org_domains = Some(rows.into_iter().map(|m| (m.org_name, m.domain)).collect());
