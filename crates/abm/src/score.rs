@@ -3,6 +3,8 @@
 //! every company with a score (so old signals age out). A `new` prospect whose score reaches
 //! `engaged_threshold` moves to `engaged` and `abm.company.engaged` is published.
 
+use std::collections::HashMap;
+
 use chrono::{TimeDelta, Utc};
 use kernel::module::JobHandler;
 use kernel::sea_orm::{
@@ -28,18 +30,8 @@ pub async fn rescore(
 ) -> Result<usize, ApiError> {
     let since = Utc::now() - TimeDelta::days(WINDOW_DAYS);
     let repo = tx.repo::<prospect_company::Entity>();
-    let mut q = repo.find();
-    q = match companies {
-        Some(ids) => q.filter(prospect_company::Column::Id.is_in(ids)),
-        None => q.filter(prospect_company::Column::IntentScore.ne(0)),
-    };
-    let rows = q.all(repo.conn()).await?;
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let ids: Vec<Uuid> = rows.iter().map(|c| c.id).collect();
     let signals = tx.repo::<intent_signal::Entity>();
-    let sums: Vec<(Uuid, Option<i64>)> = signals
+    let mut sums = signals
         .find()
         .select_only()
         .column(intent_signal::Column::ProspectCompanyId)
@@ -49,20 +41,30 @@ pub async fn rescore(
                 .cast_as("bigint"),
             "score",
         )
-        .filter(intent_signal::Column::ProspectCompanyId.is_in(ids))
         .filter(intent_signal::Column::OccurredAt.gt(since))
-        .group_by(intent_signal::Column::ProspectCompanyId)
-        .into_tuple()
+        .group_by(intent_signal::Column::ProspectCompanyId);
+    let mut q = repo.find();
+    // The daily pass sums every company's window in one grouped scan (no id list to bind).
+    if let Some(ids) = companies {
+        q = q.filter(prospect_company::Column::Id.is_in(ids.clone()));
+        sums = sums.filter(intent_signal::Column::ProspectCompanyId.is_in(ids));
+    } else {
+        q = q.filter(prospect_company::Column::IntentScore.ne(0));
+    }
+    let rows = q.all(repo.conn()).await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let sums: HashMap<Uuid, Option<i64>> = sums
+        .into_tuple::<(Uuid, Option<i64>)>()
         .all(signals.conn())
-        .await?;
+        .await?
+        .into_iter()
+        .collect();
     let now = Utc::now();
     let mut changed = 0;
     for company in rows {
-        let score = sums
-            .iter()
-            .find(|(id, _)| *id == company.id)
-            .and_then(|(_, s)| *s)
-            .unwrap_or(0);
+        let score = sums.get(&company.id).copied().flatten().unwrap_or(0);
         let engage = company.stage == "new" && score >= threshold;
         if score == company.intent_score && !engage && company.score_updated_at.is_some() {
             continue;
@@ -121,12 +123,8 @@ impl JobHandler for ScoreJob {
         let tx = ctx.db().tenant(org).await?;
         let companies = match self.daily {
             true => None,
-            // Companies named by the payload (jobs enqueued before the queue existed), or the
-            // queue, drained in this transaction: a failure puts them back.
-            false => Some(match job.payload.get("companies") {
-                Some(c) => serde_json::from_value(c.clone())?,
-                None => drain(&tx).await?,
-            }),
+            // The queue, drained in this transaction: a failure puts the companies back.
+            false => Some(drain(&tx).await?),
         };
         if companies.as_ref().is_some_and(Vec::is_empty) {
             tx.commit().await?;

@@ -519,6 +519,18 @@ mod tests {
             !debug.contains("hunter2") && !debug.contains("MfKQ9r8G"),
             "{debug}"
         );
+        // The standard secret is kept decoded: its bytes must not show either, and both secrets
+        // must be there, redacted.
+        let bytes = BASE64.decode(SPEC_SECRET.trim_start_matches("whsec_"))?;
+        assert!(
+            !debug.contains(
+                &format!("{:?}", &bytes[..4])
+                    .trim_end_matches(']')
+                    .to_owned()
+            ),
+            "{debug}"
+        );
+        assert!(debug.matches("REDACTED").count() >= 2, "{debug}");
         Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! abm's tables, each with `org_id` leading every index and unique key, and row-level security.
 
-use kernel::migration::{index, ts};
+use kernel::migration::{index, ts, ts_null};
 use kernel::sea_orm::DbErr;
 use kernel::sea_orm_migration::sea_query::{ColumnDef, Index, Table};
 use kernel::sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
@@ -72,7 +72,7 @@ impl MigrationTrait for CreateAbm {
                 .col(text("stage"))
                 .col(ColumnDef::new("owner_user_id").uuid())
                 .col(ColumnDef::new("customer_org_id").uuid())
-                .col(ColumnDef::new("score_updated_at").timestamp_with_time_zone())
+                .col(ts_null("score_updated_at"))
                 .col(ts("created_at"))
                 .col(ts("updated_at"))
                 .to_owned(),
