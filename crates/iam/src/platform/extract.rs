@@ -2,7 +2,7 @@
 //! need a permission take `&Authorized<P>`; a handler that did not extract one cannot call them,
 //! so a missing check does not compile:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0451
 //! // There is no constructor: a proof comes only from the extractor.
 //! struct ViewDoc;
 //! impl iam::Permission for ViewDoc {
@@ -10,7 +10,14 @@
 //!     const PERMISSION: &'static str = "view";
 //! }
 //! fn load(_proof: &iam::Authorized<ViewDoc>) {}
-//! let forged = iam::Authorized::<ViewDoc> { caller: todo!(), object_id: todo!() };
+//! // Every field named, so the only error left is that they are private (E0451).
+//! let forged = iam::Authorized::<ViewDoc> {
+//!     caller: todo!(),
+//!     org_id: todo!(),
+//!     object_id: todo!(),
+//!     revision: todo!(),
+//!     permission: std::marker::PhantomData,
+//! };
 //! load(&forged);
 //! ```
 
@@ -182,17 +189,11 @@ impl<P: Permission> FromRequest for Authorized<P> {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let caller = Caller::extract(req).into_inner();
-        let ctx = req.app_data::<CellContext>().cloned();
+        let ctx = CellContext::extract(req).into_inner();
         let object_id = match P::OBJECT {
             Object::Path(name) => req.match_info().get(name).map(str::to_owned),
             Object::CallerOrg => None,
         };
-        Box::pin(async move {
-            let caller = caller?;
-            let ctx = ctx.ok_or_else(|| {
-                ApiError::internal(anyhow::anyhow!("CellContext is not registered"))
-            })?;
-            Self::check(&ctx, caller, object_id).await
-        })
+        Box::pin(async move { Self::check(&ctx?, caller?, object_id).await })
     }
 }

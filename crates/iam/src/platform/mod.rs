@@ -102,9 +102,11 @@ pub fn with_custom_roles(mut schema: Schema) -> Result<Schema, String> {
             name: suffix.clone(),
             kind: RelationKind::Permission,
             allowed: Vec::new(),
+            // The grant first: one direct `user:*` lookup that is "no" for most roles, before
+            // `member`, which may expand team usersets (the intersection stops at the first no).
             rewrite: Rewrite::Intersection(vec![
-                Rewrite::Computed("member".into()),
                 Rewrite::Computed(grant),
+                Rewrite::Computed("member".into()),
             ]),
         });
         org_permissions.push(RelationDef {

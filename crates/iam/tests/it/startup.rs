@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use iam::{Engine, ObjectRef, ReadOptions, SubjectRef, Tuple, WriteBatch};
+use iam::{ObjectRef, ReadOptions, SubjectRef, Tuple, WriteBatch};
 use kernel::PlatformModule;
 use kernel::config::Sources;
 use testkit::{TestDb, db_test};
@@ -48,8 +48,8 @@ definition doc {
 db_test!(async fn a_cell_starts_with_the_composed_schema(db) {
     let modules: Vec<Box<dyn PlatformModule>> = vec![Box::new(iam::Iam::default()), Box::new(Docs(DOCS))];
     let ctx = kernel::startup::prepare(config(&db)?, modules).await?;
-    let schema = iam::compose_schema([("iam", iam::platform::BASE_SCHEMA), ("docs", DOCS)]).map_err(anyhow::Error::msg)?;
-    let engine = Engine::new(ctx.db().clone(), schema);
+    // The engine the cell made at start-up, not one built here: a broken `on_ready` fails this.
+    let engine = iam::engine(&ctx).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
     let org = Uuid::now_v7();
     engine.write(org, &WriteBatch::touch([Tuple::parse("doc:1#viewer@user:ann")?])).await?;
     let ok = engine
