@@ -82,15 +82,10 @@ pub(crate) async fn enter_org_write(
 }
 
 /// Begins `org`'s transaction for a change: its first statement is a no-op update of the org's
-/// row, which takes that row's lock on PostgreSQL and the database's write lock on SQLite.
-///
-/// - On PostgreSQL this serialises tenancy's changes within one org, so rules that read and
-///   then write (the last owner, one live invitation per address) hold under concurrency.
-/// - On SQLite the kernel's transactions are deferred, and a deferred transaction that has
-///   read cannot wait for the write lock: it fails (`SQLITE_BUSY_SNAPSHOT`, a 500) when another
-///   writer committed since it started. Taking the lock first makes it wait instead (busy
-///   timeout). The kernel could do this for every module (`BEGIN IMMEDIATE`); until then,
-///   tenancy does it itself.
+/// row, which takes that row's lock on PostgreSQL, so tenancy's changes within one org are
+/// serialised and rules that read and then write (the last owner, one live invitation per
+/// address) hold under concurrency. (On SQLite the kernel's `BEGIN IMMEDIATE` already holds the
+/// write lock.)
 pub(crate) async fn begin_write(ctx: &CellContext, org: Uuid) -> Result<TenantTx, ApiError> {
     let tx = ctx.db().tenant(org).await?;
     lock_org(&tx).await?;
@@ -165,8 +160,9 @@ pub(crate) async fn owner_count(ctx: &CellContext, tx: &TenantTx) -> Result<u64,
         .await?)
 }
 
-/// The no-op update of [`begin_write`].
-async fn lock_org(tx: &TenantTx) -> Result<(), ApiError> {
+/// The no-op update of [`begin_write`]; the public functions other modules call with their own
+/// transaction (`invite`, `accept_invitation`) take it too.
+pub(crate) async fn lock_org(tx: &TenantTx) -> Result<(), ApiError> {
     organization::Entity::update_many()
         .col_expr(
             organization::Column::UpdatedAt,

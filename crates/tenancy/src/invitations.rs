@@ -114,6 +114,9 @@ pub async fn accept_invitation(
     user_id: Uuid,
     email: &str,
 ) -> Result<AcceptedInvitation, ApiError> {
+    // Callers bring their own transaction (auth's registration): lock the org here, so a revoke
+    // or resend committing meanwhile cannot be overwritten by the acceptance.
+    access::lock_org(tx).await?;
     let inv = by_token(ctx, tx, token)
         .await?
         .ok_or_else(|| ApiError::not_found("no such invitation"))?;
@@ -294,6 +297,9 @@ pub async fn invite(
     invited_by: Uuid,
 ) -> Result<invitation::Model, ApiError> {
     access::parse_role(ctx, "role", role)?;
+    // One live invitation per address holds only under the org's lock (abm's conversion calls
+    // this with its own transaction).
+    access::lock_org(tx).await?;
     let email = normalize_email(email);
     let repo = tx.repo::<invitation::Entity>();
     let now = Utc::now();

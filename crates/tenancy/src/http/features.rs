@@ -16,7 +16,7 @@ use kernel::{ApiError, ApiResult, CellContext, TenantTx};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{not_found, nullable};
+use super::not_found;
 use crate::access::{Access, enter, enter_write};
 use crate::entity::{feature_flag, flag_override};
 use crate::flags::{FeatureFlag, FlagRule, resolved_flags, valid_key, validate_rules};
@@ -338,7 +338,7 @@ pub(crate) async fn put_flag(
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FlagPatch {
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "kernel::http::nullable")]
     #[garde(skip)]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,

@@ -6,7 +6,6 @@ pub(crate) mod orgs;
 pub(crate) mod settings;
 pub(crate) mod teams;
 
-use serde::{Deserialize, Deserializer};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub(crate) fn configure(cfg: &mut ServiceConfig<'_>) {
@@ -48,15 +47,6 @@ pub(crate) fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(features::get_flag)
         .service(features::put_flag)
         .service(features::patch_flag);
-}
-
-/// For PATCH bodies: absent → `None`, `null` → `Some(None)`, a value → `Some(Some(v))`.
-pub(crate) fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// The error a handler answers for an id of another org, or one that does not exist.

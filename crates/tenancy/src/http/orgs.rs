@@ -12,7 +12,7 @@ use kernel::{ApiError, ApiResult, CellContext, TenantTx};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{not_found, nullable};
+use super::not_found;
 use crate::access::{
     self, Access, begin_write, enter_org, enter_org_write, owner_count, parse_role, role_of,
 };
@@ -130,7 +130,11 @@ pub struct OrgPatch {
     /// Owners only.
     #[garde(skip)]
     pub plan: Option<String>,
-    #[serde(default, alias = "logoUrl", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        alias = "logoUrl",
+        deserialize_with = "kernel::http::nullable"
+    )]
     #[garde(skip)]
     #[schema(value_type = Option<String>)]
     pub logo_url: Option<Option<String>>,
@@ -520,9 +524,6 @@ pub(crate) async fn transfer(
     }
     let (tx, access) = enter_org_write(&ctx, &caller, org).await?;
     let target = check(&tx, &access).await?;
-    member_row(&tx, access.user)
-        .await?
-        .ok_or_else(access::not_found_org)?;
     set_membership(&tx, access.user, Role::Admin.as_str(), Role::Admin).await?;
     let new_owner = set_membership(&tx, target.user_id, Role::Owner.as_str(), Role::Owner).await?;
     access::publish(

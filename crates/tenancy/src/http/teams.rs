@@ -15,7 +15,7 @@ use kernel::{ApiError, ApiResult, CellContext, TenantTx};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{not_found, nullable};
+use super::not_found;
 use crate::access::{self, Access, enter, enter_write};
 use crate::entity::{membership, team, team_member};
 
@@ -308,7 +308,7 @@ pub(crate) async fn get_team(
 pub struct TeamPatch {
     #[garde(skip)]
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "kernel::http::nullable")]
     #[garde(skip)]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
