@@ -287,7 +287,6 @@ fn listening_address(line: &str) -> Option<String> {
     fields.get("address")?.as_str().map(str::to_owned)
 }
 
-/// Runs a cell binary to completion (for `check-config`, `openapi`, start-up refusals).
 /// Runs a cell command with `input` on its standard input (passwords for `users create`).
 pub fn run_cell_with_stdin(
     bin: &str,
@@ -312,6 +311,7 @@ pub fn run_cell_with_stdin(
     Ok(child.wait_with_output()?)
 }
 
+/// Runs a cell binary to completion (for `check-config`, `openapi`, start-up refusals).
 pub fn run_cell(
     bin: &str,
     args: &[&str],
