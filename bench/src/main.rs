@@ -324,7 +324,7 @@ async fn bench_backend(args: &RunArgs, backend: &str) -> anyhow::Result<BackendR
     }
 
     println!("[{backend}] generating the dataset");
-    let conn = Database::connect(&t.url).await?;
+    let conn = generator_connection(&t.url).await?;
     let org = operator_org(&conn).await?;
     let sizes = Sizes {
         prospects: args.prospects,
@@ -334,6 +334,9 @@ async fn bench_backend(args: &RunArgs, backend: &str) -> anyhow::Result<BackendR
     };
     let seeded = dataset::seed(&conn, org, &sizes, args.seed).await?;
     conn.execute_unprepared("ANALYZE").await?;
+    // The references run with the cell's pool size, not the generator's one connection.
+    conn.close().await?;
+    let conn = Database::connect(&t.url).await?;
     println!(
         "[{backend}] {} rows in {:.1} s ({:.0} rows/s)",
         seeded.rows,
@@ -513,6 +516,20 @@ async fn references(
         pgbench_select_only: select_only,
         pgbench_insert_rows: pg_insert,
     })
+}
+
+/// The generator's connection: on SQLite one connection with a 1 GiB page cache, so the
+/// signal table's secondary indexes (random inserts) are not written back page by page.
+async fn generator_connection(url: &str) -> anyhow::Result<DatabaseConnection> {
+    if !url.starts_with("sqlite:") {
+        return Ok(Database::connect(url).await?);
+    }
+    let mut opts = kernel::sea_orm::ConnectOptions::new(url);
+    opts.max_connections(1).min_connections(1);
+    let conn = Database::connect(opts).await?;
+    conn.execute_unprepared("PRAGMA cache_size = -1048576")
+        .await?;
+    Ok(conn)
 }
 
 async fn operator_org(conn: &DatabaseConnection) -> anyhow::Result<uuid::Uuid> {
