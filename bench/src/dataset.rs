@@ -28,6 +28,17 @@ pub struct Sizes {
     pub days: u64,
 }
 
+/// A generated dataset, as the load runner and the references name its rows.
+#[derive(Debug, Clone, Copy)]
+pub struct Dataset {
+    /// The operator org the rows belong to.
+    pub org: Uuid,
+    pub seed: u64,
+    pub sizes: Sizes,
+    /// Engaged prospects (the list's filter pages through them).
+    pub engaged: u64,
+}
+
 /// What the generator wrote, and how long it took.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Seeded {

@@ -12,13 +12,12 @@ use chrono::Utc;
 use goose::prelude::*;
 use serde_json::{Value, json};
 
-use crate::dataset::{self, Kind, Sizes};
+use crate::dataset::{self, Dataset, Kind};
 
 /// What every scenario needs to build its requests.
 #[derive(Debug)]
 pub struct Shared {
-    pub seed: u64,
-    pub sizes: Sizes,
+    pub data: Dataset,
     /// An internal admin's access token (Bearer).
     pub token: String,
     /// An API key with `abm:read`.
@@ -27,8 +26,6 @@ pub struct Shared {
     pub logins: Vec<String>,
     pub password: String,
     pub hook_secret: WebhookSecret,
-    /// Engaged prospects: the list scenario's filter pages through them.
-    pub engaged: u64,
     /// Events per batched delivery.
     pub batch: usize,
     counter: AtomicU64,
@@ -37,27 +34,22 @@ pub struct Shared {
 }
 
 impl Shared {
-    #[expect(clippy::too_many_arguments, reason = "one constructor, called once")]
     pub fn new(
-        seed: u64,
-        sizes: Sizes,
+        data: Dataset,
         token: String,
         api_key: String,
         logins: Vec<String>,
         password: String,
         hook_secret: WebhookSecret,
-        engaged: u64,
         batch: usize,
     ) -> Self {
         Self {
-            seed,
-            sizes,
+            data,
             token,
             api_key,
             logins,
             password,
             hook_secret,
-            engaged,
             batch,
             counter: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
@@ -70,20 +62,20 @@ impl Shared {
     }
 
     fn pick(&self, n: u64) -> u64 {
-        dataset::mix(self.seed ^ self.next().wrapping_mul(0x2545_f491_4f6c_dd1d)) % n.max(1)
+        dataset::mix(self.data.seed ^ self.next().wrapping_mul(0x2545_f491_4f6c_dd1d)) % n.max(1)
     }
 
     fn contact_path(&self) -> String {
-        let c = self.pick(self.sizes.contacts);
+        let c = self.pick(self.data.sizes.contacts);
         format!(
             "/api/abm/contacts/{}",
-            dataset::id(self.seed, Kind::Contact, c)
+            dataset::id(self.data.seed, Kind::Contact, c)
         )
     }
 
     fn list_path(&self) -> String {
         // The first 20 pages of 25 (what people page through), within the engaged prospects.
-        let pages = self.engaged.div_ceil(25).clamp(1, 20);
+        let pages = self.data.engaged.div_ceil(25).clamp(1, 20);
         format!(
             "/api/abm/companies?filter[stage]=engaged&sort=intent_score:desc&limit=25&page={}",
             1 + self.pick(pages)
@@ -96,7 +88,7 @@ impl Shared {
         let now = Utc::now().to_rfc3339();
         let events: Vec<Value> = (0..n)
             .map(|_| {
-                let c = self.pick(self.sizes.contacts);
+                let c = self.pick(self.data.sizes.contacts);
                 json!({
                     "event": {"uuid": uuid::Uuid::now_v7(), "event": "$pageview",
                               "distinct_id": dataset::distinct_id(c), "timestamp": now,
@@ -290,32 +282,18 @@ fn transactions(scenario: Scenario, shared: &Arc<Shared>) -> Vec<(usize, Transac
     let login = tx!(shared, |user, s| {
         let email = &s.logins[s.pick(s.logins.len() as u64) as usize];
         let body = json!({"email": email, "password": s.password});
-        let rb = user
-            .get_request_builder(&GooseMethod::Post, "/api/v1/auth/login")?
-            .json(&body);
-        let req = GooseRequest::builder()
-            .method(GooseMethod::Post)
-            .path("/api/v1/auth/login")
-            .name("login")
-            .set_request_builder(rb)
-            .build();
-        user.request(req).await?;
+        let path = "/api/v1/auth/login";
+        send(user, GooseMethod::Post, path, "login", |rb| rb.json(&body)).await?;
         Ok(())
     });
     let patch = tx!(shared, |user, s| {
         let path = s.contact_path();
         let body = json!({"title": format!("Title {}", s.next())});
-        let rb = user
-            .get_request_builder(&GooseMethod::Patch, &path)?
-            .header("authorization", format!("Bearer {}", s.token))
-            .json(&body);
-        let req = GooseRequest::builder()
-            .method(GooseMethod::Patch)
-            .path(&*path)
-            .name("contact update")
-            .set_request_builder(rb)
-            .build();
-        user.request(req).await?;
+        let auth = format!("Bearer {}", s.token);
+        send(user, GooseMethod::Patch, &path, "contact update", |rb| {
+            rb.header("authorization", auth).json(&body)
+        })
+        .await?;
         Ok(())
     });
     match scenario {
@@ -329,17 +307,31 @@ fn transactions(scenario: Scenario, shared: &Arc<Shared>) -> Vec<(usize, Transac
     }
 }
 
-/// An authenticated GET, grouped under `name` (ids vary; the request kind does not).
-async fn get(user: &mut GooseUser, path: &str, auth: &str, name: &str) -> TransactionResult {
-    let rb = user
-        .get_request_builder(&GooseMethod::Get, path)?
-        .header("authorization", auth);
+/// Sends `method path`, grouped under `name` in the metrics (ids vary; the request kind does
+/// not), with what `build` adds to the request.
+async fn send(
+    user: &mut GooseUser,
+    method: GooseMethod,
+    path: &str,
+    name: &str,
+    build: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+) -> Result<goose::goose::GooseResponse, Box<TransactionError>> {
+    let rb = build(user.get_request_builder(&method, path)?);
     let req = GooseRequest::builder()
+        .method(method)
         .path(path)
         .name(name)
         .set_request_builder(rb)
         .build();
-    user.request(req).await?;
+    user.request(req).await
+}
+
+/// An authenticated GET.
+async fn get(user: &mut GooseUser, path: &str, auth: &str, name: &str) -> TransactionResult {
+    send(user, GooseMethod::Get, path, name, |rb| {
+        rb.header("authorization", auth)
+    })
+    .await?;
     Ok(())
 }
 
@@ -348,20 +340,14 @@ async fn deliver(user: &mut GooseUser, s: &Shared, n: usize, name: &str) -> Tran
     let (id, body) = s.delivery(n);
     let ts = Utc::now().timestamp();
     let signature = sign(&s.hook_secret, &id, ts, body.as_bytes());
-    let rb = user
-        .get_request_builder(&GooseMethod::Post, "/api/hooks/posthog")?
-        .header("content-type", "application/json")
-        .header("webhook-id", id)
-        .header("webhook-timestamp", ts.to_string())
-        .header("webhook-signature", signature)
-        .body(body);
-    let req = GooseRequest::builder()
-        .method(GooseMethod::Post)
-        .path("/api/hooks/posthog")
-        .name(name)
-        .set_request_builder(rb)
-        .build();
-    let res = user.request(req).await?;
+    let res = send(user, GooseMethod::Post, "/api/hooks/posthog", name, |rb| {
+        rb.header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", ts.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+    })
+    .await?;
     if let Ok(r) = res.response
         && r.status().is_success()
     {

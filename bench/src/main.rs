@@ -19,11 +19,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use kernel::sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use kernel::sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use serde_json::json;
 
 use crate::cell::Launch;
-use crate::dataset::Sizes;
+use crate::dataset::{Dataset, Sizes};
 use crate::load::{Scenario, Shared};
 use crate::report::{BackendReport, Footprint, Row};
 
@@ -274,52 +274,23 @@ async fn bench_backend(args: &RunArgs, backend: &str) -> anyhow::Result<BackendR
     first.stop()?;
 
     println!("[{backend}] orgs and users through the cell's CLI");
-    let password = format!("{PASSWORD}\n");
-    launch.command(
-        &[
-            "users",
-            "create",
-            "--email",
-            ADMIN,
-            "--org",
-            "fullorbit",
-            "--role",
-            "internal_admin",
-        ],
-        &password,
-    )?;
+    let users_create = |email: &str, org: &str, role: &str| {
+        let args = [
+            "users", "create", "--email", email, "--org", org, "--role", role,
+        ];
+        launch.command(&args, &format!("{PASSWORD}\n"))
+    };
+    users_create(ADMIN, "fullorbit", "internal_admin")?;
     let mut logins = vec![ADMIN.to_owned()];
     for i in 0..args.logins {
         let email = format!("sales{i}@bench.test");
-        launch.command(
-            &[
-                "users",
-                "create",
-                "--email",
-                &email,
-                "--org",
-                "fullorbit",
-                "--role",
-                "internal_sales",
-            ],
-            &password,
-        )?;
+        users_create(&email, "fullorbit", "internal_sales")?;
         logins.push(email);
     }
     let mut owners = Vec::new();
     for o in 0..args.orgs {
         let email = format!("owner{o}@org{o}.bench.test");
-        launch.command(
-            &[
-                "users",
-                "create",
-                "--email",
-                &email,
-                "--org",
-                &format!("Bench Org {o}"),
-            ],
-            &password,
-        )?;
+        users_create(&email, &format!("Bench Org {o}"), "owner")?;
         owners.push(email);
     }
 
@@ -333,6 +304,12 @@ async fn bench_backend(args: &RunArgs, backend: &str) -> anyhow::Result<BackendR
         days: args.days,
     };
     let seeded = dataset::seed(&conn, org, &sizes, args.seed).await?;
+    let data = Dataset {
+        org,
+        seed: args.seed,
+        sizes,
+        engaged: seeded.engaged,
+    };
     conn.execute_unprepared("ANALYZE").await?;
     // The references run with the cell's pool size, not the generator's one connection.
     conn.close().await?;
@@ -357,14 +334,12 @@ async fn bench_backend(args: &RunArgs, backend: &str) -> anyhow::Result<BackendR
         create_api_key(&http, &cell.base, &t).await?;
     }
     let shared = Arc::new(Shared::new(
-        args.seed,
-        sizes,
+        data,
         token,
         api_key,
         logins,
         PASSWORD.to_owned(),
         abm::webhook::WebhookSecret::parse(HOOK_SECRET)?,
-        seeded.engaged,
         args.batch,
     ));
 
@@ -386,14 +361,16 @@ async fn bench_backend(args: &RunArgs, backend: &str) -> anyhow::Result<BackendR
         rows.push(row);
     }
     // Every event the hook accepted is stored (the score job runs beside; it deletes nothing).
-    let stored = count_signals(&conn, org).await? - signals_before;
+    let stored = count_signals(&conn, org)
+        .await?
+        .saturating_sub(signals_before);
     let accepted = shared.accepted.load(Ordering::Relaxed);
     let lost = accepted.saturating_sub(stored);
 
     // p99 against p50 at half the saturated throughput of reads by id.
     let half = (rows[0].outcome.per_sec / 2.0).max(1.0) as usize;
     println!("[{backend}] read by id at {half} requests/s");
-    let mut row = measure(
+    let row = measure(
         &cell,
         &shared,
         Scenario::ReadById,
@@ -402,22 +379,11 @@ async fn bench_backend(args: &RunArgs, backend: &str) -> anyhow::Result<BackendR
         Some(half),
     )
     .await?;
-    row.note = format!("throttled to {half}/s (half of saturation)");
     rows.push(row);
     cell.stop()?;
 
     println!("[{backend}] the database's own figures");
-    let reference = references(
-        args,
-        &t,
-        &conn,
-        org,
-        &sizes,
-        seeded.engaged,
-        clients,
-        run_time,
-    )
-    .await?;
+    let reference = references(args, &t, &conn, data, clients, run_time).await?;
     conn.close().await?;
     Ok(BackendReport {
         backend: backend.to_owned(),
@@ -466,46 +432,31 @@ async fn measure(
         outcome,
         peak_rss: after.peak_rss,
         cpu_cores: cpu,
-        note: String::new(),
+        throttle,
     })
 }
 
 /// The database's figures for the same work, same connections.
-#[expect(clippy::too_many_arguments, reason = "the run's parts, passed once")]
 async fn references(
     args: &RunArgs,
     t: &Target,
     conn: &DatabaseConnection,
-    org: uuid::Uuid,
-    sizes: &Sizes,
-    engaged: u64,
+    data: Dataset,
     clients: u32,
     run_time: Duration,
 ) -> anyhow::Result<report::Reference> {
-    let data = raw::Dataset {
-        org,
-        seed: args.seed,
-        sizes: *sizes,
-        engaged,
-    };
     let direct = |q| raw::direct(conn, data, q, clients, run_time);
     let read = direct(raw::Query::ReadById).await?;
     let list = direct(raw::Query::List).await?;
     let insert = direct(raw::Query::Insert { batch: args.batch }).await?;
     let (select_only, pg_insert) = match &t.pgbench_url {
         Some(pgbench_url) => {
+            let secs = run_time.as_secs();
             raw::pgbench_init(pgbench_url, args.pgbench_scale)?;
-            let s = raw::pgbench_select_only(pgbench_url, clients, run_time.as_secs())?;
-            let i = raw::pgbench_insert(
-                &t.url,
-                org,
-                args.seed,
-                sizes,
-                args.batch,
-                clients,
-                run_time.as_secs(),
-            )?;
-            (Some(s), Some(i))
+            let s = raw::pgbench_select_only(pgbench_url, clients, secs)?;
+            let i = raw::pgbench_insert(&t.url, &data, args.batch, clients, secs);
+            raw::delete_reference_rows(conn).await?;
+            (Some(s), Some(i?))
         }
         None => (None, None),
     };
@@ -533,14 +484,14 @@ async fn generator_connection(url: &str) -> anyhow::Result<DatabaseConnection> {
 }
 
 async fn operator_org(conn: &DatabaseConnection) -> anyhow::Result<uuid::Uuid> {
-    let row = conn
-        .query_one_raw(Statement::from_string(
-            conn.get_database_backend(),
-            "SELECT id FROM organizations WHERE slug = 'fullorbit'",
-        ))
+    use kernel::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use tenancy::entity::organization;
+    let org = organization::Entity::find()
+        .filter(organization::Column::Slug.eq("fullorbit"))
+        .one(conn)
         .await?
         .context("no operator org `fullorbit`: did the cell start?")?;
-    Ok(row.try_get("", "id")?)
+    Ok(org.id)
 }
 
 async fn count_signals(conn: &DatabaseConnection, org: uuid::Uuid) -> anyhow::Result<u64> {
@@ -552,30 +503,36 @@ async fn count_signals(conn: &DatabaseConnection, org: uuid::Uuid) -> anyhow::Re
         .await?)
 }
 
-async fn login(http: &reqwest::Client, base: &str, email: &str) -> anyhow::Result<String> {
-    let res = http
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await?;
+/// POSTs `body` (as `token`'s bearer, if any) and returns the answer's string `field`.
+async fn post_for(
+    http: &reqwest::Client,
+    url: String,
+    token: Option<&str>,
+    body: serde_json::Value,
+    field: &str,
+) -> anyhow::Result<String> {
+    let mut req = http.post(&url).json(&body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().await?;
     let status = res.status();
-    let body: serde_json::Value = res.json().await.unwrap_or_default();
-    anyhow::ensure!(status.is_success(), "login {email}: {status} {body}");
-    body["access_token"]
+    let answer: serde_json::Value = res.json().await.unwrap_or_default();
+    anyhow::ensure!(status.is_success(), "POST {url}: {status} {answer}");
+    answer[field]
         .as_str()
         .map(str::to_owned)
-        .context("no access_token")
+        .with_context(|| format!("no `{field}` in {answer}"))
+}
+
+async fn login(http: &reqwest::Client, base: &str, email: &str) -> anyhow::Result<String> {
+    let body = json!({"email": email, "password": PASSWORD});
+    let url = format!("{base}/api/v1/auth/login");
+    post_for(http, url, None, body, "access_token").await
 }
 
 async fn create_api_key(http: &reqwest::Client, base: &str, token: &str) -> anyhow::Result<String> {
-    let res = http
-        .post(format!("{base}/api/v1/api-keys"))
-        .bearer_auth(token)
-        .json(&json!({"name": "bench", "scopes": ["abm:read"]}))
-        .send()
-        .await?;
-    let status = res.status();
-    let body: serde_json::Value = res.json().await.unwrap_or_default();
-    anyhow::ensure!(status.is_success(), "api key: {status} {body}");
-    body["key"].as_str().map(str::to_owned).context("no key")
+    let body = json!({"name": "bench", "scopes": ["abm:read"]});
+    let url = format!("{base}/api/v1/api-keys");
+    post_for(http, url, Some(token), body, "key").await
 }

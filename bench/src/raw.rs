@@ -3,6 +3,7 @@
 //! both backends the cell's own queries sent straight through sea-orm/sqlx with no HTTP, no
 //! authentication and no tenant transaction.
 
+use std::io::Write as _;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,16 +19,20 @@ use kernel::sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::dataset::{self, Kind, Sizes};
+use crate::dataset::{self, Dataset, Kind};
 
-/// Runs `pgbench` with `args` against `url`; returns its tps (excluding connection time).
-fn pgbench(url: &str, args: &[&str]) -> anyhow::Result<f64> {
+/// Rows the references insert into the cell's signal table carry this topic, and are deleted
+/// after each reference ([`delete_reference_rows`]).
+const REFERENCE_TOPIC: &str = "cellbench reference";
+
+/// Runs `pgbench <args> <url>`; returns its standard output.
+fn pgbench(url: &str, args: &[&str]) -> anyhow::Result<String> {
     let out = Command::new("pgbench")
         .args(args)
         .arg(url)
         .output()
         .context("cannot run pgbench (Debian: postgresql-client)")?;
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
     anyhow::ensure!(
         out.status.success(),
         "pgbench {}: {}{}",
@@ -35,6 +40,18 @@ fn pgbench(url: &str, args: &[&str]) -> anyhow::Result<f64> {
         text,
         String::from_utf8_lossy(&out.stderr)
     );
+    Ok(text)
+}
+
+/// A timed pgbench run with prepared statements, `clients` connections on two threads, for
+/// `secs`, plus `extra` arguments; returns its tps (excluding connection time).
+fn pgbench_tps(url: &str, clients: u32, secs: u64, extra: &[&str]) -> anyhow::Result<f64> {
+    let (clients, secs) = (clients.to_string(), secs.to_string());
+    let mut args = vec![
+        "-n", "-M", "prepared", "-c", &clients, "-j", "2", "-T", &secs,
+    ];
+    args.extend_from_slice(extra);
+    let text = pgbench(url, &args)?;
     text.lines()
         .find_map(|l| l.strip_prefix("tps = "))
         .and_then(|rest| rest.split_whitespace().next())
@@ -44,99 +61,47 @@ fn pgbench(url: &str, args: &[&str]) -> anyhow::Result<f64> {
 
 /// `pgbench -i` at `scale` (100 000 rows a unit) into the database at `url`.
 pub fn pgbench_init(url: &str, scale: u32) -> anyhow::Result<()> {
-    let out = Command::new("pgbench")
-        .args(["-i", "-q", "-s", &scale.to_string(), url])
-        .output()
-        .context("cannot run pgbench (Debian: postgresql-client)")?;
-    anyhow::ensure!(
-        out.status.success(),
-        "pgbench -i: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
+    pgbench(url, &["-i", "-q", "-s", &scale.to_string()]).map(drop)
 }
 
-/// `pgbench -S` (a primary-key SELECT per transaction), prepared statements, `clients`
-/// connections on two threads, for `secs`.
+/// `pgbench -S` (a primary-key SELECT per transaction).
 pub fn pgbench_select_only(url: &str, clients: u32, secs: u64) -> anyhow::Result<f64> {
-    pgbench(
-        url,
-        &[
-            "-S",
-            "-n",
-            "-M",
-            "prepared",
-            "-c",
-            &clients.to_string(),
-            "-j",
-            "2",
-            "-T",
-            &secs.to_string(),
-        ],
-    )
+    pgbench_tps(url, clients, secs, &["-S"])
 }
 
 /// Rows a second of `INSERT … SELECT … generate_series(1, batch)` into the cell's signal table
-/// (all its indexes), `clients` connections for `secs`; the rows are deleted afterwards.
+/// (all its indexes), `clients` connections for `secs`. The rows carry [`REFERENCE_TOPIC`].
 pub fn pgbench_insert(
     url: &str,
-    org: Uuid,
-    seed: u64,
-    sizes: &Sizes,
+    data: &Dataset,
     batch: usize,
     clients: u32,
     secs: u64,
 ) -> anyhow::Result<f64> {
-    let dir = tempfile_dir()?;
-    let script = dir.join("insert.sql");
-    let company = dataset::id_sql(seed, Kind::Prospect, "p");
-    std::fs::write(
-        &script,
-        format!(
-            "\\set p random(0, {last})\n\
-             INSERT INTO abm_intent_signals (id, org_id, prospect_company_id, contact_id, visitor_id, \
-             signal_type, service_lane, topic, weight, occurred_at, event_uuid, created_at) \
-             SELECT gen_random_uuid(), '{org}', {company}, NULL, NULL, 'pricing_view', NULL, \
-             'pgbench', 25, now(), gen_random_uuid(), now() FROM generate_series(1, {batch});\n",
-            last = sizes.prospects - 1,
-        ),
+    let mut script = tempfile::Builder::new().suffix(".sql").tempfile()?;
+    let company = dataset::id_sql(data.seed, Kind::Prospect, "p");
+    write!(
+        script,
+        "\\set p random(0, {last})\n\
+         INSERT INTO abm_intent_signals (id, org_id, prospect_company_id, contact_id, visitor_id, \
+         signal_type, service_lane, topic, weight, occurred_at, event_uuid, created_at) \
+         SELECT gen_random_uuid(), '{org}', {company}, NULL, NULL, 'pricing_view', NULL, \
+         '{REFERENCE_TOPIC}', 25, now(), gen_random_uuid(), now() FROM generate_series(1, {batch});\n",
+        last = data.sizes.prospects - 1,
+        org = data.org,
     )?;
-    let tps = pgbench(
-        url,
-        &[
-            "-n",
-            "-M",
-            "prepared",
-            "-c",
-            &clients.to_string(),
-            "-j",
-            "2",
-            "-T",
-            &secs.to_string(),
-            "-f",
-            &script.to_string_lossy(),
-        ],
-    );
-    let cleanup = Command::new("psql")
-        .args([
-            "-q",
-            "-c",
-            "DELETE FROM abm_intent_signals WHERE topic = 'pgbench'",
-            url,
-        ])
-        .status();
-    let _ = std::fs::remove_dir_all(&dir);
-    anyhow::ensure!(
-        cleanup.is_ok_and(|s| s.success()),
-        "could not delete pgbench's rows"
-    );
-    Ok(tps? * batch as f64)
+    script.flush()?;
+    let path = script.path().to_string_lossy().into_owned();
+    Ok(pgbench_tps(url, clients, secs, &["-f", &path])? * batch as f64)
 }
 
-fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("cellbench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
+/// Deletes the rows the insert references wrote.
+pub async fn delete_reference_rows(conn: &DatabaseConnection) -> anyhow::Result<()> {
+    intent_signal::Entity::delete_many()
+        .filter(intent_signal::Column::Topic.eq(REFERENCE_TOPIC))
+        .exec(conn)
+        .await?;
+    Ok(())
 }
 
 /// The cell's query for a scenario, sent directly.
@@ -148,17 +113,6 @@ pub enum Query {
     List,
     /// `batch` signal rows in one transaction (what a delivery writes, without the lookups).
     Insert { batch: usize },
-}
-
-/// The generated dataset, as the direct queries name its rows.
-#[derive(Debug, Clone, Copy)]
-pub struct Dataset {
-    /// The operator org the rows belong to.
-    pub org: Uuid,
-    pub seed: u64,
-    pub sizes: Sizes,
-    /// Engaged prospects (the list's filter).
-    pub engaged: u64,
 }
 
 /// Operations (or, for inserts, rows) a second of `query` on `conn`, `clients` at a time for
@@ -230,7 +184,7 @@ pub async fn direct(
                             visitor_id: Set(None),
                             signal_type: Set("pricing_view".into()),
                             service_lane: Set(None),
-                            topic: Set(Some("raw insert".into())),
+                            topic: Set(Some(REFERENCE_TOPIC.into())),
                             weight: Set(25),
                             occurred_at: Set(now),
                             event_uuid: Set(Some(Uuid::now_v7())),
@@ -254,10 +208,7 @@ pub async fn direct(
     }
     let rate = done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64();
     if matches!(query, Query::Insert { .. }) {
-        intent_signal::Entity::delete_many()
-            .filter(intent_signal::Column::Topic.eq("raw insert"))
-            .exec(conn)
-            .await?;
+        delete_reference_rows(conn).await?;
     }
     Ok(rate)
 }
