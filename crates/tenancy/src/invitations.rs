@@ -300,6 +300,18 @@ pub async fn invite(
     // One live invitation per address holds only under the org's lock (abm's conversion calls
     // this with its own transaction).
     access::lock_org(tx).await?;
+    invite_locked(ctx, tx, email, role, teams, invited_by).await
+}
+
+/// [`invite`] for a caller that holds the org's lock and has checked `role` (tenancy's route).
+pub(crate) async fn invite_locked(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    email: &str,
+    role: &str,
+    teams: &[Uuid],
+    invited_by: Uuid,
+) -> Result<invitation::Model, ApiError> {
     let email = normalize_email(email);
     let repo = tx.repo::<invitation::Entity>();
     let now = Utc::now();

@@ -17,16 +17,7 @@ pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
 }
 
 fn created_updated(t: &mut sea_orm_migration::sea_query::TableCreateStatement) {
-    t.col(
-        ColumnDef::new("created_at")
-            .timestamp_with_time_zone()
-            .not_null(),
-    )
-    .col(
-        ColumnDef::new("updated_at")
-            .timestamp_with_time_zone()
-            .not_null(),
-    );
+    t.col(ts("created_at")).col(ts("updated_at"));
 }
 
 struct Organizations;

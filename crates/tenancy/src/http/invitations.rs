@@ -128,8 +128,10 @@ pub(crate) async fn invite(
         .into_iter()
         .collect();
     require_teams(&tx, &teams).await?;
+    // enter_write took the org's lock.
     let saved =
-        crate::invitations::invite(&ctx, &tx, &body.email, &role, &teams, access.user).await?;
+        crate::invitations::invite_locked(&ctx, &tx, &body.email, &role, &teams, access.user)
+            .await?;
     tx.commit().await?;
     Ok(HttpResponse::Created().json(Invitation::from(saved)))
 }
@@ -331,7 +333,8 @@ pub(crate) async fn accept(
         .user_email(&ctx, caller.user_id)
         .await?
         .ok_or_else(|| ApiError::forbidden("your account has no active email address"))?;
-    let tx = access::begin_write(&ctx, org).await?;
+    // accept_invitation takes the org's lock itself.
+    let tx = ctx.db().tenant(org).await?;
     let accepted = crate::accept_invitation(&ctx, &tx, &token, caller.user_id, &email).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(accepted))
