@@ -364,11 +364,7 @@ pub(crate) async fn write_in(
             .exec_without_returning(repo.conn())
             .await?;
     }
-    // The revision row is this org's (its key is the transaction's org); the repository has no
-    // upsert, so the statement runs on the same transaction directly.
-    let revision =
-        bump_revision(tx.repo::<permission_revision::Entity>().conn(), org_id, now).await?;
-    Ok(revision)
+    bump(tx).await
 }
 
 fn active(
@@ -463,7 +459,9 @@ pub(crate) async fn delete_matching_in(
     bump(tx).await
 }
 
-/// Bumps the org's revision in the caller's transaction.
+/// Bumps the org's revision in the caller's transaction (the revision row is this org's, its key
+/// the transaction's org; the repository has no upsert, so the statement runs on the
+/// transaction directly).
 async fn bump(tx: &kernel::TenantTx) -> Result<Revision, EngineError> {
     let conn = tx.repo::<permission_revision::Entity>();
     Ok(bump_revision(conn.conn(), tx.org_id(), chrono::Utc::now()).await?)
@@ -492,14 +490,10 @@ pub async fn read(
     Ok(rows
         .into_iter()
         .map(|r| {
-            let subject = match r.subject_relation.as_str() {
-                "" => SubjectRef::object(r.subject_type, r.subject_id),
-                rel => SubjectRef::userset(r.subject_type, r.subject_id, rel),
-            };
             Tuple::new(
-                ObjectRef::new(r.object_type, r.object_id),
+                object_from_row(r.object_type, r.object_id),
                 r.relation,
-                subject,
+                subject_from_row(r.subject_type, r.subject_id, r.subject_relation),
             )
         })
         .collect())
