@@ -303,7 +303,7 @@ impl From<sea_orm::DbErr> for ApiError {
 /// A deadlock or serialization failure (PostgreSQL `40P01`, `40001`): the database aborted this
 /// transaction in favour of a concurrent one, and running it again is the remedy. Mapped to a
 /// 409 `conflict` so callers that retry on conflicts (abm's ingestion) retry these too.
-pub fn is_transient(e: &sea_orm::DbErr) -> bool {
+fn is_transient(e: &sea_orm::DbErr) -> bool {
     use sea_orm::{DbErr, RuntimeErr};
     let (DbErr::Query(RuntimeErr::SqlxError(err)) | DbErr::Exec(RuntimeErr::SqlxError(err))) = e
     else {
