@@ -503,7 +503,9 @@ pub(crate) async fn detail(
         .await?;
     tx.commit().await?;
     let customer = match company.customer_org_id {
-        Some(org) => customer_of(&ctx, org).await?.map(CustomerAccount::from),
+        Some(org) => super::zone::customer_of(&ctx, org)
+            .await?
+            .map(CustomerAccount::from),
         None => None,
     };
     Ok(HttpResponse::Ok().json(CompanyDetail {
@@ -515,17 +517,6 @@ pub(crate) async fn detail(
         recent_signals: recent.into_iter().map(Signal::from).collect(),
         customer,
     }))
-}
-
-/// The account of a customer org, read in that org's own transaction.
-async fn customer_of(
-    ctx: &CellContext,
-    org: Uuid,
-) -> Result<Option<customer_account::Model>, ApiError> {
-    let tx = ctx.db().tenant(org).await?;
-    let account = tx.repo::<customer_account::Entity>().get(org).await?;
-    tx.commit().await?;
-    Ok(account)
 }
 
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]

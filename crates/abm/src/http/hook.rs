@@ -1,7 +1,7 @@
 //! `POST /hooks/posthog`: the PostHog webhook (public, authenticated by its signature).
 
 use actix_web::{HttpRequest, HttpResponse, post, web};
-use kernel::{ApiError, ApiResult, CellContext, ErrorCode};
+use kernel::{ApiError, ApiResult, CellContext};
 
 use crate::ingest::{ItemReport, Report};
 use crate::module::Inner;
@@ -38,12 +38,8 @@ pub(crate) async fn posthog_hook(
         max_batch: abm.settings.max_batch,
         ..ParseOptions::default()
     };
-    let items = parse(&body, now, &options).map_err(|e| {
-        ApiError::new(
-            ErrorCode::BadRequest,
-            format!("the body holds no events: {e}"),
-        )
-    })?;
+    let items = parse(&body, now, &options)
+        .map_err(|e| ApiError::bad_request(format!("the body holds no events: {e}")))?;
     let mut report = Report {
         received: items.len(),
         ..Report::default()
@@ -60,10 +56,8 @@ pub(crate) async fn posthog_hook(
     }
     if events.is_empty() {
         let details = serde_json::to_value(&report.errors).unwrap_or_default();
-        return Err(
-            ApiError::new(ErrorCode::BadRequest, "no event in the body is valid")
-                .with_details(serde_json::json!({ "errors": details })),
-        );
+        return Err(ApiError::bad_request("no event in the body is valid")
+            .with_details(serde_json::json!({ "errors": details })));
     }
     let report = abm
         .ingest(&ctx, events, verified.message_id, report)

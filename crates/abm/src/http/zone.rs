@@ -11,7 +11,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use actix_web::{FromRequest, HttpRequest, web};
 use kernel::http::Caller;
 use kernel::{ApiError, CellContext, TenantTx};
 use uuid::Uuid;
@@ -35,23 +35,26 @@ async fn require<P: iam::Permission>(
 }
 
 fn parts(req: &HttpRequest) -> Result<(CellContext, web::Data<Inner>, Caller), ApiError> {
-    let ctx = req
-        .app_data::<CellContext>()
-        .cloned()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("CellContext is not registered")))?;
+    let ctx = CellContext::extract(req).into_inner()?;
     let abm = req
         .app_data::<web::Data<Inner>>()
         .cloned()
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("abm is not registered")))?;
-    let caller = req
-        .extensions()
-        .get::<Caller>()
-        .cloned()
-        .ok_or_else(|| ApiError::unauthorized("sign in to use this route"))?;
-    Ok((ctx, abm, caller))
+    Ok((ctx, abm, Caller::extract(req).into_inner()?))
 }
 
-/// A member of the operator org acting in it: the ABM dashboard's user.
+/// The account of a customer org (`None`: not a customer org), read in that org's own
+/// transaction.
+pub(crate) async fn customer_of(
+    ctx: &CellContext,
+    org: Uuid,
+) -> Result<Option<customer_account::Model>, ApiError> {
+    let tx = ctx.db().tenant(org).await?;
+    let account = tx.repo::<customer_account::Entity>().get(org).await?;
+    tx.commit().await?;
+    Ok(account)
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Internal {
     pub caller: Caller,
@@ -121,10 +124,7 @@ impl FromRequest for Customer {
                 return Err(refused());
             }
             require::<iam::InOrg>(&ctx, &caller, refused).await?;
-            let tx = ctx.db().tenant(org_id).await?;
-            let account = tx.repo::<customer_account::Entity>().get(org_id).await?;
-            tx.commit().await?;
-            let account = account.ok_or_else(refused)?;
+            let account = customer_of(&ctx, org_id).await?.ok_or_else(refused)?;
             Ok(Customer {
                 caller,
                 org_id,
