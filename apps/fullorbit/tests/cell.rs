@@ -10,7 +10,7 @@ use std::time::Duration;
 use abm::webhook::{WebhookSecret, sign};
 use chrono::Utc;
 use serde_json::{Value, json};
-use testkit::{CellProcess, TestDb, run_cell_with_stdin};
+use testkit::{AppRole, CellProcess, TestDb, run_cell_with_stdin};
 use uuid::Uuid;
 
 const BIN: &str = env!("CARGO_BIN_EXE_fullorbit");
@@ -157,12 +157,15 @@ fn invitation_token(dir: &std::path::Path, email: &str) -> anyhow::Result<Option
     Ok(None)
 }
 
-async fn realistic_day(db: Option<&TestDb>) -> anyhow::Result<()> {
+/// `db`: PostgreSQL, with the NOBYPASSRLS role the cell serves as (row-level security binds it);
+/// `None`: the SQLite default.
+async fn realistic_day(db: Option<(&TestDb, &AppRole)>) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let data_dir = format!("cell.data_dir={}", dir.path().display());
     let mut env = vec![("CELL__MODULES__ABM__HOOK_SECRETS", SECRET)];
-    if let Some(db) = db {
+    if let Some((db, role)) = db {
         env.push(("CELL__DATABASE__URL", db.url()));
+        env.push(("CELL__DATABASE__APP_ROLE", role.name()));
     }
     let out = run_cell_with_stdin(
         BIN,
@@ -355,16 +358,28 @@ async fn day(cell: &CellProcess, dir: &std::path::Path) -> anyhow::Result<()> {
     for (id, body) in deliveries.iter().take(3) {
         let (status, answer) = c.hook(id, body).await?;
         assert_eq!(
-            (status, answer["signals"].as_u64().unwrap_or(0)),
-            (200, 0),
+            (
+                status,
+                answer["signals"].as_u64(),
+                answer["replay"].as_bool()
+            ),
+            (200, Some(0), Some(true)),
             "{answer}"
         );
     }
     // A new delivery id carrying already-seen events (by uuid) stores nothing either.
     let (status, answer) = c.hook("msg_resent", &deliveries[3].1).await?;
     assert_eq!(
-        (status, answer["signals"].as_u64().unwrap_or(0)),
-        (200, 0),
+        (
+            status,
+            answer["signals"].as_u64(),
+            answer["replay"].as_bool()
+        ),
+        (200, Some(0), Some(false)),
+        "{answer}"
+    );
+    assert!(
+        answer["duplicates"].as_u64().is_some_and(|d| d > 0),
         "{answer}"
     );
     let bad = c
@@ -551,6 +566,8 @@ async fn a_realistic_day_on_sqlite() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_realistic_day_on_postgres() -> anyhow::Result<()> {
+    // Declared before the database, so the database (and the role's grants in it) goes first.
+    let role = AppRole::create().await?;
     let db = TestDb::postgres().await?;
-    realistic_day(Some(&db)).await
+    realistic_day(Some((&db, &role))).await
 }
