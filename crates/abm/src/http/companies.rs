@@ -503,9 +503,12 @@ pub(crate) async fn detail(
         .await?;
     tx.commit().await?;
     let customer = match company.customer_org_id {
-        Some(org) => super::zone::customer_of(&ctx, org)
-            .await?
-            .map(CustomerAccount::from),
+        Some(org) => {
+            let tx = ctx.db().tenant(org).await?;
+            let account = super::zone::customer_of(&tx).await?;
+            tx.commit().await?;
+            account.map(CustomerAccount::from)
+        }
         None => None,
     };
     Ok(HttpResponse::Ok().json(CompanyDetail {
@@ -585,8 +588,7 @@ pub(crate) async fn remove(
     internal: Internal,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    internal.require_admin(&ctx).await?;
-    let tx = internal.tx(&ctx).await?;
+    let tx = internal.admin_tx(&ctx).await?;
     let company = load(&tx, id.into_inner()).await?;
     if company.customer_org_id.is_some() {
         return Err(ApiError::conflict(
@@ -943,7 +945,7 @@ pub(crate) async fn update_customer(
     id: web::Path<Uuid>,
     body: ValidJson<CustomerPatch>,
 ) -> ApiResult<HttpResponse> {
-    internal.require_admin(&ctx).await?;
+    let tx = internal.admin_tx(&ctx).await?;
     let body = body.0;
     if let Some(plan) = &body.plan_tier {
         plan_tier("plan_tier", plan)?;
@@ -956,7 +958,6 @@ pub(crate) async fn update_customer(
     }
     let org = id.into_inner();
     // Only an org one of the operator's companies converted into: not any tenant of the cell.
-    let tx = internal.tx(&ctx).await?;
     let repo = tx.repo::<prospect_company::Entity>();
     let linked = repo
         .find()

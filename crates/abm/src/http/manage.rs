@@ -722,9 +722,8 @@ pub(crate) async fn update_org_domain(
     id: web::Path<Uuid>,
     body: ValidJson<OrgDomainPatch>,
 ) -> ApiResult<HttpResponse> {
-    internal.require_admin(&ctx).await?;
+    let tx = internal.admin_tx(&ctx).await?;
     let domain = domain_input("domain", &body.0.domain)?;
-    let tx = internal.tx(&ctx).await?;
     let mapping = row::<org_domain::Entity>(&tx, id.into_inner(), "org-name mapping").await?;
     let mut m: org_domain::ActiveModel = mapping.into();
     m.domain = Set(domain);
@@ -741,8 +740,7 @@ pub(crate) async fn remove_org_domain(
     internal: Internal,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    internal.require_admin(&ctx).await?;
-    let tx = internal.tx(&ctx).await?;
+    let tx = internal.admin_tx(&ctx).await?;
     let mapping = row::<org_domain::Entity>(&tx, id.into_inner(), "org-name mapping").await?;
     tx.repo::<org_domain::Entity>().delete(mapping.id).await?;
     tx.commit().await?;

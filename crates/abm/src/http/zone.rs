@@ -3,7 +3,8 @@
 //! removal applies at once, not at the access token's next refresh).
 //!
 //! - [`Internal`]: the caller's active org is the operator org and they are at least a member
-//!   there (`internal_sales`; `internal_admin` = admin, see [`Internal::require_admin`]).
+//!   there (`internal_sales`; `internal_admin` = admin, see [`Internal::admin_tx`]), checked in
+//!   the transaction the handler then works in.
 //! - [`Customer`]: the caller's active org is a customer org (it has an `abm_customers` row) and
 //!   they are a member of it; the extractor carries that org, and the portal's handlers open
 //!   their transactions in it only (row-level security on PostgreSQL).
@@ -21,14 +22,15 @@ use crate::store::entity::customer_account;
 
 type Extracted<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
 
-/// Checks `P` in the caller's active org against iam's graph; a refusal is `refused`.
-async fn require<P: iam::Permission>(
+/// A transaction of the caller's active org, once `P` is checked in it; a refusal is
+/// `refused`.
+async fn begin<P: iam::Permission>(
     ctx: &CellContext,
     caller: &Caller,
     refused: impl FnOnce() -> ApiError,
-) -> Result<(), ApiError> {
-    match iam::Authorized::<P>::check(ctx, caller.clone(), None).await {
-        Ok(_) => Ok(()),
+) -> Result<TenantTx, ApiError> {
+    match iam::Authorized::<P>::begin(ctx, caller.clone(), None).await {
+        Ok((_, tx)) => Ok(tx),
         Err(e) if e.code() == kernel::ErrorCode::Forbidden => Err(refused()),
         Err(e) => Err(e),
     }
@@ -43,36 +45,48 @@ fn parts(req: &HttpRequest) -> Result<(CellContext, web::Data<Inner>, Caller), A
     Ok((ctx, abm, Caller::extract(req).into_inner()?))
 }
 
-/// The account of a customer org (`None`: not a customer org), read in that org's own
-/// transaction.
+/// The account of a customer org (`None`: not a customer org), read in `tx`, a transaction of
+/// that org.
 pub(crate) async fn customer_of(
-    ctx: &CellContext,
-    org: Uuid,
+    tx: &TenantTx,
 ) -> Result<Option<customer_account::Model>, ApiError> {
-    let tx = ctx.db().tenant(org).await?;
-    let account = tx.repo::<customer_account::Entity>().get(org).await?;
-    tx.commit().await?;
-    Ok(account)
+    Ok(tx.repo::<customer_account::Entity>().get(tx.org_id()).await?)
 }
 
+/// A caller whose active org is the operator org. Whether they work there (`internal_sales`) or
+/// administer it (`internal_admin`) is checked when the handler opens its transaction, inside
+/// that transaction ([`Internal::tx`], [`Internal::admin_tx`]): one transaction a request, and
+/// no way to reach the operator's rows without the check.
 #[derive(Debug, Clone)]
 pub(crate) struct Internal {
+    /// Its active org is the operator org: the transactions below are the operator's.
     pub caller: Caller,
-    pub operator: Uuid,
 }
 
 impl Internal {
-    /// A transaction of the operator org, where every abm table but `abm_customers` lives.
+    /// A transaction of the operator org, where every abm table but `abm_customers` lives, once
+    /// the caller is found to be at least a member there.
     pub async fn tx(&self, ctx: &CellContext) -> Result<TenantTx, ApiError> {
-        Ok(ctx.db().tenant(self.operator).await?)
+        self.tx_as::<iam::WorkInOrg>(ctx, || {
+            ApiError::forbidden("the ABM dashboard is for internal users")
+        })
+        .await
     }
 
-    /// 403 unless the caller is an admin (or owner) of the operator org (`internal_admin`).
-    pub async fn require_admin(&self, ctx: &CellContext) -> Result<(), ApiError> {
-        require::<iam::AdministerOrg>(ctx, &self.caller, || {
+    /// [`Internal::tx`] for internal admins (admins and owners of the operator org).
+    pub async fn admin_tx(&self, ctx: &CellContext) -> Result<TenantTx, ApiError> {
+        self.tx_as::<iam::AdministerOrg>(ctx, || {
             ApiError::forbidden("this needs an internal admin")
         })
         .await
+    }
+
+    async fn tx_as<P: iam::Permission>(
+        &self,
+        ctx: &CellContext,
+        refused: impl FnOnce() -> ApiError,
+    ) -> Result<TenantTx, ApiError> {
+        begin::<P>(ctx, &self.caller, refused).await
     }
 }
 
@@ -83,18 +97,14 @@ impl FromRequest for Internal {
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let parts = parts(req);
         Box::pin(async move {
-            let (ctx, abm, caller) = parts?;
+            let (_, abm, caller) = parts?;
             let operator = abm.state()?.operator;
             if caller.org()? != operator {
                 return Err(ApiError::forbidden(
                     "the ABM dashboard is for internal users: switch to the operator organization",
                 ));
             }
-            require::<iam::WorkInOrg>(&ctx, &caller, || {
-                ApiError::forbidden("the ABM dashboard is for internal users")
-            })
-            .await?;
-            Ok(Internal { caller, operator })
+            Ok(Internal { caller })
         })
     }
 }
@@ -123,8 +133,11 @@ impl FromRequest for Customer {
             if org_id == abm.state()?.operator {
                 return Err(refused());
             }
-            require::<iam::InOrg>(&ctx, &caller, refused).await?;
-            let account = customer_of(&ctx, org_id).await?.ok_or_else(refused)?;
+            // The membership check and the account read share one transaction of the org.
+            let tx = begin::<iam::InOrg>(&ctx, &caller, refused).await?;
+            let account = customer_of(&tx).await?;
+            tx.commit().await?;
+            let account = account.ok_or_else(refused)?;
             Ok(Customer {
                 caller,
                 org_id,

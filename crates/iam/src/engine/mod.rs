@@ -117,14 +117,45 @@ impl Engine {
             return Ok(Answer { value, revision });
         }
         let tx = self.db.tenant(org_id).await?;
-        let revision = self.revision(&tx, org_id, opts).await?;
-        let mut checker = self.checker(&tx, org_id, revision, opts);
-        let value = checker.allowed(object, relation, subject).await;
+        let answer = self.check_unvalidated(&tx, object, relation, subject, opts).await;
         tx.commit().await?;
-        Ok(Answer {
-            value: value?,
-            revision,
-        })
+        answer
+    }
+
+    /// [`Engine::check`] in a transaction the caller holds (of the org the check is for), so a
+    /// request checks and reads its data in one transaction: on PostgreSQL that saves a BEGIN,
+    /// `set_config` and COMMIT a request. The answer is at the org's latest revision as this
+    /// transaction reads it (a token in `opts` is honoured, but the cache-only path is not
+    /// taken: the transaction is open anyway). The transaction must not have written tuples:
+    /// answers are cached by revision, and an uncommitted one may be rolled back and reused.
+    /// [`crate::Authorized::begin`] is the way in: it checks before handing the transaction over.
+    pub(crate) async fn check_in(
+        &self,
+        tx: &kernel::TenantTx,
+        object: &ObjectRef,
+        relation: &str,
+        subject: &SubjectRef,
+        opts: &ReadOptions,
+    ) -> Result<Answer<bool>, EngineError> {
+        self.validate_object(object, relation)?;
+        self.validate_subject(subject)?;
+        self.validate_contextual(&opts.contextual)?;
+        self.check_unvalidated(tx, object, relation, subject, opts)
+            .await
+    }
+
+    async fn check_unvalidated(
+        &self,
+        tx: &kernel::TenantTx,
+        object: &ObjectRef,
+        relation: &str,
+        subject: &SubjectRef,
+        opts: &ReadOptions,
+    ) -> Result<Answer<bool>, EngineError> {
+        let revision = self.revision(tx, tx.org_id(), opts).await?;
+        let mut checker = self.checker(tx, tx.org_id(), revision, opts);
+        let value = checker.allowed(object, relation, subject).await?;
+        Ok(Answer { value, revision })
     }
 
     /// Many checks over one snapshot, sharing what they read and resolve. Each item answers on

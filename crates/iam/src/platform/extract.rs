@@ -27,7 +27,7 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use kernel::http::Caller;
-use kernel::{ApiError, CellContext};
+use kernel::{ApiError, CellContext, TenantTx};
 use uuid::Uuid;
 
 use crate::engine::ReadOptions;
@@ -117,13 +117,44 @@ impl<P: Permission> Authorized<P> {
         self.revision
     }
 
-    /// Checks `P` for `caller` on `object_id` outside a request (jobs, other extractors).
+    /// Checks `P` for `caller` on `object_id` outside a request (jobs, other extractors), in a
+    /// transaction of its own.
     pub async fn check(
         ctx: &CellContext,
         caller: Caller,
         object_id: Option<String>,
     ) -> Result<Self, ApiError> {
-        let org_id = caller.org()?;
+        let (proof, tx) = Self::begin(ctx, caller, object_id).await?;
+        tx.commit().await?;
+        Ok(proof)
+    }
+
+    /// Opens a transaction of the caller's active org, checks `P` first thing in it, and hands
+    /// over both: the caller works in the transaction the check ran in (one transaction a
+    /// request instead of the extractor's and the handler's). First thing, so the check never
+    /// reads, or caches, the transaction's own uncommitted tuple writes.
+    pub async fn begin(
+        ctx: &CellContext,
+        caller: Caller,
+        object_id: Option<String>,
+    ) -> Result<(Self, TenantTx), ApiError> {
+        let tx = ctx.db().tenant(caller.org()?).await?;
+        match Self::check_in(ctx, &tx, caller, object_id).await {
+            Ok(proof) => Ok((proof, tx)),
+            Err(e) => {
+                tx.rollback().await?;
+                Err(e)
+            }
+        }
+    }
+
+    async fn check_in(
+        ctx: &CellContext,
+        tx: &TenantTx,
+        caller: Caller,
+        object_id: Option<String>,
+    ) -> Result<Self, ApiError> {
+        let org_id = tx.org_id();
         let object_id = match (P::OBJECT, object_id) {
             (Object::CallerOrg, _) => org_id.to_string(),
             (Object::Path(_), Some(id)) => id,
@@ -148,8 +179,8 @@ impl<P: Permission> Authorized<P> {
         let object = ObjectRef::new(namespace, object_id.clone());
         let subject = SubjectRef::object("user", caller.user_id.to_string());
         let answer = engine
-            .check(
-                org_id,
+            .check_in(
+                tx,
                 &object,
                 P::PERMISSION,
                 &subject,
