@@ -1,6 +1,11 @@
 //! List endpoints: `page`, `limit` (default 25, max 100), `sort=field:asc,other:desc`,
 //! `search`, `filter[field]=a,b` and `filter[field.gte]=…`, answered as
-//! `{"data":[…],"meta":{"page","limit","total","total_pages","has_next","has_prev"}}`.
+//! `{"data":[…],"meta":{"page","limit","total","total_exact","total_pages","has_next","has_prev"}}`.
+//!
+//! [`fetch_page`] counts at most [`COUNT_CAP`] rows (or up to the row after the requested page,
+//! when that is further): a page of a list of millions costs a bounded count, not a scan of
+//! every match. Past the cap, `total` is the cap and `total_exact` is `false`; `has_next` stays
+//! exact.
 //!
 //! A [`ListSpec`] names what each list exposes; anything else in the query is refused with
 //! `invalid_query` naming the field, so a typo never silently returns unfiltered data.
@@ -8,9 +13,9 @@
 use std::future::{Ready, ready};
 
 use actix_web::{FromRequest, HttpRequest};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, SimpleExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, SelectStatement, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ColumnType, Condition, ConnectionTrait, DbErr, EntityTrait, Order, PaginatorTrait,
+    ColumnTrait, ColumnType, Condition, ConnectionTrait, DbErr, EntityTrait, Order, QueryTrait,
     QueryFilter, QueryOrder, QuerySelect, Select, Value,
 };
 use serde::Serialize;
@@ -21,6 +26,8 @@ pub const DEFAULT_LIMIT: u64 = 25;
 pub const MAX_LIMIT: u64 = 100;
 const MAX_SEARCH_LEN: usize = 200;
 const MAX_FILTER_VALUES: usize = 100;
+/// How far [`fetch_page`] counts a list's rows for `meta.total`.
+pub const COUNT_CAP: u64 = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FilterOp {
@@ -195,7 +202,9 @@ impl FromRequest for ListQuery {
 pub struct PageMeta {
     pub page: u64,
     pub limit: u64,
+    /// Every matching row, or (`total_exact: false`) a lower bound: counting stopped there.
     pub total: u64,
+    pub total_exact: bool,
     pub total_pages: u64,
     pub has_next: bool,
     pub has_prev: bool,
@@ -217,6 +226,7 @@ impl<T> Page<T> {
                 page: query.page,
                 limit: query.limit,
                 total,
+                total_exact: true,
                 total_pages,
                 has_next: query.page < total_pages,
                 has_prev: query.page > 1,
@@ -396,7 +406,8 @@ impl<E: EntityTrait> ListSpec<E> {
     }
 }
 
-/// Runs a prepared select as one page: a count and a `LIMIT/OFFSET` query.
+/// Runs a prepared select as one page: a count (capped, see the module's documentation) and a
+/// `LIMIT/OFFSET` query.
 pub async fn fetch_page<E, C>(
     select: Select<E>,
     query: &ListQuery,
@@ -407,13 +418,45 @@ where
     E::Model: Sync,
     C: ConnectionTrait,
 {
-    let total = select.clone().count(conn).await?;
+    let cap = std::cmp::max(
+        COUNT_CAP,
+        query.offset().saturating_add(query.limit).saturating_add(1),
+    );
+    let counted = count_up_to(&select, cap, conn).await?;
     let data = select
         .offset(query.offset())
         .limit(query.limit)
         .all(conn)
         .await?;
-    Ok(Page::new(data, query, total))
+    let mut page = Page::new(data, query, counted);
+    // `cap` reaches past this page, so `has_next` (true) is exact even when the total is not.
+    page.meta.total_exact = counted < cap;
+    Ok(page)
+}
+
+/// `SELECT COUNT(*) FROM (SELECT 1 … LIMIT cap)`: the rows of `select`, counted up to `cap`.
+async fn count_up_to<E, C>(select: &Select<E>, cap: u64, conn: &C) -> Result<u64, DbErr>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+{
+    let rows = select
+        .clone()
+        .select_only()
+        .expr(Expr::val(1))
+        .limit(cap)
+        .into_query()
+        .clear_order_by()
+        .to_owned();
+    let count = SelectStatement::new()
+        .expr(Expr::cust("COUNT(*)"))
+        .from_subquery(rows, "capped")
+        .to_owned();
+    let row = conn
+        .query_one(&count)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("COUNT(*) answered no row".into()))?;
+    Ok(u64::try_from(row.try_get_by_index::<i64>(0)?).unwrap_or(0))
 }
 
 fn condition<C: ColumnTrait>(col: C, op: FilterOp, mut values: Vec<Value>) -> SimpleExpr {
@@ -564,6 +607,7 @@ mod tests {
                 page: 2,
                 limit: 10,
                 total: 25,
+                total_exact: true,
                 total_pages: 3,
                 has_next: true,
                 has_prev: true

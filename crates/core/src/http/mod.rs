@@ -30,7 +30,7 @@ use crate::telemetry;
 
 pub use caller::{Authenticator, Caller, RequestInfo, Role};
 pub use extract::{ValidJson, nullable};
-pub use list::{ListQuery, ListSpec, Page, PageMeta, fetch_page};
+pub use list::{COUNT_CAP, ListQuery, ListSpec, Page, PageMeta, fetch_page};
 
 /// Where the OpenAPI document and its UI are served.
 pub const DOCS_PATH: &str = "/api-docs";

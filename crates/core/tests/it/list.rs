@@ -28,7 +28,7 @@ db_test!(async fn lists_filter_sort_search_and_page_within_the_tenant(db) {
     let p = page(&app, a, "limit=10&page=2&sort=priority:desc,title:asc").await?;
     assert_eq!(
         p["meta"],
-        serde_json::json!({"page": 2, "limit": 10, "total": 30, "total_pages": 3, "has_next": true, "has_prev": true})
+        serde_json::json!({"page": 2, "limit": 10, "total": 30, "total_exact": true, "total_pages": 3, "has_next": true, "has_prev": true})
     );
     let rows = p["data"].as_array().cloned().unwrap_or_default();
     assert_eq!(rows.len(), 10);
@@ -59,5 +59,42 @@ db_test!(async fn lists_filter_sort_search_and_page_within_the_tenant(db) {
     let e = expect_error(app.get_as(a, "/api/v1/notes?filter[priority]=high").await?, 400, "invalid_query").await?;
     assert!(e["message"].as_str().unwrap_or_default().contains("whole number"), "{e}");
     expect_error(app.get_as(a, &format!("/api/v1/notes?filter[org_id]={b}")).await?, 400, "invalid_query").await?;
+    Ok(())
+});
+
+db_test!(async fn counts_stop_at_the_cap_and_paging_past_it_stays_exact(db) {
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    let app = TestApp::spawn(&db, NOTES_AND_TAGS).await?;
+    let org = Uuid::now_v7();
+    let rows = kernel::http::COUNT_CAP + 1;
+    let tx = app.ctx.db().tenant(org).await?;
+    let notes: Vec<_> = (0..rows)
+        .map(|i| crate::support::note::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            org_id: Set(org),
+            title: Set(format!("Bulk {i:05}")),
+            priority: Set(1),
+            created_at: Set(chrono::Utc::now()),
+        })
+        .collect();
+    for chunk in notes.chunks(1000) {
+        crate::support::note::Entity::insert_many(chunk.to_vec()).exec(tx.unscoped()).await?;
+    }
+    tx.commit().await?;
+
+    // The first page: counting stopped at the cap, and there is a next page.
+    let first = page(&app, org, "limit=25").await?;
+    assert_eq!(
+        (&first["meta"]["total"], &first["meta"]["total_exact"], &first["meta"]["has_next"], &first["meta"]["total_pages"]),
+        (&serde_json::json!(kernel::http::COUNT_CAP), &serde_json::json!(false), &serde_json::json!(true), &serde_json::json!(400)),
+    );
+    // A page past the cap counts up to the row after it: the whole list here, exactly.
+    let last = page(&app, org, "limit=25&page=401").await?;
+    assert_eq!(
+        (&last["meta"]["total"], &last["meta"]["total_exact"], &last["meta"]["has_next"], last["data"].as_array().map(Vec::len)),
+        (&serde_json::json!(rows), &serde_json::json!(true), &serde_json::json!(false), Some(1)),
+    );
+    // A filter that matches few rows is counted exactly.
+    assert_eq!(total(&page(&app, org, "search=Bulk%2010000").await?), 1);
     Ok(())
 });
