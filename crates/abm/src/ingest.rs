@@ -252,20 +252,9 @@ impl Inner {
             // job to run drains what every delivery so far queued (the others find it empty).
             score_queue::Entity::insert_many(companies.iter().map(|c| score_queue::ActiveModel {
                 org_id: Set(state.operator),
+                id: Set(Uuid::now_v7()),
                 prospect_company_id: Set(*c),
             }))
-            // An update, not `DO NOTHING`: it locks a row a running job may be draining, so that
-            // job's DELETE waits for this commit and its sums (read after it) include these
-            // signals. With `DO NOTHING` a job could take the row, miss the signals, and leave
-            // them unscored until the daily pass.
-            .on_conflict(
-                OnConflict::columns([
-                    score_queue::Column::OrgId,
-                    score_queue::Column::ProspectCompanyId,
-                ])
-                .update_column(score_queue::Column::ProspectCompanyId)
-                .to_owned(),
-            )
             .exec_without_returning(tx.unscoped())
             .await?;
             ctx.jobs()

@@ -20,6 +20,9 @@ use crate::store::entity::{intent_signal, prospect_company, score_queue};
 /// The window a signal counts in.
 pub const WINDOW_DAYS: i64 = 30;
 
+/// Companies re-scored a statement (their ids are bound into `IN (…)`).
+const RESCORE_BATCH: usize = 5_000;
+
 /// Re-scores `companies` (every company with a non-zero score when `None`) in `tx`; returns how
 /// many scores changed.
 pub async fn rescore(
@@ -94,16 +97,21 @@ pub async fn rescore(
     Ok(changed)
 }
 
-/// Takes every company waiting in the score queue of the org of `tx`.
+/// Takes every company waiting in the score queue of the org of `tx`, once each. The DELETE
+/// sees only committed rows, whose deliveries' signals the sums read after it therefore see; a
+/// delivery still in flight keeps its row for the next job.
 async fn drain(tx: &TenantTx) -> Result<Vec<Uuid>, kernel::sea_orm::DbErr> {
     use kernel::sea_orm::EntityTrait;
-    Ok(score_queue::Entity::delete_many()
+    let mut companies: Vec<Uuid> = score_queue::Entity::delete_many()
         .filter(score_queue::Column::OrgId.eq(tx.org_id()))
         .exec_with_returning(tx.unscoped())
         .await?
         .into_iter()
         .map(|q| q.prospect_company_id)
-        .collect())
+        .collect();
+    companies.sort_unstable();
+    companies.dedup();
+    Ok(companies)
 }
 
 /// `abm.score` (after ingestion: the companies of the score queue) and `abm.score_daily` (every
@@ -121,18 +129,22 @@ impl JobHandler for ScoreJob {
             .or_else(|| crate::operator_org(ctx))
             .ok_or_else(|| anyhow::anyhow!("no operator organization"))?;
         let tx = ctx.db().tenant(org).await?;
-        let companies = match self.daily {
-            true => None,
-            // The queue, drained in this transaction: a failure puts the companies back.
-            false => Some(drain(&tx).await?),
+        let batches = match self.daily {
+            true => vec![None],
+            // The queue, drained in this transaction: a failure puts the companies back. Bound
+            // ids stay far below PostgreSQL's 65 535 parameters a statement.
+            false => drain(&tx)
+                .await?
+                .chunks(RESCORE_BATCH)
+                .map(|c| Some(c.to_vec()))
+                .collect(),
         };
-        if companies.as_ref().is_some_and(Vec::is_empty) {
-            tx.commit().await?;
-            return Ok(());
+        let mut changed = 0;
+        for companies in batches {
+            changed += rescore(ctx, &tx, companies, self.threshold)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
         }
-        let changed = rescore(ctx, &tx, companies, self.threshold)
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
         tx.commit().await?;
         tracing::info!(changed, "intent scores updated");
         Ok(())

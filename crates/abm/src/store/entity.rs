@@ -251,8 +251,9 @@ pub mod customer_account {
 }
 tenant_entity!(customer_account);
 
-/// Companies whose signals changed since they were last scored: ingestion adds them in the
-/// delivery's transaction, the score job drains them, so many deliveries share one re-score.
+/// Companies whose signals changed since they were last scored: ingestion adds a row per
+/// company in the delivery's transaction (a plain insert: deliveries never wait on each other
+/// or on a job here), the score job drains them, so many deliveries share one re-score.
 pub mod score_queue {
     use sea_orm::entity::prelude::*;
 
@@ -262,6 +263,7 @@ pub mod score_queue {
         #[sea_orm(primary_key, auto_increment = false)]
         pub org_id: Uuid,
         #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
         pub prospect_company_id: Uuid,
     }
 

@@ -1,7 +1,7 @@
 //! abm's tables, each with `org_id` leading every index and unique key, and row-level security.
 
 use kernel::migration::{index, ts, ts_null};
-use kernel::sea_orm::DbErr;
+use kernel::sea_orm::{ConnectionTrait, DbErr};
 use kernel::sea_orm_migration::sea_query::{ColumnDef, Index, Table};
 use kernel::sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
 
@@ -10,6 +10,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(CreateAbm),
         Box::new(CreateCustomers),
         Box::new(CreateScoreQueue),
+        Box::new(ScoreQueueWithoutConflicts),
     ]
 }
 
@@ -353,6 +354,51 @@ impl MigrationTrait for CreateScoreQueue {
                 .col(org())
                 .col(ColumnDef::new("prospect_company_id").uuid().not_null())
                 .primary_key(Index::create().col("org_id").col("prospect_company_id"))
+                .to_owned(),
+        )
+        .await?;
+        kernel::db::enable_tenant_rls(m.get_connection(), "abm_score_queue").await
+    }
+}
+
+/// The score queue keeps a row per delivery and company (key `(org_id, id)`), inserted without a
+/// conflict check: with one row per company, a delivery's upsert waited for a score job that had
+/// drained that company's row until the job committed (seconds with hot accounts). A job drains
+/// only committed rows (`DELETE … RETURNING`), and a delivery that commits later leaves its row
+/// for the next job, so no signal is left unscored. Existing rows move over with their company
+/// id as their id (unique, as the old key was).
+struct ScoreQueueWithoutConflicts;
+
+impl MigrationName for ScoreQueueWithoutConflicts {
+    fn name(&self) -> &str {
+        "abm_m20261121_000004_score_queue_without_conflicts"
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for ScoreQueueWithoutConflicts {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("abm_score_queue_next")
+                .col(org())
+                .col(ColumnDef::new("id").uuid().not_null())
+                .col(ColumnDef::new("prospect_company_id").uuid().not_null())
+                .primary_key(Index::create().col("org_id").col("id"))
+                .to_owned(),
+        )
+        .await?;
+        m.get_connection()
+            .execute_unprepared(
+                "INSERT INTO abm_score_queue_next (org_id, id, prospect_company_id) \
+                 SELECT org_id, prospect_company_id, prospect_company_id FROM abm_score_queue",
+            )
+            .await?;
+        m.drop_table(Table::drop().table("abm_score_queue").to_owned())
+            .await?;
+        m.rename_table(
+            Table::rename()
+                .table("abm_score_queue_next", "abm_score_queue")
                 .to_owned(),
         )
         .await?;

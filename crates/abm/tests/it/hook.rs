@@ -260,8 +260,8 @@ db_test!(async fn deliveries_share_one_rescore_through_the_queue(db) {
             anyhow::Ok(rows.into_iter().map(|r| r.prospect_company_id).collect::<Vec<_>>())
         }
     };
-    // Three deliveries, one company waiting once.
-    assert_eq!(queued(&app).await?, vec![s.acme]);
+    // Three deliveries, three requests for one company (plain inserts: no delivery waits).
+    assert_eq!(queued(&app).await?, vec![s.acme; 3]);
     // The jobs drain it: one re-score covers all three signals.
     while app.ctx.jobs().run_once(&app.ctx).await? > 0 {}
     assert!(queued(&app).await?.is_empty());
