@@ -50,7 +50,10 @@ fn parts(req: &HttpRequest) -> Result<(CellContext, web::Data<Inner>, Caller), A
 pub(crate) async fn customer_of(
     tx: &TenantTx,
 ) -> Result<Option<customer_account::Model>, ApiError> {
-    Ok(tx.repo::<customer_account::Entity>().get(tx.org_id()).await?)
+    Ok(tx
+        .repo::<customer_account::Entity>()
+        .get(tx.org_id())
+        .await?)
 }
 
 /// A caller whose active org is the operator org. Whether they work there (`internal_sales`) or

@@ -15,8 +15,8 @@ use std::future::{Ready, ready};
 use actix_web::{FromRequest, HttpRequest};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, SelectStatement, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, ColumnType, Condition, ConnectionTrait, DbErr, EntityTrait, Order, QueryTrait,
-    QueryFilter, QueryOrder, QuerySelect, Select, Value,
+    ColumnTrait, ColumnType, Condition, ConnectionTrait, DbErr, EntityTrait, Order, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Select, Value,
 };
 use serde::Serialize;
 

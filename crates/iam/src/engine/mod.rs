@@ -117,7 +117,9 @@ impl Engine {
             return Ok(Answer { value, revision });
         }
         let tx = self.db.tenant(org_id).await?;
-        let answer = self.check_unvalidated(&tx, object, relation, subject, opts).await;
+        let answer = self
+            .check_unvalidated(&tx, object, relation, subject, opts)
+            .await;
         tx.commit().await?;
         answer
     }
