@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use abm::store::entity::{contact, contact_identity, intent_signal, prospect_company};
 use anyhow::Context as _;
 use chrono::Utc;
+use kernel::http::{ListQuery, fetch_page};
 use kernel::sea_orm::ActiveValue::Set;
 use kernel::sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait as _,
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, TransactionTrait as _,
 };
 use uuid::Uuid;
 
@@ -158,19 +158,17 @@ pub async fn direct(
                         1
                     }
                     Query::List => {
+                        // The kernel's paging, as the cell runs it: a capped count and the page.
+                        let pages = engaged.div_ceil(25).clamp(1, 20);
+                        let query = ListQuery::parse(&format!("limit=25&page={}", 1 + pick(pages)))
+                            .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
                         let select = prospect_company::Entity::find()
                             .filter(prospect_company::Column::OrgId.eq(org))
-                            .filter(prospect_company::Column::Stage.is_in(["engaged"]));
-                        select.clone().count(&conn).await?;
-                        let pages = engaged.div_ceil(25).clamp(1, 20);
-                        let page = select
+                            .filter(prospect_company::Column::Stage.is_in(["engaged"]))
                             .order_by_desc(prospect_company::Column::IntentScore)
-                            .order_by_asc(prospect_company::Column::Id)
-                            .offset(pick(pages) * 25)
-                            .limit(25)
-                            .all(&conn)
-                            .await?;
-                        anyhow::ensure!(engaged == 0 || !page.is_empty(), "empty page");
+                            .order_by_asc(prospect_company::Column::Id);
+                        let page = fetch_page(select, &query, &conn).await?;
+                        anyhow::ensure!(engaged == 0 || !page.data.is_empty(), "empty page");
                         1
                     }
                     Query::Insert { batch } => {
