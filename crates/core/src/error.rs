@@ -282,6 +282,14 @@ impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
         match e {
             sea_orm::DbErr::RecordNotFound(_) => Self::of(ErrorCode::NotFound).with_cause(e),
+            // Every pooled connection stayed busy for the pool's acquire timeout: the cell is
+            // overloaded (the SQLite harness run saw it with writers queued behind a long score
+            // job), not broken; the request did nothing and can be sent again.
+            sea_orm::DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout) => Self::new(
+                ErrorCode::NotReady,
+                "the service is busy (no database connection came free in time); retry shortly",
+            )
+            .with_cause(e),
             other => match other.sql_err() {
                 Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
                     Self::conflict("a record with these values already exists").with_cause(other)
@@ -343,6 +351,21 @@ mod tests {
                 Some(serde_json::Value::from(s))
             );
         }
+    }
+
+    #[test]
+    fn a_busy_pool_is_503_not_500() {
+        let busy = ApiError::from(sea_orm::DbErr::ConnectionAcquire(
+            sea_orm::ConnAcquireErr::Timeout,
+        ));
+        assert_eq!(
+            (busy.status_code(), busy.code()),
+            (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::NotReady)
+        );
+        let closed = ApiError::from(sea_orm::DbErr::ConnectionAcquire(
+            sea_orm::ConnAcquireErr::ConnectionClosed,
+        ));
+        assert_eq!(closed.code(), ErrorCode::InternalError);
     }
 
     #[test]
