@@ -118,8 +118,6 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let _ = std::fs::remove_dir_all(&args.work);
-    std::fs::create_dir_all(&args.work)?;
     let mut reports = Vec::new();
     for backend in &args.backends {
         let r = match backend.as_str() {
@@ -242,7 +240,9 @@ async fn target(args: &RunArgs, backend: &str, dir: &std::path::Path) -> anyhow:
 }
 
 async fn bench_backend(args: &RunArgs, backend: &str) -> anyhow::Result<BackendReport> {
+    // Only this backend's files are replaced: a report of an earlier run stays.
     let dir = std::path::absolute(args.work.join(backend))?;
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("data"))?;
     let log = dir.join("cell.log");
     let t = target(args, backend, &dir).await?;
