@@ -107,9 +107,7 @@ impl Engine {
         subject: &SubjectRef,
         opts: &ReadOptions,
     ) -> Result<Answer<bool>, EngineError> {
-        self.validate_object(object, relation)?;
-        self.validate_subject(subject)?;
-        self.validate_contextual(&opts.contextual)?;
+        self.validate_check(object, relation, subject, opts)?;
         let key = (object.clone(), relation.to_owned(), subject.clone());
         if let Some((value, revision)) = self.cached_answers(org_id, &[key], opts).await
             && let Some(&value) = value.first()
@@ -139,11 +137,21 @@ impl Engine {
         subject: &SubjectRef,
         opts: &ReadOptions,
     ) -> Result<Answer<bool>, EngineError> {
-        self.validate_object(object, relation)?;
-        self.validate_subject(subject)?;
-        self.validate_contextual(&opts.contextual)?;
+        self.validate_check(object, relation, subject, opts)?;
         self.check_unvalidated(tx, object, relation, subject, opts)
             .await
+    }
+
+    fn validate_check(
+        &self,
+        object: &ObjectRef,
+        relation: &str,
+        subject: &SubjectRef,
+        opts: &ReadOptions,
+    ) -> Result<(), EngineError> {
+        self.validate_object(object, relation)?;
+        self.validate_subject(subject)?;
+        self.validate_contextual(&opts.contextual)
     }
 
     async fn check_unvalidated(
