@@ -139,6 +139,11 @@ impl JobHandler for ScoreJob {
                 .map(|c| Some(c.to_vec()))
                 .collect(),
         };
+        if batches.is_empty() {
+            // Another job took the queue first: nothing to score, nothing to log.
+            tx.commit().await?;
+            return Ok(());
+        }
         let mut changed = 0;
         for companies in batches {
             changed += rescore(ctx, &tx, companies, self.threshold)
