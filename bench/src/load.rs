@@ -18,10 +18,10 @@ use crate::dataset::{self, Dataset, Kind};
 #[derive(Debug)]
 pub struct Shared {
     pub data: Dataset,
-    /// An internal admin's access token (Bearer).
-    pub token: String,
-    /// An API key with `abm:read`.
-    pub api_key: String,
+    /// `authorization` for an internal admin: `Bearer <access token>`.
+    pub user_auth: String,
+    /// `authorization` for an API key with `abm:read`: `Bearer <key>`.
+    pub key_auth: String,
     /// Users that can log in (email), all with `password`.
     pub logins: Vec<String>,
     pub password: String,
@@ -45,8 +45,8 @@ impl Shared {
     ) -> Self {
         Self {
             data,
-            token,
-            api_key,
+            user_auth: format!("Bearer {token}"),
+            key_auth: format!("Bearer {api_key}"),
             logins,
             password,
             hook_secret,
@@ -251,27 +251,15 @@ macro_rules! tx {
 fn transactions(scenario: Scenario, shared: &Arc<Shared>) -> Vec<(usize, Transaction)> {
     let read = tx!(shared, |user, s| {
         let path = s.contact_path();
-        get(user, &path, &format!("Bearer {}", s.token), "contact by id").await
+        get(user, &path, &s.user_auth, "contact by id").await
     });
     let read_key = tx!(shared, |user, s| {
         let path = s.contact_path();
-        get(
-            user,
-            &path,
-            &format!("Bearer {}", s.api_key),
-            "contact by id (key)",
-        )
-        .await
+        get(user, &path, &s.key_auth, "contact by id (key)").await
     });
     let list = tx!(shared, |user, s| {
         let path = s.list_path();
-        get(
-            user,
-            &path,
-            &format!("Bearer {}", s.token),
-            "companies list",
-        )
-        .await
+        get(user, &path, &s.user_auth, "companies list").await
     });
     let single = tx!(shared, |user, s| {
         deliver(user, &s, 1, "hook, 1 event").await
@@ -289,9 +277,8 @@ fn transactions(scenario: Scenario, shared: &Arc<Shared>) -> Vec<(usize, Transac
     let patch = tx!(shared, |user, s| {
         let path = s.contact_path();
         let body = json!({"title": format!("Title {}", s.next())});
-        let auth = format!("Bearer {}", s.token);
         send(user, GooseMethod::Patch, &path, "contact update", |rb| {
-            rb.header("authorization", auth).json(&body)
+            rb.header("authorization", &s.user_auth).json(&body)
         })
         .await?;
         Ok(())
