@@ -9,9 +9,10 @@
 //!
 //! Everything of one delivery is written in one transaction of the operator org, before the
 //! hook answers: an accepted event is never lost, a replay (`webhook-id`, event `uuid`) is
-//! ignored, and the companies touched are re-scored by a job enqueued in the same transaction.
+//! ignored, and what the new signals add to their companies' scores is queued for a job enqueued
+//! in the same transaction.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -202,17 +203,21 @@ impl Inner {
         }
         let mut known = Known::load(&tx, pending).await?;
         let now = Utc::now();
+        let since = crate::score::window_start(now);
         let mut rows = Vec::new();
-        let mut companies = BTreeSet::new();
+        // signal → (its company, what it adds to the score: nothing once outside the window).
+        let mut adds: HashMap<Uuid, (Uuid, i64)> = HashMap::new();
         for p in pending {
             let Some((company, contact, visitor)) = known.resolve(&tx, &state.salt, p).await?
             else {
                 report.unattributed += 1;
                 continue;
             };
-            companies.insert(company);
+            let id = Uuid::now_v7();
+            let weight = i64::from(p.signal.weight) * i64::from(p.event.timestamp > since);
+            adds.insert(id, (company, weight));
             rows.push(intent_signal::ActiveModel {
-                id: Set(Uuid::now_v7()),
+                id: Set(id),
                 org_id: Set(state.operator),
                 prospect_company_id: Set(company),
                 contact_id: Set(contact),
@@ -228,12 +233,13 @@ impl Inner {
         }
         known.touch_visitors(&tx, now).await?;
         let attempted = rows.len();
-        let mut stored = 0;
+        // What the stored signals add, per company (a duplicate is not stored and adds nothing).
+        let mut scores: BTreeMap<Uuid, i64> = BTreeMap::new();
         while !rows.is_empty() {
             let rest = rows.split_off(rows.len().min(500));
             let chunk = std::mem::replace(&mut rows, rest);
             // Rows carry the operator org; RLS holds the transaction to it on PostgreSQL.
-            stored += intent_signal::Entity::insert_many(chunk)
+            let stored = intent_signal::Entity::insert_many(chunk)
                 .on_conflict(
                     OnConflict::columns([
                         intent_signal::Column::OrgId,
@@ -242,18 +248,25 @@ impl Inner {
                     .do_nothing()
                     .to_owned(),
                 )
-                .exec_without_returning(tx.unscoped())
-                .await? as usize;
+                .exec_with_returning_keys(tx.unscoped())
+                .await?;
+            report.signals += stored.len();
+            for (company, weight) in stored.iter().filter_map(|id| adds.get(id)) {
+                *scores.entry(*company).or_default() += weight;
+            }
         }
-        report.signals = stored;
-        report.duplicates = attempted - stored;
-        if !companies.is_empty() {
-            // The companies wait in the score queue; each delivery enqueues a job, and the first
-            // job to run drains what every delivery so far queued (the others find it empty).
-            score_queue::Entity::insert_many(companies.iter().map(|c| score_queue::ActiveModel {
-                org_id: Set(state.operator),
-                id: Set(Uuid::now_v7()),
-                prospect_company_id: Set(*c),
+        report.duplicates = attempted - report.signals;
+        scores.retain(|_, weight| *weight != 0);
+        if !scores.is_empty() {
+            // The weights wait in the score queue; each delivery enqueues a job, and the first
+            // job to run adds up what every delivery so far queued (the others find it empty).
+            score_queue::Entity::insert_many(scores.iter().map(|(c, weight)| {
+                score_queue::ActiveModel {
+                    org_id: Set(state.operator),
+                    id: Set(Uuid::now_v7()),
+                    prospect_company_id: Set(*c),
+                    weight: Set(*weight),
+                }
             }))
             .exec_without_returning(tx.unscoped())
             .await?;

@@ -1,121 +1,222 @@
 //! Intent scoring: `intent_score` = the sum of signal weights of the last 30 days, as a raw
-//! integer. Re-scored by a job after each ingestion (for the companies it touched) and daily for
-//! every company with a score (so old signals age out). A `new` prospect whose score reaches
+//! integer, kept up to date incrementally.
+//!
+//! - **Ingestion** queues, in the delivery's transaction, one row per company with the weight its
+//!   newly stored signals add (signals already outside the window add nothing; duplicates are not
+//!   stored, so they add nothing either).
+//! - **`abm.score`** (enqueued by each delivery) drains the queue and adds each company's queued
+//!   weight to its score: a few `UPDATE … SET intent_score = intent_score + d` statements, never a
+//!   re-sum of the company's signals (hot accounts have tens of thousands).
+//! - **`abm.score_daily`** re-sums every company's window, so signals that left it age out, and
+//!   takes the queue in the same snapshot (its signals are in the sums). Between two daily passes
+//!   a score may still count signals that left the window since the last one (at most a day).
+//!
+//! Both jobs take a per-org lock on PostgreSQL (`pg_advisory_xact_lock`), so a daily pass never
+//! overwrites a score an increment changed after its sums were read; SQLite's write lock
+//! (`BEGIN IMMEDIATE`) serializes them already. A `new` prospect whose score reaches
 //! `engaged_threshold` moves to `engaged` and `abm.company.engaged` is published.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use kernel::module::JobHandler;
 use kernel::sea_orm::{
-    ActiveValue::Set,
-    ColumnTrait, QueryFilter, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, Statement,
     sea_query::{Expr, ExprTrait},
 };
 use kernel::{ApiError, CellContext, TenantTx};
 use uuid::Uuid;
 
-use crate::store::entity::{intent_signal, prospect_company, score_queue};
+use crate::store::entity::{prospect_company, score_queue};
 
 /// The window a signal counts in.
 pub const WINDOW_DAYS: i64 = 30;
 
-/// Companies re-scored a statement (their ids are bound into `IN (…)`).
-const RESCORE_BATCH: usize = 5_000;
+/// Companies an `UPDATE` names at most (their ids are bound into `IN (…)`, far below
+/// PostgreSQL's 65 535 parameters a statement).
+const BATCH: usize = 5_000;
 
-/// Re-scores `companies` (every company with a non-zero score when `None`) in `tx`; returns how
-/// many scores changed.
-pub async fn rescore(
+/// The start of the window at `now`: a signal counts when it occurred after it.
+pub fn window_start(now: DateTime<Utc>) -> DateTime<Utc> {
+    now - TimeDelta::days(WINDOW_DAYS)
+}
+
+/// Serializes the score jobs of the org of `tx` (PostgreSQL; SQLite's write lock does already).
+async fn lock(tx: &TenantTx) -> Result<(), kernel::sea_orm::DbErr> {
+    if tx.unscoped().get_database_backend() == DbBackend::Postgres {
+        tx.unscoped()
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                [format!("abm.score:{}", tx.org_id()).into()],
+            ))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Adds the queued weights of the org of `tx` to its companies' scores; returns how many scores
+/// changed. The `DELETE … RETURNING` takes only committed rows, whose signals are stored; a
+/// delivery still in flight keeps its row for the next job.
+pub async fn apply_queue(
     ctx: &CellContext,
     tx: &TenantTx,
-    companies: Option<Vec<Uuid>>,
     threshold: i64,
 ) -> Result<usize, ApiError> {
-    let since = Utc::now() - TimeDelta::days(WINDOW_DAYS);
+    lock(tx).await?;
+    let mut added: HashMap<Uuid, i64> = HashMap::new();
+    for row in score_queue::Entity::delete_many()
+        .filter(score_queue::Column::OrgId.eq(tx.org_id()))
+        .exec_with_returning(tx.unscoped())
+        .await?
+    {
+        *added.entry(row.prospect_company_id).or_default() += row.weight;
+    }
+    let touched: Vec<Uuid> = added.keys().copied().collect();
+    let mut by_delta: BTreeMap<i64, Vec<Uuid>> = BTreeMap::new();
+    for (company, delta) in added.into_iter().filter(|(_, d)| *d != 0) {
+        by_delta.entry(delta).or_default().push(company);
+    }
+    let changed = set_scores(tx, by_delta, true).await?;
+    engage(ctx, tx, Some(&touched), threshold).await?;
+    Ok(changed)
+}
+
+/// Re-sums the window of every company of the org of `tx` and empties its queue in the same
+/// snapshot; returns how many scores changed.
+pub async fn daily(ctx: &CellContext, tx: &TenantTx, threshold: i64) -> Result<usize, ApiError> {
+    lock(tx).await?;
+    let conn = tx.unscoped();
+    let backend = conn.get_database_backend();
+    let sums = "SELECT prospect_company_id, CAST(SUM(weight) AS BIGINT) AS score \
+                FROM abm_intent_signals WHERE org_id = $1 AND occurred_at > $2 \
+                GROUP BY prospect_company_id";
+    let sql = match backend {
+        // One statement, one snapshot: the queue rows it deletes are exactly those whose
+        // deliveries' signals it sums; later deliveries keep their rows for `abm.score`.
+        DbBackend::Postgres => {
+            format!("WITH drained AS (DELETE FROM abm_score_queue WHERE org_id = $1) {sums}")
+        }
+        // The transaction holds SQLite's write lock: nothing commits between the two.
+        _ => {
+            score_queue::Entity::delete_many()
+                .filter(score_queue::Column::OrgId.eq(tx.org_id()))
+                .exec(conn)
+                .await?;
+            sums.to_owned()
+        }
+    };
+    let values = [tx.org_id().into(), window_start(Utc::now()).into()];
+    let mut target: HashMap<Uuid, i64> = HashMap::new();
+    for row in conn
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?
+    {
+        let company: Uuid = row.try_get("", "prospect_company_id")?;
+        let score: Option<i64> = row.try_get("", "score")?;
+        target.insert(company, score.unwrap_or(0));
+    }
+    // Every stored score that is not its sum: companies with a score (whose window may now be
+    // empty) and companies with signals in the window.
     let repo = tx.repo::<prospect_company::Entity>();
-    let signals = tx.repo::<intent_signal::Entity>();
-    let mut sums = signals
+    let stored: HashMap<Uuid, i64> = repo
         .find()
         .select_only()
-        .column(intent_signal::Column::ProspectCompanyId)
-        .column_as(
-            Expr::col(intent_signal::Column::Weight)
-                .sum()
-                .cast_as("bigint"),
-            "score",
-        )
-        .filter(intent_signal::Column::OccurredAt.gt(since))
-        .group_by(intent_signal::Column::ProspectCompanyId);
-    let mut q = repo.find();
-    // The daily pass sums every company's window in one grouped scan (no id list to bind).
-    if let Some(ids) = companies {
-        q = q.filter(prospect_company::Column::Id.is_in(ids.clone()));
-        sums = sums.filter(intent_signal::Column::ProspectCompanyId.is_in(ids));
-    } else {
-        q = q.filter(prospect_company::Column::IntentScore.ne(0));
-    }
-    let rows = q.all(repo.conn()).await?;
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let sums: HashMap<Uuid, Option<i64>> = sums
-        .into_tuple::<(Uuid, Option<i64>)>()
-        .all(signals.conn())
+        .columns([
+            prospect_company::Column::Id,
+            prospect_company::Column::IntentScore,
+        ])
+        .filter(prospect_company::Column::IntentScore.ne(0))
+        .into_tuple::<(Uuid, i64)>()
+        .all(conn)
         .await?
         .into_iter()
         .collect();
+    for company in stored.keys() {
+        target.entry(*company).or_insert(0);
+    }
+    let mut by_score: BTreeMap<i64, Vec<Uuid>> = BTreeMap::new();
+    for (company, score) in target {
+        if stored.get(&company).copied().unwrap_or(0) != score {
+            by_score.entry(score).or_default().push(company);
+        }
+    }
+    let changed = set_scores(tx, by_score, false).await?;
+    engage(ctx, tx, None, threshold).await?;
+    Ok(changed)
+}
+
+/// Sets (or, with `add`, adds) each key of `groups` to the scores of its companies; returns how
+/// many companies it named. One statement per value and batch, not per company.
+async fn set_scores(
+    tx: &TenantTx,
+    groups: BTreeMap<i64, Vec<Uuid>>,
+    add: bool,
+) -> Result<usize, ApiError> {
     let now = Utc::now();
-    let mut changed = 0;
-    for company in rows {
-        let score = sums.get(&company.id).copied().flatten().unwrap_or(0);
-        let engage = company.stage == "new" && score >= threshold;
-        if score == company.intent_score && !engage && company.score_updated_at.is_some() {
-            continue;
+    let mut named = 0;
+    for (value, companies) in groups {
+        named += companies.len();
+        let score = match add {
+            true => Expr::col(prospect_company::Column::IntentScore).add(value),
+            false => Expr::value(value),
+        };
+        for batch in companies.chunks(BATCH) {
+            prospect_company::Entity::update_many()
+                .col_expr(prospect_company::Column::IntentScore, score.clone())
+                .col_expr(prospect_company::Column::ScoreUpdatedAt, Expr::value(now))
+                .filter(prospect_company::Column::OrgId.eq(tx.org_id()))
+                .filter(prospect_company::Column::Id.is_in(batch.iter().copied()))
+                .exec(tx.unscoped())
+                .await?;
         }
-        changed += usize::from(score != company.intent_score);
-        let id = company.id;
-        let mut m: prospect_company::ActiveModel = company.into();
-        m.intent_score = Set(score);
-        m.score_updated_at = Set(Some(now));
-        if engage {
-            m.stage = Set("engaged".into());
-            m.updated_at = Set(now);
+    }
+    Ok(named)
+}
+
+/// Moves `new` prospects at or above `threshold` (of `companies`, or all) to `engaged` and
+/// publishes `abm.company.engaged` for each, in `tx`.
+async fn engage(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    companies: Option<&[Uuid]>,
+    threshold: i64,
+) -> Result<(), ApiError> {
+    let batches: Vec<Option<&[Uuid]>> = match companies {
+        Some(ids) => ids.chunks(BATCH).map(Some).collect(),
+        None => vec![None],
+    };
+    let now = Utc::now();
+    for batch in batches {
+        let mut update = prospect_company::Entity::update_many()
+            .col_expr(prospect_company::Column::Stage, Expr::value("engaged"))
+            .col_expr(prospect_company::Column::UpdatedAt, Expr::value(now))
+            .filter(prospect_company::Column::OrgId.eq(tx.org_id()))
+            .filter(prospect_company::Column::Stage.eq("new"))
+            .filter(prospect_company::Column::IntentScore.gte(threshold));
+        if let Some(ids) = batch {
+            update = update.filter(prospect_company::Column::Id.is_in(ids.iter().copied()));
         }
-        repo.update(m).await?;
-        if engage {
+        for company in update.exec_with_returning(tx.unscoped()).await? {
             let event = kernel::events::NewEvent::new(
                 "abm.company.engaged",
                 kernel::module::EntityRef {
                     kind: "prospect_company".into(),
-                    id,
+                    id: company.id,
                 },
             )
-            .payload(serde_json::json!({ "prospect_company_id": id, "intent_score": score }));
+            .payload(serde_json::json!({
+                "prospect_company_id": company.id,
+                "intent_score": company.intent_score,
+            }));
             ctx.events().publish(tx, event).await?;
         }
     }
-    Ok(changed)
+    Ok(())
 }
 
-/// Takes every company waiting in the score queue of the org of `tx`, once each. The DELETE
-/// sees only committed rows, whose deliveries' signals the sums read after it therefore see; a
-/// delivery still in flight keeps its row for the next job.
-async fn drain(tx: &TenantTx) -> Result<Vec<Uuid>, kernel::sea_orm::DbErr> {
-    use kernel::sea_orm::EntityTrait;
-    let mut companies: Vec<Uuid> = score_queue::Entity::delete_many()
-        .filter(score_queue::Column::OrgId.eq(tx.org_id()))
-        .exec_with_returning(tx.unscoped())
-        .await?
-        .into_iter()
-        .map(|q| q.prospect_company_id)
-        .collect();
-    companies.sort_unstable();
-    companies.dedup();
-    Ok(companies)
-}
-
-/// `abm.score` (after ingestion: the companies of the score queue) and `abm.score_daily` (every
-/// company with a score, so old signals age out).
+/// `abm.score` (after ingestion: the weights of the score queue) and `abm.score_daily` (every
+/// company's window re-summed, so old signals age out).
 pub(crate) struct ScoreJob {
     pub threshold: i64,
     pub daily: bool,
@@ -129,29 +230,15 @@ impl JobHandler for ScoreJob {
             .or_else(|| crate::operator_org(ctx))
             .ok_or_else(|| anyhow::anyhow!("no operator organization"))?;
         let tx = ctx.db().tenant(org).await?;
-        let batches = match self.daily {
-            true => vec![None],
-            // The queue, drained in this transaction: a failure puts the companies back. Bound
-            // ids stay far below PostgreSQL's 65 535 parameters a statement.
-            false => drain(&tx)
-                .await?
-                .chunks(RESCORE_BATCH)
-                .map(|c| Some(c.to_vec()))
-                .collect(),
-        };
-        if batches.is_empty() {
-            // Another job took the queue first: nothing to score, nothing to log.
-            tx.commit().await?;
-            return Ok(());
+        let changed = match self.daily {
+            true => daily(ctx, &tx, self.threshold).await,
+            false => apply_queue(ctx, &tx, self.threshold).await,
         }
-        let mut changed = 0;
-        for companies in batches {
-            changed += rescore(ctx, &tx, companies, self.threshold)
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
-        }
+        .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
         tx.commit().await?;
-        tracing::info!(changed, "intent scores updated");
+        if changed > 0 || self.daily {
+            tracing::info!(changed, daily = self.daily, "intent scores updated");
+        }
         Ok(())
     }
 }

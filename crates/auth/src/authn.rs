@@ -3,9 +3,7 @@
 use actix_web::HttpRequest;
 use chrono::Utc;
 use kernel::http::{Authenticator, Caller};
-use kernel::sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DbBackend, EntityTrait, Statement, TransactionTrait,
-};
+use kernel::sea_orm::{ActiveValue::Set, ConnectionTrait, DbBackend, EntityTrait, Statement};
 use kernel::{ApiError, CellContext};
 use uuid::Uuid;
 
@@ -82,20 +80,31 @@ impl Authenticator for AuthN {
 
 /// Looks the key up by id (its row only is visible to this transaction under row-level
 /// security), checks the secret in constant time, expiry and revocation, then the creator's
-/// current role in the key's org: a key never outlives its creator's membership.
+/// current role in the key's org: a key never outlives its creator's membership. The key and
+/// the membership are read in one transaction (scoped to the key's org once the key is found).
 async fn api_key_caller(ctx: &CellContext, state: &State, token: &str) -> Option<Caller> {
     let (id, secret) = crate::routes::keys::parse_key(token)?;
-    let key = find_key(ctx, id).await.ok()??;
     let now = Utc::now();
+    let txn = ctx.db().begin_read().await.ok()?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "select set_config('app.current_api_key_id', $1, true)",
+            [id.to_string().into()],
+        ))
+        .await
+        .ok()?;
+    }
+    let key = api_key::Entity::find_by_id(id).one(&txn).await.ok()??;
     if !kernel::opaque::matches(&state.hash_key, secret, &key.secret_hash)
         || key.revoked_at.is_some()
         || key.expires_at.is_some_and(|e| e <= now)
     {
         return None;
     }
-    let role_name = tenancy::role_in(ctx.db(), key.created_by, key.org_id)
-        .await
-        .ok()??;
+    let tx = kernel::Db::scope(txn, key.org_id).await.ok()?;
+    let role_name = tenancy::member_role(&tx, key.created_by).await.ok()??;
+    tx.commit().await.ok()?;
     let role = service::role_of(state, &role_name);
     if key
         .last_used_at
@@ -123,22 +132,4 @@ async fn api_key_caller(ctx: &CellContext, state: &State, token: &str) -> Option
         scopes: Some(scopes),
         ..Caller::user(key.created_by)
     })
-}
-
-async fn find_key(
-    ctx: &CellContext,
-    id: Uuid,
-) -> Result<Option<api_key::Model>, kernel::sea_orm::DbErr> {
-    let txn = ctx.db().conn().begin().await?;
-    if txn.get_database_backend() == DbBackend::Postgres {
-        txn.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "select set_config('app.current_api_key_id', $1, true)",
-            [id.to_string().into()],
-        ))
-        .await?;
-    }
-    let key = api_key::Entity::find_by_id(id).one(&txn).await?;
-    txn.commit().await?;
-    Ok(key)
 }

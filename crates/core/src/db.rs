@@ -170,10 +170,31 @@ impl Db {
         }
     }
 
+    /// Begins a transaction that only reads. On SQLite it is deferred (`BEGIN`): it takes no
+    /// write lock, so under WAL it reads beside the one writer instead of queueing behind it; a
+    /// write in it could fail with `SQLITE_BUSY`, so write in a [`Db::begin`] transaction. On
+    /// PostgreSQL it is [`Db::begin`] (`BEGIN READ ONLY` would cost a `SET TRANSACTION` round
+    /// trip).
+    pub async fn begin_read(&self) -> Result<DatabaseTransaction, DbErr> {
+        self.conn.begin().await
+    }
+
+    /// [`Db::tenant`] for a transaction that only reads (see [`Db::begin_read`]).
+    pub async fn tenant_read(&self, org_id: Uuid) -> Result<TenantTx, DbErr> {
+        Self::scope(self.begin_read().await?, org_id).await
+    }
+
     /// Begins a transaction scoped to one organization. On PostgreSQL its first statement sets
     /// `app.current_org_id` for the transaction, which the row-level security policies read.
     pub async fn tenant(&self, org_id: Uuid) -> Result<TenantTx, DbErr> {
-        let txn = self.begin().await?;
+        Self::scope(self.begin().await?, org_id).await
+    }
+
+    /// Scopes a transaction already open (from [`Db::begin`] or [`Db::begin_read`]) to one
+    /// organization, as [`Db::tenant`] does: for code that learns the org inside the
+    /// transaction (an API key's org, read by the key's id), so both reads share one
+    /// transaction.
+    pub async fn scope(txn: DatabaseTransaction, org_id: Uuid) -> Result<TenantTx, DbErr> {
         if txn.get_database_backend() == DbBackend::Postgres {
             txn.execute_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,

@@ -201,12 +201,18 @@ async fn slug_taken<C: ConnectionTrait>(conn: &C, slug: &str) -> Result<bool, Ap
 /// The role (as the cell names it) of `user` in `org`, if they are a member.
 pub async fn role_in(db: &Db, user: Uuid, org: Uuid) -> Result<Option<String>, ApiError> {
     let tx = db.tenant(org).await.map_err(ApiError::internal)?;
+    let role = member_role(&tx, user).await?;
+    tx.commit().await.map_err(ApiError::internal)?;
+    Ok(role)
+}
+
+/// The role (as the cell names it) of `user` in the organization of `tx`, if they are a member.
+pub async fn member_role(tx: &TenantTx, user: Uuid) -> Result<Option<String>, ApiError> {
     let row = tx
         .repo::<membership::Entity>()
-        .get((org, user))
+        .get((tx.org_id(), user))
         .await
         .map_err(ApiError::internal)?;
-    tx.commit().await.map_err(ApiError::internal)?;
     Ok(row.map(|m| m.role))
 }
 

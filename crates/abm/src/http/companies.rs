@@ -111,7 +111,7 @@ pub(crate) async fn list(
             SERVICE_LANES.join(", ")
         )));
     }
-    let tx = internal.tx(&ctx).await?;
+    let tx = internal.read_tx(&ctx).await?;
     let spec = ListSpec::<prospect_company::Entity>::new()
         .field("intent_score", prospect_company::Column::IntentScore)
         .field("stage", prospect_company::Column::Stage)
@@ -476,7 +476,7 @@ pub(crate) async fn detail(
     internal: Internal,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let tx = internal.tx(&ctx).await?;
+    let tx = internal.read_tx(&ctx).await?;
     let company = load(&tx, id.into_inner()).await?;
     let domains = domains_of(&tx, company.id).await?;
     let repo = tx.repo::<contact::Entity>();
@@ -633,7 +633,8 @@ pub struct ScoreExplanation {
     /// The stored score (as of `score_updated_at`).
     pub intent_score: i64,
     pub score_updated_at: Option<DateTime<Utc>>,
-    /// The signals of the window, summed now (the next re-score stores this).
+    /// The signals of the window, summed now (the stored score is this sum as of the last daily
+    /// pass plus what was ingested since).
     #[serde(flatten)]
     pub window: Aggregate,
     /// Weight per week (Monday start, UTC) over the window.
@@ -688,7 +689,7 @@ pub(crate) async fn score(
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let now = Utc::now();
-    let tx = internal.tx(&ctx).await?;
+    let tx = internal.read_tx(&ctx).await?;
     let company = load(&tx, id.into_inner()).await?;
     let rows = window(&tx, company.id, now - TimeDelta::days(WINDOW_DAYS)).await?;
     tx.commit().await?;
@@ -1068,7 +1069,7 @@ pub(crate) async fn feed(
         )));
     }
     let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
-    let tx = internal.tx(&ctx).await?;
+    let tx = internal.read_tx(&ctx).await?;
     let repo = tx.repo::<intent_signal::Entity>();
     let mut select = repo.find();
     if let Some(t) = q.signal_type {

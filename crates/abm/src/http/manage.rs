@@ -67,7 +67,7 @@ pub(crate) async fn list_domains(
     internal: Internal,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let tx = internal.tx(&ctx).await?;
+    let tx = internal.read_tx(&ctx).await?;
     let company = load(&tx, id.into_inner()).await?;
     let domains = domains_of(&tx, company.id).await?;
     tx.commit().await?;
@@ -258,7 +258,7 @@ pub(crate) async fn list_contacts(
         ])
         .default_sort(contact::Column::Email, false)
         .tiebreak(contact::Column::Id);
-    let tx = internal.tx(&ctx).await?;
+    let tx = internal.read_tx(&ctx).await?;
     let company = load(&tx, id.into_inner()).await?;
     let select = tx
         .repo::<contact::Entity>()
@@ -375,7 +375,7 @@ pub(crate) async fn contact_detail(
     internal: Internal,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let tx = internal.tx(&ctx).await?;
+    let tx = internal.read_tx(&ctx).await?;
     let contact = row::<contact::Entity>(&tx, id.into_inner(), "contact").await?;
     let identities = identities_of(&tx, contact.id).await?;
     tx.commit().await?;
@@ -516,7 +516,7 @@ pub(crate) async fn list_identities(
     internal: Internal,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let tx = internal.tx(&ctx).await?;
+    let tx = internal.read_tx(&ctx).await?;
     let contact = row::<contact::Entity>(&tx, id.into_inner(), "contact").await?;
     let identities = identities_of(&tx, contact.id).await?;
     tx.commit().await?;
@@ -648,7 +648,7 @@ pub(crate) async fn list_org_domains(
         .search([org_domain::Column::OrgName, org_domain::Column::Domain])
         .default_sort(org_domain::Column::OrgName, false)
         .tiebreak(org_domain::Column::Id);
-    let tx = internal.tx(&ctx).await?;
+    let tx = internal.read_tx(&ctx).await?;
     let select = spec.apply(&query, tx.repo::<org_domain::Entity>().find())?;
     let page = fetch_page(select, &query, tx.unscoped()).await?;
     tx.commit().await?;

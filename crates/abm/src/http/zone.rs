@@ -22,14 +22,19 @@ use crate::store::entity::customer_account;
 
 type Extracted<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
 
-/// A transaction of the caller's active org, once `P` is checked in it; a refusal is
-/// `refused`.
+/// A transaction of the caller's active org, once `P` is checked in it (`read`: a transaction
+/// that only reads, see `kernel::Db::begin_read`); a refusal is `refused`.
 async fn begin<P: iam::Permission>(
     ctx: &CellContext,
     caller: &Caller,
+    read: bool,
     refused: impl FnOnce() -> ApiError,
 ) -> Result<TenantTx, ApiError> {
-    match iam::Authorized::<P>::begin(ctx, caller.clone(), None).await {
+    let begun = match read {
+        true => iam::Authorized::<P>::begin_read(ctx, caller.clone(), None).await,
+        false => iam::Authorized::<P>::begin(ctx, caller.clone(), None).await,
+    };
+    match begun {
         Ok((_, tx)) => Ok(tx),
         Err(e) if e.code() == kernel::ErrorCode::Forbidden => Err(refused()),
         Err(e) => Err(e),
@@ -70,27 +75,25 @@ impl Internal {
     /// A transaction of the operator org, where every abm table but `abm_customers` lives, once
     /// the caller is found to be at least a member there.
     pub async fn tx(&self, ctx: &CellContext) -> Result<TenantTx, ApiError> {
-        self.tx_as::<iam::WorkInOrg>(ctx, || {
-            ApiError::forbidden("the ABM dashboard is for internal users")
-        })
-        .await
+        begin::<iam::WorkInOrg>(ctx, &self.caller, false, not_internal).await
+    }
+
+    /// [`Internal::tx`] for a handler that only reads (on SQLite it reads beside the writer).
+    pub async fn read_tx(&self, ctx: &CellContext) -> Result<TenantTx, ApiError> {
+        begin::<iam::WorkInOrg>(ctx, &self.caller, true, not_internal).await
     }
 
     /// [`Internal::tx`] for internal admins (admins and owners of the operator org).
     pub async fn admin_tx(&self, ctx: &CellContext) -> Result<TenantTx, ApiError> {
-        self.tx_as::<iam::AdministerOrg>(ctx, || {
+        begin::<iam::AdministerOrg>(ctx, &self.caller, false, || {
             ApiError::forbidden("this needs an internal admin")
         })
         .await
     }
+}
 
-    async fn tx_as<P: iam::Permission>(
-        &self,
-        ctx: &CellContext,
-        refused: impl FnOnce() -> ApiError,
-    ) -> Result<TenantTx, ApiError> {
-        begin::<P>(ctx, &self.caller, refused).await
-    }
+fn not_internal() -> ApiError {
+    ApiError::forbidden("the ABM dashboard is for internal users")
 }
 
 impl FromRequest for Internal {
@@ -137,7 +140,7 @@ impl FromRequest for Customer {
                 return Err(refused());
             }
             // The membership check and the account read share one transaction of the org.
-            let tx = begin::<iam::InOrg>(&ctx, &caller, refused).await?;
+            let tx = begin::<iam::InOrg>(&ctx, &caller, true, refused).await?;
             let account = customer_of(&tx).await?;
             tx.commit().await?;
             let account = account.ok_or_else(refused)?;

@@ -251,9 +251,9 @@ pub mod customer_account {
 }
 tenant_entity!(customer_account);
 
-/// Companies whose signals changed since they were last scored: ingestion adds a row per
-/// company in the delivery's transaction (a plain insert: deliveries never wait on each other
-/// or on a job here), the score job drains them, so many deliveries share one re-score.
+/// Weights waiting to be added to companies' scores: ingestion adds a row per company in the
+/// delivery's transaction (a plain insert: deliveries never wait on each other or on a job
+/// here), the score job drains them and adds them up (see `crate::score`).
 pub mod score_queue {
     use sea_orm::entity::prelude::*;
 
@@ -265,6 +265,8 @@ pub mod score_queue {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: Uuid,
         pub prospect_company_id: Uuid,
+        /// What the delivery's new signals in the window add to the company's score.
+        pub weight: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

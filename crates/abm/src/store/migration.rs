@@ -1,7 +1,7 @@
 //! abm's tables, each with `org_id` leading every index and unique key, and row-level security.
 
 use kernel::migration::{index, ts, ts_null};
-use kernel::sea_orm::{ConnectionTrait, DbErr};
+use kernel::sea_orm::{ConnectionTrait, DbErr, Statement};
 use kernel::sea_orm_migration::sea_query::{ColumnDef, Index, Table};
 use kernel::sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
 
@@ -11,6 +11,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(CreateCustomers),
         Box::new(CreateScoreQueue),
         Box::new(ScoreQueueWithoutConflicts),
+        Box::new(ScoreQueueWeights),
     ]
 }
 
@@ -403,5 +404,43 @@ impl MigrationTrait for ScoreQueueWithoutConflicts {
         )
         .await?;
         kernel::db::enable_tenant_rls(m.get_connection(), "abm_score_queue").await
+    }
+}
+
+/// Queue rows carry the weight their delivery adds, so the score job adds it instead of
+/// re-summing each company's window (see `crate::score`). Rows queued before this migration
+/// carry none: their companies are re-summed here and the queue starts empty.
+struct ScoreQueueWeights;
+
+impl MigrationName for ScoreQueueWeights {
+    fn name(&self) -> &str {
+        "abm_m20261121_000005_score_queue_weights"
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for ScoreQueueWeights {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let conn = m.get_connection();
+        let since = crate::score::window_start(chrono::Utc::now());
+        conn.execute_raw(Statement::from_sql_and_values(
+            conn.get_database_backend(),
+            "UPDATE abm_prospect_companies SET intent_score = ( \
+               SELECT COALESCE(SUM(s.weight), 0) FROM abm_intent_signals s \
+               WHERE s.org_id = abm_prospect_companies.org_id \
+                 AND s.prospect_company_id = abm_prospect_companies.id AND s.occurred_at > $1) \
+             WHERE id IN (SELECT prospect_company_id FROM abm_score_queue)",
+            [since.into()],
+        ))
+        .await?;
+        conn.execute_unprepared("DELETE FROM abm_score_queue")
+            .await?;
+        m.alter_table(
+            Table::alter()
+                .table("abm_score_queue")
+                .add_column(ColumnDef::new("weight").big_integer().not_null().default(0))
+                .to_owned(),
+        )
+        .await
     }
 }

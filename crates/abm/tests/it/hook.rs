@@ -198,7 +198,7 @@ db_test!(async fn every_branch_of_the_ingestion_workflow(db) {
         m.occurred_at = Set(Utc::now() - TimeDelta::days(31));
         tx.repo::<intent_signal::Entity>().update(m).await?;
     }
-    let changed = abm::score::rescore(&app.ctx, &tx, None, 30).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let changed = abm::score::daily(&app.ctx, &tx, 30).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
     tx.commit().await?;
     assert_eq!(changed, 1, "the daily pass ages Stanford's signals out");
     assert_eq!(score_of(&app, s.operator, s.stanford).await?.0, 0);
@@ -241,8 +241,7 @@ db_test!(async fn replays_bad_signatures_and_bad_bodies_store_nothing(db) {
     Ok(())
 });
 
-db_test!(async fn deliveries_share_one_rescore_through_the_queue(db) {
-    use abm::store::entity::score_queue;
+db_test!(async fn deliveries_queue_weights_that_one_job_adds_up(db) {
     let app = cell(&db).await?;
     let s = seed(&app).await?;
     let pricing = json!({"$current_url": "https://fullorbit.example/pricing", "$pathname": "/pricing"});
@@ -250,21 +249,72 @@ db_test!(async fn deliveries_share_one_rescore_through_the_queue(db) {
         let (status, body) = hook(&app, &format!("q{n}"), &event("$pageview", "ph-jane", pricing.clone()).to_string(), None, SECRET).await?;
         assert_eq!((status, body["signals"].as_u64()), (200, Some(1)), "{body}");
     }
-    let queued = |app: &crate::support::Cell| {
-        let ctx = app.ctx.clone();
-        async move {
-            let tx = ctx.db().tenant(s.operator).await?;
-            let repo = tx.repo::<score_queue::Entity>();
-            let rows = repo.find().all(repo.conn()).await?;
-            tx.commit().await?;
-            anyhow::Ok(rows.into_iter().map(|r| r.prospect_company_id).collect::<Vec<_>>())
-        }
-    };
-    // Three deliveries, three requests for one company (plain inserts: no delivery waits).
-    assert_eq!(queued(&app).await?, vec![s.acme; 3]);
-    // The jobs drain it: one re-score covers all three signals.
+    // Three deliveries, three rows for one company, each with its signal's weight (plain
+    // inserts: no delivery waits).
+    assert_eq!(queued(&app, s.operator).await?, vec![(s.acme, 20); 3]);
+    // The jobs drain it: the first adds all three weights, the others find it empty.
     while app.ctx.jobs().run_once(&app.ctx).await? > 0 {}
-    assert!(queued(&app).await?.is_empty());
+    assert!(queued(&app, s.operator).await?.is_empty());
     assert_eq!(score_of(&app, s.operator, s.acme).await?, (60, "engaged".to_owned()));
     Ok(())
 });
+
+db_test!(async fn duplicates_and_old_signals_add_nothing_and_the_daily_pass_takes_the_queue(db) {
+    let app = cell(&db).await?;
+    let s = seed(&app).await?;
+    let pricing = json!({"$current_url": "https://fullorbit.example/pricing", "$pathname": "/pricing"});
+    let first = event("$pageview", "ph-jane", pricing.clone()).to_string();
+    let (_, body) = hook(&app, "d1", &first, None, SECRET).await?;
+    assert_eq!(body["signals"].as_u64(), Some(1), "{body}");
+    // The same event in another delivery is a duplicate: stored once, queued once.
+    let (_, body) = hook(&app, "d2", &first, None, SECRET).await?;
+    assert_eq!((body["signals"].as_u64(), body["duplicates"].as_u64()), (Some(0), Some(1)), "{body}");
+    // An event from before the window is stored but adds nothing.
+    let mut old = event("$pageview", "ph-jane", pricing.clone());
+    old["event"]["timestamp"] = json!((Utc::now() - TimeDelta::days(40)).to_rfc3339());
+    let (_, body) = hook(&app, "d3", &old.to_string(), None, SECRET).await?;
+    assert_eq!(body["signals"].as_u64(), Some(1), "{body}");
+    assert_eq!(signals(&app, s.operator).await?.len(), 2);
+    assert_eq!(queued(&app, s.operator).await?, vec![(s.acme, 20)]);
+
+    // The daily pass runs before the job: it sums the window and empties the queue in one
+    // snapshot, so the job that runs after it adds nothing twice.
+    let tx = app.ctx.db().tenant(s.operator).await?;
+    let changed = abm::score::daily(&app.ctx, &tx, 30).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    tx.commit().await?;
+    assert_eq!(changed, 1);
+    assert!(queued(&app, s.operator).await?.is_empty());
+    while app.ctx.jobs().run_once(&app.ctx).await? > 0 {}
+    assert_eq!(score_of(&app, s.operator, s.acme).await?, (20, "new".to_owned()));
+
+    // A new delivery is added on top of the daily sum, and crosses the threshold.
+    let (_, body) = hook(&app, "d4", &event("$pageview", "ph-jane", pricing).to_string(), None, SECRET).await?;
+    assert_eq!(body["signals"].as_u64(), Some(1), "{body}");
+    while app.ctx.jobs().run_once(&app.ctx).await? > 0 {}
+    assert_eq!(score_of(&app, s.operator, s.acme).await?, (40, "engaged".to_owned()));
+    // A daily pass over unchanged signals changes nothing.
+    let tx = app.ctx.db().tenant(s.operator).await?;
+    let changed = abm::score::daily(&app.ctx, &tx, 30).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    tx.commit().await?;
+    assert_eq!(changed, 0);
+    assert_eq!(score_of(&app, s.operator, s.acme).await?.0, 40);
+    Ok(())
+});
+
+/// The score queue of `operator`: (company, weight) per row, oldest first.
+async fn queued(app: &TestApp, operator: Uuid) -> anyhow::Result<Vec<(Uuid, i64)>> {
+    use abm::store::entity::score_queue;
+    use kernel::sea_orm::QueryOrder;
+    let tx = app.ctx.db().tenant(operator).await?;
+    let repo = tx.repo::<score_queue::Entity>();
+    let rows = repo
+        .find()
+        .order_by_asc(score_queue::Column::Id)
+        .all(repo.conn())
+        .await?;
+    tx.commit().await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.prospect_company_id, r.weight))
+        .collect())
+}

@@ -152,3 +152,32 @@ async fn postgres_row_level_security_backs_the_repository() -> anyhow::Result<()
         .await?;
     result
 }
+
+db_test!(async fn reads_answer_while_a_writer_holds_its_transaction(db) {
+    let app = TestApp::spawn(&db, NOTES_AND_TAGS).await?;
+    let store = app.ctx.db();
+    let org = Uuid::now_v7();
+    seed(store, org, &["committed"]).await?;
+    let titles = |rows: Vec<note::Model>| rows.into_iter().map(|n| n.title).collect::<Vec<_>>();
+    // A writer holds its transaction open (on SQLite: the one write lock).
+    let writer = store.tenant(org).await?;
+    writer.repo::<note::Entity>().insert(new_note("in flight")).await?;
+    // A read transaction does not queue behind it (an immediate one would wait out the busy
+    // timeout and fail), and sees committed rows only.
+    let reader = store.tenant_read(org).await?;
+    let repo = reader.repo::<note::Entity>();
+    let seen = titles(repo.find().all(repo.conn()).await?);
+    reader.commit().await?;
+    assert_eq!(seen, vec!["committed"]);
+    writer.commit().await?;
+
+    // Scoped once open (how an API key's org is learnt): that org's rows only.
+    let other = Uuid::now_v7();
+    seed(store, other, &["other"]).await?;
+    let tx = Db::scope(store.begin_read().await?, other).await?;
+    let repo = tx.repo::<note::Entity>();
+    let seen = titles(repo.find().all(repo.conn()).await?);
+    tx.commit().await?;
+    assert_eq!(seen, vec!["other"]);
+    Ok(())
+});

@@ -139,6 +139,26 @@ impl<P: Permission> Authorized<P> {
         object_id: Option<String>,
     ) -> Result<(Self, TenantTx), ApiError> {
         let tx = ctx.db().tenant(caller.org()?).await?;
+        Self::check_first(ctx, tx, caller, object_id).await
+    }
+
+    /// [`Authorized::begin`] for a handler that only reads: the transaction is
+    /// [`kernel::Db::tenant_read`]'s (on SQLite it reads beside the writer).
+    pub async fn begin_read(
+        ctx: &CellContext,
+        caller: Caller,
+        object_id: Option<String>,
+    ) -> Result<(Self, TenantTx), ApiError> {
+        let tx = ctx.db().tenant_read(caller.org()?).await?;
+        Self::check_first(ctx, tx, caller, object_id).await
+    }
+
+    async fn check_first(
+        ctx: &CellContext,
+        tx: TenantTx,
+        caller: Caller,
+        object_id: Option<String>,
+    ) -> Result<(Self, TenantTx), ApiError> {
         match Self::check_in(ctx, &tx, caller, object_id).await {
             Ok(proof) => Ok((proof, tx)),
             Err(e) => {
