@@ -73,11 +73,7 @@ pub async fn apply_queue(
         *added.entry(row.prospect_company_id).or_default() += row.weight;
     }
     let touched: Vec<Uuid> = added.keys().copied().collect();
-    let mut by_delta: BTreeMap<i64, Vec<Uuid>> = BTreeMap::new();
-    for (company, delta) in added.into_iter().filter(|(_, d)| *d != 0) {
-        by_delta.entry(delta).or_default().push(company);
-    }
-    let changed = set_scores(tx, by_delta, true).await?;
+    let changed = set_scores(tx, added.into_iter().filter(|(_, d)| *d != 0), true).await?;
     engage(ctx, tx, Some(&touched), threshold).await?;
     Ok(changed)
 }
@@ -135,24 +131,25 @@ pub async fn daily(ctx: &CellContext, tx: &TenantTx, threshold: i64) -> Result<u
     for company in stored.keys() {
         target.entry(*company).or_insert(0);
     }
-    let mut by_score: BTreeMap<i64, Vec<Uuid>> = BTreeMap::new();
-    for (company, score) in target {
-        if stored.get(&company).copied().unwrap_or(0) != score {
-            by_score.entry(score).or_default().push(company);
-        }
-    }
-    let changed = set_scores(tx, by_score, false).await?;
+    let stale = target
+        .into_iter()
+        .filter(|(company, score)| stored.get(company).copied().unwrap_or(0) != *score);
+    let changed = set_scores(tx, stale, false).await?;
     engage(ctx, tx, None, threshold).await?;
     Ok(changed)
 }
 
-/// Sets (or, with `add`, adds) each key of `groups` to the scores of its companies; returns how
-/// many companies it named. One statement per value and batch, not per company.
+/// Sets (or, with `add`, adds) each company's value to its score; returns how many companies it
+/// named. One statement per distinct value and batch, not per company.
 async fn set_scores(
     tx: &TenantTx,
-    groups: BTreeMap<i64, Vec<Uuid>>,
+    scores: impl IntoIterator<Item = (Uuid, i64)>,
     add: bool,
 ) -> Result<usize, ApiError> {
+    let mut groups: BTreeMap<i64, Vec<Uuid>> = BTreeMap::new();
+    for (company, value) in scores {
+        groups.entry(value).or_default().push(company);
+    }
     let now = Utc::now();
     let mut named = 0;
     for (value, companies) in groups {

@@ -200,7 +200,7 @@ async fn slug_taken<C: ConnectionTrait>(conn: &C, slug: &str) -> Result<bool, Ap
 
 /// The role (as the cell names it) of `user` in `org`, if they are a member.
 pub async fn role_in(db: &Db, user: Uuid, org: Uuid) -> Result<Option<String>, ApiError> {
-    let tx = db.tenant(org).await.map_err(ApiError::internal)?;
+    let tx = db.tenant_read(org).await.map_err(ApiError::internal)?;
     let role = member_role(&tx, user).await?;
     tx.commit().await.map_err(ApiError::internal)?;
     Ok(role)

@@ -504,7 +504,7 @@ pub(crate) async fn detail(
     tx.commit().await?;
     let customer = match company.customer_org_id {
         Some(org) => {
-            let tx = ctx.db().tenant(org).await?;
+            let tx = ctx.db().tenant_read(org).await?;
             let account = super::zone::customer_of(&tx).await?;
             tx.commit().await?;
             account.map(CustomerAccount::from)

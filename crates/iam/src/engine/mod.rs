@@ -114,7 +114,7 @@ impl Engine {
         {
             return Ok(Answer { value, revision });
         }
-        let tx = self.db.tenant(org_id).await?;
+        let tx = self.db.tenant_read(org_id).await?;
         let answer = self
             .check_unvalidated(&tx, object, relation, subject, opts)
             .await;
@@ -186,7 +186,7 @@ impl Engine {
                 revision,
             });
         }
-        let tx = self.db.tenant(org_id).await?;
+        let tx = self.db.tenant_read(org_id).await?;
         let revision = self.revision(&tx, org_id, opts).await?;
         let mut checker = self.checker(&tx, org_id, revision, opts);
         let mut out = Vec::with_capacity(items.len());
@@ -219,7 +219,7 @@ impl Engine {
     ) -> Result<Answer<ExpandNode>, EngineError> {
         let def = self.validate_object(object, relation)?;
         self.validate_contextual(&opts.contextual)?;
-        let tx = self.db.tenant(org_id).await?;
+        let tx = self.db.tenant_read(org_id).await?;
         let revision = self.revision(&tx, org_id, opts).await?;
         let mut reader = Reader::new(Some(&tx), &opts.contextual);
         let value = expand::expand(&mut reader, &self.schema, object, def).await;
@@ -242,7 +242,7 @@ impl Engine {
         self.validate_relation(object_type, relation)?;
         self.validate_subject(subject)?;
         self.validate_contextual(&opts.contextual)?;
-        let tx = self.db.tenant(org_id).await?;
+        let tx = self.db.tenant_read(org_id).await?;
         let revision = self.revision(&tx, org_id, opts).await?;
         let mut checker = self.checker(&tx, org_id, revision, opts);
         let value =
@@ -270,7 +270,7 @@ impl Engine {
         self.validate_object(object, relation)?;
         self.validate_relation_opt(subject_type, subject_relation)?;
         self.validate_contextual(&opts.contextual)?;
-        let tx = self.db.tenant(org_id).await?;
+        let tx = self.db.tenant_read(org_id).await?;
         let revision = self.revision(&tx, org_id, opts).await?;
         let mut checker = self.checker(&tx, org_id, revision, opts);
         let value = lookup::lookup_subjects(
@@ -290,7 +290,7 @@ impl Engine {
 
     /// The org's current revision.
     pub async fn current_revision(&self, org_id: Uuid) -> Result<Revision, EngineError> {
-        let tx = self.db.tenant(org_id).await?;
+        let tx = self.db.tenant_read(org_id).await?;
         let rev = store::current_revision(&tx).await?;
         tx.commit().await?;
         Ok(rev)

@@ -118,13 +118,13 @@ impl<P: Permission> Authorized<P> {
     }
 
     /// Checks `P` for `caller` on `object_id` outside a request (jobs, other extractors), in a
-    /// transaction of its own.
+    /// (read-only) transaction of its own.
     pub async fn check(
         ctx: &CellContext,
         caller: Caller,
         object_id: Option<String>,
     ) -> Result<Self, ApiError> {
-        let (proof, tx) = Self::begin(ctx, caller, object_id).await?;
+        let (proof, tx) = Self::begin_read(ctx, caller, object_id).await?;
         tx.commit().await?;
         Ok(proof)
     }
