@@ -1,7 +1,8 @@
 //! The database's own limit, measured in the same run as the cell: `pgbench` (select-only on its
 //! own tables, and a batched insert of signal rows into the cell's table) on PostgreSQL, and on
 //! both backends the cell's own queries sent straight through sea-orm/sqlx with no HTTP, no
-//! authentication and no tenant transaction.
+//! authentication and no tenant setting: in one plain (on SQLite deferred) transaction per
+//! request, as the cell sends them.
 
 use std::io::Write as _;
 use std::process::Command;
@@ -143,9 +144,10 @@ pub async fn direct(
                 let units = match query {
                     Query::ReadById => {
                         let id = dataset::id(seed, Kind::Contact, pick(sizes.contacts));
+                        let tx = conn.begin().await?;
                         let found = contact::Entity::find_by_id(id)
                             .filter(contact::Column::OrgId.eq(org))
-                            .one(&conn)
+                            .one(&tx)
                             .await?;
                         anyhow::ensure!(found.is_some(), "contact {id} not found");
                         contact_identity::Entity::find()
@@ -153,8 +155,9 @@ pub async fn direct(
                             .filter(contact_identity::Column::ContactId.eq(id))
                             .order_by_asc(contact_identity::Column::IdentityType)
                             .order_by_asc(contact_identity::Column::IdentityValue)
-                            .all(&conn)
+                            .all(&tx)
                             .await?;
+                        tx.commit().await?;
                         1
                     }
                     Query::List => {
@@ -167,7 +170,9 @@ pub async fn direct(
                             .filter(prospect_company::Column::Stage.is_in(["engaged"]))
                             .order_by_desc(prospect_company::Column::IntentScore)
                             .order_by_asc(prospect_company::Column::Id);
-                        let page = fetch_page(select, &query, &conn).await?;
+                        let tx = conn.begin().await?;
+                        let page = fetch_page(select, &query, &tx).await?;
+                        tx.commit().await?;
                         anyhow::ensure!(engaged == 0 || !page.data.is_empty(), "empty page");
                         1
                     }

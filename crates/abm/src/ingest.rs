@@ -9,8 +9,8 @@
 //!
 //! Everything of one delivery is written in one transaction of the operator org, before the
 //! hook answers: an accepted event is never lost, a replay (`webhook-id`, event `uuid`) is
-//! ignored, and what the new signals add to their companies' scores is queued for a job enqueued
-//! in the same transaction.
+//! ignored, and what the new signals add to their companies' scores is queued, in the same
+//! transaction, for the score job (see [`crate::score`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -258,8 +258,9 @@ impl Inner {
         report.duplicates = attempted - report.signals;
         scores.retain(|_, weight| *weight != 0);
         if !scores.is_empty() {
-            // The weights wait in the score queue; each delivery enqueues a job, and the first
-            // job to run adds up what every delivery so far queued (the others find it empty).
+            // The weights wait in the score queue for a job that adds up what every delivery
+            // so far queued: one is enqueued unless one already waits (a burst of deliveries
+            // costs one run), and the minute sweep takes what a claimed job missed.
             score_queue::Entity::insert_many(scores.iter().map(|(c, weight)| {
                 score_queue::ActiveModel {
                     org_id: Set(state.operator),
@@ -271,7 +272,7 @@ impl Inner {
             .exec_without_returning(tx.unscoped())
             .await?;
             ctx.jobs()
-                .enqueue(
+                .enqueue_unless_pending(
                     tx.unscoped(),
                     SCORE_JOB,
                     Some(state.operator),

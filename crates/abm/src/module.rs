@@ -147,14 +147,27 @@ impl PlatformModule for Abm {
     }
 
     fn scheduled_jobs(&self) -> Vec<ScheduledJob> {
-        vec![ScheduledJob {
-            name: "score_daily",
-            cron: "17 3 * * *",
-            handler: Arc::new(crate::score::ScoreJob {
-                threshold: self.inner.settings.engaged_threshold,
-                daily: true,
-            }),
-        }]
+        let threshold = self.inner.settings.engaged_threshold;
+        vec![
+            ScheduledJob {
+                name: "score_daily",
+                cron: "17 3 * * *",
+                handler: Arc::new(crate::score::ScoreJob {
+                    threshold,
+                    daily: true,
+                }),
+            },
+            // Deliveries enqueue `abm.score` only when none waits; one that committed after
+            // the waiting job was claimed leaves its weights for this sweep.
+            ScheduledJob {
+                name: "score_sweep",
+                cron: "* * * * *",
+                handler: Arc::new(crate::score::ScoreJob {
+                    threshold,
+                    daily: false,
+                }),
+            },
+        ]
     }
 
     async fn on_ready(&self, ctx: &CellContext) -> anyhow::Result<()> {

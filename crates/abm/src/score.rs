@@ -4,9 +4,10 @@
 //! - **Ingestion** queues, in the delivery's transaction, one row per company with the weight its
 //!   newly stored signals add (signals already outside the window add nothing; duplicates are not
 //!   stored, so they add nothing either).
-//! - **`abm.score`** (enqueued by each delivery) drains the queue and adds each company's queued
-//!   weight to its score: a few `UPDATE … SET intent_score = intent_score + d` statements, never a
-//!   re-sum of the company's signals (hot accounts have tens of thousands).
+//! - **`abm.score`** (enqueued by a delivery unless one already waits, and swept every minute by
+//!   `abm.score_sweep`) drains the queue and adds each company's queued weight to its score: a
+//!   few `UPDATE … SET intent_score = intent_score + d` statements, never a re-sum of the
+//!   company's signals (hot accounts have tens of thousands).
 //! - **`abm.score_daily`** re-sums every company's window, so signals that left it age out, and
 //!   takes the queue in the same snapshot (its signals are in the sums). Between two daily passes
 //!   a score may still count signals that left the window since the last one (at most a day).

@@ -203,29 +203,79 @@ impl Jobs {
         org_id: Option<Uuid>,
         payload: serde_json::Value,
     ) -> Result<Uuid, JobError> {
+        let id = Uuid::now_v7();
+        self.insert(conn, id, name, org_id, payload, false).await?;
+        Ok(id)
+    }
+
+    /// [`Self::enqueue`], unless a job of the same name and org is already waiting to be
+    /// claimed: for jobs that take up whatever work is queued when they run, so a burst of
+    /// callers costs one run, not one each. Returns the new job's id, `None` if one waited.
+    ///
+    /// A caller that commits after the waiting job was claimed and took up the work may find
+    /// none waiting when it looked: its work then waits for the next such job, so a job
+    /// enqueued this way needs a schedule that sweeps up as well (every minute, say). On
+    /// PostgreSQL the look goes through `conn`'s row security: enqueue an org's job in its
+    /// tenant transaction, a job without an org from the system context.
+    pub async fn enqueue_unless_pending<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        name: &str,
+        org_id: Option<Uuid>,
+        payload: serde_json::Value,
+    ) -> Result<Option<Uuid>, JobError> {
+        let id = Uuid::now_v7();
+        let inserted = self.insert(conn, id, name, org_id, payload, true).await?;
+        Ok(inserted.then_some(id))
+    }
+
+    /// Inserts the job; `false` when `unless_pending` found one waiting.
+    async fn insert<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        id: Uuid,
+        name: &str,
+        org_id: Option<Uuid>,
+        payload: serde_json::Value,
+        unless_pending: bool,
+    ) -> Result<bool, JobError> {
         let def = self
             .inner
             .defs
             .get(name)
             .ok_or_else(|| JobError::Unknown(name.to_owned()))?;
-        let id = Uuid::now_v7();
         let now = now_ms();
-        conn.execute_raw(stmt(
-            conn.get_database_backend(),
-            "INSERT INTO kernel_jobs (id, name, org_id, payload, status, attempts, max_attempts, next_attempt_ms, locked_until_ms, created_at_ms) \
-             VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, 0, $6)",
-            vec![
-                id.into(),
-                name.to_owned().into(),
-                org_id.into(),
-                payload.to_string().into(),
-                (def.max_attempts as i32).into(),
-                now.into(),
-            ],
-        ))
-        .await?;
-        self.inner.wake.notify_one();
-        Ok(id)
+        // Waiting: pending and not claimed (a claimed job stays pending under its lease).
+        // Pending jobs are few, and the `kernel_jobs_due` index leads with the status.
+        let guard = match unless_pending {
+            true => {
+                " WHERE NOT EXISTS (SELECT 1 FROM kernel_jobs WHERE status = 'pending' \
+                 AND locked_until_ms <= $6 AND name = $2 AND org_id IS NOT DISTINCT FROM $3)"
+            }
+            false => "",
+        };
+        let inserted = conn
+            .execute_raw(stmt(
+                conn.get_database_backend(),
+                &format!(
+                    "INSERT INTO kernel_jobs (id, name, org_id, payload, status, attempts, max_attempts, next_attempt_ms, locked_until_ms, created_at_ms) \
+                     SELECT $1, $2, $3, $4, 'pending', 0, $5, $6, 0, $6{guard}"
+                ),
+                vec![
+                    id.into(),
+                    name.to_owned().into(),
+                    org_id.into(),
+                    payload.to_string().into(),
+                    (def.max_attempts as i32).into(),
+                    now.into(),
+                ],
+            ))
+            .await?
+            .rows_affected();
+        if inserted == 1 {
+            self.inner.wake.notify_one();
+        }
+        Ok(inserted == 1)
     }
 
     /// Claims due jobs, runs them, records each attempt. Returns how many ran.

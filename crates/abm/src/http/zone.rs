@@ -41,13 +41,12 @@ async fn begin<P: iam::Permission>(
     }
 }
 
-fn parts(req: &HttpRequest) -> Result<(CellContext, web::Data<Inner>, Caller), ApiError> {
-    let ctx = CellContext::extract(req).into_inner()?;
+fn parts(req: &HttpRequest) -> Result<(web::Data<Inner>, Caller), ApiError> {
     let abm = req
         .app_data::<web::Data<Inner>>()
         .cloned()
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("abm is not registered")))?;
-    Ok((ctx, abm, Caller::extract(req).into_inner()?))
+    Ok((abm, Caller::extract(req).into_inner()?))
 }
 
 /// The account of a customer org (`None`: not a customer org), read in `tx`, a transaction of
@@ -103,7 +102,7 @@ impl FromRequest for Internal {
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let parts = parts(req);
         Box::pin(async move {
-            let (_, abm, caller) = parts?;
+            let (abm, caller) = parts?;
             let operator = abm.state()?.operator;
             if caller.org()? != operator {
                 return Err(ApiError::forbidden(
@@ -129,9 +128,11 @@ impl FromRequest for Customer {
     type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let parts = parts(req);
+        let parts = CellContext::extract(req)
+            .into_inner()
+            .and_then(|ctx| Ok((ctx, parts(req)?)));
         Box::pin(async move {
-            let (ctx, abm, caller) = parts?;
+            let (ctx, (abm, caller)) = parts?;
             let org_id = caller.org()?;
             let refused = || {
                 ApiError::forbidden("the customer portal is for users of a customer organization")

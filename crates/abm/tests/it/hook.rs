@@ -8,6 +8,7 @@ use abm::store::entity::{
 use abm::webhook::{WebhookSecret, sign};
 use chrono::{TimeDelta, Utc};
 use kernel::sea_orm::ActiveValue::Set;
+use kernel::sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use testkit::{TestApp, db_test};
 use uuid::Uuid;
@@ -250,12 +251,32 @@ db_test!(async fn deliveries_queue_weights_that_one_job_adds_up(db) {
         assert_eq!((status, body["signals"].as_u64()), (200, Some(1)), "{body}");
     }
     // Three deliveries, three rows for one company, each with its signal's weight (plain
-    // inserts: no delivery waits).
+    // inserts: no delivery waits), and one job: the first delivery's waits for the others.
     assert_eq!(queued(&app, s.operator).await?, vec![(s.acme, 20); 3]);
-    // The jobs drain it: the first adds all three weights, the others find it empty.
-    while app.ctx.jobs().run_once(&app.ctx).await? > 0 {}
+    assert_eq!(app.ctx.jobs().run_once(&app.ctx).await?, 1);
+    assert_eq!(app.ctx.jobs().run_once(&app.ctx).await?, 0);
     assert!(queued(&app, s.operator).await?.is_empty());
     assert_eq!(score_of(&app, s.operator, s.acme).await?, (60, "engaged".to_owned()));
+    Ok(())
+});
+
+db_test!(async fn the_minute_sweep_takes_weights_whose_job_was_claimed_before_they_committed(db) {
+    let app = cell(&db).await?;
+    let s = seed(&app).await?;
+    let pricing = json!({"$current_url": "https://fullorbit.example/pricing", "$pathname": "/pricing"});
+    let (_, body) = hook(&app, "s1", &event("$pageview", "ph-jane", pricing).to_string(), None, SECRET).await?;
+    assert_eq!(body["signals"].as_u64(), Some(1), "{body}");
+    // The waiting job was claimed and drained the queue before this delivery committed: no job
+    // is left for its row.
+    app.ctx.db().system().conn().execute_unprepared("UPDATE kernel_jobs SET status = 'done'").await?;
+    assert_eq!(app.ctx.jobs().run_once(&app.ctx).await?, 0);
+    assert_eq!(queued(&app, s.operator).await?, vec![(s.acme, 20)]);
+    // The next minute's sweep adds it.
+    let ticks = app.ctx.jobs().tick_schedules(app.ctx.db(), Utc::now() + TimeDelta::seconds(61)).await?;
+    assert!(ticks >= 1);
+    while app.ctx.jobs().run_once(&app.ctx).await? > 0 {}
+    assert!(queued(&app, s.operator).await?.is_empty());
+    assert_eq!(score_of(&app, s.operator, s.acme).await?.0, 20);
     Ok(())
 });
 

@@ -114,6 +114,39 @@ db_test!(async fn jobs_run_only_when_their_transaction_commits_and_every_attempt
     Ok(())
 });
 
+db_test!(async fn enqueue_unless_pending_adds_nothing_while_a_job_of_the_same_org_waits(db) {
+    let worker = Worker::default();
+    let app = TestApp::spawn_with(&db, CELL, &QUIET, vec![Box::new(worker.clone())]).await?;
+    let jobs = app.ctx.jobs();
+    let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+    let ctx = &app.ctx;
+    let once = |org: Uuid| async move {
+        let tx = ctx.db().tenant(org).await?;
+        let id = jobs.enqueue_unless_pending(tx.unscoped(), "worker.count", Some(org), serde_json::json!({})).await?;
+        tx.commit().await?;
+        anyhow::Ok(id)
+    };
+    let first = once(a).await?;
+    assert!(first.is_some());
+    assert_eq!(once(a).await?, None, "a job of org a waits");
+    assert!(once(b).await?.is_some(), "org b has its own");
+    let none_org = || jobs.enqueue_unless_pending(app.ctx.db().system().conn(), "worker.count", None, serde_json::json!({}));
+    assert!(none_org().await?.is_some());
+    assert_eq!(none_org().await?, None);
+    assert_eq!(count(&app, "SELECT count(*) AS n FROM kernel_jobs").await?, 3);
+
+    // A claimed job (pending under its lease) no longer waits: work queued now needs a new one.
+    let conn = app.ctx.db().system().conn();
+    conn.execute_unprepared("UPDATE kernel_jobs SET locked_until_ms = 9000000000000").await?;
+    let second = once(a).await?;
+    assert!(second.is_some() && second != first);
+    assert_eq!(once(a).await?, None);
+    conn.execute_unprepared("UPDATE kernel_jobs SET locked_until_ms = 0").await?;
+    assert_eq!(jobs.run_once(&app.ctx).await?, 4);
+    assert!(once(a).await?.is_some(), "done jobs do not wait");
+    Ok(())
+});
+
 db_test!(async fn a_failing_job_is_retried_then_parked_and_replay_runs_it(db) {
     let worker = Worker::default();
     worker.log.fail.store(true, Ordering::SeqCst);
