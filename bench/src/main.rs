@@ -319,7 +319,8 @@ async fn bench_backend(args: &RunArgs, backend: &str) -> anyhow::Result<BackendR
     .await?;
     // The references run with the cell's pool size, not the generator's one connection.
     conn.close().await?;
-    let conn = Database::connect(&t.url).await?;
+    let clients = 10; // the product's database.max_connections
+    let conn = reference_connection(&t.url, clients).await?;
     println!(
         "[{backend}] {} rows in {:.1} s ({:.0} rows/s)",
         seeded.rows,
@@ -350,7 +351,6 @@ async fn bench_backend(args: &RunArgs, backend: &str) -> anyhow::Result<BackendR
     ));
 
     let run_time = Duration::from_secs(args.duration);
-    let clients = 10; // the product's database.max_connections
     let mut rows = Vec::new();
     let signals_before = count_signals(&conn, org).await?;
     for scenario in [
@@ -527,6 +527,19 @@ async fn generator_connection(url: &str) -> anyhow::Result<DatabaseConnection> {
     conn.execute_unprepared("PRAGMA cache_size = -1048576")
         .await?;
     Ok(conn)
+}
+
+/// `clients` connections, on SQLite with the cell's settings (sea-orm opens one connection to a
+/// SQLite file unless told otherwise: the references would run on one connection, not ten).
+async fn reference_connection(url: &str, clients: u32) -> anyhow::Result<DatabaseConnection> {
+    let mut opts = kernel::sea_orm::ConnectOptions::new(url);
+    opts.max_connections(clients)
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|o| {
+            o.synchronous(kernel::sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(30))
+        });
+    Ok(Database::connect(opts).await?)
 }
 
 async fn operator_org(conn: &DatabaseConnection) -> anyhow::Result<uuid::Uuid> {
