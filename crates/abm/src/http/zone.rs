@@ -128,11 +128,9 @@ impl FromRequest for Customer {
     type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let parts = CellContext::extract(req)
-            .into_inner()
-            .and_then(|ctx| Ok((ctx, parts(req)?)));
+        let (ctx, parts) = (CellContext::extract(req).into_inner(), parts(req));
         Box::pin(async move {
-            let (ctx, (abm, caller)) = parts?;
+            let (ctx, (abm, caller)) = (ctx?, parts?);
             let org_id = caller.org()?;
             let refused = || {
                 ApiError::forbidden("the customer portal is for users of a customer organization")
