@@ -132,6 +132,9 @@ pub struct ItemError {
 /// What is wrong with an item. Messages never quote the values (they may be personal data).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ItemErrorKind {
+    /// A string (or key) of the item holds the NUL character.
+    #[error("holds the NUL character (U+0000), which cannot be stored")]
+    NulCharacter,
     /// A batch item that is not an object.
     #[error("is not a JSON object but {0}")]
     NotAnObject(&'static str),
@@ -202,6 +205,16 @@ fn parse_item(
     now: DateTime<Utc>,
     options: &ParseOptions,
 ) -> Result<Event, ItemError> {
+    // PostgreSQL stores no NUL in text or jsonb: refused here, on both backends alike.
+    if object
+        .iter()
+        .any(|(k, v)| k.contains('\0') || kernel::http::extract::nul_path(v).is_some())
+    {
+        return Err(ItemError {
+            index,
+            kind: ItemErrorKind::NulCharacter,
+        });
+    }
     parse_fields(&mut object, now, options).map_err(|kind| ItemError { index, kind })
 }
 
@@ -627,6 +640,25 @@ mod tests {
             items[3].as_ref().map(|e| e.distinct_id.as_str()),
             Ok("flat")
         );
+        Ok(())
+    }
+
+    #[test]
+    fn an_item_holding_a_nul_character_fails_alone() -> TestResult {
+        let body = json!([
+            {"event": "$pageview", "distinct_id": "a\u{0}b"},
+            {"event": "$pageview", "distinct_id": "d", "properties": {"deep": ["x\u{0}"]}},
+            {"event": "$pageview", "distinct_id": "d", "properties": {"k\u{0}": 1}},
+            {"event": "$pageview", "distinct_id": "fine"}
+        ]);
+        let items = parse_value(&body)?;
+        for (i, item) in items.iter().take(3).enumerate() {
+            assert_eq!(
+                item.as_ref().err().map(|e| (e.index, &e.kind)),
+                Some((i, &ItemErrorKind::NulCharacter))
+            );
+        }
+        assert!(items[3].is_ok());
         Ok(())
     }
 

@@ -102,6 +102,14 @@ async fn api_key_caller(ctx: &CellContext, state: &State, token: &str) -> Option
     {
         return None;
     }
+    // A key dies with its user: checked on every request (deactivation also revokes the keys).
+    let user = crate::entity::user::Entity::find_by_id(key.created_by)
+        .one(&txn)
+        .await
+        .ok()??;
+    if user.status != service::STATUS_ACTIVE {
+        return None;
+    }
     let tx = kernel::Db::scope(txn, key.org_id).await.ok()?;
     let role_name = tenancy::member_role(&tx, key.created_by).await.ok()??;
     tx.commit().await.ok()?;

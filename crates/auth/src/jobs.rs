@@ -1,4 +1,4 @@
-//! Background work: anonymizing deactivated accounts.
+//! Background work: anonymizing deactivated accounts, password-reset mails.
 
 use chrono::Utc;
 use kernel::CellContext;
@@ -8,6 +8,46 @@ use kernel::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use crate::entity::{backup_code, one_time_token, session, user};
 use crate::service::{STATUS_ANONYMIZED, STATUS_DEACTIVATED};
 use crate::state::Shared;
+
+/// The job a forgot-password request enqueues (`auth.forgot_password`), payload `{"email"}`.
+pub(crate) const FORGOT_PASSWORD_JOB: &str = "auth.forgot_password";
+
+/// Mails a reset link if the address belongs to an active account; does nothing otherwise.
+pub(crate) struct ForgotPassword(pub Shared);
+
+#[kernel::async_trait::async_trait]
+impl kernel::module::JobHandler for ForgotPassword {
+    async fn run(&self, ctx: &CellContext, job: &kernel::jobs::Job) -> anyhow::Result<()> {
+        let state = self
+            .0
+            .get()
+            .ok_or_else(|| anyhow::anyhow!("the auth module is not ready"))?;
+        let email = job.payload["email"].as_str().unwrap_or_default();
+        let user = crate::service::user_by_email(ctx.db().conn(), email)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let Some(user) = user else {
+            return Ok(());
+        };
+        if user.status != crate::service::STATUS_ACTIVE {
+            return Ok(());
+        }
+        let txn = ctx.db().begin().await?;
+        crate::service::mail_link(
+            ctx,
+            &txn,
+            state,
+            user.id,
+            &user.email,
+            None,
+            crate::service::Link::Reset,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        txn.commit().await?;
+        Ok(())
+    }
+}
 
 /// Daily: accounts deactivated more than `anonymize_after_days` ago lose their personal data
 /// (email replaced, names, avatar, locale, time zone, password and MFA cleared, sessions and

@@ -65,6 +65,14 @@ impl kernel::PlatformModule for Auth {
         crate::templates::all()
     }
 
+    fn jobs(&self) -> Vec<kernel::module::JobDefinition> {
+        vec![kernel::module::JobDefinition {
+            name: "forgot_password",
+            handler: Arc::new(crate::jobs::ForgotPassword(self.shared.clone())),
+            max_attempts: None,
+        }]
+    }
+
     fn scheduled_jobs(&self) -> Vec<ScheduledJob> {
         let handler: Arc<dyn JobHandler> = Arc::new(crate::jobs::Anonymize(self.shared.clone()));
         vec![ScheduledJob {

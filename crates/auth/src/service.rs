@@ -467,13 +467,29 @@ fn deny_key(session: Uuid) -> String {
     format!("auth:deny:{session}")
 }
 
-/// Whether the session's access tokens were revoked (logout) before they expire.
+/// Whether the session's access tokens were revoked (logout) before they expire. The
+/// deny-list in the cache answers; when the shared cache does not, the session's row does
+/// (fails closed: a database error denies too).
 pub(crate) async fn is_denied(ctx: &CellContext, session: Uuid) -> bool {
-    ctx.cache()
+    match ctx
+        .cache()
         .global()
-        .get::<bool>(&deny_key(session))
+        .try_get::<bool>(&deny_key(session))
         .await
-        .unwrap_or(false)
+    {
+        Ok(hit) => hit.unwrap_or(false),
+        Err(_) => match session::Entity::find_by_id(session)
+            .one(ctx.db().conn())
+            .await
+        {
+            Ok(Some(s)) => s.revoked_at.is_some(),
+            Ok(None) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "session check failed; token refused");
+                true
+            }
+        },
+    }
 }
 
 /// Revokes sessions (their refresh tokens stop working) and deny-lists their access tokens

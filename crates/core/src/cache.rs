@@ -2,9 +2,11 @@
 //! `<cell>:<org>:<key>` (`<cell>:_:<key>` for data of no org), so cells sharing a Redis and orgs
 //! sharing a cell never read each other's entries.
 //!
-//! Reads and writes are best-effort (a failing backend is logged and behaves as a miss: the
-//! cache never takes the cell down); invalidation reports failure, because a silently failed
-//! invalidation serves stale data.
+//! Reads and writes are best-effort: the cache never takes the cell down. While Redis fails,
+//! reads and writes go to an in-process store instead (logged, and `/health/ready` says so), so
+//! per-instance state such as sign-in lockouts keeps working; [`ScopedCache::try_get`] tells a
+//! caller that must not guess (the logout deny-list) that the shared store did not answer.
+//! Invalidation reports failure, because a silently failed invalidation serves stale data.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +29,10 @@ trait Store: Send + Sync {
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), CacheError>;
     async fn delete(&self, key: &str) -> Result<(), CacheError>;
     async fn delete_prefix(&self, prefix: &str) -> Result<(), CacheError>;
+    /// [`Store::get`] from the shared store only: an error when it fails, never a fallback.
+    async fn get_shared(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        self.get(key).await
+    }
 }
 
 #[derive(Clone)]
@@ -59,6 +65,18 @@ impl moka::Expiry<String, Entry> for PerEntryTtl {
 }
 
 struct Memory(moka::future::Cache<String, Entry>);
+
+impl Memory {
+    fn new(max_entries: u64) -> Self {
+        Self(
+            moka::future::Cache::builder()
+                .max_capacity(max_entries)
+                .expire_after(PerEntryTtl)
+                .support_invalidation_closures()
+                .build(),
+        )
+    }
+}
 
 #[async_trait::async_trait]
 impl Store for Memory {
@@ -153,6 +171,49 @@ impl Store for RedisStore {
     }
 }
 
+/// Redis, with this instance's memory standing in while Redis fails.
+struct WithFallback {
+    shared: RedisStore,
+    local: Memory,
+}
+
+#[async_trait::async_trait]
+impl Store for WithFallback {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        match self.shared.get(key).await {
+            Ok(hit) => Ok(hit),
+            Err(e) => {
+                tracing::warn!(error = %e, "cache read failed; using this instance's memory");
+                self.local.get(key).await
+            }
+        }
+    }
+
+    async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), CacheError> {
+        match self.shared.set(key, value.clone(), ttl).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cache write failed; kept in this instance's memory");
+                self.local.set(key, value, ttl).await
+            }
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), CacheError> {
+        self.local.delete(key).await?;
+        self.shared.delete(key).await
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<(), CacheError> {
+        self.local.delete_prefix(prefix).await?;
+        self.shared.delete_prefix(prefix).await
+    }
+
+    async fn get_shared(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        self.shared.get(key).await
+    }
+}
+
 /// The cell's cache. Cheap to clone; reach it with `ctx.cache()`, then scope it to an org.
 #[derive(Clone)]
 pub struct Cache {
@@ -169,21 +230,20 @@ impl std::fmt::Debug for Cache {
 
 impl Cache {
     pub fn memory(cell: &str, max_entries: u64, default_ttl: Duration) -> Self {
-        let inner = moka::future::Cache::builder()
-            .max_capacity(max_entries)
-            .expire_after(PerEntryTtl)
-            .support_invalidation_closures()
-            .build();
         Self {
-            store: Arc::new(Memory(inner)),
+            store: Arc::new(Memory::new(max_entries)),
             cell: cell.into(),
             default_ttl,
         }
     }
 
-    pub fn redis(cell: &str, redis: Redis, default_ttl: Duration) -> Self {
+    /// Redis, with an in-process store of at most `max_entries` standing in while it fails.
+    pub fn redis(cell: &str, redis: Redis, max_entries: u64, default_ttl: Duration) -> Self {
         Self {
-            store: Arc::new(RedisStore(redis)),
+            store: Arc::new(WithFallback {
+                shared: RedisStore(redis),
+                local: Memory::new(max_entries),
+            }),
             cell: cell.into(),
             default_ttl,
         }
@@ -241,6 +301,17 @@ impl ScopedCache {
                 None
             }
         }
+    }
+
+    /// The value in the shared store, or an error when it did not answer: for callers that must
+    /// not take a failure for a miss (is this session revoked?) and have a source of truth to
+    /// ask instead. With the in-process backend it never fails.
+    pub async fn try_get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, CacheError> {
+        Ok(self
+            .store
+            .get_shared(&self.key(key))
+            .await?
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
     }
 
     /// Stores a value for `ttl` (the cell's `cache.ttl` when `None`). Failures are logged.

@@ -240,7 +240,7 @@ async fn run(
         Command::Openapi => match module::resolve(linked, &config) {
             Ok(modules) => {
                 let doc = crate::http::openapi_document(config.name(), &modules);
-                match doc.to_pretty_json() {
+                match serde_json::to_string_pretty(&doc) {
                     Ok(json) => {
                         println!("{json}");
                         ExitCode::SUCCESS

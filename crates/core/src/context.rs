@@ -22,6 +22,11 @@ pub trait HealthCheck: Send + Sync {
     fn name(&self) -> &'static str;
     /// `Err` carries a short public reason; log the details inside the check.
     async fn check(&self) -> Result<(), String>;
+    /// Whether the cell cannot serve without it. A failing check that is not critical leaves
+    /// the cell ready but `degraded` (its reason says what works differently meanwhile).
+    fn critical(&self) -> bool {
+        true
+    }
 }
 
 struct DatabaseCheck(Db);
@@ -52,6 +57,7 @@ struct Inner {
     storage: crate::storage::Storage,
     limiter: crate::ratelimit::RateLimiter,
     authenticator: Option<Arc<dyn crate::http::caller::Authenticator>>,
+    authorizer: Option<Arc<dyn crate::http::caller::Authorizer>>,
     audit: crate::audit::Audit,
     services: RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
@@ -90,7 +96,7 @@ impl CellContext {
         let ttl = std::time::Duration::from_secs(config.cache.ttl);
         let cache = match (&config.cache.backend, &redis) {
             (crate::config::CacheBackend::Redis, Some(redis)) => {
-                Cache::redis(config.name(), redis.clone(), ttl)
+                Cache::redis(config.name(), redis.clone(), config.cache.max_entries, ttl)
             }
             _ => Cache::memory(config.name(), config.cache.max_entries, ttl),
         };
@@ -108,6 +114,11 @@ impl CellContext {
         let authenticator = authenticators.next();
         if authenticators.next().is_some() {
             return Err("more than one enabled module provides an authenticator".into());
+        }
+        let mut authorizers = modules.iter().filter_map(|m| m.module.authorizer());
+        let authorizer = authorizers.next();
+        if authorizers.next().is_some() {
+            return Err("more than one enabled module provides an authorizer".into());
         }
         let storage = crate::storage::Storage::new(
             &config.storage,
@@ -144,6 +155,7 @@ impl CellContext {
             storage,
             limiter,
             authenticator,
+            authorizer,
             audit: crate::audit::Audit,
             services: RwLock::default(),
         })))
@@ -172,6 +184,11 @@ impl CellContext {
     /// The rate limiter, for limits on keys other than the caller (login per email).
     pub fn rate_limiter(&self) -> &crate::ratelimit::RateLimiter {
         &self.0.limiter
+    }
+
+    /// The module-provided authorizer, if the cell has one.
+    pub fn authorizer(&self) -> Option<&Arc<dyn crate::http::caller::Authorizer>> {
+        self.0.authorizer.as_ref()
     }
 
     /// The module-provided authenticator, if the cell has one.

@@ -80,6 +80,11 @@ pub trait PlatformModule: Send + Sync + 'static {
     fn authenticator(&self) -> Option<Arc<dyn crate::http::caller::Authenticator>> {
         None
     }
+    /// Decides permissions on an organization for kernel routes (the permission module provides
+    /// it; at most one).
+    fn authorizer(&self) -> Option<Arc<dyn crate::http::caller::Authorizer>> {
+        None
+    }
     /// Commands the module adds to the cell binary (`suite users create …`); they run after
     /// migrations, with the cell's context.
     fn commands(&self) -> Vec<ModuleCommand> {

@@ -4,8 +4,9 @@
 //! Each request is counted against its group's limit under its caller (API key, else user, else
 //! client IP) and, when the group sets `org_limit`, under its org too. Every limited response
 //! carries `X-RateLimit-Limit` and `X-RateLimit-Remaining`; a refusal is a 429 `rate_limited`
-//! envelope with `Retry-After`. If Redis is unreachable the limiter fails open (logged): losing
-//! rate limiting for a moment is better than refusing every request.
+//! envelope with `Retry-After`. If Redis is unreachable the limiter counts in this instance's
+//! memory instead (logged, and `/health/ready` says so): each instance then enforces the limits
+//! on its own share of the traffic, which is looser than one shared count but never open.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -141,6 +142,17 @@ impl moka::Expiry<String, (Arc<AtomicU64>, Duration)> for WindowTtl {
 
 struct MemoryCounter(moka::future::Cache<String, (Arc<AtomicU64>, Duration)>);
 
+impl MemoryCounter {
+    fn new() -> Self {
+        Self(
+            moka::future::Cache::builder()
+                .max_capacity(1_000_000)
+                .expire_after(WindowTtl)
+                .build(),
+        )
+    }
+}
+
 #[async_trait::async_trait]
 impl Counter for MemoryCounter {
     async fn hit(&self, key: &str, window: Duration, window_index: u64) -> Result<u64, String> {
@@ -177,6 +189,8 @@ impl Counter for RedisCounter {
 #[derive(Clone)]
 pub struct RateLimiter {
     counter: Arc<dyn Counter>,
+    /// Counts here while the shared counter (Redis) fails.
+    fallback: Option<Arc<MemoryCounter>>,
     cfg: Arc<RateLimitSection>,
     prefix: Arc<str>,
 }
@@ -191,12 +205,9 @@ impl std::fmt::Debug for RateLimiter {
 
 impl RateLimiter {
     pub fn memory(cell: &str, cfg: RateLimitSection) -> Self {
-        let cache = moka::future::Cache::builder()
-            .max_capacity(1_000_000)
-            .expire_after(WindowTtl)
-            .build();
         Self {
-            counter: Arc::new(MemoryCounter(cache)),
+            counter: Arc::new(MemoryCounter::new()),
+            fallback: None,
             cfg: Arc::new(cfg),
             prefix: format!("{cell}:rl").into(),
         }
@@ -210,6 +221,7 @@ impl RateLimiter {
         );
         Self {
             counter: Arc::new(RedisCounter { redis, script }),
+            fallback: Some(Arc::new(MemoryCounter::new())),
             cfg: Arc::new(cfg),
             prefix: format!("{cell}:rl").into(),
         }
@@ -230,22 +242,20 @@ impl RateLimiter {
         let index = now_ms / window_ms;
         let reset_after = Duration::from_millis((index + 1) * window_ms - now_ms);
         let key = format!("{}:{group}:{subject}", self.prefix);
-        match self.counter.hit(&key, window, index).await {
-            Ok(count) => Some(Decision {
-                allowed: count <= limit,
-                limit,
-                remaining: limit.saturating_sub(count),
-                reset_after,
-            }),
+        let count = match self.counter.hit(&key, window, index).await {
+            Ok(count) => count,
             Err(e) => {
-                tracing::warn!(error = %e, group, "rate limiter unavailable; request allowed");
-                Some(Decision {
-                    allowed: true,
-                    limit,
-                    remaining: limit,
-                    reset_after,
-                })
+                let fallback = self.fallback.as_ref()?;
+                tracing::warn!(error = %e, group, "shared rate limiter unavailable; counting in this instance");
+                metrics::counter!("rate_limit_fallback_total").increment(1);
+                fallback.hit(&key, window, index).await.ok()?
             }
-        }
+        };
+        Some(Decision {
+            allowed: count <= limit,
+            limit,
+            remaining: limit.saturating_sub(count),
+            reset_after,
+        })
     }
 }

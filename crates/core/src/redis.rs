@@ -107,6 +107,10 @@ impl Redis {
 }
 
 /// `/health/ready` check: PING.
+/// What readiness says while Redis does not answer.
+const DEGRADED: &str = "unreachable: cache, rate limits and sign-in lockouts count in each \
+instance's memory; revoked sessions are checked in the database";
+
 pub(crate) struct RedisCheck(pub Redis);
 
 #[async_trait::async_trait(?Send)]
@@ -122,7 +126,12 @@ impl HealthCheck for RedisCheck {
             .map(|_| ())
             .map_err(|e| {
                 tracing::warn!(error = %e, "redis readiness check failed");
-                "unreachable".to_owned()
+                DEGRADED.to_owned()
             })
+    }
+
+    /// The cell serves on without Redis: see [`DEGRADED`].
+    fn critical(&self) -> bool {
+        false
     }
 }

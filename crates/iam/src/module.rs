@@ -53,6 +53,10 @@ impl kernel::PlatformModule for Iam {
         crate::platform::http::configure(cfg);
     }
 
+    fn authorizer(&self) -> Option<std::sync::Arc<dyn kernel::http::Authorizer>> {
+        Some(std::sync::Arc::new(crate::platform::extract::OrgAuthorizer))
+    }
+
     async fn on_ready(&self, ctx: &kernel::CellContext) -> anyhow::Result<()> {
         let declared: Vec<(&'static str, &'static str)> = ctx
             .modules()

@@ -122,13 +122,13 @@ async fn insert_organization(
     tx: &TenantTx,
     new: NewOrganization,
 ) -> Result<Organization, ApiError> {
-    let name = new.name.trim().to_owned();
-    if name.is_empty() || name.chars().count() > MAX_NAME {
+    if new.name.chars().count() > MAX_NAME || new.name.trim().is_empty() {
         return Err(ApiError::validation(
             "name",
             format!("the name must be 1 to {MAX_NAME} characters"),
         ));
     }
+    let name = new.name.trim().to_owned();
     let slug = match new.slug {
         Some(slug) => {
             check_new_slug(tx.unscoped(), &slug).await?;

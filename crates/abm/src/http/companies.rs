@@ -149,14 +149,16 @@ pub(crate) async fn list(
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCompany {
+    #[schema(min_length = 1, max_length = 200)]
     #[garde(length(chars, min = 1, max = 200))]
     pub name: String,
     /// The primary domain (`nasa.gov`); unique across prospects.
-    #[garde(length(max = 253))]
+    #[schema(max_length = 253)]
+    #[garde(length(chars, max = 253))]
     pub domain: String,
     /// More domains of the company (`jpl.nasa.gov`).
     #[serde(default)]
-    #[garde(length(max = 20), inner(length(max = 253)))]
+    #[garde(length(max = 20), inner(length(chars, max = 253)))]
     pub aliases: Vec<String>,
     /// `new` (default), `engaged` or `opportunity`.
     #[garde(skip)]

@@ -11,7 +11,7 @@ use crate::posthog::{ParseOptions, parse};
 /// either), signed with Standard Webhooks headers or a shared-secret header as the cell is
 /// configured. Anything unsigned is 401 with nothing stored; a replayed delivery or event is
 /// ignored. Good events of a batch are kept when others are bad (reported by position).
-#[utoipa::path(tag = "hooks", request_body = serde_json::Value, responses(
+#[utoipa::path(tag = "hooks", security(()), request_body = serde_json::Value, responses(
     (status = 200, body = Report), (status = 400), (status = 401), (status = 413)))]
 #[post("/hooks/posthog")]
 pub(crate) async fn posthog_hook(

@@ -78,7 +78,8 @@ pub(crate) async fn list_domains(
 #[serde(deny_unknown_fields)]
 pub struct NewDomain {
     /// `jpl.nasa.gov` (a URL or an address's host is reduced to its host name).
-    #[garde(length(max = 253))]
+    #[schema(max_length = 253)]
+    #[garde(length(chars, max = 253))]
     pub domain: String,
     /// Make it the company's primary domain (the old primary stays as an alias).
     #[serde(default)]
@@ -168,8 +169,8 @@ async fn make_primary(
     Ok(())
 }
 
-/// Removes an alias domain of a company. The primary domain stays (409): make another domain
-/// primary first.
+/// Removes an alias domain of a company (internal admins). The primary domain stays (409): make
+/// another domain primary first.
 #[utoipa::path(tag = TAG, responses((status = 204), (status = 403), (status = 404), (status = 409)))]
 #[delete("/abm/domains/{id}")]
 pub(crate) async fn remove_domain(
@@ -177,7 +178,7 @@ pub(crate) async fn remove_domain(
     internal: Internal,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let tx = internal.tx(&ctx).await?;
+    let tx = internal.admin_tx(&ctx).await?;
     let domain = row::<company_domain::Entity>(&tx, id.into_inner(), "domain").await?;
     if domain.is_primary {
         return Err(ApiError::conflict(format!(
@@ -274,7 +275,8 @@ pub(crate) async fn list_contacts(
 #[serde(deny_unknown_fields)]
 pub struct NewContact {
     /// Stored lowercase; unique within the company.
-    #[garde(email, length(max = 254))]
+    #[schema(max_length = 254, format = Email)]
+    #[garde(email, length(chars, max = 254))]
     pub email: String,
     #[garde(skip)]
     pub first_name: Option<String>,
@@ -389,7 +391,7 @@ pub(crate) async fn contact_detail(
 #[serde(deny_unknown_fields)]
 pub struct ContactPatch {
     /// Stored lowercase; unique within the company.
-    #[garde(inner(email, length(max = 254)))]
+    #[garde(inner(email, length(chars, max = 254)))]
     pub email: Option<String>,
     /// `null` (or blank) clears it.
     #[serde(default, deserialize_with = "kernel::http::nullable")]
@@ -461,7 +463,7 @@ pub(crate) async fn update_contact(
     Ok(HttpResponse::Ok().json(Contact::from(contact)))
 }
 
-/// Deletes a contact with its identities. Their signals stay with the company as history and
+/// Deletes a contact with its identities (internal admins). Their signals stay with the company as history and
 /// keep their `contact_id`, which then names no contact.
 #[utoipa::path(tag = TAG, responses((status = 204), (status = 403), (status = 404)))]
 #[delete("/abm/contacts/{id}")]
@@ -470,7 +472,7 @@ pub(crate) async fn remove_contact(
     internal: Internal,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let tx = internal.tx(&ctx).await?;
+    let tx = internal.admin_tx(&ctx).await?;
     let contact = row::<contact::Entity>(&tx, id.into_inner(), "contact").await?;
     tx.repo::<contact_identity::Entity>()
         .delete_many(contact_identity::Column::ContactId.eq(contact.id))
@@ -588,7 +590,7 @@ pub(crate) async fn add_identity(
     Ok(HttpResponse::Created().json(Identity::from(identity)))
 }
 
-/// Unlinks an identifier from its contact (signals already recorded stay).
+/// Unlinks an identifier from its contact (internal admins; signals already recorded stay).
 #[utoipa::path(tag = TAG, responses((status = 204), (status = 403), (status = 404)))]
 #[delete("/abm/identities/{id}")]
 pub(crate) async fn remove_identity(
@@ -596,7 +598,7 @@ pub(crate) async fn remove_identity(
     internal: Internal,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let tx = internal.tx(&ctx).await?;
+    let tx = internal.admin_tx(&ctx).await?;
     let identity = row::<contact_identity::Entity>(&tx, id.into_inner(), "identity").await?;
     tx.repo::<contact_identity::Entity>()
         .delete(identity.id)
@@ -662,7 +664,8 @@ pub struct NewOrgDomain {
     /// characters, unique.
     #[garde(skip)]
     pub org_name: String,
-    #[garde(length(max = 253))]
+    #[schema(max_length = 253)]
+    #[garde(length(chars, max = 253))]
     pub domain: String,
 }
 
@@ -708,7 +711,8 @@ pub(crate) async fn create_org_domain(
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrgDomainPatch {
-    #[garde(length(max = 253))]
+    #[schema(max_length = 253)]
+    #[garde(length(chars, max = 253))]
     pub domain: String,
 }
 

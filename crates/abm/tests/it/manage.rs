@@ -14,6 +14,17 @@ use crate::support::{
     Cell, SECRET, User, cell, customer, delete, get, operator, patch, post, user,
 };
 
+/// An internal admin of the operator org (deletions need one).
+async fn admin(app: &TestApp) -> anyhow::Result<User> {
+    user(
+        app,
+        "admin@fullorbit.test",
+        operator(app)?,
+        "internal_admin",
+    )
+    .await
+}
+
 /// A started cell and its internal sales user.
 async fn sales(db: &TestDb) -> anyhow::Result<(Cell, User)> {
     let app = cell(db).await?;
@@ -165,8 +176,12 @@ db_test!(async fn domains_are_listed_added_made_primary_and_removed(db) {
     let (_, body) = get(&app, &domains, t).await?;
     assert_eq!(column(&json!({"data": body}), "domain"), ["nasa.gov", "jpl.nasa.gov", "nasa-hq.gov", "nasa.us"]);
 
-    // The primary domain stays; aliases go.
+    // Removing a domain needs an internal admin; the primary domain stays; aliases go.
     let primary = body[0]["id"].as_str().unwrap_or_default().to_owned();
+    let (status, body) = delete(&app, &format!("/api/abm/domains/{us}"), t).await?;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "sales: {body}");
+    let admin = admin(&app).await?;
+    let t = admin.token.as_str();
     let (status, body) = delete(&app, &format!("/api/abm/domains/{primary}"), t).await?;
     assert_eq!(status, 409, "{body}");
     assert!(error(&body).ends_with("make another domain primary first"), "{body}");
@@ -275,8 +290,11 @@ db_test!(async fn contacts_are_created_listed_read_updated_and_deleted(db) {
     for (kind, value) in [("posthog_distinct_id", "ph-jane"), ("crm_id", "crm-1")] {
         created(&app, t, &format!("{path}/identities"), json!({"identity_type": kind, "identity_value": value})).await?;
     }
-    assert_eq!(delete(&app, &path, t).await?.0, 204);
-    for (status, body) in [get(&app, &path, t).await?, delete(&app, &path, t).await?, get(&app, &format!("{path}/identities"), t).await?] {
+    let (status, body) = delete(&app, &path, t).await?;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "sales: {body}");
+    let admin = admin(&app).await?;
+    assert_eq!(delete(&app, &path, &admin.token).await?.0, 204);
+    for (status, body) in [get(&app, &path, t).await?, delete(&app, &path, &admin.token).await?, get(&app, &format!("{path}/identities"), t).await?] {
         assert_eq!((status, error(&body)), (404, "no such contact"), "{body}");
     }
     let tx = app.ctx.db().tenant(op).await?;
@@ -349,7 +367,11 @@ db_test!(async fn identities_added_through_the_api_attribute_events(db) {
     assert_eq!((signal["prospect_company_id"].as_str(), signal["contact_id"].as_str(), signal["signal_type"].as_str()),
         (Some(orbital.to_string().as_str()), Some(ann.to_string().as_str()), Some("pricing_view")), "{detail}");
 
-    // Unlinked, the distinct id is nobody's.
+    // Unlinking needs an internal admin; unlinked, the distinct id is nobody's.
+    let (status, body) = delete(&app, &format!("/api/abm/identities/{distinct}"), t).await?;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "sales: {body}");
+    let admin = admin(&app).await?;
+    let t = admin.token.as_str();
     assert_eq!(delete(&app, &format!("/api/abm/identities/{distinct}"), t).await?.0, 204);
     for id in [distinct, nobody, ann] {
         let (status, body) = delete(&app, &format!("/api/abm/identities/{id}"), t).await?;

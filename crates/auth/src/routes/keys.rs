@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Utc};
 use kernel::http::{Caller, ListQuery, ListSpec, Role, ValidJson, fetch_page};
-use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter};
+use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, ExprTrait, QueryFilter};
 use kernel::{ApiError, ApiResult, CellContext};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -49,9 +49,11 @@ fn valid_scopes(scopes: &Vec<String>, _: &()) -> garde::Result {
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
-    #[garde(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
+    #[garde(length(chars, min = 1, max = 100))]
     pub name: String,
     #[garde(custom(valid_scopes))]
+    #[schema(min_items = 1, max_items = 50)]
     pub scopes: Vec<String>,
     #[serde(default, alias = "expiresAt")]
     #[garde(skip)]
@@ -100,7 +102,7 @@ pub(crate) async fn create_key(
 ) -> ApiResult<HttpResponse> {
     let state = state(&data)?;
     caller.require_session()?;
-    let org = caller.require_role(Role::Member)?;
+    let org = caller.org()?;
     let body = body.0;
     if body.expires_at.is_some_and(|e| e <= Utc::now()) {
         return Err(ApiError::validation("expires_at", "must be in the future"));
@@ -111,6 +113,11 @@ pub(crate) async fn create_key(
     let key = format!("{KEY_PREFIX}{}_{secret}", id.simple());
     let simple = id.simple().to_string();
     let tx = ctx.db().tenant(org).await.map_err(db_err)?;
+    if current_role(state, &tx, &caller).await? < Role::Member {
+        return Err(ApiError::forbidden(
+            "this needs the member role or higher in the organization",
+        ));
+    }
     let row = tx
         .repo::<api_key::Entity>()
         .insert(api_key::ActiveModel {
@@ -139,9 +146,12 @@ pub(crate) async fn create_key(
 #[get("/api-keys")]
 pub(crate) async fn list_keys(
     ctx: CellContext,
+    data: Data,
     caller: Caller,
     query: ListQuery,
 ) -> ApiResult<HttpResponse> {
+    let state = state(&data)?;
+    caller.require_session()?;
     let org = caller.org()?;
     let spec = ListSpec::<api_key::Entity>::new()
         .sortable("created_at", api_key::Column::CreatedAt)
@@ -149,9 +159,10 @@ pub(crate) async fn list_keys(
         .search([api_key::Column::Name])
         .default_sort(api_key::Column::CreatedAt, true)
         .tiebreak(api_key::Column::Id);
-    let tx = ctx.db().tenant(org).await.map_err(db_err)?;
+    let tx = ctx.db().tenant_read(org).await.map_err(db_err)?;
+    let role = current_role(state, &tx, &caller).await?;
     let mut select = tx.repo::<api_key::Entity>().find();
-    if caller.role < Some(Role::Admin) {
+    if role < Role::Admin {
         select = select.filter(api_key::Column::CreatedBy.eq(caller.user_id));
     }
     let select = spec.apply(&query, select)?;
@@ -167,17 +178,21 @@ pub(crate) async fn list_keys(
 #[delete("/api-keys/{id}")]
 pub(crate) async fn revoke_key(
     ctx: CellContext,
+    data: Data,
     caller: Caller,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
+    let state = state(&data)?;
+    caller.require_session()?;
     let org = caller.org()?;
     let tx = ctx.db().tenant(org).await.map_err(db_err)?;
+    let role = current_role(state, &tx, &caller).await?;
     let repo = tx.repo::<api_key::Entity>();
     let key = repo
         .get(id.into_inner())
         .await
         .map_err(db_err)?
-        .filter(|k| k.created_by == caller.user_id || caller.role >= Some(Role::Admin))
+        .filter(|k| k.created_by == caller.user_id || role >= Role::Admin)
         .ok_or_else(|| ApiError::not_found("no such API key"))?;
     if key.revoked_at.is_none() {
         let mut m: api_key::ActiveModel = key.into();
@@ -186,6 +201,44 @@ pub(crate) async fn revoke_key(
     }
     tx.commit().await.map_err(db_err)?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The caller's role in the transaction's org as the membership row says now (not the role
+/// the access token carried): a removal or demotion applies to the next request. 403 when the
+/// caller is no longer a member.
+async fn current_role(
+    state: &crate::state::State,
+    tx: &kernel::TenantTx,
+    caller: &Caller,
+) -> Result<Role, ApiError> {
+    tenancy::member_role(tx, caller.user_id)
+        .await?
+        .and_then(|name| crate::service::role_of(state, &name))
+        .ok_or_else(|| ApiError::forbidden("you are not a member of this organization"))
+}
+
+/// Revokes every live key `user` created, in each of their organizations (at deactivation: a
+/// key never outlives its user). Returns how many were revoked.
+pub(crate) async fn revoke_all_of(ctx: &CellContext, user: Uuid) -> Result<u64, ApiError> {
+    let mut revoked = 0;
+    for org in tenancy::organizations_of(ctx.db(), user).await? {
+        let tx = ctx.db().tenant(org.organization.id).await.map_err(db_err)?;
+        revoked += tx
+            .repo::<api_key::Entity>()
+            .update_many(
+                vec![(
+                    api_key::Column::RevokedAt,
+                    kernel::sea_orm::sea_query::Expr::value(Utc::now()),
+                )],
+                api_key::Column::CreatedBy
+                    .eq(user)
+                    .and(api_key::Column::RevokedAt.is_null()),
+            )
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+    }
+    Ok(revoked)
 }
 
 /// Splits `pk_live_<32 hex>_<secret>`.

@@ -64,14 +64,16 @@ pub struct UpdateMe {
         alias = "firstName",
         deserialize_with = "kernel::http::nullable"
     )]
-    #[garde(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
+    #[garde(length(chars, min = 1, max = 100))]
     pub first_name: Option<Option<String>>,
     #[serde(
         default,
         alias = "lastName",
         deserialize_with = "kernel::http::nullable"
     )]
-    #[garde(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
+    #[garde(length(chars, min = 1, max = 100))]
     pub last_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "kernel::http::nullable")]
     #[garde(custom(valid_timezone))]
@@ -84,7 +86,8 @@ pub struct UpdateMe {
         alias = "avatarUrl",
         deserialize_with = "kernel::http::nullable"
     )]
-    #[garde(url, length(max = 2048))]
+    #[schema(max_length = 2048)]
+    #[garde(url, length(chars, max = 2048))]
     pub avatar_url: Option<Option<String>>,
 }
 
@@ -124,10 +127,12 @@ pub(crate) async fn update_me(
 #[serde(deny_unknown_fields)]
 pub struct ChangePassword {
     #[serde(alias = "currentPassword")]
-    #[garde(length(min = 1, max = 1024))]
+    #[schema(min_length = 1, max_length = 1024)]
+    #[garde(length(chars, min = 1, max = 1024))]
     pub current_password: String,
     #[serde(alias = "newPassword")]
-    #[garde(length(min = 1, max = 1024))]
+    #[schema(min_length = 1, max_length = 1024)]
+    #[garde(length(chars, min = 1, max = 1024))]
     pub new_password: String,
 }
 
@@ -195,8 +200,10 @@ pub(crate) async fn change_password(
 pub struct Deactivate {
     /// Must be `DEACTIVATE`.
     #[garde(custom(is_deactivate))]
+    #[schema(pattern = r"^DEACTIVATE$")]
     pub confirmation: String,
-    #[garde(length(min = 1, max = 1024))]
+    #[schema(min_length = 1, max_length = 1024)]
+    #[garde(length(chars, min = 1, max = 1024))]
     pub password: String,
 }
 
@@ -233,6 +240,7 @@ pub(crate) async fn deactivate(
     m.updated_at = Set(now);
     m.update(ctx.db().conn()).await.map_err(db_err)?;
     service::revoke_sessions(&ctx, state, caller.user_id, None, None, "deactivated").await?;
+    super::keys::revoke_all_of(&ctx, caller.user_id).await?;
     service::audit(
         &ctx,
         "auth.account_deactivated",

@@ -104,7 +104,8 @@ pub(crate) async fn enroll(
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CodeBody {
-    #[garde(length(min = 6, max = 64))]
+    #[schema(min_length = 6, max_length = 64)]
+    #[garde(length(chars, min = 6, max = 64))]
     pub code: String,
 }
 
@@ -178,14 +179,16 @@ pub(crate) async fn verify(
 #[serde(deny_unknown_fields)]
 pub struct ChallengeBody {
     #[serde(alias = "mfaToken")]
-    #[garde(length(min = 1, max = 512))]
+    #[schema(min_length = 1, max_length = 512)]
+    #[garde(length(chars, min = 1, max = 512))]
     pub mfa_token: String,
-    #[garde(length(min = 6, max = 64))]
+    #[schema(min_length = 6, max_length = 64)]
+    #[garde(length(chars, min = 6, max = 64))]
     pub code: String,
 }
 
 /// Completes a sign-in that answered `requires_mfa`, with a TOTP or backup code.
-#[utoipa::path(tag = TAG, request_body = ChallengeBody, responses(
+#[utoipa::path(tag = TAG, security(()), request_body = ChallengeBody, responses(
     (status = 200, description = "Tokens", body = crate::service::TokenResponse),
     (status = 401, description = "Invalid or expired MFA token, or a wrong code")))]
 #[post("/auth/mfa/challenge")]
@@ -261,15 +264,18 @@ pub(crate) async fn challenge(
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DisableBody {
-    #[garde(length(min = 1, max = 1024))]
+    #[schema(min_length = 1, max_length = 1024)]
+    #[garde(length(chars, min = 1, max = 1024))]
     pub password: String,
-    #[garde(length(min = 6, max = 64))]
+    #[schema(min_length = 6, max_length = 64)]
+    #[garde(length(chars, min = 6, max = 64))]
     pub code: String,
 }
 
 /// Turns two-factor authentication off (password and a current code required).
 #[utoipa::path(tag = TAG, request_body = DisableBody, responses(
-    (status = 200, description = "Off"), (status = 401, description = "Wrong password or code")))]
+    (status = 200, description = "Off"), (status = 401, description = "Wrong password or code"),
+    (status = 409, description = "Two-factor authentication is not on")))]
 #[post("/auth/mfa/disable")]
 pub(crate) async fn disable(
     ctx: CellContext,

@@ -22,29 +22,35 @@ fn accepted(status: &str, message: &str) -> HttpResponse {
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
-    #[garde(email, length(max = 254))]
+    #[schema(max_length = 254, format = Email)]
+    #[garde(email, length(chars, max = 254))]
     pub email: String,
-    #[garde(length(min = 1, max = 1024))]
+    #[schema(min_length = 1, max_length = 1024)]
+    #[garde(length(chars, min = 1, max = 1024))]
     pub password: String,
     #[serde(default, alias = "firstName")]
-    #[garde(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
+    #[garde(length(chars, min = 1, max = 100))]
     pub first_name: Option<String>,
     #[serde(default, alias = "lastName")]
-    #[garde(length(min = 1, max = 100))]
+    #[schema(min_length = 1, max_length = 100)]
+    #[garde(length(chars, min = 1, max = 100))]
     pub last_name: Option<String>,
     /// Registering through an invitation: the account joins the inviting org (no personal org)
     /// and is signed in at once; its email must be the invited one.
     #[serde(default, alias = "invitationToken")]
-    #[garde(length(min = 1, max = 512))]
+    #[schema(min_length = 1, max_length = 512)]
+    #[garde(length(chars, min = 1, max = 512))]
     pub invitation_token: Option<String>,
 }
 
 /// Creates an account and its personal organization, and mails a verification link. The answer
 /// is the same whether or not the email already has an account (the owner of an existing one is
 /// mailed instead), so the endpoint cannot be used to discover accounts.
-#[utoipa::path(tag = TAG, request_body = RegisterBody, responses(
+#[utoipa::path(tag = TAG, security(()), request_body = RegisterBody, responses(
     (status = 202, description = "Accepted: check your inbox"),
     (status = 201, description = "Registered through an invitation: tokens", body = TokenResponse),
+    (status = 404, description = "The invitation token is invalid, used or expired"),
     (status = 422, description = "Invalid email or a password the policy refuses"),
     (status = 429, description = "Too many attempts")))]
 #[post("/auth/register")]
@@ -209,9 +215,11 @@ async fn register_invited(
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
-    #[garde(length(min = 1, max = 254))]
+    #[schema(min_length = 1, max_length = 254)]
+    #[garde(length(chars, min = 1, max = 254))]
     pub email: String,
-    #[garde(length(min = 1, max = 1024))]
+    #[schema(min_length = 1, max_length = 1024)]
+    #[garde(length(chars, min = 1, max = 1024))]
     pub password: String,
     /// The organization to act for; default the last one used, else the first joined.
     #[serde(default, alias = "orgId")]
@@ -229,7 +237,7 @@ pub struct MfaRequired {
 
 /// Signs in with email and password. Wrong passwords, unknown emails and inactive accounts get
 /// the same 401 after the same work; repeated failures lock the email for a while.
-#[utoipa::path(tag = TAG, request_body = LoginBody, responses(
+#[utoipa::path(tag = TAG, security(()), request_body = LoginBody, responses(
     (status = 200, description = "Tokens (the refresh token also as an HttpOnly cookie), or `requires_mfa`", body = TokenResponse),
     (status = 401, description = "Invalid email or password"),
     (status = 429, description = "Locked or rate limited")))]
@@ -315,13 +323,14 @@ pub(crate) fn token_response(
 pub struct RefreshBody {
     /// Or the `refresh_token` cookie.
     #[serde(default, alias = "refreshToken")]
-    #[garde(length(max = 512))]
+    #[schema(max_length = 512)]
+    #[garde(length(chars, max = 512))]
     pub refresh_token: Option<String>,
 }
 
 /// Trades a refresh token for new tokens; the presented one is spent. Presenting a spent token
 /// again revokes its whole session (a stolen token was used) and is logged as a security event.
-#[utoipa::path(tag = TAG, request_body = RefreshBody, responses(
+#[utoipa::path(tag = TAG, security(()), request_body = RefreshBody, responses(
     (status = 200, description = "New tokens", body = TokenResponse),
     (status = 401, description = "Invalid, expired, revoked or reused refresh token")))]
 #[post("/auth/refresh")]
@@ -521,13 +530,14 @@ pub(crate) async fn switch_org(
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ForgotBody {
-    #[garde(length(min = 1, max = 254))]
+    #[schema(min_length = 1, max_length = 254)]
+    #[garde(length(chars, min = 1, max = 254))]
     pub email: String,
 }
 
 /// Mails a password-reset link (valid 1 hour) if the email has an active account. The answer is
 /// the same either way.
-#[utoipa::path(tag = TAG, request_body = ForgotBody, responses((status = 202, description = "Accepted")))]
+#[utoipa::path(tag = TAG, security(()), request_body = ForgotBody, responses((status = 202, description = "Accepted")))]
 #[post("/auth/forgot-password")]
 pub(crate) async fn forgot_password(
     ctx: CellContext,
@@ -538,22 +548,17 @@ pub(crate) async fn forgot_password(
     let state = state(&data)?;
     let email = normalize_email(&body.0.email);
     service::limit_attempts(&ctx, state, "forgot", &email, &info).await?;
-    if let Some(user) = service::user_by_email(ctx.db().conn(), &email).await?
-        && user.status == service::STATUS_ACTIVE
-    {
-        let txn = ctx.db().begin().await.map_err(db_err)?;
-        service::mail_link(
-            &ctx,
-            &txn,
-            state,
-            user.id,
-            &email,
+    // Known or not, the request does the same work (one job): the lookup and the mail happen
+    // in the job, so the answer's timing does not tell whether the address has an account.
+    ctx.jobs()
+        .enqueue(
+            ctx.db().conn(),
+            crate::jobs::FORGOT_PASSWORD_JOB,
             None,
-            service::Link::Reset,
+            serde_json::json!({ "email": email }),
         )
-        .await?;
-        txn.commit().await.map_err(db_err)?;
-    }
+        .await
+        .map_err(db_err)?;
     Ok(accepted(
         "accepted",
         "if the address has an account, a reset link is on its way",
@@ -563,19 +568,22 @@ pub(crate) async fn forgot_password(
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetBody {
-    #[garde(length(min = 1, max = 512))]
+    #[schema(min_length = 1, max_length = 512)]
+    #[garde(length(chars, min = 1, max = 512))]
     pub token: String,
     #[serde(alias = "newPassword")]
-    #[garde(length(min = 1, max = 1024))]
+    #[schema(min_length = 1, max_length = 1024)]
+    #[garde(length(chars, min = 1, max = 1024))]
     pub new_password: String,
     /// A TOTP or backup code: required when the account has two-factor authentication.
     #[serde(default)]
-    #[garde(length(max = 64))]
+    #[schema(max_length = 64)]
+    #[garde(length(chars, max = 64))]
     pub code: Option<String>,
 }
 
 /// Sets a new password with a reset token. Ends every session and lifts a sign-in lockout.
-#[utoipa::path(tag = TAG, request_body = ResetBody, responses(
+#[utoipa::path(tag = TAG, security(()), request_body = ResetBody, responses(
     (status = 200, description = "Password changed"),
     (status = 400, description = "Invalid or expired token"),
     (status = 401, description = "The account needs its second factor (`details.requires_mfa`)")))]
@@ -648,12 +656,13 @@ pub(crate) async fn reset_password(
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenBody {
-    #[garde(length(min = 1, max = 512))]
+    #[schema(min_length = 1, max_length = 512)]
+    #[garde(length(chars, min = 1, max = 512))]
     pub token: String,
 }
 
 /// Confirms the email address with the mailed token.
-#[utoipa::path(tag = TAG, request_body = TokenBody, responses(
+#[utoipa::path(tag = TAG, security(()), request_body = TokenBody, responses(
     (status = 200, description = "Verified"), (status = 400, description = "Invalid or expired token")))]
 #[post("/auth/verify-email")]
 pub(crate) async fn verify_email(

@@ -4,6 +4,7 @@
 mod apikeys;
 mod flows;
 mod mfa;
+mod probe;
 mod support;
 mod tenancy;
 mod tokens;

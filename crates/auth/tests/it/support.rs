@@ -24,6 +24,15 @@ impl std::ops::Deref for Cell {
 
 /// A running cell with `extra` TOML appended to `[modules.auth]`.
 pub async fn cell(db: &TestDb, extra: &str) -> anyhow::Result<Cell> {
+    cell_with_env(db, extra, &[]).await
+}
+
+/// [`cell`] with extra environment variables (`CELL__REDIS__URL`).
+pub async fn cell_with_env(
+    db: &TestDb,
+    extra: &str,
+    extra_env: &[(&'static str, &'static str)],
+) -> anyhow::Result<Cell> {
     let role = match db.backend() {
         testkit::Backend::Postgres => Some(testkit::AppRole::create().await?),
         testkit::Backend::Sqlite => None,
@@ -35,6 +44,7 @@ pub async fn cell(db: &TestDb, extra: &str) -> anyhow::Result<Cell> {
     if let Some(r) = &role {
         env.push(("CELL__DATABASE__APP_ROLE", r.name()));
     }
+    env.extend_from_slice(extra_env);
     let config = testkit::cell_config_with_secrets(db, &toml, &env, &secrets)?;
     let app = TestApp::start(
         config,
@@ -66,8 +76,30 @@ async fn query_one(
         .await?)
 }
 
+/// Runs the job queue until nothing is pending (some mails, the reset link, are sent by a
+/// job): jobs this test claims run here; one the cell's own runner claimed first is waited for
+/// (bounded at 10 s).
+pub async fn jobs_settled(app: &TestApp) -> anyhow::Result<()> {
+    for _ in 0..200 {
+        while app.ctx.jobs().run_once(&app.ctx).await? > 0 {}
+        let row = query_one(
+            app,
+            "SELECT count(*) AS n FROM kernel_jobs WHERE status = $1 AND name <> $2",
+            ["pending", "auth.anonymize_deactivated"],
+        )
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no count"))?;
+        if row.try_get::<i64>("", "n")? == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("the job queue did not settle in 10 s")
+}
+
 /// The token in the newest mail of `template` to `to`.
 pub async fn mailed_token(app: &TestApp, to: &str, template: &str) -> anyhow::Result<String> {
+    jobs_settled(app).await?;
     let row = query_one(
         app,
         "SELECT text_body FROM kernel_emails WHERE to_addr = $1 AND template = $2 ORDER BY id DESC",
@@ -86,6 +118,7 @@ pub async fn mailed_token(app: &TestApp, to: &str, template: &str) -> anyhow::Re
 
 /// How many mails of `template` went to `to`.
 pub async fn mail_count(app: &TestApp, to: &str, template: &str) -> anyhow::Result<i64> {
+    jobs_settled(app).await?;
     let row = query_one(
         app,
         "SELECT count(*) AS n FROM kernel_emails WHERE to_addr = $1 AND template = $2",

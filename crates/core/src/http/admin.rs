@@ -50,7 +50,7 @@ fn check(req: &HttpRequest) -> Result<Operator, ApiError> {
 }
 
 /// Event deliveries parked after their last attempt, oldest first.
-#[utoipa::path(tag = "admin", params(("page" = Option<u64>, Query), ("limit" = Option<u64>, Query)),
+#[utoipa::path(tag = "admin", params(("page" = Option<u64>, Query, minimum = 1, maximum = 100000), ("limit" = Option<u64>, Query, minimum = 1, maximum = 100)),
     responses((status = 200, body = Page<DeadDelivery>), (status = 401, body = crate::error::ErrorEnvelope)))]
 #[get("/admin/events/dead")]
 pub async fn dead_events(ctx: CellContext, _op: Operator, q: ListQuery) -> ApiResult<HttpResponse> {
@@ -93,7 +93,7 @@ pub struct RunsQuery {
 }
 
 /// Recorded job attempts, newest first: start, end, duration, status, error.
-#[utoipa::path(tag = "admin", params(RunsQuery, ("page" = Option<u64>, Query), ("limit" = Option<u64>, Query)),
+#[utoipa::path(tag = "admin", params(RunsQuery, ("page" = Option<u64>, Query, minimum = 1, maximum = 100000), ("limit" = Option<u64>, Query, minimum = 1, maximum = 100)),
     responses((status = 200, body = Page<crate::jobs::JobRunRecord>), (status = 401, body = crate::error::ErrorEnvelope)))]
 #[get("/admin/jobs/runs")]
 pub async fn job_runs(
@@ -110,7 +110,7 @@ pub async fn job_runs(
 }
 
 /// Jobs parked after their last attempt.
-#[utoipa::path(tag = "admin", params(("page" = Option<u64>, Query), ("limit" = Option<u64>, Query)),
+#[utoipa::path(tag = "admin", params(("page" = Option<u64>, Query, minimum = 1, maximum = 100000), ("limit" = Option<u64>, Query, minimum = 1, maximum = 100)),
     responses((status = 200, body = Page<crate::jobs::DeadJob>), (status = 401, body = crate::error::ErrorEnvelope)))]
 #[get("/admin/jobs/dead")]
 pub async fn dead_jobs(ctx: CellContext, _op: Operator, q: ListQuery) -> ApiResult<HttpResponse> {
@@ -134,7 +134,7 @@ pub async fn replay_job(
 }
 
 /// Recorded email messages, newest first: recipient, template, status, provider id, error.
-#[utoipa::path(tag = "admin", params(("page" = Option<u64>, Query), ("limit" = Option<u64>, Query)),
+#[utoipa::path(tag = "admin", params(("page" = Option<u64>, Query, minimum = 1, maximum = 100000), ("limit" = Option<u64>, Query, minimum = 1, maximum = 100)),
     responses((status = 200, body = Page<crate::mail::EmailRecord>), (status = 401, body = crate::error::ErrorEnvelope)))]
 #[get("/admin/mail")]
 pub async fn emails(ctx: CellContext, _op: Operator, q: ListQuery) -> ApiResult<HttpResponse> {

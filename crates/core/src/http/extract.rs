@@ -29,7 +29,20 @@ pub fn query_config() -> web::QueryConfig {
 }
 
 pub fn path_config() -> web::PathConfig {
-    web::PathConfig::default().error_handler(|err, _req: &HttpRequest| {
+    web::PathConfig::default().error_handler(|err, req: &HttpRequest| {
+        // `DELETE /invitations/accept` reached `DELETE /invitations/{id}` only because no
+        // literal route serves DELETE: the literal path exists, so the answer is 405.
+        if req
+            .app_data::<super::allow::AllowedMethods>()
+            .and_then(|t| t.literal(req.path()))
+            .is_some()
+        {
+            return ApiError::new(
+                ErrorCode::MethodNotAllowed,
+                format!("{} is not allowed on {}", req.method(), req.path()),
+            )
+            .into();
+        }
         let PathError::Deserialize(e) = err else {
             return ApiError::bad_request("invalid path parameter").into();
         };
@@ -66,7 +79,7 @@ fn json_error(err: JsonPayloadError, limit: usize) -> ApiError {
     }
 }
 
-/// A JSON body, deserialized with the path of any mismatch in the message
+/// A JSON object body, deserialized with the path of any mismatch in the message
 /// (`priority: invalid type: string "x", expected i32`) and then validated with garde (errors as
 /// `validation_failed`, with a message per field). Prefer it to `web::Json` in module handlers.
 #[derive(Debug)]
@@ -97,6 +110,14 @@ where
                 _ => ApiError::bad_request("the request body could not be read")
                     .with_cause(anyhow::anyhow!("{e}")),
             })?;
+            // Every body is a JSON object: serde would also fill a struct from an array.
+            if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidJson,
+                    "the body must be a JSON object",
+                )
+                .into());
+            }
             let value = parse_json::<T>(&bytes)?;
             value.validate().map_err(ApiError::from)?;
             Ok(ValidJson(value))
@@ -106,8 +127,16 @@ where
 
 const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
-/// Deserializes a JSON document; the error names the path of the first mismatch.
+/// Deserializes a JSON document; the error names the path of the first mismatch. A string
+/// holding the NUL character (`\u0000`) is refused (422) on every backend alike: PostgreSQL
+/// cannot store it in `text` or `jsonb`, and no field of ours has a use for it.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if has_nul_escape(bytes)
+        && let Ok(doc) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && let Some(path) = nul_path(&doc)
+    {
+        return Err(nul_refused(&path));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -124,6 +153,42 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     de.end()
         .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("malformed JSON: {e}")))?;
     Ok(value)
+}
+
+/// Whether a JSON text may hold a `\u0000` escape (a raw NUL byte is not valid JSON): a cheap
+/// scan, so only such rare bodies are walked by [`nul_path`].
+pub fn has_nul_escape(bytes: &[u8]) -> bool {
+    bytes.windows(6).enumerate().any(|(i, w)| {
+        // `\\u0000` is an escaped backslash followed by text: count the backslashes before.
+        w == b"\\u0000" && bytes[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0
+    })
+}
+
+/// The path (`items[1].name`, or `{key}` for an object key) of the first string of `value`
+/// that holds the NUL character, if any.
+pub fn nul_path(value: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => s.contains('\0').then(String::new),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_path(v).map(|rest| format!("[{i}]{rest}"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                return Some(".{key}".to_owned());
+            }
+            nul_path(v).map(|rest| format!(".{k}{rest}"))
+        }),
+        _ => None,
+    }
+}
+
+/// 422 for a NUL character at `path` (as [`nul_path`] gives it).
+pub fn nul_refused(path: &str) -> ApiError {
+    let field = path.trim_start_matches('.');
+    let field = if field.is_empty() { "body" } else { field };
+    ApiError::validation(field, "must not contain the NUL character (U+0000)")
 }
 
 /// For PATCH bodies: `#[serde(default, deserialize_with = "kernel::http::nullable")]` on an
@@ -162,5 +227,30 @@ mod tests {
         assert!(e.is_some_and(|e| e.message().contains("malformed")));
         let e = parse_json::<Outer>(br#"{"items": ["#).err();
         assert!(e.is_some_and(|e| e.message().contains("malformed")));
+    }
+
+    #[test]
+    fn nul_characters_are_refused_with_their_path() {
+        let refused = |body: &[u8]| {
+            parse_json::<serde_json::Value>(body)
+                .err()
+                .map(|e| (e.code(), e.message().to_owned()))
+        };
+        let refusal = refused(br#"{"a":{"b":["x","y\u0000z"]}}"#);
+        assert!(
+            refusal
+                .as_ref()
+                .is_some_and(|(code, msg)| *code == ErrorCode::ValidationFailed
+                    && msg.starts_with("a.b[1]: ")),
+            "{refusal:?}"
+        );
+        assert!(refused(br#"{"k\u0000":1}"#).is_some(), "in a key");
+        // An escaped backslash followed by the text `u0000` is no NUL.
+        assert_eq!(refused(br#"{"a":"\\u0000"}"#), None);
+        assert_eq!(
+            refused(br#"{"a":"\\\u0000"}"#).map(|e| e.0),
+            Some(ErrorCode::ValidationFailed)
+        );
+        assert!(!has_nul_escape(br#"{"a":"plain"}"#));
     }
 }

@@ -12,7 +12,7 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
-    /// `live` or `ready`.
+    /// `live`, `ready`, or `degraded` (ready, with a non-critical backend failing).
     pub status: &'static str,
     /// Each readiness check and its result (`ok`).
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -20,7 +20,7 @@ pub struct Health {
 }
 
 /// The process is up and serving.
-#[utoipa::path(tag = "health", responses((status = 200, body = Health)))]
+#[utoipa::path(tag = "health", security(()), responses((status = 200, body = Health)))]
 #[get("/health/live")]
 pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(Health {
@@ -29,8 +29,10 @@ pub async fn live() -> HttpResponse {
     })
 }
 
-/// The database and every configured backend answer; 503 names the failing checks.
-#[utoipa::path(tag = "health", responses(
+/// The database and every configured backend answer; 503 names the failing checks. A backend
+/// the cell can serve without (Redis) answers 200 `degraded`, its check saying what works
+/// differently meanwhile.
+#[utoipa::path(tag = "health", security(()), responses(
     (status = 200, body = Health),
     (status = 503, description = "a check failed; `error.details.checks` names it", body = crate::error::ErrorEnvelope),
 ))]
@@ -42,21 +44,22 @@ pub async fn ready(ctx: CellContext) -> Result<HttpResponse, ApiError> {
             Ok(Err(reason)) => Err(reason),
             Err(_) => Err(format!("timed out after {}s", CHECK_TIMEOUT.as_secs())),
         };
-        (check.name(), result)
+        (check.name(), check.critical(), result)
     });
     let results = futures_util::future::join_all(runs).await;
     let failed: Vec<&str> = results
         .iter()
-        .filter(|(_, r)| r.is_err())
-        .map(|(n, _)| *n)
+        .filter(|(_, critical, r)| *critical && r.is_err())
+        .map(|(n, _, _)| *n)
         .collect();
+    let degraded = results.iter().any(|(_, _, r)| r.is_err());
     let checks = results
         .into_iter()
-        .map(|(name, r)| (name, r.map_or_else(|e| e, |()| "ok".to_owned())))
+        .map(|(name, _, r)| (name, r.map_or_else(|e| e, |()| "ok".to_owned())))
         .collect();
     if failed.is_empty() {
         return Ok(HttpResponse::Ok().json(Health {
-            status: "ready",
+            status: if degraded { "degraded" } else { "ready" },
             checks,
         }));
     }

@@ -19,11 +19,17 @@ use sea_orm::{
     QueryOrder, QuerySelect, QueryTrait, Select, Value,
 };
 use serde::Serialize;
+use utoipa::openapi::Required;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 
 use crate::error::ApiError;
 
 pub const DEFAULT_LIMIT: u64 = 25;
 pub const MAX_LIMIT: u64 = 100;
+/// The last page a list serves: its offset (at most 10 million rows) stays far inside the
+/// database's integer range; deeper reads filter or sort instead.
+pub const MAX_PAGE: u64 = 100_000;
 const MAX_SEARCH_LEN: usize = 200;
 const MAX_FILTER_VALUES: usize = 100;
 /// How far [`fetch_page`] counts a list's rows for `meta.total` ("1 000+" is what a screen of
@@ -98,9 +104,15 @@ impl ListQuery {
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
             match key.as_ref() {
                 "page" => {
-                    q.page = value.parse().ok().filter(|p| *p >= 1).ok_or_else(|| {
-                        ApiError::invalid_query("`page` must be a whole number from 1")
-                    })?;
+                    q.page = value
+                        .parse()
+                        .ok()
+                        .filter(|p| (1..=MAX_PAGE).contains(p))
+                        .ok_or_else(|| {
+                            ApiError::invalid_query(format!(
+                                "`page` must be a whole number from 1 to {MAX_PAGE}"
+                            ))
+                        })?;
                 }
                 "limit" => {
                     q.limit = value
@@ -336,6 +348,88 @@ impl<E: EntityTrait> ListSpec<E> {
         }
     }
 
+    /// The list's query parameters as its OpenAPI operation states them: `page`, `limit`,
+    /// `sort` (its sortable fields), `search` (when it searches), and per filterable field
+    /// `filter[field]` and `filter[field.ne]` (comma-separated values of the column's type;
+    /// not for times) plus, for numbers and times, `filter[field.gt|gte|lt|lte]` (one value). Declare them with
+    /// [`crate::list_params!`].
+    pub fn parameters(&self) -> Vec<Parameter> {
+        let mut out = vec![
+            query_param(
+                "page",
+                "Page number, from 1",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1))
+                    .maximum(Some(MAX_PAGE)),
+            ),
+            query_param(
+                "limit",
+                "Rows per page",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1))
+                    .maximum(Some(MAX_LIMIT)),
+            ),
+        ];
+        let sortable: Vec<&str> = self
+            .fields
+            .iter()
+            .filter(|f| f.sortable)
+            .map(|f| f.name)
+            .collect();
+        if !sortable.is_empty() {
+            let key = format!("(?:{})(?::(?:asc|desc))?", sortable.join("|"));
+            out.push(query_param(
+                "sort",
+                &format!(
+                    "Comma-separated `field` or `field:asc|desc`; fields: {}",
+                    sortable.join(", ")
+                ),
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(format!("^(?:{key})?(?:,(?:{key})?)*$"))),
+            ));
+        }
+        if !self.search.is_empty() {
+            out.push(query_param(
+                "search",
+                "Case-insensitive substring",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .max_length(Some(MAX_SEARCH_LEN)),
+            ));
+        }
+        for field in self.fields.iter().filter(|f| f.filterable) {
+            let ty = field.column.def().get_column_type().clone();
+            let (value, ordered) = value_pattern(&ty);
+            let list = value.map(|v| format!("^{v}(?:,{v}){{0,{}}}$", MAX_FILTER_VALUES - 1));
+            // Times are compared, not listed: only their range operators are declared.
+            let listed = list.is_some() || !ordered;
+            for op in ["", ".ne"].into_iter().filter(|_| listed) {
+                let mut schema = ObjectBuilder::new().schema_type(Type::String);
+                if let Some(list) = &list {
+                    schema = schema.pattern(Some(list.clone()));
+                }
+                out.push(query_param(
+                    &format!("filter[{}{op}]", field.name),
+                    "Rows whose field equals (`.ne`: differs from) any of these comma-separated values",
+                    schema,
+                ));
+            }
+            if ordered {
+                for op in ["gt", "gte", "lt", "lte"] {
+                    out.push(query_param(
+                        &format!("filter[{}.{op}]", field.name),
+                        "One value to compare with",
+                        one_value(&ty),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
     /// Adds the query's filters, search and order to `select`.
     pub fn apply(&self, query: &ListQuery, mut select: Select<E>) -> Result<Select<E>, ApiError> {
         for f in &query.filters {
@@ -479,6 +573,57 @@ fn condition<C: ColumnTrait>(col: C, op: FilterOp, mut values: Vec<Value>) -> Si
 }
 
 /// Converts a query value to the column's type; `Err` says what was expected.
+fn query_param(name: &str, description: &str, schema: ObjectBuilder) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Query)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(schema.build()))
+        .build()
+}
+
+const UUID_PATTERN: &str = "(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})";
+
+/// The pattern one filter value of a column type matches (`None`: any text), and whether the
+/// type is ordered (range operators).
+fn value_pattern(ty: &ColumnType) -> (Option<String>, bool) {
+    match ty {
+        ColumnType::Uuid => (Some(UUID_PATTERN.to_owned()), false),
+        ColumnType::TinyInteger
+        | ColumnType::SmallInteger
+        | ColumnType::Integer
+        | ColumnType::BigInteger
+        | ColumnType::TinyUnsigned
+        | ColumnType::SmallUnsigned
+        | ColumnType::Unsigned
+        | ColumnType::BigUnsigned => (Some("[+-]?[0-9]{1,18}".to_owned()), true),
+        ColumnType::Boolean => (Some("(?:true|false)".to_owned()), false),
+        ColumnType::TimestampWithTimeZone
+        | ColumnType::Timestamp
+        | ColumnType::DateTime
+        | ColumnType::Date => (None, true),
+        _ => (None, false),
+    }
+}
+
+/// The schema of a range operator's single value.
+fn one_value(ty: &ColumnType) -> ObjectBuilder {
+    match ty {
+        ColumnType::TimestampWithTimeZone | ColumnType::Timestamp | ColumnType::DateTime => {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+        }
+        ColumnType::Date => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date))),
+        _ => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("^[+-]?[0-9]{1,18}$")),
+    }
+}
+
 fn typed_value(ty: &ColumnType, raw: &str) -> Result<Value, &'static str> {
     Ok(match ty {
         ColumnType::Uuid => uuid::Uuid::parse_str(raw).map_err(|_| "a UUID")?.into(),
@@ -523,6 +668,26 @@ fn escape_like(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// Declares a list endpoint's query parameters, from the function that builds its [`ListSpec`],
+/// for `#[utoipa::path(params(…))]`: `kernel::list_params!(TeamList, team_list);` then
+/// `params(TeamList)`. The handler applies the same function's spec, so the document and the
+/// server cannot drift apart.
+#[macro_export]
+macro_rules! list_params {
+    ($name:ident, $spec:path) => {
+        #[doc = concat!("The query parameters of the list built by `", stringify!($spec), "`.")]
+        pub struct $name;
+
+        impl $crate::utoipa::IntoParams for $name {
+            fn into_params(
+                _: impl Fn() -> Option<$crate::utoipa::openapi::path::ParameterIn>,
+            ) -> Vec<$crate::utoipa::openapi::path::Parameter> {
+                $spec().parameters()
+            }
+        }
+    };
 }
 
 #[cfg(test)]

@@ -38,14 +38,26 @@ pub async fn observe(
     );
 
     // The request is not cloned before the call: the router needs it uniquely owned.
-    let call = AssertUnwindSafe(next.call(req)).catch_unwind();
+    let refusal = refuse_at_the_edge(&req);
+    let call = AssertUnwindSafe(async move {
+        match refusal {
+            Some(err) => Ok(req.error_response(err)),
+            None => next
+                .call(req)
+                .await
+                .map(ServiceResponse::map_into_boxed_body),
+        }
+    })
+    .catch_unwind();
     let outcome = request_id::scope(id.clone(), call)
         .instrument(span.clone())
         .await;
     let (status, route, result) = request_id::scope(id.clone(), async {
         match outcome {
             Ok(Ok(res)) => {
-                let mut res = envelope(res.map_into_boxed_body());
+                let mut res = res.map_into_boxed_body();
+                super::allow::complete(&mut res);
+                let mut res = envelope(res);
                 let route = res
                     .request()
                     .match_pattern()
@@ -101,6 +113,22 @@ pub async fn observe(
         }
     });
     result
+}
+
+/// What no route may see: a NUL character in the path or the query string (`%00`), which
+/// PostgreSQL cannot store or compare: 400 on every backend alike, before any handler runs.
+fn refuse_at_the_edge(req: &ServiceRequest) -> Option<ApiError> {
+    if req.query_string().contains("%00") {
+        return Some(ApiError::invalid_query(
+            "the query string must not contain the NUL character (%00)",
+        ));
+    }
+    if req.uri().path().contains("%00") {
+        return Some(ApiError::bad_request(
+            "the path must not contain the NUL character (%00)",
+        ));
+    }
+    None
 }
 
 fn prerendered(err: &ApiError, status: StatusCode, id: &str, path: &str) -> actix_web::Error {

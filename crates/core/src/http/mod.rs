@@ -2,11 +2,13 @@
 //! extractor configuration, list queries, health, metrics and API docs.
 
 pub mod admin;
+mod allow;
 pub mod caller;
 pub mod extract;
 pub mod health;
 pub mod list;
 mod middleware;
+pub mod openapi;
 pub mod request_id;
 mod signed;
 
@@ -28,7 +30,7 @@ use crate::module::EnabledModule;
 use crate::startup::{self, StartupError};
 use crate::telemetry;
 
-pub use caller::{Authenticator, Caller, RequestInfo, Role};
+pub use caller::{Authenticator, Authorizer, Caller, RequestInfo, Role, require_org_permission};
 pub use extract::{ValidJson, nullable};
 pub use list::{COUNT_CAP, ListQuery, ListSpec, Page, PageMeta, fetch_page};
 
@@ -233,17 +235,17 @@ fn base_document(cell: &str, modules: &[EnabledModule]) -> OpenApi {
 }
 
 /// The cell's OpenAPI 3.1 document: the handlers of the kernel and of every enabled module.
-pub fn openapi_document(cell: &str, modules: &[EnabledModule]) -> OpenApi {
+pub fn openapi_document(cell: &str, modules: &[EnabledModule]) -> serde_json::Value {
     let (_, mut doc) = routes(cell.to_owned(), modules.to_vec()).split_for_parts();
     for m in modules {
         doc.merge(m.module.openapi());
     }
-    doc
+    openapi::finish(&doc)
 }
 
 fn cell_app(
     ctx: CellContext,
-    openapi: OpenApi,
+    openapi: serde_json::Value,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -255,7 +257,9 @@ fn cell_app(
 > {
     let limit = ctx.config().http.body_limit;
     let (app, _) = routes(ctx.config().name().to_owned(), ctx.modules().to_vec()).split_for_parts();
+    let allowed = allow::AllowedMethods::of(&openapi);
     app.app_data(ctx)
+        .app_data(allowed)
         .app_data(extract::json_config(limit))
         .app_data(extract::payload_config(limit))
         .app_data(extract::query_config())
@@ -267,7 +271,10 @@ fn cell_app(
                 .insert_header(("Location", format!("{DOCS_PATH}/")))
                 .finish()
         }))
-        .service(SwaggerUi::new(format!("{DOCS_PATH}/{{_:.*}}")).url(OPENAPI_PATH, openapi))
+        .service(
+            SwaggerUi::new(format!("{DOCS_PATH}/{{_:.*}}"))
+                .external_url_unchecked(OPENAPI_PATH, openapi),
+        )
         .default_service(web::to(no_route))
         .wrap(from_fn(crate::audit::record_mutations))
         .wrap(from_fn(caller::identify_and_limit))

@@ -10,7 +10,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::storage::{Method, payload_stream};
 
 /// Downloads the file a signed GET URL grants.
-#[utoipa::path(tag = "storage", params(("token" = String, Path)),
+#[utoipa::path(tag = "storage", security(()), params(("token" = String, Path)),
     responses((status = 200, description = "the file"), (status = 403, body = crate::error::ErrorEnvelope)))]
 #[get("/storage/signed/{token}")]
 pub async fn download(ctx: CellContext, token: web::Path<String>) -> ApiResult<HttpResponse> {
@@ -24,7 +24,7 @@ pub async fn download(ctx: CellContext, token: web::Path<String>) -> ApiResult<H
 }
 
 /// Uploads to the key a signed PUT URL grants, with the content type it was signed for.
-#[utoipa::path(tag = "storage", params(("token" = String, Path)),
+#[utoipa::path(tag = "storage", security(()), params(("token" = String, Path)),
     responses((status = 201, body = crate::storage::ObjectInfo), (status = 403, body = crate::error::ErrorEnvelope)))]
 #[put("/storage/signed/{token}")]
 pub async fn upload(

@@ -290,3 +290,49 @@ db_test!(async fn readiness_names_the_failing_check(db) {
     assert_eq!(app.get("/health/live").await?.status(), 200);
     Ok(())
 });
+
+// The outside probe's edge findings (issue 17), on both backends: a NUL character anywhere is
+// a clear 4xx (PostgreSQL cannot store it; before, it was a 500 there), a page past the last
+// servable one is a 400 (before, a panic), and every 405 names the allowed methods.
+db_test!(async fn nul_characters_huge_pages_and_405s_answer_clearly(db) {
+    let app = TestApp::spawn(&db, NOTES_AND_TAGS).await?;
+    let org = Uuid::now_v7();
+    assert_eq!(app.create_note(org, "kept", 1).await?.status(), 201);
+
+    let nul = app
+        .client
+        .post(app.url("/api/v1/notes"))
+        .header("x-org-id", org.to_string())
+        .header("content-type", "application/json")
+        .body(r#"{"title": "a\u0000b", "priority": 1}"#)
+        .send()
+        .await?;
+    let e = expect_error(nul, 422, "validation_failed").await?;
+    assert!(e["details"]["fields"]["title"].as_str().is_some_and(|m| m.contains("NUL")), "{e}");
+    for path in ["/api/v1/notes?search=a%00b", "/api/v1/notes?filter[title]=%00"] {
+        expect_error(app.get_as(org, path).await?, 400, "invalid_query").await?;
+    }
+    expect_error(app.get_as(org, "/api/v1/notes/a%00b").await?, 400, "bad_request").await?;
+    for page in ["9223372036854775807", "18446744073709551615", "100001"] {
+        let e = expect_error(app.get_as(org, &format!("/api/v1/notes?page={page}")).await?, 400, "invalid_query").await?;
+        assert!(e["message"].as_str().is_some_and(|m| m.contains("100000")), "{e}");
+    }
+    // The last servable page answers (empty).
+    let last: serde_json::Value = app.get_as(org, "/api/v1/notes?page=100000").await?.json().await?;
+    assert_eq!(last["data"], serde_json::json!([]), "{last}");
+    // Nothing stored was lost.
+    let all: serde_json::Value = app.get_as(org, "/api/v1/notes").await?.json().await?;
+    assert_eq!(all["meta"]["total"], 1, "{all}");
+
+    for (method, path, allow) in [
+        (reqwest::Method::DELETE, "/api/v1/notes", "GET, POST"),
+        (reqwest::Method::POST, "/health/live", "GET"),
+        (reqwest::Method::PUT, "/metrics", "GET"),
+    ] {
+        let res = app.client.request(method, app.url(path)).send().await?;
+        let header = res.headers().get("allow").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        assert_eq!(header.as_deref(), Some(allow), "{path}");
+        expect_error(res, 405, "method_not_allowed").await?;
+    }
+    Ok(())
+});

@@ -374,6 +374,16 @@ impl kernel::http::Authenticator for HeaderCaller {
         let id = |name: &str| text(name).and_then(|v| Uuid::parse_str(v).ok());
         let role_name = text("x-test-role").map(str::to_owned);
         let key = id("x-test-key");
+        if let (Some(user), Some(org), Some(role)) = (
+            id("x-test-user"),
+            id("x-test-org"),
+            role_name.as_deref().and_then(kernel::http::Role::parse),
+        ) {
+            header_roles()
+                .lock()
+                .map(|mut m| m.insert((org, user), role))
+                .ok();
+        }
         Some(kernel::http::Caller {
             org_id: id("x-test-org"),
             role: role_name.as_deref().and_then(kernel::http::Role::parse),
@@ -392,7 +402,44 @@ impl kernel::http::Authenticator for HeaderCaller {
     }
 }
 
-/// Provides [`HeaderCaller`] as the cell's authenticator.
+/// The role each (org, user) last named in `x-test-role`: the test cell's stand-in for a
+/// permission graph (the real one, iam's, is tested with the modules that use it).
+fn header_roles()
+-> &'static std::sync::Mutex<std::collections::HashMap<(Uuid, Uuid), kernel::http::Role>> {
+    static ROLES: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<(Uuid, Uuid), kernel::http::Role>>,
+    > = std::sync::OnceLock::new();
+    ROLES.get_or_init(Default::default)
+}
+
+/// Test authorizer: `org#admin_access` for admins and owners, `member_access` for members and
+/// up, `viewer_access` for everyone, by the role the caller's headers last named.
+pub struct HeaderRoles;
+
+#[async_trait::async_trait(?Send)]
+impl kernel::http::Authorizer for HeaderRoles {
+    async fn org_permission(
+        &self,
+        _ctx: &CellContext,
+        tx: &kernel::TenantTx,
+        user: Uuid,
+        permission: &str,
+    ) -> Result<bool, ApiError> {
+        use kernel::http::Role;
+        let role = header_roles()
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&(tx.org_id(), user)).copied());
+        let min = match permission {
+            "admin_access" => Role::Admin,
+            "member_access" => Role::Member,
+            _ => Role::Viewer,
+        };
+        Ok(role.is_some_and(|r| r >= min))
+    }
+}
+
+/// Provides [`HeaderCaller`] as the cell's authenticator and [`HeaderRoles`] as its authorizer.
 pub struct Callers;
 
 #[async_trait::async_trait]
@@ -405,6 +452,9 @@ impl PlatformModule for Callers {
     }
     fn authenticator(&self) -> Option<std::sync::Arc<dyn kernel::http::Authenticator>> {
         Some(std::sync::Arc::new(HeaderCaller))
+    }
+    fn authorizer(&self) -> Option<std::sync::Arc<dyn kernel::http::Authorizer>> {
+        Some(std::sync::Arc::new(HeaderRoles))
     }
 }
 

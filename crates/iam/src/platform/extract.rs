@@ -248,3 +248,26 @@ impl<P: Permission> FromRequest for Authorized<P> {
         Box::pin(async move { Self::check(&ctx?, caller?, object_id).await })
     }
 }
+
+/// The kernel's [`kernel::http::Authorizer`]: `org#<permission>` for a user, checked against
+/// the graph in the caller's transaction (the audit log's routes use it).
+pub(crate) struct OrgAuthorizer;
+
+#[kernel::async_trait::async_trait(?Send)]
+impl kernel::http::Authorizer for OrgAuthorizer {
+    async fn org_permission(
+        &self,
+        ctx: &CellContext,
+        tx: &TenantTx,
+        user: Uuid,
+        permission: &str,
+    ) -> Result<bool, ApiError> {
+        let object = ObjectRef::new("org", tx.org_id().to_string());
+        let subject = SubjectRef::object("user", user.to_string());
+        let answer = super::engine(ctx)?
+            .check_in(tx, &object, permission, &subject, &ReadOptions::default())
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(answer.value)
+    }
+}

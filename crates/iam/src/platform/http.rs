@@ -80,11 +80,14 @@ impl From<&SubjectRef> for Subject {
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Relationship {
-    #[garde(length(min = 1, max = 254))]
+    #[schema(min_length = 1, max_length = 254)]
+    #[garde(length(chars, min = 1, max = 254))]
     pub namespace: String,
-    #[garde(length(min = 1, max = 1024))]
+    #[schema(min_length = 1, max_length = 1024)]
+    #[garde(length(chars, min = 1, max = 1024))]
     pub object_id: String,
-    #[garde(length(min = 1, max = 50))]
+    #[schema(min_length = 1, max_length = 50)]
+    #[garde(length(chars, min = 1, max = 50))]
     pub relation: String,
     #[garde(skip)]
     pub subject: Subject,
@@ -255,17 +258,21 @@ pub(crate) async fn revoke(
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CheckRequest {
-    #[garde(length(min = 1, max = 254))]
+    #[schema(min_length = 1, max_length = 254)]
+    #[garde(length(chars, min = 1, max = 254))]
     pub namespace: String,
-    #[garde(length(min = 1, max = 1024))]
+    #[schema(min_length = 1, max_length = 1024)]
+    #[garde(length(chars, min = 1, max = 1024))]
     pub object_id: String,
     /// A relation or permission of the namespace.
-    #[garde(length(min = 1, max = 50))]
+    #[schema(min_length = 1, max_length = 50)]
+    #[garde(length(chars, min = 1, max = 50))]
     pub permission: String,
     /// Whose access: the caller when absent (someone else needs the admin role).
     #[garde(skip)]
     pub subject: Option<Subject>,
     /// Answer at least as fresh as this revision (one a write returned).
+    #[schema(minimum = 0)]
     #[garde(range(min = 0))]
     pub at_least_revision: Option<i64>,
 }
@@ -534,8 +541,10 @@ pub struct RoleDetail {
 pub struct NewRole {
     /// 1–100 characters, unique in the org.
     #[garde(skip)]
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
-    #[garde(length(max = 2000))]
+    #[schema(max_length = 2000)]
+    #[garde(length(chars, max = 2000))]
     pub description: Option<String>,
     /// `type:permission` or `type:*` (see `GET /roles/grantable`).
     #[garde(skip)]
@@ -546,22 +555,24 @@ pub struct NewRole {
 #[serde(deny_unknown_fields)]
 pub struct RolePatch {
     #[garde(skip)]
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
-    #[garde(length(max = 2000))]
+    #[schema(max_length = 2000)]
+    #[garde(length(chars, max = 2000))]
     pub description: Option<String>,
     #[garde(skip)]
     pub permissions: Option<Vec<String>>,
 }
 
 fn check_name(name: &str) -> Result<String, ApiError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
+    // The limit counts what was sent (as the document states it); the name is kept trimmed.
+    if name.chars().count() > 100 || name.trim().is_empty() {
         return Err(ApiError::validation(
             "name",
             "the name must be 1 to 100 characters",
         ));
     }
-    Ok(name.to_owned())
+    Ok(name.trim().to_owned())
 }
 
 /// What custom roles can grant in this cell: `type:permission` for every module type that

@@ -2,7 +2,7 @@
 //! roles woven into every module's schema, the relationships other modules keep in sync with
 //! their own rows, the [`Authorized`] extractor, and the HTTP routes.
 
-mod extract;
+pub(crate) mod extract;
 pub(crate) mod http;
 pub(crate) mod roles;
 mod sync;

@@ -269,7 +269,8 @@ pub(crate) async fn get_flag(
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutFlag {
-    #[garde(length(max = 1000))]
+    #[schema(max_length = 1000)]
+    #[garde(length(chars, max = 1000))]
     pub description: Option<String>,
     /// The global default.
     #[garde(skip)]

@@ -64,13 +64,15 @@ impl From<invitation::Model> for Invitation {
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewInvitation {
-    #[garde(email, length(max = 254))]
+    #[schema(max_length = 254, format = Email)]
+    #[garde(email, length(chars, max = 254))]
     pub email: String,
     /// `member` when absent; a platform role or one of the cell's aliases.
     #[garde(skip)]
     pub role: Option<String>,
     /// Teams of the organization joined on acceptance.
     #[serde(default, alias = "teamIds")]
+    #[schema(max_items = 50)]
     #[garde(length(max = MAX_TEAMS))]
     pub team_ids: Vec<Uuid>,
 }
@@ -283,7 +285,7 @@ pub struct InvitationPreview {
 }
 
 /// Looks an invitation up by its token: 404 unless it is pending and unexpired.
-#[utoipa::path(tag = TAG, params(TokenQuery), responses((status = 200, body = InvitationPreview), (status = 404)))]
+#[utoipa::path(tag = TAG, security(()), params(TokenQuery), responses((status = 200, body = InvitationPreview), (status = 404)))]
 #[get("/invitations/accept")]
 pub(crate) async fn preview(
     ctx: CellContext,
@@ -307,7 +309,8 @@ pub(crate) async fn preview(
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptBody {
-    #[garde(length(min = 1, max = 200))]
+    #[schema(min_length = 1, max_length = 200)]
+    #[garde(length(chars, min = 1, max = 200))]
     pub token: String,
 }
 

@@ -26,12 +26,15 @@ const MAX_SETTINGS_BYTES: usize = 64 * 1024;
 #[serde(deny_unknown_fields)]
 pub struct NewOrg {
     #[garde(skip)]
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// Derived from the name when absent; 409 when taken.
     #[garde(skip)]
+    #[schema(pattern = r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")]
     pub slug: Option<String>,
     /// `free` when absent.
     #[garde(skip)]
+    #[schema(pattern = r"^[a-z0-9_-]{1,50}$")]
     pub plan: Option<String>,
 }
 
@@ -124,11 +127,14 @@ pub(crate) async fn get_org(
 #[serde(deny_unknown_fields)]
 pub struct OrgPatch {
     #[garde(skip)]
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: Option<String>,
     #[garde(skip)]
+    #[schema(pattern = r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")]
     pub slug: Option<String>,
     /// Owners only.
     #[garde(skip)]
+    #[schema(pattern = r"^[a-z0-9_-]{1,50}$")]
     pub plan: Option<String>,
     #[serde(
         default,
@@ -136,10 +142,11 @@ pub struct OrgPatch {
         deserialize_with = "kernel::http::nullable"
     )]
     #[garde(skip)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2048, pattern = r"^https?://\S*$")]
     pub logo_url: Option<Option<String>>,
     #[serde(alias = "defaultTimezone")]
     #[garde(skip)]
+    #[schema(pattern = r"^[A-Za-z][A-Za-z0-9/_+-]{0,63}$")]
     pub default_timezone: Option<String>,
     /// Merged into the org's settings object: a key set to `null` is removed.
     #[garde(skip)]
@@ -178,14 +185,14 @@ pub(crate) async fn update_org(
     let org = load_org(&tx).await?;
     let mut m: organization::ActiveModel = org.clone().into();
     if let Some(name) = patch.name {
-        let name = name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > crate::orgs::MAX_NAME {
+        // The limit counts what was sent (as the document states it), the name is stored trimmed.
+        if name.chars().count() > crate::orgs::MAX_NAME || name.trim().is_empty() {
             return Err(ApiError::validation(
                 "name",
                 format!("the name must be 1 to {} characters", crate::orgs::MAX_NAME),
             ));
         }
-        m.name = Set(name);
+        m.name = Set(name.trim().to_owned());
     }
     if let Some(slug) = patch.slug
         && slug != org.slug
@@ -328,7 +335,8 @@ pub(crate) async fn get_member(
 #[serde(deny_unknown_fields)]
 pub struct RoleChange {
     /// A platform role or one of the cell's aliases.
-    #[garde(length(min = 1, max = 50))]
+    #[schema(min_length = 1, max_length = 50)]
+    #[garde(length(chars, min = 1, max = 50))]
     pub role: String,
 }
 
@@ -475,7 +483,8 @@ pub struct Transfer {
     #[garde(skip)]
     pub new_owner_id: Uuid,
     /// The caller's password, re-checked.
-    #[garde(length(min = 1, max = 1024))]
+    #[schema(min_length = 1, max_length = 1024)]
+    #[garde(length(chars, min = 1, max = 1024))]
     pub password: String,
 }
 

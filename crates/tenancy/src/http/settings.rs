@@ -52,6 +52,7 @@ fn visible(access: &Access, row: &setting::Model) -> bool {
 #[serde(deny_unknown_fields)]
 pub struct SettingsQuery {
     /// `org`, `user` (the caller's own) or `module`.
+    #[param(pattern = r"^(org|user|module)$")]
     pub scope: String,
     /// The module, for the module scope.
     pub module: Option<String>,
@@ -59,11 +60,16 @@ pub struct SettingsQuery {
     pub key: Option<String>,
     /// The list keys, read by `ListQuery`; named here so unknown keys can be refused.
     #[expect(dead_code, reason = "read through ListQuery")]
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 100000)]
     pub page: Option<String>,
     #[expect(dead_code, reason = "read through ListQuery")]
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
     /// `namespace`, `key`, `updated_at`.
     #[expect(dead_code, reason = "read through ListQuery")]
+    #[param(
+        pattern = r"^((namespace|key|updated_at)(:(asc|desc))?)(,(namespace|key|updated_at)(:(asc|desc))?)*$"
+    )]
     pub sort: Option<String>,
 }
 
@@ -107,6 +113,7 @@ pub(crate) async fn list(
 pub struct PutSetting {
     /// `org`, `user` (the caller's own) or `module`.
     #[garde(skip)]
+    #[schema(pattern = r"^(org|user|module)$")]
     pub scope: String,
     /// The module, for the module scope.
     #[garde(skip)]

@@ -69,14 +69,14 @@ pub struct TeamDetail {
 }
 
 fn check_name(name: &str) -> Result<String, ApiError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME {
+    // The limit counts what was sent (as the document states it); the name is kept trimmed.
+    if name.chars().count() > MAX_NAME || name.trim().is_empty() {
         return Err(ApiError::validation(
             "name",
             format!("the name must be 1 to {MAX_NAME} characters"),
         ));
     }
-    Ok(name.to_owned())
+    Ok(name.trim().to_owned())
 }
 
 fn check_description(d: Option<String>) -> Result<Option<String>, ApiError> {
@@ -174,11 +174,14 @@ async fn detail(tx: &TenantTx, team: team::Model) -> Result<TeamDetail, ApiError
 #[serde(deny_unknown_fields)]
 pub struct NewTeam {
     #[garde(skip)]
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     #[garde(skip)]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     /// `public` (default) or `private`.
     #[garde(skip)]
+    #[schema(value_type = Option<String>, pattern = r"^(public|private)$")]
     pub visibility: Option<String>,
 }
 
@@ -307,12 +310,14 @@ pub(crate) async fn get_team(
 #[serde(deny_unknown_fields)]
 pub struct TeamPatch {
     #[garde(skip)]
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "kernel::http::nullable")]
     #[garde(skip)]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
     #[garde(skip)]
+    #[schema(value_type = Option<String>, pattern = r"^(public|private)$")]
     pub visibility: Option<String>,
 }
 
@@ -399,6 +404,7 @@ pub(crate) async fn delete_team(
 pub struct AddMembers {
     /// Members of the organization, 1 to 100.
     #[serde(alias = "userIds")]
+    #[schema(min_items = 1, max_items = 100)]
     #[garde(length(min = 1, max = MAX_BATCH))]
     pub user_ids: Vec<Uuid>,
     /// `member` (default) or `lead`.

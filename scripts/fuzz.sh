@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Fuzzes every cell against its own OpenAPI document with schemathesis (`--checks all`): on
+# SQLite, and on PostgreSQL serving as an application role (row-level security binding). Any
+# 5xx, any answer the document does not declare, any data the document calls valid that the
+# cell refuses (or invalid that it accepts) fails the run.
+#
+#   scripts/fuzz.sh                    # every cell, both backends, FUZZ_SECONDS (90) each
+#   scripts/fuzz.sh suite sqlite       # one cell, one backend
+#
+# Needs the cells built (`cargo build -p <cell>`; CI's test step builds them), PostgreSQL as
+# scripts/services.sh starts it, and Python 3 (schemathesis is installed, pinned, into a venv).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SCHEMATHESIS_VERSION=4.32.5
+VENV=${FUZZ_VENV:-$HOME/.cache/cell-platform/schemathesis-$SCHEMATHESIS_VERSION}
+SECONDS_EACH=${FUZZ_SECONDS:-90}
+PG=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+PASSWORD='Fuzz-Passw0rd-long-enough'
+cells=${1:-"suite fullorbit"}
+backends=${2:-"sqlite postgres"}
+
+if [ ! -x "$VENV/bin/st" ]; then
+  echo "installing schemathesis $SCHEMATHESIS_VERSION into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+failed=0
+for cell in $cells; do
+  bin=target/debug/$cell
+  [ -x "$bin" ] || cargo build --quiet --locked -p "$cell"
+  for backend in $backends; do
+    run="$cell-$backend"
+    dir="$work/$run"
+    mkdir -p "$dir"
+    env=(CELL__CELL__DATA_DIR="$dir" CELL__RATE_LIMIT__ENABLED=false CELL__TELEMETRY__LOG_FORMAT=json
+         CELL__CELL__ADMIN_TOKEN="fuzz-admin-token-$RANDOM$RANDOM"
+         CELL__TELEMETRY__LOG_LEVEL=warn)
+    if [ "$backend" = postgres ]; then
+      db="fuzz_${cell}_$$"
+      role="fuzz_app_${cell}_$$"
+      psql "$PG" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" \
+        -c "DROP ROLE IF EXISTS $role" -c "CREATE ROLE $role NOLOGIN NOSUPERUSER NOBYPASSRLS" >/dev/null
+      env+=(CELL__DATABASE__URL="${PG%/*}/$db" CELL__DATABASE__APP_ROLE="$role")
+    fi
+    # The operator user, then the cell on a free port.
+    echo "$PASSWORD" | env "${env[@]}" "$bin" users create --email fuzz@example.com --org "Fuzz" --role owner \
+      >"$dir/users.log" 2>&1
+    port=$(free_port)
+    env "${env[@]}" "$bin" serve --port "$port" >"$dir/cell.log" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 1 100); do
+      curl -sf "http://127.0.0.1:$port/health/live" >/dev/null && break
+      sleep 0.1
+    done
+    token=$(curl -sf "http://127.0.0.1:$port/api/v1/auth/login" -H 'content-type: application/json' \
+      -d "{\"email\":\"fuzz@example.com\",\"password\":\"$PASSWORD\"}" |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+    echo "fuzz: $run on :$port for ${SECONDS_EACH}s"
+    # Signing out would end the run's own session: those two operations are left out.
+    if "$VENV/bin/st" --config-file scripts/schemathesis.toml run "http://127.0.0.1:$port/api-docs/openapi.json" \
+        --checks all --exclude-checks use_after_free,ensure_resource_availability \
+        --max-time "$SECONDS_EACH" --workers 1 --seed 17 \
+        --header "Authorization: Bearer $token" \
+        --exclude-path /api/v1/auth/logout --exclude-path /api/v1/auth/logout-all \
+        --report junit --report-junit-path "$dir/junit.xml" >"$dir/st.log" 2>&1; then
+      tail -n 3 "$dir/st.log"
+    else
+      failed=1
+      echo "fuzz: $run FAILED"
+      cat "$dir/st.log"
+      echo "--- cell log (last 40 lines)"
+      tail -n 40 "$dir/cell.log"
+    fi
+    kill "${pids[-1]}" 2>/dev/null || true
+    wait "${pids[-1]}" 2>/dev/null || true
+    if [ "$backend" = postgres ]; then
+      psql "$PG" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "DROP ROLE IF EXISTS $role" >/dev/null || true
+    fi
+  done
+done
+exit $failed
