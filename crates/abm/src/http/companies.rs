@@ -82,11 +82,30 @@ pub(super) async fn load(tx: &TenantTx, id: Uuid) -> Result<prospect_company::Mo
     row::<prospect_company::Entity>(tx, id, "company").await
 }
 
+/// What `list` exposes: its fields, search and order.
+fn company_list() -> ListSpec<prospect_company::Entity> {
+    ListSpec::new()
+        .field("intent_score", prospect_company::Column::IntentScore)
+        .field("stage", prospect_company::Column::Stage)
+        .field("created_at", prospect_company::Column::CreatedAt)
+        .field("updated_at", prospect_company::Column::UpdatedAt)
+        .sortable("name", prospect_company::Column::Name)
+        .filterable("owner_user_id", prospect_company::Column::OwnerUserId)
+        .search([
+            prospect_company::Column::Name,
+            prospect_company::Column::Domain,
+        ])
+        .default_sort(prospect_company::Column::IntentScore, true)
+        .tiebreak(prospect_company::Column::Id)
+}
+
+kernel::list_params!(CompanyListParams, company_list);
+
 /// Prospects, hottest first (`sort=intent_score:desc` by default; also `name`, `created_at`,
 /// `updated_at`). Filters: `filter[stage]=new,engaged`, `filter[owner_user_id]=<id>`,
 /// `filter[intent_score.gte]=100` (minimum score), `filter[lane]=Launch` (a signal in that
 /// service lane in the last 30 days); `search` in names and primary domains.
-#[utoipa::path(tag = TAG, responses((status = 200, body = kernel::http::Page<Company>), (status = 403)))]
+#[utoipa::path(tag = TAG, params(CompanyListParams), responses((status = 200, body = kernel::http::Page<Company>), (status = 403)))]
 #[get("/abm/companies")]
 pub(crate) async fn list(
     ctx: CellContext,
@@ -112,19 +131,7 @@ pub(crate) async fn list(
         )));
     }
     let tx = internal.read_tx(&ctx).await?;
-    let spec = ListSpec::<prospect_company::Entity>::new()
-        .field("intent_score", prospect_company::Column::IntentScore)
-        .field("stage", prospect_company::Column::Stage)
-        .field("created_at", prospect_company::Column::CreatedAt)
-        .field("updated_at", prospect_company::Column::UpdatedAt)
-        .sortable("name", prospect_company::Column::Name)
-        .filterable("owner_user_id", prospect_company::Column::OwnerUserId)
-        .search([
-            prospect_company::Column::Name,
-            prospect_company::Column::Domain,
-        ])
-        .default_sort(prospect_company::Column::IntentScore, true)
-        .tiebreak(prospect_company::Column::Id);
+    let spec = company_list();
     let mut select = tx.repo::<prospect_company::Entity>().find();
     if !lanes.is_empty() {
         let since = Utc::now() - TimeDelta::days(WINDOW_DAYS);

@@ -237,18 +237,9 @@ pub struct ContactDetail {
     pub identities: Vec<Identity>,
 }
 
-/// A company's contacts (`sort=email` by default; also `created_at`). Filter:
-/// `filter[status]=new,engaged`; `search` in emails and first and last names.
-#[utoipa::path(tag = TAG, responses(
-    (status = 200, body = kernel::http::Page<Contact>), (status = 400), (status = 403), (status = 404)))]
-#[get("/abm/companies/{id}/contacts")]
-pub(crate) async fn list_contacts(
-    ctx: CellContext,
-    internal: Internal,
-    id: web::Path<Uuid>,
-    query: ListQuery,
-) -> ApiResult<HttpResponse> {
-    let spec = ListSpec::<contact::Entity>::new()
+/// What `list_contacts` exposes: its fields, search and order.
+fn contact_list() -> ListSpec<contact::Entity> {
+    ListSpec::new()
         .sortable("email", contact::Column::Email)
         .sortable("created_at", contact::Column::CreatedAt)
         .filterable("status", contact::Column::Status)
@@ -258,7 +249,23 @@ pub(crate) async fn list_contacts(
             contact::Column::LastName,
         ])
         .default_sort(contact::Column::Email, false)
-        .tiebreak(contact::Column::Id);
+        .tiebreak(contact::Column::Id)
+}
+
+kernel::list_params!(ContactListParams, contact_list);
+
+/// A company's contacts (`sort=email` by default; also `created_at`). Filter:
+/// `filter[status]=new,engaged`; `search` in emails and first and last names.
+#[utoipa::path(tag = TAG, params(ContactListParams), responses(
+    (status = 200, body = kernel::http::Page<Contact>), (status = 400), (status = 403), (status = 404)))]
+#[get("/abm/companies/{id}/contacts")]
+pub(crate) async fn list_contacts(
+    ctx: CellContext,
+    internal: Internal,
+    id: web::Path<Uuid>,
+    query: ListQuery,
+) -> ApiResult<HttpResponse> {
+    let spec = contact_list();
     let tx = internal.read_tx(&ctx).await?;
     let company = load(&tx, id.into_inner()).await?;
     let select = tx
@@ -633,9 +640,22 @@ impl From<org_domain::Model> for OrgDomain {
     }
 }
 
+/// What `list_org_domains` exposes: its fields, search and order.
+fn org_domain_list() -> ListSpec<org_domain::Entity> {
+    ListSpec::new()
+        .sortable("org_name", org_domain::Column::OrgName)
+        .sortable("domain", org_domain::Column::Domain)
+        .sortable("created_at", org_domain::Column::CreatedAt)
+        .search([org_domain::Column::OrgName, org_domain::Column::Domain])
+        .default_sort(org_domain::Column::OrgName, false)
+        .tiebreak(org_domain::Column::Id)
+}
+
+kernel::list_params!(OrgDomainListParams, org_domain_list);
+
 /// The mapping (`sort=org_name` by default; also `domain`, `created_at`); `search` in
 /// organization names and domains.
-#[utoipa::path(tag = TAG, responses(
+#[utoipa::path(tag = TAG, params(OrgDomainListParams), responses(
     (status = 200, body = kernel::http::Page<OrgDomain>), (status = 400), (status = 403)))]
 #[get("/abm/org-domains")]
 pub(crate) async fn list_org_domains(
@@ -643,13 +663,7 @@ pub(crate) async fn list_org_domains(
     internal: Internal,
     query: ListQuery,
 ) -> ApiResult<HttpResponse> {
-    let spec = ListSpec::<org_domain::Entity>::new()
-        .sortable("org_name", org_domain::Column::OrgName)
-        .sortable("domain", org_domain::Column::Domain)
-        .sortable("created_at", org_domain::Column::CreatedAt)
-        .search([org_domain::Column::OrgName, org_domain::Column::Domain])
-        .default_sort(org_domain::Column::OrgName, false)
-        .tiebreak(org_domain::Column::Id);
+    let spec = org_domain_list();
     let tx = internal.read_tx(&ctx).await?;
     let select = spec.apply(&query, tx.repo::<org_domain::Entity>().find())?;
     let page = fetch_page(select, &query, tx.unscoped()).await?;

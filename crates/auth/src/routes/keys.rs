@@ -141,8 +141,20 @@ pub(crate) async fn create_key(
     Ok(HttpResponse::Created().json(view))
 }
 
+/// What `list_keys` exposes: its fields, search and order.
+fn key_list() -> ListSpec<api_key::Entity> {
+    ListSpec::new()
+        .sortable("created_at", api_key::Column::CreatedAt)
+        .sortable("name", api_key::Column::Name)
+        .search([api_key::Column::Name])
+        .default_sort(api_key::Column::CreatedAt, true)
+        .tiebreak(api_key::Column::Id)
+}
+
+kernel::list_params!(KeyListParams, key_list);
+
 /// The organization's keys: all of them for admins, one's own for others.
-#[utoipa::path(tag = TAG, responses((status = 200, description = "A page of keys")))]
+#[utoipa::path(tag = TAG, params(KeyListParams), responses((status = 200, description = "A page of keys")))]
 #[get("/api-keys")]
 pub(crate) async fn list_keys(
     ctx: CellContext,
@@ -153,12 +165,7 @@ pub(crate) async fn list_keys(
     let state = state(&data)?;
     caller.require_session()?;
     let org = caller.org()?;
-    let spec = ListSpec::<api_key::Entity>::new()
-        .sortable("created_at", api_key::Column::CreatedAt)
-        .sortable("name", api_key::Column::Name)
-        .search([api_key::Column::Name])
-        .default_sort(api_key::Column::CreatedAt, true)
-        .tiebreak(api_key::Column::Id);
+    let spec = key_list();
     let tx = ctx.db().tenant_read(org).await.map_err(db_err)?;
     let role = current_role(state, &tx, &caller).await?;
     let mut select = tx.repo::<api_key::Entity>().find();

@@ -21,7 +21,9 @@ use sea_orm::{
 use serde::Serialize;
 use utoipa::openapi::Required;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
-use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+use utoipa::openapi::schema::{
+    AnyOfBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type,
+};
 
 use crate::error::ApiError;
 
@@ -103,28 +105,8 @@ impl ListQuery {
         let mut q = Self::default();
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
             match key.as_ref() {
-                "page" => {
-                    q.page = value
-                        .parse()
-                        .ok()
-                        .filter(|p| (1..=MAX_PAGE).contains(p))
-                        .ok_or_else(|| {
-                            ApiError::invalid_query(format!(
-                                "`page` must be a whole number from 1 to {MAX_PAGE}"
-                            ))
-                        })?;
-                }
-                "limit" => {
-                    q.limit = value
-                        .parse()
-                        .ok()
-                        .filter(|l| (1..=MAX_LIMIT).contains(l))
-                        .ok_or_else(|| {
-                            ApiError::invalid_query(format!(
-                                "`limit` must be a whole number from 1 to {MAX_LIMIT}"
-                            ))
-                        })?;
-                }
+                "page" => q.page = bounded("page", &value, MAX_PAGE)?,
+                "limit" => q.limit = bounded("limit", &value, MAX_LIMIT)?,
                 "sort" => {
                     for part in value.split(',').filter(|p| !p.is_empty()) {
                         let (field, dir) = part.split_once(':').unwrap_or((part, "asc"));
@@ -144,12 +126,13 @@ impl ListQuery {
                     }
                 }
                 "search" => {
-                    let term = value.trim();
-                    if term.chars().count() > MAX_SEARCH_LEN {
+                    // The limit counts what was sent, as the document states it.
+                    if value.chars().count() > MAX_SEARCH_LEN {
                         return Err(ApiError::invalid_query(format!(
                             "`search` is longer than {MAX_SEARCH_LEN} characters"
                         )));
                     }
+                    let term = value.trim();
                     q.search = (!term.is_empty()).then(|| term.to_owned());
                 }
                 k if k.starts_with("filter[") => {
@@ -573,13 +556,24 @@ fn condition<C: ColumnTrait>(col: C, op: FilterOp, mut values: Vec<Value>) -> Si
 }
 
 /// Converts a query value to the column's type; `Err` says what was expected.
-fn query_param(name: &str, description: &str, schema: ObjectBuilder) -> Parameter {
+/// A whole number from 1 to `max`, or `invalid_query` naming the key.
+fn bounded(key: &str, value: &str, max: u64) -> Result<u64, ApiError> {
+    value
+        .parse()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| {
+            ApiError::invalid_query(format!("`{key}` must be a whole number from 1 to {max}"))
+        })
+}
+
+fn query_param(name: &str, description: &str, schema: impl Into<Schema>) -> Parameter {
     ParameterBuilder::new()
         .name(name)
         .parameter_in(ParameterIn::Query)
         .required(Required::False)
         .description(Some(description))
-        .schema(Some(schema.build()))
+        .schema(Some(schema.into()))
         .build()
 }
 
@@ -607,20 +601,22 @@ fn value_pattern(ty: &ColumnType) -> (Option<String>, bool) {
     }
 }
 
-/// The schema of a range operator's single value.
-fn one_value(ty: &ColumnType) -> ObjectBuilder {
+/// The schema of a range operator's single value: a time or a date for times (as
+/// `parse_time` reads them), else a whole number.
+fn one_value(ty: &ColumnType) -> Schema {
+    let text = || ObjectBuilder::new().schema_type(Type::String);
+    let format = |f| text().format(Some(SchemaFormat::KnownFormat(f))).build();
     match ty {
         ColumnType::TimestampWithTimeZone | ColumnType::Timestamp | ColumnType::DateTime => {
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            Schema::AnyOf(
+                AnyOfBuilder::new()
+                    .item(format(KnownFormat::DateTime))
+                    .item(format(KnownFormat::Date))
+                    .build(),
+            )
         }
-        ColumnType::Date => ObjectBuilder::new()
-            .schema_type(Type::String)
-            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date))),
-        _ => ObjectBuilder::new()
-            .schema_type(Type::String)
-            .pattern(Some("^[+-]?[0-9]{1,18}$")),
+        ColumnType::Date => Schema::Object(format(KnownFormat::Date)),
+        _ => Schema::Object(text().pattern(Some("^[+-]?[0-9]{1,18}$")).build()),
     }
 }
 
@@ -788,6 +784,62 @@ mod tests {
             ),
             (0, false, false)
         );
+    }
+
+    #[test]
+    fn the_document_states_what_the_spec_accepts() {
+        use crate::audit::entity::{Column, Entity};
+        let spec = ListSpec::<Entity>::new()
+            .field("action", Column::Action)
+            .sortable("created_at", Column::CreatedAt)
+            .filterable("created_at", Column::CreatedAt)
+            .filterable("actor_id", Column::ActorUserId)
+            .filterable("status", Column::Status)
+            .search([Column::Action]);
+        let params = spec.parameters();
+        let names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "page",
+                "limit",
+                "sort",
+                "search",
+                "filter[action]",
+                "filter[action.ne]",
+                "filter[created_at.gt]",
+                "filter[created_at.gte]",
+                "filter[created_at.lt]",
+                "filter[created_at.lte]",
+                "filter[actor_id]",
+                "filter[actor_id.ne]",
+                "filter[status]",
+                "filter[status.ne]",
+                "filter[status.gt]",
+                "filter[status.gte]",
+                "filter[status.lt]",
+                "filter[status.lte]",
+            ]
+        );
+        let json = serde_json::to_value(&params).unwrap_or_default();
+        assert_eq!(json[0]["schema"]["maximum"], MAX_PAGE);
+        assert_eq!(json[1]["schema"]["maximum"], MAX_LIMIT);
+        assert_eq!(
+            json[2]["schema"]["pattern"],
+            "^(?:(?:action|created_at)(?::(?:asc|desc))?)?(?:,(?:(?:action|created_at)(?::(?:asc|desc))?)?)*$"
+        );
+        assert_eq!(json[3]["schema"]["maxLength"], MAX_SEARCH_LEN);
+        assert_eq!(json[6]["schema"]["anyOf"][0]["format"], "date-time");
+        assert!(
+            json[10]["schema"]["pattern"]
+                .as_str()
+                .is_some_and(|p| p.contains("[0-9a-fA-F]{32}"))
+        );
+        // What the patterns admit, the parser and the spec accept.
+        let q = ListQuery::parse(
+            "sort=action:desc,,created_at&filter[status.gte]=-3&filter[actor_id]=0192f0a4-5b1c-7d3e-8f00-aa11bb22cc33",
+        );
+        assert!(q.is_ok_and(|q| spec.apply(&q, Entity::find()).is_ok()));
     }
 
     #[test]

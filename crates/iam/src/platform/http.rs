@@ -620,20 +620,27 @@ pub(crate) async fn create_role(
     Ok(HttpResponse::Created().json(Role::from(row)))
 }
 
+/// What `list_roles` exposes: its fields, search and order.
+fn role_list() -> ListSpec<role::Entity> {
+    ListSpec::new()
+        .sortable("name", role::Column::Name)
+        .sortable("created_at", role::Column::CreatedAt)
+        .search([role::Column::Name])
+        .default_sort(role::Column::Name, false)
+        .tiebreak(role::Column::Id)
+}
+
+kernel::list_params!(RoleListParams, role_list);
+
 /// The org's custom roles (`search`, `sort=name|created_at`, paged).
-#[utoipa::path(tag = ROLES_TAG, responses((status = 200, body = Page<Role>)))]
+#[utoipa::path(tag = ROLES_TAG, params(RoleListParams), responses((status = 200, body = Page<Role>)))]
 #[get("/roles")]
 pub(crate) async fn list_roles(
     ctx: CellContext,
     member: Authorized<InOrg>,
     query: ListQuery,
 ) -> ApiResult<HttpResponse> {
-    let spec = ListSpec::<role::Entity>::new()
-        .sortable("name", role::Column::Name)
-        .sortable("created_at", role::Column::CreatedAt)
-        .search([role::Column::Name])
-        .default_sort(role::Column::Name, false)
-        .tiebreak(role::Column::Id);
+    let spec = role_list();
     let tx = ctx.db().tenant(member.org_id()).await?;
     let select = spec.apply(&query, tx.repo::<role::Entity>().find())?;
     let page = fetch_page(select, &query, tx.unscoped()).await?;

@@ -67,8 +67,20 @@ impl From<flag_override::Model> for FlagOverride {
     }
 }
 
+/// What `list_overrides` exposes: its fields, search and order.
+fn override_list() -> ListSpec<flag_override::Entity> {
+    ListSpec::new()
+        .field("flag", flag_override::Column::FlagKey)
+        .field("scope", flag_override::Column::Scope)
+        .sortable("updated_at", flag_override::Column::UpdatedAt)
+        .default_sort(flag_override::Column::FlagKey, false)
+        .tiebreak(flag_override::Column::Id)
+}
+
+kernel::list_params!(OverrideListParams, override_list);
+
 /// The organization's overrides, paginated (`filter[flag]`, `filter[scope]`).
-#[utoipa::path(tag = TAG, responses((status = 200, body = Page<FlagOverride>)))]
+#[utoipa::path(tag = TAG, params(OverrideListParams), responses((status = 200, body = Page<FlagOverride>)))]
 #[get("/features/overrides")]
 pub(crate) async fn list_overrides(
     ctx: CellContext,
@@ -76,12 +88,7 @@ pub(crate) async fn list_overrides(
     query: ListQuery,
 ) -> ApiResult<HttpResponse> {
     let (tx, _) = enter(&ctx, &caller).await?;
-    let spec = ListSpec::<flag_override::Entity>::new()
-        .field("flag", flag_override::Column::FlagKey)
-        .field("scope", flag_override::Column::Scope)
-        .sortable("updated_at", flag_override::Column::UpdatedAt)
-        .default_sort(flag_override::Column::FlagKey, false)
-        .tiebreak(flag_override::Column::Id);
+    let spec = override_list();
     let select = spec.apply(&query, tx.repo::<flag_override::Entity>().find())?;
     let page = fetch_page(select, &query, tx.unscoped()).await?;
     tx.commit().await?;
@@ -215,21 +222,27 @@ pub(crate) async fn delete_override(
 }
 
 const ADMIN_TAG: &str = "feature-flags (operator)";
+/// What `list_flags` exposes: its fields, search and order.
+fn flag_list() -> ListSpec<feature_flag::Entity> {
+    ListSpec::new()
+        .field("key", feature_flag::Column::Key)
+        .field("enabled", feature_flag::Column::Enabled)
+        .sortable("updated_at", feature_flag::Column::UpdatedAt)
+        .search([feature_flag::Column::Key])
+        .default_sort(feature_flag::Column::Key, false)
+}
+
+kernel::list_params!(FlagListParams, flag_list);
 
 /// Every global flag (operator token).
-#[utoipa::path(tag = ADMIN_TAG, responses((status = 200, body = Page<FeatureFlag>), (status = 401), (status = 403)))]
+#[utoipa::path(tag = ADMIN_TAG, params(FlagListParams), responses((status = 200, body = Page<FeatureFlag>), (status = 401), (status = 403)))]
 #[get("/admin/feature-flags")]
 pub(crate) async fn list_flags(
     ctx: CellContext,
     _op: Operator,
     query: ListQuery,
 ) -> ApiResult<HttpResponse> {
-    let spec = ListSpec::<feature_flag::Entity>::new()
-        .field("key", feature_flag::Column::Key)
-        .field("enabled", feature_flag::Column::Enabled)
-        .sortable("updated_at", feature_flag::Column::UpdatedAt)
-        .search([feature_flag::Column::Key])
-        .default_sort(feature_flag::Column::Key, false);
+    let spec = flag_list();
     let page = fetch_page(
         spec.apply(&query, feature_flag::Entity::find())?,
         &query,

@@ -138,11 +138,26 @@ pub(crate) async fn invite(
     Ok(HttpResponse::Created().json(Invitation::from(saved)))
 }
 
+/// What `list` exposes: its fields, search and order.
+fn invitation_list() -> ListSpec<invitation::Entity> {
+    ListSpec::new()
+        .field("email", invitation::Column::Email)
+        .field("created_at", invitation::Column::CreatedAt)
+        .field("expires_at", invitation::Column::ExpiresAt)
+        .filterable("status", invitation::Column::Status)
+        .filterable("role", invitation::Column::Role)
+        .search([invitation::Column::Email])
+        .default_sort(invitation::Column::CreatedAt, true)
+        .tiebreak(invitation::Column::Id)
+}
+
+kernel::list_params!(InvitationListParams, invitation_list);
+
 /// The organization's invitations, paginated: pending ones (including those past their expiry,
 /// shown as `expired`, which can be resent) unless `filter[status]` asks for others (`accepted`,
 /// `revoked`, `expired` = superseded). `sort`: `created_at`, `expires_at`, `email`; `search` in
 /// emails.
-#[utoipa::path(tag = TAG, responses((status = 200, body = kernel::http::Page<Invitation>)))]
+#[utoipa::path(tag = TAG, params(InvitationListParams), responses((status = 200, body = kernel::http::Page<Invitation>)))]
 #[get("/invitations")]
 pub(crate) async fn list(
     ctx: CellContext,
@@ -157,15 +172,7 @@ pub(crate) async fn list(
             values: vec![PENDING.into()],
         });
     }
-    let spec = ListSpec::<invitation::Entity>::new()
-        .field("email", invitation::Column::Email)
-        .field("created_at", invitation::Column::CreatedAt)
-        .field("expires_at", invitation::Column::ExpiresAt)
-        .filterable("status", invitation::Column::Status)
-        .filterable("role", invitation::Column::Role)
-        .search([invitation::Column::Email])
-        .default_sort(invitation::Column::CreatedAt, true)
-        .tiebreak(invitation::Column::Id);
+    let spec = invitation_list();
     let select = spec.apply(&query, tx.repo::<invitation::Entity>().find())?;
     let page = fetch_page(select, &query, tx.unscoped()).await?;
     tx.commit().await?;

@@ -291,9 +291,21 @@ async fn member_row(tx: &TenantTx, user: Uuid) -> Result<Option<membership::Mode
         .await?)
 }
 
+/// What `list_members` exposes: its fields, search and order.
+fn member_list() -> ListSpec<membership::Entity> {
+    ListSpec::new()
+        .field("role", membership::Column::Role)
+        .sortable("joined_at", membership::Column::CreatedAt)
+        .filterable("user_id", membership::Column::UserId)
+        .default_sort(membership::Column::CreatedAt, false)
+        .tiebreak(membership::Column::UserId)
+}
+
+kernel::list_params!(MemberListParams, member_list);
+
 /// The members of the active organization, paginated (`sort`: `joined_at`, `role`;
 /// `filter[role]`).
-#[utoipa::path(tag = TAG, responses((status = 200, body = kernel::http::Page<Member>), (status = 404)))]
+#[utoipa::path(tag = TAG, params(MemberListParams), responses((status = 200, body = kernel::http::Page<Member>), (status = 404)))]
 #[get("/organizations/{org_id}/members")]
 pub(crate) async fn list_members(
     ctx: CellContext,
@@ -302,12 +314,7 @@ pub(crate) async fn list_members(
     query: ListQuery,
 ) -> ApiResult<HttpResponse> {
     let (tx, _) = enter_org(&ctx, &caller, org_id.into_inner()).await?;
-    let spec = ListSpec::<membership::Entity>::new()
-        .field("role", membership::Column::Role)
-        .sortable("joined_at", membership::Column::CreatedAt)
-        .filterable("user_id", membership::Column::UserId)
-        .default_sort(membership::Column::CreatedAt, false)
-        .tiebreak(membership::Column::UserId);
+    let spec = member_list();
     let select = spec.apply(&query, tx.repo::<membership::Entity>().find())?;
     let page = fetch_page(select, &query, tx.unscoped()).await?;
     tx.commit().await?;

@@ -252,9 +252,22 @@ pub(crate) async fn create_team(
     Ok(HttpResponse::Created().json(out))
 }
 
+/// What `list_teams` exposes: its fields, search and order.
+fn team_list() -> ListSpec<team::Entity> {
+    ListSpec::new()
+        .field("name", team::Column::Name)
+        .field("created_at", team::Column::CreatedAt)
+        .filterable("visibility", team::Column::Visibility)
+        .search([team::Column::Name])
+        .default_sort(team::Column::Name, false)
+        .tiebreak(team::Column::Id)
+}
+
+kernel::list_params!(TeamListParams, team_list);
+
 /// The teams of the active organization the caller can see, paginated (`sort`: `name`,
 /// `created_at`; `filter[visibility]`; `search` in names).
-#[utoipa::path(tag = TAG, responses((status = 200, body = kernel::http::Page<Team>)))]
+#[utoipa::path(tag = TAG, params(TeamListParams), responses((status = 200, body = kernel::http::Page<Team>)))]
 #[get("/teams")]
 pub(crate) async fn list_teams(
     ctx: CellContext,
@@ -262,13 +275,7 @@ pub(crate) async fn list_teams(
     query: ListQuery,
 ) -> ApiResult<HttpResponse> {
     let (tx, access) = enter(&ctx, &caller).await?;
-    let spec = ListSpec::<team::Entity>::new()
-        .field("name", team::Column::Name)
-        .field("created_at", team::Column::CreatedAt)
-        .filterable("visibility", team::Column::Visibility)
-        .search([team::Column::Name])
-        .default_sort(team::Column::Name, false)
-        .tiebreak(team::Column::Id);
+    let spec = team_list();
     let mut select = tx.repo::<team::Entity>().find();
     if !access.at_least(Role::Admin) {
         let repo = tx.repo::<team_member::Entity>();
