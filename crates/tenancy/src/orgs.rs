@@ -216,6 +216,15 @@ pub async fn member_role(tx: &TenantTx, user: Uuid) -> Result<Option<String>, Ap
     Ok(row.map(|m| m.role))
 }
 
+/// The organization `tx` is scoped to, if it exists (another module's view of it).
+pub async fn organization(tx: &TenantTx) -> Result<Option<Organization>, ApiError> {
+    Ok(organization::Entity::find_by_id(tx.org_id())
+        .one(tx.unscoped())
+        .await
+        .map_err(ApiError::internal)?
+        .map(Into::into))
+}
+
 /// An organization by its slug.
 pub async fn organization_by_slug(db: &Db, slug: &str) -> Result<Option<Organization>, ApiError> {
     Ok(organization::Entity::find()

@@ -9,8 +9,7 @@ use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
 use kernel::http::{ListQuery, ListSpec, ValidJson, fetch_page};
 use kernel::sea_orm::sea_query::{Expr, Query};
 use kernel::sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use kernel::{ApiError, ApiResult, CellContext, TenantTx};
 use serde::{Deserialize, Serialize};
@@ -868,9 +867,7 @@ pub(crate) async fn convert(
     // 2. Make sure the customer org and its account exist (a retry after a failure here
     //    finishes the job), in the customer org's own transaction.
     let tx = ctx.db().tenant(org).await?;
-    let existing = tenancy::entity::organization::Entity::find_by_id(org)
-        .one(tx.unscoped())
-        .await?;
+    let existing = tenancy::organization(&tx).await?;
     let name = match existing {
         Some(o) => o.name,
         None => {

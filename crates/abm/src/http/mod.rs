@@ -40,12 +40,7 @@ pub(crate) async fn require_internal_user(
     tx: &kernel::TenantTx,
     user: uuid::Uuid,
 ) -> Result<(), kernel::ApiError> {
-    use tenancy::entity::membership;
-    match tx
-        .repo::<membership::Entity>()
-        .get((tx.org_id(), user))
-        .await?
-    {
+    match tenancy::member_role(tx, user).await? {
         Some(_) => Ok(()),
         None => Err(kernel::ApiError::validation(
             "owner_user_id",

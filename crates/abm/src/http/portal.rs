@@ -3,7 +3,6 @@
 
 use actix_web::{HttpResponse, get};
 use chrono::{DateTime, Utc};
-use kernel::sea_orm::EntityTrait;
 use kernel::{ApiResult, CellContext};
 use serde::Serialize;
 use uuid::Uuid;
@@ -44,8 +43,7 @@ pub struct CustomerCompany {
 #[get("/app/me")]
 pub(crate) async fn me(ctx: CellContext, customer: Customer) -> ApiResult<HttpResponse> {
     let tx = ctx.db().tenant(customer.org_id).await?;
-    let org = tenancy::entity::organization::Entity::find_by_id(customer.org_id)
-        .one(tx.unscoped())
+    let org = tenancy::organization(&tx)
         .await?
         .ok_or_else(|| not_found("customer company"))?;
     tx.commit().await?;

@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Module boundaries, checked (DESIGN: a module talks to another only through that module's
+public Rust API or its events, never through its tables; dependencies are declared).
+
+For every module crate (a crate under crates/ whose src/module.rs implements PlatformModule):
+
+1. the module crates in its Cargo `[dependencies]` are exactly the modules its
+   `PlatformModule::dependencies()` declares: the module's declaration is the one list, and
+   Cargo may not reach past it (dev-dependencies, for tests, are free);
+2. its code (src/) names no other module's entities (`<module>::entity`, `<module>::store`) and
+   no other module's tables in SQL (`FROM users`, `JOIN memberships`, …).
+
+Exits 1 listing every crossing. Run by .ci/run; `python3 scripts/boundaries.py` locally.
+"""
+import pathlib
+import re
+import sys
+import tomllib
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CRATES = ROOT / "crates"
+
+
+def modules():
+    found = {}
+    for crate in sorted(p for p in CRATES.iterdir() if (p / "src" / "module.rs").exists()):
+        text = (crate / "src" / "module.rs").read_text()
+        if "PlatformModule for" not in text:
+            continue
+        name = re.search(r'fn name\(&self\) -> &\'static str \{\s*"([a-z_]+)"', text)
+        deps = re.search(r"fn dependencies\(&self\) -> &'static \[&'static str\] \{\s*&\[([^\]]*)\]", text)
+        cargo = tomllib.loads((crate / "Cargo.toml").read_text())
+        found[name.group(1) if name else crate.name] = {
+            "dir": crate,
+            "crate": cargo["package"]["name"],
+            "declared": set(re.findall(r'"([a-z_]+)"', deps.group(1))) if deps else set(),
+            "cargo": set(cargo.get("dependencies", {})),
+            "tables": set(),
+        }
+    for info in found.values():
+        for rs in (info["dir"] / "src").rglob("*.rs"):
+            info["tables"] |= set(re.findall(r'table_name\s*=\s*"([a-z_0-9]+)"', rs.read_text()))
+    return found
+
+
+def main():
+    found = modules()
+    crate_to_module = {info["crate"]: name for name, info in found.items()}
+    problems = []
+    for name, info in found.items():
+        uses = {crate_to_module[c] for c in info["cargo"] if c in crate_to_module}
+        if uses != info["declared"]:
+            problems.append(
+                f"{info['crate']}: Cargo depends on modules {sorted(uses)} but the module declares "
+                f"{sorted(info['declared'])} (PlatformModule::dependencies): make them the same"
+            )
+        others = {n: i for n, i in found.items() if n != name}
+        paths = re.compile(r"\b(" + "|".join(i["crate"] for i in others.values()) + r")::(entity|store)\b")
+        tables = sorted(t for i in others.values() for t in i["tables"])
+        sql = re.compile(
+            r'(?i)\b(from|join|into|update|table)\s+"?(' + "|".join(map(re.escape, tables)) + r')\b'
+        ) if tables else None
+        for rs in sorted((info["dir"] / "src").rglob("*.rs")):
+            for lineno, line in enumerate(rs.read_text().splitlines(), 1):
+                if line.lstrip().startswith("//"):
+                    continue
+                where = f"{rs.relative_to(ROOT)}:{lineno}"
+                if m := paths.search(line):
+                    problems.append(f"{where}: names another module's entities (`{m.group(0)}`); use its public API or events")
+                if sql and (m := sql.search(line)):
+                    problems.append(f"{where}: SQL on another module's table `{m.group(2)}`")
+    for p in problems:
+        print(f"boundaries: {p}")
+    print(f"boundaries: {len(found)} modules checked ({', '.join(sorted(found))}), {len(problems)} crossings")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
