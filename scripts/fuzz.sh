@@ -38,7 +38,7 @@ trap cleanup EXIT
 
 failed=0
 for cell in $cells; do
-  bin=target/debug/$cell
+  bin=${CARGO_TARGET_DIR:-target}/debug/$cell
   [ -x "$bin" ] || cargo build --quiet --locked -p "$cell"
   for backend in $backends; do
     run="$cell-$backend"
