@@ -43,8 +43,9 @@ pub(crate) fn not_found_org() -> ApiError {
     ApiError::not_found("no such organization")
 }
 
-/// Opens the caller's active org's transaction and loads their membership: 403 without an
-/// active org, 404 when they are not a member of it. For reads; changes use [`enter_write`].
+/// Opens the caller's active org's read-only transaction and loads their membership: 403
+/// without an active org, 404 when they are not a member of it. For handlers that only read
+/// (a write in it can fail on SQLite); changes use [`enter_write`].
 pub(crate) async fn enter(
     ctx: &CellContext,
     caller: &Caller,
@@ -103,7 +104,9 @@ async fn open(
     }
     let tx = match write {
         true => begin_write(ctx, org).await?,
-        false => ctx.db().tenant(org).await?,
+        // Every caller of `enter`/`enter_org` only reads (checked route by route): on SQLite a
+        // read transaction reads beside the writer instead of queueing for its lock.
+        false => ctx.db().tenant_read(org).await?,
     };
     let member = tx
         .repo::<membership::Entity>()

@@ -251,3 +251,33 @@ db_test!(async fn two_owners_demoting_each_other_at_once_keep_one(db) {
     }
     cell.finish(db).await
 });
+
+// Reads open read-only transactions: while a writer holds the database (SQLite's one write
+// lock; a write transaction on PostgreSQL), tenancy's GETs answer at once instead of queueing
+// behind it, and see only committed rows.
+db_test!(async fn reads_answer_while_a_writer_holds_the_database(db) {
+    let cell = Cell::start(&db).await?;
+    let alice = cell.user("alice@example.com");
+    let org = cell.org(alice, "Acme").await?;
+    let t = tok(alice, org);
+    let writer = cell.ctx().db().tenant(org).await?;
+    // The writer changes the org's name and holds its transaction open.
+    use kernel::sea_orm::ConnectionTrait;
+    let sql = match cell.ctx().db().backend() {
+        kernel::sea_orm::DbBackend::Sqlite => "UPDATE organizations SET name = 'Renamed' WHERE id = ?",
+        _ => "UPDATE organizations SET name = 'Renamed' WHERE id = $1",
+    };
+    writer
+        .unscoped()
+        .execute_raw(kernel::sea_orm::Statement::from_sql_and_values(cell.ctx().db().backend(), sql, [org.into()]))
+        .await?;
+    for path in [format!("/api/v1/organizations/{org}"), format!("/api/v1/organizations/{org}/members"), "/api/v1/teams".to_owned(), "/api/v1/settings?scope=org".to_owned()] {
+        let (status, body) = cell.get(&path, &t).await?;
+        assert_eq!(status, 200, "{path}: {body}");
+        if path.ends_with(&org.to_string()) {
+            assert_eq!(body["name"], "Acme", "uncommitted rows are not seen");
+        }
+    }
+    writer.rollback().await?;
+    Ok(())
+});
