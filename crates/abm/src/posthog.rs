@@ -177,8 +177,10 @@ pub fn parse(
     }
     let value: Value =
         serde_json::from_slice(body).map_err(|err| BodyError::NotJson(err.to_string()))?;
+    // Items are walked for NUL only when the raw body can hold one (it is rare; ingestion is hot).
+    let nul = kernel::http::extract::has_nul_escape(body);
     match value {
-        Value::Object(object) => Ok(vec![parse_item(0, object, now, options)]),
+        Value::Object(object) => Ok(vec![parse_item(0, object, nul, now, options)]),
         Value::Array(items) if items.is_empty() => Err(BodyError::EmptyBatch),
         Value::Array(items) if items.len() > options.max_batch => Err(BodyError::BatchTooLarge {
             len: items.len(),
@@ -188,7 +190,7 @@ pub fn parse(
             .into_iter()
             .enumerate()
             .map(|(index, item)| match item {
-                Value::Object(object) => parse_item(index, object, now, options),
+                Value::Object(object) => parse_item(index, object, nul, now, options),
                 other => Err(ItemError {
                     index,
                     kind: ItemErrorKind::NotAnObject(json_type(&other)),
@@ -202,13 +204,15 @@ pub fn parse(
 fn parse_item(
     index: usize,
     mut object: Map<String, Value>,
+    nul: bool,
     now: DateTime<Utc>,
     options: &ParseOptions,
 ) -> Result<Event, ItemError> {
     // PostgreSQL stores no NUL in text or jsonb: refused here, on both backends alike.
-    if object
-        .iter()
-        .any(|(k, v)| k.contains('\0') || kernel::http::extract::nul_path(v).is_some())
+    if nul
+        && object
+            .iter()
+            .any(|(k, v)| k.contains('\0') || kernel::http::extract::nul_path(v).is_some())
     {
         return Err(ItemError {
             index,

@@ -26,7 +26,7 @@ pub enum CacheError {
 #[async_trait::async_trait]
 trait Store: Send + Sync {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError>;
-    async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), CacheError>;
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError>;
     async fn delete(&self, key: &str) -> Result<(), CacheError>;
     async fn delete_prefix(&self, prefix: &str) -> Result<(), CacheError>;
     /// [`Store::get`] from the shared store only: an error when it fails, never a fallback.
@@ -84,7 +84,7 @@ impl Store for Memory {
         Ok(self.0.get(key).await.map(|e| e.bytes.to_vec()))
     }
 
-    async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), CacheError> {
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
         self.0
             .insert(
                 key.to_owned(),
@@ -132,7 +132,7 @@ impl Store for RedisStore {
         Ok(self.0.query(redis::cmd("GET").arg(key)).await?)
     }
 
-    async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), CacheError> {
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
         let ms = ttl.as_millis().max(1) as u64;
         self.0
             .query::<()>(redis::cmd("SET").arg(key).arg(value).arg("PX").arg(ms))
@@ -189,8 +189,8 @@ impl Store for WithFallback {
         }
     }
 
-    async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), CacheError> {
-        match self.shared.set(key, value.clone(), ttl).await {
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
+        match self.shared.set(key, value, ttl).await {
             Ok(()) => Ok(()),
             Err(e) => {
                 tracing::warn!(error = %e, "cache write failed; kept in this instance's memory");
@@ -322,7 +322,7 @@ impl ScopedCache {
         };
         if let Err(e) = self
             .store
-            .set(&self.key(key), bytes, ttl.unwrap_or(self.default_ttl))
+            .set(&self.key(key), &bytes, ttl.unwrap_or(self.default_ttl))
             .await
         {
             tracing::warn!(error = %e, "cache write failed");

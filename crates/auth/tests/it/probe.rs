@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 use testkit::TestApp;
 
 use crate::support::{
-    PASSWORD, cell, cell_with_env, code, jobs_settled, mail_count, mailed_token, signed_up,
+    PASSWORD, cell, cell_with_env, code, jobs_settled, mail_count, mailed_token, query_one,
+    signed_up,
 };
 
 /// An admin invited into `owner`'s org, signed in there: (access token, user id).
@@ -178,20 +179,13 @@ testkit::db_test!(async fn forgot_password_does_the_same_work_for_unknown_addres
 });
 
 async fn queued_jobs(app: &TestApp, name: &str) -> anyhow::Result<i64> {
-    let db = app.ctx.db().system();
-    let sql = match db.backend() {
-        DbBackend::Sqlite => "SELECT count(*) AS n FROM kernel_jobs WHERE name = ?",
-        _ => "SELECT count(*) AS n FROM kernel_jobs WHERE name = $1",
-    };
-    let row = db
-        .conn()
-        .query_one_raw(Statement::from_sql_and_values(
-            db.backend(),
-            sql,
-            [name.into()],
-        ))
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no count"))?;
+    let row = query_one(
+        app,
+        "SELECT count(*) AS n FROM kernel_jobs WHERE name = $1",
+        &[name],
+    )
+    .await?
+    .ok_or_else(|| anyhow::anyhow!("no count"))?;
     Ok(row.try_get("", "n")?)
 }
 

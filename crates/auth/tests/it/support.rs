@@ -58,10 +58,12 @@ pub async fn cell_with_env(
     Ok(Cell { app, role })
 }
 
-async fn query_one(
+/// One row of `pg_sql` (`$n` placeholders; rewritten for SQLite) with text `values`, read in
+/// the kernel's system context.
+pub async fn query_one(
     app: &TestApp,
     pg_sql: &str,
-    values: [&str; 2],
+    values: &[&str],
 ) -> anyhow::Result<Option<kernel::sea_orm::QueryResult>> {
     // Mails without an org are readable by the kernel's system context only.
     let db = app.ctx.db().system();
@@ -69,7 +71,9 @@ async fn query_one(
         DbBackend::Sqlite => pg_sql.replace("$1", "?").replace("$2", "?"),
         _ => pg_sql.to_owned(),
     };
-    let values = values.map(|v| kernel::sea_orm::Value::from(v.to_owned()));
+    let values = values
+        .iter()
+        .map(|v| kernel::sea_orm::Value::from((*v).to_owned()));
     Ok(db
         .conn()
         .query_one_raw(Statement::from_sql_and_values(db.backend(), sql, values))
@@ -85,7 +89,7 @@ pub async fn jobs_settled(app: &TestApp) -> anyhow::Result<()> {
         let row = query_one(
             app,
             "SELECT count(*) AS n FROM kernel_jobs WHERE status = $1 AND name <> $2",
-            ["pending", "auth.anonymize_deactivated"],
+            &["pending", "auth.anonymize_deactivated"],
         )
         .await?
         .ok_or_else(|| anyhow::anyhow!("no count"))?;
@@ -103,7 +107,7 @@ pub async fn mailed_token(app: &TestApp, to: &str, template: &str) -> anyhow::Re
     let row = query_one(
         app,
         "SELECT text_body FROM kernel_emails WHERE to_addr = $1 AND template = $2 ORDER BY id DESC",
-        [to, template],
+        &[to, template],
     )
     .await?
     .ok_or_else(|| anyhow::anyhow!("no `{template}` mail to {to}"))?;
@@ -122,7 +126,7 @@ pub async fn mail_count(app: &TestApp, to: &str, template: &str) -> anyhow::Resu
     let row = query_one(
         app,
         "SELECT count(*) AS n FROM kernel_emails WHERE to_addr = $1 AND template = $2",
-        [to, template],
+        &[to, template],
     )
     .await?
     .ok_or_else(|| anyhow::anyhow!("no count"))?;

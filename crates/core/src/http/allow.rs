@@ -4,7 +4,7 @@
 use actix_web::dev::ResourceDef;
 use actix_web::http::header::{self, HeaderValue};
 
-/// Path templates with the methods they serve. Built once per cell.
+/// Path templates with the methods they serve. Built once per cell, shared by its workers.
 #[derive(Clone, Default)]
 pub(crate) struct AllowedMethods(std::sync::Arc<Vec<(ResourceDef, HeaderValue)>>);
 

@@ -75,7 +75,8 @@ pub struct Caller {
     pub user_id: Uuid,
     /// The active organization.
     pub org_id: Option<Uuid>,
-    /// The role in the active organization, as the cell names it (`sales_rep`).
+    /// The role in the active organization, as the cell names it (`sales_rep`), as the token
+    /// carried it when issued: for display, never for access (see [`require_org_permission`]).
     pub role_name: Option<String>,
     /// The platform role it maps onto.
     pub role: Option<Role>,
@@ -114,17 +115,6 @@ impl Caller {
         self.org_id.ok_or_else(|| {
             ApiError::forbidden("no active organization: switch to one with POST /auth/switch-org")
         })
-    }
-
-    /// The active organization if the caller's role there is at least `min`, else 403.
-    pub fn require_role(&self, min: Role) -> Result<Uuid, ApiError> {
-        let org = self.org()?;
-        match self.role {
-            Some(r) if r >= min => Ok(org),
-            _ => Err(ApiError::forbidden(format!(
-                "this needs the {min} role or higher in the organization"
-            ))),
-        }
     }
 
     /// Refuses API keys: for credential and account management, which only the user may do.
@@ -456,11 +446,6 @@ mod tests {
         assert_eq!(Role::resolve("sales_rep", &aliases), Some(Role::Member));
         assert_eq!(Role::resolve("admin", &aliases), Some(Role::Admin));
         assert_eq!(Role::resolve("boss", &aliases), None);
-        let mut c = Caller::user(Uuid::nil());
-        assert!(c.require_role(Role::Viewer).is_err(), "no org");
-        c.org_id = Some(Uuid::nil());
-        c.role = Some(Role::Member);
-        assert!(c.require_role(Role::Member).is_ok());
-        assert!(c.require_role(Role::Admin).is_err());
+        assert!(Caller::user(Uuid::nil()).org().is_err(), "no org");
     }
 }

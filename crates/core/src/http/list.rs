@@ -337,23 +337,15 @@ impl<E: EntityTrait> ListSpec<E> {
     /// not for times) plus, for numbers and times, `filter[field.gt|gte|lt|lte]` (one value). Declare them with
     /// [`crate::list_params!`].
     pub fn parameters(&self) -> Vec<Parameter> {
+        let whole = |max: u64| {
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(max))
+        };
         let mut out = vec![
-            query_param(
-                "page",
-                "Page number, from 1",
-                ObjectBuilder::new()
-                    .schema_type(Type::Integer)
-                    .minimum(Some(1))
-                    .maximum(Some(MAX_PAGE)),
-            ),
-            query_param(
-                "limit",
-                "Rows per page",
-                ObjectBuilder::new()
-                    .schema_type(Type::Integer)
-                    .minimum(Some(1))
-                    .maximum(Some(MAX_LIMIT)),
-            ),
+            query_param("page", "Page number, from 1", whole(MAX_PAGE)),
+            query_param("limit", "Rows per page", whole(MAX_LIMIT)),
         ];
         let sortable: Vec<&str> = self
             .fields
@@ -384,12 +376,11 @@ impl<E: EntityTrait> ListSpec<E> {
             ));
         }
         for field in self.fields.iter().filter(|f| f.filterable) {
-            let ty = field.column.def().get_column_type().clone();
-            let (value, ordered) = value_pattern(&ty);
-            let list = value.map(|v| format!("^{v}(?:,{v}){{0,{}}}$", MAX_FILTER_VALUES - 1));
-            // Times are compared, not listed: only their range operators are declared.
-            let listed = list.is_some() || !ordered;
-            for op in ["", ".ne"].into_iter().filter(|_| listed) {
+            let kind = Kind::of(field.column.def().get_column_type());
+            let list = kind
+                .value_pattern()
+                .map(|v| format!("^{v}(?:,{v}){{0,{}}}$", MAX_FILTER_VALUES - 1));
+            for op in ["", ".ne"].into_iter().filter(|_| !kind.compared_only()) {
                 let mut schema = ObjectBuilder::new().schema_type(Type::String);
                 if let Some(list) = &list {
                     schema = schema.pattern(Some(list.clone()));
@@ -400,12 +391,12 @@ impl<E: EntityTrait> ListSpec<E> {
                     schema,
                 ));
             }
-            if ordered {
+            if kind.ordered() {
                 for op in ["gt", "gte", "lt", "lte"] {
                     out.push(query_param(
                         &format!("filter[{}.{op}]", field.name),
                         "One value to compare with",
-                        one_value(&ty),
+                        kind.one_value(),
                     ));
                 }
             }
@@ -578,72 +569,94 @@ fn query_param(name: &str, description: &str, schema: impl Into<Schema>) -> Para
 }
 
 const UUID_PATTERN: &str = "(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})";
+const INTEGER_PATTERN: &str = "[+-]?[0-9]{1,18}";
 
-/// The pattern one filter value of a column type matches (`None`: any text), and whether the
-/// type is ordered (range operators).
-fn value_pattern(ty: &ColumnType) -> (Option<String>, bool) {
-    match ty {
-        ColumnType::Uuid => (Some(UUID_PATTERN.to_owned()), false),
-        ColumnType::TinyInteger
-        | ColumnType::SmallInteger
-        | ColumnType::Integer
-        | ColumnType::BigInteger
-        | ColumnType::TinyUnsigned
-        | ColumnType::SmallUnsigned
-        | ColumnType::Unsigned
-        | ColumnType::BigUnsigned => (Some("[+-]?[0-9]{1,18}".to_owned()), true),
-        ColumnType::Boolean => (Some("(?:true|false)".to_owned()), false),
-        ColumnType::TimestampWithTimeZone
-        | ColumnType::Timestamp
-        | ColumnType::DateTime
-        | ColumnType::Date => (None, true),
-        _ => (None, false),
-    }
+/// How a filter value of a column is read: the one classification behind both the parser
+/// ([`typed_value`]) and the document ([`ListSpec::parameters`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Uuid,
+    Integer,
+    Float,
+    Boolean,
+    Time,
+    Date,
+    Text,
 }
 
-/// The schema of a range operator's single value: a time or a date for times (as
-/// `parse_time` reads them), else a whole number.
-fn one_value(ty: &ColumnType) -> Schema {
-    let text = || ObjectBuilder::new().schema_type(Type::String);
-    let format = |f| text().format(Some(SchemaFormat::KnownFormat(f))).build();
-    match ty {
-        ColumnType::TimestampWithTimeZone | ColumnType::Timestamp | ColumnType::DateTime => {
-            Schema::AnyOf(
+impl Kind {
+    fn of(ty: &ColumnType) -> Self {
+        match ty {
+            ColumnType::Uuid => Self::Uuid,
+            ColumnType::TinyInteger
+            | ColumnType::SmallInteger
+            | ColumnType::Integer
+            | ColumnType::BigInteger
+            | ColumnType::TinyUnsigned
+            | ColumnType::SmallUnsigned
+            | ColumnType::Unsigned
+            | ColumnType::BigUnsigned => Self::Integer,
+            ColumnType::Float | ColumnType::Double => Self::Float,
+            ColumnType::Boolean => Self::Boolean,
+            ColumnType::TimestampWithTimeZone | ColumnType::Timestamp | ColumnType::DateTime => {
+                Self::Time
+            }
+            ColumnType::Date => Self::Date,
+            _ => Self::Text,
+        }
+    }
+
+    /// The pattern one listed value matches (`None`: any text, as declared today for floats).
+    fn value_pattern(self) -> Option<&'static str> {
+        match self {
+            Self::Uuid => Some(UUID_PATTERN),
+            Self::Integer => Some(INTEGER_PATTERN),
+            Self::Boolean => Some("(?:true|false)"),
+            Self::Float | Self::Time | Self::Date | Self::Text => None,
+        }
+    }
+
+    /// Whether the range operators are declared for it.
+    fn ordered(self) -> bool {
+        matches!(self, Self::Integer | Self::Time | Self::Date)
+    }
+
+    /// Whether its values are compared, not listed (only its range operators are declared).
+    fn compared_only(self) -> bool {
+        matches!(self, Self::Time | Self::Date)
+    }
+
+    /// The schema of a range operator's single value: a time or a date for times (as
+    /// `parse_time` reads them), a date, else a whole number.
+    fn one_value(self) -> Schema {
+        let text = || ObjectBuilder::new().schema_type(Type::String);
+        let format = |f| text().format(Some(SchemaFormat::KnownFormat(f))).build();
+        match self {
+            Self::Time => Schema::AnyOf(
                 AnyOfBuilder::new()
                     .item(format(KnownFormat::DateTime))
                     .item(format(KnownFormat::Date))
                     .build(),
-            )
+            ),
+            Self::Date => Schema::Object(format(KnownFormat::Date)),
+            _ => Schema::Object(text().pattern(Some(format!("^{INTEGER_PATTERN}$"))).build()),
         }
-        ColumnType::Date => Schema::Object(format(KnownFormat::Date)),
-        _ => Schema::Object(text().pattern(Some("^[+-]?[0-9]{1,18}$")).build()),
     }
 }
 
 fn typed_value(ty: &ColumnType, raw: &str) -> Result<Value, &'static str> {
-    Ok(match ty {
-        ColumnType::Uuid => uuid::Uuid::parse_str(raw).map_err(|_| "a UUID")?.into(),
-        ColumnType::TinyInteger
-        | ColumnType::SmallInteger
-        | ColumnType::Integer
-        | ColumnType::BigInteger
-        | ColumnType::TinyUnsigned
-        | ColumnType::SmallUnsigned
-        | ColumnType::Unsigned
-        | ColumnType::BigUnsigned => raw.parse::<i64>().map_err(|_| "a whole number")?.into(),
-        ColumnType::Float | ColumnType::Double => {
-            raw.parse::<f64>().map_err(|_| "a number")?.into()
-        }
-        ColumnType::Boolean => raw.parse::<bool>().map_err(|_| "`true` or `false`")?.into(),
-        ColumnType::TimestampWithTimeZone | ColumnType::Timestamp | ColumnType::DateTime => {
-            parse_time(raw)
-                .ok_or("an RFC 3339 time or a date (YYYY-MM-DD)")?
-                .into()
-        }
-        ColumnType::Date => chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+    Ok(match Kind::of(ty) {
+        Kind::Uuid => uuid::Uuid::parse_str(raw).map_err(|_| "a UUID")?.into(),
+        Kind::Integer => raw.parse::<i64>().map_err(|_| "a whole number")?.into(),
+        Kind::Float => raw.parse::<f64>().map_err(|_| "a number")?.into(),
+        Kind::Boolean => raw.parse::<bool>().map_err(|_| "`true` or `false`")?.into(),
+        Kind::Time => parse_time(raw)
+            .ok_or("an RFC 3339 time or a date (YYYY-MM-DD)")?
+            .into(),
+        Kind::Date => chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
             .map_err(|_| "a date (YYYY-MM-DD)")?
             .into(),
-        _ => raw.to_owned().into(),
+        Kind::Text => raw.to_owned().into(),
     })
 }
 

@@ -69,19 +69,21 @@ impl Application {
             .map_err(|e| StartupError::Bind(e.to_string()))?
             .port();
         let openapi = openapi_document(ctx.config().name(), ctx.modules());
+        let allowed = allow::AllowedMethods::of(&openapi);
         telemetry::metrics_handle();
         let workers = http.workers.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
         });
         let shutdown = http.shutdown_timeout;
         let app_ctx = ctx.clone();
-        let server = HttpServer::new(move || cell_app(app_ctx.clone(), openapi.clone()))
-            .listen(listener)
-            .map_err(|e| StartupError::Bind(e.to_string()))?
-            .workers(workers)
-            .shutdown_timeout(shutdown)
-            .disable_signals()
-            .run();
+        let server =
+            HttpServer::new(move || cell_app(app_ctx.clone(), openapi.clone(), allowed.clone()))
+                .listen(listener)
+                .map_err(|e| StartupError::Bind(e.to_string()))?
+                .workers(workers)
+                .shutdown_timeout(shutdown)
+                .disable_signals()
+                .run();
         tracing::info!(
             cell = ctx.config().name(),
             address = %format!("{}:{port}", ctx.config().http.bind),
@@ -246,6 +248,7 @@ pub fn openapi_document(cell: &str, modules: &[EnabledModule]) -> serde_json::Va
 fn cell_app(
     ctx: CellContext,
     openapi: serde_json::Value,
+    allowed: allow::AllowedMethods,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -257,7 +260,6 @@ fn cell_app(
 > {
     let limit = ctx.config().http.body_limit;
     let (app, _) = routes(ctx.config().name().to_owned(), ctx.modules().to_vec()).split_for_parts();
-    let allowed = allow::AllowedMethods::of(&openapi);
     app.app_data(ctx)
         .app_data(allowed)
         .app_data(extract::json_config(limit))
