@@ -110,7 +110,7 @@ async fn api_key_caller(ctx: &CellContext, state: &State, token: &str) -> Option
     if user.status != service::STATUS_ACTIVE {
         return None;
     }
-    let tx = kernel::Db::scope(txn, key.org_id).await.ok()?;
+    let tx = ctx.db().scope_read(txn, key.org_id).await.ok()?;
     let role_name = tenancy::member_role(&tx, key.created_by).await.ok()??;
     tx.commit().await.ok()?;
     let role = service::role_of(state, &role_name);

@@ -55,7 +55,17 @@ pub struct Keys {
     keys: Vec<Key>,
     issuer: String,
     audience: String,
+    /// Tokens whose signature and claims were verified, by the token itself: verifying an
+    /// Ed25519 signature costs more than the rest of a cached read. Only verified tokens enter;
+    /// expiry is checked again on every hit (revocation is the caller's deny-list, as before).
+    verified: moka::sync::Cache<Box<str>, Claims>,
 }
+
+/// Seconds of clock skew allowed on `exp`.
+const LEEWAY_SECS: i64 = 30;
+/// Verified tokens remembered, and for how long.
+const VERIFIED_MAX: u64 = 10_000;
+const VERIFIED_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -108,6 +118,10 @@ impl Keys {
             keys,
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_MAX)
+                .time_to_live(VERIFIED_TTL)
+                .build(),
         })
     }
 
@@ -126,7 +140,22 @@ impl Keys {
     }
 
     /// Verifies signature (EdDSA only, key by `kid`), issuer, audience and expiry.
+    /// The claims of a token this cell signed, still valid: from memory when this token was
+    /// verified before (its expiry checked again), else by its signature and claims.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        if let Some(claims) = self.verified.get(token) {
+            if claims.exp + LEEWAY_SECS < chrono::Utc::now().timestamp() {
+                self.verified.invalidate(token);
+                return Err(TokenError::Expired);
+            }
+            return Ok(claims);
+        }
+        let claims = self.verify_signature(token)?;
+        self.verified.insert(token.into(), claims.clone());
+        Ok(claims)
+    }
+
+    fn verify_signature(&self, token: &str) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Invalid("only EdDSA tokens are accepted".into()));
@@ -141,7 +170,7 @@ impl Keys {
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 30;
+        validation.leeway = LEEWAY_SECS as u64;
         jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)
             .map(|d| d.claims)
             .map_err(|e| match e.kind() {
@@ -264,6 +293,24 @@ mod tests {
         assert!(k.verify(&tampered).is_err());
         assert_eq!(keys(&["k9"]).verify(&token), Err(TokenError::UnknownKey));
         assert_eq!(k.verify("not.a.jwt").unwrap_err(), TokenError::Malformed);
+    }
+
+    #[test]
+    fn a_remembered_token_is_checked_for_expiry_on_every_use() {
+        let k = keys(&["k1"]);
+        let token = k.sign(claims(900)).unwrap();
+        let first = k.verify(&token).unwrap();
+        assert_eq!(k.verify(&token).unwrap(), first, "answered from memory");
+        // A token remembered while valid, now past its expiry and the leeway.
+        let mut old = claims(0);
+        old.exp = chrono::Utc::now().timestamp() - LEEWAY_SECS - 1;
+        k.verified.insert("remembered.but.expired".into(), old);
+        assert_eq!(k.verify("remembered.but.expired"), Err(TokenError::Expired));
+        assert!(k.verified.get("remembered.but.expired").is_none());
+        // Only verified tokens are remembered.
+        let tampered = format!("{token}x");
+        assert!(k.verify(&tampered).is_err());
+        assert!(k.verified.get(tampered.as_str()).is_none());
     }
 
     #[test]

@@ -93,7 +93,10 @@ pub struct CellConfig {
 pub struct JobsSection {
     /// Run jobs and fire schedules in this instance.
     pub run: bool,
-    pub poll_interval_ms: u64,
+    /// Milliseconds between looks at the queue when nothing wakes the runner (a signal, an
+    /// enqueue in this process, a job falling due): the fallback for lost signals and other
+    /// processes on one SQLite file.
+    pub idle_poll_ms: u64,
     /// Jobs claimed and run concurrently per round.
     pub batch_size: u32,
     /// Attempts before a job is parked (a job type may set its own).
@@ -108,7 +111,7 @@ impl Default for JobsSection {
     fn default() -> Self {
         Self {
             run: true,
-            poll_interval_ms: 250,
+            idle_poll_ms: 60_000,
             batch_size: 16,
             max_attempts: 5,
             backoff_base_ms: 2000,
@@ -461,8 +464,9 @@ impl Default for TelemetrySection {
 pub struct EventsSection {
     /// Run the outbox dispatcher in this instance.
     pub dispatch: bool,
-    /// Milliseconds between polls when nothing is due.
-    pub poll_interval_ms: u64,
+    /// Milliseconds between looks at the outbox when nothing wakes the dispatcher (a signal, a
+    /// publish in this process, a delivery falling due).
+    pub idle_poll_ms: u64,
     /// Deliveries claimed per round.
     pub batch_size: u32,
     /// Attempts before a delivery is parked as dead.
@@ -479,7 +483,7 @@ impl Default for EventsSection {
     fn default() -> Self {
         Self {
             dispatch: true,
-            poll_interval_ms: 250,
+            idle_poll_ms: 60_000,
             batch_size: 100,
             max_attempts: 8,
             backoff_base_ms: 1000,
@@ -574,10 +578,10 @@ impl CellConfig {
         if jobs.max_attempts == 0
             || !(1..=1000).contains(&jobs.batch_size)
             || jobs.timeout_secs >= jobs.lease_secs
-            || jobs.poll_interval_ms == 0
+            || jobs.idle_poll_ms == 0
         {
             return Err(ConfigError::Invalid(
-                "jobs: max_attempts ≥ 1, batch_size 1..=1000, poll_interval_ms ≥ 1, and timeout_secs below lease_secs".into(),
+                "jobs: max_attempts ≥ 1, batch_size 1..=1000, idle_poll_ms ≥ 1, and timeout_secs below lease_secs".into(),
             ));
         }
         if self.storage.backend == StorageBackend::S3 && self.storage.bucket.is_none() {
@@ -596,10 +600,10 @@ impl CellConfig {
         if ev.max_attempts == 0
             || !(1..=1000).contains(&ev.batch_size)
             || ev.handler_timeout_secs >= ev.lease_secs
-            || ev.poll_interval_ms == 0
+            || ev.idle_poll_ms == 0
         {
             return Err(ConfigError::Invalid(
-                "events: max_attempts ≥ 1, batch_size 1..=1000, poll_interval_ms ≥ 1, and handler_timeout_secs below lease_secs".into(),
+                "events: max_attempts ≥ 1, batch_size 1..=1000, idle_poll_ms ≥ 1, and handler_timeout_secs below lease_secs".into(),
             ));
         }
         if self.http.body_limit == 0 {

@@ -59,6 +59,7 @@ struct Inner {
     authenticator: Option<Arc<dyn crate::http::caller::Authenticator>>,
     authorizer: Option<Arc<dyn crate::http::caller::Authorizer>>,
     audit: crate::audit::Audit,
+    signals: crate::signals::Signals,
     services: RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
@@ -143,6 +144,11 @@ impl CellContext {
             crate::mail::Mail::new(&config.mail, &config.cell.data_dir, &modules, jobs.clone())
                 .await?;
         checks.push(Arc::new(crate::mail::MailCheck(mail.clone())));
+        let signals = db.signals().clone();
+        let runner = jobs.clone();
+        signals.on(crate::jobs::SIGNAL, move |_| runner.wake());
+        let dispatcher = events.clone();
+        signals.on(crate::events::SIGNAL, move |_| dispatcher.wake());
         Ok(Self(Arc::new(Inner {
             config,
             db,
@@ -157,6 +163,7 @@ impl CellContext {
             authenticator,
             authorizer,
             audit: crate::audit::Audit,
+            signals,
             services: RwLock::default(),
         })))
     }
@@ -184,6 +191,12 @@ impl CellContext {
     /// The rate limiter, for limits on keys other than the caller (login per email).
     pub fn rate_limiter(&self) -> &crate::ratelimit::RateLimiter {
         &self.0.limiter
+    }
+
+    /// Signals between the cell's instances (PostgreSQL `LISTEN`/`NOTIFY`): register handlers
+    /// in `on_ready`.
+    pub fn signals(&self) -> &crate::signals::Signals {
+        &self.0.signals
     }
 
     /// The module-provided authorizer, if the cell has one.

@@ -17,6 +17,7 @@ use secrecy::ExposeSecret;
 use uuid::Uuid;
 
 use crate::config::CellConfig;
+use crate::signals::Signals;
 
 /// Connections of the kernel's system pool on PostgreSQL (background and operator work).
 const SYSTEM_POOL_MAX: u32 = 4;
@@ -31,6 +32,8 @@ pub struct Db {
     conn: DatabaseConnection,
     /// The system context; `None` when `conn` is it (SQLite, or a bare connection).
     system: Option<Arc<Db>>,
+    /// This instance's signal hub: tenant transactions raise signals on it when they commit.
+    signals: Signals,
 }
 
 impl Db {
@@ -102,6 +105,7 @@ impl Db {
             opts
         };
         let conn = connect_retrying(pool(db.max_connections, db.min_connections, false)).await?;
+        let signals = Signals::default();
         let system = match conn.get_database_backend() {
             DbBackend::Postgres => {
                 let mut opts = pool(db.max_connections.min(SYSTEM_POOL_MAX), 0, true);
@@ -109,11 +113,16 @@ impl Db {
                 Some(Arc::new(Self {
                     conn: sea_orm::Database::connect(opts).await?,
                     system: None,
+                    signals: signals.clone(),
                 }))
             }
             _ => None,
         };
-        Ok(Self { conn, system })
+        Ok(Self {
+            conn,
+            system,
+            signals,
+        })
     }
 
     /// Closes the pools (at shutdown).
@@ -134,7 +143,16 @@ impl Db {
 
     /// Wraps one connection; it serves as its own system context.
     pub fn from_connection(conn: DatabaseConnection) -> Self {
-        Self { conn, system: None }
+        Self {
+            conn,
+            system: None,
+            signals: Signals::default(),
+        }
+    }
+
+    /// This instance's signal hub (see [`crate::signals`]).
+    pub fn signals(&self) -> &Signals {
+        &self.signals
     }
 
     /// The raw connection, for migrations and tables that are not tenant-owned (users,
@@ -173,37 +191,72 @@ impl Db {
     /// Begins a transaction that only reads. On SQLite it is deferred (`BEGIN`): it takes no
     /// write lock, so under WAL it reads beside the one writer instead of queueing behind it; a
     /// write in it could fail with `SQLITE_BUSY`, so write in a [`Db::begin`] transaction. On
-    /// PostgreSQL it is [`Db::begin`] (`BEGIN READ ONLY` would cost a `SET TRANSACTION` round
-    /// trip).
+    /// PostgreSQL it is a plain `BEGIN` ([`Db::scope_read`] makes it read-only without a round
+    /// trip of its own).
     pub async fn begin_read(&self) -> Result<DatabaseTransaction, DbErr> {
         self.conn.begin().await
     }
 
-    /// [`Db::tenant`] for a transaction that only reads (see [`Db::begin_read`]).
+    /// [`Db::tenant`] for a transaction that only reads: see [`Db::begin_read`] and
+    /// [`Db::scope_read`].
     pub async fn tenant_read(&self, org_id: Uuid) -> Result<TenantTx, DbErr> {
-        Self::scope(self.begin_read().await?, org_id).await
+        self.scope_read(self.begin_read().await?, org_id).await
     }
 
     /// Begins a transaction scoped to one organization. On PostgreSQL its first statement sets
     /// `app.current_org_id` for the transaction, which the row-level security policies read.
     pub async fn tenant(&self, org_id: Uuid) -> Result<TenantTx, DbErr> {
-        Self::scope(self.begin().await?, org_id).await
+        self.scope(self.begin().await?, org_id).await
     }
 
-    /// Scopes a transaction already open (from [`Db::begin`] or [`Db::begin_read`]) to one
-    /// organization, as [`Db::tenant`] does: for code that learns the org inside the
-    /// transaction (an API key's org, read by the key's id), so both reads share one
-    /// transaction.
-    pub async fn scope(txn: DatabaseTransaction, org_id: Uuid) -> Result<TenantTx, DbErr> {
-        if txn.get_database_backend() == DbBackend::Postgres {
+    /// Scopes a transaction already open (from [`Db::begin`]) to one organization, as
+    /// [`Db::tenant`] does: for code that learns the org inside the transaction (an API key's
+    /// org, read by the key's id), so both reads share one transaction.
+    pub async fn scope(&self, txn: DatabaseTransaction, org_id: Uuid) -> Result<TenantTx, DbErr> {
+        self.scope_as(txn, org_id, false).await
+    }
+
+    /// [`Db::scope`] for a transaction from [`Db::begin_read`]. On PostgreSQL the same statement
+    /// that sets the org makes the transaction `READ ONLY` (a write in it fails), and its end
+    /// costs no wait: [`TenantTx::commit`] queues a `ROLLBACK` (the same as a `COMMIT` for a
+    /// transaction that cannot write), sent with the connection's next message.
+    pub async fn scope_read(
+        &self,
+        txn: DatabaseTransaction,
+        org_id: Uuid,
+    ) -> Result<TenantTx, DbErr> {
+        self.scope_as(txn, org_id, true).await
+    }
+
+    async fn scope_as(
+        &self,
+        txn: DatabaseTransaction,
+        org_id: Uuid,
+        read_only: bool,
+    ) -> Result<TenantTx, DbErr> {
+        let postgres = txn.get_database_backend() == DbBackend::Postgres;
+        if postgres {
+            let sql = match read_only {
+                true => {
+                    "select set_config('app.current_org_id', $1, true), \
+                     set_config('transaction_read_only', 'on', true)"
+                }
+                false => "select set_config('app.current_org_id', $1, true)",
+            };
             txn.execute_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
-                "select set_config('app.current_org_id', $1, true)",
+                sql,
                 [org_id.to_string().into()],
             ))
             .await?;
         }
-        Ok(TenantTx { txn, org_id })
+        Ok(TenantTx {
+            txn,
+            org_id,
+            read_only: read_only && postgres,
+            signals: self.signals.clone(),
+            on_commit: std::sync::Mutex::default(),
+        })
     }
 
     /// Begins a transaction on behalf of one user across their organizations ("my orgs", "my
@@ -282,6 +335,11 @@ pub trait TenantEntity: EntityTrait {
 pub struct TenantTx {
     txn: DatabaseTransaction,
     org_id: Uuid,
+    /// Read-only on the server (PostgreSQL): committing is dropping.
+    read_only: bool,
+    signals: Signals,
+    /// Signals to raise in this instance once the transaction has committed.
+    on_commit: std::sync::Mutex<Vec<(&'static str, String)>>,
 }
 
 impl TenantTx {
@@ -303,12 +361,39 @@ impl TenantTx {
         &self.txn
     }
 
+    /// Commits. A read-only transaction ([`Db::scope_read`] on PostgreSQL) ends without waiting
+    /// for the server: its `ROLLBACK` is queued and sent with the connection's next message.
     pub async fn commit(self) -> Result<(), DbErr> {
-        self.txn.commit().await
+        match self.read_only {
+            true => drop(self.txn),
+            false => self.txn.commit().await?,
+        }
+        let raised = self.on_commit.into_inner().unwrap_or_default();
+        for (channel, payload) in raised {
+            self.signals.raise(channel, &payload);
+        }
+        Ok(())
     }
 
+    /// Raises `channel` with `payload` in this instance once the transaction commits (not at
+    /// all if it rolls back), before [`TenantTx::commit`] returns: so what the request changed
+    /// is known to this instance before its answer leaves. Other instances hear of the change
+    /// from the database's own notification (a trigger, see [`crate::signals::signal_on`]).
+    pub fn raise_on_commit(&self, channel: &'static str, payload: String) {
+        if let Ok(mut pending) = self.on_commit.lock() {
+            pending.push((channel, payload));
+        }
+    }
+
+    /// Rolls back (without waiting, for a read-only transaction: see [`TenantTx::commit`]).
     pub async fn rollback(self) -> Result<(), DbErr> {
-        self.txn.rollback().await
+        match self.read_only {
+            true => {
+                drop(self.txn);
+                Ok(())
+            }
+            false => self.txn.rollback().await,
+        }
     }
 }
 
@@ -338,6 +423,33 @@ impl<'a, E: TenantEntity> Repo<'a, E> {
             .filter(self.org_predicate())
             .one(self.txn)
             .await
+    }
+
+    /// One row by id with its rows of the has-many related tenant entity `C`, in one statement
+    /// (a `LEFT JOIN`). The children come in no particular order; those of another org (there
+    /// should be none) are left out.
+    pub async fn get_with<C>(
+        &self,
+        id: impl Into<PkValue<E>>,
+    ) -> Result<Option<(E::Model, Vec<C::Model>)>, DbErr>
+    where
+        C: TenantEntity,
+        E: sea_orm::Related<C>,
+    {
+        let mine = sea_orm::Value::from(self.org_id);
+        let found = E::find_by_id(id)
+            .filter(self.org_predicate())
+            .find_with_related(C::default())
+            .all(self.txn)
+            .await?
+            .pop();
+        Ok(found.map(|(row, children)| {
+            let children = children
+                .into_iter()
+                .filter(|c| sea_orm::ModelTrait::get(c, C::org_id_column()) == mine)
+                .collect();
+            (row, children)
+        }))
     }
 
     pub async fn count(&self) -> Result<u64, DbErr>

@@ -23,6 +23,9 @@ use crate::db::{Db, TenantTx};
 use crate::module::{DomainEvent, EnabledModule, EntityRef, EventHandler};
 use crate::queue::{self, now_ms, stmt};
 
+/// The signal a commit that queued deliveries raises (a trigger on `kernel_event_deliveries`).
+pub(crate) const SIGNAL: &str = "cell_events";
+
 /// An event to publish: `module.entity.verb`, the entity it is about, who did it, what changed.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
@@ -233,8 +236,8 @@ impl Events {
             ))
             .await?;
         }
-        // Wakes a dispatcher in this process; a commit that has not happened yet is simply found
-        // on its next poll.
+        // Wakes the dispatcher in this process, which looks again shortly if the commit has not
+        // happened yet; other instances hear the commit's `cell_events` signal.
         self.inner.wake.notify_one();
         Ok(id)
     }
@@ -334,10 +337,12 @@ impl Events {
         Ok(())
     }
 
-    /// Runs the dispatcher until `stop` resolves: dispatches while work is due, otherwise waits
-    /// for a publish in this process or the poll interval.
+    /// Runs the dispatcher until `stop` resolves: dispatches while work is due; otherwise waits
+    /// until the earliest pending delivery falls due, a wake (a publish in this process, a
+    /// `cell_events` signal from a commit anywhere), or `events.idle_poll_ms`.
     pub async fn run(&self, ctx: CellContext, stop: tokio_util::sync::CancellationToken) {
-        let poll = Duration::from_millis(self.inner.cfg.poll_interval_ms);
+        let idle = Duration::from_millis(self.inner.cfg.idle_poll_ms);
+        let mut rechecks = queue::NO_RECHECKS;
         tracing::info!(
             subscribers = self.inner.subscribers.len(),
             "event dispatcher started"
@@ -357,13 +362,25 @@ impl Events {
                 }
                 continue;
             }
+            let next = queue::next_look(
+                ctx.db().system(),
+                "kernel_event_deliveries",
+                idle,
+                &mut rechecks,
+            )
+            .await;
             tokio::select! {
                 () = stop.cancelled() => break,
-                () = self.inner.wake.notified() => {}
-                () = tokio::time::sleep(poll) => {}
+                () = self.inner.wake.notified() => rechecks = 0,
+                () = tokio::time::sleep_until(next) => {}
             }
         }
         tracing::info!("event dispatcher stopped");
+    }
+
+    /// Wakes this instance's dispatcher.
+    pub(crate) fn wake(&self) {
+        self.inner.wake.notify_one();
     }
 
     /// Parked deliveries, oldest first.

@@ -24,6 +24,9 @@ use crate::db::Db;
 use crate::module::{EnabledModule, JobHandler};
 use crate::queue::{self, now_ms, stmt};
 
+/// The signal a commit that enqueued jobs raises (a trigger on `kernel_jobs`).
+pub(crate) const SIGNAL: &str = "cell_jobs";
+
 /// A job as its handler receives it.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -428,43 +431,64 @@ impl Jobs {
     }
 
     /// Runs jobs and schedules until `stop`: jobs whenever they are due, schedules every second.
+    /// With nothing due it waits until the earliest pending job falls due, a wake (an enqueue
+    /// in this process, a `cell_jobs` signal from a commit anywhere), a claimed schedule tick,
+    /// or `jobs.idle_poll_ms`: an idle instance sends two statements per idle poll.
     pub async fn run(&self, ctx: CellContext, stop: tokio_util::sync::CancellationToken) {
-        let poll = Duration::from_millis(self.inner.cfg.poll_interval_ms);
+        let idle = Duration::from_millis(self.inner.cfg.idle_poll_ms);
         let mut next_tick = tokio::time::Instant::now();
+        let mut look_at = tokio::time::Instant::now();
+        let mut look = true;
+        let mut rechecks = queue::NO_RECHECKS;
         tracing::info!(
             jobs = self.inner.defs.len(),
             schedules = self.inner.schedules.len(),
             "job runner started"
         );
         loop {
-            if !self.inner.schedules.is_empty() && tokio::time::Instant::now() >= next_tick {
-                if let Err(e) = self.tick_schedules(ctx.db(), Utc::now()).await {
-                    tracing::warn!(error = %e, "schedule tick failed; retrying");
+            let now = tokio::time::Instant::now();
+            if !self.inner.schedules.is_empty() && now >= next_tick {
+                match self.tick_schedules(ctx.db(), Utc::now()).await {
+                    Ok(claimed) => look |= claimed > 0,
+                    Err(e) => tracing::warn!(error = %e, "schedule tick failed; retrying"),
                 }
-                next_tick = tokio::time::Instant::now() + Duration::from_secs(1);
+                next_tick = now + Duration::from_secs(1);
             }
-            let handled = match self.run_once(&ctx).await {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::warn!(error = %e, "job run failed; retrying");
-                    0
+            if look || now >= look_at {
+                let handled = match self.run_once(&ctx).await {
+                    Ok(n) => n,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "job run failed; retrying");
+                        0
+                    }
+                };
+                if handled > 0 && !stop.is_cancelled() {
+                    look = true;
+                    continue;
                 }
-            };
-            if handled > 0 && !stop.is_cancelled() {
-                continue;
+                look = false;
+                look_at =
+                    queue::next_look(ctx.db().system(), "kernel_jobs", idle, &mut rechecks).await;
             }
-            let wait = if self.inner.schedules.is_empty() {
-                poll
-            } else {
-                poll.min(next_tick.saturating_duration_since(tokio::time::Instant::now()))
+            let until = match self.inner.schedules.is_empty() {
+                true => look_at,
+                false => look_at.min(next_tick),
             };
             tokio::select! {
                 () = stop.cancelled() => break,
-                () = self.inner.wake.notified() => {}
-                () = tokio::time::sleep(wait) => {}
+                () = self.inner.wake.notified() => {
+                    look = true;
+                    rechecks = 0;
+                }
+                () = tokio::time::sleep_until(until) => {}
             }
         }
         tracing::info!("job runner stopped");
+    }
+
+    /// Wakes this instance's runner.
+    pub(crate) fn wake(&self) {
+        self.inner.wake.notify_one();
     }
 
     /// Recorded attempts, newest first, optionally of one job name.

@@ -19,6 +19,7 @@ mod queue;
 pub mod ratelimit;
 pub mod redis;
 mod schema;
+pub mod signals;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

@@ -117,6 +117,55 @@ pub(crate) async fn finish(
     Ok(parked)
 }
 
+/// After a wake that found nothing due, the runner looks again this soon (then the next, …): on
+/// SQLite a wake in this process arrives before the enqueuing transaction commits, and no
+/// notification follows the commit.
+const RECHECKS_MS: [u64; 4] = [10, 50, 250, 1000];
+
+/// When a runner should next look at `table`, having just found nothing to claim: when its
+/// earliest pending row falls due, a recheck after a wake (see [`RECHECKS_MS`]; `rechecks`
+/// counts them and is set to 0 by a wake), or after `idle`, whichever is first. One statement.
+pub(crate) async fn next_look(
+    db: &Db,
+    table: &str,
+    idle: std::time::Duration,
+    rechecks: &mut usize,
+) -> tokio::time::Instant {
+    let now = now_ms();
+    let due = db
+        .conn()
+        .query_one_raw(stmt(
+            db.backend(),
+            &format!(
+                "SELECT min(CASE WHEN locked_until_ms > next_attempt_ms THEN locked_until_ms \
+                 ELSE next_attempt_ms END) AS due FROM {table} WHERE status = 'pending'"
+            ),
+            vec![],
+        ))
+        .await
+        .and_then(|row| match row {
+            Some(r) => r.try_get::<Option<i64>>("", "due"),
+            None => Ok(None),
+        });
+    let mut wait = match due {
+        Ok(Some(due)) => std::time::Duration::from_millis((due - now).max(1) as u64),
+        Ok(None) => idle,
+        Err(e) => {
+            tracing::warn!(error = %e, table, "cannot read the queue's next due time");
+            idle
+        }
+    }
+    .min(idle);
+    if let Some(ms) = RECHECKS_MS.get(*rechecks) {
+        wait = wait.min(std::time::Duration::from_millis(*ms));
+        *rechecks += 1;
+    }
+    tokio::time::Instant::now() + wait
+}
+
+/// A runner that has not been woken yet needs no rechecks.
+pub(crate) const NO_RECHECKS: usize = RECHECKS_MS.len();
+
 /// Puts parked rows back in the queue with a fresh attempt budget: one or all.
 pub(crate) async fn requeue(db: &Db, table: &str, id: Option<Uuid>) -> Result<u64, DbErr> {
     let backend = db.backend();

@@ -18,7 +18,33 @@ pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(Mail),
         Box::new(RowSecurity),
         Box::new(AuditLog),
+        Box::new(Signals),
     ]
+}
+
+struct Signals;
+
+impl MigrationName for Signals {
+    fn name(&self) -> &str {
+        "kernel_m20261203_000001_signals"
+    }
+}
+
+/// New jobs and deliveries wake the runners of every instance when they commit.
+#[async_trait::async_trait]
+impl MigrationTrait for Signals {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let conn = m.get_connection();
+        use crate::signals::{SignalOn, signal_on};
+        signal_on(conn, "kernel_jobs", crate::jobs::SIGNAL, SignalOn::Insert).await?;
+        signal_on(
+            conn,
+            "kernel_event_deliveries",
+            crate::events::SIGNAL,
+            SignalOn::Insert,
+        )
+        .await
+    }
 }
 
 struct RowSecurity;

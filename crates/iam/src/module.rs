@@ -42,6 +42,7 @@ impl kernel::PlatformModule for Iam {
         vec![
             Box::new(crate::store::CreatePermissionTuples),
             Box::new(crate::platform::roles::CreateRoles),
+            Box::new(crate::store::RevisionSignal),
         ]
     }
 
@@ -75,7 +76,9 @@ impl kernel::PlatformModule for Iam {
             cache_entries = cache.max_entries,
             "permission schema ready"
         );
-        ctx.provide(Engine::with_cache(ctx.db().clone(), schema, cache));
+        let engine = Engine::with_cache(ctx.db().clone(), schema, cache);
+        engine.follow(ctx.signals());
+        ctx.provide(engine);
         Ok(())
     }
 }

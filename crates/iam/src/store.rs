@@ -162,6 +162,29 @@ impl MigrationTrait for CreatePermissionTuples {
     }
 }
 
+/// Every committed revision bump raises [`crate::engine::REVISION_SIGNAL`] with
+/// `<org>:<revision>`, so each instance's engine keeps the orgs' revisions in memory.
+pub struct RevisionSignal;
+
+impl MigrationName for RevisionSignal {
+    fn name(&self) -> &str {
+        "iam_m20261203_000001_revision_signal"
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for RevisionSignal {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        kernel::signals::signal_on(
+            manager.get_connection(),
+            REVISIONS_TABLE,
+            crate::engine::REVISION_SIGNAL,
+            kernel::signals::SignalOn::RowWrite("NEW.org_id::text || ':' || NEW.revision::text"),
+        )
+        .await
+    }
+}
+
 /// A revision of one org's tuples. Every write returns the revision it created; reads can ask to
 /// be at least as fresh as one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -464,7 +487,12 @@ pub(crate) async fn delete_matching_in(
 /// transaction directly).
 async fn bump(tx: &kernel::TenantTx) -> Result<Revision, EngineError> {
     let conn = tx.repo::<permission_revision::Entity>();
-    Ok(bump_revision(conn.conn(), tx.org_id(), chrono::Utc::now()).await?)
+    let revision = bump_revision(conn.conn(), tx.org_id(), chrono::Utc::now()).await?;
+    tx.raise_on_commit(
+        crate::engine::REVISION_SIGNAL,
+        format!("{}:{}", tx.org_id(), revision.0),
+    );
+    Ok(revision)
 }
 
 /// The stored tuples matching `filter`, in primary-key order, at most `limit`.

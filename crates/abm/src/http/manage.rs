@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::companies::{Domain, domains_of, insert_domain, load, taken};
 use super::zone::Internal;
-use super::{domain_input, one_of, optional, required, row};
+use super::{domain_input, not_found, one_of, optional, required, row};
 use crate::store::entity::{
     company_domain, contact, contact_identity, org_domain, prospect_company,
 };
@@ -385,12 +385,18 @@ pub(crate) async fn contact_detail(
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let tx = internal.read_tx(&ctx).await?;
-    let contact = row::<contact::Entity>(&tx, id.into_inner(), "contact").await?;
-    let identities = identities_of(&tx, contact.id).await?;
+    let (contact, mut identities) = tx
+        .repo::<contact::Entity>()
+        .get_with::<contact_identity::Entity>(id.into_inner())
+        .await?
+        .ok_or_else(|| not_found("contact"))?;
     tx.commit().await?;
+    identities.sort_by(|a, b| {
+        (&a.identity_type, &a.identity_value).cmp(&(&b.identity_type, &b.identity_value))
+    });
     Ok(HttpResponse::Ok().json(ContactDetail {
         contact: contact.into(),
-        identities,
+        identities: identities.into_iter().map(Identity::from).collect(),
     }))
 }
 

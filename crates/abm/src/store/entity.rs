@@ -89,7 +89,16 @@ pub mod contact {
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
+    pub enum Relation {
+        #[sea_orm(has_many = "super::contact_identity::Entity")]
+        Identities,
+    }
+
+    impl Related<super::contact_identity::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Identities.def()
+        }
+    }
 
     impl ActiveModelBehavior for ActiveModel {}
 }
@@ -113,7 +122,20 @@ pub mod contact_identity {
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
+    pub enum Relation {
+        #[sea_orm(
+            belongs_to = "super::contact::Entity",
+            from = "Column::ContactId",
+            to = "super::contact::Column::Id"
+        )]
+        Contact,
+    }
+
+    impl Related<super::contact::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Contact.def()
+        }
+    }
 
     impl ActiveModelBehavior for ActiveModel {}
 }

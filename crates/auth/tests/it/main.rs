@@ -3,6 +3,7 @@
 
 mod apikeys;
 mod flows;
+mod instances;
 mod mfa;
 mod probe;
 mod support;

@@ -7,41 +7,9 @@ use serde_json::{Value, json};
 use testkit::TestApp;
 
 use crate::support::{
-    PASSWORD, cell, cell_with_env, code, jobs_settled, mail_count, mailed_token, query_one,
-    signed_up,
+    PASSWORD, cell, cell_with_env, code, invited_admin, jobs_settled, mail_count, mailed_token,
+    query_one, signed_up,
 };
-
-/// An admin invited into `owner`'s org, signed in there: (access token, user id).
-async fn invited_admin(
-    app: &TestApp,
-    owner: &str,
-    email: &str,
-) -> anyhow::Result<(String, String)> {
-    let (status, body) = app
-        .post(
-            "/api/v1/invitations",
-            Some(owner),
-            json!({"email": email, "role": "admin"}),
-        )
-        .await?;
-    anyhow::ensure!(status == 201, "invite: {status} {body}");
-    let token = mailed_token(app, email, "tenancy.invitation").await?;
-    let (status, joined) = app
-        .post(
-            "/api/v1/auth/register",
-            None,
-            json!({"email": email, "password": PASSWORD, "invitation_token": token}),
-        )
-        .await?;
-    anyhow::ensure!(status == 201, "register: {status} {joined}");
-    Ok((
-        joined["access_token"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-        joined["user"]["id"].as_str().unwrap_or_default().to_owned(),
-    ))
-}
 
 async fn new_key(app: &TestApp, token: &str, scopes: Value) -> anyhow::Result<(String, String)> {
     let (status, body) = app

@@ -195,3 +195,35 @@ pub async fn audit_actions(app: &TestApp) -> anyhow::Result<Vec<(String, Option<
         .await?;
     Ok(rows.into_iter().map(|r| (r.action, r.org_id)).collect())
 }
+
+/// An admin invited into `owner`'s org, signed in there: (access token, user id).
+pub async fn invited_admin(
+    app: &TestApp,
+    owner: &str,
+    email: &str,
+) -> anyhow::Result<(String, String)> {
+    let (status, body) = app
+        .post(
+            "/api/v1/invitations",
+            Some(owner),
+            json!({"email": email, "role": "admin"}),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "invite: {status} {body}");
+    let token = mailed_token(app, email, "tenancy.invitation").await?;
+    let (status, joined) = app
+        .post(
+            "/api/v1/auth/register",
+            None,
+            json!({"email": email, "password": PASSWORD, "invitation_token": token}),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "register: {status} {joined}");
+    Ok((
+        joined["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        joined["user"]["id"].as_str().unwrap_or_default().to_owned(),
+    ))
+}

@@ -95,6 +95,12 @@ impl Application {
             let (events, ctx, stop) = (ctx.events().clone(), ctx.clone(), stop.clone());
             background.push(tokio::spawn(async move { events.run(ctx, stop).await }));
         }
+        {
+            let (signals, ctx, stop) = (ctx.signals().clone(), ctx.clone(), stop.clone());
+            background.push(tokio::spawn(
+                async move { signals.listen(ctx.db(), stop).await },
+            ));
+        }
         if ctx.config().jobs.run {
             let (jobs, ctx, stop) = (ctx.jobs().clone(), ctx.clone(), stop.clone());
             background.push(tokio::spawn(async move { jobs.run(ctx, stop).await }));

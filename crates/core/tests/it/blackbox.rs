@@ -21,7 +21,7 @@ db_test!(async fn an_event_committed_before_a_kill_9_is_delivered_after_restart(
     assert!(!status.success(), "the cell was not killed");
 
     // A new instance, dispatching, delivers it.
-    let cell = CellProcess::start(BIN, &["--set", &data], &[("CELL__DATABASE__URL", db.url()), ("CELL__EVENTS__POLL_INTERVAL_MS", "20")])?;
+    let cell = CellProcess::start(BIN, &["--set", &data], &[("CELL__DATABASE__URL", db.url())])?;
     let received = cell.url(&format!("/api/v1/probe/received/{event_id}"));
     let mut delivered = false;
     for _ in 0..500 {

@@ -101,7 +101,8 @@ db_test!(async fn a_failing_subscriber_is_retried_then_parked_and_replay_deliver
 
 db_test!(async fn the_background_dispatcher_delivers_what_a_request_published(db) {
     let watcher = Watcher::default();
-    let app = TestApp::spawn_with(&db, CELL, &[("CELL__EVENTS__POLL_INTERVAL_MS", "20")], modules(&watcher)).await?;
+    // The default idle poll (60 s): the publish wakes the dispatcher, not a poll.
+    let app = TestApp::spawn_with(&db, CELL, &[], modules(&watcher)).await?;
     let res = app.create_note(Uuid::now_v7(), "published", 1).await?;
     assert_eq!(res.status(), 201);
     let note: serde_json::Value = res.json().await?;

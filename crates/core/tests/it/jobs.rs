@@ -200,9 +200,9 @@ db_test!(async fn a_schedule_fires_once_per_tick_across_two_instances(db) {
 
 db_test!(async fn the_runners_of_two_live_instances_share_schedule_ticks(db) {
     let worker = Worker::default();
-    let env = [("CELL__JOBS__POLL_INTERVAL_MS", "50")];
-    let _a = TestApp::spawn_with(&db, CELL, &env, vec![Box::new(worker.clone())]).await?;
-    let _b = TestApp::spawn_with(&db, CELL, &env, vec![Box::new(worker.clone())]).await?;
+    // The default idle poll (60 s): the claimed ticks wake the runners, not a poll.
+    let _a = TestApp::spawn_with(&db, CELL, &[], vec![Box::new(worker.clone())]).await?;
+    let _b = TestApp::spawn_with(&db, CELL, &[], vec![Box::new(worker.clone())]).await?;
     tokio::time::sleep(Duration::from_millis(3300)).await;
     let mut ticks = BTreeMap::new();
     for (_, payload) in worker.log.entries() {

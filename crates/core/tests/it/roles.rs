@@ -138,8 +138,6 @@ async fn postgres_the_cell_serves_as_an_app_role_bound_by_rls_everywhere() -> an
         "[modules.notes]\n[modules.tags]\n[modules.watcher]\n[modules.courier]\n[modules.callers]\n",
         &[
             ("CELL__DATABASE__APP_ROLE", role.name()),
-            ("CELL__EVENTS__POLL_INTERVAL_MS", "50"),
-            ("CELL__JOBS__POLL_INTERVAL_MS", "50"),
         ],
         vec![
             Box::new(Notes::default()),

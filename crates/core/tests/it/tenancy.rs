@@ -174,10 +174,34 @@ db_test!(async fn reads_answer_while_a_writer_holds_its_transaction(db) {
     // Scoped once open (how an API key's org is learnt): that org's rows only.
     let other = Uuid::now_v7();
     seed(store, other, &["other"]).await?;
-    let tx = Db::scope(store.begin_read().await?, other).await?;
+    let tx = store.scope_read(store.begin_read().await?, other).await?;
     let repo = tx.repo::<note::Entity>();
     let seen = titles(repo.find().all(repo.conn()).await?);
     tx.commit().await?;
     assert_eq!(seen, vec!["other"]);
+
+    // On PostgreSQL a read transaction is read-only on the server: a write in it fails (its
+    // end drops it, so a write there would otherwise be lost without a word).
+    if store.backend() == sea_orm::DbBackend::Postgres {
+        let tx = store.tenant_read(org).await?;
+        let err = tx
+            .repo::<note::Entity>()
+            .insert(new_note("must not stick"))
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("read-only transaction"), "{err}");
+        tx.rollback().await?;
+    }
+    // Ended without a round trip, the read leaves the pool's connections clean: the next
+    // transaction on them writes and commits.
+    for title in ["after 1", "after 2", "after 3"] {
+        seed(store, org, &[title]).await?;
+    }
+    let tx = store.tenant_read(org).await?;
+    let repo = tx.repo::<note::Entity>();
+    assert_eq!(repo.count().await?, 5);
+    tx.commit().await?;
     Ok(())
 });

@@ -14,15 +14,18 @@ mod check;
 mod expand;
 mod lookup;
 mod reader;
+mod revisions;
 
 pub use cache::{CacheConfig, CacheStats};
 pub use check::MAX_DEPTH;
 pub use expand::ExpandNode;
+pub use revisions::SIGNAL as REVISION_SIGNAL;
 
 use cache::{Scope, SubproblemCache};
 use check::Checker;
 use lookup::ReverseIndex;
 use reader::Reader;
+use revisions::Revisions;
 
 /// Options every query takes.
 #[derive(Debug, Clone, Default)]
@@ -54,6 +57,7 @@ pub struct Engine {
     schema: Arc<Schema>,
     index: Arc<ReverseIndex>,
     cache: Option<Arc<SubproblemCache>>,
+    revisions: Arc<Revisions>,
 }
 
 impl Engine {
@@ -70,7 +74,21 @@ impl Engine {
             schema: Arc::new(schema),
             index,
             cache: SubproblemCache::new(cache).map(Arc::new),
+            revisions: Arc::default(),
         }
+    }
+
+    /// Keeps the orgs' revisions in memory while `signals` listens (PostgreSQL), so a check
+    /// does not read its org's revision from the database: call once, before the cell serves.
+    pub fn follow(&self, signals: &kernel::signals::Signals) {
+        let revisions = self.revisions.clone();
+        signals.on(REVISION_SIGNAL, move |signal| revisions.signal(signal));
+    }
+
+    /// How many queries read their org's revision from the database (the others took it from
+    /// memory, see [`Engine::follow`]).
+    pub fn revision_reads(&self) -> u64 {
+        self.revisions.reads()
     }
 
     /// The cache's counters (all zero without a cache).
@@ -344,14 +362,24 @@ impl Engine {
         Some((out, Revision(latest)))
     }
 
-    /// The revision a query runs at: the org's latest, read in the query's transaction.
+    /// The revision a query runs at: the org's latest, from memory when it is trusted and
+    /// satisfies the token (see [`Engine::follow`]), else read in the query's transaction.
     async fn revision(
         &self,
         tx: &kernel::TenantTx,
         org: Uuid,
         opts: &ReadOptions,
     ) -> Result<Revision, EngineError> {
-        let current = store::current_revision(tx).await?;
+        let want = opts.at_least.map_or(0, |r| r.0);
+        let current = match self.revisions.known(org).filter(|&r| r >= want) {
+            Some(known) => Revision(known),
+            None => {
+                let epoch = self.revisions.epoch();
+                let read = store::current_revision(tx).await?;
+                self.revisions.learned(org, read.0, epoch);
+                read
+            }
+        };
         if let Some(cache) = &self.cache {
             cache.observe(org, current.0).await;
         }
