@@ -404,3 +404,41 @@ async fn users_create_bootstraps_an_administrator() -> anyhow::Result<()> {
     cell.terminate()?;
     Ok(())
 }
+
+/// The event catalogue (`suite events catalogue`) lists every module's events with the JSON
+/// schema of their payloads, and `docs/events/suite.json` is that catalogue (regenerate it with
+/// `cargo run -q -p suite -- events catalogue > docs/events/suite.json`).
+#[tokio::test]
+async fn the_event_catalogue_is_printed_and_documented() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let set = data_dir_arg(&dir);
+    let out = run_cell(BIN, &["--set", &set, "events", "catalogue"], &[])?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let catalogue: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let events = catalogue["events"].as_array().cloned().unwrap_or_default();
+    let removed = events
+        .iter()
+        .find(|e| e["name"] == "tenancy.member.removed")
+        .ok_or_else(|| anyhow::anyhow!("no tenancy.member.removed in {catalogue}"))?;
+    assert_eq!(removed["module"], "tenancy");
+    assert_eq!(removed["version"], 1);
+    assert_eq!(
+        removed["payload"]["properties"]["user_id"]["format"],
+        "uuid"
+    );
+    assert!(events.iter().any(|e| e["name"] == "abm.company.converted"));
+    let documented = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/events/suite.json"
+    ))?;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&documented)?,
+        catalogue,
+        "docs/events/suite.json is stale: regenerate it (see this test's doc)"
+    );
+    Ok(())
+}

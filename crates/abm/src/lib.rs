@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod enrich;
+pub mod events;
 mod http;
 mod ingest;
 mod module;

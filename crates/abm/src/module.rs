@@ -126,6 +126,9 @@ impl PlatformModule for Abm {
         &["hook_secrets", "ip_salt", "enrichment_key"]
     }
 
+    fn events(&self) -> Vec<kernel::events::EventDef> {
+        crate::events::catalogue()
+    }
     fn migrations(&self) -> Vec<Box<dyn kernel::sea_orm_migration::MigrationTrait>> {
         crate::store::migration::migrations()
     }

@@ -196,18 +196,11 @@ async fn engage(
             update = update.filter(prospect_company::Column::Id.is_in(ids.iter().copied()));
         }
         for company in update.exec_with_returning(tx.unscoped()).await? {
-            let event = kernel::events::NewEvent::new(
-                "abm.company.engaged",
-                kernel::module::EntityRef {
-                    kind: "prospect_company".into(),
-                    id: company.id,
-                },
-            )
-            .payload(serde_json::json!({
-                "prospect_company_id": company.id,
-                "intent_score": company.intent_score,
-            }));
-            ctx.events().publish(tx, event).await?;
+            let engaged = crate::events::CompanyEngaged {
+                prospect_company_id: company.id,
+                intent_score: company.intent_score,
+            };
+            ctx.events().emit(tx, None, &engaged).await?;
         }
     }
     Ok(())

@@ -61,6 +61,14 @@ impl kernel::PlatformModule for Auth {
         Some(Arc::new(crate::authn::AuthN(self.shared.clone())))
     }
 
+    fn event_subscriptions(&self) -> Vec<kernel::module::EventSubscription> {
+        vec![kernel::module::EventSubscription {
+            name: "revoke_keys_of_removed_member",
+            pattern: <tenancy::events::MemberRemoved as kernel::events::Event>::NAME,
+            handler: Arc::new(crate::routes::keys::RevokeKeysOfRemovedMember),
+        }]
+    }
+
     fn email_templates(&self) -> Vec<kernel::mail::EmailTemplate> {
         crate::templates::all()
     }

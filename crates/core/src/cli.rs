@@ -56,7 +56,7 @@ enum Command {
     CheckConfig,
     /// Print the cell's OpenAPI document.
     Openapi,
-    /// Event deliveries parked after their last attempt.
+    /// The event catalogue, and deliveries parked after their last attempt.
     Events {
         #[command(subcommand)]
         action: EventsAction,
@@ -68,6 +68,8 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum EventsAction {
+    /// Print the enabled modules' events with their payloads' JSON schemas (JSON).
+    Catalogue,
     /// List parked deliveries (oldest first).
     Dead {
         #[arg(long, default_value_t = 100)]
@@ -314,6 +316,14 @@ async fn events(
 ) -> ExitCode {
     let result = async {
         let modules = module::resolve(linked, &config)?;
+        if let EventsAction::Catalogue = action {
+            let catalogue = crate::events::catalogue(&modules);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&catalogue).unwrap_or_default()
+            );
+            return Ok(());
+        }
         let db = crate::db::Db::connect(&config).await?;
         let ctx = crate::CellContext::new(std::sync::Arc::new(config), db, modules)
             .await
@@ -338,6 +348,7 @@ async fn events(
                 let n = ctx.events().replay(ctx.db(), id).await?;
                 println!("{n} deliveries requeued");
             }
+            EventsAction::Catalogue => {}
         }
         Ok::<(), startup::StartupError>(())
     }

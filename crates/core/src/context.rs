@@ -129,7 +129,7 @@ impl CellContext {
         )
         .await?;
         checks.push(Arc::new(crate::storage::StorageCheck(storage.clone())));
-        let events = Events::new(&modules, config.events.clone());
+        let events = Events::new(&modules, config.events.clone())?;
         let send: Arc<dyn crate::module::JobHandler> = Arc::new(crate::mail::SendJob);
         let export: Arc<dyn crate::module::JobHandler> = Arc::new(crate::audit::ExportJob);
         let jobs = crate::jobs::Jobs::new(

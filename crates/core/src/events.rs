@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DbErr, TransactionTrait, Value};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -26,7 +27,110 @@ use crate::queue::{self, now_ms, stmt};
 /// The signal a commit that queued deliveries raises (a trigger on `kernel_event_deliveries`).
 pub(crate) const SIGNAL: &str = "cell_events";
 
+/// A domain event, as its module declares and publishes it: the payload type is the event.
+/// Declare it in [`crate::PlatformModule::events`] with [`EventDef::of`], publish values with
+/// [`Events::emit`]; subscribers read the payload back with [`DomainEvent::payload_as`].
+/// Consumers (subscribers, webhooks) rely on the payload's JSON schema, which the cell's event
+/// catalogue prints (`<cell> events catalogue`).
+pub trait Event: Serialize + DeserializeOwned + utoipa::ToSchema + Send + Sync + 'static {
+    /// `module.entity.verb` (or `entity.verb`).
+    const NAME: &'static str;
+    /// Raised when the payload changes in a way consumers must notice.
+    const VERSION: u32 = 1;
+    /// One line for the catalogue: what happened.
+    const SUMMARY: &'static str;
+    /// The entity the event is about.
+    fn entity(&self) -> EntityRef;
+}
+
+/// Implements [`Event`] for a payload struct whose field `$id` is the id of the entity (of type
+/// `$kind`) the event is about:
+///
+/// ```ignore
+/// kernel::event!(TeamCreated, "tenancy.team.created", "A team was created.", "team", team_id);
+/// ```
+#[macro_export]
+macro_rules! event {
+    ($ty:ty, $name:literal, $summary:literal, $kind:literal, $id:ident) => {
+        impl $crate::events::Event for $ty {
+            const NAME: &'static str = $name;
+            const SUMMARY: &'static str = $summary;
+            fn entity(&self) -> $crate::module::EntityRef {
+                $crate::module::EntityRef {
+                    kind: $kind.into(),
+                    id: self.$id,
+                }
+            }
+        }
+    };
+}
+
+/// One entry of a module's event catalogue.
+#[derive(Debug, Clone, Copy)]
+pub struct EventDef {
+    pub name: &'static str,
+    pub version: u32,
+    pub summary: &'static str,
+    schema: fn() -> serde_json::Value,
+}
+
+impl EventDef {
+    pub fn of<E: Event>() -> Self {
+        Self {
+            name: E::NAME,
+            version: E::VERSION,
+            summary: E::SUMMARY,
+            schema: schema_of::<E>,
+        }
+    }
+
+    /// The payload's JSON schema (OpenAPI 3.1 dialect); schemas it refers to are under
+    /// `components.schemas`.
+    pub fn schema(&self) -> serde_json::Value {
+        (self.schema)()
+    }
+}
+
+fn schema_of<E: utoipa::ToSchema>() -> serde_json::Value {
+    let mut referred = Vec::new();
+    E::schemas(&mut referred);
+    let mut schema = serde_json::to_value(E::schema()).unwrap_or_default();
+    if !referred.is_empty()
+        && let Some(object) = schema.as_object_mut()
+    {
+        let components: serde_json::Map<String, serde_json::Value> = referred
+            .into_iter()
+            .map(|(name, s)| (name, serde_json::to_value(s).unwrap_or_default()))
+            .collect();
+        object.insert(
+            "components".into(),
+            serde_json::json!({ "schemas": components }),
+        );
+    }
+    schema
+}
+
+/// The enabled modules' events, by name: what `<cell> events catalogue` prints.
+pub fn catalogue(modules: &[EnabledModule]) -> serde_json::Value {
+    let events: Vec<serde_json::Value> = modules
+        .iter()
+        .flat_map(|m| {
+            m.module.events().into_iter().map(move |e| {
+                serde_json::json!({
+                    "name": e.name,
+                    "version": e.version,
+                    "module": m.module.name(),
+                    "summary": e.summary,
+                    "payload": e.schema(),
+                })
+            })
+        })
+        .collect();
+    serde_json::json!({ "events": events })
+}
+
 /// An event to publish: `module.entity.verb`, the entity it is about, who did it, what changed.
+/// Modules publish typed [`Event`]s with [`Events::emit`]; this is what it sends.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
     pub name: String,
@@ -102,6 +206,10 @@ pub enum EventError {
         "event name `{0}` must be `module.entity.verb` (or `entity.verb`) in lowercase snake_case"
     )]
     InvalidName(String),
+    #[error("event `{0}` is not declared by any enabled module (`PlatformModule::events`)")]
+    Undeclared(String),
+    #[error("event payload: {0}")]
+    Payload(#[from] serde_json::Error),
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -127,6 +235,8 @@ pub struct Events {
 
 struct Inner {
     subscribers: Vec<Subscriber>,
+    /// Declared event names (the catalogue).
+    declared: std::collections::HashSet<&'static str>,
     wake: Notify,
     cfg: EventsSection,
 }
@@ -160,7 +270,28 @@ pub struct DeadDelivery {
 }
 
 impl Events {
-    pub(crate) fn new(modules: &[EnabledModule], cfg: EventsSection) -> Self {
+    /// The bus of the enabled modules. Refused: an invalid or twice-declared event name.
+    pub(crate) fn new(modules: &[EnabledModule], cfg: EventsSection) -> Result<Self, String> {
+        let mut declared = std::collections::HashMap::new();
+        for m in modules {
+            for e in m.module.events() {
+                if !valid_name(e.name) {
+                    return Err(format!(
+                        "module `{}` declares event `{}`: {}",
+                        m.module.name(),
+                        e.name,
+                        EventError::InvalidName(e.name.to_owned())
+                    ));
+                }
+                if let Some(other) = declared.insert(e.name, m.module.name()) {
+                    return Err(format!(
+                        "event `{}` is declared by both `{other}` and `{}`",
+                        e.name,
+                        m.module.name()
+                    ));
+                }
+            }
+        }
         let subscribers = modules
             .iter()
             .flat_map(|m| {
@@ -174,13 +305,32 @@ impl Events {
                     })
             })
             .collect();
-        Self {
+        Ok(Self {
             inner: Arc::new(Inner {
                 subscribers,
+                declared: declared.into_keys().collect(),
                 wake: Notify::new(),
                 cfg,
             }),
-        }
+        })
+    }
+
+    /// Publishes a typed event inside a tenant transaction, acted by `actor` (if anyone): it
+    /// belongs to the transaction's org and is delivered only if the transaction commits.
+    pub async fn emit<E: Event>(
+        &self,
+        tx: &TenantTx,
+        actor: Option<EntityRef>,
+        event: &E,
+    ) -> Result<Uuid, EventError> {
+        let new = NewEvent {
+            name: E::NAME.to_owned(),
+            version: E::VERSION,
+            actor,
+            entity: event.entity(),
+            payload: serde_json::to_value(event)?,
+        };
+        self.publish(tx, new).await
     }
 
     /// Publishes inside a tenant transaction: the event belongs to the transaction's org and is
@@ -200,6 +350,9 @@ impl Events {
     ) -> Result<Uuid, EventError> {
         if !valid_name(&event.name) {
             return Err(EventError::InvalidName(event.name));
+        }
+        if !self.inner.declared.contains(event.name.as_str()) {
+            return Err(EventError::Undeclared(event.name));
         }
         let backend = conn.get_database_backend();
         let id = Uuid::now_v7();

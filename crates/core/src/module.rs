@@ -51,6 +51,11 @@ pub trait PlatformModule: Send + Sync + 'static {
     fn permission_schema(&self) -> &'static str {
         ""
     }
+    /// The domain events this module publishes (`EventDef::of::<E>()` per [`crate::events::Event`]):
+    /// the cell's event catalogue. Publishing an event no enabled module declares fails.
+    fn events(&self) -> Vec<crate::events::EventDef> {
+        Vec::new()
+    }
     /// Domain events this module reacts to.
     fn event_subscriptions(&self) -> Vec<EventSubscription> {
         Vec::new()
@@ -119,6 +124,7 @@ pub struct EntityRef {
 }
 
 /// A domain event as subscribers receive it. Names are `module.entity.verb` (`task.assigned`).
+/// Read a typed payload with [`DomainEvent::payload_as`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DomainEvent {
     pub id: Uuid,
@@ -129,6 +135,17 @@ pub struct DomainEvent {
     pub entity: EntityRef,
     pub occurred_at: chrono::DateTime<chrono::Utc>,
     pub payload: serde_json::Value,
+}
+
+impl DomainEvent {
+    /// The payload as the event type that declares it; `None` for another event, or for an
+    /// older version than `E::VERSION`.
+    pub fn payload_as<E: crate::events::Event>(&self) -> Option<E> {
+        if self.name != E::NAME || self.version != E::VERSION {
+            return None;
+        }
+        serde_json::from_value(self.payload.clone()).ok()
+    }
 }
 
 #[async_trait::async_trait]

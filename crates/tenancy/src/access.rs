@@ -177,27 +177,17 @@ pub(crate) async fn lock_org(tx: &TenantTx) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Publishes a tenancy event about `entity` in the change's transaction, acted by `actor`.
-pub(crate) async fn publish(
+/// Publishes a tenancy event in the change's transaction, acted by `actor`.
+pub(crate) async fn publish<E: kernel::events::Event>(
     ctx: &CellContext,
     tx: &TenantTx,
-    name: &str,
-    entity: (&str, Uuid),
     actor: Uuid,
-    payload: serde_json::Value,
+    event: E,
 ) -> Result<(), ApiError> {
-    let event = kernel::events::NewEvent::new(
-        name,
-        kernel::module::EntityRef {
-            kind: entity.0.to_owned(),
-            id: entity.1,
-        },
-    )
-    .actor(kernel::module::EntityRef {
+    let actor = kernel::module::EntityRef {
         kind: "user".into(),
         id: actor,
-    })
-    .payload(payload);
-    ctx.events().publish(tx, event).await?;
+    };
+    ctx.events().emit(tx, Some(actor), &event).await?;
     Ok(())
 }

@@ -177,26 +177,26 @@ pub async fn accept_invitation(
     access::publish(
         ctx,
         tx,
-        "tenancy.member.added",
-        ("user", user_id),
         user_id,
-        serde_json::json!({ "user_id": user_id, "role": inv.role, "invitation_id": inv.id }),
+        crate::events::MemberAdded {
+            user_id,
+            role: inv.role.clone(),
+            invitation_id: inv.id,
+        },
     )
     .await?;
     access::publish(
         ctx,
         tx,
-        "tenancy.invitation.accepted",
-        ("invitation", inv.id),
         user_id,
-        serde_json::json!({
-            "invitation_id": inv.id,
-            "user_id": user_id,
-            "email": inv.email,
-            "role": inv.role,
-            "team_ids": teams,
-            "invited_by": inv.invited_by,
-        }),
+        crate::events::InvitationAccepted {
+            invitation_id: inv.id,
+            user_id,
+            email: inv.email.clone(),
+            role: inv.role.clone(),
+            team_ids: teams.clone(),
+            invited_by: inv.invited_by,
+        },
     )
     .await?;
     Ok(AcceptedInvitation {
@@ -369,16 +369,14 @@ pub(crate) async fn publish_sent(
     access::publish(
         ctx,
         tx,
-        "tenancy.invitation.sent",
-        ("invitation", inv.id),
         actor,
-        serde_json::json!({
-            "invitation_id": inv.id,
-            "email": inv.email,
-            "role": inv.role,
-            "resend": is_resend,
-            "expires_at": inv.expires_at,
-        }),
+        crate::events::InvitationSent {
+            invitation_id: inv.id,
+            email: inv.email.clone(),
+            role: inv.role.clone(),
+            resend: is_resend,
+            expires_at: inv.expires_at,
+        },
     )
     .await
 }

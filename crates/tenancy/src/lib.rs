@@ -2,6 +2,7 @@
 
 mod access;
 pub mod entity;
+pub mod events;
 pub mod flags;
 mod http;
 pub mod invitations;

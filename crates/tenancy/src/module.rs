@@ -62,6 +62,9 @@ impl PlatformModule for Tenancy {
         Ok(())
     }
 
+    fn events(&self) -> Vec<kernel::events::EventDef> {
+        crate::events::catalogue()
+    }
     fn migrations(&self) -> Vec<Box<dyn kernel::sea_orm_migration::MigrationTrait>> {
         crate::migration::migrations()
     }

@@ -842,19 +842,16 @@ pub(crate) async fn convert(
                 .await?;
             let company = load(&tx, company.id).await?;
             if claimed == 1 {
-                let event = kernel::events::NewEvent::new(
-                    "abm.company.converted",
-                    kernel::module::EntityRef {
-                        kind: "prospect_company".into(),
-                        id: company.id,
-                    },
-                )
-                .payload(serde_json::json!({
-                    "prospect_company_id": company.id,
-                    "customer_company_id": org,
-                    "converted_by": internal.caller.user_id,
-                }));
-                ctx.events().publish(&tx, event).await?;
+                let converted = crate::events::CompanyConverted {
+                    prospect_company_id: company.id,
+                    customer_company_id: org,
+                    converted_by: internal.caller.user_id,
+                };
+                let actor = kernel::module::EntityRef {
+                    kind: "user".into(),
+                    id: internal.caller.user_id,
+                };
+                ctx.events().emit(&tx, Some(actor), &converted).await?;
             }
             (company, claimed == 1)
         }

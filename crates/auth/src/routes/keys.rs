@@ -229,23 +229,50 @@ async fn current_role(
 pub(crate) async fn revoke_all_of(ctx: &CellContext, user: Uuid) -> Result<u64, ApiError> {
     let mut revoked = 0;
     for org in tenancy::organizations_of(ctx.db(), user).await? {
-        let tx = ctx.db().tenant(org.organization.id).await.map_err(db_err)?;
-        revoked += tx
-            .repo::<api_key::Entity>()
-            .update_many(
-                vec![(
-                    api_key::Column::RevokedAt,
-                    kernel::sea_orm::sea_query::Expr::value(Utc::now()),
-                )],
-                api_key::Column::CreatedBy
-                    .eq(user)
-                    .and(api_key::Column::RevokedAt.is_null()),
-            )
-            .await
-            .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        revoked += revoke_in(ctx, org.organization.id, user).await?;
     }
     Ok(revoked)
+}
+
+/// Revokes every live key `user` created in `org`. Returns how many were revoked.
+pub(crate) async fn revoke_in(ctx: &CellContext, org: Uuid, user: Uuid) -> Result<u64, ApiError> {
+    let tx = ctx.db().tenant(org).await.map_err(db_err)?;
+    let revoked = tx
+        .repo::<api_key::Entity>()
+        .update_many(
+            vec![(
+                api_key::Column::RevokedAt,
+                kernel::sea_orm::sea_query::Expr::value(Utc::now()),
+            )],
+            api_key::Column::CreatedBy
+                .eq(user)
+                .and(api_key::Column::RevokedAt.is_null()),
+        )
+        .await
+        .map_err(db_err)?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(revoked)
+}
+
+/// On `tenancy.member.removed`: the member's keys in that org are revoked (they were already
+/// refused, since a key acts with its creator's current membership; now the key list says so).
+pub(crate) struct RevokeKeysOfRemovedMember;
+
+#[kernel::async_trait::async_trait]
+impl kernel::module::EventHandler for RevokeKeysOfRemovedMember {
+    async fn handle(
+        &self,
+        ctx: &CellContext,
+        event: &kernel::module::DomainEvent,
+    ) -> anyhow::Result<()> {
+        let Some(removed) = event.payload_as::<tenancy::events::MemberRemoved>() else {
+            anyhow::bail!("unexpected event {} v{}", event.name, event.version);
+        };
+        revoke_in(ctx, event.org_id, removed.user_id)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+        Ok(())
+    }
 }
 
 /// Splits `pk_live_<32 hex>_<secret>`.

@@ -90,10 +90,23 @@ testkit::db_test!(async fn a_removed_member_loses_admin_powers_at_once(db) {
     let (status, export) = app.post("/api/v1/audit/export", Some(&x), json!({})).await?;
     assert_eq!(status, 202, "{export}");
     let export = export["id"].as_str().unwrap_or_default().to_owned();
-    new_key(&app, &x, json!(["teams:read"])).await?;
+    let (_, x_key) = new_key(&app, &x, json!(["teams:read"])).await?;
 
     let (status, body) = app.delete(&format!("/api/v1/organizations/{org}/members/{x_id}"), Some(&owner)).await?;
     assert_eq!(status, 204, "{body}");
+    // auth hears tenancy's `tenancy.member.removed` (an event of one module, delivered to a
+    // subscriber in another) and revokes x's keys in the org: the owner's list shows it.
+    let mut revoked = serde_json::Value::Null;
+    for _ in 0..250 {
+        let (_, keys) = app.get("/api/v1/api-keys", Some(&owner)).await?;
+        let key = keys["data"].as_array().into_iter().flatten().find(|k| k["id"] == x_key.as_str());
+        revoked = key.map(|k| k["revoked_at"].clone()).unwrap_or_default();
+        if !revoked.is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(revoked.is_string(), "x's key was not revoked: {revoked}");
     // The same, still unexpired token: refused everywhere, at once.
     for (status, body) in [
         app.get("/api/v1/audit", Some(&x)).await?,

@@ -3,7 +3,7 @@
 //! product; ships in no image.
 
 use actix_web::{HttpResponse, get, post, web};
-use kernel::events::{NewEvent, first_delivery};
+use kernel::events::{Event, EventDef, first_delivery};
 use kernel::module::{DomainEvent, EntityRef, EventHandler, EventSubscription, PlatformModule};
 use kernel::sea_orm::{ConnectionTrait, DbErr, Statement, TransactionTrait};
 use kernel::sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
@@ -11,6 +11,23 @@ use kernel::{ApiResult, CellContext};
 use uuid::Uuid;
 
 struct Probe;
+
+/// `probe.item.created`: the probe's one event.
+#[derive(serde::Serialize, serde::Deserialize, kernel::utoipa::ToSchema)]
+struct ItemCreated {
+    item_id: Uuid,
+}
+
+impl Event for ItemCreated {
+    const NAME: &'static str = "probe.item.created";
+    const SUMMARY: &'static str = "An item was created.";
+    fn entity(&self) -> EntityRef {
+        EntityRef {
+            kind: "item".into(),
+            id: self.item_id,
+        }
+    }
+}
 
 #[kernel::async_trait::async_trait]
 impl PlatformModule for Probe {
@@ -22,6 +39,9 @@ impl PlatformModule for Probe {
     }
     fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
         vec![Box::new(Received)]
+    }
+    fn events(&self) -> Vec<EventDef> {
+        vec![EventDef::of::<ItemCreated>()]
     }
     fn event_subscriptions(&self) -> Vec<EventSubscription> {
         vec![EventSubscription {
@@ -79,14 +99,10 @@ impl EventHandler for Record {
 #[post("/probe/{org}/publish")]
 async fn publish(ctx: CellContext, org: web::Path<Uuid>) -> ApiResult<HttpResponse> {
     let tx = ctx.db().tenant(org.into_inner()).await?;
-    let entity = EntityRef {
-        kind: "item".into(),
-        id: Uuid::now_v7(),
+    let item = ItemCreated {
+        item_id: Uuid::now_v7(),
     };
-    let id = ctx
-        .events()
-        .publish(&tx, NewEvent::new("probe.item.created", entity))
-        .await?;
+    let id = ctx.events().emit(&tx, None, &item).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "event_id": id })))
 }

@@ -59,7 +59,7 @@ db_test!(async fn a_failing_subscriber_is_retried_then_parked_and_replay_deliver
         ("CELL__EVENTS__BACKOFF_BASE_MS", "0"),
         ("CELL__CELL__ADMIN_TOKEN", "operator-token"),
     ];
-    let app = TestApp::spawn_with(&db, "[modules.watcher]\n", &env, vec![Box::new(watcher.clone())]).await?;
+    let app = TestApp::spawn_with(&db, CELL, &env, modules(&watcher)).await?;
     let tx = app.ctx.db().tenant(Uuid::now_v7()).await?;
     let id = app.ctx.events().publish(&tx, NewEvent::new("notes.note.created", note_ref())).await?;
     tx.commit().await?;
@@ -115,6 +115,10 @@ db_test!(async fn the_background_dispatcher_delivers_what_a_request_published(db
     }
     let seen = watcher.recorder.seen();
     assert_eq!(seen.len(), 2, "{seen:?} for note {note}");
+    // Another module's subscriber reads the typed payload the notes module published.
+    let created = watcher.recorder.created();
+    assert_eq!(created.len(), 2, "both subscriptions read it: {created:?}");
+    assert!(created.iter().all(|c| c.title == "published" && c.note_id.to_string() == note["id"]));
     Ok(())
 });
 
@@ -170,5 +174,8 @@ db_test!(async fn receipts_make_subscribers_idempotent_and_names_are_checked(db)
     let tx = app.ctx.db().tenant(Uuid::now_v7()).await?;
     let err = app.ctx.events().publish(&tx, NewEvent::new("NoteCreated", note_ref())).await.err();
     assert!(err.is_some_and(|e| e.to_string().contains("module.entity.verb")));
+    // A well-formed name no enabled module declares is refused too: the catalogue is complete.
+    let err = app.ctx.events().publish(&tx, NewEvent::new("notes.note.shredded", note_ref())).await.err();
+    assert!(err.is_some_and(|e| e.to_string().contains("not declared")));
     Ok(())
 });

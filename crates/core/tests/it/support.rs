@@ -121,6 +121,12 @@ impl PlatformModule for Notes {
         self.settings = parse_settings(settings)?;
         Ok(())
     }
+    fn events(&self) -> Vec<kernel::events::EventDef> {
+        vec![
+            kernel::events::EventDef::of::<NoteCreated>(),
+            kernel::events::EventDef::of::<NoteArchived>(),
+        ]
+    }
     fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
         vec![Box::new(Migration {
             name: "notes_m20261121_000001_create_notes",
@@ -139,16 +145,55 @@ impl PlatformModule for Notes {
     }
 }
 
-/// Records every event it receives (subscriber name, event id); fails while `fail` is set.
+/// `notes.note.created`: the notes module's one typed event.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct NoteCreated {
+    pub note_id: Uuid,
+    pub title: String,
+}
+
+impl kernel::events::Event for NoteCreated {
+    const NAME: &'static str = "notes.note.created";
+    const SUMMARY: &'static str = "A note was written.";
+    fn entity(&self) -> kernel::module::EntityRef {
+        kernel::module::EntityRef {
+            kind: "note".into(),
+            id: self.note_id,
+        }
+    }
+}
+
+/// `notes.note.archived` (published untyped by the tests, with an empty payload).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct NoteArchived {}
+
+impl kernel::events::Event for NoteArchived {
+    const NAME: &'static str = "notes.note.archived";
+    const SUMMARY: &'static str = "A note was archived.";
+    fn entity(&self) -> kernel::module::EntityRef {
+        kernel::module::EntityRef {
+            kind: "note".into(),
+            id: Uuid::nil(),
+        }
+    }
+}
+
+/// Records every event it receives (subscriber name, event id, and the typed payload of a
+/// `notes.note.created`); fails while `fail` is set.
 #[derive(Clone, Default)]
 pub struct Recorder {
     pub seen: std::sync::Arc<std::sync::Mutex<Vec<(&'static str, Uuid)>>>,
+    pub created: std::sync::Arc<std::sync::Mutex<Vec<NoteCreated>>>,
     pub fail: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Recorder {
     pub fn seen(&self) -> Vec<(&'static str, Uuid)> {
         self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn created(&self) -> Vec<NoteCreated> {
+        self.created.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     pub fn set_failing(&self, fail: bool) {
@@ -176,6 +221,13 @@ impl kernel::module::EventHandler for Subscriber {
             .lock()
             .map_err(|_| anyhow::anyhow!("poisoned"))?
             .push((self.name, event.id));
+        if let Some(created) = event.payload_as::<NoteCreated>() {
+            self.recorder
+                .created
+                .lock()
+                .map_err(|_| anyhow::anyhow!("poisoned"))?
+                .push(created);
+        }
         Ok(())
     }
 }
@@ -322,16 +374,11 @@ async fn create_note(
             ..Default::default()
         })
         .await?;
-    let entity = kernel::module::EntityRef {
-        kind: "note".into(),
-        id: model.id,
+    let created = NoteCreated {
+        note_id: model.id,
+        title: model.title.clone(),
     };
-    ctx.events()
-        .publish(
-            &tx,
-            kernel::events::NewEvent::new("notes.note.created", entity),
-        )
-        .await?;
+    ctx.events().emit(&tx, None, &created).await?;
     tx.commit().await?;
     Ok(HttpResponse::Created().json(model))
 }

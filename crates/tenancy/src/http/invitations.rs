@@ -256,10 +256,11 @@ pub(crate) async fn revoke(
             access::publish(
                 &ctx,
                 &tx,
-                "tenancy.invitation.revoked",
-                ("invitation", saved.id),
                 access.user,
-                serde_json::json!({ "invitation_id": saved.id, "email": saved.email }),
+                crate::events::InvitationRevoked {
+                    invitation_id: saved.id,
+                    email: saved.email.clone(),
+                },
             )
             .await?;
             saved

@@ -65,10 +65,11 @@ pub(crate) async fn create_org(
     access::publish(
         &ctx,
         &tx,
-        "tenancy.organization.created",
-        ("organization", org.id),
         caller.user_id,
-        serde_json::json!({ "owner_id": caller.user_id }),
+        crate::events::OrganizationCreated {
+            organization_id: org.id,
+            owner_id: caller.user_id,
+        },
     )
     .await?;
     tx.commit().await?;
@@ -252,10 +253,10 @@ pub(crate) async fn update_org(
     access::publish(
         &ctx,
         &tx,
-        "tenancy.organization.updated",
-        ("organization", updated.id),
         access.user,
-        serde_json::json!({}),
+        crate::events::OrganizationUpdated {
+            organization_id: updated.id,
+        },
     )
     .await?;
     tx.commit().await?;
@@ -385,10 +386,12 @@ pub(crate) async fn change_role(
         access::publish(
             &ctx,
             &tx,
-            "tenancy.member.role_changed",
-            ("user", user),
             access.user,
-            serde_json::json!({ "user_id": user, "from": old_name, "to": updated.role }),
+            crate::events::MemberRoleChanged {
+                user_id: user,
+                from: old_name.clone(),
+                to: updated.role.clone(),
+            },
         )
         .await?;
     }
@@ -422,16 +425,14 @@ async fn remove(
     access::publish(
         ctx,
         tx,
-        "tenancy.member.removed",
-        ("user", user),
         access.user,
-        serde_json::json!({
-            "user_id": user,
-            "role": target.role,
-            "reason": reason,
-            "removed_by": access.user,
-            "teams_left": teams,
-        }),
+        crate::events::MemberRemoved {
+            user_id: user,
+            role: target.role.clone(),
+            reason: reason.to_owned(),
+            removed_by: access.user,
+            teams_left: teams,
+        },
     )
     .await
 }
@@ -545,10 +546,12 @@ pub(crate) async fn transfer(
     access::publish(
         &ctx,
         &tx,
-        "tenancy.ownership.transferred",
-        ("organization", access.org),
         access.user,
-        serde_json::json!({ "from": access.user, "to": body.new_owner_id }),
+        crate::events::OwnershipTransferred {
+            organization_id: access.org,
+            from: access.user,
+            to: body.new_owner_id,
+        },
     )
     .await?;
     tx.commit().await?;

@@ -232,19 +232,22 @@ pub(crate) async fn create_team(
     access::publish(
         &ctx,
         &tx,
-        "tenancy.team.created",
-        ("team", team.id),
         access.user,
-        serde_json::json!({ "name": team.name }),
+        crate::events::TeamCreated {
+            team_id: team.id,
+            name: team.name.clone(),
+        },
     )
     .await?;
     access::publish(
         &ctx,
         &tx,
-        "tenancy.team.member_added",
-        ("team", team.id),
         access.user,
-        serde_json::json!({ "team_id": team.id, "user_id": access.user, "role": "lead" }),
+        crate::events::TeamMemberAdded {
+            team_id: team.id,
+            user_id: access.user,
+            role: "lead".into(),
+        },
     )
     .await?;
     let out = detail(&tx, team).await?;
@@ -364,10 +367,8 @@ pub(crate) async fn update_team(
     access::publish(
         &ctx,
         &tx,
-        "tenancy.team.updated",
-        ("team", team.id),
         access.user,
-        serde_json::json!({}),
+        crate::events::TeamUpdated { team_id: team.id },
     )
     .await?;
     let out = detail(&tx, team).await?;
@@ -396,10 +397,11 @@ pub(crate) async fn delete_team(
     access::publish(
         &ctx,
         &tx,
-        "tenancy.team.deleted",
-        ("team", team.id),
         access.user,
-        serde_json::json!({ "name": team.name }),
+        crate::events::TeamDeleted {
+            team_id: team.id,
+            name: team.name.clone(),
+        },
     )
     .await?;
     tx.commit().await?;
@@ -520,10 +522,12 @@ pub(crate) async fn add_to_team(
                 access::publish(
                     ctx,
                     tx,
-                    "tenancy.team.member_added",
-                    ("team", team),
                     actor,
-                    serde_json::json!({ "team_id": team, "user_id": user, "role": role }),
+                    crate::events::TeamMemberAdded {
+                        team_id: team,
+                        user_id: *user,
+                        role: role.to_owned(),
+                    },
                 )
                 .await?;
             }
@@ -556,10 +560,11 @@ pub(crate) async fn remove_member(
     access::publish(
         &ctx,
         &tx,
-        "tenancy.team.member_removed",
-        ("team", team.id),
         access.user,
-        serde_json::json!({ "team_id": team.id, "user_id": user }),
+        crate::events::TeamMemberRemoved {
+            team_id: team.id,
+            user_id: user,
+        },
     )
     .await?;
     tx.commit().await?;

@@ -222,7 +222,7 @@ db_test!(async fn ownership_is_transferred_with_a_password(db) {
     assert_eq!(me["role"], "admin", "the old owner becomes admin");
     assert_eq!(
         cell.events("tenancy.ownership.transferred").await?,
-        vec![json!({"from": owner, "to": admin})]
+        vec![json!({"organization_id": org, "from": owner, "to": admin})]
     );
     let (status, _) = cell.post(&format!("/api/v1/organizations/{org}/leave"), &tok(owner, org), json!({})).await?;
     assert_eq!(status, 204, "no longer the last owner");
