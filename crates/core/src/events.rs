@@ -524,7 +524,9 @@ impl Events {
             .await;
             tokio::select! {
                 () = stop.cancelled() => break,
-                () = self.inner.wake.notified() => rechecks = 0,
+                () = self.inner.wake.notified() => {
+                    rechecks = queue::rechecks_after_wake(ctx.signals());
+                }
                 () = tokio::time::sleep_until(next) => {}
             }
         }

@@ -478,7 +478,7 @@ impl Jobs {
                 () = stop.cancelled() => break,
                 () = self.inner.wake.notified() => {
                     look = true;
-                    rechecks = 0;
+                    rechecks = queue::rechecks_after_wake(ctx.signals());
                 }
                 () = tokio::time::sleep_until(until) => {}
             }

@@ -117,9 +117,9 @@ pub(crate) async fn finish(
     Ok(parked)
 }
 
-/// After a wake that found nothing due, the runner looks again this soon (then the next, …): on
-/// SQLite a wake in this process arrives before the enqueuing transaction commits, and no
-/// notification follows the commit.
+/// After a wake that found nothing due, the runner looks again this soon (then the next, …): a
+/// wake in this process arrives before the enqueuing transaction commits, and on SQLite (or
+/// with the listener down) no notification follows the commit.
 const RECHECKS_MS: [u64; 4] = [10, 50, 250, 1000];
 
 /// When a runner should next look at `table`, having just found nothing to claim: when its
@@ -165,6 +165,15 @@ pub(crate) async fn next_look(
 
 /// A runner that has not been woken yet needs no rechecks.
 pub(crate) const NO_RECHECKS: usize = RECHECKS_MS.len();
+
+/// The rechecks a wake calls for: none while the signal listener listens (the enqueuing
+/// commit's own notification wakes the runner again), else all of them.
+pub(crate) fn rechecks_after_wake(signals: &crate::signals::Signals) -> usize {
+    match signals.listening() {
+        true => NO_RECHECKS,
+        false => 0,
+    }
+}
 
 /// Puts parked rows back in the queue with a fresh attempt budget: one or all.
 pub(crate) async fn requeue(db: &Db, table: &str, id: Option<Uuid>) -> Result<u64, DbErr> {
