@@ -316,21 +316,19 @@ async fn events(
 ) -> ExitCode {
     let result = async {
         let modules = module::resolve(linked, &config)?;
-        if let EventsAction::Catalogue = action {
-            let catalogue = crate::events::catalogue(&modules);
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&catalogue).unwrap_or_default()
-            );
-            return Ok(());
-        }
-        let db = crate::db::Db::connect(&config).await?;
-        let ctx = crate::CellContext::new(std::sync::Arc::new(config), db, modules)
-            .await
+        let events = crate::events::Events::new(&modules, config.events.clone())
             .map_err(startup::StartupError::Services)?;
         match action {
+            EventsAction::Catalogue => {
+                let catalogue = crate::events::catalogue(&modules);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&catalogue).unwrap_or_default()
+                );
+            }
             EventsAction::Dead { limit } => {
-                let (rows, total) = ctx.events().dead(ctx.db(), 0, limit).await?;
+                let db = crate::db::Db::connect(&config).await?;
+                let (rows, total) = events.dead(&db, 0, limit).await?;
                 for r in &rows {
                     println!(
                         "{} {} {} org={} attempts={} error={}",
@@ -345,10 +343,10 @@ async fn events(
                 println!("{total} parked deliveries");
             }
             EventsAction::Replay { id, .. } => {
-                let n = ctx.events().replay(ctx.db(), id).await?;
+                let db = crate::db::Db::connect(&config).await?;
+                let n = events.replay(&db, id).await?;
                 println!("{n} deliveries requeued");
             }
-            EventsAction::Catalogue => {}
         }
         Ok::<(), startup::StartupError>(())
     }

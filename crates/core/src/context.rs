@@ -59,7 +59,6 @@ struct Inner {
     authenticator: Option<Arc<dyn crate::http::caller::Authenticator>>,
     authorizer: Option<Arc<dyn crate::http::caller::Authorizer>>,
     audit: crate::audit::Audit,
-    signals: crate::signals::Signals,
     services: RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
@@ -144,11 +143,11 @@ impl CellContext {
             crate::mail::Mail::new(&config.mail, &config.cell.data_dir, &modules, jobs.clone())
                 .await?;
         checks.push(Arc::new(crate::mail::MailCheck(mail.clone())));
-        let signals = db.signals().clone();
         let runner = jobs.clone();
-        signals.on(crate::jobs::SIGNAL, move |_| runner.wake());
+        db.signals().on(crate::jobs::SIGNAL, move |_| runner.wake());
         let dispatcher = events.clone();
-        signals.on(crate::events::SIGNAL, move |_| dispatcher.wake());
+        db.signals()
+            .on(crate::events::SIGNAL, move |_| dispatcher.wake());
         Ok(Self(Arc::new(Inner {
             config,
             db,
@@ -163,7 +162,6 @@ impl CellContext {
             authenticator,
             authorizer,
             audit: crate::audit::Audit,
-            signals,
             services: RwLock::default(),
         })))
     }
@@ -196,7 +194,7 @@ impl CellContext {
     /// Signals between the cell's instances (PostgreSQL `LISTEN`/`NOTIFY`): register handlers
     /// in `on_ready`.
     pub fn signals(&self) -> &crate::signals::Signals {
-        &self.0.signals
+        self.0.db.signals()
     }
 
     /// The module-provided authorizer, if the cell has one.

@@ -385,13 +385,10 @@ impl TenantTx {
         }
     }
 
-    /// Rolls back (without waiting, for a read-only transaction: see [`TenantTx::commit`]).
+    /// Rolls back (a read-only transaction without waiting: dropping it queues the `ROLLBACK`).
     pub async fn rollback(self) -> Result<(), DbErr> {
         match self.read_only {
-            true => {
-                drop(self.txn);
-                Ok(())
-            }
+            true => Ok(()),
             false => self.txn.rollback().await,
         }
     }

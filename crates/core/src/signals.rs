@@ -155,7 +155,6 @@ impl Signals {
             }
             self.set_listening(false);
         }
-        self.0.listening.store(false, Ordering::Release);
     }
 }
 

@@ -3,8 +3,8 @@
 //! product; ships in no image.
 
 use actix_web::{HttpResponse, get, post, web};
-use kernel::events::{Event, EventDef, first_delivery};
-use kernel::module::{DomainEvent, EntityRef, EventHandler, EventSubscription, PlatformModule};
+use kernel::events::{EventDef, first_delivery};
+use kernel::module::{DomainEvent, EventHandler, EventSubscription, PlatformModule};
 use kernel::sea_orm::{ConnectionTrait, DbErr, Statement, TransactionTrait};
 use kernel::sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
 use kernel::{ApiResult, CellContext};
@@ -18,16 +18,13 @@ struct ItemCreated {
     item_id: Uuid,
 }
 
-impl Event for ItemCreated {
-    const NAME: &'static str = "probe.item.created";
-    const SUMMARY: &'static str = "An item was created.";
-    fn entity(&self) -> EntityRef {
-        EntityRef {
-            kind: "item".into(),
-            id: self.item_id,
-        }
-    }
-}
+kernel::event!(
+    ItemCreated,
+    "probe.item.created",
+    "An item was created.",
+    "item",
+    item_id
+);
 
 #[kernel::async_trait::async_trait]
 impl PlatformModule for Probe {

@@ -152,31 +152,27 @@ pub struct NoteCreated {
     pub title: String,
 }
 
-impl kernel::events::Event for NoteCreated {
-    const NAME: &'static str = "notes.note.created";
-    const SUMMARY: &'static str = "A note was written.";
-    fn entity(&self) -> kernel::module::EntityRef {
-        kernel::module::EntityRef {
-            kind: "note".into(),
-            id: self.note_id,
-        }
-    }
-}
+kernel::event!(
+    NoteCreated,
+    "notes.note.created",
+    "A note was written.",
+    "note",
+    note_id
+);
 
-/// `notes.note.archived` (published untyped by the tests, with an empty payload).
+/// `notes.note.archived` (declared; the tests publish it untyped, with an empty payload).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct NoteArchived {}
-
-impl kernel::events::Event for NoteArchived {
-    const NAME: &'static str = "notes.note.archived";
-    const SUMMARY: &'static str = "A note was archived.";
-    fn entity(&self) -> kernel::module::EntityRef {
-        kernel::module::EntityRef {
-            kind: "note".into(),
-            id: Uuid::nil(),
-        }
-    }
+pub struct NoteArchived {
+    pub note_id: Uuid,
 }
+
+kernel::event!(
+    NoteArchived,
+    "notes.note.archived",
+    "A note was archived.",
+    "note",
+    note_id
+);
 
 /// Records every event it receives (subscriber name, event id, and the typed payload of a
 /// `notes.note.created`); fails while `fail` is set.

@@ -374,7 +374,7 @@ impl Engine {
         let current = match self.revisions.known(org).filter(|&r| r >= want) {
             Some(known) => Revision(known),
             None => {
-                let epoch = self.revisions.epoch();
+                let epoch = self.revisions.start_read();
                 let read = store::current_revision(tx).await?;
                 self.revisions.learned(org, read.0, epoch);
                 read

@@ -47,13 +47,15 @@ impl Revisions {
         self.orgs.read().ok()?.get(&org).copied()
     }
 
-    /// Taken before reading a revision from the database; hand it to [`Revisions::learned`].
-    pub(crate) fn epoch(&self) -> u64 {
+    /// Counts a read of a revision from the database, about to happen; hand what it returns to
+    /// [`Revisions::learned`].
+    pub(crate) fn start_read(&self) -> u64 {
         self.reads.fetch_add(1, Ordering::Relaxed);
         self.epoch.load(Ordering::Acquire)
     }
 
-    /// A revision read from the database (committed, or the reading transaction's own).
+    /// A revision read from the database (queries read it before writing anything, so it is
+    /// committed).
     pub(crate) fn learned(&self, org: Uuid, revision: i64, epoch: u64) {
         if self.epoch.load(Ordering::Acquire) == epoch {
             self.update(org, revision);
@@ -92,7 +94,12 @@ impl Revisions {
         }
     }
 
+    /// Remembers `revision` as the org's newest, while the memory is trusted (else it would
+    /// only cost a write lock per check for entries nobody reads).
     fn update(&self, org: Uuid, revision: i64) {
+        if !self.trusted.load(Ordering::Acquire) {
+            return;
+        }
         let Ok(mut orgs) = self.orgs.write() else {
             return;
         };
@@ -133,7 +140,7 @@ mod tests {
         let r = trusted();
         let org = Uuid::now_v7();
         r.signal(Signal::Notified(&format!("{org}:7")));
-        let epoch = r.epoch();
+        let epoch = r.start_read();
         r.learned(org, 5, epoch);
         assert_eq!(r.known(org), Some(7));
     }
@@ -142,7 +149,7 @@ mod tests {
     fn a_read_that_raced_a_reset_is_not_remembered() {
         let r = trusted();
         let org = Uuid::now_v7();
-        let epoch = r.epoch();
+        let epoch = r.start_read();
         r.signal(Signal::Reset { listening: true });
         r.learned(org, 9, epoch);
         assert_eq!(r.known(org), None);
