@@ -11,7 +11,8 @@ export TEST_AWS_ENDPOINT=${TEST_AWS_ENDPOINT:-http://127.0.0.1:${MOTO_PORT:-5055
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast "$@"
   # nextest does not run doctests; iam's prove that a permission proof cannot be forged.
-  cargo test --doc -p iam --locked
+  # `--workspace`, not `-p iam`: the same feature set as the tests, so nothing is compiled again.
+  cargo test --doc --workspace --locked
 else
   cargo test --workspace --locked --no-fail-fast "$@"
 fi
