@@ -66,6 +66,23 @@ impl TestApp {
         })
     }
 
+    /// Payloads of the events named `name` the cell published (any org), oldest first.
+    pub async fn events(&self, name: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+        use sea_orm::ConnectionTrait;
+        let db = self.ctx.db().system();
+        let rows = db
+            .conn()
+            .query_all_raw(sea_orm::Statement::from_sql_and_values(
+                db.backend(),
+                "SELECT payload FROM kernel_events WHERE name = $1 ORDER BY id",
+                [name.into()],
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| Ok(serde_json::from_str(&r.try_get::<String>("", "payload")?)?))
+            .collect()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -571,3 +571,27 @@ async fn a_realistic_day_on_postgres() -> anyhow::Result<()> {
     let db = TestDb::postgres().await?;
     realistic_day(Some((&db, &role))).await
 }
+
+/// Every documented route declares how callers get in (`kernel::http::Scoped`, `SignedIn`,
+/// `Public`, `Signed`, `Operator`), and the table is `docs/access/fullorbit.txt`.
+#[tokio::test]
+async fn every_route_declares_its_way_in() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data_dir = format!("cell.data_dir={}", dir.path().display());
+    let cell = CellProcess::start(
+        BIN,
+        &["--set", &data_dir, "--set", "http.expose_access=true"],
+        &[
+            ("CELL__MODULES__ABM__HOOK_SECRETS", SECRET),
+            ("CELL__RATE_LIMIT__ENABLED", "false"),
+        ],
+    )?;
+    let lines = testkit::route_access(&cell).await?;
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("/hooks/posthog ") && l.ends_with("signed")),
+        "{lines:#?}"
+    );
+    testkit::assert_access_documented("fullorbit", &lines)
+}

@@ -442,3 +442,25 @@ async fn the_event_catalogue_is_printed_and_documented() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Every documented route declares how callers get in (`kernel::http::Scoped`, `SignedIn`,
+/// `Public`, `Signed`, `Operator`), and the table is `docs/access/suite.txt`.
+#[tokio::test]
+async fn every_route_declares_its_way_in() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let set = data_dir_arg(&dir);
+    let cell = CellProcess::start(
+        BIN,
+        &["--set", &set, "--set", "http.expose_access=true"],
+        &[("CELL__RATE_LIMIT__ENABLED", "false")],
+    )?;
+    let lines = testkit::route_access(&cell).await?;
+    assert!(lines.len() > 100, "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("/api/v1/audit ") && l.ends_with("org#admin_access read")),
+        "{lines:#?}"
+    );
+    testkit::assert_access_documented("suite", &lines)
+}

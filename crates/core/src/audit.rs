@@ -32,7 +32,7 @@ use crate::context::CellContext;
 use crate::db::{TenantEntity, TenantTx};
 use crate::error::{ApiError, ApiResult};
 use crate::http::list::{ListQuery, ListSpec, Page, fetch_page};
-use crate::http::{Caller, RequestInfo, ValidJson, require_org_permission};
+use crate::http::{AdministerOrg, Caller, Read, RequestInfo, Scoped, ValidJson, Write};
 use crate::jobs::Job;
 use crate::module::JobHandler;
 use crate::queue::stmt;
@@ -467,17 +467,14 @@ fn list_spec() -> ListSpec<entity::Entity> {
         (status = 403, body = crate::error::ErrorEnvelope)))]
 #[get("/api/v1/audit")]
 pub async fn list_audit(
-    ctx: CellContext,
-    caller: Caller,
+    tx: Scoped<AdministerOrg, Read>,
     req: HttpRequest,
     q: ListQuery,
 ) -> ApiResult<HttpResponse> {
-    caller.require_scope("audit:read")?;
+    tx.caller().require_scope("audit:read")?;
     let filters = AuditFilters::parse(req.query_string())?;
     let (from, to) = filters.range()?;
     use entity::Column as C;
-    let tx = ctx.db().tenant_read(caller.org()?).await?;
-    require_org_permission(&ctx, &tx, &caller, ADMIN_PERMISSION).await?;
     let repo = tx.repo::<entity::Entity>();
     let mut select = list_spec().apply(&q, repo.find())?;
     if let Some(t) = &filters.entity_type {
@@ -536,12 +533,12 @@ pub struct ExportStatus {
 #[post("/api/v1/audit/export")]
 pub async fn export_audit(
     ctx: CellContext,
-    caller: Caller,
+    scoped: Scoped<AdministerOrg, Write>,
     req: HttpRequest,
     body: ValidJson<ExportRequest>,
 ) -> ApiResult<HttpResponse> {
-    caller.require_scope("audit:write")?;
-    let org = caller.org()?;
+    scoped.caller().require_scope("audit:write")?;
+    let org = scoped.org_id();
     let ValidJson(body) = body;
     let format = body.format.as_deref().unwrap_or("csv");
     if format != "csv" {
@@ -566,8 +563,7 @@ pub async fn export_audit(
         "to": to.to_rfc3339(),
         "format": format,
     });
-    let tx = ctx.db().tenant(org).await?;
-    require_org_permission(&ctx, &tx, &caller, ADMIN_PERMISSION).await?;
+    let (caller, tx) = scoped.into_parts();
     let id = ctx
         .jobs()
         .enqueue(tx.unscoped(), EXPORT_JOB, Some(org), payload.clone())
@@ -610,14 +606,12 @@ fn export_key(org: Uuid, id: Uuid) -> Result<ObjectKey, crate::storage::StorageE
 #[get("/api/v1/audit/export/{id}")]
 pub async fn export_status(
     ctx: CellContext,
-    caller: Caller,
+    tx: Scoped<AdministerOrg, Read>,
     path: web::Path<ExportPath>,
 ) -> ApiResult<HttpResponse> {
-    caller.require_scope("audit:read")?;
-    let org = caller.org()?;
+    tx.caller().require_scope("audit:read")?;
+    let org = tx.org_id();
     let id = path.id;
-    let tx = ctx.db().tenant_read(org).await?;
-    require_org_permission(&ctx, &tx, &caller, ADMIN_PERMISSION).await?;
     let conn = tx.unscoped();
     let row = conn
         .query_one_raw(stmt(
@@ -663,10 +657,6 @@ fn cell(value: Option<&str>) -> String {
 }
 
 const EXPORT_BATCH: u64 = 1000;
-
-/// What the audit routes need: `org#admin_access` (owners and admins), checked against the
-/// permission graph at each request, not the role the token carried.
-const ADMIN_PERMISSION: &str = "admin_access";
 
 /// The `kernel.audit_export` job: the org's entries in the requested range, oldest first, as a
 /// CSV under `<org>/audit/exports/<job id>.csv`. Re-running overwrites the same file.

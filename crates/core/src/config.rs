@@ -162,6 +162,10 @@ pub struct HttpSection {
     pub behind_proxy: bool,
     /// The cell's public base URL (`https://api.example.com`), for absolute links it hands out.
     pub public_url: Option<String>,
+    /// Answers every routed request with an `x-cell-access` header naming how its handler lets
+    /// callers in (`public`, `signed`, `signed-in`, `operator`, `org#admin_access write`): for
+    /// the route-walk test and for reviewing a cell, never needed in production.
+    pub expose_access: bool,
 }
 
 impl Default for HttpSection {
@@ -174,6 +178,7 @@ impl Default for HttpSection {
             shutdown_timeout: 30,
             behind_proxy: false,
             public_url: None,
+            expose_access: false,
         }
     }
 }

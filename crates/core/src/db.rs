@@ -324,9 +324,23 @@ fn sqlite_path(url: &str) -> Option<&str> {
     (!path.is_empty() && !path.starts_with(":memory:")).then_some(path)
 }
 
-/// A table owned by a tenant: it has an `org_id` column.
+/// A table owned by a tenant: it has an `org_id` column. Implement it with
+/// [`tenant_entity!`](crate::tenant_entity).
 pub trait TenantEntity: EntityTrait {
     fn org_id_column() -> Self::Column;
+}
+
+/// `kernel::tenant_entity!(item, item_tag)`: each sea-orm entity module named holds a tenant
+/// table whose org column is `org_id`.
+#[macro_export]
+macro_rules! tenant_entity {
+    ($($module:ident),+ $(,)?) => {$(
+        impl $crate::TenantEntity for $module::Entity {
+            fn org_id_column() -> Self::Column {
+                $module::Column::OrgId
+            }
+        }
+    )+};
 }
 
 /// A transaction bound to one organization. Tenant tables are reached through

@@ -2,6 +2,30 @@
 
 use sea_orm_migration::sea_query::{ColumnDef, Index, IndexCreateStatement};
 
+/// `name UUID NOT NULL PRIMARY KEY`.
+pub fn uuid_pk(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name)
+        .uuid()
+        .not_null()
+        .primary_key()
+        .to_owned()
+}
+
+/// `org_id UUID NOT NULL`: the tenant column, first in every key and index of the table.
+pub fn org_id() -> ColumnDef {
+    ColumnDef::new("org_id").uuid().not_null().to_owned()
+}
+
+/// `name TEXT NOT NULL`.
+pub fn text(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name).text().not_null().to_owned()
+}
+
+/// `name TEXT` (nullable).
+pub fn text_null(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name).text().to_owned()
+}
+
 /// `name TIMESTAMPTZ NOT NULL`.
 pub fn ts(name: &'static str) -> ColumnDef {
     ColumnDef::new(name)

@@ -123,6 +123,16 @@ pub struct EntityRef {
     pub id: Uuid,
 }
 
+impl EntityRef {
+    /// A user (an event's actor, most often).
+    pub fn user(id: Uuid) -> Self {
+        Self {
+            kind: "user".into(),
+            id,
+        }
+    }
+}
+
 /// A domain event as subscribers receive it. Names are `module.entity.verb` (`task.assigned`).
 /// Read a typed payload with [`DomainEvent::payload_as`].
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -16,6 +16,6 @@ pub use store::{Precondition, Revision, TupleFilter, TupleUpdate, WriteBatch, Wr
 pub use tuple::{ObjectRef, SubjectRef, Tuple};
 
 pub use module::{Iam, compose_schema};
-pub use platform::{AdministerOrg, Authorized, InOrg, Object, Permission, WorkInOrg, engine};
+pub use platform::engine;
 
 kernel::register_module!(Iam::default());

@@ -55,7 +55,9 @@ impl kernel::PlatformModule for Iam {
     }
 
     fn authorizer(&self) -> Option<std::sync::Arc<dyn kernel::http::Authorizer>> {
-        Some(std::sync::Arc::new(crate::platform::extract::OrgAuthorizer))
+        Some(std::sync::Arc::new(
+            crate::platform::extract::GraphAuthorizer,
+        ))
     }
 
     async fn on_ready(&self, ctx: &kernel::CellContext) -> anyhow::Result<()> {

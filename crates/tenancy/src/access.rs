@@ -1,12 +1,14 @@
 //! Who the caller is in the organization a request works on.
 //!
-//! Every tenant route works on the caller's **active** organization (the token's org): it opens
-//! that org's transaction and reads the caller's membership there. The role comes from the
-//! membership row, not from the token, so a demotion or removal takes effect on the next request
-//! rather than when the access token expires. Not a member (or a path org other than the active
-//! one) answers 404: another org's ids are indistinguishable from ids that do not exist.
+//! Every tenant route works on the caller's **active** organization (the token's org): its
+//! handler takes `Scoped<InActiveOrg | InPathOrg, Read | Write>` (membership checked in iam's graph,
+//! in the org's transaction), and [`of`] reads the caller's role from the membership row for
+//! the rules that depend on it. Neither comes from the token, so a demotion or removal takes
+//! effect on the next request rather than when the access token expires. Not a member (or a
+//! path org other than the active one) answers 404: another org's ids are indistinguishable
+//! from ids that do not exist.
 
-use kernel::http::{Caller, Role};
+use kernel::http::{Mode, Object, Permission, Role, Scoped};
 use kernel::sea_orm::sea_query::Expr;
 use kernel::sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use kernel::{ApiError, CellContext, TenantTx};
@@ -43,43 +45,59 @@ pub(crate) fn not_found_org() -> ApiError {
     ApiError::not_found("no such organization")
 }
 
-/// Opens the caller's active org's read-only transaction and loads their membership: 403
-/// without an active org, 404 when they are not a member of it. For handlers that only read
-/// (a write in it can fail on SQLite); changes use [`enter_write`].
-pub(crate) async fn enter(
-    ctx: &CellContext,
-    caller: &Caller,
-) -> Result<(TenantTx, Access), ApiError> {
-    let org = caller.org()?;
-    open(ctx, caller, org, false).await
+/// Belongs to the caller's active organization (`org#viewer_access`); anyone else is told it
+/// does not exist (404), so another org's ids look like ids that do not exist.
+pub(crate) struct InActiveOrg;
+impl Permission for InActiveOrg {
+    const NAMESPACE: &'static str = "org";
+    const PERMISSION: &'static str = "viewer_access";
+    const OBJECT: Object = Object::CallerOrg;
+
+    fn refused() -> ApiError {
+        not_found_org()
+    }
 }
 
-/// Like [`enter`], for a transaction that writes: see [`begin_write`].
-pub(crate) async fn enter_write(
-    ctx: &CellContext,
-    caller: &Caller,
-) -> Result<(TenantTx, Access), ApiError> {
-    let org = caller.org()?;
-    open(ctx, caller, org, true).await
+/// [`InActiveOrg`] for the organization the path names (`/organizations/{org_id}/…`), which must be
+/// the caller's active one: the check looks for `org:<org_id>` in the active org's graph, so
+/// any other org answers 404.
+pub(crate) struct InPathOrg;
+impl Permission for InPathOrg {
+    const NAMESPACE: &'static str = "org";
+    const PERMISSION: &'static str = "viewer_access";
+    const OBJECT: Object = Object::Path("org_id");
+
+    /// Without an active org, the path's org is as unknown as any other.
+    fn admit(_ctx: &CellContext, caller: &kernel::http::Caller) -> Result<(), ApiError> {
+        caller.org_id.map(|_| ()).ok_or_else(not_found_org)
+    }
+
+    fn refused() -> ApiError {
+        not_found_org()
+    }
 }
 
-/// Like [`enter`] for routes naming the org in their path: 404 unless it is the caller's
-/// active org and they are a member.
-pub(crate) async fn enter_org(
+/// The caller's membership in the org of `tx` (checked by the extractor): their role, for the
+/// rules that depend on it. In a write transaction it first takes the org's row lock (see
+/// [`begin_write`]), so rules that read and then write hold under concurrency.
+pub(crate) async fn of<P: Permission, M: Mode>(
     ctx: &CellContext,
-    caller: &Caller,
-    org: Uuid,
-) -> Result<(TenantTx, Access), ApiError> {
-    open(ctx, caller, org, false).await
-}
-
-/// Like [`enter_org`], for a transaction that writes: see [`begin_write`].
-pub(crate) async fn enter_org_write(
-    ctx: &CellContext,
-    caller: &Caller,
-    org: Uuid,
-) -> Result<(TenantTx, Access), ApiError> {
-    open(ctx, caller, org, true).await
+    tx: &Scoped<P, M>,
+) -> Result<Access, ApiError> {
+    if M::WRITE {
+        lock_org(tx).await?;
+    }
+    let (org, user) = (tx.org_id(), tx.caller().user_id);
+    let member = tx
+        .repo::<membership::Entity>()
+        .get((org, user))
+        .await?
+        .ok_or_else(not_found_org)?;
+    Ok(Access {
+        org,
+        user,
+        role: role_of(ctx, &member.role),
+    })
 }
 
 /// Begins `org`'s transaction for a change: its first statement is a no-op update of the org's
@@ -91,34 +109,6 @@ pub(crate) async fn begin_write(ctx: &CellContext, org: Uuid) -> Result<TenantTx
     let tx = ctx.db().tenant(org).await?;
     lock_org(&tx).await?;
     Ok(tx)
-}
-
-async fn open(
-    ctx: &CellContext,
-    caller: &Caller,
-    org: Uuid,
-    write: bool,
-) -> Result<(TenantTx, Access), ApiError> {
-    if caller.org_id != Some(org) {
-        return Err(not_found_org());
-    }
-    let tx = match write {
-        true => begin_write(ctx, org).await?,
-        // Every caller of `enter`/`enter_org` only reads (checked route by route): on SQLite a
-        // read transaction reads beside the writer instead of queueing for its lock.
-        false => ctx.db().tenant_read(org).await?,
-    };
-    let member = tx
-        .repo::<membership::Entity>()
-        .get((org, caller.user_id))
-        .await?
-        .ok_or_else(not_found_org)?;
-    let access = Access {
-        org,
-        user: caller.user_id,
-        role: role_of(ctx, &member.role),
-    };
-    Ok((tx, access))
 }
 
 /// The platform role a cell role name maps onto.
@@ -184,10 +174,7 @@ pub(crate) async fn publish<E: kernel::events::Event>(
     actor: Uuid,
     event: E,
 ) -> Result<(), ApiError> {
-    let actor = kernel::module::EntityRef {
-        kind: "user".into(),
-        id: actor,
-    };
+    let actor = kernel::module::EntityRef::user(actor);
     ctx.events().emit(tx, Some(actor), &event).await?;
     Ok(())
 }

@@ -222,14 +222,4 @@ pub mod flag_override {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-macro_rules! tenant_entity {
-    ($($module:ident),*) => {$(
-        impl kernel::TenantEntity for $module::Entity {
-            fn org_id_column() -> Self::Column {
-                $module::Column::OrgId
-            }
-        }
-    )*};
-}
-
-tenant_entity!(team, team_member, invitation, setting, flag_override);
+kernel::tenant_entity!(team, team_member, invitation, setting, flag_override);

@@ -15,7 +15,7 @@ use kernel::{ApiError, ApiResult, CellContext, TenantTx};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::zone::Internal;
+use super::zone::{Internal, InternalAdmin};
 use super::{domain_input, not_found, one_of, require_internal_user, required, row};
 use crate::score::WINDOW_DAYS;
 use crate::settings::{SERVICE_LANES, SIGNAL_TYPES};
@@ -23,6 +23,7 @@ use crate::store::entity::{
     anonymous_visitor, company_domain, contact, contact_identity, customer_account, intent_signal,
     prospect_company,
 };
+use kernel::http::{Read, Write};
 
 const TAG: &str = "abm";
 
@@ -106,11 +107,7 @@ kernel::list_params!(CompanyListParams, company_list);
 /// service lane in the last 30 days); `search` in names and primary domains.
 #[utoipa::path(tag = TAG, params(CompanyListParams), responses((status = 200, body = kernel::http::Page<Company>), (status = 403)))]
 #[get("/abm/companies")]
-pub(crate) async fn list(
-    ctx: CellContext,
-    internal: Internal,
-    mut query: ListQuery,
-) -> ApiResult<HttpResponse> {
+pub(crate) async fn list(tx: Internal<Read>, mut query: ListQuery) -> ApiResult<HttpResponse> {
     // `lane` is no column: it selects companies with a signal in the lane (equality only).
     let (lane, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut query.filters)
         .into_iter()
@@ -129,7 +126,6 @@ pub(crate) async fn list(
             SERVICE_LANES.join(", ")
         )));
     }
-    let tx = internal.read_tx(&ctx).await?;
     let spec = company_list();
     let mut select = tx.repo::<prospect_company::Entity>().find();
     if !lanes.is_empty() {
@@ -194,8 +190,7 @@ fn settable_stage(stage: &str) -> Result<(), ApiError> {
     (status = 201, body = Company), (status = 403), (status = 409), (status = 422)))]
 #[post("/abm/companies")]
 pub(crate) async fn create(
-    ctx: CellContext,
-    internal: Internal,
+    tx: Internal<Write>,
     body: ValidJson<NewCompany>,
 ) -> ApiResult<HttpResponse> {
     let body = body.0;
@@ -210,7 +205,6 @@ pub(crate) async fn create(
     }
     let stage = body.stage.unwrap_or_else(|| "new".into());
     settable_stage(&stage)?;
-    let tx = internal.tx(&ctx).await?;
     if let Some(owner) = body.owner_user_id {
         require_internal_user(&tx, owner).await?;
     }
@@ -481,10 +475,9 @@ pub struct CompanyDetail {
 #[get("/abm/companies/{id}")]
 pub(crate) async fn detail(
     ctx: CellContext,
-    internal: Internal,
+    tx: Internal<Read>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let tx = internal.read_tx(&ctx).await?;
     let company = load(&tx, id.into_inner()).await?;
     let domains = domains_of(&tx, company.id).await?;
     let repo = tx.repo::<contact::Entity>();
@@ -551,8 +544,7 @@ pub struct CompanyPatch {
     (status = 200, body = Company), (status = 403), (status = 404), (status = 409), (status = 422)))]
 #[patch("/abm/companies/{id}")]
 pub(crate) async fn update(
-    ctx: CellContext,
-    internal: Internal,
+    tx: Internal<Write>,
     id: web::Path<Uuid>,
     body: ValidJson<CompanyPatch>,
 ) -> ApiResult<HttpResponse> {
@@ -560,7 +552,6 @@ pub(crate) async fn update(
     if let Some(stage) = &body.stage {
         settable_stage(stage)?;
     }
-    let tx = internal.tx(&ctx).await?;
     let company = load(&tx, id.into_inner()).await?;
     if let Some(Some(owner)) = body.owner_user_id {
         require_internal_user(&tx, owner).await?;
@@ -591,12 +582,7 @@ pub(crate) async fn update(
 /// it.
 #[utoipa::path(tag = TAG, responses((status = 204), (status = 403), (status = 404), (status = 409)))]
 #[delete("/abm/companies/{id}")]
-pub(crate) async fn remove(
-    ctx: CellContext,
-    internal: Internal,
-    id: web::Path<Uuid>,
-) -> ApiResult<HttpResponse> {
-    let tx = internal.admin_tx(&ctx).await?;
+pub(crate) async fn remove(tx: InternalAdmin, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
     let company = load(&tx, id.into_inner()).await?;
     if company.customer_org_id.is_some() {
         return Err(ApiError::conflict(
@@ -691,13 +677,8 @@ fn monday(t: DateTime<Utc>) -> NaiveDate {
 /// The score explained: the window's signals by type, lane, topic and week, and momentum.
 #[utoipa::path(tag = TAG, responses((status = 200, body = ScoreExplanation), (status = 403), (status = 404)))]
 #[get("/abm/companies/{id}/score")]
-pub(crate) async fn score(
-    ctx: CellContext,
-    internal: Internal,
-    id: web::Path<Uuid>,
-) -> ApiResult<HttpResponse> {
+pub(crate) async fn score(tx: Internal<Read>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
     let now = Utc::now();
-    let tx = internal.read_tx(&ctx).await?;
     let company = load(&tx, id.into_inner()).await?;
     let rows = window(&tx, company.id, now - TimeDelta::days(WINDOW_DAYS)).await?;
     tx.commit().await?;
@@ -777,7 +758,7 @@ pub struct Converted {
 #[post("/abm/companies/{id}/convert")]
 pub(crate) async fn convert(
     ctx: CellContext,
-    internal: Internal,
+    tx: Internal<Write>,
     id: web::Path<Uuid>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
@@ -805,7 +786,6 @@ pub(crate) async fn convert(
 
     // 1. Claim the conversion in the operator org: the company points at its customer org id
     //    before the org exists, so concurrent or retried calls all use that one id.
-    let tx = internal.tx(&ctx).await?;
     let company = load(&tx, id.into_inner()).await?;
     let invitee = match body.invite_contact_id {
         Some(contact_id) => {
@@ -845,17 +825,15 @@ pub(crate) async fn convert(
                 let converted = crate::events::CompanyConverted {
                     prospect_company_id: company.id,
                     customer_company_id: org,
-                    converted_by: internal.caller.user_id,
+                    converted_by: tx.caller().user_id,
                 };
-                let actor = kernel::module::EntityRef {
-                    kind: "user".into(),
-                    id: internal.caller.user_id,
-                };
+                let actor = kernel::module::EntityRef::user(tx.caller().user_id);
                 ctx.events().emit(&tx, Some(actor), &converted).await?;
             }
             (company, claimed == 1)
         }
     };
+    let user = tx.caller().user_id;
     tx.commit().await?;
     let org = company
         .customer_org_id
@@ -905,7 +883,7 @@ pub(crate) async fn convert(
                 true => "customer_admin",
                 false => "admin",
             };
-            tenancy::invite(&ctx, &tx, &email, role, &[], internal.caller.user_id).await?;
+            tenancy::invite(&ctx, &tx, &email, role, &[], user).await?;
             Some(email)
         }
         _ => None,
@@ -945,11 +923,10 @@ pub struct CustomerPatch {
 #[patch("/abm/customers/{id}")]
 pub(crate) async fn update_customer(
     ctx: CellContext,
-    internal: Internal,
+    tx: InternalAdmin,
     id: web::Path<Uuid>,
     body: ValidJson<CustomerPatch>,
 ) -> ApiResult<HttpResponse> {
-    let tx = internal.admin_tx(&ctx).await?;
     let body = body.0;
     if let Some(plan) = &body.plan_tier {
         plan_tier("plan_tier", plan)?;
@@ -1046,8 +1023,7 @@ fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
 #[utoipa::path(tag = TAG, params(FeedQuery), responses((status = 200, body = Feed), (status = 400), (status = 403)))]
 #[get("/abm/signals/feed")]
 pub(crate) async fn feed(
-    ctx: CellContext,
-    internal: Internal,
+    tx: Internal<Read>,
     query: web::Query<FeedQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = query.into_inner();
@@ -1072,7 +1048,6 @@ pub(crate) async fn feed(
         )));
     }
     let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
-    let tx = internal.read_tx(&ctx).await?;
     let repo = tx.repo::<intent_signal::Entity>();
     let mut select = repo.find();
     if let Some(t) = q.signal_type {

@@ -15,6 +15,7 @@ use crate::posthog::{ParseOptions, parse};
     (status = 200, body = Report), (status = 400), (status = 401), (status = 413)))]
 #[post("/hooks/posthog")]
 pub(crate) async fn posthog_hook(
+    _: kernel::http::Signed,
     ctx: CellContext,
     abm: web::Data<Inner>,
     req: HttpRequest,

@@ -14,16 +14,17 @@ use chrono::{DateTime, Utc};
 use kernel::http::{ListQuery, ListSpec, ValidJson, fetch_page};
 use kernel::sea_orm::sea_query::Expr;
 use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, Condition, QueryFilter, QueryOrder};
-use kernel::{ApiError, ApiResult, CellContext, TenantTx};
+use kernel::{ApiError, ApiResult, TenantTx};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::companies::{Domain, domains_of, insert_domain, load, taken};
-use super::zone::Internal;
+use super::zone::{Internal, InternalAdmin};
 use super::{domain_input, not_found, one_of, optional, required, row};
 use crate::store::entity::{
     company_domain, contact, contact_identity, org_domain, prospect_company,
 };
+use kernel::http::{Read, Write};
 
 const TAG: &str = "abm";
 
@@ -63,11 +64,9 @@ const IDENTITY_MAX: usize = 255;
 #[utoipa::path(tag = TAG, responses((status = 200, body = Vec<Domain>), (status = 403), (status = 404)))]
 #[get("/abm/companies/{id}/domains")]
 pub(crate) async fn list_domains(
-    ctx: CellContext,
-    internal: Internal,
+    tx: Internal<Read>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let tx = internal.read_tx(&ctx).await?;
     let company = load(&tx, id.into_inner()).await?;
     let domains = domains_of(&tx, company.id).await?;
     tx.commit().await?;
@@ -96,14 +95,12 @@ pub struct NewDomain {
     (status = 409), (status = 422)))]
 #[post("/abm/companies/{id}/domains")]
 pub(crate) async fn add_domain(
-    ctx: CellContext,
-    internal: Internal,
+    tx: Internal<Write>,
     id: web::Path<Uuid>,
     body: ValidJson<NewDomain>,
 ) -> ApiResult<HttpResponse> {
     let body = body.0;
     let domain = domain_input("domain", &body.domain)?;
-    let tx = internal.tx(&ctx).await?;
     let company = load(&tx, id.into_inner()).await?;
     let repo = tx.repo::<company_domain::Entity>();
     let existing = repo
@@ -174,11 +171,9 @@ async fn make_primary(
 #[utoipa::path(tag = TAG, responses((status = 204), (status = 403), (status = 404), (status = 409)))]
 #[delete("/abm/domains/{id}")]
 pub(crate) async fn remove_domain(
-    ctx: CellContext,
-    internal: Internal,
+    tx: InternalAdmin,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let tx = internal.admin_tx(&ctx).await?;
     let domain = row::<company_domain::Entity>(&tx, id.into_inner(), "domain").await?;
     if domain.is_primary {
         return Err(ApiError::conflict(format!(
@@ -260,13 +255,11 @@ kernel::list_params!(ContactListParams, contact_list);
     (status = 200, body = kernel::http::Page<Contact>), (status = 400), (status = 403), (status = 404)))]
 #[get("/abm/companies/{id}/contacts")]
 pub(crate) async fn list_contacts(
-    ctx: CellContext,
-    internal: Internal,
+    tx: Internal<Read>,
     id: web::Path<Uuid>,
     query: ListQuery,
 ) -> ApiResult<HttpResponse> {
     let spec = contact_list();
-    let tx = internal.read_tx(&ctx).await?;
     let company = load(&tx, id.into_inner()).await?;
     let select = tx
         .repo::<contact::Entity>()
@@ -326,8 +319,7 @@ async fn email_free(
     (status = 201, body = Contact), (status = 403), (status = 404), (status = 409), (status = 422)))]
 #[post("/abm/companies/{id}/contacts")]
 pub(crate) async fn create_contact(
-    ctx: CellContext,
-    internal: Internal,
+    tx: Internal<Write>,
     id: web::Path<Uuid>,
     body: ValidJson<NewContact>,
 ) -> ApiResult<HttpResponse> {
@@ -338,7 +330,6 @@ pub(crate) async fn create_contact(
     let title = optional("title", body.title.as_deref(), NAME_MAX)?;
     let status = body.status.unwrap_or_else(|| "new".into());
     one_of("status", &status, &CONTACT_STATUSES)?;
-    let tx = internal.tx(&ctx).await?;
     let company = load(&tx, id.into_inner()).await?;
     email_free(&tx, company.id, &email, None).await?;
     let now = Utc::now();
@@ -380,11 +371,9 @@ async fn identities_of(tx: &TenantTx, contact: Uuid) -> Result<Vec<Identity>, Ap
 #[utoipa::path(tag = TAG, responses((status = 200, body = ContactDetail), (status = 403), (status = 404)))]
 #[get("/abm/contacts/{id}")]
 pub(crate) async fn contact_detail(
-    ctx: CellContext,
-    internal: Internal,
+    tx: Internal<Read>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let tx = internal.read_tx(&ctx).await?;
     let (contact, mut identities) = tx
         .repo::<contact::Entity>()
         .get_with::<contact_identity::Entity>(id.into_inner())
@@ -431,8 +420,7 @@ pub struct ContactPatch {
     (status = 200, body = Contact), (status = 403), (status = 404), (status = 409), (status = 422)))]
 #[patch("/abm/contacts/{id}")]
 pub(crate) async fn update_contact(
-    ctx: CellContext,
-    internal: Internal,
+    tx: Internal<Write>,
     id: web::Path<Uuid>,
     body: ValidJson<ContactPatch>,
 ) -> ApiResult<HttpResponse> {
@@ -449,7 +437,6 @@ pub(crate) async fn update_contact(
     if let Some(status) = &body.status {
         one_of("status", status, &CONTACT_STATUSES)?;
     }
-    let tx = internal.tx(&ctx).await?;
     let contact = row::<contact::Entity>(&tx, id.into_inner(), "contact").await?;
     if let Some(email) = &email {
         email_free(&tx, contact.prospect_company_id, email, Some(contact.id)).await?;
@@ -481,11 +468,9 @@ pub(crate) async fn update_contact(
 #[utoipa::path(tag = TAG, responses((status = 204), (status = 403), (status = 404)))]
 #[delete("/abm/contacts/{id}")]
 pub(crate) async fn remove_contact(
-    ctx: CellContext,
-    internal: Internal,
+    tx: InternalAdmin,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let tx = internal.admin_tx(&ctx).await?;
     let contact = row::<contact::Entity>(&tx, id.into_inner(), "contact").await?;
     tx.repo::<contact_identity::Entity>()
         .delete_many(contact_identity::Column::ContactId.eq(contact.id))
@@ -527,11 +512,9 @@ impl From<contact_identity::Model> for Identity {
 #[utoipa::path(tag = TAG, responses((status = 200, body = Vec<Identity>), (status = 403), (status = 404)))]
 #[get("/abm/contacts/{id}/identities")]
 pub(crate) async fn list_identities(
-    ctx: CellContext,
-    internal: Internal,
+    tx: Internal<Read>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let tx = internal.read_tx(&ctx).await?;
     let contact = row::<contact::Entity>(&tx, id.into_inner(), "contact").await?;
     let identities = identities_of(&tx, contact.id).await?;
     tx.commit().await?;
@@ -557,8 +540,7 @@ pub struct NewIdentity {
     (status = 201, body = Identity), (status = 403), (status = 404), (status = 409), (status = 422)))]
 #[post("/abm/contacts/{id}/identities")]
 pub(crate) async fn add_identity(
-    ctx: CellContext,
-    internal: Internal,
+    tx: Internal<Write>,
     id: web::Path<Uuid>,
     body: ValidJson<NewIdentity>,
 ) -> ApiResult<HttpResponse> {
@@ -569,7 +551,6 @@ pub(crate) async fn add_identity(
     if kind == "email" {
         value = value.to_lowercase();
     }
-    let tx = internal.tx(&ctx).await?;
     let contact = row::<contact::Entity>(&tx, id.into_inner(), "contact").await?;
     let repo = tx.repo::<contact_identity::Entity>();
     if let Some(taken) = repo
@@ -607,11 +588,9 @@ pub(crate) async fn add_identity(
 #[utoipa::path(tag = TAG, responses((status = 204), (status = 403), (status = 404)))]
 #[delete("/abm/identities/{id}")]
 pub(crate) async fn remove_identity(
-    ctx: CellContext,
-    internal: Internal,
+    tx: InternalAdmin,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let tx = internal.admin_tx(&ctx).await?;
     let identity = row::<contact_identity::Entity>(&tx, id.into_inner(), "identity").await?;
     tx.repo::<contact_identity::Entity>()
         .delete(identity.id)
@@ -665,12 +644,10 @@ kernel::list_params!(OrgDomainListParams, org_domain_list);
     (status = 200, body = kernel::http::Page<OrgDomain>), (status = 400), (status = 403)))]
 #[get("/abm/org-domains")]
 pub(crate) async fn list_org_domains(
-    ctx: CellContext,
-    internal: Internal,
+    tx: Internal<Read>,
     query: ListQuery,
 ) -> ApiResult<HttpResponse> {
     let spec = org_domain_list();
-    let tx = internal.read_tx(&ctx).await?;
     let select = spec.apply(&query, tx.repo::<org_domain::Entity>().find())?;
     let page = fetch_page(select, &query, tx.unscoped()).await?;
     tx.commit().await?;
@@ -694,15 +671,13 @@ pub struct NewOrgDomain {
     (status = 201, body = OrgDomain), (status = 403), (status = 409), (status = 422)))]
 #[post("/abm/org-domains")]
 pub(crate) async fn create_org_domain(
-    ctx: CellContext,
-    internal: Internal,
+    tx: Internal<Write>,
     body: ValidJson<NewOrgDomain>,
 ) -> ApiResult<HttpResponse> {
     let body = body.0;
     // Exactly the key ingestion looks names up by.
     let org_name = required("org_name", &body.org_name, NAME_MAX)?.to_lowercase();
     let domain = domain_input("domain", &body.domain)?;
-    let tx = internal.tx(&ctx).await?;
     let repo = tx.repo::<org_domain::Entity>();
     if let Some(taken) = repo
         .find()
@@ -741,12 +716,10 @@ pub struct OrgDomainPatch {
     (status = 200, body = OrgDomain), (status = 403), (status = 404), (status = 422)))]
 #[patch("/abm/org-domains/{id}")]
 pub(crate) async fn update_org_domain(
-    ctx: CellContext,
-    internal: Internal,
+    tx: InternalAdmin,
     id: web::Path<Uuid>,
     body: ValidJson<OrgDomainPatch>,
 ) -> ApiResult<HttpResponse> {
-    let tx = internal.admin_tx(&ctx).await?;
     let domain = domain_input("domain", &body.0.domain)?;
     let mapping = row::<org_domain::Entity>(&tx, id.into_inner(), "org-name mapping").await?;
     let mut m: org_domain::ActiveModel = mapping.into();
@@ -760,11 +733,9 @@ pub(crate) async fn update_org_domain(
 #[utoipa::path(tag = TAG, responses((status = 204), (status = 403), (status = 404)))]
 #[delete("/abm/org-domains/{id}")]
 pub(crate) async fn remove_org_domain(
-    ctx: CellContext,
-    internal: Internal,
+    tx: InternalAdmin,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let tx = internal.admin_tx(&ctx).await?;
     let mapping = row::<org_domain::Entity>(&tx, id.into_inner(), "org-name mapping").await?;
     tx.repo::<org_domain::Entity>().delete(mapping.id).await?;
     tx.commit().await?;

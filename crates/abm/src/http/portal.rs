@@ -1,5 +1,5 @@
 //! The customer portal, `/app/*`: every query runs in the caller's customer org (the
-//! [`Customer`] extractor's `org_id`), under row-level security on PostgreSQL.
+//! [`Customer`] extractor's transaction), under row-level security on PostgreSQL.
 
 use actix_web::{HttpResponse, get};
 use chrono::{DateTime, Utc};
@@ -42,25 +42,26 @@ pub struct CustomerCompany {
 #[utoipa::path(tag = TAG, responses((status = 200, body = Me), (status = 401), (status = 403)))]
 #[get("/app/me")]
 pub(crate) async fn me(ctx: CellContext, customer: Customer) -> ApiResult<HttpResponse> {
-    let tx = ctx.db().tenant(customer.org_id).await?;
+    let Customer { tx, account } = customer;
     let org = tenancy::organization(&tx)
         .await?
         .ok_or_else(|| not_found("customer company"))?;
+    let (caller, tx) = tx.into_parts();
     tx.commit().await?;
     let email = match ctx.authenticator() {
-        Some(auth) => auth.user_email(&ctx, customer.caller.user_id).await?,
+        Some(auth) => auth.user_email(&ctx, caller.user_id).await?,
         None => None,
     };
     Ok(HttpResponse::Ok().json(Me {
-        user_id: customer.caller.user_id,
+        user_id: caller.user_id,
         email,
-        role: customer.caller.role_name.clone(),
+        role: caller.role_name,
         customer_company: CustomerCompany {
             id: org.id,
             name: org.name,
             slug: org.slug,
-            plan_tier: customer.account.plan_tier,
-            status: customer.account.status,
+            plan_tier: account.plan_tier,
+            status: account.status,
             created_at: org.created_at,
         },
     }))

@@ -1,16 +1,6 @@
 //! abm's tables. Every row belongs to the cell's operator organization (`org_id`), except
 //! `abm_customers`, which belongs to the customer organization it describes.
 
-macro_rules! tenant_entity {
-    ($module:ident) => {
-        impl kernel::TenantEntity for $module::Entity {
-            fn org_id_column() -> Self::Column {
-                $module::Column::OrgId
-            }
-        }
-    };
-}
-
 /// A company we target (the spec's ProspectCompany).
 pub mod prospect_company {
     use sea_orm::entity::prelude::*;
@@ -42,7 +32,7 @@ pub mod prospect_company {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
-tenant_entity!(prospect_company);
+kernel::tenant_entity!(prospect_company);
 
 /// A domain of a prospect (primary or alias: `nasa.gov`, `jpl.nasa.gov`).
 pub mod company_domain {
@@ -65,7 +55,7 @@ pub mod company_domain {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
-tenant_entity!(company_domain);
+kernel::tenant_entity!(company_domain);
 
 /// A person at a prospect (a lead).
 pub mod contact {
@@ -102,7 +92,7 @@ pub mod contact {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
-tenant_entity!(contact);
+kernel::tenant_entity!(contact);
 
 /// An identifier of a contact (`posthog_distinct_id`, `email`, `crm_id`, `cookie_id`); each value
 /// is unique per type.
@@ -139,7 +129,7 @@ pub mod contact_identity {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
-tenant_entity!(contact_identity);
+kernel::tenant_entity!(contact_identity);
 
 /// Someone from a known company whose person we do not know yet. The IP is kept only as a
 /// salted hash.
@@ -166,7 +156,7 @@ pub mod anonymous_visitor {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
-tenant_entity!(anonymous_visitor);
+kernel::tenant_entity!(anonymous_visitor);
 
 /// Why an account is hot: one high-value event of one of its people or visitors.
 pub mod intent_signal {
@@ -198,7 +188,7 @@ pub mod intent_signal {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
-tenant_entity!(intent_signal);
+kernel::tenant_entity!(intent_signal);
 
 /// Webhook deliveries already accepted (`webhook-id`), so a replay is ignored.
 pub mod hook_delivery {
@@ -219,7 +209,7 @@ pub mod hook_delivery {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
-tenant_entity!(hook_delivery);
+kernel::tenant_entity!(hook_delivery);
 
 /// The operator's mapping from an IP organization name (as enrichment reports it) to a domain.
 pub mod org_domain {
@@ -242,7 +232,7 @@ pub mod org_domain {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
-tenant_entity!(org_domain);
+kernel::tenant_entity!(org_domain);
 
 /// A customer organization's account (the spec's CustomerCompany fields beside tenancy's
 /// organization): one row per customer org, owned by that org, so the portal reads it under the
@@ -271,7 +261,7 @@ pub mod customer_account {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
-tenant_entity!(customer_account);
+kernel::tenant_entity!(customer_account);
 
 /// Weights waiting to be added to companies' scores: ingestion adds a row per company in the
 /// delivery's transaction (a plain insert: deliveries never wait on each other or on a job
@@ -296,4 +286,4 @@ pub mod score_queue {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
-tenant_entity!(score_queue);
+kernel::tenant_entity!(score_queue);

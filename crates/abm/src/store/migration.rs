@@ -1,6 +1,6 @@
 //! abm's tables, each with `org_id` leading every index and unique key, and row-level security.
 
-use kernel::migration::{index, ts, ts_null};
+use kernel::migration::{index, org_id, text, text_null, ts, ts_null, uuid_pk};
 use kernel::sea_orm::{ConnectionTrait, DbErr, Statement};
 use kernel::sea_orm_migration::sea_query::{ColumnDef, Index, Table};
 use kernel::sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
@@ -23,26 +23,6 @@ impl MigrationName for CreateAbm {
     }
 }
 
-fn id() -> ColumnDef {
-    ColumnDef::new("id")
-        .uuid()
-        .not_null()
-        .primary_key()
-        .to_owned()
-}
-
-fn org() -> ColumnDef {
-    ColumnDef::new("org_id").uuid().not_null().to_owned()
-}
-
-fn text(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).text().not_null().to_owned()
-}
-
-fn opt_text(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).text().to_owned()
-}
-
 /// The tables of the first migration (it turns on their row-level security).
 pub const TABLES: [&str; 8] = [
     "abm_prospect_companies",
@@ -61,8 +41,8 @@ impl MigrationTrait for CreateAbm {
         m.create_table(
             Table::create()
                 .table("abm_prospect_companies")
-                .col(id())
-                .col(org())
+                .col(uuid_pk("id"))
+                .col(org_id())
                 .col(text("name"))
                 .col(text("domain"))
                 .col(
@@ -104,8 +84,8 @@ impl MigrationTrait for CreateAbm {
         m.create_table(
             Table::create()
                 .table("abm_company_domains")
-                .col(id())
-                .col(org())
+                .col(uuid_pk("id"))
+                .col(org_id())
                 .col(ColumnDef::new("prospect_company_id").uuid().not_null())
                 .col(text("domain"))
                 .col(ColumnDef::new("is_primary").boolean().not_null())
@@ -133,13 +113,13 @@ impl MigrationTrait for CreateAbm {
         m.create_table(
             Table::create()
                 .table("abm_contacts")
-                .col(id())
-                .col(org())
+                .col(uuid_pk("id"))
+                .col(org_id())
                 .col(ColumnDef::new("prospect_company_id").uuid().not_null())
                 .col(text("email"))
-                .col(opt_text("first_name"))
-                .col(opt_text("last_name"))
-                .col(opt_text("title"))
+                .col(text_null("first_name"))
+                .col(text_null("last_name"))
+                .col(text_null("title"))
                 .col(text("status"))
                 .col(ts("created_at"))
                 .col(ts("updated_at"))
@@ -160,8 +140,8 @@ impl MigrationTrait for CreateAbm {
         m.create_table(
             Table::create()
                 .table("abm_contact_identities")
-                .col(id())
-                .col(org())
+                .col(uuid_pk("id"))
+                .col(org_id())
                 .col(ColumnDef::new("contact_id").uuid().not_null())
                 .col(text("identity_type"))
                 .col(text("identity_value"))
@@ -189,13 +169,13 @@ impl MigrationTrait for CreateAbm {
         m.create_table(
             Table::create()
                 .table("abm_anonymous_visitors")
-                .col(id())
-                .col(org())
+                .col(uuid_pk("id"))
+                .col(org_id())
                 .col(ColumnDef::new("prospect_company_id").uuid().not_null())
                 .col(text("posthog_distinct_id"))
-                .col(opt_text("ip_hash"))
-                .col(opt_text("ip_country"))
-                .col(opt_text("ip_org"))
+                .col(text_null("ip_hash"))
+                .col(text_null("ip_country"))
+                .col(text_null("ip_org"))
                 .col(ts("last_seen_at"))
                 .col(ts("created_at"))
                 .to_owned(),
@@ -215,14 +195,14 @@ impl MigrationTrait for CreateAbm {
         m.create_table(
             Table::create()
                 .table("abm_intent_signals")
-                .col(id())
-                .col(org())
+                .col(uuid_pk("id"))
+                .col(org_id())
                 .col(ColumnDef::new("prospect_company_id").uuid().not_null())
                 .col(ColumnDef::new("contact_id").uuid())
                 .col(ColumnDef::new("visitor_id").uuid())
                 .col(text("signal_type"))
-                .col(opt_text("service_lane"))
-                .col(opt_text("topic"))
+                .col(text_null("service_lane"))
+                .col(text_null("topic"))
                 .col(ColumnDef::new("weight").integer().not_null())
                 .col(ts("occurred_at"))
                 .col(ColumnDef::new("event_uuid").uuid())
@@ -257,7 +237,7 @@ impl MigrationTrait for CreateAbm {
         m.create_table(
             Table::create()
                 .table("abm_hook_deliveries")
-                .col(org())
+                .col(org_id())
                 .col(text("webhook_id"))
                 .col(ts("received_at"))
                 .primary_key(Index::create().col("org_id").col("webhook_id"))
@@ -268,8 +248,8 @@ impl MigrationTrait for CreateAbm {
         m.create_table(
             Table::create()
                 .table("abm_org_domains")
-                .col(id())
-                .col(org())
+                .col(uuid_pk("id"))
+                .col(org_id())
                 .col(text("org_name"))
                 .col(text("domain"))
                 .col(ts("created_at"))
@@ -319,7 +299,7 @@ impl MigrationTrait for CreateCustomers {
                 )
                 .col(ColumnDef::new("prospect_company_id").uuid().not_null())
                 .col(text("plan_tier"))
-                .col(opt_text("stripe_customer_id"))
+                .col(text_null("stripe_customer_id"))
                 .col(text("status"))
                 .col(ts("created_at"))
                 .col(ts("updated_at"))
@@ -352,7 +332,7 @@ impl MigrationTrait for CreateScoreQueue {
         m.create_table(
             Table::create()
                 .table("abm_score_queue")
-                .col(org())
+                .col(org_id())
                 .col(ColumnDef::new("prospect_company_id").uuid().not_null())
                 .primary_key(Index::create().col("org_id").col("prospect_company_id"))
                 .to_owned(),
@@ -382,7 +362,7 @@ impl MigrationTrait for ScoreQueueWithoutConflicts {
         m.create_table(
             Table::create()
                 .table("abm_score_queue_next")
-                .col(org())
+                .col(org_id())
                 .col(ColumnDef::new("id").uuid().not_null())
                 .col(ColumnDef::new("prospect_company_id").uuid().not_null())
                 .primary_key(Index::create().col("org_id").col("id"))

@@ -3,7 +3,10 @@
 
 use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Utc};
-use kernel::http::{Caller, ListQuery, ListSpec, Role, ValidJson, fetch_page};
+use kernel::http::{
+    AdministerOrg, InOrg, ListQuery, ListSpec, Read, Scoped, ValidJson, WorkInOrg, Write,
+    fetch_page,
+};
 use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, ExprTrait, QueryFilter};
 use kernel::{ApiError, ApiResult, CellContext};
 use serde::{Deserialize, Serialize};
@@ -95,14 +98,13 @@ impl From<api_key::Model> for KeyView {
     (status = 201, description = "`key` is shown once"), (status = 403), (status = 422)))]
 #[post("/api-keys")]
 pub(crate) async fn create_key(
-    ctx: CellContext,
     data: Data,
-    caller: Caller,
+    tx: Scoped<WorkInOrg, Write>,
     body: ValidJson<NewKey>,
 ) -> ApiResult<HttpResponse> {
     let state = state(&data)?;
-    caller.require_session()?;
-    let org = caller.org()?;
+    tx.caller().require_session()?;
+    let (org, user) = (tx.org_id(), tx.caller().user_id);
     let body = body.0;
     if body.expires_at.is_some_and(|e| e <= Utc::now()) {
         return Err(ApiError::validation("expires_at", "must be in the future"));
@@ -112,18 +114,12 @@ pub(crate) async fn create_key(
         kernel::opaque::generate(32).map_err(|_| db_err(anyhow::anyhow!("no randomness")))?;
     let key = format!("{KEY_PREFIX}{}_{secret}", id.simple());
     let simple = id.simple().to_string();
-    let tx = ctx.db().tenant(org).await.map_err(db_err)?;
-    if current_role(state, &tx, &caller).await? < Role::Member {
-        return Err(ApiError::forbidden(
-            "this needs the member role or higher in the organization",
-        ));
-    }
     let row = tx
         .repo::<api_key::Entity>()
         .insert(api_key::ActiveModel {
             id: Set(id),
             org_id: Set(org),
-            created_by: Set(caller.user_id),
+            created_by: Set(user),
             name: Set(body.name),
             prefix: Set(format!("{KEY_PREFIX}{}", &simple[simple.len() - 8..])),
             secret_hash: Set(state.hash(&secret)),
@@ -135,7 +131,7 @@ pub(crate) async fn create_key(
         })
         .await
         .map_err(db_err)?;
-    tx.commit().await.map_err(db_err)?;
+    tx.commit().await?;
     let mut view = serde_json::to_value(KeyView::from(row)).map_err(db_err)?;
     view["key"] = serde_json::Value::String(key);
     Ok(HttpResponse::Created().json(view))
@@ -158,25 +154,20 @@ kernel::list_params!(KeyListParams, key_list);
 #[get("/api-keys")]
 pub(crate) async fn list_keys(
     ctx: CellContext,
-    data: Data,
-    caller: Caller,
+    tx: Scoped<InOrg, Read>,
     query: ListQuery,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&data)?;
-    caller.require_session()?;
-    let org = caller.org()?;
+    tx.caller().require_session()?;
     let spec = key_list();
-    let tx = ctx.db().tenant_read(org).await.map_err(db_err)?;
-    let role = current_role(state, &tx, &caller).await?;
     let mut select = tx.repo::<api_key::Entity>().find();
-    if role < Role::Admin {
-        select = select.filter(api_key::Column::CreatedBy.eq(caller.user_id));
+    if !tx.holds::<AdministerOrg>(&ctx, None).await? {
+        select = select.filter(api_key::Column::CreatedBy.eq(tx.caller().user_id));
     }
     let select = spec.apply(&query, select)?;
     let page = fetch_page(select, &query, tx.unscoped())
         .await
         .map_err(db_err)?;
-    tx.commit().await.map_err(db_err)?;
+    tx.commit().await?;
     Ok(HttpResponse::Ok().json(page.map(KeyView::from)))
 }
 
@@ -185,43 +176,26 @@ pub(crate) async fn list_keys(
 #[delete("/api-keys/{id}")]
 pub(crate) async fn revoke_key(
     ctx: CellContext,
-    data: Data,
-    caller: Caller,
+    tx: Scoped<InOrg, Write>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&data)?;
-    caller.require_session()?;
-    let org = caller.org()?;
-    let tx = ctx.db().tenant(org).await.map_err(db_err)?;
-    let role = current_role(state, &tx, &caller).await?;
+    tx.caller().require_session()?;
+    let admin = tx.holds::<AdministerOrg>(&ctx, None).await?;
     let repo = tx.repo::<api_key::Entity>();
+    let user = tx.caller().user_id;
     let key = repo
         .get(id.into_inner())
         .await
         .map_err(db_err)?
-        .filter(|k| k.created_by == caller.user_id || role >= Role::Admin)
+        .filter(|k| k.created_by == user || admin)
         .ok_or_else(|| ApiError::not_found("no such API key"))?;
     if key.revoked_at.is_none() {
         let mut m: api_key::ActiveModel = key.into();
         m.revoked_at = Set(Some(Utc::now()));
         repo.update(m).await.map_err(db_err)?;
     }
-    tx.commit().await.map_err(db_err)?;
+    tx.commit().await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// The caller's role in the transaction's org as the membership row says now (not the role
-/// the access token carried): a removal or demotion applies to the next request. 403 when the
-/// caller is no longer a member.
-async fn current_role(
-    state: &crate::state::State,
-    tx: &kernel::TenantTx,
-    caller: &Caller,
-) -> Result<Role, ApiError> {
-    tenancy::member_role(tx, caller.user_id)
-        .await?
-        .and_then(|name| crate::service::role_of(state, &name))
-        .ok_or_else(|| ApiError::forbidden("you are not a member of this organization"))
 }
 
 /// Revokes every live key `user` created, in each of their organizations (at deactivation: a
@@ -250,7 +224,7 @@ pub(crate) async fn revoke_in(ctx: &CellContext, org: Uuid, user: Uuid) -> Resul
         )
         .await
         .map_err(db_err)?;
-    tx.commit().await.map_err(db_err)?;
+    tx.commit().await?;
     Ok(revoked)
 }
 

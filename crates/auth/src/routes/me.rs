@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, get, patch, post};
 use chrono::Utc;
-use kernel::http::{Caller, RequestInfo, ValidJson};
+use kernel::http::{RequestInfo, SignedIn, ValidJson};
 use kernel::sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use kernel::{ApiError, ApiResult, CellContext};
 use serde::Deserialize;
@@ -16,7 +16,7 @@ const TAG: &str = "users";
 /// The signed-in user.
 #[utoipa::path(tag = TAG, responses((status = 200, body = UserView), (status = 401)))]
 #[get("/users/me")]
-pub(crate) async fn get_me(ctx: CellContext, caller: Caller) -> ApiResult<HttpResponse> {
+pub(crate) async fn get_me(ctx: CellContext, caller: SignedIn) -> ApiResult<HttpResponse> {
     let user = service::active_user(ctx.db().conn(), caller.user_id).await?;
     Ok(HttpResponse::Ok().json(UserView::from(&user)))
 }
@@ -96,7 +96,7 @@ pub struct UpdateMe {
 #[patch("/users/me")]
 pub(crate) async fn update_me(
     ctx: CellContext,
-    caller: Caller,
+    caller: SignedIn,
     body: ValidJson<UpdateMe>,
 ) -> ApiResult<HttpResponse> {
     caller.require_session()?;
@@ -144,7 +144,7 @@ pub(crate) async fn change_password(
     ctx: CellContext,
     data: Data,
     info: RequestInfo,
-    caller: Caller,
+    caller: SignedIn,
     body: ValidJson<ChangePassword>,
 ) -> ApiResult<HttpResponse> {
     let state = state(&data)?;
@@ -223,7 +223,7 @@ pub(crate) async fn deactivate(
     ctx: CellContext,
     data: Data,
     info: RequestInfo,
-    caller: Caller,
+    caller: SignedIn,
     body: ValidJson<Deactivate>,
 ) -> ApiResult<HttpResponse> {
     let state = state(&data)?;
@@ -259,7 +259,10 @@ pub(crate) async fn deactivate(
 /// The organizations the signed-in user belongs to, with their role in each.
 #[utoipa::path(tag = TAG, responses((status = 200, description = "`data`: organizations with `role`")))]
 #[get("/users/me/organizations")]
-pub(crate) async fn my_organizations(ctx: CellContext, caller: Caller) -> ApiResult<HttpResponse> {
+pub(crate) async fn my_organizations(
+    ctx: CellContext,
+    caller: SignedIn,
+) -> ApiResult<HttpResponse> {
     let orgs = tenancy::organizations_of(ctx.db(), caller.user_id).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "data": orgs })))
 }

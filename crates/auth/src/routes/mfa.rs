@@ -3,7 +3,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, post};
 use chrono::Utc;
-use kernel::http::{Caller, RequestInfo, ValidJson};
+use kernel::http::{Public, RequestInfo, SignedIn, ValidJson};
 use kernel::sea_orm::sea_query::{Expr, ExprTrait};
 use kernel::sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use kernel::{ApiError, ApiResult, CellContext};
@@ -73,7 +73,7 @@ pub(crate) async fn second_factor(
 pub(crate) async fn enroll(
     ctx: CellContext,
     data: Data,
-    caller: Caller,
+    caller: SignedIn,
 ) -> ApiResult<HttpResponse> {
     let state = state(&data)?;
     caller.require_session()?;
@@ -119,7 +119,7 @@ pub(crate) async fn verify(
     ctx: CellContext,
     data: Data,
     info: RequestInfo,
-    caller: Caller,
+    caller: SignedIn,
     body: ValidJson<CodeBody>,
 ) -> ApiResult<HttpResponse> {
     let state = state(&data)?;
@@ -193,6 +193,7 @@ pub struct ChallengeBody {
     (status = 401, description = "Invalid or expired MFA token, or a wrong code")))]
 #[post("/auth/mfa/challenge")]
 pub(crate) async fn challenge(
+    _: Public,
     ctx: CellContext,
     data: Data,
     req: HttpRequest,
@@ -281,7 +282,7 @@ pub(crate) async fn disable(
     ctx: CellContext,
     data: Data,
     info: RequestInfo,
-    caller: Caller,
+    caller: SignedIn,
     body: ValidJson<DisableBody>,
 ) -> ApiResult<HttpResponse> {
     let state = state(&data)?;

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, post};
 use chrono::Utc;
-use kernel::http::{Caller, RequestInfo, ValidJson};
+use kernel::http::{Caller, Public, RequestInfo, SignedIn, ValidJson};
 use kernel::sea_orm::sea_query::Expr;
 use kernel::sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use kernel::{ApiError, ApiResult, CellContext};
@@ -55,6 +55,7 @@ pub struct RegisterBody {
     (status = 429, description = "Too many attempts")))]
 #[post("/auth/register")]
 pub(crate) async fn register(
+    _: Public,
     ctx: CellContext,
     data: Data,
     req: HttpRequest,
@@ -243,6 +244,7 @@ pub struct MfaRequired {
     (status = 429, description = "Locked or rate limited")))]
 #[post("/auth/login")]
 pub(crate) async fn login(
+    _: Public,
     ctx: CellContext,
     data: Data,
     req: HttpRequest,
@@ -335,6 +337,7 @@ pub struct RefreshBody {
     (status = 401, description = "Invalid, expired, revoked or reused refresh token")))]
 #[post("/auth/refresh")]
 pub(crate) async fn refresh(
+    _: Public,
     ctx: CellContext,
     data: Data,
     req: HttpRequest,
@@ -440,7 +443,7 @@ pub(crate) async fn logout(
     data: Data,
     req: HttpRequest,
     info: RequestInfo,
-    caller: Caller,
+    caller: SignedIn,
 ) -> ApiResult<HttpResponse> {
     let state = state(&data)?;
     let sid = session_of(&caller)?;
@@ -467,7 +470,7 @@ pub(crate) async fn logout_all(
     data: Data,
     req: HttpRequest,
     info: RequestInfo,
-    caller: Caller,
+    caller: SignedIn,
 ) -> ApiResult<HttpResponse> {
     let state = state(&data)?;
     caller.require_session()?;
@@ -502,7 +505,7 @@ pub struct SwitchOrgBody {
 pub(crate) async fn switch_org(
     ctx: CellContext,
     data: Data,
-    caller: Caller,
+    caller: SignedIn,
     body: ValidJson<SwitchOrgBody>,
 ) -> ApiResult<HttpResponse> {
     let state = state(&data)?;
@@ -540,6 +543,7 @@ pub struct ForgotBody {
 #[utoipa::path(tag = TAG, security(()), request_body = ForgotBody, responses((status = 202, description = "Accepted")))]
 #[post("/auth/forgot-password")]
 pub(crate) async fn forgot_password(
+    _: Public,
     ctx: CellContext,
     data: Data,
     info: RequestInfo,
@@ -589,6 +593,7 @@ pub struct ResetBody {
     (status = 401, description = "The account needs its second factor (`details.requires_mfa`)")))]
 #[post("/auth/reset-password")]
 pub(crate) async fn reset_password(
+    _: Public,
     ctx: CellContext,
     data: Data,
     info: RequestInfo,
@@ -666,6 +671,7 @@ pub struct TokenBody {
     (status = 200, description = "Verified"), (status = 400, description = "Invalid or expired token")))]
 #[post("/auth/verify-email")]
 pub(crate) async fn verify_email(
+    _: Public,
     ctx: CellContext,
     data: Data,
     body: ValidJson<TokenBody>,
@@ -692,7 +698,7 @@ pub(crate) async fn verify_email(
 pub(crate) async fn resend_verification(
     ctx: CellContext,
     data: Data,
-    caller: Caller,
+    caller: SignedIn,
     info: RequestInfo,
 ) -> ApiResult<HttpResponse> {
     let state = state(&data)?;

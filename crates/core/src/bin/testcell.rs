@@ -94,7 +94,11 @@ impl EventHandler for Record {
 /// Publishes `probe.item.created` for a new item of org `org`; answers the event id.
 #[kernel::utoipa::path(tag = "probe", responses((status = 200, description = "the event id")))]
 #[post("/probe/{org}/publish")]
-async fn publish(ctx: CellContext, org: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+async fn publish(
+    _: kernel::http::Public,
+    ctx: CellContext,
+    org: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
     let tx = ctx.db().tenant(org.into_inner()).await?;
     let item = ItemCreated {
         item_id: Uuid::now_v7(),
@@ -107,7 +111,11 @@ async fn publish(ctx: CellContext, org: web::Path<Uuid>) -> ApiResult<HttpRespon
 /// Whether the subscriber has recorded event `id`.
 #[kernel::utoipa::path(tag = "probe", responses((status = 200, description = "received or not")))]
 #[get("/probe/received/{id}")]
-async fn received(ctx: CellContext, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+async fn received(
+    _: kernel::http::Public,
+    ctx: CellContext,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
     let row = ctx
         .db()
         .conn()

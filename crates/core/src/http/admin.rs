@@ -23,6 +23,7 @@ impl FromRequest for Operator {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        crate::http::access::mark(req, crate::http::Access::Operator);
         ready(check(req))
     }
 }

@@ -76,7 +76,7 @@ pub struct Caller {
     /// The active organization.
     pub org_id: Option<Uuid>,
     /// The role in the active organization, as the cell names it (`sales_rep`), as the token
-    /// carried it when issued: for display, never for access (see [`require_org_permission`]).
+    /// carried it when issued: for display, never for access (see [`super::Scoped`]).
     pub role_name: Option<String>,
     /// The platform role it maps onto.
     pub role: Option<Role>,
@@ -192,45 +192,23 @@ pub trait Authenticator: Send + Sync {
     }
 }
 
-/// Decides whether a user holds a permission on their organization, against the permission
-/// graph as it is now (never the role an access token carried, so a removal or demotion applies
-/// to the next request). The permission module provides it (iam); kernel routes such as the
-/// audit log check through [`require_org_permission`]. At most one module of a cell provides one.
+/// Decides whether a user holds a permission on an object of their organization, against the
+/// permission graph as it is now (never the role an access token carried, so a removal or
+/// demotion applies to the next request). The permission module provides it (iam); handlers
+/// reach it through [`Scoped`](super::Scoped). At most one module of a cell provides one.
 #[async_trait::async_trait(?Send)]
 pub trait Authorizer: Send + Sync {
-    /// Whether `user` holds `org#permission` on the transaction's organization, read in `tx`.
-    async fn org_permission(
+    /// Whether `user` holds `namespace:object_id#permission` in the transaction's organization,
+    /// read in `tx`. An object id the permission module cannot hold answers 400.
+    async fn check(
         &self,
         ctx: &CellContext,
         tx: &crate::TenantTx,
         user: Uuid,
+        namespace: &str,
+        object_id: &str,
         permission: &str,
     ) -> Result<bool, ApiError>;
-}
-
-/// 403 unless the caller holds `org#permission` on the transaction's organization, checked by
-/// the cell's [`Authorizer`] inside `tx`. A cell without one refuses (fails closed).
-pub async fn require_org_permission(
-    ctx: &CellContext,
-    tx: &crate::TenantTx,
-    caller: &Caller,
-    permission: &str,
-) -> Result<(), ApiError> {
-    let Some(authorizer) = ctx.authorizer() else {
-        return Err(ApiError::forbidden(
-            "this cell has no permission module to decide this",
-        ));
-    };
-    match authorizer
-        .org_permission(ctx, tx, caller.user_id, permission)
-        .await?
-    {
-        true => Ok(()),
-        false => Err(ApiError::forbidden(format!(
-            "you need the `{permission}` permission on this organization"
-        ))
-        .with_details(serde_json::json!({ "namespace": "org", "permission": permission }))),
-    }
 }
 
 impl FromRequest for Caller {

@@ -184,6 +184,51 @@ pub fn nul_path(value: &serde_json::Value) -> Option<String> {
     }
 }
 
+/// A name-like text field as a client sent it: 1 to `max` characters as sent (the limit the
+/// document states), not blank; kept trimmed. 422 on `field` otherwise.
+pub fn trimmed(field: &str, raw: &str, max: usize) -> Result<String, ApiError> {
+    if raw.chars().count() > max || raw.trim().is_empty() {
+        return Err(ApiError::validation(
+            field,
+            format!("must be 1 to {max} characters, not blank"),
+        ));
+    }
+    Ok(raw.trim().to_owned())
+}
+
+/// A module's state, as the module [provided](crate::CellContext::provide) it in `on_ready`:
+/// the one way a handler reaches it (`settings: State<Settings>`). 500 when nothing provided
+/// it: the module's bug, not the caller's.
+#[derive(Debug)]
+pub struct State<T>(pub std::sync::Arc<T>);
+
+impl<T> std::ops::Deref for State<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: Send + Sync + 'static> FromRequest for State<T> {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let state = req
+            .app_data::<crate::CellContext>()
+            .and_then(crate::CellContext::service::<T>)
+            .map(State)
+            .ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!(
+                    "no module provided {}",
+                    std::any::type_name::<T>()
+                ))
+            });
+        std::future::ready(state)
+    }
+}
+
 /// 422 for a NUL character at `path` (as [`nul_path`] gives it).
 pub fn nul_refused(path: &str) -> ApiError {
     let field = path.trim_start_matches('.');

@@ -22,7 +22,7 @@ pub struct Health {
 /// The process is up and serving.
 #[utoipa::path(tag = "health", security(()), responses((status = 200, body = Health)))]
 #[get("/health/live")]
-pub async fn live() -> HttpResponse {
+pub async fn live(_: super::Public) -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "live",
         checks: Default::default(),
@@ -37,7 +37,7 @@ pub async fn live() -> HttpResponse {
     (status = 503, description = "a check failed; `error.details.checks` names it", body = crate::error::ErrorEnvelope),
 ))]
 #[get("/health/ready")]
-pub async fn ready(ctx: CellContext) -> Result<HttpResponse, ApiError> {
+pub async fn ready(_: super::Public, ctx: CellContext) -> Result<HttpResponse, ApiError> {
     let runs = ctx.health_checks().iter().map(|check| async move {
         let result = match tokio::time::timeout(CHECK_TIMEOUT, check.check()).await {
             Ok(Ok(())) => Ok(()),

@@ -63,6 +63,7 @@ pub async fn observe(
                     .match_pattern()
                     .unwrap_or_else(|| "unmatched".into());
                 finish_headers(res.headers_mut(), &id, &path);
+                expose_access(&mut res);
                 (res.status(), route, Ok(res))
             }
             // A middleware below failed before producing a response; no request is left to
@@ -189,5 +190,26 @@ fn finish_headers(headers: &mut header::HeaderMap, id: &str, path: &str) {
     }
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+}
+
+/// `x-cell-access` (see [`super::access`]) when the cell is configured to expose it.
+fn expose_access(res: &mut ServiceResponse<BoxBody>) {
+    use actix_web::HttpMessage;
+    let exposed = res
+        .request()
+        .app_data::<crate::CellContext>()
+        .is_some_and(|ctx| ctx.config().http.expose_access);
+    if !exposed {
+        return;
+    }
+    let access = res
+        .request()
+        .extensions()
+        .get::<super::Access>()
+        .map(ToString::to_string);
+    if let Some(value) = access.and_then(|a| HeaderValue::from_str(&a).ok()) {
+        res.headers_mut()
+            .insert(HeaderName::from_static(super::access::ACCESS_HEADER), value);
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP toolkit: building and running a cell's server, the middleware every request passes,
 //! extractor configuration, list queries, health, metrics and API docs.
 
+pub mod access;
 pub mod admin;
 mod allow;
 pub mod caller;
@@ -30,8 +31,13 @@ use crate::module::EnabledModule;
 use crate::startup::{self, StartupError};
 use crate::telemetry;
 
-pub use caller::{Authenticator, Authorizer, Caller, RequestInfo, Role, require_org_permission};
-pub use extract::{ValidJson, nullable};
+pub use access::{
+    Access, AdministerOrg, InOrg, Mode, Object, Permission, Public, Read, Scoped, Signed, SignedIn,
+    WorkInOrg, Write,
+};
+pub use admin::Operator;
+pub use caller::{Authenticator, Authorizer, Caller, RequestInfo, Role};
+pub use extract::{State, ValidJson, nullable, trimmed};
 pub use list::{COUNT_CAP, ListQuery, ListSpec, Page, PageMeta, fetch_page};
 
 /// Where the OpenAPI document and its UI are served.

@@ -13,7 +13,11 @@ use crate::storage::{Method, payload_stream};
 #[utoipa::path(tag = "storage", security(()), params(("token" = String, Path)),
     responses((status = 200, description = "the file"), (status = 403, body = crate::error::ErrorEnvelope)))]
 #[get("/storage/signed/{token}")]
-pub async fn download(ctx: CellContext, token: web::Path<String>) -> ApiResult<HttpResponse> {
+pub async fn download(
+    ctx: CellContext,
+    _: super::Signed,
+    token: web::Path<String>,
+) -> ApiResult<HttpResponse> {
     let (key, _) = ctx.storage().verify_local(&token, Method::Get)?;
     let (info, body) = ctx.storage().get(&key).await?;
     Ok(HttpResponse::Ok()
@@ -29,6 +33,7 @@ pub async fn download(ctx: CellContext, token: web::Path<String>) -> ApiResult<H
 #[put("/storage/signed/{token}")]
 pub async fn upload(
     ctx: CellContext,
+    _: super::Signed,
     req: HttpRequest,
     token: web::Path<String>,
     body: web::Payload,

@@ -461,14 +461,19 @@ pub struct HeaderRoles;
 
 #[async_trait::async_trait(?Send)]
 impl kernel::http::Authorizer for HeaderRoles {
-    async fn org_permission(
+    async fn check(
         &self,
         _ctx: &CellContext,
         tx: &kernel::TenantTx,
         user: Uuid,
+        namespace: &str,
+        object_id: &str,
         permission: &str,
     ) -> Result<bool, ApiError> {
         use kernel::http::Role;
+        if namespace != "org" || object_id != tx.org_id().to_string() {
+            return Ok(false);
+        }
         let role = header_roles()
             .lock()
             .ok()

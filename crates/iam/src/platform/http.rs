@@ -11,7 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
-use kernel::http::{Caller, ListQuery, ListSpec, Page, ValidJson, fetch_page};
+use kernel::http::{
+    AdministerOrg, Caller, InOrg, ListQuery, ListSpec, Page, Read, Scoped, ValidJson, Write,
+    fetch_page,
+};
 use kernel::sea_orm::ActiveValue::Set;
 use kernel::{ApiError, ApiResult, CellContext};
 use serde::{Deserialize, Serialize};
@@ -19,7 +22,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use super::roles::{self, role};
-use super::{AdministerOrg, Authorized, BUILT_IN_TYPES, InOrg, api_error, engine};
+use super::{BUILT_IN_TYPES, api_error, engine};
 use crate::engine::{Engine, ReadOptions};
 use crate::store::{self, Revision, TupleFilter, TupleUpdate, WriteBatch};
 use crate::tuple::{ObjectRef, SubjectRef, Tuple};
@@ -215,12 +218,13 @@ async fn writable(
 #[post("/permissions/grant")]
 pub(crate) async fn grant(
     ctx: CellContext,
-    caller: Caller,
+    member: Scoped<InOrg, Read>,
     body: ValidJson<Relationship>,
 ) -> ApiResult<HttpResponse> {
     let engine = engine(&ctx)?;
     let object = object(&body.0.namespace, &body.0.object_id)?;
-    let org = require_manage(&engine, &caller, &object).await?;
+    let org = require_manage(&engine, member.caller(), &object).await?;
+    drop(member);
     let tuple = writable(&engine, org, object, &body.0).await?;
     let revision = engine
         .write(org, &WriteBatch::touch([tuple]))
@@ -237,12 +241,13 @@ pub(crate) async fn grant(
 #[post("/permissions/revoke")]
 pub(crate) async fn revoke(
     ctx: CellContext,
-    caller: Caller,
+    member: Scoped<InOrg, Read>,
     body: ValidJson<Relationship>,
 ) -> ApiResult<HttpResponse> {
     let engine = engine(&ctx)?;
     let object = object(&body.0.namespace, &body.0.object_id)?;
-    let org = require_manage(&engine, &caller, &object).await?;
+    let org = require_manage(&engine, member.caller(), &object).await?;
+    drop(member);
     not_managed_elsewhere(&object, &body.0.relation)?;
     let tuple = Tuple::new(object, body.0.relation.clone(), body.0.subject.parse()?);
     let batch = WriteBatch {
@@ -289,7 +294,7 @@ pub struct CheckAnswer {
 #[post("/permissions/check")]
 pub(crate) async fn check(
     ctx: CellContext,
-    member: Authorized<InOrg>,
+    member: Scoped<InOrg, Read>,
     body: ValidJson<CheckRequest>,
 ) -> ApiResult<HttpResponse> {
     let engine = engine(&ctx)?;
@@ -300,7 +305,7 @@ pub(crate) async fn check(
         None => me.clone(),
     };
     if subject != me {
-        Authorized::<AdministerOrg>::check(&ctx, member.caller().clone(), None).await?;
+        member.require::<AdministerOrg>(&ctx, None).await?;
     }
     let object = object(&body.0.namespace, &body.0.object_id)?;
     let opts = ReadOptions {
@@ -337,7 +342,7 @@ pub struct Access {
 #[get("/permissions/my-access")]
 pub(crate) async fn my_access(
     ctx: CellContext,
-    member: Authorized<InOrg>,
+    member: Scoped<InOrg, Read>,
     ns: web::Query<NamespaceQuery>,
     list: ListQuery,
 ) -> ApiResult<HttpResponse> {
@@ -426,7 +431,7 @@ pub struct AccessAudit {
 #[get("/permissions/audit")]
 pub(crate) async fn audit(
     ctx: CellContext,
-    caller: Caller,
+    member: Scoped<InOrg, Read>,
     q: web::Query<ObjectQuery>,
 ) -> ApiResult<HttpResponse> {
     let engine = engine(&ctx)?;
@@ -440,10 +445,9 @@ pub(crate) async fn audit(
                 format!("`{}` is not a namespace of this cell", q.namespace),
             )
         })?;
-    let org = require_manage(&engine, &caller, &object).await?;
-    let tx = ctx.db().tenant(org).await?;
+    let org = require_manage(&engine, member.caller(), &object).await?;
     let stored = store::read(
-        &tx,
+        &member,
         &TupleFilter {
             object_type: object.object_type.clone(),
             object_id: Some(object.object_id.clone()),
@@ -452,7 +456,7 @@ pub(crate) async fn audit(
         AUDIT_LIMIT as u64,
     )
     .await?;
-    tx.commit().await?;
+    member.commit().await?;
     let direct_users: BTreeSet<(&str, &str)> = stored
         .iter()
         .filter(|t| t.subject.subject_type == "user" && t.subject.relation.is_none())
@@ -565,14 +569,7 @@ pub struct RolePatch {
 }
 
 fn check_name(name: &str) -> Result<String, ApiError> {
-    // The limit counts what was sent (as the document states it); the name is kept trimmed.
-    if name.chars().count() > 100 || name.trim().is_empty() {
-        return Err(ApiError::validation(
-            "name",
-            "the name must be 1 to 100 characters",
-        ));
-    }
-    Ok(name.trim().to_owned())
+    kernel::http::trimmed("name", name, 100)
 }
 
 /// What custom roles can grant in this cell: `type:permission` for every module type that
@@ -581,7 +578,7 @@ fn check_name(name: &str) -> Result<String, ApiError> {
 #[get("/roles/grantable")]
 pub(crate) async fn grantable_list(
     ctx: CellContext,
-    _member: Authorized<InOrg>,
+    _member: Scoped<InOrg, Read>,
 ) -> ApiResult<HttpResponse> {
     let engine = engine(&ctx)?;
     let list: Vec<String> = super::grantable(engine.schema())
@@ -598,21 +595,16 @@ pub(crate) async fn grantable_list(
 #[post("/roles")]
 pub(crate) async fn create_role(
     ctx: CellContext,
-    admin: Authorized<AdministerOrg>,
+    admin: Scoped<AdministerOrg, Write>,
     body: ValidJson<NewRole>,
 ) -> ApiResult<HttpResponse> {
     let engine = engine(&ctx)?;
     let body = body.0;
     let name = check_name(&body.name)?;
     let grants = roles::expand(engine.schema(), &body.permissions)?;
-    let tx = ctx.db().tenant(admin.org_id()).await?;
-    let row = roles::new_row(
-        &tx,
-        name,
-        body.description,
-        &body.permissions,
-        admin.caller().user_id,
-    );
+    let user = admin.caller().user_id;
+    let tx = admin;
+    let row = roles::new_row(&tx, name, body.description, &body.permissions, user);
     // A taken name is a unique violation: 409.
     let row = tx.repo::<role::Entity>().insert(row).await?;
     roles::link(&tx, row.id, &grants).await?;
@@ -636,12 +628,11 @@ kernel::list_params!(RoleListParams, role_list);
 #[utoipa::path(tag = ROLES_TAG, params(RoleListParams), responses((status = 200, body = Page<Role>)))]
 #[get("/roles")]
 pub(crate) async fn list_roles(
-    ctx: CellContext,
-    member: Authorized<InOrg>,
+    member: Scoped<InOrg, Read>,
     query: ListQuery,
 ) -> ApiResult<HttpResponse> {
     let spec = role_list();
-    let tx = ctx.db().tenant(member.org_id()).await?;
+    let tx = member;
     let select = spec.apply(&query, tx.repo::<role::Entity>().find())?;
     let page = fetch_page(select, &query, tx.unscoped()).await?;
     tx.commit().await?;
@@ -656,11 +647,10 @@ fn role_not_found() -> ApiError {
 #[utoipa::path(tag = ROLES_TAG, responses((status = 200, body = RoleDetail), (status = 404)))]
 #[get("/roles/{id}")]
 pub(crate) async fn get_role(
-    ctx: CellContext,
-    member: Authorized<InOrg>,
+    member: Scoped<InOrg, Read>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let tx = ctx.db().tenant(member.org_id()).await?;
+    let tx = member;
     let row = tx
         .repo::<role::Entity>()
         .get(*id)
@@ -690,7 +680,7 @@ pub(crate) async fn get_role(
 #[patch("/roles/{id}")]
 pub(crate) async fn update_role(
     ctx: CellContext,
-    admin: Authorized<AdministerOrg>,
+    admin: Scoped<AdministerOrg, Write>,
     id: web::Path<Uuid>,
     body: ValidJson<RolePatch>,
 ) -> ApiResult<HttpResponse> {
@@ -702,7 +692,7 @@ pub(crate) async fn update_role(
         .as_ref()
         .map(|p| roles::expand(engine.schema(), p))
         .transpose()?;
-    let tx = ctx.db().tenant(admin.org_id()).await?;
+    let tx = admin;
     let repo = tx.repo::<role::Entity>();
     let row = repo.get(*id).await?.ok_or_else(role_not_found)?;
     let mut m: role::ActiveModel = row.into();
@@ -726,11 +716,10 @@ pub(crate) async fn update_role(
 #[utoipa::path(tag = ROLES_TAG, responses((status = 204), (status = 403), (status = 404)))]
 #[delete("/roles/{id}")]
 pub(crate) async fn delete_role(
-    ctx: CellContext,
-    admin: Authorized<AdministerOrg>,
+    admin: Scoped<AdministerOrg, Write>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let tx = ctx.db().tenant(admin.org_id()).await?;
+    let tx = admin;
     if !tx.repo::<role::Entity>().delete(*id).await? {
         return Err(role_not_found());
     }

@@ -1,6 +1,6 @@
 //! The engine inside a cell: the built-in namespaces (`user`, `org`, `team`, `role`), custom
 //! roles woven into every module's schema, the relationships other modules keep in sync with
-//! their own rows, the [`Authorized`] extractor, and the HTTP routes.
+//! their own rows, the org permissions and the authorizer behind `kernel::http::Scoped`, and the HTTP routes.
 
 pub(crate) mod extract;
 pub(crate) mod http;
@@ -17,7 +17,6 @@ use crate::schema::{
     AllowedKind, AllowedSubject, ArrowMode, RelationDef, RelationKind, Rewrite, Schema,
 };
 
-pub use extract::{AdministerOrg, Authorized, InOrg, Object, Permission, WorkInOrg};
 pub use sync::{remove_member, set_member_role, set_team, set_team_member};
 
 /// The namespaces iam owns. Tenancy keeps `org` and `team` in step with its memberships (see

@@ -10,14 +10,14 @@
 use actix_web::{HttpResponse, delete, get, patch, put, web};
 use chrono::{DateTime, Utc};
 use kernel::http::admin::Operator;
-use kernel::http::{Caller, ListQuery, ListSpec, Page, Role, ValidJson, fetch_page};
+use kernel::http::{ListQuery, ListSpec, Page, Read, Role, Scoped, ValidJson, Write, fetch_page};
 use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use kernel::{ApiError, ApiResult, CellContext, TenantTx};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::not_found;
-use crate::access::{Access, enter, enter_write};
+use crate::access::{self, Access, InActiveOrg};
 use crate::entity::{feature_flag, flag_override};
 use crate::flags::{FeatureFlag, FlagRule, resolved_flags, valid_key, validate_rules};
 
@@ -32,10 +32,13 @@ pub struct ResolvedFlags {
 /// Every feature flag, resolved for the caller in their active organization.
 #[utoipa::path(tag = TAG, responses((status = 200, body = ResolvedFlags)))]
 #[get("/features")]
-pub(crate) async fn resolved(ctx: CellContext, caller: Caller) -> ApiResult<HttpResponse> {
-    let (tx, access) = enter(&ctx, &caller).await?;
+pub(crate) async fn resolved(
+    ctx: CellContext,
+    tx: Scoped<InActiveOrg, Read>,
+) -> ApiResult<HttpResponse> {
+    let (org, user) = (tx.org_id(), tx.caller().user_id);
     tx.commit().await?;
-    let flags = resolved_flags(ctx.db(), access.org, Some(access.user)).await?;
+    let flags = resolved_flags(ctx.db(), org, Some(user)).await?;
     Ok(HttpResponse::Ok().json(ResolvedFlags { flags }))
 }
 
@@ -83,11 +86,9 @@ kernel::list_params!(OverrideListParams, override_list);
 #[utoipa::path(tag = TAG, params(OverrideListParams), responses((status = 200, body = Page<FlagOverride>)))]
 #[get("/features/overrides")]
 pub(crate) async fn list_overrides(
-    ctx: CellContext,
-    caller: Caller,
+    tx: Scoped<InActiveOrg, Read>,
     query: ListQuery,
 ) -> ApiResult<HttpResponse> {
-    let (tx, _) = enter(&ctx, &caller).await?;
     let spec = override_list();
     let select = spec.apply(&query, tx.repo::<flag_override::Entity>().find())?;
     let page = fetch_page(select, &query, tx.unscoped()).await?;
@@ -122,10 +123,10 @@ async fn load_override(tx: &TenantTx, id: Uuid) -> Result<flag_override::Model, 
 #[put("/features/overrides")]
 pub(crate) async fn put_override(
     ctx: CellContext,
-    caller: Caller,
+    tx: Scoped<InActiveOrg, Write>,
     body: ValidJson<PutOverride>,
 ) -> ApiResult<HttpResponse> {
-    let (tx, access) = enter_write(&ctx, &caller).await?;
+    let access = access::of(&ctx, &tx).await?;
     access.require(Role::Admin)?;
     let body = body.0;
     let flag = feature_flag::Entity::find_by_id(body.flag.clone())
@@ -195,11 +196,9 @@ async fn upsert_override(
 #[utoipa::path(tag = TAG, responses((status = 200, body = FlagOverride), (status = 404)))]
 #[get("/features/overrides/{id}")]
 pub(crate) async fn get_override(
-    ctx: CellContext,
-    caller: Caller,
+    tx: Scoped<InActiveOrg, Read>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let (tx, _) = enter(&ctx, &caller).await?;
     let row = load_override(&tx, id.into_inner()).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(FlagOverride::from(row)))
@@ -210,10 +209,10 @@ pub(crate) async fn get_override(
 #[delete("/features/overrides/{id}")]
 pub(crate) async fn delete_override(
     ctx: CellContext,
-    caller: Caller,
+    tx: Scoped<InActiveOrg, Write>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let (tx, access) = enter_write(&ctx, &caller).await?;
+    let access = access::of(&ctx, &tx).await?;
     access.require(Role::Admin)?;
     let row = load_override(&tx, id.into_inner()).await?;
     tx.repo::<flag_override::Entity>().delete(row.id).await?;

@@ -8,14 +8,16 @@ use std::collections::BTreeSet;
 use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Utc};
 use kernel::http::list::{Filter, FilterOp};
-use kernel::http::{Caller, ListQuery, ListSpec, Role, ValidJson, fetch_page};
+use kernel::http::{
+    ListQuery, ListSpec, Public, Read, Role, Scoped, SignedIn, ValidJson, Write, fetch_page,
+};
 use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use kernel::{ApiError, ApiResult, CellContext, TenantTx};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::not_found;
-use crate::access::{self, enter, enter_write, parse_role};
+use crate::access::{self, InActiveOrg, parse_role};
 use crate::entity::{invitation, organization, team};
 use crate::invitations::{EXPIRED, PENDING, REVOKED, status_of};
 use crate::module::TenancySettings;
@@ -112,10 +114,10 @@ async fn require_teams(tx: &TenantTx, ids: &[Uuid]) -> Result<(), ApiError> {
 #[post("/invitations")]
 pub(crate) async fn invite(
     ctx: CellContext,
-    caller: Caller,
+    tx: Scoped<InActiveOrg, Write>,
     body: ValidJson<NewInvitation>,
 ) -> ApiResult<HttpResponse> {
-    let (tx, access) = enter_write(&ctx, &caller).await?;
+    let access = access::of(&ctx, &tx).await?;
     access.require(Role::Admin)?;
     let body = body.0;
     let role = body.role.unwrap_or_else(|| Role::Member.as_str().into());
@@ -160,11 +162,9 @@ kernel::list_params!(InvitationListParams, invitation_list);
 #[utoipa::path(tag = TAG, params(InvitationListParams), responses((status = 200, body = kernel::http::Page<Invitation>)))]
 #[get("/invitations")]
 pub(crate) async fn list(
-    ctx: CellContext,
-    caller: Caller,
+    tx: Scoped<InActiveOrg, Read>,
     mut query: ListQuery,
 ) -> ApiResult<HttpResponse> {
-    let (tx, _) = enter(&ctx, &caller).await?;
     if !query.filters.iter().any(|f| f.field == "status") {
         query.filters.push(Filter {
             field: "status".into(),
@@ -190,11 +190,9 @@ async fn load(tx: &TenantTx, id: Uuid) -> Result<invitation::Model, ApiError> {
 #[utoipa::path(tag = TAG, responses((status = 200, body = Invitation), (status = 404)))]
 #[get("/invitations/{id}")]
 pub(crate) async fn get_one(
-    ctx: CellContext,
-    caller: Caller,
+    tx: Scoped<InActiveOrg, Read>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let (tx, _) = enter(&ctx, &caller).await?;
     let inv = load(&tx, id.into_inner()).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(Invitation::from(inv)))
@@ -206,11 +204,11 @@ pub(crate) async fn get_one(
 #[post("/invitations/{id}/resend")]
 pub(crate) async fn resend(
     ctx: CellContext,
-    caller: Caller,
+    tx: Scoped<InActiveOrg, Write>,
     settings: web::Data<TenancySettings>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let (tx, access) = enter_write(&ctx, &caller).await?;
+    let access = access::of(&ctx, &tx).await?;
     access.require(Role::Admin)?;
     let inv = load(&tx, id.into_inner()).await?;
     if inv.status != PENDING {
@@ -238,10 +236,10 @@ pub(crate) async fn resend(
 #[delete("/invitations/{id}")]
 pub(crate) async fn revoke(
     ctx: CellContext,
-    caller: Caller,
+    tx: Scoped<InActiveOrg, Write>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let (tx, access) = enter_write(&ctx, &caller).await?;
+    let access = access::of(&ctx, &tx).await?;
     access.require(Role::Admin)?;
     let inv = load(&tx, id.into_inner()).await?;
     let inv = match inv.status.as_str() {
@@ -296,6 +294,7 @@ pub struct InvitationPreview {
 #[utoipa::path(tag = TAG, security(()), params(TokenQuery), responses((status = 200, body = InvitationPreview), (status = 404)))]
 #[get("/invitations/accept")]
 pub(crate) async fn preview(
+    _: Public,
     ctx: CellContext,
     q: web::Query<TokenQuery>,
 ) -> ApiResult<HttpResponse> {
@@ -329,7 +328,7 @@ pub struct AcceptBody {
 #[post("/invitations/accept")]
 pub(crate) async fn accept(
     ctx: CellContext,
-    caller: Caller,
+    caller: SignedIn,
     body: ValidJson<AcceptBody>,
 ) -> ApiResult<HttpResponse> {
     caller.require_session()?;

@@ -6,16 +6,16 @@
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
-use kernel::http::{Caller, ListQuery, ListSpec, Role, ValidJson, fetch_page};
+use kernel::http::{
+    ListQuery, ListSpec, Read, Role, Scoped, SignedIn, ValidJson, Write, fetch_page,
+};
 use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait};
 use kernel::{ApiError, ApiResult, CellContext, TenantTx};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::not_found;
-use crate::access::{
-    self, Access, begin_write, enter_org, enter_org_write, owner_count, parse_role, role_of,
-};
+use crate::access::{self, Access, InPathOrg, begin_write, owner_count, parse_role, role_of};
 use crate::entity::{membership, organization, team_member};
 use crate::orgs::{MyOrganization, NewOrganization, Organization, set_membership, valid_plan};
 
@@ -45,7 +45,7 @@ pub struct NewOrg {
 #[post("/organizations")]
 pub(crate) async fn create_org(
     ctx: CellContext,
-    caller: Caller,
+    caller: SignedIn,
     body: ValidJson<NewOrg>,
 ) -> ApiResult<HttpResponse> {
     caller.require_session()?;
@@ -88,7 +88,7 @@ pub struct MyOrganizations {
 /// only its own organization.
 #[utoipa::path(tag = TAG, responses((status = 200, body = MyOrganizations)))]
 #[get("/organizations")]
-pub(crate) async fn list_orgs(ctx: CellContext, caller: Caller) -> ApiResult<HttpResponse> {
+pub(crate) async fn list_orgs(ctx: CellContext, caller: SignedIn) -> ApiResult<HttpResponse> {
     let mut data = crate::orgs::organizations_of(ctx.db(), caller.user_id).await?;
     if caller.api_key_id.is_some() {
         data.retain(|o| Some(o.organization.id) == caller.org_id);
@@ -108,10 +108,10 @@ async fn load_org(tx: &TenantTx) -> Result<organization::Model, ApiError> {
 #[get("/organizations/{org_id}")]
 pub(crate) async fn get_org(
     ctx: CellContext,
-    caller: Caller,
-    org_id: web::Path<Uuid>,
+    tx: Scoped<InPathOrg, Read>,
+    _org_id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let (tx, access) = enter_org(&ctx, &caller, org_id.into_inner()).await?;
+    let access = access::of(&ctx, &tx).await?;
     let org = load_org(&tx).await?;
     let role = member_row(&tx, access.user)
         .await?
@@ -176,11 +176,11 @@ fn valid_url(url: &str) -> bool {
 #[patch("/organizations/{org_id}")]
 pub(crate) async fn update_org(
     ctx: CellContext,
-    caller: Caller,
-    org_id: web::Path<Uuid>,
+    tx: Scoped<InPathOrg, Write>,
+    _org_id: web::Path<Uuid>,
     body: ValidJson<OrgPatch>,
 ) -> ApiResult<HttpResponse> {
-    let (tx, access) = enter_org_write(&ctx, &caller, org_id.into_inner()).await?;
+    let access = access::of(&ctx, &tx).await?;
     access.require(Role::Admin)?;
     let patch = body.0;
     let org = load_org(&tx).await?;
@@ -310,11 +310,10 @@ kernel::list_params!(MemberListParams, member_list);
 #[get("/organizations/{org_id}/members")]
 pub(crate) async fn list_members(
     ctx: CellContext,
-    caller: Caller,
-    org_id: web::Path<Uuid>,
+    tx: Scoped<InPathOrg, Read>,
+    _org_id: web::Path<Uuid>,
     query: ListQuery,
 ) -> ApiResult<HttpResponse> {
-    let (tx, _) = enter_org(&ctx, &caller, org_id.into_inner()).await?;
     let spec = member_list();
     let select = spec.apply(&query, tx.repo::<membership::Entity>().find())?;
     let page = fetch_page(select, &query, tx.unscoped()).await?;
@@ -327,11 +326,10 @@ pub(crate) async fn list_members(
 #[get("/organizations/{org_id}/members/{user_id}")]
 pub(crate) async fn get_member(
     ctx: CellContext,
-    caller: Caller,
+    tx: Scoped<InPathOrg, Read>,
     path: web::Path<(Uuid, Uuid)>,
 ) -> ApiResult<HttpResponse> {
-    let (org, user) = path.into_inner();
-    let (tx, _) = enter_org(&ctx, &caller, org).await?;
+    let (_, user) = path.into_inner();
     let m = member_row(&tx, user)
         .await?
         .ok_or_else(|| not_found("member"))?;
@@ -355,12 +353,12 @@ pub struct RoleChange {
 #[patch("/organizations/{org_id}/members/{user_id}")]
 pub(crate) async fn change_role(
     ctx: CellContext,
-    caller: Caller,
+    tx: Scoped<InPathOrg, Write>,
     path: web::Path<(Uuid, Uuid)>,
     body: ValidJson<RoleChange>,
 ) -> ApiResult<HttpResponse> {
-    let (org, user) = path.into_inner();
-    let (tx, access) = enter_org_write(&ctx, &caller, org).await?;
+    let (_, user) = path.into_inner();
+    let access = access::of(&ctx, &tx).await?;
     access.require(Role::Admin)?;
     let new_role = parse_role(&ctx, "role", &body.0.role)?;
     let target = member_row(&tx, user)
@@ -444,11 +442,11 @@ async fn remove(
 #[delete("/organizations/{org_id}/members/{user_id}")]
 pub(crate) async fn remove_member(
     ctx: CellContext,
-    caller: Caller,
+    tx: Scoped<InPathOrg, Write>,
     path: web::Path<(Uuid, Uuid)>,
 ) -> ApiResult<HttpResponse> {
-    let (org, user) = path.into_inner();
-    let (tx, access) = enter_org_write(&ctx, &caller, org).await?;
+    let (_, user) = path.into_inner();
+    let access = access::of(&ctx, &tx).await?;
     access.require(Role::Admin)?;
     let target = member_row(&tx, user)
         .await?
@@ -471,11 +469,11 @@ pub(crate) async fn remove_member(
 #[post("/organizations/{org_id}/leave")]
 pub(crate) async fn leave(
     ctx: CellContext,
-    caller: Caller,
-    org_id: web::Path<Uuid>,
+    tx: Scoped<InPathOrg, Write>,
+    _org_id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    caller.require_session()?;
-    let (tx, access) = enter_org_write(&ctx, &caller, org_id.into_inner()).await?;
+    tx.caller().require_session()?;
+    let access = access::of(&ctx, &tx).await?;
     let me = member_row(&tx, access.user)
         .await?
         .ok_or_else(access::not_found_org)?;
@@ -503,13 +501,12 @@ pub struct Transfer {
 #[post("/organizations/{org_id}/transfer")]
 pub(crate) async fn transfer(
     ctx: CellContext,
-    caller: Caller,
-    org_id: web::Path<Uuid>,
+    first: Scoped<InPathOrg, Read>,
+    _org_id: web::Path<Uuid>,
     body: ValidJson<Transfer>,
 ) -> ApiResult<HttpResponse> {
-    caller.require_session()?;
+    first.caller().require_session()?;
     let body = body.0;
-    let org = org_id.into_inner();
     // Checked twice: before the password (so a wrong id costs no attempt and nobody but an
     // owner gets to try a password here), and again under the org's lock, which is not held
     // while the password hash is verified.
@@ -525,11 +522,10 @@ pub(crate) async fn transfer(
             ApiError::validation("new_owner_id", "not a member of this organization")
         })
     };
-    {
-        let (tx, access) = enter_org(&ctx, &caller, org).await?;
-        check(&tx, &access).await?;
-        tx.commit().await?;
-    }
+    let access = access::of(&ctx, &first).await?;
+    check(&first, &access).await?;
+    let (caller, tx) = first.into_parts();
+    tx.commit().await?;
     let auth = ctx
         .authenticator()
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the cell has no authenticator")))?;
@@ -539,7 +535,9 @@ pub(crate) async fn transfer(
     {
         return Err(ApiError::forbidden("the password is not correct"));
     }
-    let (tx, access) = enter_org_write(&ctx, &caller, org).await?;
+    let org = access.org.to_string();
+    let tx = Scoped::<InPathOrg, Write>::begin(&ctx, caller, Some(org)).await?;
+    let access = access::of(&ctx, &tx).await?;
     let target = check(&tx, &access).await?;
     set_membership(&tx, access.user, Role::Admin.as_str(), Role::Admin).await?;
     let new_owner = set_membership(&tx, target.user_id, Role::Owner.as_str(), Role::Owner).await?;

@@ -3,14 +3,14 @@
 //! settings are read by every member and written by admins and owners.
 
 use actix_web::{HttpResponse, delete, get, put, web};
-use kernel::http::{Caller, ListQuery, ListSpec, Role, ValidJson, fetch_page};
+use kernel::http::{ListQuery, ListSpec, Read, Role, Scoped, ValidJson, Write, fetch_page};
 use kernel::sea_orm::{ColumnTrait, QueryFilter};
 use kernel::{ApiError, ApiResult, CellContext};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::not_found;
-use crate::access::{Access, enter, enter_write};
+use crate::access::{self, Access, InActiveOrg};
 use crate::entity::setting;
 use crate::settings::{Setting, SettingScope, set_setting, validate};
 
@@ -78,11 +78,11 @@ pub struct SettingsQuery {
 #[get("/settings")]
 pub(crate) async fn list(
     ctx: CellContext,
-    caller: Caller,
+    tx: Scoped<InActiveOrg, Read>,
     q: web::Query<SettingsQuery>,
     query: ListQuery,
 ) -> ApiResult<HttpResponse> {
-    let (tx, access) = enter(&ctx, &caller).await?;
+    let access = access::of(&ctx, &tx).await?;
     let q = q.into_inner();
     let scope = scope_of(&access, &q.scope, q.module)?;
     let spec = ListSpec::<setting::Entity>::new()
@@ -134,10 +134,10 @@ pub struct PutSetting {
 #[put("/settings")]
 pub(crate) async fn put(
     ctx: CellContext,
-    caller: Caller,
+    tx: Scoped<InActiveOrg, Write>,
     body: ValidJson<PutSetting>,
 ) -> ApiResult<HttpResponse> {
-    let (tx, access) = enter_write(&ctx, &caller).await?;
+    let access = access::of(&ctx, &tx).await?;
     let body = body.0;
     let scope = scope_of(&access, &body.scope, body.module)?;
     validate(&scope, &body.namespace, &body.key)?;
@@ -160,10 +160,10 @@ pub(crate) async fn put(
 #[get("/settings/{id}")]
 pub(crate) async fn get_one(
     ctx: CellContext,
-    caller: Caller,
+    tx: Scoped<InActiveOrg, Read>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let (tx, access) = enter(&ctx, &caller).await?;
+    let access = access::of(&ctx, &tx).await?;
     let row = tx
         .repo::<setting::Entity>()
         .get(id.into_inner())
@@ -179,10 +179,10 @@ pub(crate) async fn get_one(
 #[delete("/settings/{id}")]
 pub(crate) async fn delete_one(
     ctx: CellContext,
-    caller: Caller,
+    tx: Scoped<InActiveOrg, Write>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let (tx, access) = enter_write(&ctx, &caller).await?;
+    let access = access::of(&ctx, &tx).await?;
     let repo = tx.repo::<setting::Entity>();
     let row = repo
         .get(id.into_inner())

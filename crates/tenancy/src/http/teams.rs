@@ -9,14 +9,14 @@ use std::collections::BTreeSet;
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
-use kernel::http::{Caller, ListQuery, ListSpec, Role, ValidJson, fetch_page};
+use kernel::http::{ListQuery, ListSpec, Read, Role, Scoped, ValidJson, Write, fetch_page};
 use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, Condition, QueryFilter, QueryOrder};
 use kernel::{ApiError, ApiResult, CellContext, TenantTx};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::not_found;
-use crate::access::{self, Access, enter, enter_write};
+use crate::access::{self, Access, InActiveOrg};
 use crate::entity::{membership, team, team_member};
 
 const TAG: &str = "teams";
@@ -69,14 +69,7 @@ pub struct TeamDetail {
 }
 
 fn check_name(name: &str) -> Result<String, ApiError> {
-    // The limit counts what was sent (as the document states it); the name is kept trimmed.
-    if name.chars().count() > MAX_NAME || name.trim().is_empty() {
-        return Err(ApiError::validation(
-            "name",
-            format!("the name must be 1 to {MAX_NAME} characters"),
-        ));
-    }
-    Ok(name.trim().to_owned())
+    kernel::http::trimmed("name", name, MAX_NAME)
 }
 
 fn check_description(d: Option<String>) -> Result<Option<String>, ApiError> {
@@ -191,10 +184,10 @@ pub struct NewTeam {
 #[post("/teams")]
 pub(crate) async fn create_team(
     ctx: CellContext,
-    caller: Caller,
+    tx: Scoped<InActiveOrg, Write>,
     body: ValidJson<NewTeam>,
 ) -> ApiResult<HttpResponse> {
-    let (tx, access) = enter_write(&ctx, &caller).await?;
+    let access = access::of(&ctx, &tx).await?;
     access.require(Role::Member)?;
     let body = body.0;
     let name = check_name(&body.name)?;
@@ -274,10 +267,10 @@ kernel::list_params!(TeamListParams, team_list);
 #[get("/teams")]
 pub(crate) async fn list_teams(
     ctx: CellContext,
-    caller: Caller,
+    tx: Scoped<InActiveOrg, Read>,
     query: ListQuery,
 ) -> ApiResult<HttpResponse> {
-    let (tx, access) = enter(&ctx, &caller).await?;
+    let access = access::of(&ctx, &tx).await?;
     let spec = team_list();
     let mut select = tx.repo::<team::Entity>().find();
     if !access.at_least(Role::Admin) {
@@ -306,10 +299,10 @@ pub(crate) async fn list_teams(
 #[get("/teams/{id}")]
 pub(crate) async fn get_team(
     ctx: CellContext,
-    caller: Caller,
+    tx: Scoped<InActiveOrg, Read>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let (tx, access) = enter(&ctx, &caller).await?;
+    let access = access::of(&ctx, &tx).await?;
     let (team, _) = visible_team(&tx, &access, id.into_inner()).await?;
     let out = detail(&tx, team).await?;
     tx.commit().await?;
@@ -337,11 +330,11 @@ pub struct TeamPatch {
 #[patch("/teams/{id}")]
 pub(crate) async fn update_team(
     ctx: CellContext,
-    caller: Caller,
+    tx: Scoped<InActiveOrg, Write>,
     id: web::Path<Uuid>,
     body: ValidJson<TeamPatch>,
 ) -> ApiResult<HttpResponse> {
-    let (tx, access) = enter_write(&ctx, &caller).await?;
+    let access = access::of(&ctx, &tx).await?;
     let (team, manage) = visible_team(&tx, &access, id.into_inner()).await?;
     if !manage {
         return Err(forbid_manage());
@@ -381,10 +374,10 @@ pub(crate) async fn update_team(
 #[delete("/teams/{id}")]
 pub(crate) async fn delete_team(
     ctx: CellContext,
-    caller: Caller,
+    tx: Scoped<InActiveOrg, Write>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let (tx, access) = enter_write(&ctx, &caller).await?;
+    let access = access::of(&ctx, &tx).await?;
     let (team, manage) = visible_team(&tx, &access, id.into_inner()).await?;
     if !manage {
         return Err(forbid_manage());
@@ -460,11 +453,11 @@ pub(crate) async fn require_org_members(
 #[post("/teams/{id}/members")]
 pub(crate) async fn add_members(
     ctx: CellContext,
-    caller: Caller,
+    tx: Scoped<InActiveOrg, Write>,
     id: web::Path<Uuid>,
     body: ValidJson<AddMembers>,
 ) -> ApiResult<HttpResponse> {
-    let (tx, access) = enter_write(&ctx, &caller).await?;
+    let access = access::of(&ctx, &tx).await?;
     let (team, manage) = visible_team(&tx, &access, id.into_inner()).await?;
     if !manage {
         return Err(forbid_manage());
@@ -542,11 +535,11 @@ pub(crate) async fn add_to_team(
 #[delete("/teams/{id}/members/{user_id}")]
 pub(crate) async fn remove_member(
     ctx: CellContext,
-    caller: Caller,
+    tx: Scoped<InActiveOrg, Write>,
     path: web::Path<(Uuid, Uuid)>,
 ) -> ApiResult<HttpResponse> {
     let (id, user) = path.into_inner();
-    let (tx, access) = enter_write(&ctx, &caller).await?;
+    let access = access::of(&ctx, &tx).await?;
     let (team, manage) = visible_team(&tx, &access, id).await?;
     let repo = tx.repo::<team_member::Entity>();
     if repo.get((access.org, team.id, user)).await?.is_none() {

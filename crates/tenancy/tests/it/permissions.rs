@@ -1,5 +1,5 @@
 //! The permission graph in a cell: org roles and teams feed it in the same transaction as the
-//! membership change, a module route guarded by `iam::Authorized`, iam's routes (grant,
+//! membership change, a module route guarded by `kernel::http::Scoped`, iam's routes (grant,
 //! revoke, check, my access, audit, custom roles), and isolation between orgs.
 
 use serde_json::{Value, json};

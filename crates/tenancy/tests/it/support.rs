@@ -97,25 +97,25 @@ impl PlatformModule for TestAuth {
     }
 }
 
-/// A module with a `document` namespace and one route guarded by [`iam::Authorized`]: how a
-/// module requires a permission.
+/// A module with a `document` namespace and one route guarded by [`kernel::http::Scoped`]: how
+/// a module requires a permission.
 pub struct Docs;
 
 /// `document#view` on the `{id}` of the path.
 pub struct ViewDocument;
-impl iam::Permission for ViewDocument {
+impl kernel::http::Permission for ViewDocument {
     const NAMESPACE: &'static str = "document";
     const PERMISSION: &'static str = "view";
 }
 
 /// Only a handler that extracted the proof can call this.
-fn load(doc: &iam::Authorized<ViewDocument>) -> Value {
-    serde_json::json!({ "id": doc.object_id(), "revision": doc.revision().0 })
+fn load(doc: &kernel::http::Scoped<ViewDocument>) -> Value {
+    serde_json::json!({ "id": doc.object_id() })
 }
 
 #[utoipa::path(responses((status = 200), (status = 403)))]
 #[get("/documents/{id}")]
-async fn get_document(doc: iam::Authorized<ViewDocument>) -> actix_web::HttpResponse {
+async fn get_document(doc: kernel::http::Scoped<ViewDocument>) -> actix_web::HttpResponse {
     actix_web::HttpResponse::Ok().json(load(&doc))
 }
 

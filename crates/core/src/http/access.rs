@@ -1,0 +1,417 @@
+//! One way into a handler. Its signature says who may call it, and what it does inside:
+//!
+//! - [`Scoped<P, Read|Write>`](Scoped): authenticates (401), opens the caller's active org's
+//!   transaction (read-only for `Read`), checks permission `P` first thing in it through the
+//!   cell's [`Authorizer`] (403), and hands the transaction over. The only way to a tenant
+//!   transaction from a request: there is no other constructor.
+//! - [`SignedIn`]: a signed-in user acting on their own account (profile, sessions, MFA, the
+//!   organizations they belong to); no organization's data.
+//! - [`Public`]: anyone (sign-up, login, health).
+//! - [`Signed`]: the request proves itself with a signature the handler verifies (webhooks,
+//!   signed URLs).
+//! - [`Operator`](super::admin::Operator): the cell's admin token.
+//!
+//! Each marker records itself on the request when the handler's extractors are built (before any
+//! of them runs), so even a refused call shows how its route lets callers in; with
+//! `http.expose_access` the answer carries it as `x-cell-access`, and each cell's route-walk test
+//! fails on a documented route that has none. A `Scoped` value cannot be forged:
+//!
+//! ```compile_fail,E0451
+//! struct ViewDoc;
+//! impl kernel::http::Permission for ViewDoc {
+//!     const NAMESPACE: &'static str = "document";
+//!     const PERMISSION: &'static str = "view";
+//! }
+//! fn load(_proof: &kernel::http::Scoped<ViewDoc>) {}
+//! // Every field named, so the only error left is that they are private (E0451).
+//! let forged = kernel::http::Scoped::<ViewDoc> {
+//!     caller: todo!(),
+//!     tx: todo!(),
+//!     object_id: todo!(),
+//!     mode: std::marker::PhantomData,
+//! };
+//! load(&forged);
+//! ```
+
+use std::future::{Ready, ready};
+use std::marker::PhantomData;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use uuid::Uuid;
+
+use super::caller::Caller;
+use crate::context::CellContext;
+use crate::db::TenantTx;
+use crate::error::ApiError;
+
+/// The response header that names a route's access when `http.expose_access` is set.
+pub const ACCESS_HEADER: &str = "x-cell-access";
+
+/// How a route lets callers in, as its handler's extractor declared it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    Signed,
+    SignedIn,
+    Operator,
+    /// `namespace#permission`, in a read or a write transaction.
+    Scoped {
+        namespace: &'static str,
+        permission: &'static str,
+        write: bool,
+    },
+}
+
+impl std::fmt::Display for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Public => f.write_str("public"),
+            Self::Signed => f.write_str("signed"),
+            Self::SignedIn => f.write_str("signed-in"),
+            Self::Operator => f.write_str("operator"),
+            Self::Scoped {
+                namespace,
+                permission,
+                write,
+            } => {
+                let mode = if *write { "write" } else { "read" };
+                write!(f, "{namespace}#{permission} {mode}")
+            }
+        }
+    }
+}
+
+/// Records how the request's route lets callers in (the first marker wins: a handler that also
+/// extracts a second marker, say a `SignedIn` beside its `Scoped`, is described by the first).
+pub(crate) fn mark(req: &HttpRequest, access: Access) {
+    let mut ext = req.extensions_mut();
+    if ext.get::<Access>().is_none() {
+        ext.insert(access);
+    }
+}
+
+/// Where the object of a permission comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Object {
+    /// A path parameter (`{id}` in `/documents/{id}`) holding the object id.
+    Path(&'static str),
+    /// The caller's active organization (`org:<id>`): for org-wide actions.
+    CallerOrg,
+}
+
+/// A permission a handler requires: `NAMESPACE#PERMISSION` on the object `OBJECT` names.
+///
+/// ```
+/// struct EditDocument;
+/// impl kernel::http::Permission for EditDocument {
+///     const NAMESPACE: &'static str = "document";
+///     const PERMISSION: &'static str = "edit";
+///     const OBJECT: kernel::http::Object = kernel::http::Object::Path("document_id");
+/// }
+/// ```
+pub trait Permission: 'static {
+    const NAMESPACE: &'static str;
+    const PERMISSION: &'static str;
+    const OBJECT: Object = Object::Path("id");
+
+    /// A condition on the caller checked before any transaction opens (a zone of the cell: abm's
+    /// dashboard is only for the operator organization). Its error is the answer.
+    fn admit(_ctx: &CellContext, _caller: &Caller) -> Result<(), ApiError> {
+        Ok(())
+    }
+
+    /// The answer when the caller lacks the permission.
+    fn refused() -> ApiError {
+        ApiError::forbidden(format!(
+            "you need the `{}` permission on this {}",
+            Self::PERMISSION,
+            Self::NAMESPACE
+        ))
+        .with_details(serde_json::json!({
+            "namespace": Self::NAMESPACE,
+            "permission": Self::PERMISSION,
+        }))
+    }
+}
+
+/// Administers the active organization (`org#admin_access`: owners and admins). The `org`
+/// namespace and its three access levels are the platform's roles, as the permission module's
+/// base schema defines them; every module may name them.
+#[derive(Debug)]
+pub struct AdministerOrg;
+impl Permission for AdministerOrg {
+    const NAMESPACE: &'static str = "org";
+    const PERMISSION: &'static str = "admin_access";
+    const OBJECT: Object = Object::CallerOrg;
+}
+
+/// Works in the active organization (`org#member_access`: members, admins and owners; not
+/// viewers).
+#[derive(Debug)]
+pub struct WorkInOrg;
+impl Permission for WorkInOrg {
+    const NAMESPACE: &'static str = "org";
+    const PERMISSION: &'static str = "member_access";
+    const OBJECT: Object = Object::CallerOrg;
+}
+
+/// Belongs to the active organization (`org#viewer_access`: every member).
+#[derive(Debug)]
+pub struct InOrg;
+impl Permission for InOrg {
+    const NAMESPACE: &'static str = "org";
+    const PERMISSION: &'static str = "viewer_access";
+    const OBJECT: Object = Object::CallerOrg;
+}
+
+/// What a [`Scoped`] handler does in its transaction.
+pub trait Mode: 'static {
+    const WRITE: bool;
+}
+
+/// Only reads: the transaction is read-only ([`crate::Db::tenant_read`]; on SQLite it reads
+/// beside the writer, on PostgreSQL it ends without a wait).
+#[derive(Debug)]
+pub enum Read {}
+impl Mode for Read {
+    const WRITE: bool = false;
+}
+
+/// Changes something: a write transaction ([`crate::Db::tenant`]).
+#[derive(Debug)]
+pub enum Write {}
+impl Mode for Write {
+    const WRITE: bool = true;
+}
+
+/// The caller, holding `P`, inside a transaction of their active organization. Derefs to the
+/// transaction; end it with [`Scoped::commit`] (dropping it rolls back).
+pub struct Scoped<P: Permission, M: Mode = Read> {
+    caller: Caller,
+    tx: TenantTx,
+    object_id: String,
+    mode: PhantomData<fn() -> (P, M)>,
+}
+
+impl<P: Permission, M: Mode> Scoped<P, M> {
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    /// The caller's active organization, whose transaction this is.
+    pub fn org_id(&self) -> Uuid {
+        self.tx.org_id()
+    }
+
+    /// The id of the object `P` was checked on.
+    pub fn object_id(&self) -> &str {
+        &self.object_id
+    }
+
+    pub fn tx(&self) -> &TenantTx {
+        &self.tx
+    }
+
+    pub fn into_parts(self) -> (Caller, TenantTx) {
+        (self.caller, self.tx)
+    }
+
+    pub async fn commit(self) -> Result<(), ApiError> {
+        Ok(self.tx.commit().await?)
+    }
+
+    /// Whether the caller also holds `Q` (on the org, or on `object_id`), checked in this
+    /// transaction: for a rule that depends on the request (checking someone else's access).
+    pub async fn holds<Q: Permission>(
+        &self,
+        ctx: &CellContext,
+        object_id: Option<&str>,
+    ) -> Result<bool, ApiError> {
+        let object = object_of::<Q>(self.tx.org_id(), object_id.map(str::to_owned))?;
+        authorizer(ctx)?
+            .check(
+                ctx,
+                &self.tx,
+                self.caller.user_id,
+                Q::NAMESPACE,
+                &object,
+                Q::PERMISSION,
+            )
+            .await
+    }
+
+    /// [`Scoped::holds`], answering `Q`'s refusal when it is not held.
+    pub async fn require<Q: Permission>(
+        &self,
+        ctx: &CellContext,
+        object_id: Option<&str>,
+    ) -> Result<(), ApiError> {
+        match self.holds::<Q>(ctx, object_id).await? {
+            true => Ok(()),
+            false => Err(Q::refused()),
+        }
+    }
+
+    /// Checks `P` for `caller` outside an HTTP handler (another extractor, a job acting for a
+    /// user): opens the org's transaction and checks first thing in it, so the check never reads
+    /// the transaction's own uncommitted writes.
+    pub async fn begin(
+        ctx: &CellContext,
+        caller: Caller,
+        object_id: Option<String>,
+    ) -> Result<Self, ApiError> {
+        P::admit(ctx, &caller)?;
+        let org = caller.org()?;
+        let object_id = object_of::<P>(org, object_id)?;
+        let authorizer = authorizer(ctx)?;
+        let tx = match M::WRITE {
+            true => ctx.db().tenant(org).await?,
+            false => ctx.db().tenant_read(org).await?,
+        };
+        let allowed = authorizer
+            .check(
+                ctx,
+                &tx,
+                caller.user_id,
+                P::NAMESPACE,
+                &object_id,
+                P::PERMISSION,
+            )
+            .await;
+        match allowed {
+            Ok(true) => Ok(Self {
+                caller,
+                tx,
+                object_id,
+                mode: PhantomData,
+            }),
+            Ok(false) => {
+                tx.rollback().await?;
+                Err(P::refused())
+            }
+            Err(e) => {
+                tx.rollback().await?;
+                Err(e)
+            }
+        }
+    }
+}
+
+impl<P: Permission, M: Mode> std::fmt::Debug for Scoped<P, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scoped")
+            .field(
+                "access",
+                &format_args!("{}#{}", P::NAMESPACE, P::PERMISSION),
+            )
+            .field("write", &M::WRITE)
+            .field("user", &self.caller.user_id)
+            .field("org", &self.tx.org_id())
+            .field("object_id", &self.object_id)
+            .finish()
+    }
+}
+
+impl<P: Permission, M: Mode> std::ops::Deref for Scoped<P, M> {
+    type Target = TenantTx;
+
+    fn deref(&self) -> &TenantTx {
+        &self.tx
+    }
+}
+
+fn object_of<P: Permission>(org: Uuid, given: Option<String>) -> Result<String, ApiError> {
+    match (P::OBJECT, given) {
+        (Object::CallerOrg, _) => Ok(org.to_string()),
+        (Object::Path(_), Some(id)) => Ok(id),
+        (Object::Path(name), None) => Err(ApiError::internal(anyhow::anyhow!(
+            "route has no `{name}` path parameter for {}#{}",
+            P::NAMESPACE,
+            P::PERMISSION
+        ))),
+    }
+}
+
+fn authorizer(ctx: &CellContext) -> Result<&dyn super::Authorizer, ApiError> {
+    ctx.authorizer()
+        .map(AsRef::as_ref)
+        .ok_or_else(|| ApiError::forbidden("this cell has no permission module to decide this"))
+}
+
+impl<P: Permission, M: Mode> FromRequest for Scoped<P, M> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        mark(
+            req,
+            Access::Scoped {
+                namespace: P::NAMESPACE,
+                permission: P::PERMISSION,
+                write: M::WRITE,
+            },
+        );
+        let caller = Caller::extract(req).into_inner();
+        let ctx = CellContext::extract(req).into_inner();
+        let object_id = match P::OBJECT {
+            Object::Path(name) => req.match_info().get(name).map(str::to_owned),
+            Object::CallerOrg => None,
+        };
+        Box::pin(async move { Self::begin(&ctx?, caller?, object_id).await })
+    }
+}
+
+/// A signed-in user acting on their own account: no organization's data. Derefs to the
+/// [`Caller`]; 401 without one.
+#[derive(Debug, Clone)]
+pub struct SignedIn(pub Caller);
+
+impl std::ops::Deref for SignedIn {
+    type Target = Caller;
+
+    fn deref(&self) -> &Caller {
+        &self.0
+    }
+}
+
+impl FromRequest for SignedIn {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        mark(req, Access::SignedIn);
+        ready(Caller::extract(req).into_inner().map(SignedIn))
+    }
+}
+
+/// A route anyone may call. It carries the caller when there is one (a signed-in user calling
+/// a public route), for routes that answer both.
+#[derive(Debug, Clone)]
+pub struct Public(pub Option<Caller>);
+
+impl FromRequest for Public {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        mark(req, Access::Public);
+        ready(Ok(Public(req.extensions().get::<Caller>().cloned())))
+    }
+}
+
+/// A route whose request proves itself with a signature the handler verifies (a webhook's
+/// HMAC, a signed URL's token): the handler must verify before it reads anything else.
+#[derive(Debug, Clone, Copy)]
+pub struct Signed;
+
+impl FromRequest for Signed {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        mark(req, Access::Signed);
+        ready(Ok(Signed))
+    }
+}

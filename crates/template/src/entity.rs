@@ -1,0 +1,28 @@
+//! The module's tables, as sea-orm entities. Private to the crate: other modules reach items
+//! through the module's events and public functions, never its rows.
+
+pub(crate) mod item {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "template_items")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub name: String,
+        /// `open` or `done`.
+        pub status: String,
+        pub notes: Option<String>,
+        pub created_by: Uuid,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+kernel::tenant_entity!(item);

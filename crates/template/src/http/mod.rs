@@ -1,0 +1,7 @@
+//! The module's routes, one file per operation group.
+
+mod items;
+
+pub(crate) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
+    items::configure(cfg);
+}

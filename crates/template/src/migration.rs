@@ -1,0 +1,55 @@
+//! Forward-only migrations, named `template_m<date>_<seq>_<what>`. Every tenant table leads
+//! its keys with `org_id` and gets row-level security.
+
+use kernel::migration::{index, org_id, text, ts, uuid_pk};
+use sea_orm_migration::prelude::*;
+
+pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+    vec![Box::new(CreateItems)]
+}
+
+struct CreateItems;
+
+impl MigrationName for CreateItems {
+    fn name(&self) -> &str {
+        "template_m20261203_000001_create_items"
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for CreateItems {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("template_items")
+                .col(uuid_pk("id"))
+                .col(org_id())
+                .col(text("name"))
+                .col(text("status"))
+                .col(ColumnDef::new("notes").text().to_owned())
+                .col(ColumnDef::new("created_by").uuid().not_null().to_owned())
+                .col(ts("created_at"))
+                .col(ts("updated_at"))
+                .to_owned(),
+        )
+        .await?;
+        // A name is unique in its org: a second one is a 409 naming the field.
+        m.create_index(
+            index(
+                "template_items_org_name",
+                "template_items",
+                &["org_id", "name"],
+            )
+            .unique()
+            .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "template_items_org_created",
+            "template_items",
+            &["org_id", "created_at"],
+        ))
+        .await?;
+        kernel::db::enable_tenant_rls(m.get_connection(), "template_items").await
+    }
+}

@@ -1,0 +1,5 @@
+//! The template module's integration tests: one binary, every database test on SQLite and
+//! PostgreSQL (as a `NOBYPASSRLS` role, so row-level security binds).
+
+mod items;
+mod support;
