@@ -10,6 +10,10 @@ For every module crate (a crate under crates/ whose src/module.rs implements Pla
 2. its code (src/) names no other module's entities (`<module>::entity`, `<module>::store`) and
    no other module's tables in SQL (`FROM users`, `JOIN memberships`, …).
 
+3. every step out of the tenant scope (`tx.unscoped()`, in any crate's src/) carries a reason:
+   an `// unscoped: <why>` comment on its line or within the three lines above. The uses are
+   listed with their reasons (`--unscoped`), so a reviewer sees all of them in one place.
+
 Exits 1 listing every crossing. Run by .ci/run; `python3 scripts/boundaries.py` locally.
 """
 import pathlib
@@ -69,10 +73,35 @@ def main():
                     problems.append(f"{where}: names another module's entities (`{m.group(0)}`); use its public API or events")
                 if sql and (m := sql.search(line)):
                     problems.append(f"{where}: SQL on another module's table `{m.group(2)}`")
+    uses = unscoped_uses()
+    for where, reason in uses:
+        if reason is None:
+            problems.append(f"{where}: `unscoped()` without an `// unscoped: <why>` comment")
+        elif "--unscoped" in sys.argv:
+            print(f"unscoped: {where}: {reason}")
     for p in problems:
         print(f"boundaries: {p}")
-    print(f"boundaries: {len(found)} modules checked ({', '.join(sorted(found))}), {len(problems)} crossings")
+    print(f"boundaries: {len(found)} modules checked ({', '.join(sorted(found))}), "
+          f"{len(uses)} unscoped uses, {len(problems)} crossings")
     return 1 if problems else 0
+
+
+def unscoped_uses():
+    """(file:line, reason or None) for every `.unscoped()` call in the crates' sources."""
+    found = []
+    for rs in sorted(CRATES.glob("*/src/**/*.rs")):
+        lines = rs.read_text().splitlines()
+        for i, line in enumerate(lines):
+            code = line.split("//")[0]
+            if ".unscoped()" not in code:
+                continue
+            reason = None
+            for back in lines[max(0, i - 3): i + 1][::-1]:
+                if m := re.search(r"//\s*unscoped:\s*(.+)", back):
+                    reason = m.group(1).strip()
+                    break
+            found.append((f"{rs.relative_to(ROOT)}:{i + 1}", reason))
+    return found
 
 
 if __name__ == "__main__":

@@ -248,6 +248,7 @@ impl Inner {
                     .do_nothing()
                     .to_owned(),
                 )
+                // unscoped: bulk insert (ON CONFLICT on org_id, event_uuid); every row carries tx's org
                 .exec_with_returning_keys(tx.unscoped())
                 .await?;
             report.signals += stored.len();
@@ -269,10 +270,12 @@ impl Inner {
                     weight: Set(*weight),
                 }
             }))
+            // unscoped: bulk insert into the score queue; every row carries tx's org
             .exec_without_returning(tx.unscoped())
             .await?;
             ctx.jobs()
                 .enqueue_unless_pending(
+                    // unscoped: the kernel's job table, written in the change's transaction
                     tx.unscoped(),
                     SCORE_JOB,
                     Some(state.operator),

@@ -44,6 +44,7 @@ pub fn window_start(now: DateTime<Utc>) -> DateTime<Utc> {
 
 /// Serializes the score jobs of the org of `tx` (PostgreSQL; SQLite's write lock does already).
 async fn lock(tx: &TenantTx) -> Result<(), kernel::sea_orm::DbErr> {
+    // unscoped: the backend and a transaction-scoped advisory lock: no table
     if tx.unscoped().get_database_backend() == DbBackend::Postgres {
         tx.unscoped()
             .execute_raw(Statement::from_sql_and_values(
@@ -68,6 +69,7 @@ pub async fn apply_queue(
     let mut added: HashMap<Uuid, i64> = HashMap::new();
     for row in score_queue::Entity::delete_many()
         .filter(score_queue::Column::OrgId.eq(tx.org_id()))
+        // unscoped: bulk DELETE … RETURNING, filtered by tx's org above
         .exec_with_returning(tx.unscoped())
         .await?
     {
@@ -83,6 +85,7 @@ pub async fn apply_queue(
 /// snapshot; returns how many scores changed.
 pub async fn daily(ctx: &CellContext, tx: &TenantTx, threshold: i64) -> Result<usize, ApiError> {
     lock(tx).await?;
+    // unscoped: the window re-sum is raw SQL; each statement filters by tx's org
     let conn = tx.unscoped();
     let backend = conn.get_database_backend();
     let sums = "SELECT prospect_company_id, CAST(SUM(weight) AS BIGINT) AS score \
@@ -165,6 +168,7 @@ async fn set_scores(
                 .col_expr(prospect_company::Column::ScoreUpdatedAt, Expr::value(now))
                 .filter(prospect_company::Column::OrgId.eq(tx.org_id()))
                 .filter(prospect_company::Column::Id.is_in(batch.iter().copied()))
+                // unscoped: bulk UPDATE, filtered by tx's org above
                 .exec(tx.unscoped())
                 .await?;
         }
@@ -195,6 +199,7 @@ async fn engage(
         if let Some(ids) = batch {
             update = update.filter(prospect_company::Column::Id.is_in(ids.iter().copied()));
         }
+        // unscoped: bulk UPDATE … RETURNING, filtered by tx's org above
         for company in update.exec_with_returning(tx.unscoped()).await? {
             let engaged = crate::events::CompanyEngaged {
                 prospect_company_id: company.id,

@@ -204,6 +204,7 @@ impl Audit {
             )));
         }
         self.record(
+            // unscoped: the audit log is the kernel's, written in the change's transaction with tx's org
             tx.unscoped(),
             AuditEntry {
                 org_id: Some(tx.org_id()),
@@ -564,13 +565,15 @@ pub async fn export_audit(
         "format": format,
     });
     let (caller, tx) = scoped.into_parts();
+    // unscoped: the kernel's job and audit tables, written in the request's transaction
+    let conn = tx.unscoped();
     let id = ctx
         .jobs()
-        .enqueue(tx.unscoped(), EXPORT_JOB, Some(org), payload.clone())
+        .enqueue(conn, EXPORT_JOB, Some(org), payload.clone())
         .await?;
     ctx.audit()
         .record_request(
-            tx.unscoped(),
+            conn,
             &req,
             Some(&caller),
             AuditEntry::new("audit.export")
@@ -612,6 +615,7 @@ pub async fn export_status(
     tx.caller().require_scope("audit:read")?;
     let org = tx.org_id();
     let id = path.id;
+    // unscoped: the kernel's job table, read with an explicit org predicate
     let conn = tx.unscoped();
     let row = conn
         .query_one_raw(stmt(

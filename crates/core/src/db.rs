@@ -369,8 +369,24 @@ impl TenantTx {
         }
     }
 
-    /// The transaction itself, for statements on tables that are not tenant-owned. Named so that
-    /// a reviewer sees every place that steps outside the scope.
+    /// One page of a list (`ListQuery`'s page, limit and capped total) of a tenant table,
+    /// `select` built from [`Repo::find`] (which carries the org predicate).
+    pub async fn page<E>(
+        &self,
+        select: Select<E>,
+        query: &crate::http::ListQuery,
+    ) -> Result<crate::http::Page<E::Model>, DbErr>
+    where
+        E: TenantEntity,
+        E::Model: Sync,
+    {
+        crate::http::fetch_page(select, query, &self.txn).await
+    }
+
+    /// The transaction itself, for statements the repository cannot say (tables that are not
+    /// tenant-owned, bulk statements with their own org predicate). Every use carries an
+    /// `// unscoped: <reason>` comment; `scripts/boundaries.py` lists them and fails on one
+    /// without.
     pub fn unscoped(&self) -> &DatabaseTransaction {
         &self.txn
     }

@@ -336,6 +336,7 @@ impl Events {
     /// Publishes inside a tenant transaction: the event belongs to the transaction's org and is
     /// delivered only if the transaction commits.
     pub async fn publish(&self, tx: &TenantTx, event: NewEvent) -> Result<Uuid, EventError> {
+        // unscoped: the kernel's outbox, written in the change's transaction with tx's org
         self.publish_on(tx.unscoped(), tx.org_id(), event).await
     }
 

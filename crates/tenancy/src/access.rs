@@ -162,6 +162,7 @@ pub(crate) async fn lock_org(tx: &TenantTx) -> Result<(), ApiError> {
             Expr::col(organization::Column::UpdatedAt),
         )
         .filter(organization::Column::Id.eq(tx.org_id()))
+        // unscoped: organizations are keyed by their id, not an org_id column: the row of tx's org
         .exec(tx.unscoped())
         .await?;
     Ok(())

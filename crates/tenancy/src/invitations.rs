@@ -231,6 +231,7 @@ pub(crate) async fn send(
         false => repo.insert(inv).await?,
     };
     let org = organization::Entity::find_by_id(tx.org_id())
+        // unscoped: organizations are keyed by their id: the row of tx's org
         .one(tx.unscoped())
         .await?
         .ok_or_else(access::not_found_org)?;
@@ -252,6 +253,7 @@ pub(crate) async fn send(
     );
     ctx.mail()
         .queue(
+            // unscoped: the kernel's mail outbox, written in the change's transaction
             tx.unscoped(),
             Some(tx.org_id()),
             &saved.email,

@@ -131,6 +131,7 @@ async fn insert_organization(
     let name = new.name.trim().to_owned();
     let slug = match new.slug {
         Some(slug) => {
+            // unscoped: slugs are unique across organizations
             check_new_slug(tx.unscoped(), &slug).await?;
             slug
         }
@@ -138,6 +139,7 @@ async fn insert_organization(
             let base = slugify(&name);
             let mut slug = base.clone();
             // Personal orgs are named after people, so collisions are common: add a suffix.
+            // unscoped: slugs are unique across organizations
             while slug_taken(tx.unscoped(), &slug).await? {
                 let suffix = Uuid::now_v7().simple().to_string();
                 slug = format!("{base}-{}", &suffix[suffix.len() - 6..]);
@@ -167,6 +169,7 @@ async fn insert_organization(
     };
     // A slug taken concurrently is a unique violation: 409 through `From<DbErr>`.
     let org = organization::Entity::insert(org)
+        // unscoped: organizations are keyed by their id: the new org's row
         .exec_with_returning(tx.unscoped())
         .await?;
     Ok(org.into())
@@ -219,6 +222,7 @@ pub async fn member_role(tx: &TenantTx, user: Uuid) -> Result<Option<String>, Ap
 /// The organization `tx` is scoped to, if it exists (another module's view of it).
 pub async fn organization(tx: &TenantTx) -> Result<Option<Organization>, ApiError> {
     Ok(organization::Entity::find_by_id(tx.org_id())
+        // unscoped: organizations are keyed by their id: the row of tx's org
         .one(tx.unscoped())
         .await
         .map_err(ApiError::internal)?

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
-use kernel::http::{ListQuery, ListSpec, ValidJson, fetch_page};
+use kernel::http::{ListQuery, ListSpec, ValidJson};
 use kernel::sea_orm::sea_query::{Expr, Query};
 use kernel::sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -143,7 +143,7 @@ pub(crate) async fn list(tx: Internal<Read>, mut query: ListQuery) -> ApiResult<
         );
     }
     let select = spec.apply(&query, select)?;
-    let page = fetch_page(select, &query, tx.unscoped()).await?;
+    let page = tx.page(select, &query).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(page.map(Company::from)))
 }

@@ -11,7 +11,7 @@
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
-use kernel::http::{ListQuery, ListSpec, ValidJson, fetch_page};
+use kernel::http::{ListQuery, ListSpec, ValidJson};
 use kernel::sea_orm::sea_query::Expr;
 use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, Condition, QueryFilter, QueryOrder};
 use kernel::{ApiError, ApiResult, TenantTx};
@@ -266,7 +266,7 @@ pub(crate) async fn list_contacts(
         .find()
         .filter(contact::Column::ProspectCompanyId.eq(company.id));
     let select = spec.apply(&query, select)?;
-    let page = fetch_page(select, &query, tx.unscoped()).await?;
+    let page = tx.page(select, &query).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(page.map(Contact::from)))
 }
@@ -649,7 +649,7 @@ pub(crate) async fn list_org_domains(
 ) -> ApiResult<HttpResponse> {
     let spec = org_domain_list();
     let select = spec.apply(&query, tx.repo::<org_domain::Entity>().find())?;
-    let page = fetch_page(select, &query, tx.unscoped()).await?;
+    let page = tx.page(select, &query).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(page.map(OrgDomain::from)))
 }

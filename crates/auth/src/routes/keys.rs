@@ -5,7 +5,6 @@ use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Utc};
 use kernel::http::{
     AdministerOrg, InOrg, ListQuery, ListSpec, Read, Scoped, ValidJson, WorkInOrg, Write,
-    fetch_page,
 };
 use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, ExprTrait, QueryFilter};
 use kernel::{ApiError, ApiResult, CellContext};
@@ -164,9 +163,7 @@ pub(crate) async fn list_keys(
         select = select.filter(api_key::Column::CreatedBy.eq(tx.caller().user_id));
     }
     let select = spec.apply(&query, select)?;
-    let page = fetch_page(select, &query, tx.unscoped())
-        .await
-        .map_err(db_err)?;
+    let page = tx.page(select, &query).await.map_err(db_err)?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(page.map(KeyView::from)))
 }

@@ -101,6 +101,7 @@ pub(crate) async fn register(
         body.last_name.clone(),
         false,
     )
+    // unscoped: users are not tenant-owned; inserted with the new org's rows
     .insert(tx.unscoped())
     .await;
     let user = match user {
@@ -132,6 +133,7 @@ pub(crate) async fn register(
     .await?;
     service::mail_link(
         &ctx,
+        // unscoped: the kernel's mail outbox, written in the change's transaction
         tx.unscoped(),
         state,
         user.id,
@@ -188,6 +190,7 @@ async fn register_invited(
         body.last_name.clone(),
         true,
     )
+    // unscoped: users are not tenant-owned; inserted with the new org's rows
     .insert(tx.unscoped())
     .await
     .map_err(|e| match e.sql_err() {

@@ -13,7 +13,6 @@ use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use kernel::http::{
     AdministerOrg, Caller, InOrg, ListQuery, ListSpec, Page, Read, Scoped, ValidJson, Write,
-    fetch_page,
 };
 use kernel::sea_orm::ActiveValue::Set;
 use kernel::{ApiError, ApiResult, CellContext};
@@ -634,7 +633,7 @@ pub(crate) async fn list_roles(
     let spec = role_list();
     let tx = member;
     let select = spec.apply(&query, tx.repo::<role::Entity>().find())?;
-    let page = fetch_page(select, &query, tx.unscoped()).await?;
+    let page = tx.page(select, &query).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(page.map(Role::from)))
 }

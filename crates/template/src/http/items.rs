@@ -4,7 +4,7 @@
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
-use kernel::http::{ListQuery, ListSpec, Page, State, ValidJson, fetch_page, trimmed};
+use kernel::http::{ListQuery, ListSpec, Page, State, ValidJson, trimmed};
 use kernel::{ApiResult, CellContext};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -72,7 +72,7 @@ kernel::list_params!(ItemListParams, item_list);
 #[get("/items")]
 pub(crate) async fn list(tx: ReadItems, query: ListQuery) -> ApiResult<HttpResponse> {
     let select = item_list().apply(&query, tx.repo::<item::Entity>().find())?;
-    let page = fetch_page(select, &query, tx.repo::<item::Entity>().conn()).await?;
+    let page = tx.page(select, &query).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(page.map(Item::from)))
 }

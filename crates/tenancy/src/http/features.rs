@@ -91,7 +91,7 @@ pub(crate) async fn list_overrides(
 ) -> ApiResult<HttpResponse> {
     let spec = override_list();
     let select = spec.apply(&query, tx.repo::<flag_override::Entity>().find())?;
-    let page = fetch_page(select, &query, tx.unscoped()).await?;
+    let page = tx.page(select, &query).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(page.map(FlagOverride::from)))
 }
@@ -130,6 +130,7 @@ pub(crate) async fn put_override(
     access.require(Role::Admin)?;
     let body = body.0;
     let flag = feature_flag::Entity::find_by_id(body.flag.clone())
+        // unscoped: global feature flags belong to no org
         .one(tx.unscoped())
         .await?
         .ok_or_else(|| ApiError::validation("flag", format!("no feature flag `{}`", body.flag)))?;

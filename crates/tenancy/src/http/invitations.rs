@@ -8,9 +8,7 @@ use std::collections::BTreeSet;
 use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Utc};
 use kernel::http::list::{Filter, FilterOp};
-use kernel::http::{
-    ListQuery, ListSpec, Public, Read, Role, Scoped, SignedIn, ValidJson, Write, fetch_page,
-};
+use kernel::http::{ListQuery, ListSpec, Public, Read, Role, Scoped, SignedIn, ValidJson, Write};
 use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use kernel::{ApiError, ApiResult, CellContext, TenantTx};
 use serde::{Deserialize, Serialize};
@@ -174,7 +172,7 @@ pub(crate) async fn list(
     }
     let spec = invitation_list();
     let select = spec.apply(&query, tx.repo::<invitation::Entity>().find())?;
-    let page = fetch_page(select, &query, tx.unscoped()).await?;
+    let page = tx.page(select, &query).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(page.map(Invitation::from)))
 }

@@ -6,9 +6,7 @@
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
-use kernel::http::{
-    ListQuery, ListSpec, Read, Role, Scoped, SignedIn, ValidJson, Write, fetch_page,
-};
+use kernel::http::{ListQuery, ListSpec, Read, Role, Scoped, SignedIn, ValidJson, Write};
 use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait};
 use kernel::{ApiError, ApiResult, CellContext, TenantTx};
 use serde::{Deserialize, Serialize};
@@ -98,6 +96,7 @@ pub(crate) async fn list_orgs(ctx: CellContext, caller: SignedIn) -> ApiResult<H
 
 async fn load_org(tx: &TenantTx) -> Result<organization::Model, ApiError> {
     organization::Entity::find_by_id(tx.org_id())
+        // unscoped: organizations are keyed by their id: the row of tx's org
         .one(tx.unscoped())
         .await?
         .ok_or_else(access::not_found_org)
@@ -198,6 +197,7 @@ pub(crate) async fn update_org(
     if let Some(slug) = patch.slug
         && slug != org.slug
     {
+        // unscoped: slugs are unique across organizations
         crate::orgs::check_new_slug(tx.unscoped(), &slug).await?;
         m.slug = Set(slug);
     }
@@ -249,6 +249,7 @@ pub(crate) async fn update_org(
         m.settings = Set(settings);
     }
     m.updated_at = Set(Utc::now());
+    // unscoped: organizations are keyed by their id: the row of tx's org
     let updated = organization::Entity::update(m).exec(tx.unscoped()).await?;
     access::publish(
         &ctx,
@@ -316,7 +317,7 @@ pub(crate) async fn list_members(
 ) -> ApiResult<HttpResponse> {
     let spec = member_list();
     let select = spec.apply(&query, tx.repo::<membership::Entity>().find())?;
-    let page = fetch_page(select, &query, tx.unscoped()).await?;
+    let page = tx.page(select, &query).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(page.map(|m| member_view(&ctx, m))))
 }

@@ -3,7 +3,7 @@
 //! settings are read by every member and written by admins and owners.
 
 use actix_web::{HttpResponse, delete, get, put, web};
-use kernel::http::{ListQuery, ListSpec, Read, Role, Scoped, ValidJson, Write, fetch_page};
+use kernel::http::{ListQuery, ListSpec, Read, Role, Scoped, ValidJson, Write};
 use kernel::sea_orm::{ColumnTrait, QueryFilter};
 use kernel::{ApiError, ApiResult, CellContext};
 use serde::Deserialize;
@@ -103,7 +103,7 @@ pub(crate) async fn list(
     if let Some(key) = q.key {
         select = select.filter(setting::Column::Key.eq(key));
     }
-    let page = fetch_page(spec.apply(&query, select)?, &query, tx.unscoped()).await?;
+    let page = tx.page(spec.apply(&query, select)?, &query).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(page.map(Setting::from)))
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
-use kernel::http::{ListQuery, ListSpec, Read, Role, Scoped, ValidJson, Write, fetch_page};
+use kernel::http::{ListQuery, ListSpec, Read, Role, Scoped, ValidJson, Write};
 use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, Condition, QueryFilter, QueryOrder};
 use kernel::{ApiError, ApiResult, CellContext, TenantTx};
 use serde::{Deserialize, Serialize};
@@ -289,7 +289,7 @@ pub(crate) async fn list_teams(
                 .add(team::Column::Id.is_in(mine)),
         );
     }
-    let page = fetch_page(spec.apply(&query, select)?, &query, tx.unscoped()).await?;
+    let page = tx.page(spec.apply(&query, select)?, &query).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(page.map(Team::from)))
 }
