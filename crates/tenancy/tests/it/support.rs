@@ -306,18 +306,7 @@ impl Cell {
 
     /// Payloads of the events named `name` (any org), oldest first.
     pub async fn events(&self, name: &str) -> anyhow::Result<Vec<Value>> {
-        let db = self.ctx().db().system();
-        let rows = db
-            .conn()
-            .query_all_raw(Statement::from_sql_and_values(
-                db.backend(),
-                "SELECT payload FROM kernel_events WHERE name = $1 ORDER BY id",
-                [name.into()],
-            ))
-            .await?;
-        rows.iter()
-            .map(|r| Ok(serde_json::from_str(&r.try_get::<String>("", "payload")?)?))
-            .collect()
+        self.app.events(name).await
     }
 
     /// The queued emails to `to`, oldest first: (template, subject, text).
