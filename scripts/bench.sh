@@ -5,8 +5,18 @@
 # a change moves a figure). Arguments go to `cellbench run` (see `--help`), e.g.
 #   scripts/bench.sh --backends postgres --duration 30
 #   scripts/bench.sh --tiny            # seconds: what CI runs
+#   scripts/bench.sh --peer            # also the Loco.rs starter's read by id (scripts/peer.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh
+args=()
+for a in "$@"; do
+  if [ "$a" = --peer ]; then
+    peer=$(scripts/peer.sh)
+    args+=(--peer "$peer" --peer-dir "${PEER_HOME:-$HOME/.cache/cell-platform}/peer")
+  else
+    args+=("$a")
+  fi
+done
 cargo build --release --locked -p fullorbit -p suite -p cellbench
-exec target/release/cellbench run "$@"
+exec target/release/cellbench run "${args[@]}"

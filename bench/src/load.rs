@@ -31,6 +31,8 @@ pub struct Shared {
     counter: AtomicU64,
     /// Events the hook answered 200 for (each one must become a signal).
     pub accepted: AtomicU64,
+    /// The peer's `authorization` and note paths, once it is prepared.
+    pub peer: std::sync::OnceLock<(String, Vec<String>)>,
 }
 
 impl Shared {
@@ -53,6 +55,7 @@ impl Shared {
             batch,
             counter: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
+            peer: std::sync::OnceLock::new(),
         }
     }
 
@@ -124,6 +127,8 @@ pub enum Scenario {
     Login,
     /// 60 % reads by id, 20 % lists, 10 % contact updates, 10 % single-event deliveries.
     Mixed,
+    /// The peer's `GET /api/notes/{id}` with its JWT (see `peer.rs`).
+    PeerReadById,
 }
 
 impl Scenario {
@@ -136,6 +141,7 @@ impl Scenario {
             Self::IngestBatch => "PostHog ingestion, batched",
             Self::Login => "login",
             Self::Mixed => "mixed read/write",
+            Self::PeerReadById => "peer (Loco.rs): read by id",
         }
     }
 }
@@ -283,7 +289,15 @@ fn transactions(scenario: Scenario, shared: &Arc<Shared>) -> Vec<(usize, Transac
         .await?;
         Ok(())
     });
+    let peer_read = tx!(shared, |user, s| {
+        let Some((auth, paths)) = s.peer.get() else {
+            return Ok(());
+        };
+        let path = &paths[s.pick(paths.len() as u64) as usize];
+        get(user, path, auth, "note by id").await
+    });
     match scenario {
+        Scenario::PeerReadById => vec![(1, peer_read)],
         Scenario::ReadById => vec![(1, read)],
         Scenario::ReadByIdApiKey => vec![(1, read_key)],
         Scenario::List => vec![(1, list)],

@@ -9,6 +9,7 @@
 mod cell;
 mod dataset;
 mod load;
+mod peer;
 mod raw;
 mod report;
 
@@ -93,6 +94,13 @@ struct RunArgs {
     /// A run of seconds for CI: a small dataset, 2 s per scenario, 2 users; overrides the sizes.
     #[arg(long)]
     tiny: bool,
+    /// The peer's binary (the Loco.rs starter `scripts/bench.sh --peer` builds): its read by
+    /// id is measured after the cell's, same load, same database server.
+    #[arg(long)]
+    peer: Option<PathBuf>,
+    /// The peer's directory (its `config/`); needed with `--peer`.
+    #[arg(long)]
+    peer_dir: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -364,7 +372,15 @@ async fn bench_backend(args: &RunArgs, backend: &str) -> anyhow::Result<BackendR
     ] {
         settle(&conn, backend).await?;
         println!("[{backend}] {}", scenario.label());
-        let row = measure(&cell, &shared, scenario, args.users, run_time, None).await?;
+        let row = measure(
+            (&cell.base, cell.pid()),
+            &shared,
+            scenario,
+            args.users,
+            run_time,
+            None,
+        )
+        .await?;
         let saturated = (scenario == Scenario::ReadById).then_some(row.outcome.per_sec);
         rows.push(row);
         // p99 against p50 at half the saturated throughput of reads by id, on the same data.
@@ -372,7 +388,15 @@ async fn bench_backend(args: &RunArgs, backend: &str) -> anyhow::Result<BackendR
             let half = (per_sec / 2.0).max(1.0) as usize;
             settle(&conn, backend).await?;
             println!("[{backend}] read by id at {half} requests/s");
-            let row = measure(&cell, &shared, scenario, args.users, run_time, Some(half)).await?;
+            let row = measure(
+                (&cell.base, cell.pid()),
+                &shared,
+                scenario,
+                args.users,
+                run_time,
+                Some(half),
+            )
+            .await?;
             rows.push(row);
         }
     }
@@ -383,6 +407,17 @@ async fn bench_backend(args: &RunArgs, backend: &str) -> anyhow::Result<BackendR
     let accepted = shared.accepted.load(Ordering::Relaxed);
     let lost = accepted.saturating_sub(stored);
     cell.stop()?;
+    if let Some(bin) = &args.peer {
+        let peer_dir = args
+            .peer_dir
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("--peer needs --peer-dir (its config/)"))?;
+        let launch = peer::PeerLaunch {
+            bin: std::path::absolute(bin)?,
+            dir: std::path::absolute(peer_dir)?,
+        };
+        rows.push(peer_row(args, backend, &dir, &launch, &shared, run_time).await?);
+    }
 
     println!("[{backend}] the database's own figures");
     let reference = references(args, &t, &conn, data, clients, run_time).await?;
@@ -403,6 +438,50 @@ async fn bench_backend(args: &RunArgs, backend: &str) -> anyhow::Result<BackendR
         clients,
         batch: args.batch,
     })
+}
+
+/// The peer's read by id on this backend (its own database on the same server), with the same
+/// users and duration as the cell's.
+async fn peer_row(
+    args: &RunArgs,
+    backend: &str,
+    dir: &std::path::Path,
+    launch: &peer::PeerLaunch,
+    shared: &Arc<Shared>,
+    run_time: Duration,
+) -> anyhow::Result<Row> {
+    println!("[{backend}] the peer (Loco.rs): read by id");
+    let url = match backend {
+        "postgres" => {
+            let admin = generator_connection(&args.pg).await?;
+            admin
+                .execute_unprepared("DROP DATABASE IF EXISTS cellbench_peer")
+                .await?;
+            admin
+                .execute_unprepared("CREATE DATABASE cellbench_peer")
+                .await?;
+            admin.close().await?;
+            format!(
+                "{}/cellbench_peer",
+                args.pg.rsplit_once('/').map_or(&*args.pg, |(h, _)| h)
+            )
+        }
+        _ => format!("sqlite://{}?mode=rwc", dir.join("peer.sqlite").display()),
+    };
+    let peer = launch.start(&url, &dir.join("peer.log")).await?;
+    let prepared = peer.prepare().await?;
+    let _ = shared.peer.set(prepared);
+    let row = measure(
+        (&peer.base, peer.pid()),
+        shared,
+        Scenario::PeerReadById,
+        args.users,
+        run_time,
+        None,
+    )
+    .await?;
+    peer.stop()?;
+    Ok(row)
 }
 
 /// Lets the database go quiet before a scenario, so none runs in the wake of the previous one's
@@ -451,25 +530,16 @@ async fn settle(conn: &DatabaseConnection, backend: &str) -> anyhow::Result<()> 
 
 /// Runs one scenario and reads the cell's peak RSS and CPU over it.
 async fn measure(
-    cell: &cell::Cell,
+    (base, pid): (&str, u32),
     shared: &Arc<Shared>,
     scenario: Scenario,
     users: usize,
     run_time: Duration,
     throttle: Option<usize>,
 ) -> anyhow::Result<Row> {
-    let pid = cell.pid();
     cell::reset_peak(pid)?;
     let before = cell::usage(pid)?;
-    let outcome = load::run(
-        &cell.base,
-        shared.clone(),
-        scenario,
-        users,
-        run_time,
-        throttle,
-    )
-    .await?;
+    let outcome = load::run(base, shared.clone(), scenario, users, run_time, throttle).await?;
     let after = cell::usage(pid)?;
     // The goose run includes the users' start (well under a second); CPU is over the whole run.
     let cpu = (after.cpu.saturating_sub(before.cpu)).as_secs_f64() / outcome.seconds;

@@ -165,6 +165,28 @@ fn render_backend(md: &mut String, b: &BackendReport) {
             );
         }
     }
+    let saturated = |s: Scenario| {
+        b.rows
+            .iter()
+            .find(|r| r.scenario == s && r.throttle.is_none())
+            .and_then(|r| r.outcome.kinds.first())
+    };
+    if let (Some(ours), Some(peer)) = (
+        saturated(Scenario::ReadById),
+        saturated(Scenario::PeerReadById),
+    ) {
+        let _ = writeln!(
+            md,
+            "\nRead by id against the peer (Loco.rs, `GET /api/notes/{{id}}` with a JWT; no tenant \
+             scope, no permission check): **{:.2}×** its throughput ({:.0} against {:.0} req/s), \
+             p99 {} against {}.",
+            ours.per_sec / peer.per_sec.max(1e-9),
+            ours.per_sec,
+            peer.per_sec,
+            ms(ours.p99_us),
+            ms(peer.p99_us)
+        );
+    }
     let _ = writeln!(
         md,
         "\nIngestion: {} events accepted, {} not stored.\n",
