@@ -82,38 +82,44 @@ impl Launch {
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out);
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()?;
         let base = format!("http://127.0.0.1:{port}");
-        let ready = format!("{base}/health/ready");
         let started = Instant::now();
         let mut child = cmd
             .spawn()
             .with_context(|| format!("cannot start {}", self.bin.display()))?;
-        loop {
-            if let Ok(res) = http.get(&ready).send().await
-                && res.status().is_success()
-            {
-                break;
-            }
-            if let Some(status) = child.try_wait()? {
-                anyhow::bail!(
-                    "the cell exited ({status}) before it was ready; see {}",
-                    log.display()
-                );
-            }
-            if started.elapsed() > Duration::from_secs(120) {
-                let _ = child.kill();
-                anyhow::bail!("the cell was not ready within 120 s; see {}", log.display());
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        wait_ready(&mut child, &format!("{base}/health/ready"), log).await?;
         Ok(Cell {
             ready_in: started.elapsed(),
             child,
             base,
         })
+    }
+}
+
+/// Polls `url` every millisecond (a refused connection costs microseconds) until it answers
+/// 2xx. Fails when `child` exits first or after 120 s (killing it).
+pub async fn wait_ready(child: &mut Child, url: &str, log: &Path) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()?;
+    let started = Instant::now();
+    loop {
+        if let Ok(res) = http.get(url).send().await
+            && res.status().is_success()
+        {
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait()? {
+            anyhow::bail!(
+                "the process exited ({status}) before it was ready; see {}",
+                log.display()
+            );
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            anyhow::bail!("not ready within 120 s; see {}", log.display());
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 

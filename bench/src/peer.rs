@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
@@ -65,25 +64,7 @@ impl PeerLaunch {
             .stderr(out)
             .spawn()
             .with_context(|| format!("cannot start {}", self.bin.display()))?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()?;
-        let started = Instant::now();
-        loop {
-            if let Ok(res) = http.get(format!("{base}/_ping")).send().await
-                && res.status().is_success()
-            {
-                break;
-            }
-            if let Some(status) = child.try_wait()? {
-                anyhow::bail!("the peer exited ({status}); see {}", log.display());
-            }
-            if started.elapsed() > Duration::from_secs(120) {
-                let _ = child.kill();
-                anyhow::bail!("the peer was not ready within 120 s; see {}", log.display());
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        crate::cell::wait_ready(&mut child, &format!("{base}/_ping"), log).await?;
         Ok(Peer { child, base })
     }
 }

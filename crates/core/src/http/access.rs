@@ -210,10 +210,6 @@ impl<P: Permission, M: Mode> Scoped<P, M> {
         &self.object_id
     }
 
-    pub fn tx(&self) -> &TenantTx {
-        &self.tx
-    }
-
     pub fn into_parts(self) -> (Caller, TenantTx) {
         (self.caller, self.tx)
     }
@@ -230,16 +226,7 @@ impl<P: Permission, M: Mode> Scoped<P, M> {
         object_id: Option<&str>,
     ) -> Result<bool, ApiError> {
         let object = object_of::<Q>(self.tx.org_id(), object_id.map(str::to_owned))?;
-        authorizer(ctx)?
-            .check(
-                ctx,
-                &self.tx,
-                self.caller.user_id,
-                Q::NAMESPACE,
-                &object,
-                Q::PERMISSION,
-            )
-            .await
+        check::<Q>(ctx, &self.tx, &self.caller, &object).await
     }
 
     /// [`Scoped::holds`], answering `Q`'s refusal when it is not held.
@@ -265,22 +252,13 @@ impl<P: Permission, M: Mode> Scoped<P, M> {
         P::admit(ctx, &caller)?;
         let org = caller.org()?;
         let object_id = object_of::<P>(org, object_id)?;
-        let authorizer = authorizer(ctx)?;
+        // No transaction is opened for a cell that cannot decide.
+        authorizer(ctx)?;
         let tx = match M::WRITE {
             true => ctx.db().tenant(org).await?,
             false => ctx.db().tenant_read(org).await?,
         };
-        let allowed = authorizer
-            .check(
-                ctx,
-                &tx,
-                caller.user_id,
-                P::NAMESPACE,
-                &object_id,
-                P::PERMISSION,
-            )
-            .await;
-        match allowed {
+        match check::<P>(ctx, &tx, &caller, &object_id).await {
             Ok(true) => Ok(Self {
                 caller,
                 tx,
@@ -332,6 +310,25 @@ fn object_of<P: Permission>(org: Uuid, given: Option<String>) -> Result<String, 
             P::PERMISSION
         ))),
     }
+}
+
+/// Whether `caller` holds `P` on `object_id`, read in `tx`.
+async fn check<P: Permission>(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    caller: &Caller,
+    object_id: &str,
+) -> Result<bool, ApiError> {
+    authorizer(ctx)?
+        .check(
+            ctx,
+            tx,
+            caller.user_id,
+            P::NAMESPACE,
+            object_id,
+            P::PERMISSION,
+        )
+        .await
 }
 
 fn authorizer(ctx: &CellContext) -> Result<&dyn super::Authorizer, ApiError> {
@@ -386,10 +383,9 @@ impl FromRequest for SignedIn {
     }
 }
 
-/// A route anyone may call. It carries the caller when there is one (a signed-in user calling
-/// a public route), for routes that answer both.
-#[derive(Debug, Clone)]
-pub struct Public(pub Option<Caller>);
+/// A route anyone may call.
+#[derive(Debug, Clone, Copy)]
+pub struct Public;
 
 impl FromRequest for Public {
     type Error = ApiError;
@@ -397,7 +393,7 @@ impl FromRequest for Public {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         mark(req, Access::Public);
-        ready(Ok(Public(req.extensions().get::<Caller>().cloned())))
+        ready(Ok(Public))
     }
 }
 
