@@ -22,6 +22,9 @@ use crate::signals::Signals;
 /// Connections of the kernel's system pool on PostgreSQL (background and operator work).
 const SYSTEM_POOL_MAX: u32 = 4;
 
+/// A pooled connection idle this long is pinged before it is handed out.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
+
 /// A pooled connection to the cell's own database. Cheap to clone.
 ///
 /// On PostgreSQL it holds two pools: the serving pool ([`Db::conn`], [`Db::tenant`]), and the
@@ -30,6 +33,9 @@ const SYSTEM_POOL_MAX: u32 = 4;
 #[derive(Debug, Clone)]
 pub struct Db {
     conn: DatabaseConnection,
+    /// SQLite (a file): the pool reads run on, outside transactions, its connections
+    /// `query_only` (a write there fails). `None` elsewhere: reads run in transactions.
+    reader: Option<DatabaseConnection>,
     /// The system context; `None` when `conn` is it (SQLite, or a bare connection).
     system: Option<Arc<Db>>,
     /// This instance's signal hub: tenant transactions raise signals on it when they commit.
@@ -71,20 +77,29 @@ impl Db {
             return Err(DbErr::Custom(format!("invalid role name `{role}`")));
         }
         let db = &config.database;
-        let pool = |max: u32, min: u32, system: bool| {
+        let pool = |max: u32, min: u32, system: bool, query_only: bool| {
             let mut opts = ConnectOptions::new(url.to_owned());
             let role = role.map(str::to_owned);
             opts.max_connections(max)
                 .min_connections(min)
                 .acquire_timeout(Duration::from_secs(db.acquire_timeout))
                 .connect_timeout(Duration::from_secs(db.acquire_timeout))
+                // A connection in use is not pinged on every checkout (a round trip each, on
+                // PostgreSQL as on SQLite's worker thread); one idle long enough for a server,
+                // proxy or firewall to have dropped it is.
+                .test_before_acquire_if_idle_for(PING_IF_IDLE_FOR)
                 .sqlx_logging(false)
-                .map_sqlx_sqlite_opts(|o| {
-                    o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .map_sqlx_sqlite_opts(move |o| {
+                    let o = o
+                        .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                         .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                         .busy_timeout(Duration::from_secs(30))
                         .foreign_keys(true)
-                        .create_if_missing(true)
+                        .create_if_missing(!query_only);
+                    match query_only {
+                        true => o.pragma("query_only", "ON"),
+                        false => o,
+                    }
                 })
                 .map_sqlx_postgres_opts(move |o| {
                     // Startup parameters: applied by the server before the first statement, and
@@ -104,22 +119,34 @@ impl Db {
                 });
             opts
         };
-        let conn = connect_retrying(pool(db.max_connections, db.min_connections, false)).await?;
+        let conn =
+            connect_retrying(pool(db.max_connections, db.min_connections, false, false)).await?;
         let signals = Signals::default();
-        let system = match conn.get_database_backend() {
+        let lazy = |mut opts: ConnectOptions| {
+            opts.connect_lazy(true);
+            sea_orm::Database::connect(opts)
+        };
+        let (system, reader) = match conn.get_database_backend() {
             DbBackend::Postgres => {
-                let mut opts = pool(db.max_connections.min(SYSTEM_POOL_MAX), 0, true);
-                opts.connect_lazy(true);
-                Some(Arc::new(Self {
-                    conn: sea_orm::Database::connect(opts).await?,
+                let opts = pool(db.max_connections.min(SYSTEM_POOL_MAX), 0, true, false);
+                let system = Arc::new(Self {
+                    conn: lazy(opts).await?,
+                    reader: None,
                     system: None,
                     signals: signals.clone(),
-                }))
+                });
+                (Some(system), None)
             }
-            _ => None,
+            // Each connection of `:memory:` is a database of its own: no second pool there.
+            DbBackend::Sqlite if sqlite_path(url).is_some() => {
+                let opts = pool(db.max_connections, 0, false, true);
+                (None, Some(lazy(opts).await?))
+            }
+            _ => (None, None),
         };
         Ok(Self {
             conn,
+            reader,
             system,
             signals,
         })
@@ -128,6 +155,9 @@ impl Db {
     /// Closes the pools (at shutdown).
     pub async fn close(&self) {
         self.conn.close_by_ref().await.ok();
+        if let Some(reader) = &self.reader {
+            reader.close_by_ref().await.ok();
+        }
         if let Some(system) = &self.system {
             system.conn.close_by_ref().await.ok();
         }
@@ -145,6 +175,7 @@ impl Db {
     pub fn from_connection(conn: DatabaseConnection) -> Self {
         Self {
             conn,
+            reader: None,
             system: None,
             signals: Signals::default(),
         }
@@ -188,75 +219,116 @@ impl Db {
         }
     }
 
-    /// Begins a transaction that only reads. On SQLite it is deferred (`BEGIN`): it takes no
-    /// write lock, so under WAL it reads beside the one writer instead of queueing behind it; a
-    /// write in it could fail with `SQLITE_BUSY`, so write in a [`Db::begin`] transaction. On
-    /// PostgreSQL it is a plain `BEGIN` ([`Db::scope_read`] makes it read-only without a round
-    /// trip of its own).
-    pub async fn begin_read(&self) -> Result<DatabaseTransaction, DbErr> {
-        self.conn.begin().await
+    /// Begins a transaction that only reads. On PostgreSQL it is `BEGIN READ ONLY` (a write in
+    /// it fails; its end costs no wait, see [`TenantTx::commit`]). On SQLite it is
+    /// no transaction: its statements run on the read-only pool, each on its own snapshot (as
+    /// each statement of a PostgreSQL `READ COMMITTED` transaction), beside the one writer
+    /// (WAL), and a write in it fails; neither a `BEGIN` nor its end costs a trip to the
+    /// connection's worker thread. (A `:memory:` database, which has no second pool, reads in a
+    /// deferred `BEGIN`.)
+    pub async fn begin_read(&self) -> Result<TxConn, DbErr> {
+        Ok(TxConn(match (&self.reader, self.backend()) {
+            (_, DbBackend::Postgres) => self.begin_postgres(None, true).await?,
+            (Some(reader), _) => Statements::Reads(reader.clone()),
+            (None, _) => Statements::Txn(self.conn.begin().await?),
+        }))
+    }
+
+    /// On PostgreSQL: `BEGIN`, and the org's `set_config` when there is one, in one simple
+    /// query, so opening a tenant transaction costs one round trip (sea-orm's `begin` sends
+    /// the `BEGIN` alone).
+    async fn begin_postgres(
+        &self,
+        org_id: Option<Uuid>,
+        read_only: bool,
+    ) -> Result<Statements, DbErr> {
+        let begin = if read_only {
+            "BEGIN READ ONLY"
+        } else {
+            "BEGIN"
+        };
+        let sql = match org_id {
+            // A UUID's text is hex digits and dashes: nothing to escape.
+            Some(org) => {
+                format!("{begin}; SELECT set_config('app.current_org_id', '{org}', true)")
+            }
+            None => begin.to_owned(),
+        };
+        let txn = self
+            .conn
+            .get_postgres_connection_pool()
+            .begin_with(sea_orm::sqlx::AssertSqlSafe(sql))
+            .await
+            .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e.into())))?;
+        Ok(Statements::Postgres(tokio::sync::Mutex::new(txn)))
     }
 
     /// [`Db::tenant`] for a transaction that only reads: see [`Db::begin_read`] and
     /// [`Db::scope_read`].
     pub async fn tenant_read(&self, org_id: Uuid) -> Result<TenantTx, DbErr> {
-        self.scope_read(self.begin_read().await?, org_id).await
+        match self.backend() {
+            DbBackend::Postgres => {
+                let txn = TxConn(self.begin_postgres(Some(org_id), true).await?);
+                Ok(self.scoped(txn, org_id, true))
+            }
+            _ => self.scope_read(self.begin_read().await?, org_id).await,
+        }
     }
 
-    /// Begins a transaction scoped to one organization. On PostgreSQL its first statement sets
-    /// `app.current_org_id` for the transaction, which the row-level security policies read.
+    /// Begins a transaction scoped to one organization. On PostgreSQL it sets
+    /// `app.current_org_id` for the transaction, which the row-level security policies read,
+    /// in the round trip of its `BEGIN` ([`Db::tenant_read`] likewise).
     pub async fn tenant(&self, org_id: Uuid) -> Result<TenantTx, DbErr> {
-        self.scope(self.begin().await?, org_id).await
+        match self.backend() {
+            DbBackend::Postgres => {
+                let txn = TxConn(self.begin_postgres(Some(org_id), false).await?);
+                Ok(self.scoped(txn, org_id, false))
+            }
+            _ => self.scope(self.begin().await?, org_id).await,
+        }
     }
 
     /// Scopes a transaction already open (from [`Db::begin`]) to one organization, as
     /// [`Db::tenant`] does: for code that learns the org inside the transaction (an API key's
     /// org, read by the key's id), so both reads share one transaction.
     pub async fn scope(&self, txn: DatabaseTransaction, org_id: Uuid) -> Result<TenantTx, DbErr> {
-        self.scope_as(txn, org_id, false).await
+        self.scope_as(TxConn(Statements::Txn(txn)), org_id, false)
+            .await
     }
 
-    /// [`Db::scope`] for a transaction from [`Db::begin_read`]. On PostgreSQL the same statement
-    /// that sets the org makes the transaction `READ ONLY` (a write in it fails), and its end
-    /// costs no wait: [`TenantTx::commit`] queues a `ROLLBACK` (the same as a `COMMIT` for a
-    /// transaction that cannot write), sent with the connection's next message.
-    pub async fn scope_read(
-        &self,
-        txn: DatabaseTransaction,
-        org_id: Uuid,
-    ) -> Result<TenantTx, DbErr> {
+    /// [`Db::scope`] for a read from [`Db::begin_read`] (a round trip of its own on
+    /// PostgreSQL, to set the org: [`Db::tenant_read`] saves it when the org is known first).
+    pub async fn scope_read(&self, txn: TxConn, org_id: Uuid) -> Result<TenantTx, DbErr> {
         self.scope_as(txn, org_id, true).await
     }
 
     async fn scope_as(
         &self,
-        txn: DatabaseTransaction,
+        txn: TxConn,
         org_id: Uuid,
         read_only: bool,
     ) -> Result<TenantTx, DbErr> {
         let postgres = txn.get_database_backend() == DbBackend::Postgres;
         if postgres {
-            let sql = match read_only {
-                true => {
-                    "select set_config('app.current_org_id', $1, true), \
-                     set_config('transaction_read_only', 'on', true)"
-                }
-                false => "select set_config('app.current_org_id', $1, true)",
-            };
             txn.execute_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
-                sql,
+                "select set_config('app.current_org_id', $1, true)",
                 [org_id.to_string().into()],
             ))
             .await?;
         }
-        Ok(TenantTx {
+        let read_only = read_only && (postgres || matches!(txn.0, Statements::Reads(_)));
+        Ok(self.scoped(txn, org_id, read_only))
+    }
+
+    fn scoped(&self, txn: TxConn, org_id: Uuid, read_only: bool) -> TenantTx {
+        TenantTx {
             txn,
             org_id,
-            read_only: read_only && postgres,
+            read_only,
             signals: self.signals.clone(),
             on_commit: std::sync::Mutex::default(),
-        })
+        }
     }
 
     /// Begins a transaction on behalf of one user across their organizations ("my orgs", "my
@@ -343,13 +415,116 @@ macro_rules! tenant_entity {
     )+};
 }
 
+/// What a [`TenantTx`]'s statements run on: a database transaction, or, for reads on SQLite,
+/// the read-only pool (see [`Db::begin_read`]). Runs any sea-orm statement.
+#[derive(Debug)]
+pub struct TxConn(Statements);
+
+#[derive(Debug)]
+enum Statements {
+    /// A sea-orm transaction (SQLite writes).
+    Txn(DatabaseTransaction),
+    /// SQLite reads: the read-only pool, a snapshot per statement.
+    Reads(DatabaseConnection),
+    /// A PostgreSQL transaction opened with its org in one round trip
+    /// ([`Db::begin_postgres`]); statements are bound as sea-orm binds them.
+    Postgres(tokio::sync::Mutex<PgTxn>),
+}
+
+type PgTxn = sea_orm::sqlx::Transaction<'static, sea_orm::sqlx::Postgres>;
+
+/// sea-orm's binding of a statement for PostgreSQL (the same binder, the same types).
+fn pg_query(
+    stmt: &Statement,
+) -> sea_orm::sqlx::query::Query<'_, sea_orm::sqlx::Postgres, sea_query_sqlx::SqlxValues> {
+    let values = stmt
+        .values
+        .clone()
+        .unwrap_or(sea_orm::sea_query::Values(Vec::new()));
+    sea_orm::sqlx::query_with(
+        sea_orm::sqlx::AssertSqlSafe(stmt.sql.as_str()),
+        sea_query_sqlx::SqlxValues(values),
+    )
+}
+
+/// Errors in the shape sea-orm gives them (`DbErr::sql_err` reads it).
+fn exec_err(e: sea_orm::sqlx::Error) -> DbErr {
+    DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e.into()))
+}
+
+fn query_err(e: sea_orm::sqlx::Error) -> DbErr {
+    DbErr::Query(sea_orm::RuntimeErr::SqlxError(e.into()))
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for TxConn {
+    fn get_database_backend(&self) -> DbBackend {
+        match &self.0 {
+            Statements::Txn(t) => t.get_database_backend(),
+            Statements::Reads(c) => c.get_database_backend(),
+            Statements::Postgres(_) => DbBackend::Postgres,
+        }
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<sea_orm::ExecResult, DbErr> {
+        match &self.0 {
+            Statements::Txn(t) => t.execute_raw(stmt).await,
+            Statements::Reads(c) => c.execute_raw(stmt).await,
+            Statements::Postgres(t) => {
+                let mut t = t.lock().await;
+                let done = pg_query(&stmt).execute(&mut **t).await;
+                done.map(Into::into).map_err(exec_err)
+            }
+        }
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
+        match &self.0 {
+            Statements::Txn(t) => t.execute_unprepared(sql).await,
+            Statements::Reads(c) => c.execute_unprepared(sql).await,
+            Statements::Postgres(t) => {
+                let mut t = t.lock().await;
+                let sql = sea_orm::sqlx::AssertSqlSafe(sql.to_owned());
+                let done = sea_orm::sqlx::Executor::execute(&mut **t, sql).await;
+                done.map(Into::into).map_err(exec_err)
+            }
+        }
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<sea_orm::QueryResult>, DbErr> {
+        match &self.0 {
+            Statements::Txn(t) => t.query_one_raw(stmt).await,
+            Statements::Reads(c) => c.query_one_raw(stmt).await,
+            Statements::Postgres(t) => {
+                let mut t = t.lock().await;
+                let row = pg_query(&stmt).fetch_optional(&mut **t).await;
+                row.map(|r| r.map(Into::into)).map_err(query_err)
+            }
+        }
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<sea_orm::QueryResult>, DbErr> {
+        match &self.0 {
+            Statements::Txn(t) => t.query_all_raw(stmt).await,
+            Statements::Reads(c) => c.query_all_raw(stmt).await,
+            Statements::Postgres(t) => {
+                let mut t = t.lock().await;
+                let rows = pg_query(&stmt).fetch_all(&mut **t).await;
+                rows.map(|rows| rows.into_iter().map(Into::into).collect())
+                    .map_err(query_err)
+            }
+        }
+    }
+}
+
 /// A transaction bound to one organization. Tenant tables are reached through
 /// [`TenantTx::repo`], which adds the org predicate to every read and write.
 #[derive(Debug)]
 pub struct TenantTx {
-    txn: DatabaseTransaction,
+    txn: TxConn,
     org_id: Uuid,
-    /// Read-only on the server (PostgreSQL): committing is dropping.
+    /// Read-only (PostgreSQL's read-only transaction, SQLite's read pool): committing is
+    /// dropping.
     read_only: bool,
     signals: Signals,
     /// Signals to raise in this instance once the transaction has committed.
@@ -387,16 +562,20 @@ impl TenantTx {
     /// tenant-owned, bulk statements with their own org predicate). Every use carries an
     /// `// unscoped: <reason>` comment; `scripts/boundaries.py` lists them and fails on one
     /// without.
-    pub fn unscoped(&self) -> &DatabaseTransaction {
+    pub fn unscoped(&self) -> &TxConn {
         &self.txn
     }
 
     /// Commits. A read-only transaction ([`Db::scope_read`] on PostgreSQL) ends without waiting
     /// for the server: its `ROLLBACK` is queued and sent with the connection's next message.
     pub async fn commit(self) -> Result<(), DbErr> {
-        match self.read_only {
-            true => drop(self.txn),
-            false => self.txn.commit().await?,
+        match (self.read_only, self.txn.0) {
+            (false, Statements::Txn(txn)) => txn.commit().await?,
+            (false, Statements::Postgres(txn)) => {
+                txn.into_inner().commit().await.map_err(exec_err)?
+            }
+            // Dropping a PostgreSQL transaction queues its `ROLLBACK`.
+            (true, _) | (_, Statements::Reads(_)) => {}
         }
         let raised = self.on_commit.into_inner().unwrap_or_default();
         for (channel, payload) in raised {
@@ -417,9 +596,12 @@ impl TenantTx {
 
     /// Rolls back (a read-only transaction without waiting: dropping it queues the `ROLLBACK`).
     pub async fn rollback(self) -> Result<(), DbErr> {
-        match self.read_only {
-            true => Ok(()),
-            false => self.txn.rollback().await,
+        match (self.read_only, self.txn.0) {
+            (false, Statements::Txn(txn)) => txn.rollback().await,
+            (false, Statements::Postgres(txn)) => {
+                txn.into_inner().rollback().await.map_err(exec_err)
+            }
+            (true, _) | (_, Statements::Reads(_)) => Ok(()),
         }
     }
 }
@@ -428,7 +610,7 @@ impl TenantTx {
 /// `org_id = <the transaction's org>`; inserts set it and refuse a model of another org.
 #[derive(Debug)]
 pub struct Repo<'a, E: TenantEntity> {
-    txn: &'a DatabaseTransaction,
+    txn: &'a TxConn,
     org_id: Uuid,
     entity: std::marker::PhantomData<E>,
 }
@@ -555,7 +737,7 @@ impl<'a, E: TenantEntity> Repo<'a, E> {
     }
 
     /// The transaction, for running the statements built by [`Repo::find`].
-    pub fn conn(&self) -> &'a DatabaseTransaction {
+    pub fn conn(&self) -> &'a TxConn {
         self.txn
     }
 

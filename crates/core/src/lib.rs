@@ -26,7 +26,7 @@ pub mod telemetry;
 
 pub use config::CellConfig;
 pub use context::{CellContext, HealthCheck};
-pub use db::{Db, Repo, TenantEntity, TenantTx};
+pub use db::{Db, Repo, TenantEntity, TenantTx, TxConn};
 pub use error::{ApiError, ApiResult, ErrorCode};
 pub use http::Application;
 pub use module::PlatformModule;

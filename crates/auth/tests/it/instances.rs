@@ -1,7 +1,7 @@
 //! Two instances of one cell on one database: a permission change made through one reaches the
 //! checks of the other. On PostgreSQL each instance holds the orgs' permission revisions in
-//! memory (no read per check) and learns of changes by `LISTEN`/`NOTIFY`; on SQLite every check
-//! reads the revision.
+//! memory (no read per check) and learns of changes by `LISTEN`/`NOTIFY`; on SQLite, where no
+//! notification arrives, a revision is trusted for a second, then read again.
 
 use serde_json::json;
 use testkit::TestApp;
@@ -35,18 +35,15 @@ testkit::db_test!(async fn a_permission_change_on_one_instance_reaches_checks_on
     let (x, x_id) = invited_admin(&a, &owner, "x@example.com").await?;
     let postgres = db.backend() == testkit::Backend::Postgres;
 
-    // B answers x as an admin, and on PostgreSQL from memory once it knows the org's revision.
+    // B answers x as an admin, from memory once it knows the org's revision (on SQLite, for the
+    // second it trusts what it read).
     assert_eq!(b.get("/api/v1/audit", Some(&x)).await?.0, 200);
     let engine = iam::engine(&b.ctx).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
     let reads = engine.revision_reads();
     for _ in 0..3 {
         assert_eq!(b.get("/api/v1/audit", Some(&x)).await?.0, 200);
     }
-    if postgres {
-        assert_eq!(engine.revision_reads(), reads, "checks read no revision");
-    } else {
-        assert!(engine.revision_reads() >= reads + 3, "SQLite reads it per check");
-    }
+    assert_eq!(engine.revision_reads(), reads, "checks read no revision");
 
     // A takes admin away: B refuses x.
     let member = format!("/api/v1/organizations/{org}/members/{x_id}");
@@ -60,7 +57,9 @@ testkit::db_test!(async fn a_permission_change_on_one_instance_reaches_checks_on
     if postgres {
         assert_eq!(engine.revision_reads(), reads, "B learned both changes from notifications");
     } else {
-        assert_eq!((revoked, granted), (1, 1), "SQLite: the very next check");
+        // 20 ms apart, within the window of a second and a little.
+        assert!(revoked <= 60 && granted <= 60, "SQLite: {revoked}, {granted} attempts");
+        assert!(engine.revision_reads() > reads, "SQLite: read again after the window");
     }
     // The instance that made the change sees it at once, on every backend.
     let (status, _) = a.patch(&member, Some(&owner), json!({"role": "member"})).await?;

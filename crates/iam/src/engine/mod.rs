@@ -80,7 +80,12 @@ impl Engine {
 
     /// Keeps the orgs' revisions in memory while `signals` listens (PostgreSQL), so a check
     /// does not read its org's revision from the database: call once, before the cell serves.
+    /// Where no listener can run (SQLite), a revision is trusted for a second after it was
+    /// learned (a change by another process on the file is seen within it).
     pub fn follow(&self, signals: &kernel::signals::Signals) {
+        if self.db.backend() != sea_orm::DbBackend::Postgres {
+            self.revisions.without_listener();
+        }
         let revisions = self.revisions.clone();
         signals.on(REVISION_SIGNAL, move |signal| revisions.signal(signal));
     }

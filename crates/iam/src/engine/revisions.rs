@@ -7,6 +7,11 @@
 //! otherwise (SQLite, the listener down or reconnecting) every query reads the revision in its
 //! transaction, as before.
 //!
+//! Where no listener can run (SQLite: the file has no notifications), a revision read from the
+//! database, or raised here by this instance's own commit, is trusted for [`UNHEARD_WINDOW`]: a
+//! change made by another process on the same file (the CLI, a second instance) is seen within
+//! that window, a change made through this instance at once.
+//!
 //! What it costs in freshness: a change committed on another instance is seen here once its
 //! notification arrives (the time for PostgreSQL to deliver it: well under a millisecond on
 //! one host); until then a check answers at the revision before. A change made through this
@@ -17,6 +22,7 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use kernel::signals::Signal;
 use uuid::Uuid;
@@ -24,16 +30,21 @@ use uuid::Uuid;
 /// The signal a committed revision bump raises, with `<org>:<revision>`.
 pub const SIGNAL: &str = "iam_revision";
 
+/// Without a listener, how long a revision learned here stays trusted.
+pub const UNHEARD_WINDOW: Duration = Duration::from_secs(1);
+
 /// Orgs remembered; past it the memory starts over (each org costs one read to learn again).
 const MAX_ORGS: usize = 100_000;
 
 #[derive(Debug, Default)]
 pub(crate) struct Revisions {
     trusted: AtomicBool,
+    /// No listener will ever run (SQLite): entries are trusted for [`UNHEARD_WINDOW`].
+    unheard: AtomicBool,
     /// Bumped by every reset, so a database read that raced a reset is not remembered.
     epoch: AtomicU64,
-    /// The newest revision known committed, per org.
-    orgs: RwLock<HashMap<Uuid, i64>>,
+    /// The newest revision known committed, per org, and when it was learned.
+    orgs: RwLock<HashMap<Uuid, (i64, Instant)>>,
     /// Revisions read from the database (the queries memory could not answer).
     reads: AtomicU64,
 }
@@ -41,10 +52,17 @@ pub(crate) struct Revisions {
 impl Revisions {
     /// The org's revision from memory, when it can be trusted.
     pub(crate) fn known(&self, org: Uuid) -> Option<i64> {
-        if !self.trusted.load(Ordering::Acquire) {
+        let trusted = self.trusted.load(Ordering::Acquire);
+        if !trusted && !self.unheard.load(Ordering::Acquire) {
             return None;
         }
-        self.orgs.read().ok()?.get(&org).copied()
+        let (revision, at) = self.orgs.read().ok()?.get(&org).copied()?;
+        (trusted || at.elapsed() < UNHEARD_WINDOW).then_some(revision)
+    }
+
+    /// No listener will run: trust what is learned here for [`UNHEARD_WINDOW`].
+    pub(crate) fn without_listener(&self) {
+        self.unheard.store(true, Ordering::Release);
     }
 
     /// Counts a read of a revision from the database, about to happen; hand what it returns to
@@ -97,7 +115,7 @@ impl Revisions {
     /// Remembers `revision` as the org's newest, while the memory is trusted (else it would
     /// only cost a write lock per check for entries nobody reads).
     fn update(&self, org: Uuid, revision: i64) {
-        if !self.trusted.load(Ordering::Acquire) {
+        if !self.trusted.load(Ordering::Acquire) && !self.unheard.load(Ordering::Acquire) {
             return;
         }
         let Ok(mut orgs) = self.orgs.write() else {
@@ -106,8 +124,9 @@ impl Revisions {
         if orgs.len() >= MAX_ORGS && !orgs.contains_key(&org) {
             orgs.clear();
         }
-        let known = orgs.entry(org).or_default();
-        *known = (*known).max(revision);
+        let now = Instant::now();
+        let known = orgs.entry(org).or_insert((revision, now));
+        *known = (known.0.max(revision), now);
     }
 }
 
@@ -154,6 +173,21 @@ mod tests {
         r.learned(org, 9, epoch);
         assert_eq!(r.known(org), None);
         assert_eq!(r.reads(), 1);
+    }
+
+    #[test]
+    fn without_a_listener_what_is_learned_is_trusted_for_a_window() {
+        let r = Revisions::default();
+        r.without_listener();
+        let org = Uuid::now_v7();
+        assert_eq!(r.known(org), None);
+        let epoch = r.start_read();
+        r.learned(org, 2, epoch);
+        assert_eq!(r.known(org), Some(2));
+        r.committed(org, 3);
+        assert_eq!(r.known(org), Some(3), "this instance's own change at once");
+        r.orgs.write().unwrap().get_mut(&org).unwrap().1 -= UNHEARD_WINDOW;
+        assert_eq!(r.known(org), None, "read again once the window has passed");
     }
 
     #[test]
