@@ -215,6 +215,10 @@ impl Db {
                     })
                     .await
             }
+            DbBackend::Postgres => {
+                let conn = self.conn.clone();
+                uncancelled(async move { conn.begin().await }).await?
+            }
             _ => self.conn.begin().await,
         }
     }
@@ -254,12 +258,11 @@ impl Db {
             }
             None => begin.to_owned(),
         };
-        let txn = self
-            .conn
-            .get_postgres_connection_pool()
-            .begin_with(sea_orm::sqlx::AssertSqlSafe(sql))
-            .await
-            .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e.into())))?;
+        let pool = self.conn.get_postgres_connection_pool().clone();
+        let txn =
+            uncancelled(async move { pool.begin_with(sea_orm::sqlx::AssertSqlSafe(sql)).await })
+                .await?
+                .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e.into())))?;
         Ok(Statements::Postgres(tokio::sync::Mutex::new(txn)))
     }
 
@@ -361,6 +364,19 @@ impl Db {
             _ => (0, 0),
         }
     }
+}
+
+/// Runs a PostgreSQL `BEGIN` to its end even when the caller gives up on it (a request whose
+/// other extractor failed drops the one opening its transaction): sqlx counts a transaction only
+/// once the server has answered its `BEGIN`, so one abandoned between the two would go back to
+/// the pool still open, and the next transaction on that connection would run inside it. Run
+/// to its end, the transaction is dropped here and its `ROLLBACK` queued.
+async fn uncancelled<T: Send + 'static>(
+    begin: impl std::future::Future<Output = T> + Send + 'static,
+) -> Result<T, DbErr> {
+    tokio::spawn(begin)
+        .await
+        .map_err(|e| DbErr::Custom(format!("beginning a transaction: {e}")))
 }
 
 async fn connect_retrying(opts: ConnectOptions) -> Result<DatabaseConnection, DbErr> {

@@ -122,13 +122,7 @@ async fn insert_organization(
     tx: &TenantTx,
     new: NewOrganization,
 ) -> Result<Organization, ApiError> {
-    if new.name.chars().count() > MAX_NAME || new.name.trim().is_empty() {
-        return Err(ApiError::validation(
-            "name",
-            format!("the name must be 1 to {MAX_NAME} characters"),
-        ));
-    }
-    let name = new.name.trim().to_owned();
+    let name = kernel::http::trimmed("name", &new.name, MAX_NAME)?;
     let slug = match new.slug {
         Some(slug) => {
             // unscoped: slugs are unique across organizations

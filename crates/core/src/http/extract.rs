@@ -185,15 +185,38 @@ pub fn nul_path(value: &serde_json::Value) -> Option<String> {
 }
 
 /// A name-like text field as a client sent it: 1 to `max` characters as sent (the limit the
-/// document states), not blank; kept trimmed. 422 on `field` otherwise.
+/// document states), not blank; kept trimmed. 422 on `field` otherwise. Declare the field
+/// `#[schema(min_length = 1, max_length = <max>, pattern = r"\S")]`: blank is what that pattern
+/// says it is ([`is_schema_space`]).
 pub fn trimmed(field: &str, raw: &str, max: usize) -> Result<String, ApiError> {
-    if raw.chars().count() > max || raw.trim().is_empty() {
+    let text = raw.trim_matches(is_schema_space);
+    if raw.chars().count() > max || text.is_empty() {
         return Err(ApiError::validation(
             field,
             format!("must be 1 to {max} characters, not blank"),
         ));
     }
-    Ok(raw.trim().to_owned())
+    Ok(text.to_owned())
+}
+
+/// Whitespace as the OpenAPI document's patterns define it (ECMA-262's `\s`), so "not blank"
+/// means what a client's validator says. Rust's `char::is_whitespace` differs: it counts U+0085
+/// (NEXT LINE) and not U+FEFF.
+pub fn is_schema_space(c: char) -> bool {
+    matches!(
+        c,
+        '\u{9}'..='\u{d}'
+            | ' '
+            | '\u{a0}'
+            | '\u{1680}'
+            | '\u{2000}'..='\u{200a}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{202f}'
+            | '\u{205f}'
+            | '\u{3000}'
+            | '\u{feff}'
+    )
 }
 
 /// A module's state, as the module [provided](crate::CellContext::provide) it in `on_ready`:
@@ -261,6 +284,23 @@ mod tests {
     struct Inner {
         #[expect(dead_code, reason = "only deserialized")]
         qty: u32,
+    }
+
+    #[test]
+    fn blank_is_what_the_documents_pattern_says() {
+        // `\S` in an ECMA-262 pattern matches U+0085, so the document calls it a name.
+        assert_eq!(
+            trimmed("name", "\u{85}", 10).ok().as_deref(),
+            Some("\u{85}")
+        );
+        assert_eq!(
+            trimmed("name", " Ada\u{feff} ", 10).ok().as_deref(),
+            Some("Ada")
+        );
+        for blank in ["", " \t", "\u{feff}\u{a0}", "\u{3000}"] {
+            assert!(trimmed("name", blank, 10).is_err(), "{blank:?}");
+        }
+        assert!(trimmed("name", &"a".repeat(11), 10).is_err());
     }
 
     #[test]

@@ -207,3 +207,28 @@ db_test!(async fn reads_answer_while_a_writer_holds_its_transaction(db) {
     tx.commit().await?;
     Ok(())
 });
+
+db_test!(async fn a_transaction_given_up_while_it_begins_leaves_no_trace(db) {
+    // A request whose other extractor fails (a malformed body) drops the one opening its
+    // transaction mid-`BEGIN`. The connection must not go back to the pool inside that
+    // transaction: the next transaction on it would run in it (read-only, or not scoped).
+    let app = TestApp::spawn(&db, NOTES_AND_TAGS).await?;
+    let store = app.ctx.db();
+    let org = Uuid::now_v7();
+    async fn yields(n: usize) {
+        for _ in 0..n {
+            tokio::task::yield_now().await;
+        }
+    }
+    // Given up at different points of the exchange with the database.
+    for n in 0..150 {
+        tokio::select! { biased; _ = store.tenant_read(org) => {}, () = yields(n) => {} }
+        tokio::select! { biased; _ = store.tenant(org) => {}, () = yields(n) => {} }
+    }
+    for i in 0..30 {
+        seed(store, org, &[&format!("note {i}")]).await?;
+    }
+    let tx = store.tenant_read(org).await?;
+    assert_eq!(tx.repo::<note::Entity>().count().await?, 30);
+    Ok(())
+});

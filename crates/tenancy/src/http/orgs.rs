@@ -185,14 +185,7 @@ pub(crate) async fn update_org(
     let org = load_org(&tx).await?;
     let mut m: organization::ActiveModel = org.clone().into();
     if let Some(name) = patch.name {
-        // The limit counts what was sent (as the document states it), the name is stored trimmed.
-        if name.chars().count() > crate::orgs::MAX_NAME || name.trim().is_empty() {
-            return Err(ApiError::validation(
-                "name",
-                format!("the name must be 1 to {} characters", crate::orgs::MAX_NAME),
-            ));
-        }
-        m.name = Set(name.trim().to_owned());
+        m.name = Set(kernel::http::trimmed("name", &name, crate::orgs::MAX_NAME)?);
     }
     if let Some(slug) = patch.slug
         && slug != org.slug
