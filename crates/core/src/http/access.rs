@@ -171,8 +171,8 @@ pub trait Mode: 'static {
     const WRITE: bool;
 }
 
-/// Only reads: the transaction is read-only ([`crate::Db::tenant_read`]; on SQLite it reads
-/// beside the writer, on PostgreSQL it ends without a wait).
+/// Only reads: read-only in the database ([`crate::Db::tenant_read`]; on SQLite a `query_only`
+/// pool beside the writer, on PostgreSQL a `READ ONLY` transaction that ends without a wait).
 #[derive(Debug)]
 pub enum Read {}
 impl Mode for Read {
