@@ -351,18 +351,22 @@ impl Db {
     }
 
     /// Pool gauges for `/metrics`: (connections open, of which idle).
+    /// On SQLite, the read pool's connections count too.
     pub fn pool_stats(&self) -> (u32, usize) {
-        match self.backend() {
+        let stats = |conn: &DatabaseConnection| match conn.get_database_backend() {
             DbBackend::Postgres => {
-                let p = self.conn.get_postgres_connection_pool();
+                let p = conn.get_postgres_connection_pool();
                 (p.size(), p.num_idle())
             }
             DbBackend::Sqlite => {
-                let p = self.conn.get_sqlite_connection_pool();
+                let p = conn.get_sqlite_connection_pool();
                 (p.size(), p.num_idle())
             }
             _ => (0, 0),
-        }
+        };
+        let (open, idle) = stats(&self.conn);
+        let (reading, reading_idle) = self.reader.as_ref().map_or((0, 0), stats);
+        (open + reading, idle + reading_idle)
     }
 }
 
