@@ -81,7 +81,8 @@ impl Authenticator for AuthN {
 /// Looks the key up by id (its row only is visible to this transaction under row-level
 /// security), checks the secret in constant time, expiry and revocation, then the creator's
 /// current role in the key's org: a key never outlives its creator's membership. The key and
-/// the membership are read in one read (scoped to the key's org once the key is found).
+/// the membership are read together (one transaction on PostgreSQL, scoped to the key's org once
+/// the key is found).
 async fn api_key_caller(ctx: &CellContext, state: &State, token: &str) -> Option<Caller> {
     let (id, secret) = crate::routes::keys::parse_key(token)?;
     let now = Utc::now();

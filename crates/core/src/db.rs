@@ -262,57 +262,41 @@ impl Db {
         let txn =
             uncancelled(async move { pool.begin_with(sea_orm::sqlx::AssertSqlSafe(sql)).await })
                 .await?
-                .map_err(|e| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(e.into())))?;
-        Ok(Statements::Postgres(tokio::sync::Mutex::new(txn)))
+                .map_err(query_err)?;
+        Ok(Statements::Postgres {
+            txn: tokio::sync::Mutex::new(txn),
+            read_only,
+        })
     }
 
     /// [`Db::tenant`] for a transaction that only reads: see [`Db::begin_read`] and
     /// [`Db::scope_read`].
     pub async fn tenant_read(&self, org_id: Uuid) -> Result<TenantTx, DbErr> {
-        match self.backend() {
-            DbBackend::Postgres => {
-                let txn = TxConn(self.begin_postgres(Some(org_id), true).await?);
-                Ok(self.scoped(txn, org_id, true))
-            }
-            _ => self.scope_read(self.begin_read().await?, org_id).await,
-        }
+        self.open_tenant(org_id, true).await
     }
 
     /// Begins a transaction scoped to one organization. On PostgreSQL it sets
     /// `app.current_org_id` for the transaction, which the row-level security policies read,
     /// in the round trip of its `BEGIN` ([`Db::tenant_read`] likewise).
     pub async fn tenant(&self, org_id: Uuid) -> Result<TenantTx, DbErr> {
-        match self.backend() {
-            DbBackend::Postgres => {
-                let txn = TxConn(self.begin_postgres(Some(org_id), false).await?);
-                Ok(self.scoped(txn, org_id, false))
-            }
-            _ => self.scope(self.begin().await?, org_id).await,
-        }
+        self.open_tenant(org_id, false).await
     }
 
-    /// Scopes a transaction already open (from [`Db::begin`]) to one organization, as
-    /// [`Db::tenant`] does: for code that learns the org inside the transaction (an API key's
-    /// org, read by the key's id), so both reads share one transaction.
-    pub async fn scope(&self, txn: DatabaseTransaction, org_id: Uuid) -> Result<TenantTx, DbErr> {
-        self.scope_as(TxConn(Statements::Txn(txn)), org_id, false)
-            .await
+    async fn open_tenant(&self, org_id: Uuid, read_only: bool) -> Result<TenantTx, DbErr> {
+        let txn = match (self.backend(), read_only) {
+            (DbBackend::Postgres, _) => TxConn(self.begin_postgres(Some(org_id), read_only).await?),
+            (_, true) => self.begin_read().await?,
+            (_, false) => TxConn(Statements::Txn(self.begin().await?)),
+        };
+        Ok(self.scoped(txn, org_id))
     }
 
-    /// [`Db::scope`] for a read from [`Db::begin_read`] (a round trip of its own on
-    /// PostgreSQL, to set the org: [`Db::tenant_read`] saves it when the org is known first).
+    /// Scopes a read from [`Db::begin_read`] to one organization, as [`Db::tenant_read`] does:
+    /// for code that learns the org inside the read (an API key's org, read by the key's id).
+    /// On PostgreSQL setting the org is a round trip of its own ([`Db::tenant_read`] saves it
+    /// when the org is known first).
     pub async fn scope_read(&self, txn: TxConn, org_id: Uuid) -> Result<TenantTx, DbErr> {
-        self.scope_as(txn, org_id, true).await
-    }
-
-    async fn scope_as(
-        &self,
-        txn: TxConn,
-        org_id: Uuid,
-        read_only: bool,
-    ) -> Result<TenantTx, DbErr> {
-        let postgres = txn.get_database_backend() == DbBackend::Postgres;
-        if postgres {
+        if txn.get_database_backend() == DbBackend::Postgres {
             txn.execute_raw(Statement::from_sql_and_values(
                 DbBackend::Postgres,
                 "select set_config('app.current_org_id', $1, true)",
@@ -320,15 +304,13 @@ impl Db {
             ))
             .await?;
         }
-        let read_only = read_only && (postgres || matches!(txn.0, Statements::Reads(_)));
-        Ok(self.scoped(txn, org_id, read_only))
+        Ok(self.scoped(txn, org_id))
     }
 
-    fn scoped(&self, txn: TxConn, org_id: Uuid, read_only: bool) -> TenantTx {
+    fn scoped(&self, txn: TxConn, org_id: Uuid) -> TenantTx {
         TenantTx {
             txn,
             org_id,
-            read_only,
             signals: self.signals.clone(),
             on_commit: std::sync::Mutex::default(),
         }
@@ -442,13 +424,17 @@ pub struct TxConn(Statements);
 
 #[derive(Debug)]
 enum Statements {
-    /// A sea-orm transaction (SQLite writes).
+    /// A sea-orm transaction (SQLite writes; reads of a `:memory:` database).
     Txn(DatabaseTransaction),
-    /// SQLite reads: the read-only pool, a snapshot per statement.
+    /// SQLite reads: the read-only pool, a snapshot per statement; ending it is dropping it.
     Reads(DatabaseConnection),
     /// A PostgreSQL transaction opened with its org in one round trip
-    /// ([`Db::begin_postgres`]); statements are bound as sea-orm binds them.
-    Postgres(tokio::sync::Mutex<PgTxn>),
+    /// ([`Db::begin_postgres`]); statements are bound as sea-orm binds them. A `read_only` one
+    /// ends by dropping it (its `ROLLBACK` queued for the connection's next message).
+    Postgres {
+        txn: tokio::sync::Mutex<PgTxn>,
+        read_only: bool,
+    },
 }
 
 type PgTxn = sea_orm::sqlx::Transaction<'static, sea_orm::sqlx::Postgres>;
@@ -482,7 +468,7 @@ impl ConnectionTrait for TxConn {
         match &self.0 {
             Statements::Txn(t) => t.get_database_backend(),
             Statements::Reads(c) => c.get_database_backend(),
-            Statements::Postgres(_) => DbBackend::Postgres,
+            Statements::Postgres { .. } => DbBackend::Postgres,
         }
     }
 
@@ -490,7 +476,7 @@ impl ConnectionTrait for TxConn {
         match &self.0 {
             Statements::Txn(t) => t.execute_raw(stmt).await,
             Statements::Reads(c) => c.execute_raw(stmt).await,
-            Statements::Postgres(t) => {
+            Statements::Postgres { txn: t, .. } => {
                 let mut t = t.lock().await;
                 let done = pg_query(&stmt).execute(&mut **t).await;
                 done.map(Into::into).map_err(exec_err)
@@ -502,7 +488,7 @@ impl ConnectionTrait for TxConn {
         match &self.0 {
             Statements::Txn(t) => t.execute_unprepared(sql).await,
             Statements::Reads(c) => c.execute_unprepared(sql).await,
-            Statements::Postgres(t) => {
+            Statements::Postgres { txn: t, .. } => {
                 let mut t = t.lock().await;
                 let sql = sea_orm::sqlx::AssertSqlSafe(sql.to_owned());
                 let done = sea_orm::sqlx::Executor::execute(&mut **t, sql).await;
@@ -515,7 +501,7 @@ impl ConnectionTrait for TxConn {
         match &self.0 {
             Statements::Txn(t) => t.query_one_raw(stmt).await,
             Statements::Reads(c) => c.query_one_raw(stmt).await,
-            Statements::Postgres(t) => {
+            Statements::Postgres { txn: t, .. } => {
                 let mut t = t.lock().await;
                 let row = pg_query(&stmt).fetch_optional(&mut **t).await;
                 row.map(|r| r.map(Into::into)).map_err(query_err)
@@ -527,7 +513,7 @@ impl ConnectionTrait for TxConn {
         match &self.0 {
             Statements::Txn(t) => t.query_all_raw(stmt).await,
             Statements::Reads(c) => c.query_all_raw(stmt).await,
-            Statements::Postgres(t) => {
+            Statements::Postgres { txn: t, .. } => {
                 let mut t = t.lock().await;
                 let rows = pg_query(&stmt).fetch_all(&mut **t).await;
                 rows.map(|rows| rows.into_iter().map(Into::into).collect())
@@ -543,9 +529,6 @@ impl ConnectionTrait for TxConn {
 pub struct TenantTx {
     txn: TxConn,
     org_id: Uuid,
-    /// Read-only (PostgreSQL's read-only transaction, SQLite's read pool): committing is
-    /// dropping.
-    read_only: bool,
     signals: Signals,
     /// Signals to raise in this instance once the transaction has committed.
     on_commit: std::sync::Mutex<Vec<(&'static str, String)>>,
@@ -586,16 +569,17 @@ impl TenantTx {
         &self.txn
     }
 
-    /// Commits. A read-only transaction ([`Db::scope_read`] on PostgreSQL) ends without waiting
+    /// Commits. A read ([`Db::tenant_read`], [`Db::begin_read`]) ends without waiting
     /// for the server: its `ROLLBACK` is queued and sent with the connection's next message.
     pub async fn commit(self) -> Result<(), DbErr> {
-        match (self.read_only, self.txn.0) {
-            (false, Statements::Txn(txn)) => txn.commit().await?,
-            (false, Statements::Postgres(txn)) => {
-                txn.into_inner().commit().await.map_err(exec_err)?
-            }
+        match self.txn.0 {
+            Statements::Txn(txn) => txn.commit().await?,
+            Statements::Postgres {
+                txn,
+                read_only: false,
+            } => txn.into_inner().commit().await.map_err(exec_err)?,
             // Dropping a PostgreSQL transaction queues its `ROLLBACK`.
-            (true, _) | (_, Statements::Reads(_)) => {}
+            Statements::Postgres { .. } | Statements::Reads(_) => {}
         }
         let raised = self.on_commit.into_inner().unwrap_or_default();
         for (channel, payload) in raised {
@@ -616,12 +600,13 @@ impl TenantTx {
 
     /// Rolls back (a read-only transaction without waiting: dropping it queues the `ROLLBACK`).
     pub async fn rollback(self) -> Result<(), DbErr> {
-        match (self.read_only, self.txn.0) {
-            (false, Statements::Txn(txn)) => txn.rollback().await,
-            (false, Statements::Postgres(txn)) => {
-                txn.into_inner().rollback().await.map_err(exec_err)
-            }
-            (true, _) | (_, Statements::Reads(_)) => Ok(()),
+        match self.txn.0 {
+            Statements::Txn(txn) => txn.rollback().await,
+            Statements::Postgres {
+                txn,
+                read_only: false,
+            } => txn.into_inner().rollback().await.map_err(exec_err),
+            Statements::Postgres { .. } | Statements::Reads(_) => Ok(()),
         }
     }
 }
