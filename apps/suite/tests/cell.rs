@@ -457,9 +457,9 @@ async fn every_route_declares_its_way_in() -> anyhow::Result<()> {
     let lines = testkit::route_access(&cell).await?;
     assert!(lines.len() > 100, "{lines:?}");
     assert!(
-        lines
-            .iter()
-            .any(|l| l.contains("/api/v1/audit ") && l.ends_with("org#admin_access read")),
+        lines.iter().any(
+            |l| l.contains("/api/v1/audit ") && l.ends_with("org#admin_access read audit:read")
+        ),
         "{lines:#?}"
     );
     testkit::assert_access_documented("suite", &lines)

@@ -21,7 +21,7 @@ pub struct Abm {
     inner: Arc<Inner>,
 }
 
-/// Shared with the handlers (`web::Data<Inner>`).
+/// Shared with the handlers (`State<Inner>`, provided in `on_ready`).
 #[derive(Default)]
 pub(crate) struct Inner {
     pub settings: Settings,
@@ -134,7 +134,6 @@ impl PlatformModule for Abm {
     }
 
     fn routes(&self, cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
-        cfg.app_data(actix_web::web::Data::from(self.inner.clone()));
         crate::http::configure(cfg);
     }
 
@@ -205,6 +204,7 @@ impl PlatformModule for Abm {
         };
         ctx.provide(OperatorOrg(operator));
         let _ = self.inner.state.set(State { operator, salt });
+        ctx.provide_shared(self.inner.clone());
         Ok(())
     }
 }

@@ -104,17 +104,7 @@ pub async fn anonymize_due(ctx: &CellContext, days: i64) -> anyhow::Result<u64> 
             .filter(one_time_token::Column::UserId.eq(u.id))
             .exec(&txn)
             .await?;
-        let sessions: Vec<uuid::Uuid> = session::Entity::find()
-            .filter(session::Column::UserId.eq(u.id))
-            .all(&txn)
-            .await?
-            .into_iter()
-            .map(|s| s.id)
-            .collect();
-        crate::entity::refresh_token::Entity::delete_many()
-            .filter(crate::entity::refresh_token::Column::SessionId.is_in(sessions))
-            .exec(&txn)
-            .await?;
+        // Their refresh tokens go with the sessions (a cascading foreign key).
         session::Entity::delete_many()
             .filter(session::Column::UserId.eq(u.id))
             .exec(&txn)

@@ -7,7 +7,7 @@ use sea_orm_migration::sea_query::{ColumnDef, Index, Table};
 use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
 
 pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(Identity)]
+    vec![Box::new(Identity), Box::new(ForeignKeys)]
 }
 
 struct Identity;
@@ -157,5 +157,39 @@ impl MigrationTrait for Identity {
             .await?;
         }
         Ok(())
+    }
+}
+
+struct ForeignKeys;
+
+impl MigrationName for ForeignKeys {
+    fn name(&self) -> &str {
+        "auth_m20261204_000001_foreign_keys"
+    }
+}
+
+/// A user's sessions, one-time tokens, backup codes and API keys go with the user (users are
+/// anonymized, not deleted, so this is for the database's word, not a feature); a session's
+/// refresh tokens go with the session.
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for ForeignKeys {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        use kernel::migration::{ForeignKey, OnDelete, add_foreign_keys};
+        let user = |column| ForeignKey::by_id(column, "users", OnDelete::Cascade);
+        // Parents before children: SQLite rebuilds each table, which a referenced one cannot be.
+        for table in ["auth_sessions", "auth_one_time_tokens", "auth_backup_codes"] {
+            add_foreign_keys(m, table, &[user("user_id")]).await?;
+        }
+        add_foreign_keys(m, "api_keys", &[user("created_by")]).await?;
+        add_foreign_keys(
+            m,
+            "auth_refresh_tokens",
+            &[ForeignKey::by_id(
+                "session_id",
+                "auth_sessions",
+                OnDelete::Cascade,
+            )],
+        )
+        .await
     }
 }

@@ -54,7 +54,7 @@ impl kernel::PlatformModule for Auth {
     }
 
     fn routes(&self, cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
-        crate::routes::configure(cfg, self.shared.clone());
+        crate::routes::configure(cfg);
     }
 
     fn authenticator(&self) -> Option<Arc<dyn kernel::http::Authenticator>> {
@@ -104,7 +104,8 @@ impl kernel::PlatformModule for Auth {
         let state = State::new(ctx.config(), self.settings.clone()).map_err(anyhow::Error::msg)?;
         tracing::info!(kids = ?self.settings.jwt_kids, "auth signing keys ready");
         // A second on_ready of the same value (tests) keeps the first keys.
-        let _ = self.shared.set(state);
+        let state = self.shared.get_or_init(|| Arc::new(state)).clone();
+        ctx.provide_shared(state);
         Ok(())
     }
 }

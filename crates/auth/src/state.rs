@@ -20,12 +20,14 @@ pub(crate) struct State {
     pub roles: std::collections::BTreeMap<String, String>,
 }
 
-/// Set in `on_ready`; shared by the routes (as app data) and the authenticator.
-pub(crate) type Shared = Arc<OnceLock<State>>;
+/// Set in `on_ready`; the handlers reach it as `State<State>` (provided to the context), the
+/// authenticator, jobs and commands through this handle.
+pub(crate) type Shared = Arc<OnceLock<Arc<State>>>;
 
 pub(crate) fn get(shared: &Shared) -> Result<&State, ApiError> {
     shared
         .get()
+        .map(|s| &**s)
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the auth module is not ready")))
 }
 

@@ -235,6 +235,11 @@ impl Audit {
     }
 }
 
+crate::api_scope!(
+    /// The audit log and its exports: `audit:read`, `audit:write` (an export).
+    pub AuditLog = "audit"
+);
+
 /// The kernel's own routes (and everything under them), never recorded generically.
 const KERNEL_PATHS: [&str; 6] = [
     "/api/v1/audit",
@@ -468,11 +473,10 @@ fn list_spec() -> ListSpec<entity::Entity> {
         (status = 403, body = crate::error::ErrorEnvelope)))]
 #[get("/api/v1/audit")]
 pub async fn list_audit(
-    tx: Scoped<AdministerOrg, Read>,
+    tx: Scoped<AdministerOrg, Read<AuditLog>>,
     req: HttpRequest,
     q: ListQuery,
 ) -> ApiResult<HttpResponse> {
-    tx.caller().require_scope("audit:read")?;
     let filters = AuditFilters::parse(req.query_string())?;
     let (from, to) = filters.range()?;
     use entity::Column as C;
@@ -534,11 +538,10 @@ pub struct ExportStatus {
 #[post("/api/v1/audit/export")]
 pub async fn export_audit(
     ctx: CellContext,
-    scoped: Scoped<AdministerOrg, Write>,
+    scoped: Scoped<AdministerOrg, Write<AuditLog>>,
     req: HttpRequest,
     body: ValidJson<ExportRequest>,
 ) -> ApiResult<HttpResponse> {
-    scoped.caller().require_scope("audit:write")?;
     let org = scoped.org_id();
     let ValidJson(body) = body;
     let format = body.format.as_deref().unwrap_or("csv");
@@ -609,10 +612,9 @@ fn export_key(org: Uuid, id: Uuid) -> Result<ObjectKey, crate::storage::StorageE
 #[get("/api/v1/audit/export/{id}")]
 pub async fn export_status(
     ctx: CellContext,
-    tx: Scoped<AdministerOrg, Read>,
+    tx: Scoped<AdministerOrg, Read<AuditLog>>,
     path: web::Path<ExportPath>,
 ) -> ApiResult<HttpResponse> {
-    tx.caller().require_scope("audit:read")?;
     let org = tx.org_id();
     let id = path.id;
     // unscoped: the kernel's job table, read with an explicit org predicate

@@ -239,13 +239,19 @@ impl CellContext {
     /// [`service`](Self::service). One value per type; a second `provide` keeps the first and
     /// returns `false`.
     pub fn provide<T: Send + Sync + 'static>(&self, service: T) -> bool {
+        self.provide_shared(Arc::new(service))
+    }
+
+    /// [`provide`](Self::provide) for a value the module keeps a handle to as well (what its
+    /// authenticator or jobs read).
+    pub fn provide_shared<T: Send + Sync + 'static>(&self, service: Arc<T>) -> bool {
         let Ok(mut services) = self.0.services.write() else {
             return false;
         };
         match services.entry(TypeId::of::<T>()) {
             std::collections::hash_map::Entry::Occupied(_) => false,
             std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(Arc::new(service));
+                slot.insert(service);
                 true
             }
         }

@@ -1,7 +1,7 @@
 //! Who the caller is in the organization a request works on.
 //!
 //! Every tenant route works on the caller's **active** organization (the token's org): its
-//! handler takes `Scoped<InActiveOrg | InPathOrg, Read | Write>` (membership checked in iam's graph,
+//! handler takes `Scoped<InActiveOrg | InPathOrg, Read<S> | Write<S>>` (membership checked in iam's graph,
 //! in the org's transaction), and [`of`] reads the caller's role from the membership row for
 //! the rules that depend on it. Neither comes from the token, so a demotion or removal takes
 //! effect on the next request rather than when the access token expires. Not a member (or a
@@ -40,6 +40,15 @@ impl Access {
         self.role.is_some_and(|r| r >= min)
     }
 }
+
+kernel::api_scope!(
+    /// Organizations and their members: `organizations:read|write` for API keys.
+    pub(crate) Organizations = "organizations"
+);
+kernel::api_scope!(pub(crate) Teams = "teams");
+kernel::api_scope!(pub(crate) Invitations = "invitations");
+kernel::api_scope!(pub(crate) Settings = "settings");
+kernel::api_scope!(pub(crate) Features = "features");
 
 pub(crate) fn not_found_org() -> ApiError {
     ApiError::not_found("no such organization")

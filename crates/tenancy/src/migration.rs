@@ -13,6 +13,7 @@ pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(Invitations),
         Box::new(Settings),
         Box::new(FeatureFlags),
+        Box::new(ForeignKeys),
     ]
 }
 
@@ -307,5 +308,45 @@ impl MigrationTrait for FeatureFlags {
         )
         .await?;
         kernel::db::enable_tenant_rls(m.get_connection(), "feature_flag_overrides").await
+    }
+}
+
+struct ForeignKeys;
+
+impl MigrationName for ForeignKeys {
+    fn name(&self) -> &str {
+        "tenancy_m20261204_000001_foreign_keys"
+    }
+}
+
+/// An organization's memberships, teams and invitations go with it; a team's members go with
+/// the team, and with their membership (nobody is in a team of an org they left).
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for ForeignKeys {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        use kernel::migration::{ForeignKey, OnDelete, add_foreign_keys, tenant_parent_key};
+        let org = || ForeignKey::by_id("org_id", "organizations", OnDelete::Cascade);
+        m.create_index(tenant_parent_key("teams")).await?;
+        // The unique key above replaces the plain index on the same columns.
+        m.drop_index(Index::drop().name("teams_org_id").table("teams").to_owned())
+            .await?;
+        // Parents before children: SQLite rebuilds each table, which a referenced one cannot be.
+        for table in ["memberships", "teams", "invitations"] {
+            add_foreign_keys(m, table, &[org()]).await?;
+        }
+        add_foreign_keys(
+            m,
+            "team_members",
+            &[
+                ForeignKey::tenant("team_id", "teams", OnDelete::Cascade),
+                ForeignKey::to(
+                    &["org_id", "user_id"],
+                    "memberships",
+                    &["org_id", "user_id"],
+                    OnDelete::Cascade,
+                ),
+            ],
+        )
+        .await
     }
 }

@@ -70,11 +70,11 @@ impl PlatformModule for Tenancy {
     }
 
     fn routes(&self, cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
-        cfg.app_data(actix_web::web::Data::new(self.settings.clone()));
         crate::http::configure(cfg);
     }
 
-    /// Shares its settings with the public functions other modules call (`invite`).
+    /// Shares its settings with its handlers and the public functions other modules call
+    /// (`invite`).
     async fn on_ready(&self, ctx: &CellContext) -> anyhow::Result<()> {
         ctx.provide(self.settings.clone());
         Ok(())

@@ -15,13 +15,12 @@ use kernel::{ApiError, ApiResult, CellContext, TenantTx};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::zone::{Internal, InternalAdmin};
+use super::zone::{Abm, Internal, InternalAdmin};
 use super::{domain_input, not_found, one_of, require_internal_user, required, row};
 use crate::score::WINDOW_DAYS;
 use crate::settings::{SERVICE_LANES, SIGNAL_TYPES};
 use crate::store::entity::{
-    anonymous_visitor, company_domain, contact, contact_identity, customer_account, intent_signal,
-    prospect_company,
+    anonymous_visitor, company_domain, contact, customer_account, intent_signal, prospect_company,
 };
 use kernel::http::{Read, Write};
 
@@ -107,7 +106,7 @@ kernel::list_params!(CompanyListParams, company_list);
 /// service lane in the last 30 days); `search` in names and primary domains.
 #[utoipa::path(tag = TAG, params(CompanyListParams), responses((status = 200, body = kernel::http::Page<Company>), (status = 403)))]
 #[get("/abm/companies")]
-pub(crate) async fn list(tx: Internal<Read>, mut query: ListQuery) -> ApiResult<HttpResponse> {
+pub(crate) async fn list(tx: Internal<Read<Abm>>, mut query: ListQuery) -> ApiResult<HttpResponse> {
     // `lane` is no column: it selects companies with a signal in the lane (equality only).
     let (lane, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut query.filters)
         .into_iter()
@@ -190,7 +189,7 @@ fn settable_stage(stage: &str) -> Result<(), ApiError> {
     (status = 201, body = Company), (status = 403), (status = 409), (status = 422)))]
 #[post("/abm/companies")]
 pub(crate) async fn create(
-    tx: Internal<Write>,
+    tx: Internal<Write<Abm>>,
     body: ValidJson<NewCompany>,
 ) -> ApiResult<HttpResponse> {
     let body = body.0;
@@ -475,7 +474,7 @@ pub struct CompanyDetail {
 #[get("/abm/companies/{id}")]
 pub(crate) async fn detail(
     ctx: CellContext,
-    tx: Internal<Read>,
+    tx: Internal<Read<Abm>>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let company = load(&tx, id.into_inner()).await?;
@@ -544,7 +543,7 @@ pub struct CompanyPatch {
     (status = 200, body = Company), (status = 403), (status = 404), (status = 409), (status = 422)))]
 #[patch("/abm/companies/{id}")]
 pub(crate) async fn update(
-    tx: Internal<Write>,
+    tx: Internal<Write<Abm>>,
     id: web::Path<Uuid>,
     body: ValidJson<CompanyPatch>,
 ) -> ApiResult<HttpResponse> {
@@ -589,30 +588,8 @@ pub(crate) async fn remove(tx: InternalAdmin, id: web::Path<Uuid>) -> ApiResult<
             "the company converted into a customer and is kept",
         ));
     }
-    let contacts = tx.repo::<contact::Entity>();
-    let contact_ids: Vec<Uuid> = contacts
-        .find()
-        .select_only()
-        .column(contact::Column::Id)
-        .filter(contact::Column::ProspectCompanyId.eq(company.id))
-        .into_tuple()
-        .all(contacts.conn())
-        .await?;
-    tx.repo::<contact_identity::Entity>()
-        .delete_many(contact_identity::Column::ContactId.is_in(contact_ids))
-        .await?;
-    contacts
-        .delete_many(contact::Column::ProspectCompanyId.eq(company.id))
-        .await?;
-    tx.repo::<company_domain::Entity>()
-        .delete_many(company_domain::Column::ProspectCompanyId.eq(company.id))
-        .await?;
-    tx.repo::<anonymous_visitor::Entity>()
-        .delete_many(anonymous_visitor::Column::ProspectCompanyId.eq(company.id))
-        .await?;
-    tx.repo::<intent_signal::Entity>()
-        .delete_many(intent_signal::Column::ProspectCompanyId.eq(company.id))
-        .await?;
+    // Its domains, contacts (and their identities), visitors and signals go with it: the
+    // foreign keys cascade (abm_m20261204_000001_foreign_keys).
     tx.repo::<prospect_company::Entity>()
         .delete(company.id)
         .await?;
@@ -677,7 +654,7 @@ fn monday(t: DateTime<Utc>) -> NaiveDate {
 /// The score explained: the window's signals by type, lane, topic and week, and momentum.
 #[utoipa::path(tag = TAG, responses((status = 200, body = ScoreExplanation), (status = 403), (status = 404)))]
 #[get("/abm/companies/{id}/score")]
-pub(crate) async fn score(tx: Internal<Read>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+pub(crate) async fn score(tx: Internal<Read<Abm>>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
     let now = Utc::now();
     let company = load(&tx, id.into_inner()).await?;
     let rows = window(&tx, company.id, now - TimeDelta::days(WINDOW_DAYS)).await?;
@@ -758,7 +735,7 @@ pub struct Converted {
 #[post("/abm/companies/{id}/convert")]
 pub(crate) async fn convert(
     ctx: CellContext,
-    tx: Internal<Write>,
+    tx: Internal<Write<Abm>>,
     id: web::Path<Uuid>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
@@ -1023,7 +1000,7 @@ fn decode_cursor(cursor: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
 #[utoipa::path(tag = TAG, params(FeedQuery), responses((status = 200, body = Feed), (status = 400), (status = 403)))]
 #[get("/abm/signals/feed")]
 pub(crate) async fn feed(
-    tx: Internal<Read>,
+    tx: Internal<Read<Abm>>,
     query: web::Query<FeedQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = query.into_inner();

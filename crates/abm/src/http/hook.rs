@@ -17,7 +17,7 @@ use crate::posthog::{ParseOptions, parse};
 pub(crate) async fn posthog_hook(
     _: kernel::http::Signed,
     ctx: CellContext,
-    abm: web::Data<Inner>,
+    abm: kernel::http::State<Inner>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {

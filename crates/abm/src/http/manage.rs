@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::companies::{Domain, domains_of, insert_domain, load, taken};
-use super::zone::{Internal, InternalAdmin};
+use super::zone::{Abm, Internal, InternalAdmin};
 use super::{domain_input, not_found, one_of, optional, required, row};
 use crate::store::entity::{
     company_domain, contact, contact_identity, org_domain, prospect_company,
@@ -64,7 +64,7 @@ const IDENTITY_MAX: usize = 255;
 #[utoipa::path(tag = TAG, responses((status = 200, body = Vec<Domain>), (status = 403), (status = 404)))]
 #[get("/abm/companies/{id}/domains")]
 pub(crate) async fn list_domains(
-    tx: Internal<Read>,
+    tx: Internal<Read<Abm>>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let company = load(&tx, id.into_inner()).await?;
@@ -95,7 +95,7 @@ pub struct NewDomain {
     (status = 409), (status = 422)))]
 #[post("/abm/companies/{id}/domains")]
 pub(crate) async fn add_domain(
-    tx: Internal<Write>,
+    tx: Internal<Write<Abm>>,
     id: web::Path<Uuid>,
     body: ValidJson<NewDomain>,
 ) -> ApiResult<HttpResponse> {
@@ -255,7 +255,7 @@ kernel::list_params!(ContactListParams, contact_list);
     (status = 200, body = kernel::http::Page<Contact>), (status = 400), (status = 403), (status = 404)))]
 #[get("/abm/companies/{id}/contacts")]
 pub(crate) async fn list_contacts(
-    tx: Internal<Read>,
+    tx: Internal<Read<Abm>>,
     id: web::Path<Uuid>,
     query: ListQuery,
 ) -> ApiResult<HttpResponse> {
@@ -319,7 +319,7 @@ async fn email_free(
     (status = 201, body = Contact), (status = 403), (status = 404), (status = 409), (status = 422)))]
 #[post("/abm/companies/{id}/contacts")]
 pub(crate) async fn create_contact(
-    tx: Internal<Write>,
+    tx: Internal<Write<Abm>>,
     id: web::Path<Uuid>,
     body: ValidJson<NewContact>,
 ) -> ApiResult<HttpResponse> {
@@ -371,7 +371,7 @@ async fn identities_of(tx: &TenantTx, contact: Uuid) -> Result<Vec<Identity>, Ap
 #[utoipa::path(tag = TAG, responses((status = 200, body = ContactDetail), (status = 403), (status = 404)))]
 #[get("/abm/contacts/{id}")]
 pub(crate) async fn contact_detail(
-    tx: Internal<Read>,
+    tx: Internal<Read<Abm>>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let (contact, mut identities) = tx
@@ -420,7 +420,7 @@ pub struct ContactPatch {
     (status = 200, body = Contact), (status = 403), (status = 404), (status = 409), (status = 422)))]
 #[patch("/abm/contacts/{id}")]
 pub(crate) async fn update_contact(
-    tx: Internal<Write>,
+    tx: Internal<Write<Abm>>,
     id: web::Path<Uuid>,
     body: ValidJson<ContactPatch>,
 ) -> ApiResult<HttpResponse> {
@@ -472,9 +472,7 @@ pub(crate) async fn remove_contact(
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let contact = row::<contact::Entity>(&tx, id.into_inner(), "contact").await?;
-    tx.repo::<contact_identity::Entity>()
-        .delete_many(contact_identity::Column::ContactId.eq(contact.id))
-        .await?;
+    // Its identities go with it (a cascading foreign key).
     tx.repo::<contact::Entity>().delete(contact.id).await?;
     tx.commit().await?;
     Ok(HttpResponse::NoContent().finish())
@@ -512,7 +510,7 @@ impl From<contact_identity::Model> for Identity {
 #[utoipa::path(tag = TAG, responses((status = 200, body = Vec<Identity>), (status = 403), (status = 404)))]
 #[get("/abm/contacts/{id}/identities")]
 pub(crate) async fn list_identities(
-    tx: Internal<Read>,
+    tx: Internal<Read<Abm>>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let contact = row::<contact::Entity>(&tx, id.into_inner(), "contact").await?;
@@ -540,7 +538,7 @@ pub struct NewIdentity {
     (status = 201, body = Identity), (status = 403), (status = 404), (status = 409), (status = 422)))]
 #[post("/abm/contacts/{id}/identities")]
 pub(crate) async fn add_identity(
-    tx: Internal<Write>,
+    tx: Internal<Write<Abm>>,
     id: web::Path<Uuid>,
     body: ValidJson<NewIdentity>,
 ) -> ApiResult<HttpResponse> {
@@ -644,7 +642,7 @@ kernel::list_params!(OrgDomainListParams, org_domain_list);
     (status = 200, body = kernel::http::Page<OrgDomain>), (status = 400), (status = 403)))]
 #[get("/abm/org-domains")]
 pub(crate) async fn list_org_domains(
-    tx: Internal<Read>,
+    tx: Internal<Read<Abm>>,
     query: ListQuery,
 ) -> ApiResult<HttpResponse> {
     let spec = org_domain_list();
@@ -671,7 +669,7 @@ pub struct NewOrgDomain {
     (status = 201, body = OrgDomain), (status = 403), (status = 409), (status = 422)))]
 #[post("/abm/org-domains")]
 pub(crate) async fn create_org_domain(
-    tx: Internal<Write>,
+    tx: Internal<Write<Abm>>,
     body: ValidJson<NewOrgDomain>,
 ) -> ApiResult<HttpResponse> {
     let body = body.0;

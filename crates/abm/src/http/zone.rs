@@ -18,6 +18,15 @@ use kernel::{ApiError, CellContext, TenantTx};
 
 use crate::store::entity::customer_account;
 
+kernel::api_scope!(
+    /// The dashboard's data (prospects, contacts, companies, signals): `abm:read`, `abm:write`.
+    pub(crate) Abm = "abm"
+);
+kernel::api_scope!(
+    /// The customer portal: `portal:read`.
+    pub(crate) Portal = "portal"
+);
+
 /// Works in the operator org (a member there): the dashboard.
 pub(crate) struct Sales;
 impl Permission for Sales {
@@ -70,9 +79,9 @@ impl Permission for PortalUser {
 }
 
 /// An internal user in a transaction of the operator org (read-only for `Read`).
-pub(crate) type Internal<M = Read> = Scoped<Sales, M>;
+pub(crate) type Internal<M = Read<Abm>> = Scoped<Sales, M>;
 /// An internal admin in a write transaction of the operator org.
-pub(crate) type InternalAdmin = Scoped<SalesAdmin, Write>;
+pub(crate) type InternalAdmin = Scoped<SalesAdmin, Write<Abm>>;
 
 fn operator(ctx: &CellContext) -> Result<uuid::Uuid, ApiError> {
     crate::operator_org(ctx).ok_or_else(|| ApiError::internal(anyhow::anyhow!("abm is not ready")))
@@ -102,7 +111,7 @@ pub(crate) async fn customer_of(
 /// user.
 #[derive(Debug)]
 pub(crate) struct Customer {
-    pub tx: Scoped<PortalUser, Read>,
+    pub tx: Scoped<PortalUser, Read<Portal>>,
     pub account: customer_account::Model,
 }
 
@@ -111,7 +120,7 @@ impl FromRequest for Customer {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
-        let scoped = Scoped::<PortalUser, Read>::from_request(req, payload);
+        let scoped = Scoped::<PortalUser, Read<Portal>>::from_request(req, payload);
         Box::pin(async move {
             let tx = scoped.await?;
             let account = customer_of(&tx).await?.ok_or_else(PortalUser::refused)?;

@@ -12,6 +12,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(CreateScoreQueue),
         Box::new(ScoreQueueWithoutConflicts),
         Box::new(ScoreQueueWeights),
+        Box::new(ForeignKeys),
     ]
 }
 
@@ -422,5 +423,50 @@ impl MigrationTrait for ScoreQueueWeights {
                 .to_owned(),
         )
         .await
+    }
+}
+
+struct ForeignKeys;
+
+impl MigrationName for ForeignKeys {
+    fn name(&self) -> &str {
+        "abm_m20261204_000001_foreign_keys"
+    }
+}
+
+/// What a company's and a contact's deletion takes with them, said by the database: domains,
+/// contacts (and their identities), visitors, signals and queued scores go with their company.
+/// A child always names a parent of its own org. Signals keep their `contact_id` and
+/// `visitor_id` as history (no key). `abm_customers` has none: its row lives in the customer's
+/// org and its company in the operator's, and a converted company is kept by the handler (409).
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for ForeignKeys {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        use kernel::migration::{ForeignKey, OnDelete, add_foreign_keys, tenant_parent_key};
+        const COMPANIES: &str = "abm_prospect_companies";
+        m.create_index(tenant_parent_key(COMPANIES)).await?;
+        m.create_index(tenant_parent_key("abm_contacts")).await?;
+        let company = || ForeignKey::tenant("prospect_company_id", COMPANIES, OnDelete::Cascade);
+        // Parents before children: SQLite rebuilds each table, which a referenced one cannot be.
+        add_foreign_keys(m, "abm_contacts", &[company()]).await?;
+        add_foreign_keys(
+            m,
+            "abm_contact_identities",
+            &[ForeignKey::tenant(
+                "contact_id",
+                "abm_contacts",
+                OnDelete::Cascade,
+            )],
+        )
+        .await?;
+        for table in [
+            "abm_company_domains",
+            "abm_anonymous_visitors",
+            "abm_intent_signals",
+            "abm_score_queue",
+        ] {
+            add_foreign_keys(m, table, &[company()]).await?;
+        }
+        Ok(())
     }
 }

@@ -11,12 +11,17 @@ use kernel::{ApiError, ApiResult, CellContext};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Data, state};
+use super::AuthState;
 use crate::entity::api_key;
 use crate::service::db_err;
 
 const TAG: &str = "api-keys";
 pub(crate) const KEY_PREFIX: &str = "pk_live_";
+kernel::api_scope!(
+    /// API keys themselves (listing and revoking; creating one needs a signed-in user).
+    Keys = "api-keys"
+);
+
 const MAX_SCOPES: usize = 50;
 
 /// `resource:read`, `resource:write`, `resource:*` or `*`.
@@ -97,11 +102,10 @@ impl From<api_key::Model> for KeyView {
     (status = 201, description = "`key` is shown once"), (status = 403), (status = 422)))]
 #[post("/api-keys")]
 pub(crate) async fn create_key(
-    data: Data,
-    tx: Scoped<WorkInOrg, Write>,
+    state: AuthState,
+    tx: Scoped<WorkInOrg, Write<Keys>>,
     body: ValidJson<NewKey>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&data)?;
     tx.caller().require_session()?;
     let (org, user) = (tx.org_id(), tx.caller().user_id);
     let body = body.0;
@@ -153,7 +157,7 @@ kernel::list_params!(KeyListParams, key_list);
 #[get("/api-keys")]
 pub(crate) async fn list_keys(
     ctx: CellContext,
-    tx: Scoped<InOrg, Read>,
+    tx: Scoped<InOrg, Read<Keys>>,
     query: ListQuery,
 ) -> ApiResult<HttpResponse> {
     tx.caller().require_session()?;
@@ -173,7 +177,7 @@ pub(crate) async fn list_keys(
 #[delete("/api-keys/{id}")]
 pub(crate) async fn revoke_key(
     ctx: CellContext,
-    tx: Scoped<InOrg, Write>,
+    tx: Scoped<InOrg, Write<Keys>>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     tx.caller().require_session()?;

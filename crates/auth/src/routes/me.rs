@@ -7,7 +7,7 @@ use kernel::sea_orm::{ActiveModelTrait, ActiveValue::Set};
 use kernel::{ApiError, ApiResult, CellContext};
 use serde::Deserialize;
 
-use super::{Data, state};
+use super::AuthState;
 use crate::entity::user;
 use crate::service::{self, UserView, db_err};
 
@@ -142,20 +142,19 @@ pub struct ChangePassword {
 #[post("/users/me/change-password")]
 pub(crate) async fn change_password(
     ctx: CellContext,
-    data: Data,
+    state: AuthState,
     info: RequestInfo,
     caller: SignedIn,
     body: ValidJson<ChangePassword>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&data)?;
     caller.require_session()?;
     let user = service::active_user(ctx.db().conn(), caller.user_id).await?;
-    service::check_lockout(&ctx, state, &user.email).await?;
+    service::check_lockout(&ctx, &state, &user.email).await?;
     if !service::verify_password(&user.password_hash, &body.0.current_password).await {
-        service::record_failure(&ctx, state, &user.email).await;
+        service::record_failure(&ctx, &state, &user.email).await;
         return Err(ApiError::unauthorized("the current password is wrong"));
     }
-    let hash = service::hash_new_password(state, "new_password", &body.0.new_password).await?;
+    let hash = service::hash_new_password(&state, "new_password", &body.0.new_password).await?;
     let email = user.email.clone();
     let mut m: user::ActiveModel = user.into();
     m.password_hash = Set(hash);
@@ -175,7 +174,7 @@ pub(crate) async fn change_password(
     txn.commit().await.map_err(db_err)?;
     let ended = service::revoke_sessions(
         &ctx,
-        state,
+        &state,
         caller.user_id,
         None,
         caller.session_id,
@@ -221,16 +220,15 @@ fn is_deactivate(word: &str, _: &()) -> garde::Result {
 #[post("/users/me/deactivate")]
 pub(crate) async fn deactivate(
     ctx: CellContext,
-    data: Data,
+    state: AuthState,
     info: RequestInfo,
     caller: SignedIn,
     body: ValidJson<Deactivate>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&data)?;
     caller.require_session()?;
     let user = service::active_user(ctx.db().conn(), caller.user_id).await?;
     if !service::verify_password(&user.password_hash, &body.0.password).await {
-        service::record_failure(&ctx, state, &user.email).await;
+        service::record_failure(&ctx, &state, &user.email).await;
         return Err(ApiError::unauthorized("the password is wrong"));
     }
     let now = Utc::now();
@@ -239,7 +237,7 @@ pub(crate) async fn deactivate(
     m.deactivated_at = Set(Some(now));
     m.updated_at = Set(now);
     m.update(ctx.db().conn()).await.map_err(db_err)?;
-    service::revoke_sessions(&ctx, state, caller.user_id, None, None, "deactivated").await?;
+    service::revoke_sessions(&ctx, &state, caller.user_id, None, None, "deactivated").await?;
     super::keys::revoke_all_of(&ctx, caller.user_id).await?;
     service::audit(
         &ctx,

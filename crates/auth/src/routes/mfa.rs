@@ -9,7 +9,7 @@ use kernel::sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTra
 use kernel::{ApiError, ApiResult, CellContext};
 use serde::Deserialize;
 
-use super::{Data, state};
+use super::AuthState;
 use crate::entity::{backup_code, user};
 use crate::service::{self, db_err};
 use crate::state::State;
@@ -72,10 +72,9 @@ pub(crate) async fn second_factor(
 #[post("/auth/mfa/enroll")]
 pub(crate) async fn enroll(
     ctx: CellContext,
-    data: Data,
+    state: AuthState,
     caller: SignedIn,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&data)?;
     caller.require_session()?;
     let user = service::active_user(ctx.db().conn(), caller.user_id).await?;
     if user.mfa_enabled {
@@ -117,12 +116,11 @@ pub struct CodeBody {
 #[post("/auth/mfa/verify")]
 pub(crate) async fn verify(
     ctx: CellContext,
-    data: Data,
+    state: AuthState,
     info: RequestInfo,
     caller: SignedIn,
     body: ValidJson<CodeBody>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&data)?;
     caller.require_session()?;
     let user = service::active_user(ctx.db().conn(), caller.user_id).await?;
     if user.mfa_enabled {
@@ -133,7 +131,7 @@ pub(crate) async fn verify(
     if user.mfa_secret.is_none() {
         return Err(ApiError::bad_request("start with POST /auth/mfa/enroll"));
     }
-    if !second_factor(&ctx, state, &user, &body.0.code).await? {
+    if !second_factor(&ctx, &state, &user, &body.0.code).await? {
         return Err(ApiError::bad_request("the code is not valid"));
     }
     let codes = crate::mfa::backup_codes().map_err(|e| db_err(anyhow::anyhow!(e)))?;
@@ -195,17 +193,16 @@ pub struct ChallengeBody {
 pub(crate) async fn challenge(
     _: Public,
     ctx: CellContext,
-    data: Data,
+    state: AuthState,
     req: HttpRequest,
     info: RequestInfo,
     body: ValidJson<ChallengeBody>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&data)?;
     let body = body.0;
     let invalid = || ApiError::unauthorized("the sign-in has expired or the code is wrong");
     let user_id = service::peek_one_time(
         ctx.db().conn(),
-        state,
+        &state,
         &body.mfa_token,
         service::PURPOSE_MFA,
     )
@@ -214,7 +211,7 @@ pub(crate) async fn challenge(
     let user = service::active_user(ctx.db().conn(), user_id)
         .await
         .map_err(|_| invalid())?;
-    if !second_factor(&ctx, state, &user, &body.code).await? {
+    if !second_factor(&ctx, &state, &user, &body.code).await? {
         let key = format!("auth:mfa-failures:{}", state.hash(&body.mfa_token));
         let cache = ctx.cache().global();
         let failures = cache.get::<u64>(&key).await.unwrap_or(0) + 1;
@@ -224,7 +221,7 @@ pub(crate) async fn challenge(
         if failures >= MAX_CHALLENGE_FAILURES {
             service::consume_one_time(
                 ctx.db().conn(),
-                state,
+                &state,
                 &body.mfa_token,
                 service::PURPOSE_MFA,
             )
@@ -243,13 +240,13 @@ pub(crate) async fn challenge(
     }
     service::consume_one_time(
         ctx.db().conn(),
-        state,
+        &state,
         &body.mfa_token,
         service::PURPOSE_MFA,
     )
     .await?
     .ok_or_else(invalid)?;
-    let tokens = service::sign_in(&ctx, state, &user, None, &info).await?;
+    let tokens = service::sign_in(&ctx, &state, &user, None, &info).await?;
     service::audit(
         &ctx,
         "auth.login",
@@ -259,7 +256,7 @@ pub(crate) async fn challenge(
         Some(serde_json::json!({ "mfa": true })),
     )
     .await;
-    Ok(super::session::token_response(&req, state, tokens))
+    Ok(super::session::token_response(&req, &state, tokens))
 }
 
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
@@ -280,19 +277,18 @@ pub struct DisableBody {
 #[post("/auth/mfa/disable")]
 pub(crate) async fn disable(
     ctx: CellContext,
-    data: Data,
+    state: AuthState,
     info: RequestInfo,
     caller: SignedIn,
     body: ValidJson<DisableBody>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&data)?;
     caller.require_session()?;
     let user = service::active_user(ctx.db().conn(), caller.user_id).await?;
     if !user.mfa_enabled {
         return Err(ApiError::conflict("two-factor authentication is not on"));
     }
     if !service::verify_password(&user.password_hash, &body.0.password).await
-        || !second_factor(&ctx, state, &user, &body.0.code).await?
+        || !second_factor(&ctx, &state, &user, &body.0.code).await?
     {
         return Err(ApiError::unauthorized("the password or code is wrong"));
     }

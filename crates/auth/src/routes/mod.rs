@@ -6,16 +6,12 @@ pub(crate) mod mfa;
 pub(crate) mod session;
 
 use actix_web::cookie::{Cookie, SameSite};
-use actix_web::{HttpRequest, HttpResponse, web};
-use kernel::ApiError;
+use actix_web::{HttpRequest, HttpResponse};
 
-use crate::state::{Shared, State};
+use crate::state::State;
 
-pub(crate) type Data = web::Data<Shared>;
-
-pub(crate) fn state(data: &Data) -> Result<&State, ApiError> {
-    crate::state::get(data.get_ref())
-}
+/// The module's state, as a handler takes it.
+pub(crate) type AuthState = kernel::http::State<State>;
 
 pub(crate) const REFRESH_COOKIE: &str = "refresh_token";
 
@@ -58,12 +54,8 @@ pub(crate) fn clear_refresh_cookie(res: &mut HttpResponse, req: &HttpRequest, st
     let _ = res.add_cookie(&cookie);
 }
 
-pub(crate) fn configure(
-    cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>,
-    shared: Shared,
-) {
-    cfg.app_data(web::Data::new(shared))
-        .service(session::register)
+pub(crate) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
+    cfg.service(session::register)
         .service(session::login)
         .service(session::refresh)
         .service(session::logout)

@@ -9,7 +9,7 @@ use kernel::{ApiError, ApiResult, CellContext};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Data, clear_refresh_cookie, set_refresh_cookie, state};
+use super::{AuthState, clear_refresh_cookie, set_refresh_cookie};
 use crate::entity::{refresh_token, session, user};
 use crate::service::{self, TokenResponse, db_err, normalize_email};
 
@@ -57,19 +57,18 @@ pub struct RegisterBody {
 pub(crate) async fn register(
     _: Public,
     ctx: CellContext,
-    data: Data,
+    state: AuthState,
     req: HttpRequest,
     info: RequestInfo,
     body: ValidJson<RegisterBody>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&data)?;
     let body = body.0;
     let email = normalize_email(&body.email);
-    service::limit_attempts(&ctx, state, "register", &email, &info).await?;
+    service::limit_attempts(&ctx, &state, "register", &email, &info).await?;
     // Hash first on every path, so that known and unknown emails take as long.
-    let hash = service::hash_new_password(state, "password", &body.password).await?;
+    let hash = service::hash_new_password(&state, "password", &body.password).await?;
     if let Some(token) = &body.invitation_token {
-        return register_invited(&ctx, state, &req, &info, &body, token, hash).await;
+        return register_invited(&ctx, &state, &req, &info, &body, token, hash).await;
     }
     let answer = || {
         accepted(
@@ -135,7 +134,7 @@ pub(crate) async fn register(
         &ctx,
         // unscoped: the kernel's mail outbox, written in the change's transaction
         tx.unscoped(),
-        state,
+        &state,
         user.id,
         &email,
         body.first_name.as_deref(),
@@ -249,20 +248,19 @@ pub struct MfaRequired {
 pub(crate) async fn login(
     _: Public,
     ctx: CellContext,
-    data: Data,
+    state: AuthState,
     req: HttpRequest,
     info: RequestInfo,
     body: ValidJson<LoginBody>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&data)?;
     let body = body.0;
-    service::limit_attempts(&ctx, state, "login", &body.email, &info).await?;
-    service::check_lockout(&ctx, state, &body.email).await?;
+    service::limit_attempts(&ctx, &state, "login", &body.email, &info).await?;
+    service::check_lockout(&ctx, &state, &body.email).await?;
     let found = service::user_by_email(ctx.db().conn(), &body.email).await?;
     let hash = found.as_ref().map_or("", |u| u.password_hash.as_str());
     let ok = service::verify_password(hash, &body.password).await;
     let Some(user) = found.filter(|u| ok && u.status == service::STATUS_ACTIVE) else {
-        service::record_failure(&ctx, state, &body.email).await;
+        service::record_failure(&ctx, &state, &body.email).await;
         let email: String = normalize_email(&body.email).chars().take(254).collect();
         service::audit(
             &ctx,
@@ -275,7 +273,7 @@ pub(crate) async fn login(
         .await;
         return Err(ApiError::unauthorized("invalid email or password"));
     };
-    service::clear_failures(&ctx, state, &body.email).await;
+    service::clear_failures(&ctx, &state, &body.email).await;
     if crate::password::needs_rehash(&user.password_hash)
         && let Ok(new_hash) = service::hash_password(&body.password).await
     {
@@ -289,7 +287,7 @@ pub(crate) async fn login(
     if user.mfa_enabled {
         let token = service::issue_one_time(
             ctx.db().conn(),
-            state,
+            &state,
             user.id,
             service::PURPOSE_MFA,
             chrono::Duration::minutes(5),
@@ -300,7 +298,7 @@ pub(crate) async fn login(
             mfa_token: token,
         }));
     }
-    let tokens = service::sign_in(&ctx, state, &user, body.org_id, &info).await?;
+    let tokens = service::sign_in(&ctx, &state, &user, body.org_id, &info).await?;
     service::audit(
         &ctx,
         "auth.login",
@@ -310,7 +308,7 @@ pub(crate) async fn login(
         None,
     )
     .await;
-    Ok(token_response(&req, state, tokens))
+    Ok(token_response(&req, &state, tokens))
 }
 
 pub(crate) fn token_response(
@@ -342,12 +340,11 @@ pub struct RefreshBody {
 pub(crate) async fn refresh(
     _: Public,
     ctx: CellContext,
-    data: Data,
+    state: AuthState,
     req: HttpRequest,
     info: RequestInfo,
     body: Option<ValidJson<RefreshBody>>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&data)?;
     let token = body
         .and_then(|b| b.0.refresh_token)
         .or_else(|| {
@@ -389,7 +386,7 @@ pub(crate) async fn refresh(
         );
         service::revoke_sessions(
             &ctx,
-            state,
+            &state,
             session.user_id,
             Some(session.id),
             None,
@@ -416,7 +413,7 @@ pub(crate) async fn refresh(
         ));
     }
     let user = service::active_user(&txn, session.user_id).await?;
-    let new_token = service::new_refresh_token(&txn, state, session.id).await?;
+    let new_token = service::new_refresh_token(&txn, &state, session.id).await?;
     txn.commit().await.map_err(db_err)?;
     // After the commit: the membership lookup opens its own transaction, which on SQLite would
     // wait for this one's write lock.
@@ -425,8 +422,8 @@ pub(crate) async fn refresh(
     s.last_used_at = Set(now);
     s.active_org_id = Set(org.as_ref().map(|o| o.0));
     s.update(ctx.db().conn()).await.map_err(db_err)?;
-    let tokens = TokenResponse::issue(state, (&user).into(), session.id, org, new_token)?;
-    Ok(token_response(&req, state, tokens))
+    let tokens = TokenResponse::issue(&state, (&user).into(), session.id, org, new_token)?;
+    Ok(token_response(&req, &state, tokens))
 }
 
 /// The caller's session: signed-in users have one; API keys are refused.
@@ -443,14 +440,13 @@ fn session_of(caller: &Caller) -> Result<Uuid, ApiError> {
 #[post("/auth/logout")]
 pub(crate) async fn logout(
     ctx: CellContext,
-    data: Data,
+    state: AuthState,
     req: HttpRequest,
     info: RequestInfo,
     caller: SignedIn,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&data)?;
     let sid = session_of(&caller)?;
-    service::revoke_sessions(&ctx, state, caller.user_id, Some(sid), None, "logout").await?;
+    service::revoke_sessions(&ctx, &state, caller.user_id, Some(sid), None, "logout").await?;
     service::audit(
         &ctx,
         "auth.logout",
@@ -461,7 +457,7 @@ pub(crate) async fn logout(
     )
     .await;
     let mut res = HttpResponse::NoContent().finish();
-    clear_refresh_cookie(&mut res, &req, state);
+    clear_refresh_cookie(&mut res, &req, &state);
     Ok(res)
 }
 
@@ -470,14 +466,14 @@ pub(crate) async fn logout(
 #[post("/auth/logout-all")]
 pub(crate) async fn logout_all(
     ctx: CellContext,
-    data: Data,
+    state: AuthState,
     req: HttpRequest,
     info: RequestInfo,
     caller: SignedIn,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&data)?;
     caller.require_session()?;
-    let n = service::revoke_sessions(&ctx, state, caller.user_id, None, None, "logout_all").await?;
+    let n =
+        service::revoke_sessions(&ctx, &state, caller.user_id, None, None, "logout_all").await?;
     service::audit(
         &ctx,
         "auth.logout_all",
@@ -488,7 +484,7 @@ pub(crate) async fn logout_all(
     )
     .await;
     let mut res = HttpResponse::Ok().json(serde_json::json!({ "sessions_revoked": n }));
-    clear_refresh_cookie(&mut res, &req, state);
+    clear_refresh_cookie(&mut res, &req, &state);
     Ok(res)
 }
 
@@ -507,11 +503,10 @@ pub struct SwitchOrgBody {
 #[post("/auth/switch-org")]
 pub(crate) async fn switch_org(
     ctx: CellContext,
-    data: Data,
+    state: AuthState,
     caller: SignedIn,
     body: ValidJson<SwitchOrgBody>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&data)?;
     let sid = session_of(&caller)?;
     let org = body.0.org_id;
     let role = tenancy::role_in(ctx.db(), caller.user_id, org)
@@ -523,7 +518,7 @@ pub(crate) async fn switch_org(
         .exec(ctx.db().conn())
         .await
         .map_err(db_err)?;
-    let access = service::access_token(state, caller.user_id, sid, Some(&(org, role.clone())))?;
+    let access = service::access_token(&state, caller.user_id, sid, Some(&(org, role.clone())))?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "access_token": access,
         "token_type": "Bearer",
@@ -548,13 +543,12 @@ pub struct ForgotBody {
 pub(crate) async fn forgot_password(
     _: Public,
     ctx: CellContext,
-    data: Data,
+    state: AuthState,
     info: RequestInfo,
     body: ValidJson<ForgotBody>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&data)?;
     let email = normalize_email(&body.0.email);
-    service::limit_attempts(&ctx, state, "forgot", &email, &info).await?;
+    service::limit_attempts(&ctx, &state, "forgot", &email, &info).await?;
     // Known or not, the request does the same work (one job): the lookup and the mail happen
     // in the job, so the answer's timing does not tell whether the address has an account.
     ctx.jobs()
@@ -598,15 +592,14 @@ pub struct ResetBody {
 pub(crate) async fn reset_password(
     _: Public,
     ctx: CellContext,
-    data: Data,
+    state: AuthState,
     info: RequestInfo,
     body: ValidJson<ResetBody>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&data)?;
     let body = body.0;
     let invalid = || ApiError::bad_request("the reset link is invalid or has expired");
     let user_id =
-        service::peek_one_time(ctx.db().conn(), state, &body.token, service::PURPOSE_RESET)
+        service::peek_one_time(ctx.db().conn(), &state, &body.token, service::PURPOSE_RESET)
             .await?
             .ok_or_else(invalid)?;
     let user = service::active_user(ctx.db().conn(), user_id)
@@ -614,7 +607,7 @@ pub(crate) async fn reset_password(
         .map_err(|_| invalid())?;
     if user.mfa_enabled {
         let ok = match &body.code {
-            Some(code) => super::mfa::second_factor(&ctx, state, &user, code).await?,
+            Some(code) => super::mfa::second_factor(&ctx, &state, &user, code).await?,
             None => false,
         };
         if !ok {
@@ -624,9 +617,9 @@ pub(crate) async fn reset_password(
             .with_details(serde_json::json!({ "requires_mfa": true })));
         }
     }
-    let hash = service::hash_new_password(state, "new_password", &body.new_password).await?;
+    let hash = service::hash_new_password(&state, "new_password", &body.new_password).await?;
     let txn = ctx.db().begin().await.map_err(db_err)?;
-    service::consume_one_time(&txn, state, &body.token, service::PURPOSE_RESET)
+    service::consume_one_time(&txn, &state, &body.token, service::PURPOSE_RESET)
         .await?
         .ok_or_else(invalid)?;
     user::Entity::update_many()
@@ -647,8 +640,8 @@ pub(crate) async fn reset_password(
         .await
         .map_err(db_err)?;
     txn.commit().await.map_err(db_err)?;
-    service::revoke_sessions(&ctx, state, user.id, None, None, "password_reset").await?;
-    service::clear_failures(&ctx, state, &user.email).await;
+    service::revoke_sessions(&ctx, &state, user.id, None, None, "password_reset").await?;
+    service::clear_failures(&ctx, &state, &user.email).await;
     service::audit(
         &ctx,
         "auth.password_reset",
@@ -676,12 +669,11 @@ pub struct TokenBody {
 pub(crate) async fn verify_email(
     _: Public,
     ctx: CellContext,
-    data: Data,
+    state: AuthState,
     body: ValidJson<TokenBody>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&data)?;
     let txn = ctx.db().begin().await.map_err(db_err)?;
-    let user = service::consume_one_time(&txn, state, &body.0.token, service::PURPOSE_VERIFY)
+    let user = service::consume_one_time(&txn, &state, &body.0.token, service::PURPOSE_VERIFY)
         .await?
         .ok_or_else(|| ApiError::bad_request("the verification link is invalid or has expired"))?;
     user::Entity::update_many()
@@ -700,20 +692,19 @@ pub(crate) async fn verify_email(
 #[post("/auth/verify-email/resend")]
 pub(crate) async fn resend_verification(
     ctx: CellContext,
-    data: Data,
+    state: AuthState,
     caller: SignedIn,
     info: RequestInfo,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&data)?;
     caller.require_session()?;
     let user = service::active_user(ctx.db().conn(), caller.user_id).await?;
-    service::limit_attempts(&ctx, state, "verify", &user.email, &info).await?;
+    service::limit_attempts(&ctx, &state, "verify", &user.email, &info).await?;
     if user.email_verified_at.is_none() {
         let txn = ctx.db().begin().await.map_err(db_err)?;
         service::mail_link(
             &ctx,
             &txn,
-            state,
+            &state,
             user.id,
             &user.email,
             user.first_name.as_deref(),

@@ -60,7 +60,7 @@ testkit::db_test!(async fn invitations_transfer_and_membership_end_to_end(db) {
     // Carol's API key stops working when Carol leaves the org.
     let (_, switched) = app.post("/api/v1/auth/switch-org", Some(&carol), json!({"org_id": org})).await?;
     let carol_in_org = switched["access_token"].as_str().unwrap_or_default().to_owned();
-    let (status, key) = app.post("/api/v1/api-keys", Some(&carol_in_org), json!({"name": "k", "scopes": ["users:read"]})).await?;
+    let (status, key) = app.post("/api/v1/api-keys", Some(&carol_in_org), json!({"name": "k", "scopes": ["account:read"]})).await?;
     assert_eq!(status, 201, "{key}");
     let key = key["key"].as_str().unwrap_or_default().to_owned();
     assert_eq!(app.get("/api/v1/users/me", Some(&key)).await?.0, 200);

@@ -1,11 +1,14 @@
 //! One way into a handler. Its signature says who may call it, and what it does inside:
 //!
-//! - [`Scoped<P, Read|Write>`](Scoped): authenticates (401), opens the caller's active org's
-//!   transaction (read-only for `Read`), checks permission `P` first thing in it through the
-//!   cell's [`Authorizer`] (403), and hands the transaction over. The only way to a tenant
-//!   transaction from a request: there is no other constructor.
+//! - [`Scoped<P, Read<S>|Write<S>>`](Scoped): authenticates (401), holds an API key to its
+//!   scope `S` (`teams:read` for a `Read<Teams>`, 403 `insufficient_scope`), opens the caller's
+//!   active org's transaction (read-only for `Read`), checks permission `P` first thing in it
+//!   through the cell's [`Authorizer`] (403), and hands the transaction over. The only way to a
+//!   tenant transaction from a request: there is no other constructor. Declare scopes with
+//!   [`crate::api_scope!`].
 //! - [`SignedIn`]: a signed-in user acting on their own account (profile, sessions, MFA, the
-//!   organizations they belong to); no organization's data.
+//!   organizations they belong to); no organization's data. API keys need the `account` scope
+//!   (`account:read` for GET and HEAD, `account:write` otherwise).
 //! - [`Public`]: anyone (sign-up, login, health).
 //! - [`Signed`]: the request proves itself with a signature the handler verifies (webhooks,
 //!   signed URLs).
@@ -22,9 +25,10 @@
 //!     const NAMESPACE: &'static str = "document";
 //!     const PERMISSION: &'static str = "view";
 //! }
-//! fn load(_proof: &kernel::http::Scoped<ViewDoc>) {}
+//! kernel::api_scope!(Docs = "docs");
+//! fn load(_proof: &kernel::http::Scoped<ViewDoc, kernel::http::Read<Docs>>) {}
 //! // Every field named, so the only error left is that they are private (E0451).
-//! let forged = kernel::http::Scoped::<ViewDoc> {
+//! let forged = kernel::http::Scoped::<ViewDoc, kernel::http::Read<Docs>> {
 //!     caller: todo!(),
 //!     tx: todo!(),
 //!     object_id: todo!(),
@@ -56,11 +60,12 @@ pub enum Access {
     Signed,
     SignedIn,
     Operator,
-    /// `namespace#permission`, in a read or a write transaction.
+    /// `namespace#permission`, in a read or a write transaction, for API keys with `scope`.
     Scoped {
         namespace: &'static str,
         permission: &'static str,
         write: bool,
+        scope: &'static str,
     },
 }
 
@@ -75,9 +80,10 @@ impl std::fmt::Display for Access {
                 namespace,
                 permission,
                 write,
+                scope,
             } => {
                 let mode = if *write { "write" } else { "read" };
-                write!(f, "{namespace}#{permission} {mode}")
+                write!(f, "{namespace}#{permission} {mode} {scope}:{mode}")
             }
         }
     }
@@ -166,29 +172,55 @@ impl Permission for InOrg {
     const OBJECT: Object = Object::CallerOrg;
 }
 
-/// What a [`Scoped`] handler does in its transaction.
+/// The resource an API key must be scoped to for a route (`teams` → `teams:read`,
+/// `teams:write`): each route declares it in its handler's [`Read`] or [`Write`]. Declare one
+/// with [`crate::api_scope!`].
+pub trait ApiScope: 'static {
+    const NAME: &'static str;
+}
+
+/// Declares an [`ApiScope`]: `kernel::api_scope!(pub(crate) Teams = "teams");`. The name is
+/// what API keys are created with (lowercase letters, digits, `-` and `_`).
+#[macro_export]
+macro_rules! api_scope {
+    ($(#[$meta:meta])* $vis:vis $name:ident = $scope:literal) => {
+        $(#[$meta])*
+        #[derive(Debug)]
+        $vis enum $name {}
+        impl $crate::http::ApiScope for $name {
+            const NAME: &'static str = $scope;
+        }
+    };
+}
+
+/// What a [`Scoped`] handler does in its transaction, and the API-key scope it needs.
 pub trait Mode: 'static {
     const WRITE: bool;
+    /// The [`ApiScope`]'s name.
+    const SCOPE: &'static str;
 }
 
-/// Only reads: read-only in the database ([`crate::Db::tenant_read`]; on SQLite a `query_only`
-/// pool beside the writer, on PostgreSQL a `READ ONLY` transaction that ends without a wait).
+/// Only reads `S`: read-only in the database ([`crate::Db::tenant_read`]; on SQLite a
+/// `query_only` pool beside the writer, on PostgreSQL a `READ ONLY` transaction that ends
+/// without a wait). API keys need `S:read`.
 #[derive(Debug)]
-pub enum Read {}
-impl Mode for Read {
+pub struct Read<S: ApiScope>(PhantomData<fn() -> S>);
+impl<S: ApiScope> Mode for Read<S> {
     const WRITE: bool = false;
+    const SCOPE: &'static str = S::NAME;
 }
 
-/// Changes something: a write transaction ([`crate::Db::tenant`]).
+/// Changes `S`: a write transaction ([`crate::Db::tenant`]). API keys need `S:write`.
 #[derive(Debug)]
-pub enum Write {}
-impl Mode for Write {
+pub struct Write<S: ApiScope>(PhantomData<fn() -> S>);
+impl<S: ApiScope> Mode for Write<S> {
     const WRITE: bool = true;
+    const SCOPE: &'static str = S::NAME;
 }
 
 /// The caller, holding `P`, inside a transaction of their active organization. Derefs to the
 /// transaction; end it with [`Scoped::commit`] (dropping it rolls back).
-pub struct Scoped<P: Permission, M: Mode = Read> {
+pub struct Scoped<P: Permission, M: Mode> {
     caller: Caller,
     tx: TenantTx,
     object_id: String,
@@ -249,6 +281,7 @@ impl<P: Permission, M: Mode> Scoped<P, M> {
         caller: Caller,
         object_id: Option<String>,
     ) -> Result<Self, ApiError> {
+        caller.require_scope(&scope_of::<M>())?;
         P::admit(ctx, &caller)?;
         let org = caller.org()?;
         let object_id = object_of::<P>(org, object_id)?;
@@ -300,6 +333,12 @@ impl<P: Permission, M: Mode> std::ops::Deref for Scoped<P, M> {
     }
 }
 
+/// `S:read` or `S:write`.
+fn scope_of<M: Mode>() -> String {
+    let action = if M::WRITE { "write" } else { "read" };
+    format!("{}:{action}", M::SCOPE)
+}
+
 fn object_of<P: Permission>(org: Uuid, given: Option<String>) -> Result<String, ApiError> {
     match (P::OBJECT, given) {
         (Object::CallerOrg, _) => Ok(org.to_string()),
@@ -348,6 +387,7 @@ impl<P: Permission, M: Mode> FromRequest for Scoped<P, M> {
                 namespace: P::NAMESPACE,
                 permission: P::PERMISSION,
                 write: M::WRITE,
+                scope: M::SCOPE,
             },
         );
         let caller = Caller::extract(req).into_inner();
@@ -379,7 +419,14 @@ impl FromRequest for SignedIn {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         mark(req, Access::SignedIn);
-        ready(Caller::extract(req).into_inner().map(SignedIn))
+        let scope = match *req.method() {
+            actix_web::http::Method::GET | actix_web::http::Method::HEAD => "account:read",
+            _ => "account:write",
+        };
+        ready(Caller::extract(req).into_inner().and_then(|caller| {
+            caller.require_scope(scope)?;
+            Ok(SignedIn(caller))
+        }))
     }
 }
 

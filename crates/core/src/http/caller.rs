@@ -3,9 +3,9 @@
 //! and the result is available to every handler as the `Caller` extractor; [`RequestInfo`] adds
 //! the request id, client address and user agent.
 //!
-//! API keys are limited to their scopes here, for every route at once: a request to
-//! `<module prefix>/<resource>/…` needs `<resource>:read` (GET, HEAD) or `<resource>:write`
-//! (anything else); `<resource>:write` implies read, and `*` grants everything.
+//! API keys are limited to their scopes by the marker of each handler (`Scoped<P, Read<S>>`
+//! needs `S:read`, see [`super::access`]); `S:write` implies read, `S:*` both, and `*` grants
+//! everything.
 
 use std::future::{Ready, ready};
 use std::net::IpAddr;
@@ -287,16 +287,6 @@ pub(crate) async fn identify_and_limit(
     if let Some(auth) = ctx.authenticator()
         && let Some(caller) = auth.authenticate(&ctx, req.request()).await
     {
-        if caller.scopes.is_some()
-            && let Some(scope) = required_scope(&ctx, req.method(), req.path())
-            && let Err(e) = caller.require_scope(&scope)
-        {
-            let (http_req, _) = req.into_parts();
-            return Ok(ServiceResponse::new(
-                http_req,
-                actix_web::HttpResponse::from_error(e),
-            ));
-        }
         req.extensions_mut().insert(caller);
     }
     let limiter = ctx.rate_limiter();
@@ -357,34 +347,6 @@ fn set(headers: &mut actix_web::http::header::HeaderMap, name: &'static str, val
     if let Ok(v) = HeaderValue::from_str(&value.to_string()) {
         headers.insert(HeaderName::from_static(name), v);
     }
-}
-
-/// The scope a request needs: `<resource>:read|write`, where the resource is the first path
-/// segment after the longest module route prefix the path is under. `None` outside module routes.
-pub(crate) fn required_scope(
-    ctx: &CellContext,
-    method: &actix_web::http::Method,
-    path: &str,
-) -> Option<String> {
-    let rest = ctx
-        .modules()
-        .iter()
-        .map(|m| m.route_prefix.trim_end_matches('/'))
-        .filter(|p| {
-            path.strip_prefix(*p)
-                .is_some_and(|r| r.is_empty() || r.starts_with('/'))
-        })
-        .max_by_key(|p| p.len())
-        .map(|p| &path[p.len()..])?;
-    let resource = rest.trim_start_matches('/').split('/').next()?;
-    if resource.is_empty() {
-        return None;
-    }
-    let action = match *method {
-        actix_web::http::Method::GET | actix_web::http::Method::HEAD => "read",
-        _ => "write",
-    };
-    Some(format!("{resource}:{action}"))
 }
 
 #[cfg(test)]

@@ -32,8 +32,8 @@ use crate::startup::{self, StartupError};
 use crate::telemetry;
 
 pub use access::{
-    Access, AdministerOrg, InOrg, Mode, Object, Permission, Public, Read, Scoped, Signed, SignedIn,
-    WorkInOrg, Write,
+    Access, AdministerOrg, ApiScope, InOrg, Mode, Object, Permission, Public, Read, Scoped, Signed,
+    SignedIn, WorkInOrg, Write,
 };
 pub use admin::Operator;
 pub use caller::{Authenticator, Authorizer, Caller, RequestInfo, Role};

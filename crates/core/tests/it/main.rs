@@ -4,6 +4,7 @@ mod audit;
 mod blackbox;
 mod cache;
 mod events;
+mod foreign_keys;
 mod http;
 mod jobs;
 mod list;

@@ -31,6 +31,12 @@ const ROLES_TAG: &str = "roles";
 /// Subjects the access audit lists per permission.
 const AUDIT_LIMIT: usize = 1000;
 
+kernel::api_scope!(
+    /// Relationships and checks: `permissions:read` to check, `permissions:write` to grant.
+    PermissionScope = "permissions"
+);
+kernel::api_scope!(RoleScope = "roles");
+
 pub(crate) fn configure(cfg: &mut ServiceConfig<'_>) {
     cfg.service(grant)
         .service(revoke)
@@ -217,7 +223,7 @@ async fn writable(
 #[post("/permissions/grant")]
 pub(crate) async fn grant(
     ctx: CellContext,
-    member: Scoped<InOrg, Read>,
+    member: Scoped<InOrg, Write<PermissionScope>>,
     body: ValidJson<Relationship>,
 ) -> ApiResult<HttpResponse> {
     let engine = engine(&ctx)?;
@@ -240,7 +246,7 @@ pub(crate) async fn grant(
 #[post("/permissions/revoke")]
 pub(crate) async fn revoke(
     ctx: CellContext,
-    member: Scoped<InOrg, Read>,
+    member: Scoped<InOrg, Write<PermissionScope>>,
     body: ValidJson<Relationship>,
 ) -> ApiResult<HttpResponse> {
     let engine = engine(&ctx)?;
@@ -293,7 +299,7 @@ pub struct CheckAnswer {
 #[post("/permissions/check")]
 pub(crate) async fn check(
     ctx: CellContext,
-    member: Scoped<InOrg, Read>,
+    member: Scoped<InOrg, Read<PermissionScope>>,
     body: ValidJson<CheckRequest>,
 ) -> ApiResult<HttpResponse> {
     let engine = engine(&ctx)?;
@@ -341,7 +347,7 @@ pub struct Access {
 #[get("/permissions/my-access")]
 pub(crate) async fn my_access(
     ctx: CellContext,
-    member: Scoped<InOrg, Read>,
+    member: Scoped<InOrg, Read<PermissionScope>>,
     ns: web::Query<NamespaceQuery>,
     list: ListQuery,
 ) -> ApiResult<HttpResponse> {
@@ -430,7 +436,7 @@ pub struct AccessAudit {
 #[get("/permissions/audit")]
 pub(crate) async fn audit(
     ctx: CellContext,
-    member: Scoped<InOrg, Read>,
+    member: Scoped<InOrg, Read<PermissionScope>>,
     q: web::Query<ObjectQuery>,
 ) -> ApiResult<HttpResponse> {
     let engine = engine(&ctx)?;
@@ -577,7 +583,7 @@ fn check_name(name: &str) -> Result<String, ApiError> {
 #[get("/roles/grantable")]
 pub(crate) async fn grantable_list(
     ctx: CellContext,
-    _member: Scoped<InOrg, Read>,
+    _member: Scoped<InOrg, Read<RoleScope>>,
 ) -> ApiResult<HttpResponse> {
     let engine = engine(&ctx)?;
     let list: Vec<String> = super::grantable(engine.schema())
@@ -594,7 +600,7 @@ pub(crate) async fn grantable_list(
 #[post("/roles")]
 pub(crate) async fn create_role(
     ctx: CellContext,
-    admin: Scoped<AdministerOrg, Write>,
+    admin: Scoped<AdministerOrg, Write<RoleScope>>,
     body: ValidJson<NewRole>,
 ) -> ApiResult<HttpResponse> {
     let engine = engine(&ctx)?;
@@ -627,7 +633,7 @@ kernel::list_params!(RoleListParams, role_list);
 #[utoipa::path(tag = ROLES_TAG, params(RoleListParams), responses((status = 200, body = Page<Role>)))]
 #[get("/roles")]
 pub(crate) async fn list_roles(
-    member: Scoped<InOrg, Read>,
+    member: Scoped<InOrg, Read<RoleScope>>,
     query: ListQuery,
 ) -> ApiResult<HttpResponse> {
     let spec = role_list();
@@ -646,7 +652,7 @@ fn role_not_found() -> ApiError {
 #[utoipa::path(tag = ROLES_TAG, responses((status = 200, body = RoleDetail), (status = 404)))]
 #[get("/roles/{id}")]
 pub(crate) async fn get_role(
-    member: Scoped<InOrg, Read>,
+    member: Scoped<InOrg, Read<RoleScope>>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let tx = member;
@@ -679,7 +685,7 @@ pub(crate) async fn get_role(
 #[patch("/roles/{id}")]
 pub(crate) async fn update_role(
     ctx: CellContext,
-    admin: Scoped<AdministerOrg, Write>,
+    admin: Scoped<AdministerOrg, Write<RoleScope>>,
     id: web::Path<Uuid>,
     body: ValidJson<RolePatch>,
 ) -> ApiResult<HttpResponse> {
@@ -715,7 +721,7 @@ pub(crate) async fn update_role(
 #[utoipa::path(tag = ROLES_TAG, responses((status = 204), (status = 403), (status = 404)))]
 #[delete("/roles/{id}")]
 pub(crate) async fn delete_role(
-    admin: Scoped<AdministerOrg, Write>,
+    admin: Scoped<AdministerOrg, Write<RoleScope>>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let tx = admin;

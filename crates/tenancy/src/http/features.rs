@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::not_found;
-use crate::access::{self, Access, InActiveOrg};
+use crate::access::{self, Access, Features, InActiveOrg};
 use crate::entity::{feature_flag, flag_override};
 use crate::flags::{FeatureFlag, FlagRule, resolved_flags, valid_key, validate_rules};
 
@@ -34,7 +34,7 @@ pub struct ResolvedFlags {
 #[get("/features")]
 pub(crate) async fn resolved(
     ctx: CellContext,
-    tx: Scoped<InActiveOrg, Read>,
+    tx: Scoped<InActiveOrg, Read<Features>>,
 ) -> ApiResult<HttpResponse> {
     let (org, user) = (tx.org_id(), tx.caller().user_id);
     tx.commit().await?;
@@ -86,7 +86,7 @@ kernel::list_params!(OverrideListParams, override_list);
 #[utoipa::path(tag = TAG, params(OverrideListParams), responses((status = 200, body = Page<FlagOverride>)))]
 #[get("/features/overrides")]
 pub(crate) async fn list_overrides(
-    tx: Scoped<InActiveOrg, Read>,
+    tx: Scoped<InActiveOrg, Read<Features>>,
     query: ListQuery,
 ) -> ApiResult<HttpResponse> {
     let spec = override_list();
@@ -123,7 +123,7 @@ async fn load_override(tx: &TenantTx, id: Uuid) -> Result<flag_override::Model, 
 #[put("/features/overrides")]
 pub(crate) async fn put_override(
     ctx: CellContext,
-    tx: Scoped<InActiveOrg, Write>,
+    tx: Scoped<InActiveOrg, Write<Features>>,
     body: ValidJson<PutOverride>,
 ) -> ApiResult<HttpResponse> {
     let access = access::of(&ctx, &tx).await?;
@@ -197,7 +197,7 @@ async fn upsert_override(
 #[utoipa::path(tag = TAG, responses((status = 200, body = FlagOverride), (status = 404)))]
 #[get("/features/overrides/{id}")]
 pub(crate) async fn get_override(
-    tx: Scoped<InActiveOrg, Read>,
+    tx: Scoped<InActiveOrg, Read<Features>>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let row = load_override(&tx, id.into_inner()).await?;
@@ -210,7 +210,7 @@ pub(crate) async fn get_override(
 #[delete("/features/overrides/{id}")]
 pub(crate) async fn delete_override(
     ctx: CellContext,
-    tx: Scoped<InActiveOrg, Write>,
+    tx: Scoped<InActiveOrg, Write<Features>>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let access = access::of(&ctx, &tx).await?;

@@ -8,14 +8,16 @@ use std::collections::BTreeSet;
 use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Utc};
 use kernel::http::list::{Filter, FilterOp};
-use kernel::http::{ListQuery, ListSpec, Public, Read, Role, Scoped, SignedIn, ValidJson, Write};
+use kernel::http::{
+    ListQuery, ListSpec, Public, Read, Role, Scoped, SignedIn, State, ValidJson, Write,
+};
 use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use kernel::{ApiError, ApiResult, CellContext, TenantTx};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::not_found;
-use crate::access::{self, InActiveOrg, parse_role};
+use crate::access::{self, InActiveOrg, Invitations, parse_role};
 use crate::entity::{invitation, organization, team};
 use crate::invitations::{EXPIRED, PENDING, REVOKED, status_of};
 use crate::module::TenancySettings;
@@ -112,7 +114,7 @@ async fn require_teams(tx: &TenantTx, ids: &[Uuid]) -> Result<(), ApiError> {
 #[post("/invitations")]
 pub(crate) async fn invite(
     ctx: CellContext,
-    tx: Scoped<InActiveOrg, Write>,
+    tx: Scoped<InActiveOrg, Write<Invitations>>,
     body: ValidJson<NewInvitation>,
 ) -> ApiResult<HttpResponse> {
     let access = access::of(&ctx, &tx).await?;
@@ -160,7 +162,7 @@ kernel::list_params!(InvitationListParams, invitation_list);
 #[utoipa::path(tag = TAG, params(InvitationListParams), responses((status = 200, body = kernel::http::Page<Invitation>)))]
 #[get("/invitations")]
 pub(crate) async fn list(
-    tx: Scoped<InActiveOrg, Read>,
+    tx: Scoped<InActiveOrg, Read<Invitations>>,
     mut query: ListQuery,
 ) -> ApiResult<HttpResponse> {
     if !query.filters.iter().any(|f| f.field == "status") {
@@ -188,7 +190,7 @@ async fn load(tx: &TenantTx, id: Uuid) -> Result<invitation::Model, ApiError> {
 #[utoipa::path(tag = TAG, responses((status = 200, body = Invitation), (status = 404)))]
 #[get("/invitations/{id}")]
 pub(crate) async fn get_one(
-    tx: Scoped<InActiveOrg, Read>,
+    tx: Scoped<InActiveOrg, Read<Invitations>>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let inv = load(&tx, id.into_inner()).await?;
@@ -202,8 +204,8 @@ pub(crate) async fn get_one(
 #[post("/invitations/{id}/resend")]
 pub(crate) async fn resend(
     ctx: CellContext,
-    tx: Scoped<InActiveOrg, Write>,
-    settings: web::Data<TenancySettings>,
+    tx: Scoped<InActiveOrg, Write<Invitations>>,
+    settings: State<TenancySettings>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let access = access::of(&ctx, &tx).await?;
@@ -234,7 +236,7 @@ pub(crate) async fn resend(
 #[delete("/invitations/{id}")]
 pub(crate) async fn revoke(
     ctx: CellContext,
-    tx: Scoped<InActiveOrg, Write>,
+    tx: Scoped<InActiveOrg, Write<Invitations>>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let access = access::of(&ctx, &tx).await?;

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::not_found;
-use crate::access::{self, Access, InPathOrg, begin_write, owner_count, parse_role, role_of};
+use crate::access::{
+    self, Access, InPathOrg, Organizations, begin_write, owner_count, parse_role, role_of,
+};
 use crate::entity::{membership, organization, team_member};
 use crate::orgs::{MyOrganization, NewOrganization, Organization, set_membership, valid_plan};
 
@@ -107,7 +109,7 @@ async fn load_org(tx: &TenantTx) -> Result<organization::Model, ApiError> {
 #[get("/organizations/{org_id}")]
 pub(crate) async fn get_org(
     ctx: CellContext,
-    tx: Scoped<InPathOrg, Read>,
+    tx: Scoped<InPathOrg, Read<Organizations>>,
     _org_id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let access = access::of(&ctx, &tx).await?;
@@ -175,7 +177,7 @@ fn valid_url(url: &str) -> bool {
 #[patch("/organizations/{org_id}")]
 pub(crate) async fn update_org(
     ctx: CellContext,
-    tx: Scoped<InPathOrg, Write>,
+    tx: Scoped<InPathOrg, Write<Organizations>>,
     _org_id: web::Path<Uuid>,
     body: ValidJson<OrgPatch>,
 ) -> ApiResult<HttpResponse> {
@@ -304,7 +306,7 @@ kernel::list_params!(MemberListParams, member_list);
 #[get("/organizations/{org_id}/members")]
 pub(crate) async fn list_members(
     ctx: CellContext,
-    tx: Scoped<InPathOrg, Read>,
+    tx: Scoped<InPathOrg, Read<Organizations>>,
     _org_id: web::Path<Uuid>,
     query: ListQuery,
 ) -> ApiResult<HttpResponse> {
@@ -320,7 +322,7 @@ pub(crate) async fn list_members(
 #[get("/organizations/{org_id}/members/{user_id}")]
 pub(crate) async fn get_member(
     ctx: CellContext,
-    tx: Scoped<InPathOrg, Read>,
+    tx: Scoped<InPathOrg, Read<Organizations>>,
     path: web::Path<(Uuid, Uuid)>,
 ) -> ApiResult<HttpResponse> {
     let (_, user) = path.into_inner();
@@ -347,7 +349,7 @@ pub struct RoleChange {
 #[patch("/organizations/{org_id}/members/{user_id}")]
 pub(crate) async fn change_role(
     ctx: CellContext,
-    tx: Scoped<InPathOrg, Write>,
+    tx: Scoped<InPathOrg, Write<Organizations>>,
     path: web::Path<(Uuid, Uuid)>,
     body: ValidJson<RoleChange>,
 ) -> ApiResult<HttpResponse> {
@@ -436,7 +438,7 @@ async fn remove(
 #[delete("/organizations/{org_id}/members/{user_id}")]
 pub(crate) async fn remove_member(
     ctx: CellContext,
-    tx: Scoped<InPathOrg, Write>,
+    tx: Scoped<InPathOrg, Write<Organizations>>,
     path: web::Path<(Uuid, Uuid)>,
 ) -> ApiResult<HttpResponse> {
     let (_, user) = path.into_inner();
@@ -463,7 +465,7 @@ pub(crate) async fn remove_member(
 #[post("/organizations/{org_id}/leave")]
 pub(crate) async fn leave(
     ctx: CellContext,
-    tx: Scoped<InPathOrg, Write>,
+    tx: Scoped<InPathOrg, Write<Organizations>>,
     _org_id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     tx.caller().require_session()?;
@@ -495,7 +497,7 @@ pub struct Transfer {
 #[post("/organizations/{org_id}/transfer")]
 pub(crate) async fn transfer(
     ctx: CellContext,
-    first: Scoped<InPathOrg, Read>,
+    first: Scoped<InPathOrg, Read<Organizations>>,
     _org_id: web::Path<Uuid>,
     body: ValidJson<Transfer>,
 ) -> ApiResult<HttpResponse> {
@@ -530,7 +532,7 @@ pub(crate) async fn transfer(
         return Err(ApiError::forbidden("the password is not correct"));
     }
     let org = access.org.to_string();
-    let tx = Scoped::<InPathOrg, Write>::begin(&ctx, caller, Some(org)).await?;
+    let tx = Scoped::<InPathOrg, Write<Organizations>>::begin(&ctx, caller, Some(org)).await?;
     let access = access::of(&ctx, &tx).await?;
     let target = check(&tx, &access).await?;
     set_membership(&tx, access.user, Role::Admin.as_str(), Role::Admin).await?;

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::not_found;
-use crate::access::{self, Access, InActiveOrg};
+use crate::access::{self, Access, InActiveOrg, Settings};
 use crate::entity::setting;
 use crate::settings::{Setting, SettingScope, set_setting, validate};
 
@@ -58,40 +58,45 @@ pub struct SettingsQuery {
     pub module: Option<String>,
     pub namespace: Option<String>,
     pub key: Option<String>,
-    /// The list keys, read by `ListQuery`; named here so unknown keys can be refused.
+    /// The list keys, read by `ListQuery` and documented by [`SettingListParams`]; named here
+    /// so unknown keys can be refused.
     #[expect(dead_code, reason = "read through ListQuery")]
-    #[param(value_type = Option<u64>, minimum = 1, maximum = 100000)]
+    #[param(ignore)]
     pub page: Option<String>,
     #[expect(dead_code, reason = "read through ListQuery")]
-    #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
+    #[param(ignore)]
     pub limit: Option<String>,
-    /// `namespace`, `key`, `updated_at`.
     #[expect(dead_code, reason = "read through ListQuery")]
-    #[param(
-        pattern = r"^((namespace|key|updated_at)(:(asc|desc))?)(,(namespace|key|updated_at)(:(asc|desc))?)*$"
-    )]
+    #[param(ignore)]
     pub sort: Option<String>,
 }
 
+/// What `list` exposes: its order.
+fn setting_list() -> ListSpec<setting::Entity> {
+    ListSpec::new()
+        .sortable("namespace", setting::Column::Namespace)
+        .sortable("key", setting::Column::Key)
+        .sortable("updated_at", setting::Column::UpdatedAt)
+        .default_sort(setting::Column::Namespace, false)
+        .default_sort(setting::Column::Key, false)
+        .tiebreak(setting::Column::Id)
+}
+
+kernel::list_params!(SettingListParams, setting_list);
+
 /// Settings of one scope, optionally one namespace or one key, paginated.
-#[utoipa::path(tag = TAG, params(SettingsQuery), responses((status = 200, body = kernel::http::Page<Setting>), (status = 422)))]
+#[utoipa::path(tag = TAG, params(SettingsQuery, SettingListParams), responses((status = 200, body = kernel::http::Page<Setting>), (status = 422)))]
 #[get("/settings")]
 pub(crate) async fn list(
     ctx: CellContext,
-    tx: Scoped<InActiveOrg, Read>,
+    tx: Scoped<InActiveOrg, Read<Settings>>,
     q: web::Query<SettingsQuery>,
     query: ListQuery,
 ) -> ApiResult<HttpResponse> {
     let access = access::of(&ctx, &tx).await?;
     let q = q.into_inner();
     let scope = scope_of(&access, &q.scope, q.module)?;
-    let spec = ListSpec::<setting::Entity>::new()
-        .sortable("namespace", setting::Column::Namespace)
-        .sortable("key", setting::Column::Key)
-        .sortable("updated_at", setting::Column::UpdatedAt)
-        .default_sort(setting::Column::Namespace, false)
-        .default_sort(setting::Column::Key, false)
-        .tiebreak(setting::Column::Id);
+    let spec = setting_list();
     let mut select = tx
         .repo::<setting::Entity>()
         .find()
@@ -134,7 +139,7 @@ pub struct PutSetting {
 #[put("/settings")]
 pub(crate) async fn put(
     ctx: CellContext,
-    tx: Scoped<InActiveOrg, Write>,
+    tx: Scoped<InActiveOrg, Write<Settings>>,
     body: ValidJson<PutSetting>,
 ) -> ApiResult<HttpResponse> {
     let access = access::of(&ctx, &tx).await?;
@@ -160,7 +165,7 @@ pub(crate) async fn put(
 #[get("/settings/{id}")]
 pub(crate) async fn get_one(
     ctx: CellContext,
-    tx: Scoped<InActiveOrg, Read>,
+    tx: Scoped<InActiveOrg, Read<Settings>>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let access = access::of(&ctx, &tx).await?;
@@ -179,7 +184,7 @@ pub(crate) async fn get_one(
 #[delete("/settings/{id}")]
 pub(crate) async fn delete_one(
     ctx: CellContext,
-    tx: Scoped<InActiveOrg, Write>,
+    tx: Scoped<InActiveOrg, Write<Settings>>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let access = access::of(&ctx, &tx).await?;

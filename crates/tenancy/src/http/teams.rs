@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::not_found;
-use crate::access::{self, Access, InActiveOrg};
+use crate::access::{self, Access, InActiveOrg, Teams};
 use crate::entity::{membership, team, team_member};
 
 const TAG: &str = "teams";
@@ -184,7 +184,7 @@ pub struct NewTeam {
 #[post("/teams")]
 pub(crate) async fn create_team(
     ctx: CellContext,
-    tx: Scoped<InActiveOrg, Write>,
+    tx: Scoped<InActiveOrg, Write<Teams>>,
     body: ValidJson<NewTeam>,
 ) -> ApiResult<HttpResponse> {
     let access = access::of(&ctx, &tx).await?;
@@ -267,7 +267,7 @@ kernel::list_params!(TeamListParams, team_list);
 #[get("/teams")]
 pub(crate) async fn list_teams(
     ctx: CellContext,
-    tx: Scoped<InActiveOrg, Read>,
+    tx: Scoped<InActiveOrg, Read<Teams>>,
     query: ListQuery,
 ) -> ApiResult<HttpResponse> {
     let access = access::of(&ctx, &tx).await?;
@@ -299,7 +299,7 @@ pub(crate) async fn list_teams(
 #[get("/teams/{id}")]
 pub(crate) async fn get_team(
     ctx: CellContext,
-    tx: Scoped<InActiveOrg, Read>,
+    tx: Scoped<InActiveOrg, Read<Teams>>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let access = access::of(&ctx, &tx).await?;
@@ -330,7 +330,7 @@ pub struct TeamPatch {
 #[patch("/teams/{id}")]
 pub(crate) async fn update_team(
     ctx: CellContext,
-    tx: Scoped<InActiveOrg, Write>,
+    tx: Scoped<InActiveOrg, Write<Teams>>,
     id: web::Path<Uuid>,
     body: ValidJson<TeamPatch>,
 ) -> ApiResult<HttpResponse> {
@@ -374,7 +374,7 @@ pub(crate) async fn update_team(
 #[delete("/teams/{id}")]
 pub(crate) async fn delete_team(
     ctx: CellContext,
-    tx: Scoped<InActiveOrg, Write>,
+    tx: Scoped<InActiveOrg, Write<Teams>>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let access = access::of(&ctx, &tx).await?;
@@ -382,9 +382,7 @@ pub(crate) async fn delete_team(
     if !manage {
         return Err(forbid_manage());
     }
-    tx.repo::<team_member::Entity>()
-        .delete_many(team_member::Column::TeamId.eq(team.id))
-        .await?;
+    // Its members go with it (a cascading foreign key).
     tx.repo::<team::Entity>().delete(team.id).await?;
     iam::platform::set_team(&tx, team.id, false).await?;
     access::publish(
@@ -453,7 +451,7 @@ pub(crate) async fn require_org_members(
 #[post("/teams/{id}/members")]
 pub(crate) async fn add_members(
     ctx: CellContext,
-    tx: Scoped<InActiveOrg, Write>,
+    tx: Scoped<InActiveOrg, Write<Teams>>,
     id: web::Path<Uuid>,
     body: ValidJson<AddMembers>,
 ) -> ApiResult<HttpResponse> {
@@ -535,7 +533,7 @@ pub(crate) async fn add_to_team(
 #[delete("/teams/{id}/members/{user_id}")]
 pub(crate) async fn remove_member(
     ctx: CellContext,
-    tx: Scoped<InActiveOrg, Write>,
+    tx: Scoped<InActiveOrg, Write<Teams>>,
     path: web::Path<(Uuid, Uuid)>,
 ) -> ApiResult<HttpResponse> {
     let (id, user) = path.into_inner();

@@ -108,14 +108,17 @@ impl kernel::http::Permission for ViewDocument {
     const PERMISSION: &'static str = "view";
 }
 
+kernel::api_scope!(DocScope = "documents");
+type ViewDoc = kernel::http::Scoped<ViewDocument, kernel::http::Read<DocScope>>;
+
 /// Only a handler that extracted the proof can call this.
-fn load(doc: &kernel::http::Scoped<ViewDocument>) -> Value {
+fn load(doc: &ViewDoc) -> Value {
     serde_json::json!({ "id": doc.object_id() })
 }
 
 #[utoipa::path(responses((status = 200), (status = 403)))]
 #[get("/documents/{id}")]
-async fn get_document(doc: kernel::http::Scoped<ViewDocument>) -> actix_web::HttpResponse {
+async fn get_document(doc: ViewDoc) -> actix_web::HttpResponse {
     actix_web::HttpResponse::Ok().json(load(&doc))
 }
 
