@@ -1,12 +1,14 @@
 //! Who the caller is in the organization a request works on.
 //!
 //! Every tenant route works on the caller's **active** organization (the token's org): its
-//! handler takes `Scoped<InActiveOrg | InPathOrg, Read<S> | Write<S>>` (membership checked in iam's graph,
-//! in the org's transaction), and [`of`] reads the caller's role from the membership row for
-//! the rules that depend on it. Neither comes from the token, so a demotion or removal takes
-//! effect on the next request rather than when the access token expires. Not a member (or a
-//! path org other than the active one) answers 404: another org's ids are indistinguishable
-//! from ids that do not exist.
+//! handler takes `Scoped<P, Read<S> | Write<S>>` with one of the permissions below (checked in
+//! iam's graph, in the org's transaction): [`InActiveOrg`] or [`InPathOrg`] for every member,
+//! [`WorkInActiveOrg`] for members and up, [`AdministerActiveOrg`] or [`AdministerPathOrg`] for
+//! admins and owners. [`of`] reads the caller's role from the membership row for the rules that
+//! depend on the request (only an owner makes or removes an owner). Neither comes from the
+//! token, so a demotion or removal takes effect on the next request rather than when the access
+//! token expires. Not a member (or a path org other than the active one) answers 404: another
+//! org's ids are indistinguishable from ids that do not exist; a member without the role, 403.
 
 use kernel::http::{Mode, Object, Permission, Role, Scoped};
 use kernel::sea_orm::sea_query::Expr;
@@ -82,6 +84,71 @@ impl Permission for InPathOrg {
     }
 
     fn refused() -> ApiError {
+        not_found_org()
+    }
+}
+
+/// What a member without the role is told.
+fn needs(role: &str) -> ApiError {
+    ApiError::forbidden(format!(
+        "this needs the {role} role or higher in the organization"
+    ))
+}
+
+/// Works in the caller's active organization (`org#member_access`: members, admins and
+/// owners); a viewer is told 403, anyone else 404.
+pub(crate) struct WorkInActiveOrg;
+impl Permission for WorkInActiveOrg {
+    const NAMESPACE: &'static str = "org";
+    const PERMISSION: &'static str = "member_access";
+    const OBJECT: Object = Object::CallerOrg;
+    const VISIBLE_WITH: Option<&'static str> = Some("viewer_access");
+
+    fn refused() -> ApiError {
+        needs("member")
+    }
+
+    fn hidden() -> ApiError {
+        not_found_org()
+    }
+}
+
+/// Administers the caller's active organization (`org#admin_access`: admins and owners); a
+/// member without the role is told 403, anyone else 404.
+pub(crate) struct AdministerActiveOrg;
+impl Permission for AdministerActiveOrg {
+    const NAMESPACE: &'static str = "org";
+    const PERMISSION: &'static str = "admin_access";
+    const OBJECT: Object = Object::CallerOrg;
+    const VISIBLE_WITH: Option<&'static str> = Some("viewer_access");
+
+    fn refused() -> ApiError {
+        needs("admin")
+    }
+
+    fn hidden() -> ApiError {
+        not_found_org()
+    }
+}
+
+/// [`AdministerActiveOrg`] for the organization the path names (`/organizations/{org_id}/…`),
+/// which must be the caller's active one: any other org answers 404, as for [`InPathOrg`].
+pub(crate) struct AdministerPathOrg;
+impl Permission for AdministerPathOrg {
+    const NAMESPACE: &'static str = "org";
+    const PERMISSION: &'static str = "admin_access";
+    const OBJECT: Object = Object::Path("org_id");
+    const VISIBLE_WITH: Option<&'static str> = Some("viewer_access");
+
+    fn admit(ctx: &CellContext, caller: &kernel::http::Caller) -> Result<(), ApiError> {
+        InPathOrg::admit(ctx, caller)
+    }
+
+    fn refused() -> ApiError {
+        needs("admin")
+    }
+
+    fn hidden() -> ApiError {
         not_found_org()
     }
 }

@@ -128,6 +128,17 @@ pub trait Permission: 'static {
         Ok(())
     }
 
+    /// A weaker permission on the same object (`viewer_access`) that decides how a refusal
+    /// answers: a caller who holds it is told [`refused`](Self::refused) (403), one who does not
+    /// is told [`hidden`](Self::hidden) (404), so what a caller cannot see looks like what does
+    /// not exist. Checked only when `PERMISSION` is refused. `None`: always `refused`.
+    const VISIBLE_WITH: Option<&'static str> = None;
+
+    /// The answer to a caller who does not even hold [`VISIBLE_WITH`](Self::VISIBLE_WITH).
+    fn hidden() -> ApiError {
+        ApiError::not_found(format!("no such {}", Self::NAMESPACE))
+    }
+
     /// The answer when the caller lacks the permission.
     fn refused() -> ApiError {
         ApiError::forbidden(format!(
@@ -267,9 +278,10 @@ impl<P: Permission, M: Mode> Scoped<P, M> {
         ctx: &CellContext,
         object_id: Option<&str>,
     ) -> Result<(), ApiError> {
-        match self.holds::<Q>(ctx, object_id).await? {
+        let object = object_of::<Q>(self.tx.org_id(), object_id.map(str::to_owned))?;
+        match check::<Q>(ctx, &self.tx, &self.caller, &object).await? {
             true => Ok(()),
-            false => Err(Q::refused()),
+            false => Err(refusal::<Q>(ctx, &self.tx, &self.caller, &object).await?),
         }
     }
 
@@ -299,8 +311,9 @@ impl<P: Permission, M: Mode> Scoped<P, M> {
                 mode: PhantomData,
             }),
             Ok(false) => {
+                let refusal = refusal::<P>(ctx, &tx, &caller, &object_id).await;
                 tx.rollback().await?;
-                Err(P::refused())
+                Err(refusal?)
             }
             Err(e) => {
                 tx.rollback().await?;
@@ -368,6 +381,22 @@ async fn check<P: Permission>(
             P::PERMISSION,
         )
         .await
+}
+
+/// How a refusal of `P` answers (see [`Permission::VISIBLE_WITH`]).
+async fn refusal<P: Permission>(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    caller: &Caller,
+    object_id: &str,
+) -> Result<ApiError, ApiError> {
+    let Some(weaker) = P::VISIBLE_WITH else {
+        return Ok(P::refused());
+    };
+    let visible = authorizer(ctx)?
+        .check(ctx, tx, caller.user_id, P::NAMESPACE, object_id, weaker)
+        .await?;
+    Ok(if visible { P::refused() } else { P::hidden() })
 }
 
 fn authorizer(ctx: &CellContext) -> Result<&dyn super::Authorizer, ApiError> {

@@ -10,14 +10,14 @@
 use actix_web::{HttpResponse, delete, get, patch, put, web};
 use chrono::{DateTime, Utc};
 use kernel::http::admin::Operator;
-use kernel::http::{ListQuery, ListSpec, Page, Read, Role, Scoped, ValidJson, Write, fetch_page};
+use kernel::http::{ListQuery, ListSpec, Page, Read, Scoped, ValidJson, Write, fetch_page};
 use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use kernel::{ApiError, ApiResult, CellContext, TenantTx};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::not_found;
-use crate::access::{self, Access, Features, InActiveOrg};
+use crate::access::{self, Access, AdministerActiveOrg, Features, InActiveOrg};
 use crate::entity::{feature_flag, flag_override};
 use crate::flags::{FeatureFlag, FlagRule, resolved_flags, valid_key, validate_rules};
 
@@ -123,11 +123,10 @@ async fn load_override(tx: &TenantTx, id: Uuid) -> Result<flag_override::Model, 
 #[put("/features/overrides")]
 pub(crate) async fn put_override(
     ctx: CellContext,
-    tx: Scoped<InActiveOrg, Write<Features>>,
+    tx: Scoped<AdministerActiveOrg, Write<Features>>,
     body: ValidJson<PutOverride>,
 ) -> ApiResult<HttpResponse> {
     let access = access::of(&ctx, &tx).await?;
-    access.require(Role::Admin)?;
     let body = body.0;
     let flag = feature_flag::Entity::find_by_id(body.flag.clone())
         // unscoped: global feature flags belong to no org
@@ -209,12 +208,9 @@ pub(crate) async fn get_override(
 #[utoipa::path(tag = TAG, responses((status = 204, description = "deleted"), (status = 403), (status = 404)))]
 #[delete("/features/overrides/{id}")]
 pub(crate) async fn delete_override(
-    ctx: CellContext,
-    tx: Scoped<InActiveOrg, Write<Features>>,
+    tx: Scoped<AdministerActiveOrg, Write<Features>>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let access = access::of(&ctx, &tx).await?;
-    access.require(Role::Admin)?;
     let row = load_override(&tx, id.into_inner()).await?;
     tx.repo::<flag_override::Entity>().delete(row.id).await?;
     tx.commit().await?;

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::not_found;
-use crate::access::{self, InActiveOrg, Invitations, parse_role};
+use crate::access::{self, AdministerActiveOrg, InActiveOrg, Invitations, parse_role};
 use crate::entity::{invitation, organization, team};
 use crate::invitations::{EXPIRED, PENDING, REVOKED, status_of};
 use crate::module::TenancySettings;
@@ -114,11 +114,10 @@ async fn require_teams(tx: &TenantTx, ids: &[Uuid]) -> Result<(), ApiError> {
 #[post("/invitations")]
 pub(crate) async fn invite(
     ctx: CellContext,
-    tx: Scoped<InActiveOrg, Write<Invitations>>,
+    tx: Scoped<AdministerActiveOrg, Write<Invitations>>,
     body: ValidJson<NewInvitation>,
 ) -> ApiResult<HttpResponse> {
     let access = access::of(&ctx, &tx).await?;
-    access.require(Role::Admin)?;
     let body = body.0;
     let role = body.role.unwrap_or_else(|| Role::Member.as_str().into());
     if parse_role(&ctx, "role", &role)? == Role::Owner {
@@ -204,12 +203,11 @@ pub(crate) async fn get_one(
 #[post("/invitations/{id}/resend")]
 pub(crate) async fn resend(
     ctx: CellContext,
-    tx: Scoped<InActiveOrg, Write<Invitations>>,
+    tx: Scoped<AdministerActiveOrg, Write<Invitations>>,
     settings: State<TenancySettings>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let access = access::of(&ctx, &tx).await?;
-    access.require(Role::Admin)?;
     let inv = load(&tx, id.into_inner()).await?;
     if inv.status != PENDING {
         return Err(ApiError::conflict(format!(
@@ -236,11 +234,10 @@ pub(crate) async fn resend(
 #[delete("/invitations/{id}")]
 pub(crate) async fn revoke(
     ctx: CellContext,
-    tx: Scoped<InActiveOrg, Write<Invitations>>,
+    tx: Scoped<AdministerActiveOrg, Write<Invitations>>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let access = access::of(&ctx, &tx).await?;
-    access.require(Role::Admin)?;
     let inv = load(&tx, id.into_inner()).await?;
     let inv = match inv.status.as_str() {
         REVOKED => inv,

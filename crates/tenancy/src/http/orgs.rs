@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 use super::not_found;
 use crate::access::{
-    self, Access, InPathOrg, Organizations, begin_write, owner_count, parse_role, role_of,
+    self, Access, AdministerPathOrg, InPathOrg, Organizations, begin_write, owner_count,
+    parse_role, role_of,
 };
 use crate::entity::{membership, organization, team_member};
 use crate::orgs::{MyOrganization, NewOrganization, Organization, set_membership, valid_plan};
@@ -177,12 +178,11 @@ fn valid_url(url: &str) -> bool {
 #[patch("/organizations/{org_id}")]
 pub(crate) async fn update_org(
     ctx: CellContext,
-    tx: Scoped<InPathOrg, Write<Organizations>>,
+    tx: Scoped<AdministerPathOrg, Write<Organizations>>,
     _org_id: web::Path<Uuid>,
     body: ValidJson<OrgPatch>,
 ) -> ApiResult<HttpResponse> {
     let access = access::of(&ctx, &tx).await?;
-    access.require(Role::Admin)?;
     let patch = body.0;
     let org = load_org(&tx).await?;
     let mut m: organization::ActiveModel = org.clone().into();
@@ -349,13 +349,12 @@ pub struct RoleChange {
 #[patch("/organizations/{org_id}/members/{user_id}")]
 pub(crate) async fn change_role(
     ctx: CellContext,
-    tx: Scoped<InPathOrg, Write<Organizations>>,
+    tx: Scoped<AdministerPathOrg, Write<Organizations>>,
     path: web::Path<(Uuid, Uuid)>,
     body: ValidJson<RoleChange>,
 ) -> ApiResult<HttpResponse> {
     let (_, user) = path.into_inner();
     let access = access::of(&ctx, &tx).await?;
-    access.require(Role::Admin)?;
     let new_role = parse_role(&ctx, "role", &body.0.role)?;
     let target = member_row(&tx, user)
         .await?
@@ -438,12 +437,11 @@ async fn remove(
 #[delete("/organizations/{org_id}/members/{user_id}")]
 pub(crate) async fn remove_member(
     ctx: CellContext,
-    tx: Scoped<InPathOrg, Write<Organizations>>,
+    tx: Scoped<AdministerPathOrg, Write<Organizations>>,
     path: web::Path<(Uuid, Uuid)>,
 ) -> ApiResult<HttpResponse> {
     let (_, user) = path.into_inner();
     let access = access::of(&ctx, &tx).await?;
-    access.require(Role::Admin)?;
     let target = member_row(&tx, user)
         .await?
         .ok_or_else(|| not_found("member"))?;

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::not_found;
-use crate::access::{self, Access, InActiveOrg, Teams};
+use crate::access::{self, Access, InActiveOrg, Teams, WorkInActiveOrg};
 use crate::entity::{membership, team, team_member};
 
 const TAG: &str = "teams";
@@ -184,11 +184,10 @@ pub struct NewTeam {
 #[post("/teams")]
 pub(crate) async fn create_team(
     ctx: CellContext,
-    tx: Scoped<InActiveOrg, Write<Teams>>,
+    tx: Scoped<WorkInActiveOrg, Write<Teams>>,
     body: ValidJson<NewTeam>,
 ) -> ApiResult<HttpResponse> {
     let access = access::of(&ctx, &tx).await?;
-    access.require(Role::Member)?;
     let body = body.0;
     let name = check_name(&body.name)?;
     let description = check_description(body.description)?;
