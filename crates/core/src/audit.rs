@@ -11,9 +11,12 @@
 //!   also fills in the caller and request and tells the middleware not to add its generic entry.
 //! - No code path updates or deletes entries: the application role may only `SELECT` and
 //!   `INSERT` them, and triggers refuse `UPDATE`/`DELETE` (and `TRUNCATE`) for everyone.
-//! - `GET /api/v1/audit` lists the caller's org's entries to admins; `POST /api/v1/audit/export`
-//!   enqueues the `kernel.audit_export` job, which writes a CSV to storage;
-//!   `GET /api/v1/audit/export/{id}` answers its status and a signed download URL.
+//! - The routes are the [`AuditApi`] module's, which the kernel links into every cell: a cell
+//!   that lists `[modules.audit]` serves them under its prefix (`/api/v1` unless its
+//!   `route_prefix` says otherwise), like any module's. `GET …/audit` lists the caller's org's
+//!   entries to admins; `POST …/audit/export` enqueues the `kernel.audit_export` job, which
+//!   writes a CSV to storage; `GET …/audit/export/{id}` answers its status and a signed download
+//!   URL. Recording does not depend on the module: every cell keeps its audit log.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -235,20 +238,36 @@ impl Audit {
     }
 }
 
+/// The audit log's API, as a module the kernel links into every cell (`[modules.audit]` turns it
+/// on): the list, the CSV export and its status. The log itself, its table and the export job
+/// are the kernel's and exist in every cell.
+#[derive(Debug, Default)]
+pub struct AuditApi;
+
+#[async_trait::async_trait]
+impl crate::module::PlatformModule for AuditApi {
+    fn name(&self) -> &'static str {
+        "audit"
+    }
+
+    fn version(&self) -> &'static str {
+        env!("CARGO_PKG_VERSION")
+    }
+
+    fn routes(&self, cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
+        cfg.service(list_audit)
+            .service(export_audit)
+            .service(export_status);
+    }
+}
+
 crate::api_scope!(
     /// The audit log and its exports: `audit:read`, `audit:write` (an export).
     pub AuditLog = "audit"
 );
 
 /// The kernel's own routes (and everything under them), never recorded generically.
-const KERNEL_PATHS: [&str; 6] = [
-    "/api/v1/audit",
-    "/admin",
-    "/storage",
-    "/health",
-    "/metrics",
-    "/api-docs",
-];
+const KERNEL_PATHS: [&str; 5] = ["/admin", "/storage", "/health", "/metrics", "/api-docs"];
 
 /// The entity of a module route pattern: the first segment after the longest module prefix
 /// (`notes` of `/api/v1/notes/{id}/comments`), and the name of the placeholder right after it
@@ -471,7 +490,7 @@ fn list_spec() -> ListSpec<entity::Entity> {
     responses((status = 200, body = Page<AuditRecord>),
         (status = 401, body = crate::error::ErrorEnvelope),
         (status = 403, body = crate::error::ErrorEnvelope)))]
-#[get("/api/v1/audit")]
+#[get("/audit")]
 pub async fn list_audit(
     tx: Scoped<AdministerOrg, Read<AuditLog>>,
     req: HttpRequest,
@@ -535,7 +554,7 @@ pub struct ExportStatus {
     responses((status = 202, body = ExportStatus),
         (status = 403, body = crate::error::ErrorEnvelope),
         (status = 422, body = crate::error::ErrorEnvelope)))]
-#[post("/api/v1/audit/export")]
+#[post("/audit/export")]
 pub async fn export_audit(
     ctx: CellContext,
     scoped: Scoped<AdministerOrg, Write<AuditLog>>,
@@ -609,7 +628,7 @@ fn export_key(org: Uuid, id: Uuid) -> Result<ObjectKey, crate::storage::StorageE
     responses((status = 200, body = ExportStatus),
         (status = 403, body = crate::error::ErrorEnvelope),
         (status = 404, body = crate::error::ErrorEnvelope)))]
-#[get("/api/v1/audit/export/{id}")]
+#[get("/audit/export/{id}")]
 pub async fn export_status(
     ctx: CellContext,
     tx: Scoped<AdministerOrg, Read<AuditLog>>,

@@ -267,11 +267,18 @@ macro_rules! register_module {
     };
 }
 
-/// Every module linked into this binary, in no particular order.
+/// The modules the kernel itself provides, linked into every cell (enabled like any other):
+/// `audit`, the audit log's API.
+pub fn kernel_modules() -> Vec<Box<dyn PlatformModule>> {
+    vec![Box::new(crate::audit::AuditApi)]
+}
+
+/// Every module linked into this binary, the kernel's included, in no particular order.
 pub fn linked_modules() -> Vec<Box<dyn PlatformModule>> {
     inventory::iter::<ModuleRegistration>
         .into_iter()
         .map(|r| (r.create)())
+        .chain(kernel_modules())
         .collect()
 }
 
@@ -347,8 +354,9 @@ pub fn secret_keys(linked: &[Box<dyn PlatformModule>]) -> Vec<String> {
         .collect()
 }
 
-/// Picks the enabled modules out of the linked ones, configures them and orders them by
-/// dependencies (ties broken by name, so the order never depends on link order).
+/// Picks the enabled modules out of the linked ones (the [`kernel_modules`] are always linked),
+/// configures them and orders them by dependencies (ties broken by name, so the order never
+/// depends on link order).
 pub fn resolve(
     linked: Vec<Box<dyn PlatformModule>>,
     config: &CellConfig,
@@ -367,6 +375,9 @@ pub fn resolve(
             });
         }
         by_name.insert(name, m);
+    }
+    for m in kernel_modules() {
+        by_name.entry(m.name()).or_insert(m);
     }
 
     let enabled: BTreeSet<String> = config.enabled_modules().map(String::from).collect();

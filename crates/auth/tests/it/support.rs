@@ -37,8 +37,9 @@ pub async fn cell_with_env(
         testkit::Backend::Postgres => Some(testkit::AppRole::create().await?),
         testkit::Backend::Sqlite => None,
     };
-    let toml =
-        format!("[modules.iam]\n[modules.tenancy]\n[modules.auth]\ncookie_secure = false\n{extra}");
+    let toml = format!(
+        "[modules.audit]\n[modules.iam]\n[modules.tenancy]\n[modules.auth]\ncookie_secure = false\n{extra}"
+    );
     let secrets = vec!["modules.auth.jwt_secret".to_owned()];
     let mut env = vec![("CELL__MODULES__AUTH__JWT_SECRET", JWT_SECRET)];
     if let Some(r) = &role {

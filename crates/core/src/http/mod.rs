@@ -200,9 +200,6 @@ fn routes(
         .service(admin::dead_jobs)
         .service(admin::replay_job)
         .service(admin::emails)
-        .service(crate::audit::list_audit)
-        .service(crate::audit::export_audit)
-        .service(crate::audit::export_status)
         .service(signed::download)
         .service(signed::upload);
     let mut prefixes: Vec<&str> = Vec::new();

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::support::{Actor, Callers, Notes, Tags, TestApp, expect_error};
 
-const CELL: &str = "[modules.notes]\n[modules.tags]\n[modules.callers]\n";
+const CELL: &str = "[modules.audit]\n[modules.notes]\n[modules.tags]\n[modules.callers]\n";
 const QUIET: [(&str, &str); 1] = [("CELL__JOBS__RUN", "false")];
 
 async fn spawn(db: &TestDb) -> anyhow::Result<TestApp> {
@@ -193,6 +193,26 @@ db_test!(async fn only_admins_read_the_log_and_only_their_orgs(db) {
     }
     let reader = admin_a.with_key("audit:read");
     assert_eq!(reader.request(&app, Method::GET, "/api/v1/audit").send().await?.status(), 200);
+    Ok(())
+});
+
+db_test!(async fn the_audit_api_is_a_module_mounted_under_its_prefix(db) {
+    // Not listed: the routes are not served (the log is still kept).
+    let without = TestApp::spawn(&db, "[modules.notes]\n[modules.tags]\n").await?;
+    assert_eq!(without.get("/api/v1/audit").await?.status(), 404);
+    let doc: serde_json::Value = without.get("/api-docs/openapi.json").await?.json().await?;
+    assert!(doc["paths"]["/api/v1/audit"].is_null());
+    // Listed with a prefix of its own, like any module.
+    let app = TestApp::spawn_with(
+        &db,
+        "[modules.audit]\nroute_prefix = \"/compliance\"\n[modules.notes]\n[modules.tags]\n[modules.callers]\n",
+        &QUIET,
+        vec![Box::new(Notes::default()), Box::new(Tags::default()), Box::new(Callers)],
+    )
+    .await?;
+    let admin = Actor::new(Uuid::now_v7(), "admin");
+    assert_eq!(admin.request(&app, Method::GET, "/compliance/audit").send().await?.status(), 200);
+    assert_eq!(admin.request(&app, Method::GET, "/api/v1/audit").send().await?.status(), 404);
     Ok(())
 });
 

@@ -135,7 +135,7 @@ async fn postgres_the_cell_serves_as_an_app_role_bound_by_rls_everywhere() -> an
     let courier = Courier::default();
     let app = TestApp::spawn_with(
         &db,
-        "[modules.notes]\n[modules.tags]\n[modules.watcher]\n[modules.courier]\n[modules.callers]\n",
+        "[modules.audit]\n[modules.notes]\n[modules.tags]\n[modules.watcher]\n[modules.courier]\n[modules.callers]\n",
         &[
             ("CELL__DATABASE__APP_ROLE", role.name()),
         ],
