@@ -46,6 +46,23 @@ impl Authenticator for AuthN {
         })
     }
 
+    fn jwks(&self) -> Option<serde_json::Value> {
+        Some(self.0.get()?.keys.jwks())
+    }
+}
+
+/// What other modules may ask about users (`kernel::identity`), provided in `on_ready`.
+pub(crate) struct Directory(pub Shared);
+
+#[kernel::async_trait::async_trait(?Send)]
+impl kernel::identity::UserDirectory for Directory {
+    async fn email(&self, ctx: &CellContext, user_id: Uuid) -> Result<Option<String>, ApiError> {
+        Ok(service::user_by_id(ctx.db().conn(), user_id)
+            .await?
+            .filter(|u| u.status == service::STATUS_ACTIVE)
+            .map(|u| u.email))
+    }
+
     async fn confirm_password(
         &self,
         ctx: &CellContext,
@@ -60,21 +77,6 @@ impl Authenticator for AuthN {
             service::record_failure(ctx, state, &user.email).await;
         }
         Ok(ok)
-    }
-
-    fn jwks(&self) -> Option<serde_json::Value> {
-        Some(self.0.get()?.keys.jwks())
-    }
-
-    async fn user_email(
-        &self,
-        ctx: &CellContext,
-        user_id: Uuid,
-    ) -> Result<Option<String>, ApiError> {
-        Ok(service::user_by_id(ctx.db().conn(), user_id)
-            .await?
-            .filter(|u| u.status == service::STATUS_ACTIVE)
-            .map(|u| u.email))
     }
 }
 

@@ -106,6 +106,9 @@ impl kernel::PlatformModule for Auth {
         // A second on_ready of the same value (tests) keeps the first keys.
         let state = self.shared.get_or_init(|| Arc::new(state)).clone();
         ctx.provide_shared(state);
+        ctx.provide(kernel::identity::Users(Arc::new(crate::authn::Directory(
+            self.shared.clone(),
+        ))));
         Ok(())
     }
 }

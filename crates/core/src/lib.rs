@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod identity;
 pub mod jobs;
 pub mod mail;
 pub mod migration;

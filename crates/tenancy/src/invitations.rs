@@ -235,10 +235,7 @@ pub(crate) async fn send(
         .one(tx.unscoped())
         .await?
         .ok_or_else(access::not_found_org)?;
-    let inviter_email = match ctx.authenticator() {
-        Some(auth) => auth.user_email(ctx, inviter).await?,
-        None => None,
-    };
+    let inviter_email = kernel::identity::email(ctx, inviter).await?;
     let prefix = ctx.config().route_prefix("tenancy");
     let base = ctx
         .config()

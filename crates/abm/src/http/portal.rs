@@ -48,10 +48,7 @@ pub(crate) async fn me(ctx: CellContext, customer: Customer) -> ApiResult<HttpRe
         .ok_or_else(|| not_found("customer company"))?;
     let (caller, tx) = tx.into_parts();
     tx.commit().await?;
-    let email = match ctx.authenticator() {
-        Some(auth) => auth.user_email(&ctx, caller.user_id).await?,
-        None => None,
-    };
+    let email = kernel::identity::email(&ctx, caller.user_id).await?;
     Ok(HttpResponse::Ok().json(Me {
         user_id: caller.user_id,
         email,

@@ -155,7 +155,7 @@ impl Caller {
 }
 
 /// Identifies callers from the request head. At most one module of a cell provides one (the
-/// identity module); other modules reach the few identity services they need through it. Its
+/// identity module; what other modules may ask it about users is [`crate::identity`]). Its
 /// futures run on the request's worker thread (`?Send`), like handlers.
 #[async_trait::async_trait(?Send)]
 pub trait Authenticator: Send + Sync {
@@ -163,32 +163,10 @@ pub trait Authenticator: Send + Sync {
     /// a caller answer 401 through the `Caller` extractor).
     async fn authenticate(&self, ctx: &CellContext, req: &HttpRequest) -> Option<Caller>;
 
-    /// Re-checks a user's password before a sensitive action (ownership transfer). Failures
-    /// count towards the account's lockout.
-    async fn confirm_password(
-        &self,
-        _ctx: &CellContext,
-        _user_id: Uuid,
-        _password: &str,
-    ) -> Result<bool, ApiError> {
-        Err(ApiError::internal(anyhow::anyhow!(
-            "this cell's authenticator cannot confirm passwords"
-        )))
-    }
-
     /// The public keys that verify this cell's access tokens, served at
     /// `/.well-known/jwks.json` so other services can verify them.
     fn jwks(&self) -> Option<serde_json::Value> {
         None
-    }
-
-    /// A user's email address, if the user exists and is active.
-    async fn user_email(
-        &self,
-        _ctx: &CellContext,
-        _user_id: Uuid,
-    ) -> Result<Option<String>, ApiError> {
-        Ok(None)
     }
 }
 

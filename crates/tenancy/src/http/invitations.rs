@@ -333,11 +333,7 @@ pub(crate) async fn accept(
     let Some((org, _)) = crate::token::parse(&token) else {
         return Err(not_found("invitation"));
     };
-    let auth = ctx
-        .authenticator()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the cell has no authenticator")))?;
-    let email = auth
-        .user_email(&ctx, caller.user_id)
+    let email = kernel::identity::email(&ctx, caller.user_id)
         .await?
         .ok_or_else(|| ApiError::forbidden("your account has no active email address"))?;
     // accept_invitation takes the org's lock itself.

@@ -520,13 +520,7 @@ pub(crate) async fn transfer(
     check(&first, &access).await?;
     let (caller, tx) = first.into_parts();
     tx.commit().await?;
-    let auth = ctx
-        .authenticator()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("the cell has no authenticator")))?;
-    if !auth
-        .confirm_password(&ctx, caller.user_id, &body.password)
-        .await?
-    {
+    if !kernel::identity::confirm_password(&ctx, caller.user_id, &body.password).await? {
         return Err(ApiError::forbidden("the password is not correct"));
     }
     let org = access.org.to_string();

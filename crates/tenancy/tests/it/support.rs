@@ -26,7 +26,7 @@ impl Directory {
     }
 }
 
-struct BearerAuth(Directory);
+struct BearerAuth;
 
 #[kernel::async_trait::async_trait(?Send)]
 impl Authenticator for BearerAuth {
@@ -63,6 +63,13 @@ impl Authenticator for BearerAuth {
         }
         Some(caller)
     }
+}
+
+#[kernel::async_trait::async_trait(?Send)]
+impl kernel::identity::UserDirectory for Directory {
+    async fn email(&self, _ctx: &CellContext, user: Uuid) -> Result<Option<String>, ApiError> {
+        Ok(self.get(user).map(|(e, _)| e))
+    }
 
     async fn confirm_password(
         &self,
@@ -70,15 +77,11 @@ impl Authenticator for BearerAuth {
         user: Uuid,
         password: &str,
     ) -> Result<bool, ApiError> {
-        Ok(self.0.get(user).is_some_and(|(_, p)| p == password))
-    }
-
-    async fn user_email(&self, _ctx: &CellContext, user: Uuid) -> Result<Option<String>, ApiError> {
-        Ok(self.0.get(user).map(|(e, _)| e))
+        Ok(self.get(user).is_some_and(|(_, p)| p == password))
     }
 }
 
-/// Provides [`BearerAuth`] as the cell's authenticator.
+/// Provides [`BearerAuth`] as the cell's authenticator and the [`Directory`] of its users.
 pub struct TestAuth(pub Directory);
 
 #[kernel::async_trait::async_trait]
@@ -93,7 +96,11 @@ impl PlatformModule for TestAuth {
         &["tenancy"]
     }
     fn authenticator(&self) -> Option<Arc<dyn Authenticator>> {
-        Some(Arc::new(BearerAuth(self.0.clone())))
+        Some(Arc::new(BearerAuth))
+    }
+    async fn on_ready(&self, ctx: &CellContext) -> anyhow::Result<()> {
+        ctx.provide(kernel::identity::Users(Arc::new(self.0.clone())));
+        Ok(())
     }
 }
 
