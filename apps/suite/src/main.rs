@@ -3,6 +3,7 @@
 
 use abm as _;
 use auth as _;
+use collab as _;
 use iam as _;
 use tenancy as _;
 

@@ -60,6 +60,9 @@ struct Inner {
     authorizer: Option<Arc<dyn crate::http::caller::Authorizer>>,
     audit: crate::audit::Audit,
     services: RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    /// The enabled modules' entity loaders by entity type, and entity types by collection.
+    loaders: HashMap<&'static str, Arc<dyn crate::module::EntityLoader>>,
+    collections: HashMap<&'static str, &'static str>,
 }
 
 /// Shared, cheap to clone. Extract it in a handler with `ctx: CellContext`.
@@ -148,6 +151,12 @@ impl CellContext {
         let dispatcher = events.clone();
         db.signals()
             .on(crate::events::SIGNAL, move |_| dispatcher.wake());
+        let mut loaders = HashMap::new();
+        let mut collections = HashMap::new();
+        for loader in modules.iter().flat_map(|m| m.module.entity_loaders()) {
+            collections.insert(loader.collection(), loader.entity_type());
+            loaders.insert(loader.entity_type(), loader);
+        }
         Ok(Self(Arc::new(Inner {
             config,
             db,
@@ -163,6 +172,8 @@ impl CellContext {
             authorizer,
             audit: crate::audit::Audit,
             services: RwLock::default(),
+            loaders,
+            collections,
         })))
     }
 
@@ -232,6 +243,22 @@ impl CellContext {
 
     pub fn health_checks(&self) -> &[Arc<dyn HealthCheck>] {
         &self.0.checks
+    }
+
+    /// The loader of an entity type (`team`), if an enabled module declares it.
+    pub fn entity_loader(
+        &self,
+        entity_type: &str,
+    ) -> Option<&Arc<dyn crate::module::EntityLoader>> {
+        self.0.loaders.get(entity_type)
+    }
+
+    /// The loader of the entity type a route collection names (`teams`).
+    pub fn entity_collection(
+        &self,
+        collection: &str,
+    ) -> Option<&Arc<dyn crate::module::EntityLoader>> {
+        self.entity_loader(self.0.collections.get(collection)?)
     }
 
     /// Shares a service of one module with the modules that depend on it (iam's permission

@@ -225,24 +225,42 @@ pub struct EntitySummary {
     pub url: Option<String>,
 }
 
-#[async_trait::async_trait]
+/// What a module says about one of its entity types to the services that work on any entity
+/// (collab's tags, notes, links, search): the module declares its loaders
+/// ([`PlatformModule::entity_loaders`]) and gets those services without writing them. Every call
+/// runs in the caller's org transaction and answers only what `caller` may see: to anyone else an
+/// entity does not exist.
+#[async_trait::async_trait(?Send)]
 pub trait EntityLoader: Send + Sync {
-    /// The entity type this loader owns (`task`, `contact`).
+    /// The entity type (`team`, `task`): what links, tags and events name. Lowercase snake case.
     fn entity_type(&self) -> &'static str;
+
+    /// The collection in routes (`teams`: collab serves `/teams/{id}/tags`). Lowercase, `-` and
+    /// `_` allowed.
+    fn collection(&self) -> &'static str;
+
+    /// Summaries of those of `ids` that exist in `tx`'s org and that `caller` may view, in any
+    /// order; the others are left out.
     async fn resolve(
         &self,
         ctx: &CellContext,
-        org_id: Uuid,
+        tx: &crate::TenantTx,
+        caller: &crate::http::Caller,
         ids: &[Uuid],
-    ) -> anyhow::Result<Vec<EntitySummary>>;
+    ) -> Result<Vec<EntitySummary>, crate::ApiError>;
+
+    /// Up to `limit` entities `caller` may view whose title contains `query` (any case).
     async fn search(
         &self,
         ctx: &CellContext,
-        org_id: Uuid,
+        tx: &crate::TenantTx,
+        caller: &crate::http::Caller,
         query: &str,
         limit: u64,
-    ) -> anyhow::Result<Vec<EntitySummary>>;
-    async fn count(&self, ctx: &CellContext, org_id: Uuid) -> anyhow::Result<u64>;
+    ) -> Result<Vec<EntitySummary>, crate::ApiError>;
+
+    /// How many entities of this type `tx`'s org holds.
+    async fn count(&self, ctx: &CellContext, tx: &crate::TenantTx) -> Result<u64, crate::ApiError>;
 }
 
 /// One entry of the link-time registry. Created by [`crate::register_module!`].
@@ -410,6 +428,7 @@ pub fn resolve(
 
     let order = topological_order(&by_name, &enabled)?;
     let mut entity_owner: BTreeMap<&'static str, &'static str> = BTreeMap::new();
+    let mut collections: BTreeMap<String, &'static str> = BTreeMap::new();
     let mut out = Vec::with_capacity(order.len());
     for name in order {
         let Some(mut module) = by_name.remove(name) else {
@@ -470,6 +489,14 @@ pub fn resolve(
             }
         }
         for loader in module.entity_loaders() {
+            let collection = format!("collection `{}`", loader.collection());
+            if let Some(first) = collections.insert(collection.clone(), name) {
+                return Err(RegistryError::DuplicateEntity {
+                    kind: collection,
+                    first: first.into(),
+                    second: name.into(),
+                });
+            }
             if let Some(first) = entity_owner.insert(loader.entity_type(), name) {
                 return Err(RegistryError::DuplicateEntity {
                     kind: loader.entity_type().into(),

@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
+use kernel::http::{Caller, Role};
 use kernel::module::{EntityLoader, EntitySummary, ModuleSettings};
 use kernel::sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
-use kernel::sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
-use kernel::{CellContext, PlatformModule};
+use kernel::sea_orm::{ColumnTrait, Condition, QueryFilter, QueryOrder, QuerySelect};
+use kernel::{ApiError, CellContext, PlatformModule, TenantTx};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -104,64 +105,78 @@ fn summary(t: team::Model) -> EntitySummary {
     }
 }
 
-#[kernel::async_trait::async_trait]
+/// The teams `caller` may see (see [`crate::http::teams::visible_to`]), as a condition.
+async fn visible(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    caller: &Caller,
+) -> Result<Option<Condition>, ApiError> {
+    let role = crate::orgs::member_role(tx, caller.user_id).await?;
+    let admin = role.and_then(|r| crate::access::role_of(ctx, &r)) >= Some(Role::Admin);
+    crate::http::teams::visible_to(tx, caller.user_id, admin).await
+}
+
+#[kernel::async_trait::async_trait(?Send)]
 impl EntityLoader for Teams {
     fn entity_type(&self) -> &'static str {
         "team"
     }
 
+    fn collection(&self) -> &'static str {
+        "teams"
+    }
+
     async fn resolve(
         &self,
         ctx: &CellContext,
-        org_id: Uuid,
+        tx: &TenantTx,
+        caller: &Caller,
         ids: &[Uuid],
-    ) -> anyhow::Result<Vec<EntitySummary>> {
-        let tx = ctx.db().tenant(org_id).await?;
+    ) -> Result<Vec<EntitySummary>, ApiError> {
         let repo = tx.repo::<team::Entity>();
-        let rows = repo
-            .find()
-            .filter(team::Column::Id.is_in(ids.to_vec()))
+        let mut select = repo.find().filter(team::Column::Id.is_in(ids.to_vec()));
+        if let Some(visible) = visible(ctx, tx, caller).await? {
+            select = select.filter(visible);
+        }
+        Ok(select
             .all(repo.conn())
-            .await?;
-        tx.commit().await?;
-        Ok(rows.into_iter().map(summary).collect())
+            .await?
+            .into_iter()
+            .map(summary)
+            .collect())
     }
 
     async fn search(
         &self,
         ctx: &CellContext,
-        org_id: Uuid,
+        tx: &TenantTx,
+        caller: &Caller,
         query: &str,
         limit: u64,
-    ) -> anyhow::Result<Vec<EntitySummary>> {
-        let tx = ctx.db().tenant(org_id).await?;
+    ) -> Result<Vec<EntitySummary>, ApiError> {
         let repo = tx.repo::<team::Entity>();
         let pattern = format!(
             "%{}%",
-            query
-                .to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
+            kernel::http::list::escape_like(&query.to_lowercase())
         );
-        let rows = repo
-            .find()
-            .filter(
-                Expr::expr(Func::lower(Expr::col(team::Column::Name)))
-                    .like(LikeExpr::new(pattern).escape('\\')),
-            )
+        let mut select = repo.find().filter(
+            Expr::expr(Func::lower(Expr::col(team::Column::Name)))
+                .like(LikeExpr::new(pattern).escape('\\')),
+        );
+        if let Some(visible) = visible(ctx, tx, caller).await? {
+            select = select.filter(visible);
+        }
+        Ok(select
             .order_by_asc(team::Column::Name)
             .limit(limit)
             .all(repo.conn())
-            .await?;
-        tx.commit().await?;
-        Ok(rows.into_iter().map(summary).collect())
+            .await?
+            .into_iter()
+            .map(summary)
+            .collect())
     }
 
-    async fn count(&self, ctx: &CellContext, org_id: Uuid) -> anyhow::Result<u64> {
-        let tx = ctx.db().tenant(org_id).await?;
-        let n = tx.repo::<team::Entity>().count().await?;
-        tx.commit().await?;
-        Ok(n)
+    async fn count(&self, _ctx: &CellContext, tx: &TenantTx) -> Result<u64, ApiError> {
+        Ok(tx.repo::<team::Entity>().count().await?)
     }
 }

@@ -668,7 +668,9 @@ fn parse_time(raw: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     Some(day.and_hms_opt(0, 0, 0)?.and_utc())
 }
 
-fn escape_like(s: &str) -> String {
+/// Escapes `\`, `%` and `_` for a `LIKE … ESCAPE '\'` pattern (the list search uses it;
+/// so may a module's own search).
+pub fn escape_like(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '%' | '_' | '\\') {

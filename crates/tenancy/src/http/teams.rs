@@ -10,7 +10,9 @@ use std::collections::BTreeSet;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use kernel::http::{ListQuery, ListSpec, Read, Role, Scoped, ValidJson, Write};
-use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, Condition, QueryFilter, QueryOrder};
+use kernel::sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, QueryFilter, QueryOrder, QuerySelect,
+};
 use kernel::{ApiError, ApiResult, CellContext, TenantTx};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -119,6 +121,31 @@ async fn my_team_role(tx: &TenantTx, team: Uuid, user: Uuid) -> Result<Option<St
         .get((tx.org_id(), team, user))
         .await?
         .map(|m| m.role))
+}
+
+/// Which teams `user` may see: all for admins (`None`), else the public ones and their own.
+pub(crate) async fn visible_to(
+    tx: &TenantTx,
+    user: Uuid,
+    admin: bool,
+) -> Result<Option<Condition>, ApiError> {
+    if admin {
+        return Ok(None);
+    }
+    let repo = tx.repo::<team_member::Entity>();
+    let mine: Vec<Uuid> = repo
+        .find()
+        .select_only()
+        .column(team_member::Column::TeamId)
+        .filter(team_member::Column::UserId.eq(user))
+        .into_tuple()
+        .all(repo.conn())
+        .await?;
+    Ok(Some(
+        Condition::any()
+            .add(team::Column::Visibility.eq("public"))
+            .add(team::Column::Id.is_in(mine)),
+    ))
 }
 
 /// The team if the caller may see it (404 otherwise), and whether they may manage it.
@@ -272,21 +299,8 @@ pub(crate) async fn list_teams(
     let access = access::of(&ctx, &tx).await?;
     let spec = team_list();
     let mut select = tx.repo::<team::Entity>().find();
-    if !access.at_least(Role::Admin) {
-        let repo = tx.repo::<team_member::Entity>();
-        let mine: Vec<Uuid> = repo
-            .find()
-            .filter(team_member::Column::UserId.eq(access.user))
-            .all(repo.conn())
-            .await?
-            .into_iter()
-            .map(|m| m.team_id)
-            .collect();
-        select = select.filter(
-            Condition::any()
-                .add(team::Column::Visibility.eq("public"))
-                .add(team::Column::Id.is_in(mine)),
-        );
+    if let Some(visible) = visible_to(&tx, access.user, access.at_least(Role::Admin)).await? {
+        select = select.filter(visible);
     }
     let page = tx.page(spec.apply(&query, select)?, &query).await?;
     tx.commit().await?;

@@ -1,0 +1,86 @@
+//! Entities of other modules, as their loaders show them to the caller: an entity the caller may
+//! not see is, to them, one that does not exist.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use kernel::http::{Caller, Mode, Permission, Scoped};
+use kernel::module::EntitySummary;
+use kernel::{ApiError, CellContext};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// An entity of any module, as requests name it.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct EntityKey {
+    /// The entity type (`team`, `task`).
+    #[serde(rename = "type")]
+    #[schema(max_length = 64, pattern = r"^[a-z][a-z0-9_]*$")]
+    pub kind: String,
+    pub id: Uuid,
+}
+
+/// `/{collection}/{id}/…`: an entity as a route names it.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct EntityPath {
+    /// The entity's collection (`teams`), as its module declares it.
+    pub collection: String,
+    pub id: Uuid,
+}
+
+fn no_such(what: &str) -> ApiError {
+    ApiError::not_found(format!("no such {what}"))
+}
+
+/// The entity `collection/id` names (`teams/…`), if the caller may see it; 404 otherwise.
+pub(crate) async fn in_collection<P: Permission, M: Mode>(
+    ctx: &CellContext,
+    tx: &Scoped<P, M>,
+    collection: &str,
+    id: Uuid,
+) -> Result<EntitySummary, ApiError> {
+    let loader = ctx
+        .entity_collection(collection)
+        .ok_or_else(|| no_such(&format!("collection `{collection}`")))?;
+    let found = loader.resolve(ctx, tx, tx.caller(), &[id]).await?;
+    found
+        .into_iter()
+        .find(|s| s.entity.id == id)
+        .ok_or_else(|| no_such(loader.entity_type()))
+}
+
+/// Every entity of `keys`, if the caller may see them all; 404 naming the ones they may not.
+pub(crate) async fn all_visible<P: Permission, M: Mode>(
+    ctx: &CellContext,
+    tx: &Scoped<P, M>,
+    caller: &Caller,
+    keys: &[EntityKey],
+) -> Result<(), ApiError> {
+    let mut by_type: BTreeMap<&str, BTreeSet<Uuid>> = BTreeMap::new();
+    for k in keys {
+        by_type.entry(&k.kind).or_default().insert(k.id);
+    }
+    let mut missing: Vec<&EntityKey> = Vec::new();
+    for (kind, ids) in by_type {
+        let ids: Vec<Uuid> = ids.into_iter().collect();
+        let seen: BTreeSet<Uuid> = match ctx.entity_loader(kind) {
+            Some(loader) => loader
+                .resolve(ctx, tx, caller, &ids)
+                .await?
+                .into_iter()
+                .map(|s| s.entity.id)
+                .collect(),
+            None => BTreeSet::new(),
+        };
+        missing.extend(
+            keys.iter()
+                .filter(|k| k.kind == kind && !seen.contains(&k.id)),
+        );
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(no_such("entity").with_details(serde_json::json!({ "missing": missing })))
+}

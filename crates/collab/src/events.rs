@@ -1,0 +1,78 @@
+//! The events the module publishes (the cell's catalogue prints their schemas).
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A tag was applied to an entity (by hand or by a bulk apply).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TagAdded {
+    pub tag_id: Uuid,
+    pub name: String,
+    pub entity_type: String,
+    pub entity_id: Uuid,
+}
+kernel::event!(
+    TagAdded,
+    "tag.added",
+    "A tag was applied to an entity.",
+    "tag",
+    tag_id
+);
+
+/// A tag was taken off an entity.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TagRemoved {
+    pub tag_id: Uuid,
+    pub name: String,
+    pub entity_type: String,
+    pub entity_id: Uuid,
+}
+kernel::event!(
+    TagRemoved,
+    "tag.removed",
+    "A tag was taken off an entity.",
+    "tag",
+    tag_id
+);
+
+/// A tag was deleted, and with it from every entity it was on.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TagDeleted {
+    pub tag_id: Uuid,
+    pub name: String,
+    /// How many entities carried it.
+    pub entities: u64,
+}
+kernel::event!(
+    TagDeleted,
+    "tag.deleted",
+    "A tag was deleted from the org and every entity.",
+    "tag",
+    tag_id
+);
+
+/// A note was added to an entity.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct NoteAdded {
+    pub note_id: Uuid,
+    pub entity_type: String,
+    pub entity_id: Uuid,
+    pub author_id: Uuid,
+}
+kernel::event!(
+    NoteAdded,
+    "note.added",
+    "A note was added to an entity.",
+    "note",
+    note_id
+);
+
+pub(crate) fn catalogue() -> Vec<kernel::events::EventDef> {
+    use kernel::events::EventDef;
+    vec![
+        EventDef::of::<TagAdded>(),
+        EventDef::of::<TagRemoved>(),
+        EventDef::of::<TagDeleted>(),
+        EventDef::of::<NoteAdded>(),
+    ]
+}

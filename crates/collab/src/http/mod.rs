@@ -1,0 +1,9 @@
+//! The module's routes, one file per operation group.
+
+mod notes;
+mod tags;
+
+pub(crate) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
+    tags::configure(cfg);
+    notes::configure(cfg);
+}

@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+
+mod entities;
+mod entity;
+pub mod events;
+mod http;
+mod migration;
+mod module;
+mod permissions;
+
+pub use module::Collab;
+
+kernel::register_module!(Collab);

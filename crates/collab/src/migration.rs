@@ -1,0 +1,142 @@
+//! Forward-only migrations, named `collab_m<date>_<seq>_<what>`. Every table is tenant-owned:
+//! `org_id` leads its keys, row-level security binds it, and a child names a parent of its own
+//! org (tenant foreign keys).
+
+use kernel::migration::{
+    ForeignKey, OnDelete, index, org_id, text, text_null, ts, ts_null, uuid_pk,
+};
+use sea_orm_migration::prelude::*;
+
+pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+    vec![Box::new(TagsAndNotes)]
+}
+
+struct TagsAndNotes;
+
+impl MigrationName for TagsAndNotes {
+    fn name(&self) -> &str {
+        "collab_m20261204_000001_tags_and_notes"
+    }
+}
+
+const TABLES: [&str; 4] = [
+    "collab_tags",
+    "collab_entity_tags",
+    "collab_notes",
+    "collab_note_revisions",
+];
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for TagsAndNotes {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("collab_tags")
+                .col(uuid_pk("id"))
+                .col(org_id())
+                .col(text("name"))
+                .col(text("name_key"))
+                .col(text_null("color"))
+                .col(text_null("category"))
+                .col(ColumnDef::new("created_by").uuid().not_null().to_owned())
+                .col(ts("created_at"))
+                .col(ts("updated_at"))
+                .to_owned(),
+        )
+        .await?;
+        // A name is unique in its org whatever its case: `name_key` is its lower case.
+        m.create_index(
+            index(
+                "collab_tags_org_name",
+                "collab_tags",
+                &["org_id", "name_key"],
+            )
+            .unique()
+            .to_owned(),
+        )
+        .await?;
+        m.create_index(kernel::migration::tenant_parent_key("collab_tags"))
+            .await?;
+        m.create_table(
+            Table::create()
+                .table("collab_entity_tags")
+                .col(org_id())
+                .col(ColumnDef::new("tag_id").uuid().not_null().to_owned())
+                .col(text("entity_type"))
+                .col(ColumnDef::new("entity_id").uuid().not_null().to_owned())
+                .col(ColumnDef::new("created_by").uuid().not_null().to_owned())
+                .col(ts("created_at"))
+                .primary_key(
+                    Index::create()
+                        .col("org_id")
+                        .col("tag_id")
+                        .col("entity_type")
+                        .col("entity_id"),
+                )
+                // Deleting a tag removes it from every entity.
+                .foreign_key(
+                    &mut ForeignKey::tenant("tag_id", "collab_tags", OnDelete::Cascade)
+                        .create("collab_entity_tags"),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "collab_entity_tags_entity",
+            "collab_entity_tags",
+            &["org_id", "entity_type", "entity_id"],
+        ))
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("collab_notes")
+                .col(uuid_pk("id"))
+                .col(org_id())
+                .col(text("entity_type"))
+                .col(ColumnDef::new("entity_id").uuid().not_null().to_owned())
+                .col(text("body"))
+                .col(ColumnDef::new("pinned").boolean().not_null().to_owned())
+                .col(ColumnDef::new("author_id").uuid().not_null().to_owned())
+                .col(ts("created_at"))
+                .col(ts("updated_at"))
+                .col(ts_null("edited_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "collab_notes_entity",
+            "collab_notes",
+            &["org_id", "entity_type", "entity_id", "created_at"],
+        ))
+        .await?;
+        m.create_index(kernel::migration::tenant_parent_key("collab_notes"))
+            .await?;
+        m.create_table(
+            Table::create()
+                .table("collab_note_revisions")
+                .col(uuid_pk("id"))
+                .col(org_id())
+                .col(ColumnDef::new("note_id").uuid().not_null().to_owned())
+                .col(text("body"))
+                .col(ColumnDef::new("edited_by").uuid().not_null().to_owned())
+                .col(ts("edited_at"))
+                // A note's history goes with it.
+                .foreign_key(
+                    &mut ForeignKey::tenant("note_id", "collab_notes", OnDelete::Cascade)
+                        .create("collab_note_revisions"),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "collab_note_revisions_note",
+            "collab_note_revisions",
+            &["org_id", "note_id", "edited_at"],
+        ))
+        .await?;
+        for table in TABLES {
+            kernel::db::enable_tenant_rls(m.get_connection(), table).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,30 @@
+//! The module as the kernel sees it.
+
+use kernel::PlatformModule;
+
+/// Tags and notes on any entity.
+#[derive(Debug, Default)]
+pub struct Collab;
+
+#[kernel::async_trait::async_trait]
+impl PlatformModule for Collab {
+    fn name(&self) -> &'static str {
+        "collab"
+    }
+
+    fn version(&self) -> &'static str {
+        env!("CARGO_PKG_VERSION")
+    }
+
+    fn migrations(&self) -> Vec<Box<dyn kernel::sea_orm_migration::MigrationTrait>> {
+        crate::migration::migrations()
+    }
+
+    fn events(&self) -> Vec<kernel::events::EventDef> {
+        crate::events::catalogue()
+    }
+
+    fn routes(&self, cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
+        crate::http::configure(cfg);
+    }
+}

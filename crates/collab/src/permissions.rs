@@ -1,0 +1,20 @@
+//! Who may call what. Every member reads tags and notes; members and up tag entities, create
+//! tags and write notes; admins rename and delete tags. Seeing the entity itself is its module's
+//! rule, asked through its loader (`crate::entities`).
+
+use kernel::http::{AdministerOrg, InOrg, Read, Scoped, WorkInOrg, Write};
+
+kernel::api_scope!(
+    /// Tags and what they are applied to: `tags:read`, `tags:write`.
+    pub(crate) Tags = "tags"
+);
+kernel::api_scope!(
+    /// Notes on entities: `notes:read`, `notes:write`.
+    pub(crate) Notes = "notes"
+);
+
+pub(crate) type ReadTags = Scoped<InOrg, Read<Tags>>;
+pub(crate) type WriteTags = Scoped<WorkInOrg, Write<Tags>>;
+pub(crate) type AdministerTags = Scoped<AdministerOrg, Write<Tags>>;
+pub(crate) type ReadNotes = Scoped<InOrg, Read<Notes>>;
+pub(crate) type WriteNotes = Scoped<WorkInOrg, Write<Notes>>;

@@ -1,0 +1,6 @@
+//! The collab module's integration tests: one binary, every database test on SQLite and
+//! PostgreSQL (as a `NOBYPASSRLS` role, so row-level security binds).
+
+mod notes;
+mod support;
+mod tags;
