@@ -27,4 +27,12 @@ impl PlatformModule for Collab {
     fn routes(&self, cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         crate::http::configure(cfg);
     }
+
+    /// Every tagged list of the cell takes `tags=` through collab's filter.
+    async fn on_ready(&self, ctx: &kernel::CellContext) -> anyhow::Result<()> {
+        ctx.provide(kernel::http::list::TagFilters(std::sync::Arc::new(
+            crate::http::ByTags,
+        )));
+        Ok(())
+    }
 }

@@ -3,6 +3,7 @@
 mod entity;
 pub mod events;
 mod http;
+mod loader;
 mod migration;
 mod module;
 mod permissions;

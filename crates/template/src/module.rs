@@ -54,6 +54,11 @@ impl PlatformModule for Template {
         crate::http::configure(cfg);
     }
 
+    /// Items as other modules see them (tags, notes, links, search).
+    fn entity_loaders(&self) -> Vec<std::sync::Arc<dyn kernel::module::EntityLoader>> {
+        vec![std::sync::Arc::new(crate::loader::Items)]
+    }
+
     /// Module state is reached one way: provided to the context here, taken by handlers with
     /// `kernel::http::State<T>` (or `ctx.service::<T>()` outside a request).
     async fn on_ready(&self, ctx: &kernel::CellContext) -> anyhow::Result<()> {

@@ -3,6 +3,8 @@
 mod notes;
 mod tags;
 
+pub(crate) use tags::ByTags;
+
 pub(crate) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     tags::configure(cfg);
     notes::configure(cfg);

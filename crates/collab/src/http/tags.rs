@@ -485,3 +485,43 @@ pub(crate) async fn remove_from_entity(
     tx.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// `tags=a,b` on every tagged list of every module (`kernel::http::list::TagFilter`): the
+/// entities that carry every one of the named tags, one indexed subquery.
+pub(crate) struct ByTags;
+
+impl kernel::http::list::TagFilter for ByTags {
+    fn condition(
+        &self,
+        org: Uuid,
+        entity_type: &str,
+        id: kernel::sea_orm::sea_query::SimpleExpr,
+        names: &[String],
+    ) -> kernel::sea_orm::sea_query::SimpleExpr {
+        use kernel::sea_orm::sea_query::{Expr, ExprTrait, Query};
+        let (uses, tags) = (entity_tag::Entity, tag::Entity);
+        let carriers = Query::select()
+            .column((uses, entity_tag::Column::EntityId))
+            .from(uses)
+            .inner_join(
+                tags,
+                Expr::col((tags, tag::Column::OrgId))
+                    .equals((uses, entity_tag::Column::OrgId))
+                    .and(
+                        Expr::col((tags, tag::Column::Id))
+                            .equals((uses, entity_tag::Column::TagId)),
+                    ),
+            )
+            .and_where(Expr::col((uses, entity_tag::Column::OrgId)).eq(org))
+            .and_where(Expr::col((uses, entity_tag::Column::EntityType)).eq(entity_type))
+            .and_where(Expr::col((tags, tag::Column::NameKey)).is_in(names.iter().cloned()))
+            .group_by_col((uses, entity_tag::Column::EntityId))
+            .and_having(
+                Expr::col((uses, entity_tag::Column::TagId))
+                    .count()
+                    .eq(names.len() as i64),
+            )
+            .to_owned();
+        id.in_subquery(carriers)
+    }
+}

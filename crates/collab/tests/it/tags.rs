@@ -133,3 +133,49 @@ db_test!(
         Ok(())
     }
 );
+
+db_test!(
+    async fn lists_of_other_modules_filter_by_tags(db) {
+        let cell = cell(&db).await?;
+        let acme = org(&cell, "Acme").await?;
+        let globex = org(&cell, "Globex").await?;
+        let owner = user(&cell, "owner@acme.test", acme, "owner").await?;
+        let outsider = user(&cell, "owner@globex.test", globex, "owner").await?;
+        let mut teams = Vec::new();
+        for name in ["Sales", "Support", "Ops"] {
+            let (_, team) = cell.post("/api/v1/teams", Some(&owner), json!({"name": name})).await?;
+            teams.push(id(&team));
+        }
+        let (_, east) = cell.post("/api/v1/tags", Some(&owner), json!({"name": "East"})).await?;
+        let (_, key) = cell.post("/api/v1/tags", Some(&owner), json!({"name": "Key"})).await?;
+        let apply = |tag: String, teams: &[&String]| {
+            let entities: Vec<_> = teams.iter().map(|t| json!({"type": "team", "id": t})).collect();
+            (format!("/api/v1/tags/{tag}/apply"), json!({"entities": entities}))
+        };
+        let (path, body) = apply(id(&east), &[&teams[0], &teams[1]]);
+        assert_eq!(cell.post(&path, Some(&owner), body).await?.0, 200);
+        let (path, body) = apply(id(&key), &[&teams[1], &teams[2]]);
+        assert_eq!(cell.post(&path, Some(&owner), body).await?.0, 200);
+
+        let names = |page: &serde_json::Value| -> Vec<String> {
+            page["data"].as_array().into_iter().flatten().map(|t| t["name"].as_str().unwrap_or_default().to_owned()).collect()
+        };
+        let (status, page) = cell.get("/api/v1/teams?tags=east", Some(&owner)).await?;
+        assert_eq!((status, names(&page)), (200, vec!["Sales".to_owned(), "Support".to_owned()]), "{page}");
+        let (_, page) = cell.get("/api/v1/teams?tags=EAST,key", Some(&owner)).await?;
+        assert_eq!(names(&page), vec!["Support".to_owned()], "every tag named, any case");
+        let (_, page) = cell.get("/api/v1/teams?tags=east,nowhere", Some(&owner)).await?;
+        assert_eq!(page["meta"]["total"], 0);
+        let (_, page) = cell.get("/api/v1/teams?tags=key&search=op", Some(&owner)).await?;
+        assert_eq!(names(&page), vec!["Ops".to_owned()], "with the other list keys");
+        // Another org's tags of the same name match nothing here.
+        let (_, theirs) = cell.post("/api/v1/tags", Some(&outsider), json!({"name": "East"})).await?;
+        assert!(theirs["id"].is_string());
+        let (_, page) = cell.get("/api/v1/teams?tags=east", Some(&outsider)).await?;
+        assert_eq!(page["meta"]["total"], 0, "{page}");
+        // A list that is not tagged says so.
+        let (status, body) = cell.get("/api/v1/invitations?tags=east", Some(&owner)).await?;
+        assert_eq!(status, 400, "{body}");
+        Ok(())
+    }
+);

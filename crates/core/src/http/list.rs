@@ -9,10 +9,15 @@
 //!
 //! A [`ListSpec`] names what each list exposes; anything else in the query is refused with
 //! `invalid_query` naming the field, so a typo never silently returns unfiltered data.
+//!
+//! `tags=a,b` keeps the entities that carry every one of those tags (names in any case), on a
+//! list whose spec is [`ListSpec::tagged`], in a cell whose tagging module (collab) provides a
+//! [`TagFilters`]: one mechanism for every list of every module.
 
 use std::future::{Ready, ready};
+use std::sync::Arc;
 
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, SelectStatement, SimpleExpr};
 use sea_orm::{
     ColumnTrait, ColumnType, Condition, ConnectionTrait, DbErr, EntityTrait, Order, QueryFilter,
@@ -26,6 +31,7 @@ use utoipa::openapi::schema::{
 };
 
 use crate::error::ApiError;
+use crate::http::Caller;
 
 pub const DEFAULT_LIMIT: u64 = 25;
 pub const MAX_LIMIT: u64 = 100;
@@ -34,6 +40,9 @@ pub const MAX_LIMIT: u64 = 100;
 pub const MAX_PAGE: u64 = 100_000;
 const MAX_SEARCH_LEN: usize = 200;
 const MAX_FILTER_VALUES: usize = 100;
+/// The most tags one `tags=` names, and the longest tag name.
+const MAX_TAGS: usize = 20;
+const MAX_TAG_LEN: usize = 100;
 /// How far [`fetch_page`] counts a list's rows for `meta.total` ("1 000+" is what a screen of
 /// 25-row pages needs; counting further made the count most of a list request's cost).
 pub const COUNT_CAP: u64 = 1_000;
@@ -77,6 +86,47 @@ pub struct SortKey {
     pub descending: bool,
 }
 
+/// Filters lists by tags. The cell's tagging module provides one (`ctx.provide(TagFilters(…))`);
+/// lists whose spec is [`ListSpec::tagged`] then take `tags=a,b`.
+pub trait TagFilter: Send + Sync {
+    /// A condition on `id` (the list's entity id column): entities of `entity_type` in `org` that
+    /// carry every tag of `names` (lower case, distinct).
+    fn condition(
+        &self,
+        org: uuid::Uuid,
+        entity_type: &str,
+        id: SimpleExpr,
+        names: &[String],
+    ) -> SimpleExpr;
+}
+
+/// The [`TagFilter`] a tagging module provides to the cell.
+pub struct TagFilters(pub Arc<dyn TagFilter>);
+
+/// The caller's org and the cell's tag filter, as the request had them (none in a cell without
+/// a tagging module, or for [`ListQuery::parse`]).
+#[derive(Clone, Default)]
+pub struct Tagging(Option<(uuid::Uuid, Arc<dyn TagFilter>)>);
+
+impl std::fmt::Debug for Tagging {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Tagging(on)"
+        } else {
+            "Tagging(off)"
+        })
+    }
+}
+
+/// What the request asked for is all that counts in a comparison.
+impl PartialEq for Tagging {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Tagging {}
+
 /// A parsed list query. Extract it in a handler (`q: ListQuery`), then [`ListSpec::apply`] it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListQuery {
@@ -85,6 +135,9 @@ pub struct ListQuery {
     pub sort: Vec<SortKey>,
     pub search: Option<String>,
     pub filters: Vec<Filter>,
+    /// `tags=a,b`: lower case, distinct, in the order given.
+    pub tags: Vec<String>,
+    pub tagging: Tagging,
 }
 
 impl Default for ListQuery {
@@ -95,6 +148,8 @@ impl Default for ListQuery {
             sort: Vec::new(),
             search: None,
             filters: Vec::new(),
+            tags: Vec::new(),
+            tagging: Tagging::default(),
         }
     }
 }
@@ -123,6 +178,24 @@ impl ListQuery {
                             field: field.to_owned(),
                             descending,
                         });
+                    }
+                }
+                "tags" => {
+                    for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                        if name.chars().count() > MAX_TAG_LEN {
+                            return Err(ApiError::invalid_query(format!(
+                                "a tag name in `tags` is longer than {MAX_TAG_LEN} characters"
+                            )));
+                        }
+                        let name = name.to_lowercase();
+                        if !q.tags.contains(&name) {
+                            q.tags.push(name);
+                        }
+                    }
+                    if q.tags.len() > MAX_TAGS {
+                        return Err(ApiError::invalid_query(format!(
+                            "`tags` names more than {MAX_TAGS} tags"
+                        )));
                     }
                 }
                 "search" => {
@@ -189,7 +262,18 @@ impl FromRequest for ListQuery {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        ready(Self::parse(req.query_string()))
+        ready(Self::parse(req.query_string()).map(|mut q| {
+            if !q.tags.is_empty() {
+                let org = req.extensions().get::<Caller>().and_then(|c| c.org_id);
+                let filter = req
+                    .app_data::<crate::CellContext>()
+                    .and_then(crate::CellContext::service::<TagFilters>);
+                if let (Some(org), Some(filter)) = (org, filter) {
+                    q.tagging = Tagging(Some((org, filter.0.clone())));
+                }
+            }
+            q
+        }))
     }
 }
 
@@ -251,6 +335,8 @@ pub struct ListSpec<E: EntityTrait> {
     search: Vec<E::Column>,
     default_sort: Vec<(E::Column, Order)>,
     tiebreak: Option<E::Column>,
+    /// The entity type and id column, for `tags=`.
+    tagged: Option<(&'static str, E::Column)>,
 }
 
 impl<E: EntityTrait> Default for ListSpec<E> {
@@ -260,6 +346,7 @@ impl<E: EntityTrait> Default for ListSpec<E> {
             search: Vec::new(),
             default_sort: Vec::new(),
             tiebreak: None,
+            tagged: None,
         }
     }
 }
@@ -280,6 +367,13 @@ impl<E: EntityTrait> ListSpec<E> {
 
     pub fn filterable(self, name: &'static str, column: E::Column) -> Self {
         self.add(name, column, false, true)
+    }
+
+    /// The list's rows are entities of `entity_type` (as its module's loader names them) whose
+    /// id is `id`: it takes `tags=a,b`.
+    pub fn tagged(mut self, entity_type: &'static str, id: E::Column) -> Self {
+        self.tagged = Some((entity_type, id));
+        self
     }
 
     fn add(
@@ -366,6 +460,15 @@ impl<E: EntityTrait> ListSpec<E> {
                     .pattern(Some(format!("^(?:{key})?(?:,(?:{key})?)*$"))),
             ));
         }
+        if self.tagged.is_some() {
+            out.push(query_param(
+                "tags",
+                "Comma-separated tag names (any case): rows that carry every one of them",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .max_length(Some(MAX_TAGS * (MAX_TAG_LEN + 1))),
+            ));
+        }
         if !self.search.is_empty() {
             out.push(query_param(
                 "search",
@@ -443,6 +546,19 @@ impl<E: EntityTrait> ListSpec<E> {
                 );
             }
             select = select.filter(any);
+        }
+        if !query.tags.is_empty() {
+            let Some((kind, id)) = self.tagged else {
+                return Err(ApiError::invalid_query(
+                    "this list cannot be filtered by `tags`",
+                ));
+            };
+            let Tagging(Some((org, filter))) = &query.tagging else {
+                return Err(ApiError::invalid_query(
+                    "this cell does not tag entities, so `tags` cannot filter",
+                ));
+            };
+            select = select.filter(filter.condition(*org, kind, Expr::col(id), &query.tags));
         }
         if query.sort.is_empty() {
             for (col, order) in &self.default_sort {
@@ -768,6 +884,16 @@ mod tests {
                 .unwrap_or_default();
             assert!(err.contains(needle), "{qs}: {err}");
         }
+    }
+
+    #[test]
+    fn tags_are_lower_case_distinct_and_bounded() -> Result<(), ApiError> {
+        let q = ListQuery::parse("tags=East,%20key%20,EAST,,")?;
+        assert_eq!(q.tags, vec!["east".to_owned(), "key".to_owned()]);
+        let many: Vec<String> = (0..=MAX_TAGS).map(|i| format!("t{i}")).collect();
+        assert!(ListQuery::parse(&format!("tags={}", many.join(","))).is_err());
+        assert!(ListQuery::parse(&format!("tags={}", "x".repeat(MAX_TAG_LEN + 1))).is_err());
+        Ok(())
     }
 
     #[test]

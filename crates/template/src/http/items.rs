@@ -60,6 +60,7 @@ fn item_list() -> ListSpec<item::Entity> {
         .field("status", C::Status)
         .sortable("created_at", C::CreatedAt)
         .search([C::Name])
+        .tagged(crate::loader::ENTITY, C::Id)
         .default_sort(C::CreatedAt, true)
         .tiebreak(C::Id)
 }

@@ -141,3 +141,30 @@ db_test!(
         Ok(())
     }
 );
+
+db_test!(
+    async fn items_get_tags_and_notes_by_declaring_their_loader(db) {
+        let cell = cell(&db).await?;
+        let acme = org(&cell, "Acme").await?;
+        let member = user(&cell, "member@acme.test", acme, "member").await?;
+        let mut ids = Vec::new();
+        for name in ["One", "Two"] {
+            let (_, item) = cell.post("/api/v1/items", Some(&member), json!({"name": name})).await?;
+            ids.push(item["id"].as_str().unwrap_or_default().to_owned());
+        }
+        let (_, tag) = cell.post("/api/v1/tags", Some(&member), json!({"name": "Hot"})).await?;
+        let tag = tag["id"].as_str().unwrap_or_default().to_owned();
+        let (status, tags) = cell
+            .post(&format!("/api/v1/items/{}/tags", ids[1]), Some(&member), json!({"tag_id": tag}))
+            .await?;
+        assert_eq!(status, 201, "{tags}");
+        let (_, page) = cell.get("/api/v1/items?tags=hot", Some(&member)).await?;
+        assert_eq!(page["meta"]["total"], 1, "{page}");
+        assert_eq!(page["data"][0]["name"], "Two");
+        let (status, note) = cell
+            .post(&format!("/api/v1/items/{}/notes", ids[0]), Some(&member), json!({"body": "First!"}))
+            .await?;
+        assert_eq!((status, &note["entity_type"]), (201, &json!("template_item")), "{note}");
+        Ok(())
+    }
+);

@@ -1,4 +1,4 @@
-//! A cell of iam, tenancy, auth and the template module, and signed-in users in orgs.
+//! A cell of iam, tenancy, auth, collab and the template module, and signed-in users in orgs.
 
 use kernel::PlatformModule;
 use kernel::sea_orm::ActiveModelTrait;
@@ -12,6 +12,7 @@ const TOML: &str = r#"
 [modules.iam]
 [modules.tenancy]
 [modules.auth]
+[modules.collab]
 [modules.template]
 max_items = 3
 "#;
@@ -47,6 +48,7 @@ pub async fn cell(db: &TestDb) -> anyhow::Result<Cell> {
         Box::new(iam::Iam::default()),
         Box::new(tenancy::Tenancy::default()),
         Box::new(auth::Auth::default()),
+        Box::new(collab::Collab),
         Box::new(template::Template::default()),
     ];
     Ok(Cell {

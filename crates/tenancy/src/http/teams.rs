@@ -281,6 +281,7 @@ fn team_list() -> ListSpec<team::Entity> {
         .field("created_at", team::Column::CreatedAt)
         .filterable("visibility", team::Column::Visibility)
         .search([team::Column::Name])
+        .tagged("team", team::Column::Id)
         .default_sort(team::Column::Name, false)
         .tiebreak(team::Column::Id)
 }
