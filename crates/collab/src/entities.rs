@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kernel::http::{Caller, Mode, Permission, Scoped};
 use kernel::module::EntitySummary;
-use kernel::{ApiError, CellContext};
+use kernel::{ApiError, CellContext, TenantTx};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -51,34 +51,43 @@ pub(crate) async fn in_collection<P: Permission, M: Mode>(
         .ok_or_else(|| no_such(loader.entity_type()))
 }
 
-/// Every entity of `keys`, if the caller may see them all; 404 naming the ones they may not.
-pub(crate) async fn all_visible<P: Permission, M: Mode>(
+/// The summaries of those of `keys` the caller may see, by (type, id). Unknown types are seen by
+/// no one.
+pub(crate) async fn visible(
     ctx: &CellContext,
-    tx: &Scoped<P, M>,
+    tx: &TenantTx,
     caller: &Caller,
     keys: &[EntityKey],
-) -> Result<(), ApiError> {
+) -> Result<BTreeMap<(String, Uuid), EntitySummary>, ApiError> {
     let mut by_type: BTreeMap<&str, BTreeSet<Uuid>> = BTreeMap::new();
     for k in keys {
         by_type.entry(&k.kind).or_default().insert(k.id);
     }
-    let mut missing: Vec<&EntityKey> = Vec::new();
+    let mut out = BTreeMap::new();
     for (kind, ids) in by_type {
-        let ids: Vec<Uuid> = ids.into_iter().collect();
-        let seen: BTreeSet<Uuid> = match ctx.entity_loader(kind) {
-            Some(loader) => loader
-                .resolve(ctx, tx, caller, &ids)
-                .await?
-                .into_iter()
-                .map(|s| s.entity.id)
-                .collect(),
-            None => BTreeSet::new(),
+        let Some(loader) = ctx.entity_loader(kind) else {
+            continue;
         };
-        missing.extend(
-            keys.iter()
-                .filter(|k| k.kind == kind && !seen.contains(&k.id)),
-        );
+        let ids: Vec<Uuid> = ids.into_iter().collect();
+        for summary in loader.resolve(ctx, tx, caller, &ids).await? {
+            out.insert((summary.entity.kind.clone(), summary.entity.id), summary);
+        }
     }
+    Ok(out)
+}
+
+/// Every entity of `keys`, if the caller may see them all; 404 naming the ones they may not.
+pub(crate) async fn all_visible(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    caller: &Caller,
+    keys: &[EntityKey],
+) -> Result<(), ApiError> {
+    let seen = visible(ctx, tx, caller, keys).await?;
+    let missing: Vec<&EntityKey> = keys
+        .iter()
+        .filter(|k| !seen.contains_key(&(k.kind.clone(), k.id)))
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }

@@ -99,4 +99,30 @@ pub(crate) mod note_revision {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-kernel::tenant_entity!(tag, entity_tag, note, note_revision);
+pub(crate) mod link {
+    use sea_orm::entity::prelude::*;
+
+    /// A link between two entities of any modules.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "collab_links")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub source_type: String,
+        pub source_id: Uuid,
+        pub target_type: String,
+        pub target_id: Uuid,
+        /// What the link means (`associated`, `blocks`…).
+        pub relationship: String,
+        pub created_by: Uuid,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+kernel::tenant_entity!(tag, entity_tag, note, note_revision, link);

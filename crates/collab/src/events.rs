@@ -67,6 +67,42 @@ kernel::event!(
     note_id
 );
 
+/// Two entities were linked.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EntityLinked {
+    pub link_id: Uuid,
+    pub source_type: String,
+    pub source_id: Uuid,
+    pub target_type: String,
+    pub target_id: Uuid,
+    pub relationship: String,
+}
+kernel::event!(
+    EntityLinked,
+    "entity.linked",
+    "Two entities were linked.",
+    "link",
+    link_id
+);
+
+/// A link between two entities was removed.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EntityUnlinked {
+    pub link_id: Uuid,
+    pub source_type: String,
+    pub source_id: Uuid,
+    pub target_type: String,
+    pub target_id: Uuid,
+    pub relationship: String,
+}
+kernel::event!(
+    EntityUnlinked,
+    "entity.unlinked",
+    "A link between two entities was removed.",
+    "link",
+    link_id
+);
+
 pub(crate) fn catalogue() -> Vec<kernel::events::EventDef> {
     use kernel::events::EventDef;
     vec![
@@ -74,5 +110,7 @@ pub(crate) fn catalogue() -> Vec<kernel::events::EventDef> {
         EventDef::of::<TagRemoved>(),
         EventDef::of::<TagDeleted>(),
         EventDef::of::<NoteAdded>(),
+        EventDef::of::<EntityLinked>(),
+        EventDef::of::<EntityUnlinked>(),
     ]
 }

@@ -8,7 +8,7 @@ use kernel::migration::{
 use sea_orm_migration::prelude::*;
 
 pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(TagsAndNotes)]
+    vec![Box::new(TagsAndNotes), Box::new(Links)]
 }
 
 struct TagsAndNotes;
@@ -138,5 +138,59 @@ impl MigrationTrait for TagsAndNotes {
             kernel::db::enable_tenant_rls(m.get_connection(), table).await?;
         }
         Ok(())
+    }
+}
+
+struct Links;
+
+impl MigrationName for Links {
+    fn name(&self) -> &str {
+        "collab_m20261204_000002_links"
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for Links {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("collab_links")
+                .col(uuid_pk("id"))
+                .col(org_id())
+                .col(text("source_type"))
+                .col(ColumnDef::new("source_id").uuid().not_null().to_owned())
+                .col(text("target_type"))
+                .col(ColumnDef::new("target_id").uuid().not_null().to_owned())
+                .col(text("relationship"))
+                .col(ColumnDef::new("created_by").uuid().not_null().to_owned())
+                .col(ts("created_at"))
+                .to_owned(),
+        )
+        .await?;
+        // One link per pair and meaning; looked up from either end.
+        m.create_index(
+            index(
+                "collab_links_unique",
+                "collab_links",
+                &[
+                    "org_id",
+                    "source_type",
+                    "source_id",
+                    "target_type",
+                    "target_id",
+                    "relationship",
+                ],
+            )
+            .unique()
+            .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "collab_links_target",
+            "collab_links",
+            &["org_id", "target_type", "target_id"],
+        ))
+        .await?;
+        kernel::db::enable_tenant_rls(m.get_connection(), "collab_links").await
     }
 }

@@ -13,6 +13,18 @@ kernel::api_scope!(
     pub(crate) Notes = "notes"
 );
 
+kernel::api_scope!(
+    /// Links between entities: `links:read`, `links:write`.
+    pub(crate) Links = "links"
+);
+kernel::api_scope!(
+    /// Summaries and counts of any module's entities: `entities:read`.
+    pub(crate) Entities = "entities"
+);
+
+pub(crate) type ReadLinks = Scoped<InOrg, Read<Links>>;
+pub(crate) type WriteLinks = Scoped<WorkInOrg, Write<Links>>;
+pub(crate) type ReadEntities = Scoped<InOrg, Read<Entities>>;
 pub(crate) type ReadTags = Scoped<InOrg, Read<Tags>>;
 pub(crate) type WriteTags = Scoped<WorkInOrg, Write<Tags>>;
 pub(crate) type AdministerTags = Scoped<AdministerOrg, Write<Tags>>;

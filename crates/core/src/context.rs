@@ -253,6 +253,11 @@ impl CellContext {
         self.0.loaders.get(entity_type)
     }
 
+    /// Every loader of the cell's enabled modules, in no particular order.
+    pub fn entity_loaders(&self) -> impl Iterator<Item = &Arc<dyn crate::module::EntityLoader>> {
+        self.0.loaders.values()
+    }
+
     /// The loader of the entity type a route collection names (`teams`).
     pub fn entity_collection(
         &self,

@@ -1,5 +1,6 @@
 //! The module's routes, one file per operation group.
 
+mod links;
 mod notes;
 mod tags;
 
@@ -8,4 +9,5 @@ pub(crate) use tags::ByTags;
 pub(crate) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     tags::configure(cfg);
     notes::configure(cfg);
+    links::configure(cfg);
 }
