@@ -125,4 +125,60 @@ pub(crate) mod link {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-kernel::tenant_entity!(tag, entity_tag, note, note_revision, link);
+pub(crate) mod comment {
+    use sea_orm::entity::prelude::*;
+
+    /// A comment on an entity, or a reply to one (`parent_id`).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "collab_comments")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub entity_type: String,
+        pub entity_id: Uuid,
+        pub parent_id: Option<Uuid>,
+        pub author_id: Uuid,
+        /// Markdown, with mentions written `@[Name](user:<id>)`.
+        pub body: String,
+        pub created_at: DateTimeUtc,
+        pub edited_at: Option<DateTimeUtc>,
+        pub deleted_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(crate) mod comment_revision {
+    use sea_orm::entity::prelude::*;
+
+    /// A comment's text before one of its edits.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "collab_comment_revisions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub comment_id: Uuid,
+        pub body: String,
+        pub edited_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+kernel::tenant_entity!(
+    tag,
+    entity_tag,
+    note,
+    note_revision,
+    link,
+    comment,
+    comment_revision
+);

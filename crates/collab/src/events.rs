@@ -103,6 +103,40 @@ kernel::event!(
     link_id
 );
 
+/// A comment (or a reply) was written on an entity.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CommentAdded {
+    pub comment_id: Uuid,
+    pub entity_type: String,
+    pub entity_id: Uuid,
+    pub parent_id: Option<Uuid>,
+    pub author_id: Uuid,
+}
+kernel::event!(
+    CommentAdded,
+    "comment.added",
+    "A comment was written on an entity.",
+    "comment",
+    comment_id
+);
+
+/// A user was mentioned in a comment on an entity they may see.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UserMentioned {
+    pub user_id: Uuid,
+    pub comment_id: Uuid,
+    pub entity_type: String,
+    pub entity_id: Uuid,
+    pub by: Uuid,
+}
+kernel::event!(
+    UserMentioned,
+    "user.mentioned",
+    "A user was mentioned in a comment on an entity they may see.",
+    "user",
+    user_id
+);
+
 pub(crate) fn catalogue() -> Vec<kernel::events::EventDef> {
     use kernel::events::EventDef;
     vec![
@@ -112,5 +146,7 @@ pub(crate) fn catalogue() -> Vec<kernel::events::EventDef> {
         EventDef::of::<NoteAdded>(),
         EventDef::of::<EntityLinked>(),
         EventDef::of::<EntityUnlinked>(),
+        EventDef::of::<CommentAdded>(),
+        EventDef::of::<UserMentioned>(),
     ]
 }

@@ -4,6 +4,7 @@ mod entities;
 mod entity;
 pub mod events;
 mod http;
+mod markdown;
 mod migration;
 mod module;
 mod permissions;

@@ -8,7 +8,7 @@ use kernel::migration::{
 use sea_orm_migration::prelude::*;
 
 pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(TagsAndNotes), Box::new(Links)]
+    vec![Box::new(TagsAndNotes), Box::new(Links), Box::new(Comments)]
 }
 
 struct TagsAndNotes;
@@ -192,5 +192,67 @@ impl MigrationTrait for Links {
         ))
         .await?;
         kernel::db::enable_tenant_rls(m.get_connection(), "collab_links").await
+    }
+}
+
+struct Comments;
+
+impl MigrationName for Comments {
+    fn name(&self) -> &str {
+        "collab_m20261204_000003_comments"
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for Comments {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("collab_comments")
+                .col(uuid_pk("id"))
+                .col(org_id())
+                .col(text("entity_type"))
+                .col(ColumnDef::new("entity_id").uuid().not_null().to_owned())
+                .col(ColumnDef::new("parent_id").uuid().to_owned())
+                .col(ColumnDef::new("author_id").uuid().not_null().to_owned())
+                .col(text("body"))
+                .col(ts("created_at"))
+                .col(ts_null("edited_at"))
+                .col(ts_null("deleted_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(kernel::migration::tenant_parent_key("collab_comments"))
+            .await?;
+        m.create_index(index(
+            "collab_comments_entity",
+            "collab_comments",
+            &["org_id", "entity_type", "entity_id", "created_at"],
+        ))
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("collab_comment_revisions")
+                .col(uuid_pk("id"))
+                .col(org_id())
+                .col(ColumnDef::new("comment_id").uuid().not_null().to_owned())
+                .col(text("body"))
+                .col(ts("edited_at"))
+                .foreign_key(
+                    &mut ForeignKey::tenant("comment_id", "collab_comments", OnDelete::Cascade)
+                        .create("collab_comment_revisions"),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "collab_comment_revisions_comment",
+            "collab_comment_revisions",
+            &["org_id", "comment_id", "edited_at"],
+        ))
+        .await?;
+        let conn = m.get_connection();
+        kernel::db::enable_tenant_rls(conn, "collab_comments").await?;
+        kernel::db::enable_tenant_rls(conn, "collab_comment_revisions").await
     }
 }

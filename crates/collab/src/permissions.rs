@@ -22,6 +22,13 @@ kernel::api_scope!(
     pub(crate) Entities = "entities"
 );
 
+kernel::api_scope!(
+    /// Comments on entities: `comments:read`, `comments:write`.
+    pub(crate) Comments = "comments"
+);
+
+pub(crate) type ReadComments = Scoped<InOrg, Read<Comments>>;
+pub(crate) type WriteComments = Scoped<WorkInOrg, Write<Comments>>;
 pub(crate) type ReadLinks = Scoped<InOrg, Read<Links>>;
 pub(crate) type WriteLinks = Scoped<WorkInOrg, Write<Links>>;
 pub(crate) type ReadEntities = Scoped<InOrg, Read<Entities>>;

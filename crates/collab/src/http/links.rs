@@ -178,7 +178,8 @@ pub(crate) async fn create(
     })
 }
 
-/// `GET /links`: one end, as its source or as its target.
+/// `GET /links`: filters on the ends, all optional and combined (`source_type` and `source_id`
+/// give the links from one entity, `target_…` those to one).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct LinkQuery {
@@ -190,11 +191,10 @@ pub struct LinkQuery {
     pub target_id: Option<Uuid>,
 }
 
-/// The links from an entity (`source_type`, `source_id`) or to one (`target_type`,
-/// `target_id`), newest first, up to 1000.
+/// The org's links the caller sees both ends of, newest first, up to 1000: from an entity
+/// (`source_type`, `source_id`), to one (`target_type`, `target_id`), or any mix of the four.
 #[utoipa::path(tag = TAG, params(LinkQuery), responses(
-    (status = 200, body = Vec<Link>), (status = 400), (status = 401), (status = 403),
-    (status = 404)))]
+    (status = 200, body = Vec<Link>), (status = 401), (status = 403)))]
 #[get("/links")]
 pub(crate) async fn lookup(
     ctx: CellContext,
@@ -203,21 +203,19 @@ pub(crate) async fn lookup(
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
     let repo = tx.repo::<link::Entity>();
-    let select = match (q.source_type, q.source_id, q.target_type, q.target_id) {
-        (Some(t), Some(id), None, None) => repo
-            .find()
-            .filter(link::Column::SourceType.eq(t))
-            .filter(link::Column::SourceId.eq(id)),
-        (None, None, Some(t), Some(id)) => repo
-            .find()
-            .filter(link::Column::TargetType.eq(t))
-            .filter(link::Column::TargetId.eq(id)),
-        _ => {
-            return Err(ApiError::invalid_query(
-                "give one end: `source_type` and `source_id`, or `target_type` and `target_id`",
-            ));
-        }
-    };
+    let mut select = repo.find();
+    if let Some(t) = q.source_type {
+        select = select.filter(link::Column::SourceType.eq(t));
+    }
+    if let Some(id) = q.source_id {
+        select = select.filter(link::Column::SourceId.eq(id));
+    }
+    if let Some(t) = q.target_type {
+        select = select.filter(link::Column::TargetType.eq(t));
+    }
+    if let Some(id) = q.target_id {
+        select = select.filter(link::Column::TargetId.eq(id));
+    }
     let rows = select
         .order_by_desc(link::Column::CreatedAt)
         .order_by_desc(link::Column::Id)
@@ -384,7 +382,8 @@ pub struct Resolve {
     pub ids: Vec<Uuid>,
 }
 
-/// Summaries of entities of one type: those the caller may see (the others are left out).
+/// Summaries of entities of one type: those the caller may see (the others, and every id of a
+/// type no module of the cell declares, are left out).
 #[utoipa::path(tag = "entities", request_body = Resolve, responses(
     (status = 200, body = Vec<EntitySummary>), (status = 401), (status = 403), (status = 422)))]
 #[post("/resolve")]
@@ -394,10 +393,10 @@ pub(crate) async fn resolve(
     body: ValidJson<Resolve>,
 ) -> ApiResult<HttpResponse> {
     let ValidJson(body) = body;
-    let loader = ctx
-        .entity_loader(&body.kind)
-        .ok_or_else(|| ApiError::validation("type", format!("no entity type `{}`", body.kind)))?;
-    let found = loader.resolve(&ctx, &tx, tx.caller(), &body.ids).await?;
+    let found = match ctx.entity_loader(&body.kind) {
+        Some(loader) => loader.resolve(&ctx, &tx, tx.caller(), &body.ids).await?,
+        None => Vec::new(),
+    };
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(found))
 }

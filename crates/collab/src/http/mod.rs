@@ -1,5 +1,6 @@
 //! The module's routes, one file per operation group.
 
+mod comments;
 mod links;
 mod notes;
 mod tags;
@@ -10,4 +11,5 @@ pub(crate) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfi
     tags::configure(cfg);
     notes::configure(cfg);
     links::configure(cfg);
+    comments::configure(cfg);
 }

@@ -181,21 +181,23 @@ impl ListQuery {
                     }
                 }
                 "tags" => {
-                    for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-                        if name.chars().count() > MAX_TAG_LEN {
-                            return Err(ApiError::invalid_query(format!(
-                                "a tag name in `tags` is longer than {MAX_TAG_LEN} characters"
-                            )));
-                        }
+                    // The limits are the document's pattern, on what was sent.
+                    let parts: Vec<&str> = value.split(',').collect();
+                    if parts.len() > MAX_TAGS {
+                        return Err(ApiError::invalid_query(format!(
+                            "`tags` names more than {MAX_TAGS} tags"
+                        )));
+                    }
+                    if parts.iter().any(|p| p.chars().count() > MAX_TAG_LEN) {
+                        return Err(ApiError::invalid_query(format!(
+                            "a tag name in `tags` is longer than {MAX_TAG_LEN} characters"
+                        )));
+                    }
+                    for name in parts.into_iter().map(str::trim).filter(|n| !n.is_empty()) {
                         let name = name.to_lowercase();
                         if !q.tags.contains(&name) {
                             q.tags.push(name);
                         }
-                    }
-                    if q.tags.len() > MAX_TAGS {
-                        return Err(ApiError::invalid_query(format!(
-                            "`tags` names more than {MAX_TAGS} tags"
-                        )));
                     }
                 }
                 "search" => {
@@ -466,7 +468,10 @@ impl<E: EntityTrait> ListSpec<E> {
                 "Comma-separated tag names (any case): rows that carry every one of them",
                 ObjectBuilder::new()
                     .schema_type(Type::String)
-                    .max_length(Some(MAX_TAGS * (MAX_TAG_LEN + 1))),
+                    .pattern(Some(format!(
+                        "^[^,]{{0,{MAX_TAG_LEN}}}(?:,[^,]{{0,{MAX_TAG_LEN}}}){{0,{}}}$",
+                        MAX_TAGS - 1
+                    ))),
             ));
         }
         if !self.search.is_empty() {
