@@ -11,15 +11,45 @@ use uuid::Uuid;
 
 /// An entity of any module, as requests name it.
 #[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    garde::Validate,
+    utoipa::ToSchema,
 )]
 #[serde(deny_unknown_fields)]
 pub struct EntityKey {
     /// The entity type (`team`, `task`).
     #[serde(rename = "type")]
     #[schema(max_length = 64, pattern = r"^[a-z][a-z0-9_]*$")]
+    #[garde(custom(kind_rule))]
     pub kind: String,
+    #[garde(skip)]
     pub id: Uuid,
+}
+
+/// Whether `kind` is written as an entity type is (`team`, `template_item`): what the schema's
+/// pattern says, so a request the document calls invalid is refused.
+pub(crate) fn valid_kind(kind: &str) -> bool {
+    let mut chars = kind.chars();
+    kind.len() <= 64
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// [`valid_kind`] as a garde rule.
+pub(crate) fn kind_rule(kind: &str, _: &()) -> garde::Result {
+    match valid_kind(kind) {
+        true => Ok(()),
+        false => Err(garde::Error::new(
+            "an entity type is lowercase letters, digits and `_`, from a letter, up to 64",
+        )),
+    }
 }
 
 /// `/{collection}/{id}/…`: an entity as a route names it.
@@ -49,6 +79,20 @@ pub(crate) async fn in_collection<P: Permission, M: Mode>(
         .into_iter()
         .find(|s| s.entity.id == id)
         .ok_or_else(|| no_such(loader.entity_type()))
+}
+
+/// Whether `caller` may see the entity (`kind`, `id`): an unknown type is seen by no one.
+pub(crate) async fn sees(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    caller: &Caller,
+    kind: &str,
+    id: Uuid,
+) -> Result<bool, ApiError> {
+    Ok(match ctx.entity_loader(kind) {
+        Some(loader) => !loader.resolve(ctx, tx, caller, &[id]).await?.is_empty(),
+        None => false,
+    })
 }
 
 /// The summaries of those of `keys` the caller may see, by (type, id). Unknown types are seen by

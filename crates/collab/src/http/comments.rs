@@ -174,14 +174,7 @@ async fn notify_mentions(
             org_id: Some(tx.org_id()),
             ..Caller::user(user)
         };
-        let sees = match ctx.entity_loader(&row.entity_type) {
-            Some(loader) => !loader
-                .resolve(ctx, tx, &them, &[row.entity_id])
-                .await?
-                .is_empty(),
-            None => false,
-        };
-        if sees {
+        if entities::sees(ctx, tx, &them, &row.entity_type, row.entity_id).await? {
             let event = UserMentioned {
                 user_id: user,
                 comment_id: row.id,
@@ -269,14 +262,7 @@ async fn visible(
         .get(id)
         .await?
         .ok_or_else(missing)?;
-    let seen = match ctx.entity_loader(&row.entity_type) {
-        Some(loader) => !loader
-            .resolve(ctx, tx, caller, &[row.entity_id])
-            .await?
-            .is_empty(),
-        None => false,
-    };
-    match seen {
+    match entities::sees(ctx, tx, caller, &row.entity_type, row.entity_id).await? {
         true => Ok(row),
         false => Err(missing()),
     }

@@ -50,9 +50,9 @@ pub struct Link {
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewLink {
-    #[garde(skip)]
+    #[garde(dive)]
     pub source: EntityKey,
-    #[garde(skip)]
+    #[garde(dive)]
     pub target: EntityKey,
     /// What the link means; default `associated`.
     #[schema(pattern = r"^[a-z][a-z0-9_]{0,49}$")]
@@ -194,7 +194,7 @@ pub struct LinkQuery {
 /// The org's links the caller sees both ends of, newest first, up to 1000: from an entity
 /// (`source_type`, `source_id`), to one (`target_type`, `target_id`), or any mix of the four.
 #[utoipa::path(tag = TAG, params(LinkQuery), responses(
-    (status = 200, body = Vec<Link>), (status = 401), (status = 403)))]
+    (status = 200, body = Vec<Link>), (status = 400), (status = 401), (status = 403)))]
 #[get("/links")]
 pub(crate) async fn lookup(
     ctx: CellContext,
@@ -202,6 +202,16 @@ pub(crate) async fn lookup(
     q: web::Query<LinkQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
+    for (name, kind) in [
+        ("source_type", &q.source_type),
+        ("target_type", &q.target_type),
+    ] {
+        if kind.as_deref().is_some_and(|k| !entities::valid_kind(k)) {
+            return Err(ApiError::invalid_query(format!(
+                "`{name}` is an entity type: lowercase letters, digits and `_`, from a letter"
+            )));
+        }
+    }
     let repo = tx.repo::<link::Entity>();
     let mut select = repo.find();
     if let Some(t) = q.source_type {
@@ -374,7 +384,7 @@ pub struct Resolve {
     /// The entity type (`team`).
     #[serde(rename = "type")]
     #[schema(max_length = 64, pattern = r"^[a-z][a-z0-9_]*$")]
-    #[garde(length(max = 64))]
+    #[garde(custom(crate::entities::kind_rule))]
     pub kind: String,
     /// Up to 100 ids.
     #[schema(max_items = 100)]

@@ -165,14 +165,7 @@ async fn visible<P: kernel::http::Permission, M: kernel::http::Mode>(
         .get(id)
         .await?
         .ok_or_else(missing)?;
-    let seen = match ctx.entity_loader(&row.entity_type) {
-        Some(loader) => !loader
-            .resolve(ctx, tx, tx.caller(), &[row.entity_id])
-            .await?
-            .is_empty(),
-        None => false,
-    };
-    match seen {
+    match entities::sees(ctx, tx, tx.caller(), &row.entity_type, row.entity_id).await? {
         true => Ok(row),
         false => Err(missing()),
     }

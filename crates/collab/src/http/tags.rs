@@ -286,7 +286,7 @@ async fn publish<E: kernel::events::Event>(
 pub struct Apply {
     /// Up to 500 entities of any types.
     #[schema(min_items = 1, max_items = 500)]
-    #[garde(length(min = 1, max = MAX_BULK))]
+    #[garde(length(min = 1, max = MAX_BULK), dive)]
     pub entities: Vec<EntityKey>,
 }
 

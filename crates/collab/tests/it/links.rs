@@ -61,6 +61,12 @@ db_test!(
         assert_eq!(from.as_array().map(Vec::len), Some(1), "{from}");
         let (_, to) = cell.get(&format!("/api/v1/links?target_type=widget&target_id={w1}"), Some(&member)).await?;
         assert_eq!(to.as_array().map(Vec::len), Some(1), "{to}");
+        let (status, _) = cell.get("/api/v1/links?target_type=0.5", Some(&member)).await?;
+        assert_eq!(status, 400, "an entity type the document forbids");
+        let (status, _) = cell.post("/api/v1/resolve", Some(&member), json!({"type": "", "ids": []})).await?;
+        assert_eq!(status, 422);
+        let (status, _) = cell.post("/api/v1/links", Some(&member), json!({"source": {"type": "Team", "id": sales}, "target": {"type": "widget", "id": w1}})).await?;
+        assert_eq!(status, 422);
         let (status, any) = cell.get("/api/v1/links", Some(&member)).await?;
         assert_eq!((status, any.as_array().map(Vec::len)), (200, Some(2)), "the private team's link is left out: {any}");
         let (status, _) = cell.get(&format!("/api/v1/teams/{sales}/linked"), Some(&outsider)).await?;

@@ -6,13 +6,12 @@ use std::sync::{Arc, Mutex};
 
 use kernel::http::Caller;
 use kernel::module::{EntityLoader, EntityRef, EntitySummary};
-use kernel::sea_orm::ActiveModelTrait;
 use kernel::{ApiError, CellContext, PlatformModule, TenantTx};
-use serde_json::{Value, json};
+use serde_json::Value;
 use testkit::{TestApp, TestDb};
 use uuid::Uuid;
 
-const PASSWORD: &str = "Correct-horse-battery-9";
+pub use testcell::{org, user};
 
 const TOML: &str = r#"
 [modules.iam]
@@ -117,89 +116,30 @@ impl PlatformModule for WidgetModule {
     }
 }
 
+/// The cell, and the widgets its test module declares.
 pub struct Cell {
-    pub app: TestApp,
+    pub cell: testcell::Cell,
     pub widgets: Widgets,
-    _role: Option<testkit::AppRole>,
 }
 
 impl std::ops::Deref for Cell {
     type Target = TestApp;
 
     fn deref(&self) -> &TestApp {
-        &self.app
+        &self.cell
     }
 }
 
 pub async fn cell(db: &TestDb) -> anyhow::Result<Cell> {
-    let role = match db.backend() {
-        testkit::Backend::Postgres => Some(testkit::AppRole::create().await?),
-        testkit::Backend::Sqlite => None,
-    };
-    let mut env = vec![
-        ("CELL__JOBS__RUN", "false"),
-        ("CELL__EVENTS__DISPATCH", "false"),
-        ("CELL__RATE_LIMIT__ENABLED", "false"),
-    ];
-    if let Some(r) = &role {
-        env.push(("CELL__DATABASE__APP_ROLE", r.name()));
-    }
-    let config = testkit::cell_config(db, TOML, &env)?;
     let widgets = Widgets::default();
     let modules: Vec<Box<dyn PlatformModule>> = vec![
-        Box::new(iam::Iam::default()),
-        Box::new(tenancy::Tenancy::default()),
-        Box::new(auth::Auth::default()),
         Box::new(collab::Collab),
         Box::new(WidgetModule(widgets.clone())),
     ];
     Ok(Cell {
-        app: TestApp::start(config, modules).await?,
+        cell: testcell::start(db, TOML, modules).await?,
         widgets,
-        _role: role,
     })
-}
-
-/// A new organization with no members.
-pub async fn org(app: &TestApp, name: &str) -> anyhow::Result<Uuid> {
-    let org = Uuid::now_v7();
-    let tx = app.ctx.db().tenant(org).await?;
-    tenancy::create_organization_without_members(
-        &tx,
-        tenancy::NewOrganization {
-            name: name.into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
-    tx.commit().await?;
-    Ok(org)
-}
-
-/// A user with `role` in `org`, signed in (it is their active org): their access token.
-pub async fn user(app: &TestApp, email: &str, org: Uuid, role: &str) -> anyhow::Result<String> {
-    let hash = auth::password::hash(PASSWORD)?;
-    let row = auth::new_user(email, hash, None, None, true)
-        .insert(app.ctx.db().conn())
-        .await?;
-    let tx = app.ctx.db().tenant(org).await?;
-    tenancy::add_member(&app.ctx, &tx, row.id, role)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
-    tx.commit().await?;
-    let (status, body) = app
-        .post(
-            "/api/v1/auth/login",
-            None,
-            json!({"email": email, "password": PASSWORD}),
-        )
-        .await?;
-    anyhow::ensure!(status == 200, "login of {email}: {status} {body}");
-    body["access_token"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow::anyhow!("no access token: {body}"))
 }
 
 /// The `id` of a created resource.

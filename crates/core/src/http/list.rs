@@ -12,7 +12,8 @@
 //!
 //! `tags=a,b` keeps the entities that carry every one of those tags (names in any case), on a
 //! list whose spec is [`ListSpec::tagged`], in a cell whose tagging module (collab) provides a
-//! [`TagFilters`]: one mechanism for every list of every module.
+//! [`TagFilters`]: one mechanism for every list of every module. In a cell without one nothing
+//! carries a tag, so such a filter keeps no row.
 
 use std::future::{Ready, ready};
 use std::sync::Arc;
@@ -558,12 +559,13 @@ impl<E: EntityTrait> ListSpec<E> {
                     "this list cannot be filtered by `tags`",
                 ));
             };
-            let Tagging(Some((org, filter))) = &query.tagging else {
-                return Err(ApiError::invalid_query(
-                    "this cell does not tag entities, so `tags` cannot filter",
-                ));
+            select = match &query.tagging {
+                Tagging(Some((org, filter))) => {
+                    select.filter(filter.condition(*org, kind, Expr::col(id), &query.tags))
+                }
+                // A cell without a tagging module tags nothing: no row carries a tag.
+                Tagging(None) => select.filter(Expr::val(1).eq(0)),
             };
-            select = select.filter(filter.condition(*org, kind, Expr::col(id), &query.tags));
         }
         if query.sort.is_empty() {
             for (col, order) in &self.default_sort {

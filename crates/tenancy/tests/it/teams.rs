@@ -48,6 +48,9 @@ db_test!(async fn teams_and_their_members(db) {
     assert_eq!(names(&body), vec!["Alpha", "Beta", "Gamma", "Platform", "Secret"]);
     let (_, body) = cell.get("/api/v1/teams?limit=2&page=2&sort=name:desc", &a).await?;
     assert_eq!((names(&body), body["meta"]["total"].as_u64()), (vec!["Gamma".to_owned(), "Beta".to_owned()], Some(5)));
+    // This cell has no tagging module: no team carries a tag, so a tag filter keeps none.
+    let (status, body) = cell.get("/api/v1/teams?tags=platform", &a).await?;
+    assert_eq!((status, &body["meta"]["total"]), (200, &serde_json::json!(0)), "{body}");
     let (_, body) = cell.get("/api/v1/teams?search=PLAT", &v).await?;
     assert_eq!(names(&body), vec!["Platform"]);
     let (_, body) = cell.get("/api/v1/teams?filter[visibility]=private", &a).await?;
