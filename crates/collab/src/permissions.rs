@@ -27,6 +27,12 @@ kernel::api_scope!(
     pub(crate) Comments = "comments"
 );
 
+kernel::api_scope!(
+    /// The org's onboarding status: `onboarding:read`.
+    pub(crate) Onboarding = "onboarding"
+);
+
+pub(crate) type ReadOnboarding = Scoped<InOrg, Read<Onboarding>>;
 pub(crate) type ReadComments = Scoped<InOrg, Read<Comments>>;
 pub(crate) type WriteComments = Scoped<WorkInOrg, Write<Comments>>;
 pub(crate) type ReadLinks = Scoped<InOrg, Read<Links>>;

@@ -76,6 +76,11 @@ pub trait PlatformModule: Send + Sync + 'static {
     fn scheduled_jobs(&self) -> Vec<ScheduledJob> {
         Vec::new()
     }
+    /// The steps of a new organization's first hour this module checks (`GET /onboarding/status`
+    /// lists every enabled module's).
+    fn onboarding_steps(&self) -> Vec<OnboardingStep> {
+        Vec::new()
+    }
     /// Loaders for each entity type the module owns, so links, search, activity and
     /// notifications can show any entity.
     fn entity_loaders(&self) -> Vec<Arc<dyn EntityLoader>> {
@@ -215,6 +220,24 @@ pub trait CommandHandler: Send + Sync {
     async fn run(&self, ctx: &CellContext, args: &[String]) -> anyhow::Result<()>;
 }
 
+/// A step of a new organization's first hour that a module knows how to check ("invite a
+/// teammate"): the onboarding status lists it with whether the org has done it.
+#[derive(Clone)]
+pub struct OnboardingStep {
+    /// Unique in the cell: `<module>.<step>` (`tenancy.invite_teammate`).
+    pub key: &'static str,
+    pub title: &'static str,
+    /// Onboarding is complete when every required step is done.
+    pub required: bool,
+    pub check: Arc<dyn StepCheck>,
+}
+
+/// Whether an organization has done an [`OnboardingStep`], read in its transaction.
+#[async_trait::async_trait(?Send)]
+pub trait StepCheck: Send + Sync {
+    async fn done(&self, ctx: &CellContext, tx: &crate::TenantTx) -> Result<bool, crate::ApiError>;
+}
+
 /// What an entity looks like wherever another module shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EntitySummary {
@@ -335,6 +358,10 @@ pub enum RegistryError {
     },
     #[error("module `{module}`: {message}")]
     Job { module: String, message: String },
+    #[error(
+        "module `{module}`: onboarding step `{key}` must be named `{module}.<step>` and be unique"
+    )]
+    Onboarding { module: String, key: String },
     #[error("entity type `{kind}` is claimed by both `{first}` and `{second}`")]
     DuplicateEntity {
         kind: String,
@@ -429,6 +456,7 @@ pub fn resolve(
     let order = topological_order(&by_name, &enabled)?;
     let mut entity_owner: BTreeMap<&'static str, &'static str> = BTreeMap::new();
     let mut collections: BTreeMap<String, &'static str> = BTreeMap::new();
+    let mut step_keys: BTreeSet<&'static str> = BTreeSet::new();
     let mut out = Vec::with_capacity(order.len());
     for name in order {
         let Some(mut module) = by_name.remove(name) else {
@@ -485,6 +513,19 @@ pub fn resolve(
                         "schedule `{}` has an invalid cron `{}`: {e}",
                         s.name, s.cron
                     ),
+                });
+            }
+        }
+        for step in module.onboarding_steps() {
+            let ours = step
+                .key
+                .strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('.'))
+                .is_some_and(valid);
+            if !ours || !step_keys.insert(step.key) {
+                return Err(RegistryError::Onboarding {
+                    module: name.into(),
+                    key: step.key.into(),
                 });
             }
         }

@@ -3,14 +3,14 @@
 use std::sync::Arc;
 
 use kernel::http::{Caller, Role};
-use kernel::module::{EntityLoader, EntitySummary, ModuleSettings};
+use kernel::module::{EntityLoader, EntitySummary, ModuleSettings, OnboardingStep, StepCheck};
 use kernel::sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
 use kernel::sea_orm::{ColumnTrait, Condition, QueryFilter, QueryOrder, QuerySelect};
 use kernel::{ApiError, CellContext, PlatformModule, TenantTx};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::entity::team;
+use crate::entity::{invitation, membership, team};
 
 /// `[modules.tenancy]` settings.
 #[derive(Debug, Clone, Deserialize)]
@@ -87,6 +87,44 @@ impl PlatformModule for Tenancy {
 
     fn entity_loaders(&self) -> Vec<Arc<dyn EntityLoader>> {
         vec![Arc::new(Teams)]
+    }
+
+    fn onboarding_steps(&self) -> Vec<OnboardingStep> {
+        vec![
+            OnboardingStep {
+                key: "tenancy.invite_teammate",
+                title: "Invite a teammate",
+                required: true,
+                check: Arc::new(Invited),
+            },
+            OnboardingStep {
+                key: "tenancy.create_team",
+                title: "Create a team",
+                required: false,
+                check: Arc::new(HasTeam),
+            },
+        ]
+    }
+}
+
+/// Someone was invited, or the org has a second member.
+struct Invited;
+
+#[kernel::async_trait::async_trait(?Send)]
+impl StepCheck for Invited {
+    async fn done(&self, _ctx: &CellContext, tx: &TenantTx) -> Result<bool, ApiError> {
+        Ok(tx.repo::<invitation::Entity>().count().await? > 0
+            || tx.repo::<membership::Entity>().count().await? > 1)
+    }
+}
+
+/// The org has a team.
+struct HasTeam;
+
+#[kernel::async_trait::async_trait(?Send)]
+impl StepCheck for HasTeam {
+    async fn done(&self, _ctx: &CellContext, tx: &TenantTx) -> Result<bool, ApiError> {
+        Ok(tx.repo::<team::Entity>().count().await? > 0)
     }
 }
 

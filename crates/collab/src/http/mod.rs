@@ -3,6 +3,7 @@
 mod comments;
 mod links;
 mod notes;
+mod onboarding;
 mod tags;
 
 pub(crate) use tags::ByTags;
@@ -12,4 +13,5 @@ pub(crate) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfi
     notes::configure(cfg);
     links::configure(cfg);
     comments::configure(cfg);
+    onboarding::configure(cfg);
 }

@@ -4,5 +4,6 @@
 mod comments;
 mod links;
 mod notes;
+mod onboarding;
 mod support;
 mod tags;

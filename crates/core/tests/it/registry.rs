@@ -219,3 +219,53 @@ fn the_macro_registers_with_the_link_time_registry() {
     );
     assert!(matches!(duplicate, Err(RegistryError::Duplicate { .. })));
 }
+
+/// Declares one onboarding step with the given key.
+struct Steps(&'static str);
+
+struct Never;
+
+#[async_trait::async_trait(?Send)]
+impl module::StepCheck for Never {
+    async fn done(
+        &self,
+        _: &kernel::CellContext,
+        _: &kernel::TenantTx,
+    ) -> Result<bool, kernel::ApiError> {
+        Ok(false)
+    }
+}
+
+#[async_trait::async_trait]
+impl PlatformModule for Steps {
+    fn name(&self) -> &'static str {
+        "steps"
+    }
+    fn version(&self) -> &'static str {
+        "1.0.0"
+    }
+    fn onboarding_steps(&self) -> Vec<module::OnboardingStep> {
+        let step = module::OnboardingStep {
+            key: self.0,
+            title: "Do it",
+            required: true,
+            check: std::sync::Arc::new(Never),
+        };
+        vec![step.clone(), step]
+    }
+}
+
+#[test]
+fn onboarding_steps_are_named_by_their_module_and_unique() -> anyhow::Result<()> {
+    let message = failure(vec![Box::new(Steps("other.first"))], "[modules.steps]\n")?;
+    assert!(
+        message.contains("onboarding step `other.first` must be named `steps.<step>`"),
+        "{message}"
+    );
+    let message = failure(vec![Box::new(Steps("steps.first"))], "[modules.steps]\n")?;
+    assert!(
+        message.contains("`steps.first`") && message.contains("unique"),
+        "{message}"
+    );
+    Ok(())
+}
