@@ -15,8 +15,7 @@ kernel::event!(
     TagAdded,
     "tag.added",
     "A tag was applied to an entity.",
-    "tag",
-    tag_id
+    entity(entity_type, entity_id)
 );
 
 /// A tag was taken off an entity.
@@ -31,8 +30,7 @@ kernel::event!(
     TagRemoved,
     "tag.removed",
     "A tag was taken off an entity.",
-    "tag",
-    tag_id
+    entity(entity_type, entity_id)
 );
 
 /// A tag was deleted, and with it from every entity it was on.
@@ -63,8 +61,7 @@ kernel::event!(
     NoteAdded,
     "note.added",
     "A note was added to an entity.",
-    "note",
-    note_id
+    entity(entity_type, entity_id)
 );
 
 /// Two entities were linked.
@@ -81,8 +78,7 @@ kernel::event!(
     EntityLinked,
     "entity.linked",
     "Two entities were linked.",
-    "link",
-    link_id
+    entity(source_type, source_id)
 );
 
 /// A link between two entities was removed.
@@ -99,8 +95,7 @@ kernel::event!(
     EntityUnlinked,
     "entity.unlinked",
     "A link between two entities was removed.",
-    "link",
-    link_id
+    entity(source_type, source_id)
 );
 
 /// A comment (or a reply) was written on an entity.
@@ -116,8 +111,7 @@ kernel::event!(
     CommentAdded,
     "comment.added",
     "A comment was written on an entity.",
-    "comment",
-    comment_id
+    entity(entity_type, entity_id)
 );
 
 /// A user was mentioned in a comment on an entity they may see.
@@ -149,4 +143,30 @@ pub(crate) fn catalogue() -> Vec<kernel::events::EventDef> {
         EventDef::of::<CommentAdded>(),
         EventDef::of::<UserMentioned>(),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use kernel::events::Event;
+
+    use super::*;
+
+    #[test]
+    fn events_on_entities_are_about_the_entity_not_the_tag() {
+        let (tag, team) = (Uuid::now_v7(), Uuid::now_v7());
+        let added = TagAdded {
+            tag_id: tag,
+            name: "Hot".into(),
+            entity_type: "team".into(),
+            entity_id: team,
+        };
+        let about = added.entity();
+        assert_eq!((about.kind.as_str(), about.id), ("team", team));
+        let deleted = TagDeleted {
+            tag_id: tag,
+            name: "Hot".into(),
+            entities: 0,
+        };
+        assert_eq!(deleted.entity().kind, "tag");
+    }
 }

@@ -49,8 +49,27 @@ pub trait Event: Serialize + DeserializeOwned + utoipa::ToSchema + Send + Sync +
 /// ```ignore
 /// kernel::event!(TeamCreated, "tenancy.team.created", "A team was created.", "team", team_id);
 /// ```
+///
+/// An event about an entity of any type (collab's `tag.added` is about the tagged entity) names
+/// the payload's type and id fields instead:
+///
+/// ```ignore
+/// kernel::event!(TagAdded, "tag.added", "A tag was applied.", entity(entity_type, entity_id));
+/// ```
 #[macro_export]
 macro_rules! event {
+    ($ty:ty, $name:literal, $summary:literal, entity($kind:ident, $id:ident)) => {
+        impl $crate::events::Event for $ty {
+            const NAME: &'static str = $name;
+            const SUMMARY: &'static str = $summary;
+            fn entity(&self) -> $crate::module::EntityRef {
+                $crate::module::EntityRef {
+                    kind: self.$kind.clone(),
+                    id: self.$id,
+                }
+            }
+        }
+    };
     ($ty:ty, $name:literal, $summary:literal, $kind:literal, $id:ident) => {
         impl $crate::events::Event for $ty {
             const NAME: &'static str = $name;
