@@ -173,7 +173,35 @@ pub(crate) mod comment_revision {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub(crate) mod activity {
+    use sea_orm::entity::prelude::*;
+
+    /// What happened to an entity: one domain event, as it was published (its id is the
+    /// event's, so a second delivery changes nothing). Append-only.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "collab_activity")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub entity_type: String,
+        pub entity_id: Uuid,
+        pub name: String,
+        pub actor_type: Option<String>,
+        pub actor_id: Option<Uuid>,
+        /// The event's payload with sensitive values redacted.
+        pub details: Json,
+        pub occurred_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 kernel::tenant_entity!(
+    activity,
     tag,
     entity_tag,
     note,

@@ -8,7 +8,12 @@ use kernel::migration::{
 use sea_orm_migration::prelude::*;
 
 pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(TagsAndNotes), Box::new(Links), Box::new(Comments)]
+    vec![
+        Box::new(TagsAndNotes),
+        Box::new(Links),
+        Box::new(Comments),
+        Box::new(Activity),
+    ]
 }
 
 struct TagsAndNotes;
@@ -254,5 +259,53 @@ impl MigrationTrait for Comments {
         let conn = m.get_connection();
         kernel::db::enable_tenant_rls(conn, "collab_comments").await?;
         kernel::db::enable_tenant_rls(conn, "collab_comment_revisions").await
+    }
+}
+
+struct Activity;
+
+impl MigrationName for Activity {
+    fn name(&self) -> &str {
+        "collab_m20261204_000004_activity"
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for Activity {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("collab_activity")
+                .col(uuid_pk("id"))
+                .col(org_id())
+                .col(text("entity_type"))
+                .col(ColumnDef::new("entity_id").uuid().not_null().to_owned())
+                .col(text("name"))
+                .col(text_null("actor_type"))
+                .col(ColumnDef::new("actor_id").uuid().to_owned())
+                .col(
+                    ColumnDef::new("details")
+                        .json_binary()
+                        .not_null()
+                        .to_owned(),
+                )
+                .col(ts("occurred_at"))
+                .to_owned(),
+        )
+        .await?;
+        // An entity's page and the org's page, newest first (ids are time-ordered UUID v7).
+        m.create_index(index(
+            "collab_activity_entity",
+            "collab_activity",
+            &["org_id", "entity_type", "entity_id", "id"],
+        ))
+        .await?;
+        m.create_index(index(
+            "collab_activity_actor",
+            "collab_activity",
+            &["org_id", "actor_id", "id"],
+        ))
+        .await?;
+        kernel::db::enable_tenant_rls(m.get_connection(), "collab_activity").await
     }
 }

@@ -24,6 +24,15 @@ impl PlatformModule for Collab {
         crate::events::catalogue()
     }
 
+    /// Every event of every module becomes an entry of its entity's activity.
+    fn event_subscriptions(&self) -> Vec<kernel::module::EventSubscription> {
+        vec![kernel::module::EventSubscription {
+            name: "activity",
+            pattern: "*",
+            handler: std::sync::Arc::new(crate::http::Record),
+        }]
+    }
+
     fn routes(&self, cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         crate::http::configure(cfg);
     }

@@ -32,6 +32,12 @@ kernel::api_scope!(
     pub(crate) Onboarding = "onboarding"
 );
 
+kernel::api_scope!(
+    /// The activity feed: `activity:read`.
+    pub(crate) Activity = "activity"
+);
+
+pub(crate) type ReadActivity = Scoped<InOrg, Read<Activity>>;
 pub(crate) type ReadOnboarding = Scoped<InOrg, Read<Onboarding>>;
 pub(crate) type ReadComments = Scoped<InOrg, Read<Comments>>;
 pub(crate) type WriteComments = Scoped<WorkInOrg, Write<Comments>>;

@@ -1,11 +1,13 @@
 //! The module's routes, one file per operation group.
 
+mod activity;
 mod comments;
 mod links;
 mod notes;
 mod onboarding;
 mod tags;
 
+pub(crate) use activity::Record;
 pub(crate) use tags::ByTags;
 
 pub(crate) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
@@ -14,4 +16,5 @@ pub(crate) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfi
     links::configure(cfg);
     comments::configure(cfg);
     onboarding::configure(cfg);
+    activity::configure(cfg);
 }
