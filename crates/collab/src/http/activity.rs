@@ -101,7 +101,7 @@ fn redact_field(key: &str, value: &Value) -> Value {
 
 /// One entry.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Entry {
+pub struct ActivityEntry {
     /// The event's id; also the cursor (`before`).
     pub id: Uuid,
     /// The event (`comment.added`, `tag.added`, `tenancy.team.created`).
@@ -115,7 +115,7 @@ pub struct Entry {
     pub occurred_at: DateTime<Utc>,
 }
 
-impl From<activity::Model> for Entry {
+impl From<activity::Model> for ActivityEntry {
     fn from(m: activity::Model) -> Self {
         Self {
             id: m.id,
@@ -132,8 +132,8 @@ impl From<activity::Model> for Entry {
 
 /// A page of entries, newest first.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Feed {
-    pub data: Vec<Entry>,
+pub struct ActivityFeed {
+    pub data: Vec<ActivityEntry>,
     /// Pass as `before` for the next (older) page; `null` at the end.
     pub next_before: Option<Uuid>,
 }
@@ -180,7 +180,7 @@ async fn page(
 
 /// What happened to one entity, newest first.
 #[utoipa::path(tag = TAG, params(EntityPath, Cursor), responses(
-    (status = 200, body = Feed), (status = 400), (status = 401), (status = 403), (status = 404)))]
+    (status = 200, body = ActivityFeed), (status = 400), (status = 401), (status = 403), (status = 404)))]
 #[get("/{collection}/{id}/activity")]
 pub(crate) async fn of_entity(
     ctx: CellContext,
@@ -196,8 +196,8 @@ pub(crate) async fn of_entity(
         .filter(activity::Column::EntityId.eq(entity.entity.id));
     let (rows, next_before) = page(&tx, select, &cursor).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Ok().json(Feed {
-        data: rows.into_iter().map(Entry::from).collect(),
+    Ok(HttpResponse::Ok().json(ActivityFeed {
+        data: rows.into_iter().map(ActivityEntry::from).collect(),
         next_before,
     }))
 }
@@ -219,7 +219,7 @@ pub struct OrgFeed {
 /// What happened in the org, newest first: only entries about entities the caller may see
 /// (`?actor=me`: what the caller did).
 #[utoipa::path(tag = TAG, params(OrgFeed), responses(
-    (status = 200, body = Feed), (status = 400), (status = 401), (status = 403)))]
+    (status = 200, body = ActivityFeed), (status = 400), (status = 401), (status = 403)))]
 #[get("/activity")]
 pub(crate) async fn of_org(
     ctx: CellContext,
@@ -256,9 +256,9 @@ pub(crate) async fn of_org(
     let data = rows
         .into_iter()
         .filter(|r| seen.contains_key(&(r.entity_type.clone(), r.entity_id)))
-        .map(Entry::from)
+        .map(ActivityEntry::from)
         .collect();
-    Ok(HttpResponse::Ok().json(Feed { data, next_before }))
+    Ok(HttpResponse::Ok().json(ActivityFeed { data, next_before }))
 }
 
 #[cfg(test)]

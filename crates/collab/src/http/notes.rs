@@ -267,7 +267,7 @@ pub(crate) async fn remove(
 
 /// A note's text before one of its edits.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Revision {
+pub struct NoteRevision {
     pub body: String,
     /// Who replaced this text, and when.
     pub edited_by: Uuid,
@@ -276,7 +276,7 @@ pub struct Revision {
 
 /// A note's earlier texts, newest first.
 #[utoipa::path(tag = TAG, responses(
-    (status = 200, body = Vec<Revision>), (status = 401), (status = 403), (status = 404)))]
+    (status = 200, body = Vec<NoteRevision>), (status = 401), (status = 403), (status = 404)))]
 #[get("/notes/{id}/history")]
 pub(crate) async fn history(
     ctx: CellContext,
@@ -289,7 +289,7 @@ pub(crate) async fn history(
     Ok(HttpResponse::Ok().json(revisions))
 }
 
-async fn revisions(tx: &TenantTx, note: Uuid) -> Result<Vec<Revision>, ApiError> {
+async fn revisions(tx: &TenantTx, note: Uuid) -> Result<Vec<NoteRevision>, ApiError> {
     let repo = tx.repo::<note_revision::Entity>();
     Ok(repo
         .find()
@@ -299,7 +299,7 @@ async fn revisions(tx: &TenantTx, note: Uuid) -> Result<Vec<Revision>, ApiError>
         .all(repo.conn())
         .await?
         .into_iter()
-        .map(|r| Revision {
+        .map(|r| NoteRevision {
             body: r.body,
             edited_by: r.edited_by,
             edited_at: r.edited_at,

@@ -9,7 +9,7 @@ use crate::permissions::ReadOnboarding;
 
 /// One step and whether the org has done it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Step {
+pub struct StepStatus {
     /// `<module>.<step>`.
     pub key: String,
     pub title: String,
@@ -20,8 +20,8 @@ pub struct Step {
 
 /// Where the org stands.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Status {
-    pub steps: Vec<Step>,
+pub struct OnboardingStatus {
+    pub steps: Vec<StepStatus>,
     /// Every required step is done.
     pub complete: bool,
 }
@@ -32,13 +32,13 @@ pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfi
 
 /// The org's onboarding: each module's steps in module order, done or not.
 #[utoipa::path(tag = "onboarding", responses(
-    (status = 200, body = Status), (status = 401), (status = 403)))]
+    (status = 200, body = OnboardingStatus), (status = 401), (status = 403)))]
 #[get("/onboarding/status")]
 pub(crate) async fn status(ctx: CellContext, tx: ReadOnboarding) -> ApiResult<HttpResponse> {
     let mut steps = Vec::new();
     for m in ctx.modules() {
         for step in m.module.onboarding_steps() {
-            steps.push(Step {
+            steps.push(StepStatus {
                 done: step.check.done(&ctx, &tx).await?,
                 key: step.key.to_owned(),
                 title: step.title.to_owned(),
@@ -49,5 +49,5 @@ pub(crate) async fn status(ctx: CellContext, tx: ReadOnboarding) -> ApiResult<Ht
     }
     tx.commit().await?;
     let complete = steps.iter().all(|s| s.done || !s.required);
-    Ok(HttpResponse::Ok().json(Status { steps, complete }))
+    Ok(HttpResponse::Ok().json(OnboardingStatus { steps, complete }))
 }
