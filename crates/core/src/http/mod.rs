@@ -74,6 +74,13 @@ impl Application {
             .local_addr()
             .map_err(|e| StartupError::Bind(e.to_string()))?
             .port();
+        let clashes = component_clashes(ctx.config().name(), ctx.modules());
+        if !clashes.is_empty() {
+            return Err(StartupError::Services(format!(
+                "OpenAPI component names claimed by two different types (rename one): {}",
+                clashes.join(", ")
+            )));
+        }
         let openapi = openapi_document(ctx.config().name(), ctx.modules());
         let allowed = allow::AllowedMethods::of(&openapi);
         telemetry::metrics_handle();
@@ -243,6 +250,25 @@ fn base_document(cell: &str, modules: &[EnabledModule]) -> OpenApi {
         .build();
     doc.merge(<crate::error::ErrorDocs as utoipa::OpenApi>::openapi());
     doc
+}
+
+/// Component names that two different types claim (`Feed (abm)`): the cell's document holds
+/// one schema per name and keeps the last registered, silently, so each module's document is
+/// built alone and compared with the cell's. Cells refuse to start with any.
+pub fn component_clashes(cell: &str, modules: &[EnabledModule]) -> Vec<String> {
+    let schemas = |doc: OpenApi| doc.components.map(|c| c.schemas).unwrap_or_default();
+    let (_, full) = routes(cell.to_owned(), modules.to_vec()).split_for_parts();
+    let full = schemas(full);
+    let mut out = std::collections::BTreeSet::new();
+    for m in modules {
+        let (_, alone) = routes(cell.to_owned(), vec![m.clone()]).split_for_parts();
+        for (name, schema) in schemas(alone) {
+            if full.get(&name).is_some_and(|kept| *kept != schema) {
+                out.insert(format!("{name} ({})", m.module.name()));
+            }
+        }
+    }
+    out.into_iter().collect()
 }
 
 /// The cell's OpenAPI 3.1 document: the handlers of the kernel and of every enabled module.

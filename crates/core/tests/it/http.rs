@@ -336,3 +336,77 @@ db_test!(async fn nul_characters_huge_pages_and_405s_answer_clearly(db) {
     }
     Ok(())
 });
+
+/// Two modules whose routes answer different types that share a name (`Thing`).
+mod clash {
+    use actix_web::{HttpResponse, get};
+    use kernel::module::PlatformModule;
+    use utoipa_actix_web::service_config::ServiceConfig;
+
+    pub mod a {
+        #[derive(serde::Serialize, utoipa::ToSchema)]
+        pub struct Thing {
+            pub colour: String,
+        }
+    }
+
+    pub mod b {
+        #[derive(serde::Serialize, utoipa::ToSchema)]
+        pub struct Thing {
+            pub weight: u32,
+        }
+    }
+
+    #[utoipa::path(responses((status = 200, body = a::Thing)))]
+    #[get("/a/thing")]
+    async fn a_thing() -> HttpResponse {
+        HttpResponse::Ok().finish()
+    }
+
+    #[utoipa::path(responses((status = 200, body = b::Thing)))]
+    #[get("/b/thing")]
+    async fn b_thing() -> HttpResponse {
+        HttpResponse::Ok().finish()
+    }
+
+    pub struct A;
+    pub struct B;
+
+    #[async_trait::async_trait]
+    impl PlatformModule for A {
+        fn name(&self) -> &'static str {
+            "a"
+        }
+        fn version(&self) -> &'static str {
+            "1.0.0"
+        }
+        fn routes(&self, cfg: &mut ServiceConfig<'_>) {
+            cfg.service(a_thing);
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl PlatformModule for B {
+        fn name(&self) -> &'static str {
+            "b"
+        }
+        fn version(&self) -> &'static str {
+            "1.0.0"
+        }
+        fn routes(&self, cfg: &mut ServiceConfig<'_>) {
+            cfg.service(b_thing);
+        }
+    }
+}
+
+db_test!(async fn a_cell_refuses_two_types_of_one_schema_name(db) {
+    let config = crate::support::config(&db, "[modules.a]\n[modules.b]\n", &[])?;
+    let started = kernel::Application::build(config, vec![Box::new(clash::A), Box::new(clash::B)]).await;
+    let message = started.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("OpenAPI component names claimed by two different types"), "{message}");
+    assert!(message.contains("Thing ("), "{message}");
+    // Either alone starts.
+    let config = crate::support::config(&db, "[modules.a]\n", &[])?;
+    assert!(kernel::Application::build(config, vec![Box::new(clash::A)]).await.is_ok());
+    Ok(())
+});
