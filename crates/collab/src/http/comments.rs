@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use kernel::http::{AdministerOrg, Caller, ValidJson};
-use kernel::module::EntityRef;
 use kernel::sea_orm::ActiveValue::Set;
 use kernel::sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
 use kernel::{ApiError, ApiResult, CellContext, TenantTx};
@@ -182,9 +181,7 @@ async fn notify_mentions(
                 entity_id: row.entity_id,
                 by: tx.caller().user_id,
             };
-            ctx.events()
-                .emit(tx, Some(EntityRef::user(tx.caller().user_id)), &event)
-                .await?;
+            super::publish(ctx, tx, &event).await?;
         }
     }
     Ok(())
@@ -241,9 +238,7 @@ pub(crate) async fn create(
         parent_id: row.parent_id,
         author_id: author,
     };
-    ctx.events()
-        .emit(&tx, Some(EntityRef::user(author)), &event)
-        .await?;
+    super::publish(&ctx, &tx, &event).await?;
     notify_mentions(&ctx, &tx, &row, None).await?;
     tx.commit().await?;
     Ok(HttpResponse::Created().json(Comment::from(row)))

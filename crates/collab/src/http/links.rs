@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{DateTime, Utc};
 use kernel::http::ValidJson;
-use kernel::module::{EntityRef, EntitySummary};
+use kernel::module::EntitySummary;
 use kernel::sea_orm::ActiveValue::Set;
 use kernel::sea_orm::{ColumnTrait, Condition, QueryFilter, QueryOrder, QuerySelect};
 use kernel::{ApiError, ApiResult, CellContext, TenantTx};
@@ -161,9 +161,7 @@ pub(crate) async fn create(
                 target_id: row.target_id,
                 relationship: row.relationship.clone(),
             };
-            ctx.events()
-                .emit(&tx, Some(EntityRef::user(tx.caller().user_id)), &event)
-                .await?;
+            super::publish(&ctx, &tx, &event).await?;
             (row, true)
         }
     };
@@ -267,9 +265,7 @@ pub(crate) async fn remove(
         target_id: row.target_id,
         relationship: row.relationship,
     };
-    ctx.events()
-        .emit(&tx, Some(EntityRef::user(tx.caller().user_id)), &event)
-        .await?;
+    super::publish(&ctx, &tx, &event).await?;
     tx.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -8,6 +8,17 @@ mod onboarding;
 mod tags;
 
 pub(crate) use activity::Record;
+
+/// Publishes `event` in the request's transaction, acted by its caller.
+async fn publish<E: kernel::events::Event>(
+    ctx: &kernel::CellContext,
+    tx: &kernel::http::Scoped<impl kernel::http::Permission, impl kernel::http::Mode>,
+    event: &E,
+) -> Result<(), kernel::ApiError> {
+    let actor = kernel::module::EntityRef::user(tx.caller().user_id);
+    ctx.events().emit(tx, Some(actor), event).await?;
+    Ok(())
+}
 pub(crate) use tags::ByTags;
 
 pub(crate) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {

@@ -4,7 +4,6 @@
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use kernel::http::{AdministerOrg, ListQuery, ListSpec, Page, ValidJson};
-use kernel::module::EntityRef;
 use kernel::sea_orm::ActiveValue::Set;
 use kernel::sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
 use kernel::{ApiError, ApiResult, CellContext, TenantTx};
@@ -146,9 +145,7 @@ pub(crate) async fn create(
         entity_id: row.entity_id,
         author_id: author,
     };
-    ctx.events()
-        .emit(&tx, Some(EntityRef::user(author)), &event)
-        .await?;
+    super::publish(&ctx, &tx, &event).await?;
     tx.commit().await?;
     Ok(HttpResponse::Created().json(Note::from(row)))
 }

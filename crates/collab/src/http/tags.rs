@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use kernel::http::{ListQuery, ListSpec, Page, ValidJson, trimmed};
-use kernel::module::EntityRef;
 use kernel::sea_orm::ActiveValue::Set;
 use kernel::sea_orm::{ColumnTrait, QueryFilter, QueryOrder};
 use kernel::{ApiError, ApiResult, CellContext, TenantTx};
@@ -265,19 +264,9 @@ pub(crate) async fn remove(
         name: row.name,
         entities,
     };
-    publish(&ctx, &tx, &event).await?;
+    super::publish(&ctx, &tx, &event).await?;
     tx.commit().await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-async fn publish<E: kernel::events::Event>(
-    ctx: &CellContext,
-    tx: &kernel::http::Scoped<impl kernel::http::Permission, impl kernel::http::Mode>,
-    event: &E,
-) -> Result<(), ApiError> {
-    let actor = EntityRef::user(tx.caller().user_id);
-    ctx.events().emit(tx, Some(actor), event).await?;
-    Ok(())
 }
 
 /// `POST /tags/{id}/apply`.
@@ -369,7 +358,7 @@ async fn attach(
         entity_type: kind.to_owned(),
         entity_id: entity,
     };
-    publish(ctx, tx, &event).await?;
+    super::publish(ctx, tx, &event).await?;
     Ok(true)
 }
 
@@ -481,7 +470,7 @@ pub(crate) async fn remove_from_entity(
         entity_type: kind,
         entity_id: id,
     };
-    publish(&ctx, &tx, &event).await?;
+    super::publish(&ctx, &tx, &event).await?;
     tx.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }
