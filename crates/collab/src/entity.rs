@@ -200,7 +200,82 @@ pub(crate) mod activity {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub(crate) mod search_entry {
+    use sea_orm::entity::prelude::*;
+
+    /// One entity as search finds it: the text its loader gave when it last changed. The
+    /// full-text index over it is the backend's (PostgreSQL: the generated `document`
+    /// tsvector; SQLite: the FTS5 table `collab_search_fts`), neither of which is a column here.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "collab_search")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: Uuid,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub entity_type: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub entity_id: Uuid,
+        pub title: String,
+        pub body: String,
+        pub indexed_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(crate) mod recent_search {
+    use sea_orm::entity::prelude::*;
+
+    /// A search a user ran: the last 10 per user are kept.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "collab_recent_searches")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub user_id: Uuid,
+        pub query: String,
+        /// The `type` filter as given (`team,template_item`), if any.
+        pub types: Option<String>,
+        pub searched_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(crate) mod saved_search {
+    use sea_orm::entity::prelude::*;
+
+    /// A search a user keeps under a name, run again on current data.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "collab_saved_searches")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub user_id: Uuid,
+        pub name: String,
+        pub query: String,
+        pub types: Option<String>,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 kernel::tenant_entity!(
+    search_entry,
+    recent_search,
+    saved_search,
     activity,
     tag,
     entity_tag,

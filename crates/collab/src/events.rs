@@ -131,6 +131,35 @@ kernel::event!(
     user_id
 );
 
+/// An entity was taken out of the trash (its module may publish its own event too).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EntityRestored {
+    pub entity_type: String,
+    pub entity_id: Uuid,
+    pub title: String,
+}
+kernel::event!(
+    EntityRestored,
+    "entity.restored",
+    "An entity was taken out of the trash.",
+    entity(entity_type, entity_id)
+);
+
+/// An entity in the trash was deleted for good, with its tags, notes, comments and links.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EntityPurged {
+    pub entity_type: String,
+    pub entity_id: Uuid,
+    /// `expired` (the daily purge) or `by_hand` (an admin's permanent delete).
+    pub reason: String,
+}
+kernel::event!(
+    EntityPurged,
+    "entity.purged",
+    "An entity in the trash was deleted for good.",
+    entity(entity_type, entity_id)
+);
+
 pub(crate) fn catalogue() -> Vec<kernel::events::EventDef> {
     use kernel::events::EventDef;
     vec![
@@ -142,6 +171,8 @@ pub(crate) fn catalogue() -> Vec<kernel::events::EventDef> {
         EventDef::of::<EntityUnlinked>(),
         EventDef::of::<CommentAdded>(),
         EventDef::of::<UserMentioned>(),
+        EventDef::of::<EntityRestored>(),
+        EventDef::of::<EntityPurged>(),
     ]
 }
 

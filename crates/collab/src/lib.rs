@@ -8,7 +8,8 @@ mod markdown;
 mod migration;
 mod module;
 mod permissions;
+mod search;
 
 pub use module::Collab;
 
-kernel::register_module!(Collab);
+kernel::register_module!(Collab::default());

@@ -13,6 +13,7 @@ pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(Links),
         Box::new(Comments),
         Box::new(Activity),
+        Box::new(Search),
     ]
 }
 
@@ -307,5 +308,139 @@ impl MigrationTrait for Activity {
         ))
         .await?;
         kernel::db::enable_tenant_rls(m.get_connection(), "collab_activity").await
+    }
+}
+
+struct Search;
+
+impl MigrationName for Search {
+    fn name(&self) -> &str {
+        "collab_m20261205_000001_search"
+    }
+}
+
+/// The search index, one row per entity, with the backend's own full-text index over it:
+/// PostgreSQL a generated `tsvector` (the `simple` configuration: no language's stemming, so
+/// names in any language match as typed) under a GIN index; SQLite an FTS5 table over the rows
+/// (external content, kept current by triggers). Recent and saved searches beside it.
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for Search {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let conn = m.get_connection();
+        match m.get_database_backend() {
+            sea_orm::DbBackend::Postgres => {
+                conn.execute_unprepared(
+                    "CREATE TABLE collab_search (
+                        org_id uuid NOT NULL,
+                        entity_type text NOT NULL,
+                        entity_id uuid NOT NULL,
+                        title text NOT NULL,
+                        body text NOT NULL,
+                        indexed_at timestamptz NOT NULL,
+                        document tsvector GENERATED ALWAYS AS (
+                            setweight(to_tsvector('simple', title), 'A')
+                            || setweight(to_tsvector('simple', body), 'B')) STORED,
+                        PRIMARY KEY (org_id, entity_type, entity_id));
+                     CREATE INDEX collab_search_document ON collab_search USING GIN (document);",
+                )
+                .await?;
+            }
+            _ => {
+                m.create_table(
+                    Table::create()
+                        .table("collab_search")
+                        .col(
+                            // The FTS table's row key (an alias of SQLite's rowid).
+                            ColumnDef::new("fts_rowid")
+                                .integer()
+                                .primary_key()
+                                .to_owned(),
+                        )
+                        .col(org_id())
+                        .col(text("entity_type"))
+                        .col(ColumnDef::new("entity_id").uuid().not_null().to_owned())
+                        .col(text("title"))
+                        .col(text("body"))
+                        .col(ts("indexed_at"))
+                        .to_owned(),
+                )
+                .await?;
+                m.create_index(
+                    index(
+                        "collab_search_entity",
+                        "collab_search",
+                        &["org_id", "entity_type", "entity_id"],
+                    )
+                    .unique()
+                    .to_owned(),
+                )
+                .await?;
+                conn.execute_unprepared(
+                    "CREATE VIRTUAL TABLE collab_search_fts USING fts5(
+                        title, body, content='collab_search', content_rowid='fts_rowid',
+                        tokenize='unicode61 remove_diacritics 2');
+                     CREATE TRIGGER collab_search_ai AFTER INSERT ON collab_search BEGIN
+                        INSERT INTO collab_search_fts(rowid, title, body)
+                        VALUES (new.fts_rowid, new.title, new.body);
+                     END;
+                     CREATE TRIGGER collab_search_ad AFTER DELETE ON collab_search BEGIN
+                        INSERT INTO collab_search_fts(collab_search_fts, rowid, title, body)
+                        VALUES ('delete', old.fts_rowid, old.title, old.body);
+                     END;
+                     CREATE TRIGGER collab_search_au AFTER UPDATE ON collab_search BEGIN
+                        INSERT INTO collab_search_fts(collab_search_fts, rowid, title, body)
+                        VALUES ('delete', old.fts_rowid, old.title, old.body);
+                        INSERT INTO collab_search_fts(rowid, title, body)
+                        VALUES (new.fts_rowid, new.title, new.body);
+                     END;",
+                )
+                .await?;
+            }
+        }
+        m.create_table(
+            Table::create()
+                .table("collab_recent_searches")
+                .col(uuid_pk("id"))
+                .col(org_id())
+                .col(ColumnDef::new("user_id").uuid().not_null().to_owned())
+                .col(text("query"))
+                .col(text_null("types"))
+                .col(ts("searched_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "collab_recent_searches_user",
+            "collab_recent_searches",
+            &["org_id", "user_id", "searched_at"],
+        ))
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("collab_saved_searches")
+                .col(uuid_pk("id"))
+                .col(org_id())
+                .col(ColumnDef::new("user_id").uuid().not_null().to_owned())
+                .col(text("name"))
+                .col(text("query"))
+                .col(text_null("types"))
+                .col(ts("created_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "collab_saved_searches_user",
+            "collab_saved_searches",
+            &["org_id", "user_id", "created_at"],
+        ))
+        .await?;
+        for table in [
+            "collab_search",
+            "collab_recent_searches",
+            "collab_saved_searches",
+        ] {
+            kernel::db::enable_tenant_rls(conn, table).await?;
+        }
+        Ok(())
     }
 }

@@ -49,3 +49,23 @@ pub(crate) type WriteTags = Scoped<WorkInOrg, Write<Tags>>;
 pub(crate) type AdministerTags = Scoped<AdministerOrg, Write<Tags>>;
 pub(crate) type ReadNotes = Scoped<InOrg, Read<Notes>>;
 pub(crate) type WriteNotes = Scoped<WorkInOrg, Write<Notes>>;
+
+kernel::api_scope!(
+    /// The trash of every module: `trash:read`, `trash:write`.
+    pub(crate) Trash = "trash"
+);
+kernel::api_scope!(
+    /// Search, and the caller's recent and saved searches: `search:read`, `search:write`.
+    pub(crate) Search = "search"
+);
+
+/// Every member sees the trash of what they may see.
+pub(crate) type ReadTrash = Scoped<InOrg, Read<Trash>>;
+/// Members restore (the entity's module also asks what deleting it asks).
+pub(crate) type WriteTrash = Scoped<WorkInOrg, Write<Trash>>;
+/// Deleting for good: admins and owners.
+pub(crate) type PurgeTrash = Scoped<AdministerOrg, Write<Trash>>;
+/// Every member searches (and sees only what they may see).
+pub(crate) type ReadSearch = Scoped<InOrg, Read<Search>>;
+/// Every member keeps their own saved searches.
+pub(crate) type SaveSearch = Scoped<InOrg, Write<Search>>;

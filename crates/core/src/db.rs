@@ -402,12 +402,32 @@ fn sqlite_path(url: &str) -> Option<&str> {
 /// [`tenant_entity!`](crate::tenant_entity).
 pub trait TenantEntity: EntityTrait {
     fn org_id_column() -> Self::Column;
+
+    /// The `deleted_at` column of a table whose rows go to the trash before they are deleted
+    /// for good ([`tenant_entity!`](crate::tenant_entity)`(soft_delete: item)`): its
+    /// [`Repo`] leaves trashed rows out of every read and write, and [`Repo::trash`],
+    /// [`Repo::restore`] and [`Repo::find_trashed`] work on them. `None`: rows are deleted at once.
+    fn deleted_at_column() -> Option<Self::Column> {
+        None
+    }
 }
 
 /// `kernel::tenant_entity!(item, item_tag)`: each sea-orm entity module named holds a tenant
-/// table whose org column is `org_id`.
+/// table whose org column is `org_id`. `kernel::tenant_entity!(soft_delete: item)`: its rows
+/// also have a nullable `deleted_at` and go to the trash first (see
+/// [`TenantEntity::deleted_at_column`]).
 #[macro_export]
 macro_rules! tenant_entity {
+    (soft_delete: $($module:ident),+ $(,)?) => {$(
+        impl $crate::TenantEntity for $module::Entity {
+            fn org_id_column() -> Self::Column {
+                $module::Column::OrgId
+            }
+            fn deleted_at_column() -> Option<Self::Column> {
+                Some($module::Column::DeletedAt)
+            }
+        }
+    )+};
     ($($module:ident),+ $(,)?) => {$(
         impl $crate::TenantEntity for $module::Entity {
             fn org_id_column() -> Self::Column {
@@ -623,18 +643,28 @@ pub struct Repo<'a, E: TenantEntity> {
 type PkValue<E> = <<E as EntityTrait>::PrimaryKey as PrimaryKeyTrait>::ValueType;
 
 impl<'a, E: TenantEntity> Repo<'a, E> {
+    /// This org's rows, whatever their state: only deletes (for good) use it.
     fn org_predicate(&self) -> SimpleExpr {
         E::org_id_column().eq(self.org_id)
     }
 
-    /// `SELECT … WHERE org_id = ?`; add filters, ordering and paging to it.
+    /// This org's rows that are not in the trash: every read and write but deletes.
+    fn live_predicate(&self) -> SimpleExpr {
+        match E::deleted_at_column() {
+            Some(deleted) => sea_orm::ExprTrait::and(self.org_predicate(), deleted.is_null()),
+            None => self.org_predicate(),
+        }
+    }
+
+    /// `SELECT … WHERE org_id = ?` (and, for a soft-deleted table, `deleted_at IS NULL`); add
+    /// filters, ordering and paging to it.
     pub fn find(&self) -> Select<E> {
-        E::find().filter(self.org_predicate())
+        E::find().filter(self.live_predicate())
     }
 
     pub async fn get(&self, id: impl Into<PkValue<E>>) -> Result<Option<E::Model>, DbErr> {
         E::find_by_id(id)
-            .filter(self.org_predicate())
+            .filter(self.live_predicate())
             .one(self.txn)
             .await
     }
@@ -652,7 +682,7 @@ impl<'a, E: TenantEntity> Repo<'a, E> {
     {
         let mine = sea_orm::Value::from(self.org_id);
         let found = E::find_by_id(id)
-            .filter(self.org_predicate())
+            .filter(self.live_predicate())
             .find_with_related(C::default())
             .all(self.txn)
             .await?
@@ -683,7 +713,8 @@ impl<'a, E: TenantEntity> Repo<'a, E> {
         model.insert(self.txn).await
     }
 
-    /// Updates one row of this org; `RecordNotUpdated` if the id belongs to another org.
+    /// Updates one row of this org; `RecordNotUpdated` if the id belongs to another org (or is
+    /// in the trash).
     pub async fn update<A>(&self, mut model: A) -> Result<E::Model, DbErr>
     where
         A: ActiveModelTrait<Entity = E> + ActiveModelBehavior + Send,
@@ -694,12 +725,13 @@ impl<'a, E: TenantEntity> Repo<'a, E> {
         }
         E::update(model)
             .validate()?
-            .filter(self.org_predicate())
+            .filter(self.live_predicate())
             .exec(self.txn)
             .await
     }
 
-    /// Deletes one row of this org; returns whether a row was deleted.
+    /// Deletes one row of this org for good, in the trash or not; returns whether a row was
+    /// deleted. A soft-deleted table's rows go to the trash with [`Repo::trash`] instead.
     pub async fn delete(&self, id: impl Into<PkValue<E>>) -> Result<bool, DbErr> {
         let res = E::delete_by_id(id)
             .filter(self.org_predicate())
@@ -708,7 +740,8 @@ impl<'a, E: TenantEntity> Repo<'a, E> {
         Ok(res.rows_affected > 0)
     }
 
-    /// `UPDATE … SET <col = expr> WHERE org_id = ? AND <filter>`; returns the rows changed.
+    /// `UPDATE … SET <col = expr> WHERE org_id = ? AND <filter>` (rows in the trash left
+    /// alone); returns the rows changed.
     pub async fn update_many(
         &self,
         set: Vec<(E::Column, SimpleExpr)>,
@@ -724,14 +757,14 @@ impl<'a, E: TenantEntity> Repo<'a, E> {
             q = q.col_expr(col, value);
         }
         let res = q
-            .filter(self.org_predicate())
+            .filter(self.live_predicate())
             .filter(filter)
             .exec(self.txn)
             .await?;
         Ok(res.rows_affected)
     }
 
-    /// `DELETE … WHERE org_id = ? AND <filter>`; returns the rows deleted.
+    /// `DELETE … WHERE org_id = ? AND <filter>`, in the trash or not; returns the rows deleted.
     pub async fn delete_many(&self, filter: SimpleExpr) -> Result<u64, DbErr> {
         let res = E::delete_many()
             .filter(self.org_predicate())
@@ -744,6 +777,68 @@ impl<'a, E: TenantEntity> Repo<'a, E> {
     /// The transaction, for running the statements built by [`Repo::find`].
     pub fn conn(&self) -> &'a TxConn {
         self.txn
+    }
+
+    /// Moves one row of this org to the trash (`deleted_at = now`); whether it was there to
+    /// move. Only for a soft-deleted table.
+    pub async fn trash(&self, id: Uuid) -> Result<bool, DbErr> {
+        let deleted = Self::soft()?;
+        self.set_deleted(id, deleted.is_null(), Some(chrono::Utc::now()))
+            .await
+    }
+
+    /// Takes one row of this org out of the trash; whether it was in it.
+    pub async fn restore(&self, id: Uuid) -> Result<bool, DbErr> {
+        let deleted = Self::soft()?;
+        self.set_deleted(id, deleted.is_not_null(), None).await
+    }
+
+    /// The org's rows in the trash (`deleted_at IS NOT NULL`), most recently deleted first; with
+    /// `before` (a cursor: deleted_at, id), only those after it in that order.
+    pub fn find_trashed(
+        &self,
+        before: Option<(chrono::DateTime<chrono::Utc>, Uuid)>,
+    ) -> Result<Select<E>, DbErr> {
+        use sea_orm::{Condition, QueryOrder};
+        let deleted = Self::soft()?;
+        let id = id_column::<E>()?;
+        let mut select = E::find()
+            .filter(self.org_predicate())
+            .filter(deleted.is_not_null());
+        if let Some((at, last)) = before {
+            select = select.filter(
+                Condition::any()
+                    .add(deleted.lt(at))
+                    .add(sea_orm::ExprTrait::and(deleted.eq(at), id.lt(last))),
+            );
+        }
+        Ok(select.order_by_desc(deleted).order_by_desc(id))
+    }
+
+    fn soft() -> Result<E::Column, DbErr> {
+        E::deleted_at_column().ok_or_else(|| {
+            DbErr::Custom(format!(
+                "`{}` has no trash (declare it with `tenant_entity!(soft_delete: …)`)",
+                E::default().table_name()
+            ))
+        })
+    }
+
+    async fn set_deleted(
+        &self,
+        id: Uuid,
+        state: SimpleExpr,
+        to: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<bool, DbErr> {
+        let deleted = Self::soft()?;
+        let res = E::update_many()
+            .col_expr(deleted, sea_orm::sea_query::Expr::value(to))
+            .filter(self.org_predicate())
+            .filter(id_column::<E>()?.eq(id))
+            .filter(state)
+            .exec(self.txn)
+            .await?;
+        Ok(res.rows_affected > 0)
     }
 
     fn claim<A>(&self, model: &mut A) -> Result<(), DbErr>
@@ -762,6 +857,44 @@ impl<'a, E: TenantEntity> Repo<'a, E> {
         }
         model.set(col, mine);
         Ok(())
+    }
+}
+
+/// Rows of a soft-deleted table in the trash since before `cutoff`, of every org, as
+/// (org, id), oldest first, up to `limit`: read in the system context, so the table's policy
+/// must admit it ([`enable_system_rls`]). What an [`EntityTrash::expired`] answers.
+///
+/// [`EntityTrash::expired`]: crate::module::EntityTrash::expired
+pub async fn trashed_before<E: TenantEntity>(
+    db: &Db,
+    cutoff: chrono::DateTime<chrono::Utc>,
+    limit: u64,
+) -> Result<Vec<(Uuid, Uuid)>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let deleted = Repo::<E>::soft()?;
+    let id = id_column::<E>()?;
+    E::find()
+        .select_only()
+        .column(E::org_id_column())
+        .column(id)
+        .filter(deleted.lt(cutoff))
+        .order_by_asc(deleted)
+        .limit(limit)
+        .into_tuple()
+        .all(db.system().conn())
+        .await
+}
+
+/// The single primary-key column of `E`, for statements that name a row by id.
+fn id_column<E: EntityTrait>() -> Result<E::Column, DbErr> {
+    use sea_orm::{Iterable, PrimaryKeyToColumn};
+    let mut keys = E::PrimaryKey::iter();
+    match (keys.next(), keys.next()) {
+        (Some(key), None) => Ok(key.into_column()),
+        _ => Err(DbErr::Custom(format!(
+            "`{}` has no single-column primary key",
+            E::default().table_name()
+        ))),
     }
 }
 

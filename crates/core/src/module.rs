@@ -272,18 +272,114 @@ pub trait EntityLoader: Send + Sync {
         ids: &[Uuid],
     ) -> Result<Vec<EntitySummary>, crate::ApiError>;
 
-    /// Up to `limit` entities `caller` may view whose title contains `query` (any case).
-    async fn search(
+    /// How many entities of this type `tx`'s org holds (those in the trash left out).
+    async fn count(&self, ctx: &CellContext, tx: &crate::TenantTx) -> Result<u64, crate::ApiError>;
+
+    /// What search indexes of the entities `which` names in `tx`'s org (those in the trash left
+    /// out): title and body text. The default, none, keeps the type out of search. Search
+    /// results are shown through [`resolve`](Self::resolve), so only what a caller sees.
+    async fn documents(
+        &self,
+        _ctx: &CellContext,
+        _tx: &crate::TenantTx,
+        _which: Documents<'_>,
+    ) -> Result<Vec<SearchDocument>, crate::ApiError> {
+        Ok(Vec::new())
+    }
+
+    /// The entity type's trash, when its rows are soft-deleted (`tenant_entity!(soft_delete: …)`):
+    /// `Some(self)` from a loader that implements [`EntityTrash`].
+    fn trash(&self) -> Option<&dyn EntityTrash> {
+        None
+    }
+}
+
+/// Runs `work` (a future that need not be `Send`: an [`EntityLoader`]'s, an
+/// [`Authorizer`](crate::http::Authorizer)'s) from code whose future must be `Send` (an event
+/// handler, a job, a command), on a thread of the runtime's blocking pool.
+pub async fn run_unsend<W, F, T>(work: W) -> anyhow::Result<T>
+where
+    W: FnOnce() -> F + Send + 'static,
+    F: std::future::Future<Output = anyhow::Result<T>>,
+    T: Send + 'static,
+{
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || runtime.block_on(work()))
+        .await
+        .map_err(|e| anyhow::anyhow!("the task stopped: {e}"))?
+}
+
+/// Which entities [`EntityLoader::documents`] returns.
+#[derive(Debug, Clone, Copy)]
+pub enum Documents<'a> {
+    /// These (an event named them); the ones that no longer exist are left out.
+    Ids(&'a [Uuid]),
+    /// Up to `limit` in id order after `after` (a rebuild of the index pages through them).
+    After { after: Option<Uuid>, limit: u64 },
+}
+
+/// The text search indexes for one entity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchDocument {
+    pub id: Uuid,
+    /// Ranked above the body (a name, a subject).
+    pub title: String,
+    /// Everything else worth finding it by (a description, an email's domain); may be empty.
+    pub body: String,
+}
+
+/// An entity in the trash, as the trash lists it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Trashed {
+    #[serde(flatten)]
+    pub summary: EntitySummary,
+    pub deleted_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The trash of an entity type whose rows are soft-deleted: the module's `DELETE` route moves a
+/// row there ([`crate::Repo::trash`]); collab lists, restores and purges through this. Like the
+/// loader, it answers only what `caller` may see; restoring also needs what the module asks to
+/// delete one.
+#[async_trait::async_trait(?Send)]
+pub trait EntityTrash {
+    /// Entities in the trash `caller` may see, most recently deleted first, those deleted before
+    /// `before` (a cursor: deleted_at, id) when given, up to `limit`.
+    async fn trashed(
         &self,
         ctx: &CellContext,
         tx: &crate::TenantTx,
         caller: &crate::http::Caller,
-        query: &str,
+        before: Option<(chrono::DateTime<chrono::Utc>, Uuid)>,
         limit: u64,
-    ) -> Result<Vec<EntitySummary>, crate::ApiError>;
+    ) -> Result<Vec<Trashed>, crate::ApiError>;
 
-    /// How many entities of this type `tx`'s org holds.
-    async fn count(&self, ctx: &CellContext, tx: &crate::TenantTx) -> Result<u64, crate::ApiError>;
+    /// Takes `id` out of the trash for `caller`: `None` when it is not in the trash or not theirs
+    /// to see; 403 when they may see it but not restore it.
+    async fn restore(
+        &self,
+        ctx: &CellContext,
+        tx: &crate::TenantTx,
+        caller: &crate::http::Caller,
+        id: Uuid,
+    ) -> Result<Option<EntitySummary>, crate::ApiError>;
+
+    /// Deletes for good those of `ids` that are in `tx`'s org's trash, with everything the module
+    /// keeps for them (children, files); the ids it deleted.
+    async fn purge(
+        &self,
+        ctx: &CellContext,
+        tx: &crate::TenantTx,
+        ids: &[Uuid],
+    ) -> Result<Vec<Uuid>, crate::ApiError>;
+
+    /// Entities of any org in the trash since before `cutoff`, as (org, id), up to `limit`: what
+    /// the daily purge deletes. Read across orgs with [`crate::db::trashed_before`].
+    async fn expired(
+        &self,
+        ctx: &CellContext,
+        cutoff: chrono::DateTime<chrono::Utc>,
+        limit: u64,
+    ) -> Result<Vec<(Uuid, Uuid)>, crate::ApiError>;
 }
 
 /// One entry of the link-time registry. Created by [`crate::register_module!`].

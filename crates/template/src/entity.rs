@@ -17,6 +17,8 @@ pub(crate) mod item {
         pub created_by: Uuid,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// When it went to the trash; `None` while it is live.
+        pub deleted_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -25,4 +27,5 @@ pub(crate) mod item {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-kernel::tenant_entity!(item);
+// Items go to the trash before they are deleted for good: the repository hides trashed rows.
+kernel::tenant_entity!(soft_delete: item);

@@ -31,10 +31,38 @@ kernel::event!(
     item_id
 );
 
+/// An item went to the trash.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ItemDeleted {
+    pub item_id: Uuid,
+}
+kernel::event!(
+    ItemDeleted,
+    "template.item.deleted",
+    "An item went to the trash.",
+    "template_item",
+    item_id
+);
+
+/// An item came back from the trash.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ItemRestored {
+    pub item_id: Uuid,
+}
+kernel::event!(
+    ItemRestored,
+    "template.item.restored",
+    "An item came back from the trash.",
+    "template_item",
+    item_id
+);
+
 pub(crate) fn catalogue() -> Vec<kernel::events::EventDef> {
     use kernel::events::EventDef;
     vec![
         EventDef::of::<ItemCreated>(),
         EventDef::of::<ItemCompleted>(),
+        EventDef::of::<ItemDeleted>(),
+        EventDef::of::<ItemRestored>(),
     ]
 }

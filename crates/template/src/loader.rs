@@ -1,12 +1,14 @@
 //! How other modules see items: the kernel's entity contract. Declaring it is all it takes for
-//! items to get the services that work on any entity (collab's tags and notes:
-//! `/items/{id}/tags`, `/items/{id}/notes`, `?tags=` on the list).
+//! items to get the services that work on any entity (collab's tags, notes, links, comments,
+//! activity, search and trash: `/items/{id}/tags`, `/search?q=`, `/trash?type=template_item`,
+//! `?tags=` on the list).
 
-use kernel::http::Caller;
-use kernel::http::list::escape_like;
-use kernel::module::{EntityLoader, EntityRef, EntitySummary};
-use kernel::sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
-use kernel::sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+use chrono::{DateTime, Utc};
+use kernel::http::{AdministerOrg, Caller};
+use kernel::module::{
+    Documents, EntityLoader, EntityRef, EntitySummary, EntityTrash, SearchDocument, Trashed,
+};
+use kernel::sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
 use kernel::{ApiError, CellContext, TenantTx};
 use uuid::Uuid;
 
@@ -57,30 +59,115 @@ impl EntityLoader for Items {
         Ok(rows.into_iter().map(summary).collect())
     }
 
-    async fn search(
+    async fn count(&self, _ctx: &CellContext, tx: &TenantTx) -> Result<u64, ApiError> {
+        Ok(tx.repo::<item::Entity>().count().await?)
+    }
+
+    /// Items are found by their name (ranked first) and notes.
+    async fn documents(
+        &self,
+        _ctx: &CellContext,
+        tx: &TenantTx,
+        which: Documents<'_>,
+    ) -> Result<Vec<SearchDocument>, ApiError> {
+        let repo = tx.repo::<item::Entity>();
+        let select = match which {
+            Documents::Ids(ids) => repo.find().filter(item::Column::Id.is_in(ids.to_vec())),
+            Documents::After { after, limit } => repo
+                .find()
+                .apply_if(after, |q, id| q.filter(item::Column::Id.gt(id)))
+                .order_by_asc(item::Column::Id)
+                .limit(limit),
+        };
+        let rows = select.all(repo.conn()).await?;
+        Ok(rows
+            .into_iter()
+            .map(|m| SearchDocument {
+                id: m.id,
+                title: m.name,
+                body: m.notes.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    fn trash(&self) -> Option<&dyn EntityTrash> {
+        Some(self)
+    }
+}
+
+#[kernel::async_trait::async_trait(?Send)]
+impl EntityTrash for Items {
+    async fn trashed(
         &self,
         _ctx: &CellContext,
         tx: &TenantTx,
         _caller: &Caller,
-        query: &str,
+        before: Option<(DateTime<Utc>, Uuid)>,
         limit: u64,
-    ) -> Result<Vec<EntitySummary>, ApiError> {
+    ) -> Result<Vec<Trashed>, ApiError> {
         let repo = tx.repo::<item::Entity>();
-        let pattern = format!("%{}%", escape_like(&query.to_lowercase()));
         let rows = repo
-            .find()
-            .filter(
-                Expr::expr(Func::lower(Expr::col(item::Column::Name)))
-                    .like(LikeExpr::new(pattern).escape('\\')),
-            )
-            .order_by_asc(item::Column::Name)
+            .find_trashed(before)?
             .limit(limit)
             .all(repo.conn())
             .await?;
-        Ok(rows.into_iter().map(summary).collect())
+        Ok(rows
+            .into_iter()
+            .filter_map(|m| {
+                let deleted_at = m.deleted_at?;
+                Some(Trashed {
+                    summary: summary(m),
+                    deleted_at,
+                })
+            })
+            .collect())
     }
 
-    async fn count(&self, _ctx: &CellContext, tx: &TenantTx) -> Result<u64, ApiError> {
-        Ok(tx.repo::<item::Entity>().count().await?)
+    /// Whoever may delete an item (admins and owners) may restore it.
+    async fn restore(
+        &self,
+        ctx: &CellContext,
+        tx: &TenantTx,
+        caller: &Caller,
+        id: Uuid,
+    ) -> Result<Option<EntitySummary>, ApiError> {
+        let repo = tx.repo::<item::Entity>();
+        let in_trash = repo.find_trashed(None)?.filter(item::Column::Id.eq(id));
+        if in_trash.one(repo.conn()).await?.is_none() {
+            return Ok(None);
+        }
+        kernel::http::require::<AdministerOrg>(ctx, tx, caller, None).await?;
+        let restored = crate::service::restore(ctx, tx, caller.user_id, id).await?;
+        Ok(restored.map(summary))
+    }
+
+    /// An item has no children or files of its own: deleting its row is all.
+    async fn purge(
+        &self,
+        _ctx: &CellContext,
+        tx: &TenantTx,
+        ids: &[Uuid],
+    ) -> Result<Vec<Uuid>, ApiError> {
+        let repo = tx.repo::<item::Entity>();
+        let gone: Vec<Uuid> = repo
+            .find_trashed(None)?
+            .filter(item::Column::Id.is_in(ids.to_vec()))
+            .select_only()
+            .column(item::Column::Id)
+            .into_tuple()
+            .all(repo.conn())
+            .await?;
+        repo.delete_many(item::Column::Id.is_in(gone.clone()))
+            .await?;
+        Ok(gone)
+    }
+
+    async fn expired(
+        &self,
+        ctx: &CellContext,
+        cutoff: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<(Uuid, Uuid)>, ApiError> {
+        Ok(kernel::db::trashed_before::<item::Entity>(ctx.db(), cutoff, limit).await?)
     }
 }

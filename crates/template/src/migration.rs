@@ -1,11 +1,11 @@
 //! Forward-only migrations, named `template_m<date>_<seq>_<what>`. Every tenant table leads
 //! its keys with `org_id` and gets row-level security.
 
-use kernel::migration::{index, org_id, text, ts, uuid_pk};
+use kernel::migration::{index, org_id, text, ts, ts_null, uuid_pk};
 use sea_orm_migration::prelude::*;
 
 pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(CreateItems)]
+    vec![Box::new(CreateItems), Box::new(ItemsTrash)]
 }
 
 struct CreateItems;
@@ -51,5 +51,29 @@ impl MigrationTrait for CreateItems {
         ))
         .await?;
         kernel::db::enable_tenant_rls(m.get_connection(), "template_items").await
+    }
+}
+
+/// Items go to the trash first (`deleted_at`). The daily purge finds expired ones across orgs in
+/// the system context, so the policy admits it (reads of another org stay impossible for requests).
+struct ItemsTrash;
+
+impl MigrationName for ItemsTrash {
+    fn name(&self) -> &str {
+        "template_m20261205_000001_items_trash"
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for ItemsTrash {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("template_items")
+                .add_column(ts_null("deleted_at"))
+                .to_owned(),
+        )
+        .await?;
+        kernel::db::enable_system_rls(m.get_connection(), "template_items", false).await
     }
 }

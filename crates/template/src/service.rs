@@ -9,7 +9,7 @@ use kernel::{ApiError, CellContext, TenantTx};
 use uuid::Uuid;
 
 use crate::entity::item;
-use crate::events::{ItemCompleted, ItemCreated};
+use crate::events::{ItemCompleted, ItemCreated, ItemDeleted, ItemRestored};
 
 pub(crate) const STATUSES: [&str; 2] = ["open", "done"];
 pub(crate) const MAX_NAME: usize = 200;
@@ -85,6 +85,7 @@ pub(crate) async fn create(
             created_by: Set(by),
             created_at: Set(now),
             updated_at: Set(now),
+            deleted_at: Set(None),
         })
         .await
         .map_err(name_taken)?;
@@ -128,11 +129,33 @@ pub(crate) async fn update(
     Ok(row)
 }
 
-pub(crate) async fn delete(tx: &TenantTx, id: Uuid) -> Result<(), ApiError> {
-    match tx.repo::<item::Entity>().delete(id).await? {
-        true => Ok(()),
-        false => Err(not_found()),
+/// Moves an item to the trash (collab's `/trash` lists, restores and purges it).
+pub(crate) async fn delete(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    by: Uuid,
+    id: Uuid,
+) -> Result<(), ApiError> {
+    if !tx.repo::<item::Entity>().trash(id).await? {
+        return Err(not_found());
     }
+    publish(ctx, tx, by, &ItemDeleted { item_id: id }).await
+}
+
+/// Takes an item out of the trash: `None` when it is not there. Its name may have been taken
+/// meanwhile (409).
+pub(crate) async fn restore(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    by: Uuid,
+    id: Uuid,
+) -> Result<Option<item::Model>, ApiError> {
+    let repo = tx.repo::<item::Entity>();
+    if !repo.restore(id).await.map_err(name_taken)? {
+        return Ok(None);
+    }
+    publish(ctx, tx, by, &ItemRestored { item_id: id }).await?;
+    Ok(repo.get(id).await?)
 }
 
 /// A unique violation here can only be the name: say so, on the field.

@@ -3,9 +3,11 @@
 use std::sync::Arc;
 
 use kernel::http::{Caller, Role};
-use kernel::module::{EntityLoader, EntitySummary, ModuleSettings, OnboardingStep, StepCheck};
-use kernel::sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
-use kernel::sea_orm::{ColumnTrait, Condition, QueryFilter, QueryOrder, QuerySelect};
+use kernel::module::{
+    Documents, EntityLoader, EntitySummary, ModuleSettings, OnboardingStep, SearchDocument,
+    StepCheck,
+};
+use kernel::sea_orm::{ColumnTrait, Condition, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
 use kernel::{ApiError, CellContext, PlatformModule, TenantTx};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -184,33 +186,32 @@ impl EntityLoader for Teams {
             .collect())
     }
 
-    async fn search(
+    /// Teams are found by their name and description; search shows a private one only to
+    /// those who see it (through `resolve`).
+    async fn documents(
         &self,
-        ctx: &CellContext,
+        _ctx: &CellContext,
         tx: &TenantTx,
-        caller: &Caller,
-        query: &str,
-        limit: u64,
-    ) -> Result<Vec<EntitySummary>, ApiError> {
+        which: Documents<'_>,
+    ) -> Result<Vec<SearchDocument>, ApiError> {
         let repo = tx.repo::<team::Entity>();
-        let pattern = format!(
-            "%{}%",
-            kernel::http::list::escape_like(&query.to_lowercase())
-        );
-        let mut select = repo.find().filter(
-            Expr::expr(Func::lower(Expr::col(team::Column::Name)))
-                .like(LikeExpr::new(pattern).escape('\\')),
-        );
-        if let Some(visible) = visible(ctx, tx, caller).await? {
-            select = select.filter(visible);
-        }
+        let select = match which {
+            Documents::Ids(ids) => repo.find().filter(team::Column::Id.is_in(ids.to_vec())),
+            Documents::After { after, limit } => repo
+                .find()
+                .apply_if(after, |q, id| q.filter(team::Column::Id.gt(id)))
+                .order_by_asc(team::Column::Id)
+                .limit(limit),
+        };
         Ok(select
-            .order_by_asc(team::Column::Name)
-            .limit(limit)
             .all(repo.conn())
             .await?
             .into_iter()
-            .map(summary)
+            .map(|t| SearchDocument {
+                id: t.id,
+                title: t.name,
+                body: t.description.unwrap_or_default(),
+            })
             .collect())
     }
 

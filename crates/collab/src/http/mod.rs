@@ -5,9 +5,12 @@ mod comments;
 mod links;
 mod notes;
 mod onboarding;
+mod search;
 mod tags;
+mod trash;
 
 pub(crate) use activity::Record;
+pub(crate) use trash::PurgeExpired;
 
 /// Publishes `event` in the request's transaction, acted by its caller.
 async fn publish<E: kernel::events::Event>(
@@ -28,4 +31,6 @@ pub(crate) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfi
     comments::configure(cfg);
     onboarding::configure(cfg);
     activity::configure(cfg);
+    trash::configure(cfg);
+    search::configure(cfg);
 }

@@ -5,13 +5,7 @@ use kernel::sea_orm::ConnectionTrait;
 use serde_json::json;
 use testkit::db_test;
 
-use crate::support::{cell, id, org, user};
-
-/// Delivers every pending event to its subscribers (dispatch is off in test cells).
-async fn deliver(cell: &crate::support::Cell) -> anyhow::Result<()> {
-    while cell.ctx.events().dispatch_once(&cell.ctx).await? > 0 {}
-    Ok(())
-}
+use crate::support::{cell, deliver, id, org, user};
 
 db_test!(
     async fn activity_keeps_what_happened_to_each_entity(db) {

@@ -6,5 +6,7 @@ mod comments;
 mod links;
 mod notes;
 mod onboarding;
+mod search;
 mod support;
 mod tags;
+mod trash;

@@ -278,11 +278,7 @@ impl<P: Permission, M: Mode> Scoped<P, M> {
         ctx: &CellContext,
         object_id: Option<&str>,
     ) -> Result<(), ApiError> {
-        let object = object_of::<Q>(self.tx.org_id(), object_id.map(str::to_owned))?;
-        match check::<Q>(ctx, &self.tx, &self.caller, &object).await? {
-            true => Ok(()),
-            false => Err(refusal::<Q>(ctx, &self.tx, &self.caller, &object).await?),
-        }
+        require::<Q>(ctx, &self.tx, &self.caller, object_id).await
     }
 
     /// Checks `P` for `caller` outside an HTTP handler (another extractor, a job acting for a
@@ -364,6 +360,22 @@ fn object_of<P: Permission>(org: Uuid, given: Option<String>) -> Result<String, 
             P::NAMESPACE,
             P::PERMISSION
         ))),
+    }
+}
+
+/// Answers `P`'s refusal unless `caller` holds it (on the org, or on `object_id`), read in
+/// `tx`: for code that acts for a caller outside a handler's signature (an entity loader asked
+/// to restore one of its rows).
+pub async fn require<P: Permission>(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    caller: &Caller,
+    object_id: Option<&str>,
+) -> Result<(), ApiError> {
+    let object = object_of::<P>(tx.org_id(), object_id.map(str::to_owned))?;
+    match check::<P>(ctx, tx, caller, &object).await? {
+        true => Ok(()),
+        false => Err(refusal::<P>(ctx, tx, caller, &object).await?),
     }
 }
 

@@ -168,12 +168,17 @@ pub(crate) async fn update(
     Ok(HttpResponse::Ok().json(Item::from(row)))
 }
 
-/// Deletes an item (admins and owners).
+/// Moves an item to the trash (admins and owners); `/trash` restores it within 30 days.
 #[utoipa::path(tag = TAG, responses(
     (status = 204), (status = 401), (status = 403), (status = 404)))]
 #[delete("/items/{id}")]
-pub(crate) async fn remove(tx: DeleteItems, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
-    service::delete(&tx, id.into_inner()).await?;
+pub(crate) async fn remove(
+    ctx: CellContext,
+    tx: DeleteItems,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let by = tx.caller().user_id;
+    service::delete(&ctx, &tx, by, id.into_inner()).await?;
     tx.commit().await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,6 +1,7 @@
 //! Items end to end: what each role may do, that another org's items are out of reach, that
 //! bad input is refused with the field named, and that events are published.
 
+use kernel::sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
 use testkit::db_test;
 
@@ -165,6 +166,90 @@ db_test!(
             .post(&format!("/api/v1/items/{}/notes", ids[0]), Some(&member), json!({"body": "First!"}))
             .await?;
         assert_eq!((status, &note["entity_type"]), (201, &json!("template_item")), "{note}");
+        Ok(())
+    }
+);
+
+db_test!(
+    async fn a_deleted_item_waits_in_the_trash_and_search_follows_it(db) {
+        let cell = cell(&db).await?;
+        let acme = org(&cell, "Acme").await?;
+        let globex = org(&cell, "Globex").await?;
+        let owner = user(&cell, "owner@acme.test", acme, "owner").await?;
+        let member = user(&cell, "member@acme.test", acme, "member").await?;
+        let outsider = user(&cell, "owner@globex.test", globex, "owner").await?;
+        let deliver = || async {
+            while cell.ctx.events().dispatch_once(&cell.ctx).await? > 0 {}
+            anyhow::Ok(())
+        };
+        let (_, item) = cell
+            .post("/api/v1/items", Some(&member), json!({"name": "Ship the rocket", "notes": "launch window"}))
+            .await?;
+        let id = item["id"].as_str().unwrap_or_default().to_owned();
+        deliver().await?;
+        let titles = |results: &serde_json::Value| results["groups"][0]["results"].as_array().into_iter().flatten().map(|r| r["title"].clone()).collect::<Vec<_>>();
+        let (status, results) = cell.get("/api/v1/search?q=rocket", Some(&member)).await?;
+        assert_eq!(status, 200, "{results}");
+        assert_eq!(titles(&results), vec![json!("Ship the rocket")], "{results}");
+        let (_, results) = cell.get("/api/v1/search?q=launch", Some(&member)).await?;
+        assert_eq!(results["groups"][0]["type"], "template_item", "found by its notes: {results}");
+        let (_, results) = cell.get("/api/v1/search?q=rocket", Some(&outsider)).await?;
+        assert_eq!(results["total"], 0, "never another org's: {results}");
+
+        // Deleted: gone from the list, the item, the counts and search; in the trash.
+        let (status, _) = cell.delete(&format!("/api/v1/items/{id}"), Some(&owner)).await?;
+        assert_eq!(status, 204);
+        deliver().await?;
+        let (_, page) = cell.get("/api/v1/items", Some(&member)).await?;
+        assert_eq!(page["meta"]["total"], 0, "{page}");
+        let (_, results) = cell.get("/api/v1/search?q=rock", Some(&member)).await?;
+        assert_eq!(results["total"], 0, "{results}");
+        let (_, trash) = cell.get("/api/v1/trash?type=template_item", Some(&member)).await?;
+        assert_eq!(trash["data"][0]["id"], json!(id), "{trash}");
+        let (_, theirs) = cell.get("/api/v1/trash", Some(&outsider)).await?;
+        assert_eq!(theirs["data"], json!([]));
+        assert_eq!(cell.events("template.item.deleted").await?.len(), 1);
+
+        // Restoring asks what deleting asks (admins); then it is back everywhere.
+        let restore = format!("/api/v1/trash/{id}/restore?type=template_item");
+        let (status, body) = cell.post(&restore, Some(&member), json!({})).await?;
+        assert_eq!(status, 403, "{body}");
+        let (status, body) = cell.post(&restore, Some(&owner), json!({})).await?;
+        assert_eq!((status, &body["title"]), (200, &json!("Ship the rocket")), "{body}");
+        deliver().await?;
+        let (_, page) = cell.get("/api/v1/items", Some(&member)).await?;
+        assert_eq!(page["meta"]["total"], 1, "{page}");
+        let (_, results) = cell.get("/api/v1/search?q=rocke", Some(&member)).await?;
+        assert_eq!(titles(&results), vec![json!("Ship the rocket")], "{results}");
+        assert_eq!(cell.events("template.item.restored").await?.len(), 1);
+
+        // A month in the trash, and the daily purge deletes it for good (across orgs, as the
+        // system context: the table's policy admits it).
+        let (status, _) = cell.delete(&format!("/api/v1/items/{id}"), Some(&owner)).await?;
+        assert_eq!(status, 204);
+        let (_, keep) = cell.post("/api/v1/items", Some(&outsider), json!({"name": "Theirs"})).await?;
+        cell.delete(&format!("/api/v1/items/{}", keep["id"].as_str().unwrap_or_default()), Some(&outsider)).await?;
+        let tx = cell.ctx.db().tenant(acme).await?;
+        let long_ago = chrono::Utc::now() - chrono::Duration::days(31);
+        let conn = tx.unscoped();
+        conn.execute_raw(Statement::from_sql_and_values(
+            conn.get_database_backend(),
+            "UPDATE template_items SET deleted_at = $1 WHERE org_id = $2",
+            [long_ago.into(), acme.into()],
+        ))
+        .await?;
+        cell.ctx.jobs().enqueue(conn, "collab.purge_trash", Some(acme), json!({})).await?;
+        tx.commit().await?;
+        assert_eq!(cell.ctx.jobs().run_once(&cell.ctx).await?, 1);
+        let (_, trash) = cell.get("/api/v1/trash", Some(&owner)).await?;
+        assert_eq!(trash["data"], json!([]), "purged: {trash}");
+        let (status, _) = cell.post(&restore, Some(&owner), json!({})).await?;
+        assert_eq!(status, 404);
+        let (_, theirs) = cell.get("/api/v1/trash", Some(&outsider)).await?;
+        assert_eq!(theirs["data"].as_array().map(Vec::len), Some(1), "a day in the trash: kept");
+        let purged = cell.events("entity.purged").await?;
+        assert_eq!(purged.len(), 1, "{purged:?}");
+        assert_eq!(purged[0]["entity_id"], json!(id));
         Ok(())
     }
 );

@@ -18,7 +18,7 @@ pub async fn cell(db: &TestDb) -> anyhow::Result<Cell> {
         db,
         TOML,
         vec![
-            Box::new(collab::Collab),
+            Box::new(collab::Collab::default()),
             Box::new(template::Template::default()),
         ],
     )
