@@ -120,6 +120,26 @@ pub(crate) async fn visible(
     Ok(out)
 }
 
+/// 403 unless the caller may link `key` (an entity they see), as its module decides.
+pub(crate) async fn may_link(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    caller: &Caller,
+    key: &EntityKey,
+) -> Result<(), ApiError> {
+    let allowed = match ctx.entity_loader(&key.kind) {
+        Some(loader) => loader.may_link(ctx, tx, caller, key.id).await?,
+        None => false,
+    };
+    match allowed {
+        true => Ok(()),
+        false => Err(
+            ApiError::forbidden(format!("you may not link this {}", key.kind))
+                .with_details(serde_json::json!({ "entity": key })),
+        ),
+    }
+}
+
 /// Every entity of `keys`, if the caller may see them all; 404 naming the ones they may not.
 pub(crate) async fn all_visible(
     ctx: &CellContext,

@@ -25,22 +25,15 @@ const MAX_TERM_CHARS: usize = 64;
 const BATCH: u64 = 500;
 
 /// The words of a query, lower case: letters and digits, everything else separates. Each word
-/// matches as a prefix (type-ahead: `acm` finds `Acme`); all must match. 422 when there is
-/// none.
-pub(crate) fn terms(query: &str) -> Result<Vec<String>, ApiError> {
-    let words: Vec<String> = query
+/// matches as a prefix (type-ahead: `acm` finds `Acme`); all must match. A query of no word
+/// (`?!`) has none, and finds nothing.
+pub(crate) fn terms(query: &str) -> Vec<String> {
+    query
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .take(MAX_TERMS)
         .map(|w| w.to_lowercase().chars().take(MAX_TERM_CHARS).collect())
-        .collect();
-    match words.is_empty() {
-        true => Err(ApiError::validation(
-            "q",
-            "has no letter or digit to search for",
-        )),
-        false => Ok(words),
-    }
+        .collect()
 }
 
 /// The best `limit` candidates for `terms` in `tx`'s org, best first, as (type, id); only of
@@ -51,6 +44,9 @@ pub(crate) async fn candidates(
     types: Option<&[String]>,
     limit: u64,
 ) -> Result<Vec<(String, Uuid)>, ApiError> {
+    if terms.is_empty() {
+        return Ok(Vec::new());
+    }
     // unscoped: a full-text query per backend, its org bound as the first value
     let conn = tx.unscoped();
     let backend = conn.get_database_backend();

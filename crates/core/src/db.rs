@@ -779,6 +779,23 @@ impl<'a, E: TenantEntity> Repo<'a, E> {
         self.txn
     }
 
+    /// The rows an entity loader's `documents` names: those of `Ids`, or a page in id order
+    /// after `After`'s id (what a search index rebuild pages through). Trashed rows left out.
+    pub fn find_documents(&self, which: crate::module::Documents<'_>) -> Result<Select<E>, DbErr> {
+        use sea_orm::{QueryOrder, QuerySelect};
+        let id = id_column::<E>()?;
+        Ok(match which {
+            crate::module::Documents::Ids(ids) => self.find().filter(id.is_in(ids.to_vec())),
+            crate::module::Documents::After { after, limit } => {
+                let mut select = self.find();
+                if let Some(after) = after {
+                    select = select.filter(id.gt(after));
+                }
+                select.order_by_asc(id).limit(limit)
+            }
+        })
+    }
+
     /// Moves one row of this org to the trash (`deleted_at = now`); whether it was there to
     /// move. Only for a soft-deleted table.
     pub async fn trash(&self, id: Uuid) -> Result<bool, DbErr> {

@@ -272,8 +272,27 @@ pub trait EntityLoader: Send + Sync {
         ids: &[Uuid],
     ) -> Result<Vec<EntitySummary>, crate::ApiError>;
 
-    /// How many entities of this type `tx`'s org holds (those in the trash left out).
-    async fn count(&self, ctx: &CellContext, tx: &crate::TenantTx) -> Result<u64, crate::ApiError>;
+    /// How many entities of this type in `tx`'s org `caller` may see (those in the trash left
+    /// out).
+    async fn count(
+        &self,
+        ctx: &CellContext,
+        tx: &crate::TenantTx,
+        caller: &crate::http::Caller,
+    ) -> Result<u64, crate::ApiError>;
+
+    /// Whether `caller`, who sees entity `id`, may also link it to another entity (collab's
+    /// `POST /links`, which already admits only members and up). The default: whoever sees it.
+    /// A module whose records have their own sharing answers its `link` (or edit) rule here.
+    async fn may_link(
+        &self,
+        _ctx: &CellContext,
+        _tx: &crate::TenantTx,
+        _caller: &crate::http::Caller,
+        _id: Uuid,
+    ) -> Result<bool, crate::ApiError> {
+        Ok(true)
+    }
 
     /// What search indexes of the entities `which` names in `tx`'s org (those in the trash left
     /// out): title and body text. The default, none, keeps the type out of search. Search

@@ -8,7 +8,7 @@ use kernel::http::{AdministerOrg, Caller};
 use kernel::module::{
     Documents, EntityLoader, EntityRef, EntitySummary, EntityTrash, SearchDocument, Trashed,
 };
-use kernel::sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
+use kernel::sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
 use kernel::{ApiError, CellContext, TenantTx};
 use uuid::Uuid;
 
@@ -59,7 +59,12 @@ impl EntityLoader for Items {
         Ok(rows.into_iter().map(summary).collect())
     }
 
-    async fn count(&self, _ctx: &CellContext, tx: &TenantTx) -> Result<u64, ApiError> {
+    async fn count(
+        &self,
+        _ctx: &CellContext,
+        tx: &TenantTx,
+        _caller: &Caller,
+    ) -> Result<u64, ApiError> {
         Ok(tx.repo::<item::Entity>().count().await?)
     }
 
@@ -71,14 +76,7 @@ impl EntityLoader for Items {
         which: Documents<'_>,
     ) -> Result<Vec<SearchDocument>, ApiError> {
         let repo = tx.repo::<item::Entity>();
-        let select = match which {
-            Documents::Ids(ids) => repo.find().filter(item::Column::Id.is_in(ids.to_vec())),
-            Documents::After { after, limit } => repo
-                .find()
-                .apply_if(after, |q, id| q.filter(item::Column::Id.gt(id)))
-                .order_by_asc(item::Column::Id)
-                .limit(limit),
-        };
+        let select = repo.find_documents(which)?;
         let rows = select.all(repo.conn()).await?;
         Ok(rows
             .into_iter()

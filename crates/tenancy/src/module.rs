@@ -7,7 +7,7 @@ use kernel::module::{
     Documents, EntityLoader, EntitySummary, ModuleSettings, OnboardingStep, SearchDocument,
     StepCheck,
 };
-use kernel::sea_orm::{ColumnTrait, Condition, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
+use kernel::sea_orm::{ColumnTrait, Condition, QueryFilter};
 use kernel::{ApiError, CellContext, PlatformModule, TenantTx};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -195,14 +195,7 @@ impl EntityLoader for Teams {
         which: Documents<'_>,
     ) -> Result<Vec<SearchDocument>, ApiError> {
         let repo = tx.repo::<team::Entity>();
-        let select = match which {
-            Documents::Ids(ids) => repo.find().filter(team::Column::Id.is_in(ids.to_vec())),
-            Documents::After { after, limit } => repo
-                .find()
-                .apply_if(after, |q, id| q.filter(team::Column::Id.gt(id)))
-                .order_by_asc(team::Column::Id)
-                .limit(limit),
-        };
+        let select = repo.find_documents(which)?;
         Ok(select
             .all(repo.conn())
             .await?
@@ -215,7 +208,18 @@ impl EntityLoader for Teams {
             .collect())
     }
 
-    async fn count(&self, _ctx: &CellContext, tx: &TenantTx) -> Result<u64, ApiError> {
-        Ok(tx.repo::<team::Entity>().count().await?)
+    /// Private teams count only for those who see them.
+    async fn count(
+        &self,
+        ctx: &CellContext,
+        tx: &TenantTx,
+        caller: &Caller,
+    ) -> Result<u64, ApiError> {
+        let repo = tx.repo::<team::Entity>();
+        let mut select = repo.find();
+        if let Some(visible) = visible(ctx, tx, caller).await? {
+            select = select.filter(visible);
+        }
+        Ok(kernel::sea_orm::PaginatorTrait::count(select, repo.conn()).await?)
     }
 }

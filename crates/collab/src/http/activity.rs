@@ -28,12 +28,17 @@ pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfi
     cfg.service(of_entity).service(of_org);
 }
 
-/// Stores each event as an entry of its entity's activity (idempotent on the event id).
+/// Stores each event about an entity some module declares (a loader) as an entry of its
+/// activity (idempotent on the event id). Events about anything else (a user mentioned, a
+/// deleted tag, an ingested signal) are no one's feed: they are not kept.
 pub(crate) struct Record;
 
 #[kernel::async_trait::async_trait]
 impl EventHandler for Record {
     async fn handle(&self, ctx: &CellContext, event: &DomainEvent) -> anyhow::Result<()> {
+        if ctx.entity_loader(&event.entity.kind).is_none() {
+            return Ok(());
+        }
         let tx = ctx.db().tenant(event.org_id).await?;
         let repo = tx.repo::<activity::Entity>();
         if repo.get(event.id).await?.is_none() {
@@ -153,12 +158,7 @@ async fn page(
     mut select: Select<activity::Entity>,
     cursor: &Cursor,
 ) -> Result<(Vec<activity::Model>, Option<Uuid>), ApiError> {
-    let limit = cursor.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::invalid_query(format!(
-            "`limit` is from 1 to {MAX_LIMIT}"
-        )));
-    }
+    let limit = super::limit(cursor.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     if let Some(before) = cursor.before {
         select = select.filter(activity::Column::Id.lt(before));
     }

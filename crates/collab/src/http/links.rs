@@ -101,8 +101,9 @@ async fn shown(
         .collect())
 }
 
-/// Links two entities the caller may see (members and up): 201, or 200 with the link that
-/// exists already. Either end unseen is 404, naming it in `details.missing`.
+/// Links two entities the caller may see (members and up) and may link (each entity's module
+/// decides; 403 naming the end): 201, or 200 with the link that exists already. Either end
+/// unseen is 404, naming it in `details.missing`.
 #[utoipa::path(tag = TAG, request_body = NewLink, responses(
     (status = 200, body = Link), (status = 201, body = Link), (status = 401), (status = 403),
     (status = 404), (status = 422)))]
@@ -127,6 +128,9 @@ pub(crate) async fn create(
         &[body.source.clone(), body.target.clone()],
     )
     .await?;
+    for end in [&body.source, &body.target] {
+        entities::may_link(&ctx, &tx, tx.caller(), end).await?;
+    }
     let repo = tx.repo::<link::Entity>();
     let existing = repo
         .find()
@@ -407,14 +411,16 @@ pub(crate) async fn resolve(
     Ok(HttpResponse::Ok().json(found))
 }
 
-/// How many entities of each collection the org holds (`{"teams": 3, "items": 12}`).
+/// How many entities of each collection the org holds that the caller may see
+/// (`{"teams": 3, "items": 12}`).
 #[utoipa::path(tag = "entities", responses(
     (status = 200, body = BTreeMap<String, u64>), (status = 401), (status = 403)))]
 #[get("/counts")]
 pub(crate) async fn counts(ctx: CellContext, tx: ReadEntities) -> ApiResult<HttpResponse> {
     let mut out = BTreeMap::new();
     for loader in ctx.entity_loaders() {
-        out.insert(loader.collection(), loader.count(&ctx, &tx).await?);
+        let seen = loader.count(&ctx, &tx, tx.caller()).await?;
+        out.insert(loader.collection(), seen);
     }
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(out))

@@ -24,6 +24,17 @@ async fn publish<E: kernel::events::Event>(
 }
 pub(crate) use tags::ByTags;
 
+/// A page's `limit` query parameter: `default` when absent, 400 outside `1..=max`.
+fn limit(given: Option<u64>, default: u64, max: u64) -> Result<u64, kernel::ApiError> {
+    let limit = given.unwrap_or(default);
+    match (1..=max).contains(&limit) {
+        true => Ok(limit),
+        false => Err(kernel::ApiError::invalid_query(format!(
+            "`limit` is from 1 to {max}"
+        ))),
+    }
+}
+
 pub(crate) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     tags::configure(cfg);
     notes::configure(cfg);

@@ -50,7 +50,7 @@ pub struct SearchQuery {
     #[serde(rename = "type")]
     #[param(
         rename = "type",
-        pattern = r"^[a-z][a-z0-9_]*(,[a-z][a-z0-9_]*)*$",
+        pattern = r"^[a-z][a-z0-9_]{0,63}(,[a-z][a-z0-9_]{0,63}){0,9}$",
         max_length = 640
     )]
     pub types: Option<String>,
@@ -92,7 +92,7 @@ async fn find(
     types: Option<&[String]>,
     limit: u64,
 ) -> Result<SearchResults, ApiError> {
-    let terms = crate::search::terms(q)?;
+    let terms = crate::search::terms(q);
     // Some candidates may be hidden from the caller: ask for more than will be shown.
     let candidates = crate::search::candidates(tx, &terms, types, limit * 4).await?;
     let mut by_type: BTreeMap<&str, Vec<Uuid>> = BTreeMap::new();
@@ -146,12 +146,7 @@ pub(crate) async fn search(
     q: web::Query<SearchQuery>,
 ) -> ApiResult<HttpResponse> {
     let (query, types) = query_of(&q.q, q.types.as_deref())?;
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::invalid_query(format!(
-            "`limit` is from 1 to {MAX_LIMIT}"
-        )));
-    }
+    let limit = super::limit(q.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let (caller, tx) = tx.into_parts();
     let cache = ctx.cache().org(tx.org_id());
     let key = format!(
@@ -296,7 +291,10 @@ pub struct NewSavedSearch {
     pub q: String,
     /// Entity types, comma-separated; all when absent.
     #[serde(rename = "type")]
-    #[schema(pattern = r"^[a-z][a-z0-9_]*(,[a-z][a-z0-9_]*)*$", max_length = 640)]
+    #[schema(
+        pattern = r"^[a-z][a-z0-9_]{0,63}(,[a-z][a-z0-9_]{0,63}){0,9}$",
+        max_length = 640
+    )]
     #[garde(skip)]
     pub types: Option<String>,
 }
@@ -332,7 +330,6 @@ pub(crate) async fn save(
     let ValidJson(body) = body;
     let name = trimmed("name", &body.name, 100)?;
     let (q, _) = query_of(&body.q, body.types.as_deref())?;
-    crate::search::terms(&q)?;
     let user = tx.caller().user_id;
     let repo = tx.repo::<saved_search::Entity>();
     let held = repo
@@ -379,12 +376,7 @@ pub(crate) async fn run_saved(
     id: web::Path<Uuid>,
     q: web::Query<RunSaved>,
 ) -> ApiResult<HttpResponse> {
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::invalid_query(format!(
-            "`limit` is from 1 to {MAX_LIMIT}"
-        )));
-    }
+    let limit = super::limit(q.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let s = own_saved(&tx, tx.caller().user_id, id.into_inner()).await?;
     let types = super::trash::types_param(s.types.as_deref())?;
     let results = find(&ctx, &tx, tx.caller(), &s.query, types.as_deref(), limit).await?;

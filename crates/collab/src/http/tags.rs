@@ -488,29 +488,31 @@ impl kernel::http::list::TagFilter for ByTags {
         names: &[String],
     ) -> kernel::sea_orm::sea_query::SimpleExpr {
         use kernel::sea_orm::sea_query::{Expr, ExprTrait, Query};
-        let (uses, tags) = (entity_tag::Entity, tag::Entity);
-        let carriers = Query::select()
-            .column((uses, entity_tag::Column::EntityId))
-            .from(uses)
-            .inner_join(
-                tags,
-                Expr::col((tags, tag::Column::OrgId))
-                    .equals((uses, entity_tag::Column::OrgId))
-                    .and(
-                        Expr::col((tags, tag::Column::Id))
-                            .equals((uses, entity_tag::Column::TagId)),
-                    ),
-            )
-            .and_where(Expr::col((uses, entity_tag::Column::OrgId)).eq(org))
-            .and_where(Expr::col((uses, entity_tag::Column::EntityType)).eq(entity_type))
-            .and_where(Expr::col((tags, tag::Column::NameKey)).is_in(names.iter().cloned()))
-            .group_by_col((uses, entity_tag::Column::EntityId))
-            .and_having(
-                Expr::col((uses, entity_tag::Column::TagId))
-                    .count()
-                    .eq(names.len() as i64),
-            )
-            .to_owned();
-        id.in_subquery(carriers)
+        // One semi-join per name (names are unique per org): the planner estimates each from
+        // the index, where a GROUP BY … HAVING count = n hid the row count from it (2.5× the
+        // untagged list on 100 000 rows; this is 1.5×, scripts/bench-collab.sh).
+        let carriers = |name: &String| {
+            let tag = Query::select()
+                .column(tag::Column::Id)
+                .from(tag::Entity)
+                .and_where(Expr::col(tag::Column::OrgId).eq(org))
+                .and_where(Expr::col(tag::Column::NameKey).eq(name.clone()))
+                .to_owned();
+            Query::select()
+                .column(entity_tag::Column::EntityId)
+                .from(entity_tag::Entity)
+                .and_where(Expr::col(entity_tag::Column::OrgId).eq(org))
+                .and_where(Expr::col(entity_tag::Column::EntityType).eq(entity_type))
+                .and_where(Expr::col(entity_tag::Column::TagId).in_subquery(tag))
+                .to_owned()
+        };
+        let mut names: Vec<&String> = names.iter().collect();
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .map(|name| id.clone().in_subquery(carriers(name)))
+            .reduce(ExprTrait::and)
+            .unwrap_or_else(|| Expr::value(true))
     }
 }

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use actix_web::{HttpResponse, delete, get, post, web};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use kernel::http::Caller;
 use kernel::module::{EntityLoader, EntitySummary, EntityTrash, JobHandler, Trashed};
 use kernel::sea_orm::ColumnTrait;
@@ -41,12 +41,14 @@ pub struct TrashQuery {
     #[serde(rename = "type")]
     #[param(
         rename = "type",
-        pattern = r"^[a-z][a-z0-9_]*(,[a-z][a-z0-9_]*)*$",
+        pattern = r"^[a-z][a-z0-9_]{0,63}(,[a-z][a-z0-9_]{0,63}){0,9}$",
         max_length = 640
     )]
     pub types: Option<String>,
-    /// The cursor: `<deleted_at>_<id>` as a page's `next_before` gives it.
-    #[param(max_length = 100)]
+    /// The cursor: a page's `next_before` (`<deleted_at in µs since 1970>_<id>`).
+    #[param(
+        pattern = r"^[0-9]{1,16}_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     pub before: Option<String>,
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
@@ -75,15 +77,22 @@ pub(crate) fn types_param(types: Option<&str>) -> Result<Option<Vec<String>>, Ap
 }
 
 fn cursor_of(t: &Trashed) -> String {
-    let at = t.deleted_at.to_rfc3339_opts(SecondsFormat::Micros, true);
-    format!("{at}_{}", t.summary.entity.id)
+    format!(
+        "{}_{}",
+        t.deleted_at.timestamp_micros(),
+        t.summary.entity.id
+    )
 }
 
 fn parse_cursor(before: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
     let bad = || ApiError::invalid_query("`before` is a page's `next_before`");
-    let (at, id) = before.rsplit_once('_').ok_or_else(bad)?;
-    let at = DateTime::parse_from_rfc3339(at).map_err(|_| bad())?;
-    Ok((at.with_timezone(&Utc), id.parse().map_err(|_| bad())?))
+    let (at, id) = before.split_once('_').ok_or_else(bad)?;
+    let at = at
+        .parse::<i64>()
+        .ok()
+        .and_then(DateTime::from_timestamp_micros)
+        .ok_or_else(bad)?;
+    Ok((at, id.parse().map_err(|_| bad())?))
 }
 
 /// The trash loaders of the cell, only those of `types` when given.
@@ -105,12 +114,7 @@ pub(crate) async fn list(
     tx: ReadTrash,
     q: web::Query<TrashQuery>,
 ) -> ApiResult<HttpResponse> {
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::invalid_query(format!(
-            "`limit` is from 1 to {MAX_LIMIT}"
-        )));
-    }
+    let limit = super::limit(q.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let types = types_param(q.types.as_deref())?;
     let before = q.before.as_deref().map(parse_cursor).transpose()?;
     // Each type's newest `limit + 1`, merged: the page, and whether there is more.

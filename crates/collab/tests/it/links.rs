@@ -91,7 +91,16 @@ db_test!(
         let (status, none) = cell.post("/api/v1/resolve", Some(&member), json!({"type": "gadget", "ids": [sales]})).await?;
         assert_eq!((status, none), (200, json!([])));
         let (status, counts) = cell.get("/api/v1/counts", Some(&viewer)).await?;
-        assert_eq!((status, &counts["widgets"], &counts["teams"]), (200, &json!(2), &json!(2)), "{counts}");
+        assert_eq!((status, &counts["widgets"], &counts["teams"]), (200, &json!(2), &json!(1)), "the private team is not counted for them: {counts}");
+        let (_, counts) = cell.get("/api/v1/counts", Some(&owner)).await?;
+        assert_eq!(counts["teams"], json!(2), "{counts}");
+
+        // A module may refuse a link to an entity the caller sees (its `link` rule): 403.
+        let locked = uuid::Uuid::now_v7();
+        cell.widgets.add_named(acme, locked, "Locked safe");
+        let (status, body) = cell.post("/api/v1/links", Some(&member), link(("team", &sales), ("widget", &locked.to_string()))).await?;
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(body["error"]["details"]["entity"]["id"], json!(locked), "{body}");
         Ok(())
     }
 );

@@ -68,7 +68,9 @@ db_test!(
         assert_eq!(found(&results), vec![pair("widget", "Quarterly budget report")]);
         let (_, results) = cell.get("/api/v1/search?q=budget&limit=1", Some(&member)).await?;
         assert_eq!(results["total"], 1);
-        for bad in ["q=%21%21", "q=budget&limit=0", "q=budget&type=Team", "q=", "nothing=1"] {
+        let (status, results) = cell.get("/api/v1/search?q=%21%3F", Some(&member)).await?;
+        assert_eq!((status, &results["total"]), (200, &json!(0)), "no word, nothing found: {results}");
+        for bad in ["q=budget&limit=0", "q=budget&type=Team", "q=", "nothing=1"] {
             let (status, body) = cell.get(&format!("/api/v1/search?{bad}"), Some(&member)).await?;
             assert!(status == 400 || status == 422, "{bad}: {status} {body}");
             assert!(body["error"]["message"].is_string(), "{body}");
@@ -114,7 +116,7 @@ db_test!(
         let (status, saved) = cell.post("/api/v1/search/saved", Some(&viewer), json!({"name": " Alphas ", "q": "alpha", "type": "widget"})).await?;
         assert_eq!(status, 201, "{saved}");
         assert_eq!(saved["name"], "Alphas");
-        let (status, body) = cell.post("/api/v1/search/saved", Some(&viewer), json!({"name": "x", "q": "??"})).await?;
+        let (status, body) = cell.post("/api/v1/search/saved", Some(&viewer), json!({"name": " ", "q": "alpha"})).await?;
         assert_eq!(status, 422, "{body}");
         let run = format!("/api/v1/search/saved/{}/run", id(&saved));
         let (status, results) = cell.get(&run, Some(&viewer)).await?;

@@ -117,8 +117,25 @@ impl EntityLoader for Widgets {
             .collect())
     }
 
-    async fn count(&self, _ctx: &CellContext, tx: &TenantTx) -> Result<u64, ApiError> {
+    async fn count(
+        &self,
+        _ctx: &CellContext,
+        tx: &TenantTx,
+        _caller: &Caller,
+    ) -> Result<u64, ApiError> {
         Ok(self.live(tx.org_id()).len() as u64)
+    }
+
+    /// A widget named "Locked …" is seen by everyone and linked by no one.
+    async fn may_link(
+        &self,
+        _ctx: &CellContext,
+        tx: &TenantTx,
+        _caller: &Caller,
+        id: Uuid,
+    ) -> Result<bool, ApiError> {
+        let mine = self.live(tx.org_id());
+        Ok(!mine.get(&id).is_some_and(|w| w.name.starts_with("Locked")))
     }
 
     async fn documents(
