@@ -44,7 +44,16 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Apply pending migrations and serve HTTP until SIGTERM/SIGINT (the default).
-    Serve,
+    Serve {
+        /// What this instance runs: `api` (HTTP only), `worker` (jobs, schedules, the outbox
+        /// dispatcher; HTTP only for health and metrics) or `all`.
+        #[arg(long, value_enum)]
+        role: Option<crate::config::ServeRole>,
+        /// Apply no migration (a deployment runs `migrate up` once); refuse to start when the
+        /// database's schema is behind this binary.
+        #[arg(long)]
+        no_migrate: bool,
+    },
     /// Database migrations of the enabled modules.
     Migrate {
         #[command(subcommand)]
@@ -111,9 +120,12 @@ pub fn main(spec: CellSpec) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let command = cli.command.unwrap_or(Command::Serve);
+    let command = cli.command.unwrap_or(Command::Serve {
+        role: None,
+        no_migrate: false,
+    });
     let target = match command {
-        Command::Serve => LogTarget::Stdout,
+        Command::Serve { .. } => LogTarget::Stdout,
         _ => LogTarget::Stderr,
     };
     let _telemetry = match telemetry::init(&config.telemetry, config.mode(), config.name(), target)
@@ -160,6 +172,19 @@ fn load_config(
     if let Some(bind) = &cli.bind {
         overrides.push(("http.bind".into(), bind.clone()));
     }
+    if let Some(Command::Serve { role, no_migrate }) = &cli.command {
+        if let Some(role) = role {
+            let name = match role {
+                crate::config::ServeRole::Api => "api",
+                crate::config::ServeRole::Worker => "worker",
+                crate::config::ServeRole::All => "all",
+            };
+            overrides.push(("serve.role".into(), name.into()));
+        }
+        if *no_migrate {
+            overrides.push(("serve.migrate".into(), "false".into()));
+        }
+    }
     let sources = Sources {
         file: Some(file),
         env: None,
@@ -174,7 +199,7 @@ async fn run(
     linked: Vec<Box<dyn PlatformModule>>,
 ) -> ExitCode {
     match command {
-        Command::Serve => {
+        Command::Serve { .. } => {
             let app = match Application::build(config, linked).await {
                 Ok(app) => app,
                 Err(e) => {

@@ -86,6 +86,52 @@ pub struct CellConfig {
     pub rate_limit: crate::ratelimit::RateLimitSection,
     #[serde(default)]
     pub jobs: JobsSection,
+    #[serde(default)]
+    pub serve: ServeSection,
+}
+
+/// What this instance of the cell does (`serve --role …`, `--no-migrate`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeSection {
+    pub role: ServeRole,
+    /// Apply pending migrations before serving. With `false` (a deployment runs `migrate up`
+    /// once, as its own task), an instance refuses a database whose schema is behind it.
+    pub migrate: bool,
+}
+
+impl Default for ServeSection {
+    fn default() -> Self {
+        Self {
+            role: ServeRole::All,
+            migrate: true,
+        }
+    }
+}
+
+/// The parts of the cell an instance runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ServeRole {
+    /// HTTP only: no jobs, schedules or outbox dispatcher.
+    Api,
+    /// Jobs, schedules and the outbox dispatcher; HTTP only for health and metrics.
+    Worker,
+    /// Both (one instance, or the embedded default).
+    #[default]
+    All,
+}
+
+impl ServeRole {
+    /// Whether this instance runs jobs, schedules and the outbox dispatcher.
+    pub fn works(self) -> bool {
+        self != Self::Api
+    }
+
+    /// Whether this instance serves the API (a worker answers only health and metrics).
+    pub fn serves_api(self) -> bool {
+        self != Self::Worker
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

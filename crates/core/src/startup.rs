@@ -26,6 +26,10 @@ pub enum StartupError {
     Services(String),
     #[error("cannot listen on {0}")]
     Bind(String),
+    #[error(
+        "the database's schema is behind this cell: {pending} migration(s) pending, first `{first}`; run `migrate up` (serving with --no-migrate)"
+    )]
+    Behind { pending: usize, first: String },
     #[error("module `{module}` failed to get ready: {error:#}")]
     Module {
         module: &'static str,
@@ -57,9 +61,28 @@ pub async fn prepare(
     log_modules(&config, &modules);
     // Migrations run as the URL's user (the owner); the cell then serves as the app role.
     let owner = Db::connect(&config).await?;
-    let applied = cell_migrations::up(owner.conn(), &migration_plan(&modules)).await?;
-    tracing::info!(applied = applied.len(), "migrations up to date");
-    grant_app_role(&owner, &config).await?;
+    let plan = migration_plan(&modules);
+    match config.serve.migrate {
+        true => {
+            let applied = cell_migrations::up(owner.conn(), &plan).await?;
+            tracing::info!(applied = applied.len(), "migrations up to date");
+            grant_app_role(&owner, &config).await?;
+        }
+        false => {
+            let pending: Vec<String> = cell_migrations::status(owner.conn(), &plan)
+                .await?
+                .into_iter()
+                .filter(|m| m.applied_at.is_none())
+                .map(|m| format!("{} {}", m.module, m.name))
+                .collect();
+            if let Some(first) = pending.first() {
+                return Err(StartupError::Behind {
+                    pending: pending.len(),
+                    first: first.clone(),
+                });
+            }
+        }
+    }
     let db = match &config.database.app_role {
         Some(role) => {
             owner.close().await;

@@ -89,22 +89,33 @@ impl Application {
         });
         let shutdown = http.shutdown_timeout;
         let app_ctx = ctx.clone();
-        let server =
-            HttpServer::new(move || cell_app(app_ctx.clone(), openapi.clone(), allowed.clone()))
-                .listen(listener)
-                .map_err(|e| StartupError::Bind(e.to_string()))?
-                .workers(workers)
-                .shutdown_timeout(shutdown)
-                .disable_signals()
-                .run();
+        let role = ctx.config().serve.role;
+        // The two apps are different types: the same server settings around each.
+        macro_rules! server {
+            ($app:expr) => {
+                HttpServer::new($app)
+                    .listen(listener)
+                    .map_err(|e| StartupError::Bind(e.to_string()))?
+                    .workers(workers)
+                    .shutdown_timeout(shutdown)
+                    .disable_signals()
+                    .run()
+            };
+        }
+        let server = match role.serves_api() {
+            true => server!(move || cell_app(app_ctx.clone(), openapi.clone(), allowed.clone())),
+            // A worker answers health and metrics only (its load balancer and scraper).
+            false => server!(move || worker_app(app_ctx.clone())),
+        };
         tracing::info!(
             cell = ctx.config().name(),
             address = %format!("{}:{port}", ctx.config().http.bind),
+            role = ?role,
             "listening"
         );
         let stop = tokio_util::sync::CancellationToken::new();
         let mut background = Vec::new();
-        if ctx.config().events.dispatch {
+        if ctx.config().events.dispatch && role.works() {
             let (events, ctx, stop) = (ctx.events().clone(), ctx.clone(), stop.clone());
             background.push(tokio::spawn(async move { events.run(ctx, stop).await }));
         }
@@ -114,7 +125,7 @@ impl Application {
                 async move { signals.listen(ctx.db(), stop).await },
             ));
         }
-        if ctx.config().jobs.run {
+        if ctx.config().jobs.run && role.works() {
             let (jobs, ctx, stop) = (ctx.jobs().clone(), ctx.clone(), stop.clone());
             background.push(tokio::spawn(async move { jobs.run(ctx, stop).await }));
         }
@@ -315,6 +326,29 @@ fn cell_app(
         .default_service(web::to(no_route))
         .wrap(from_fn(crate::audit::record_mutations))
         .wrap(from_fn(caller::identify_and_limit))
+        .wrap(from_fn(middleware::observe))
+}
+
+/// A worker's server: health and metrics, nothing of the API.
+fn worker_app(
+    ctx: CellContext,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(ctx)
+        .app_data(extract::query_config())
+        .app_data(extract::path_config())
+        .service(health::live)
+        .service(health::ready)
+        .service(web::resource("/metrics").get(metrics))
+        .default_service(web::to(no_route))
         .wrap(from_fn(middleware::observe))
 }
 
