@@ -464,3 +464,90 @@ async fn every_route_declares_its_way_in() -> anyhow::Result<()> {
     );
     testkit::assert_access_documented("suite", &lines)
 }
+
+/// The image's contract as the Dockerfile declares it (no container engine runs on the test
+/// machines): its environment, port, data volume, entrypoint and health check, then the binary
+/// run as the image runs it.
+#[tokio::test]
+async fn the_image_contract_holds_for_the_binary() -> anyhow::Result<()> {
+    let dockerfile =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Dockerfile"))?;
+    let image = dockerfile.rsplit("\nFROM ").next().unwrap_or_default();
+    let line = |word: &str| -> String {
+        image
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{word} ")).map(str::to_owned))
+            .unwrap_or_default()
+    };
+    let env: Vec<(String, String)> = line("ENV")
+        .split_whitespace()
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        })
+        .collect();
+    let var = |k: &str| {
+        env.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        image.starts_with("gcr.io/distroless/cc-debian12:nonroot"),
+        "a distroless, non-root base"
+    );
+    assert_eq!(line("USER"), "65532:65532", "never root");
+    assert_eq!(
+        var("CELL__HTTP__PORT"),
+        line("EXPOSE"),
+        "it listens where it says"
+    );
+    assert_eq!(
+        line("VOLUME"),
+        format!("[\"{}\"]", var("CELL__CELL__DATA_DIR")),
+        "it writes to its volume"
+    );
+    assert_eq!(var("CELL__HTTP__BIND"), "0.0.0.0");
+    assert_eq!(line("ENTRYPOINT"), "[\"/cell\"]");
+    assert_eq!(line("CMD"), "[\"serve\"]");
+    assert!(
+        line("HEALTHCHECK").ends_with("CMD [\"/cell\", \"health\"]"),
+        "{}",
+        line("HEALTHCHECK")
+    );
+
+    // Run as the image runs: its environment, a volume standing in for /data, JSON logs.
+    let volume = tempfile::tempdir()?;
+    let mut envs: Vec<(&str, String)> = env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    for (k, v) in envs.iter_mut() {
+        if *k == "CELL__CELL__DATA_DIR" {
+            *v = volume.path().display().to_string();
+        }
+    }
+    let envs_ref: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let cell = CellProcess::start(BIN, &[], &envs_ref)?;
+    assert!(
+        volume.path().join("suite.db").exists(),
+        "the embedded database lives on the volume"
+    );
+    let port = cell
+        .url("")
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .to_owned();
+    let mut probe = envs_ref.clone();
+    probe.push(("CELL__HTTP__PORT", &port));
+    let healthy = run_cell(BIN, &["health"], &probe)?;
+    assert!(
+        healthy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&healthy.stderr)
+    );
+    cell.terminate()?;
+    let gone = run_cell(BIN, &["health"], &probe)?;
+    assert!(!gone.status.success(), "a stopped cell is not healthy");
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("unhealthy"));
+    Ok(())
+}

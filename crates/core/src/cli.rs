@@ -65,6 +65,9 @@ enum Command {
     CheckConfig,
     /// Print the cell's OpenAPI document.
     Openapi,
+    /// Exit 0 when a cell answers `GET /health/live` on this configuration's port on this host
+    /// (a container's health check: the image has no curl).
+    Health,
     /// The event catalogue, and deliveries parked after their last attempt.
     Events {
         #[command(subcommand)]
@@ -264,6 +267,13 @@ async fn run(
             }
             Err(e) => exit(Err(e)),
         },
+        Command::Health => match live(config.http.port) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("unhealthy: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Openapi => match module::resolve(linked, &config) {
             Ok(modules) => {
                 let doc = crate::http::openapi_document(config.name(), &modules);
@@ -416,6 +426,25 @@ async fn migrate(
     }
     .await;
     exit(result)
+}
+
+/// `GET /health/live` on 127.0.0.1:`port` over plain HTTP/1.0, answered 200 within 2 s.
+fn live(port: u16) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let timeout = std::time::Duration::from_secs(2);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut conn = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| format!("127.0.0.1:{port}: {e}"))?;
+    conn.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    conn.write_all(b"GET /health/live HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut head = [0u8; 12];
+    conn.read_exact(&mut head).map_err(|e| e.to_string())?;
+    match &head[9..12] {
+        b"200" => Ok(()),
+        status => Err(format!("status {}", String::from_utf8_lossy(status))),
+    }
 }
 
 /// Exit code of a one-shot command: 0, or 2 with the error on stderr.
