@@ -12,6 +12,29 @@ use anyhow::Context;
 use sea_orm::{ConnectionTrait, Database};
 
 /// The PostgreSQL server the tests use: `TEST_DATABASE_URL`, else the local default.
+/// The S3-compatible test server (moto, started by scripts/services.sh): `TEST_AWS_ENDPOINT`,
+/// by default `http://127.0.0.1:5055`.
+pub fn aws_endpoint() -> String {
+    std::env::var("TEST_AWS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5055".into())
+}
+
+/// A fresh bucket on the S3-compatible test server, named `<prefix>-<uuid>`.
+pub async fn s3_bucket(prefix: &str) -> anyhow::Result<String> {
+    let name = format!("{prefix}-{}", uuid::Uuid::now_v7().simple());
+    let res = reqwest::Client::new()
+        .put(format!("{}/{name}", aws_endpoint()))
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "the S3 test server at {} is unreachable ({e}); scripts/services.sh starts it",
+                aws_endpoint()
+            )
+        })?;
+    anyhow::ensure!(res.status().is_success(), "create bucket: {}", res.status());
+    Ok(name)
+}
+
 pub fn postgres_server_url() -> String {
     std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())

@@ -4,7 +4,9 @@
 use abm as _;
 use auth as _;
 use collab as _;
+use files as _;
 use iam as _;
+use importexport as _;
 use tenancy as _;
 
 kernel::cell_main!("suite");

@@ -1,7 +1,7 @@
 //! Entities of other modules, as their loaders show them to the caller: an entity the caller may
 //! not see is, to them, one that does not exist.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use kernel::http::{Caller, Mode, Permission, Scoped};
 use kernel::module::EntitySummary;
@@ -81,19 +81,7 @@ pub(crate) async fn in_collection<P: Permission, M: Mode>(
         .ok_or_else(|| no_such(loader.entity_type()))
 }
 
-/// Whether `caller` may see the entity (`kind`, `id`): an unknown type is seen by no one.
-pub(crate) async fn sees(
-    ctx: &CellContext,
-    tx: &TenantTx,
-    caller: &Caller,
-    kind: &str,
-    id: Uuid,
-) -> Result<bool, ApiError> {
-    Ok(match ctx.entity_loader(kind) {
-        Some(loader) => !loader.resolve(ctx, tx, caller, &[id]).await?.is_empty(),
-        None => false,
-    })
-}
+pub(crate) use kernel::module::sees;
 
 /// The summaries of those of `keys` the caller may see, by (type, id). Unknown types are seen by
 /// no one.
@@ -103,21 +91,13 @@ pub(crate) async fn visible(
     caller: &Caller,
     keys: &[EntityKey],
 ) -> Result<BTreeMap<(String, Uuid), EntitySummary>, ApiError> {
-    let mut by_type: BTreeMap<&str, BTreeSet<Uuid>> = BTreeMap::new();
-    for k in keys {
-        by_type.entry(&k.kind).or_default().insert(k.id);
-    }
-    let mut out = BTreeMap::new();
-    for (kind, ids) in by_type {
-        let Some(loader) = ctx.entity_loader(kind) else {
-            continue;
-        };
-        let ids: Vec<Uuid> = ids.into_iter().collect();
-        for summary in loader.resolve(ctx, tx, caller, &ids).await? {
-            out.insert((summary.entity.kind.clone(), summary.entity.id), summary);
-        }
-    }
-    Ok(out)
+    kernel::module::visible(
+        ctx,
+        tx,
+        caller,
+        keys.iter().map(|k| (k.kind.as_str(), k.id)),
+    )
+    .await
 }
 
 /// 403 unless the caller may link `key` (an entity they see), as its module decides.

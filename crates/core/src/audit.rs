@@ -39,7 +39,7 @@ use crate::http::{AdministerOrg, Caller, Read, RequestInfo, Scoped, ValidJson, W
 use crate::jobs::Job;
 use crate::module::JobHandler;
 use crate::queue::stmt;
-use crate::storage::{ByteStream, ObjectKey};
+use crate::storage::ObjectKey;
 
 /// The job that writes an export.
 pub(crate) const EXPORT_JOB: &str = "kernel.audit_export";
@@ -672,13 +672,9 @@ pub async fn export_status(
     Ok(HttpResponse::Ok().json(answer))
 }
 
-/// A CSV cell that spreadsheets will not run as a formula (`=`, `+`, `-`, `@`, tab, CR lead).
+/// A CSV cell that spreadsheets will not run as a formula.
 fn cell(value: Option<&str>) -> String {
-    match value {
-        Some(v) if v.starts_with(['=', '+', '-', '@', '\t', '\r']) => format!("'{v}"),
-        Some(v) => v.to_owned(),
-        None => String::new(),
-    }
+    value.map(crate::records::safe_cell).unwrap_or_default()
 }
 
 const EXPORT_BATCH: u64 = 1000;
@@ -710,12 +706,10 @@ impl JobHandler for ExportJob {
         let path = spool.join(format!("audit-{}.csv", job.id));
         let stored = async {
             write_csv(ctx, org, from, to, &path).await?;
-            store(
-                ctx.storage().clone(),
-                export_key(org, job.id)?,
-                path.clone(),
-            )
-            .await
+            ctx.storage()
+                .put_generated(export_key(org, job.id)?, "text/csv", path.clone())
+                .await?;
+            anyhow::Ok(())
         }
         .await;
         let _ = tokio::fs::remove_file(&path).await;
@@ -793,23 +787,6 @@ async fn write_csv(
 
 /// Uploads the spooled file. Storage futures are not `Send` (actix payloads are not), and a job
 /// must be: the upload runs on a blocking thread that drives it to completion.
-async fn store(
-    storage: crate::storage::Storage,
-    key: ObjectKey,
-    path: std::path::PathBuf,
-) -> anyhow::Result<()> {
-    let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || {
-        handle.block_on(async move {
-            let file = tokio::fs::File::open(&path).await?;
-            let body: ByteStream = Box::pin(tokio_util::io::ReaderStream::new(file));
-            storage.put_trusted(&key, "text/csv", body).await?;
-            anyhow::Ok(())
-        })
-    })
-    .await?
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -589,6 +589,21 @@ impl TenantTx {
         &self.txn
     }
 
+    /// For bulk work (an import's batch): plans each statement of the rest of this transaction
+    /// with its parameters' values. PostgreSQL otherwise settles, after five runs, on a generic
+    /// plan that ignores them, and for `name IN ($2 … $101)` on a table without fresh statistics
+    /// that plan reads the whole org (measured: 35 ms a batch at 20 000 rows, growing). No-op on
+    /// SQLite.
+    pub async fn plan_with_values(&self) -> Result<(), DbErr> {
+        if self.txn.get_database_backend() != DbBackend::Postgres {
+            return Ok(());
+        }
+        self.txn
+            .execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
+            .await?;
+        Ok(())
+    }
+
     /// Commits. A read ([`Db::tenant_read`], [`Db::begin_read`]) ends without waiting
     /// for the server: its `ROLLBACK` is queued and sent with the connection's next message.
     pub async fn commit(self) -> Result<(), DbErr> {
@@ -711,6 +726,24 @@ impl<'a, E: TenantEntity> Repo<'a, E> {
     {
         self.claim(&mut model)?;
         model.insert(self.txn).await
+    }
+
+    /// Inserts rows in one statement, each with `org_id` set to this scope's org (a model that
+    /// names another org is refused); how many.
+    pub async fn insert_many<A>(&self, models: impl IntoIterator<Item = A>) -> Result<u64, DbErr>
+    where
+        A: ActiveModelTrait<Entity = E> + ActiveModelBehavior + Send,
+        E::Model: IntoActiveModel<A>,
+    {
+        let mut all = Vec::new();
+        for mut model in models {
+            self.claim(&mut model)?;
+            all.push(model);
+        }
+        if all.is_empty() {
+            return Ok(0);
+        }
+        E::insert_many(all).exec_without_returning(self.txn).await
     }
 
     /// Updates one row of this org; `RecordNotUpdated` if the id belongs to another org (or is
@@ -887,15 +920,28 @@ pub async fn trashed_before<E: TenantEntity>(
     cutoff: chrono::DateTime<chrono::Utc>,
     limit: u64,
 ) -> Result<Vec<(Uuid, Uuid)>, DbErr> {
-    use sea_orm::{QueryOrder, QuerySelect};
     let deleted = Repo::<E>::soft()?;
+    across_orgs::<E>(db, deleted.lt(cutoff), deleted, limit).await
+}
+
+/// Rows of every org matching `condition`, as (org, id), in `order` (ascending), up to `limit`:
+/// what a module's background sweep works through (expired uploads, overdue invoices), one org
+/// transaction per org after. Read in the system context, so the table's policy must admit it
+/// ([`enable_system_rls`]); nothing but the two ids leaves the read.
+pub async fn across_orgs<E: TenantEntity>(
+    db: &Db,
+    condition: impl sea_orm::sea_query::IntoCondition,
+    order: E::Column,
+    limit: u64,
+) -> Result<Vec<(Uuid, Uuid)>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
     let id = id_column::<E>()?;
     E::find()
         .select_only()
         .column(E::org_id_column())
         .column(id)
-        .filter(deleted.lt(cutoff))
-        .order_by_asc(deleted)
+        .filter(condition)
+        .order_by_asc(order)
         .limit(limit)
         .into_tuple()
         .all(db.system().conn())

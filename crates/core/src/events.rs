@@ -159,7 +159,25 @@ pub struct NewEvent {
     pub payload: serde_json::Value,
 }
 
+/// The one id [`Events::publish_all_on`] answered for one event.
+fn first(ids: Vec<Uuid>) -> Result<Uuid, EventError> {
+    ids.into_iter()
+        .next()
+        .ok_or_else(|| EventError::Db(DbErr::Custom("no event was written".into())))
+}
+
 impl NewEvent {
+    /// A typed event, acted by `actor`.
+    pub fn of<E: Event>(actor: Option<EntityRef>, event: &E) -> Result<Self, EventError> {
+        Ok(Self {
+            name: E::NAME.to_owned(),
+            version: E::VERSION,
+            actor,
+            entity: event.entity(),
+            payload: serde_json::to_value(event)?,
+        })
+    }
+
     pub fn new(name: impl Into<String>, entity: EntityRef) -> Self {
         Self {
             name: name.into(),
@@ -342,21 +360,39 @@ impl Events {
         actor: Option<EntityRef>,
         event: &E,
     ) -> Result<Uuid, EventError> {
-        let new = NewEvent {
-            name: E::NAME.to_owned(),
-            version: E::VERSION,
-            actor,
-            entity: event.entity(),
-            payload: serde_json::to_value(event)?,
-        };
-        self.publish(tx, new).await
+        self.publish(tx, NewEvent::of(actor, event)?).await
+    }
+
+    /// Publishes typed events together (an import's batch): one statement for the events and
+    /// one for their deliveries, as [`Events::emit`] would one by one.
+    pub async fn emit_all<E: Event>(
+        &self,
+        tx: &TenantTx,
+        actor: Option<EntityRef>,
+        events: &[E],
+    ) -> Result<Vec<Uuid>, EventError> {
+        let news = events
+            .iter()
+            .map(|event| NewEvent::of(actor.clone(), event))
+            .collect::<Result<Vec<_>, EventError>>()?;
+        self.publish_all(tx, news).await
     }
 
     /// Publishes inside a tenant transaction: the event belongs to the transaction's org and is
     /// delivered only if the transaction commits.
     pub async fn publish(&self, tx: &TenantTx, event: NewEvent) -> Result<Uuid, EventError> {
+        first(self.publish_all(tx, vec![event]).await?)
+    }
+
+    /// [`Events::publish`] for many events.
+    pub async fn publish_all(
+        &self,
+        tx: &TenantTx,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<Uuid>, EventError> {
         // unscoped: the kernel's outbox, written in the change's transaction with tx's org
-        self.publish_on(tx.unscoped(), tx.org_id(), event).await
+        self.publish_all_on(tx.unscoped(), tx.org_id(), events)
+            .await
     }
 
     /// Publishes through any connection or transaction, for an explicit org. On PostgreSQL the
@@ -368,51 +404,114 @@ impl Events {
         org_id: Uuid,
         event: NewEvent,
     ) -> Result<Uuid, EventError> {
-        if !valid_name(&event.name) {
-            return Err(EventError::InvalidName(event.name));
-        }
-        if !self.inner.declared.contains(event.name.as_str()) {
-            return Err(EventError::Undeclared(event.name));
+        first(self.publish_all_on(conn, org_id, vec![event]).await?)
+    }
+
+    /// [`Events::publish_on`] for many events: multi-row inserts (500 events per statement).
+    pub async fn publish_all_on<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        org_id: Uuid,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<Uuid>, EventError> {
+        for event in &events {
+            if !valid_name(&event.name) {
+                return Err(EventError::InvalidName(event.name.clone()));
+            }
+            if !self.inner.declared.contains(event.name.as_str()) {
+                return Err(EventError::Undeclared(event.name.clone()));
+            }
         }
         let backend = conn.get_database_backend();
-        let id = Uuid::now_v7();
         let now = now_ms();
-        conn.execute_raw(stmt(
-            backend,
-            "INSERT INTO kernel_events (id, name, version, org_id, actor_type, actor_id, entity_type, entity_id, payload, occurred_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            vec![
-                id.into(),
-                event.name.clone().into(),
-                (event.version as i32).into(),
-                org_id.into(),
-                event.actor.as_ref().map(|a| a.kind.clone()).into(),
-                event.actor.as_ref().map(|a| a.id).into(),
-                event.entity.kind.clone().into(),
-                event.entity.id.into(),
-                event.payload.to_string().into(),
-                now.into(),
-            ],
-        ))
-        .await?;
-        for sub in self
-            .inner
-            .subscribers
-            .iter()
-            .filter(|s| matches(s.pattern, &event.name))
-        {
+        let mut ids = Vec::with_capacity(events.len());
+        for chunk in events.chunks(500) {
+            let mut rows = Vec::with_capacity(chunk.len());
+            let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 10);
+            let mut deliveries: Vec<(Uuid, &str)> = Vec::new();
+            for event in chunk {
+                let id = Uuid::now_v7();
+                let n = values.len();
+                rows.push(format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5,
+                    n + 6,
+                    n + 7,
+                    n + 8,
+                    n + 9,
+                    n + 10
+                ));
+                values.extend([
+                    id.into(),
+                    event.name.clone().into(),
+                    (event.version as i32).into(),
+                    org_id.into(),
+                    event.actor.as_ref().map(|a| a.kind.clone()).into(),
+                    event.actor.as_ref().map(|a| a.id).into(),
+                    event.entity.kind.clone().into(),
+                    event.entity.id.into(),
+                    event.payload.to_string().into(),
+                    now.into(),
+                ]);
+                for sub in self
+                    .inner
+                    .subscribers
+                    .iter()
+                    .filter(|s| matches(s.pattern, &event.name))
+                {
+                    deliveries.push((id, sub.id.as_str()));
+                }
+                ids.push(id);
+            }
             conn.execute_raw(stmt(
                 backend,
-                "INSERT INTO kernel_event_deliveries (id, event_id, subscriber, status, attempts, next_attempt_ms, locked_until_ms) \
-                 VALUES ($1, $2, $3, 'pending', 0, $4, 0)",
-                vec![Uuid::now_v7().into(), id.into(), sub.id.clone().into(), now.into()],
+                &format!(
+                    "INSERT INTO kernel_events (id, name, version, org_id, actor_type, actor_id, entity_type, entity_id, payload, occurred_at_ms) VALUES {}",
+                    rows.join(", ")
+                ),
+                values,
             ))
             .await?;
+            for part in deliveries.chunks(1000) {
+                let mut rows = Vec::with_capacity(part.len());
+                let mut values: Vec<Value> = Vec::with_capacity(part.len() * 4);
+                for (event_id, subscriber) in part {
+                    let n = values.len();
+                    rows.push(format!(
+                        "(${}, ${}, ${}, 'pending', 0, ${}, 0)",
+                        n + 1,
+                        n + 2,
+                        n + 3,
+                        n + 4
+                    ));
+                    values.extend([
+                        Uuid::now_v7().into(),
+                        (*event_id).into(),
+                        (*subscriber).to_owned().into(),
+                        now.into(),
+                    ]);
+                }
+                conn.execute_raw(stmt(
+                    backend,
+                    &format!(
+                        "INSERT INTO kernel_event_deliveries (id, event_id, subscriber, status, attempts, next_attempt_ms, locked_until_ms) VALUES {}",
+                        rows.join(", ")
+                    ),
+                    values,
+                ))
+                .await?;
+            }
         }
         // Wakes the dispatcher in this process, which looks again shortly if the commit has not
         // happened yet; other instances hear the commit's `cell_events` signal.
-        self.inner.wake.notify_one();
-        Ok(id)
+        if !ids.is_empty() {
+            self.inner.wake.notify_one();
+        }
+        Ok(ids)
     }
 
     /// Claims due deliveries, runs their subscribers and records the outcomes. Returns how many

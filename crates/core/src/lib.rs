@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod analytics;
 pub mod audit;
 mod aws;
 pub mod cache;
@@ -18,6 +19,7 @@ pub mod module;
 pub mod opaque;
 mod queue;
 pub mod ratelimit;
+pub mod records;
 pub mod redis;
 mod schema;
 pub mod signals;

@@ -311,6 +311,58 @@ pub trait EntityLoader: Send + Sync {
     fn trash(&self) -> Option<&dyn EntityTrash> {
         None
     }
+
+    /// The entity type's import and export (the fields of its records and how to write a
+    /// batch): `Some(self)` from a loader that implements [`crate::records::Records`].
+    fn records(&self) -> Option<&dyn crate::records::Records> {
+        None
+    }
+
+    /// What dashboards can count of the entity type: `Some(self)` from a loader that implements
+    /// [`crate::analytics::Analytics`].
+    fn analytics(&self) -> Option<&dyn crate::analytics::Analytics> {
+        None
+    }
+}
+
+/// The summaries of those of `keys` (type, id) that `caller` sees in `tx`'s org, by (type, id):
+/// one loader call per type; a type no enabled module declares is seen by no one.
+pub async fn visible<'k>(
+    ctx: &CellContext,
+    tx: &crate::TenantTx,
+    caller: &crate::http::Caller,
+    keys: impl IntoIterator<Item = (&'k str, Uuid)>,
+) -> Result<BTreeMap<(String, Uuid), EntitySummary>, crate::ApiError> {
+    let mut by_type: BTreeMap<&str, BTreeSet<Uuid>> = BTreeMap::new();
+    for (kind, id) in keys {
+        by_type.entry(kind).or_default().insert(id);
+    }
+    let mut out = BTreeMap::new();
+    for (kind, ids) in by_type {
+        let Some(loader) = ctx.entity_loader(kind) else {
+            continue;
+        };
+        let ids: Vec<Uuid> = ids.into_iter().collect();
+        for summary in loader.resolve(ctx, tx, caller, &ids).await? {
+            out.insert((summary.entity.kind.clone(), summary.entity.id), summary);
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `caller` sees the entity (`kind`, `id`) in `tx`'s org, as its module's loader answers:
+/// an entity of a type no enabled module declares is seen by no one.
+pub async fn sees(
+    ctx: &CellContext,
+    tx: &crate::TenantTx,
+    caller: &crate::http::Caller,
+    kind: &str,
+    id: Uuid,
+) -> Result<bool, crate::ApiError> {
+    Ok(match ctx.entity_loader(kind) {
+        Some(loader) => !loader.resolve(ctx, tx, caller, &[id]).await?.is_empty(),
+        None => false,
+    })
 }
 
 /// Runs `work` (a future that need not be `Send`: an [`EntityLoader`]'s, an

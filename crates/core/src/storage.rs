@@ -150,6 +150,8 @@ trait Backend: Send + Sync {
     ) -> Result<ObjectInfo, StorageError>;
     async fn get(&self, key: &ObjectKey) -> Result<(ObjectInfo, ByteStream), StorageError>;
     async fn head(&self, key: &ObjectKey) -> Result<Option<ObjectInfo>, StorageError>;
+    /// Up to the first `n` bytes of a non-empty object.
+    async fn prefix(&self, key: &ObjectKey, n: usize) -> Result<Bytes, StorageError>;
     async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError>;
     async fn presign(
         &self,
@@ -297,6 +299,23 @@ impl Backend for Local {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(backend_err(e)),
         }
+    }
+
+    async fn prefix(&self, key: &ObjectKey, n: usize) -> Result<Bytes, StorageError> {
+        use tokio::io::AsyncReadExt;
+        let file = match tokio::fs::File::open(self.file(key)).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StorageError::NotFound);
+            }
+            Err(e) => return Err(backend_err(e)),
+        };
+        let mut buf = Vec::with_capacity(n);
+        file.take(n as u64)
+            .read_to_end(&mut buf)
+            .await
+            .map_err(backend_err)?;
+        Ok(buf.into())
     }
 
     async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
@@ -448,6 +467,24 @@ impl Backend for S3 {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
             Err(e) => Err(s3_err(e)),
         }
+    }
+
+    /// A ranged GET: only the bytes asked for cross the network.
+    async fn prefix(&self, key: &ObjectKey, n: usize) -> Result<Bytes, StorageError> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .range(format!("bytes=0-{}", n.max(1) - 1))
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(s) if s.is_no_such_key() => StorageError::NotFound,
+                _ => s3_err(e),
+            })?;
+        let bytes = out.body.collect().await.map_err(backend_err)?.into_bytes();
+        Ok(bytes.slice(..bytes.len().min(n)))
     }
 
     async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
@@ -642,6 +679,27 @@ impl Storage {
         self.backend.put(key, content_type, body, u64::MAX).await
     }
 
+    /// Stores a file the cell wrote itself (an export, a report) from a local path: neither the
+    /// upload cap nor the type allow-list applies. Its future is `Send` (jobs can await it).
+    pub async fn put_generated(
+        &self,
+        key: ObjectKey,
+        content_type: &'static str,
+        path: PathBuf,
+    ) -> Result<ObjectInfo, StorageError> {
+        let storage = self.clone();
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            handle.block_on(async move {
+                let file = tokio::fs::File::open(&path).await.map_err(backend_err)?;
+                let body: ByteStream = Box::pin(tokio_util::io::ReaderStream::new(file));
+                storage.put_trusted(&key, content_type, body).await
+            })
+        })
+        .await
+        .map_err(backend_err)?
+    }
+
     /// The file's facts and a stream of its bytes.
     pub async fn get(&self, key: &ObjectKey) -> Result<(ObjectInfo, ByteStream), StorageError> {
         self.backend.get(key).await
@@ -649,6 +707,17 @@ impl Storage {
 
     pub async fn head(&self, key: &ObjectKey) -> Result<Option<ObjectInfo>, StorageError> {
         self.backend.head(key).await
+    }
+
+    /// Up to the first `n` bytes of a non-empty file (to sniff what it really is); only those
+    /// are read.
+    pub async fn read_prefix(&self, key: &ObjectKey, n: usize) -> Result<Bytes, StorageError> {
+        self.backend.prefix(key, n).await
+    }
+
+    /// The largest upload the storage accepts (`storage.max_upload`), in bytes.
+    pub fn max_upload(&self) -> u64 {
+        self.cfg.max_upload
     }
 
     /// Deleting a missing file is not an error.

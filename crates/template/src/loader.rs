@@ -4,11 +4,13 @@
 //! `?tags=` on the list).
 
 use chrono::{DateTime, Utc};
-use kernel::http::{AdministerOrg, Caller};
+use kernel::analytics::{Analytics, CountBucket, Measure};
+use kernel::http::{AdministerOrg, Caller, ListQuery, WorkInOrg};
 use kernel::module::{
     Documents, EntityLoader, EntityRef, EntitySummary, EntityTrash, SearchDocument, Trashed,
 };
-use kernel::sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+use kernel::records::{FieldSpec, Record, RecordError, Records};
+use kernel::sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
 use kernel::{ApiError, CellContext, TenantTx};
 use uuid::Uuid;
 
@@ -91,6 +93,14 @@ impl EntityLoader for Items {
     fn trash(&self) -> Option<&dyn EntityTrash> {
         Some(self)
     }
+
+    fn records(&self) -> Option<&dyn Records> {
+        Some(self)
+    }
+
+    fn analytics(&self) -> Option<&dyn Analytics> {
+        Some(self)
+    }
 }
 
 #[kernel::async_trait::async_trait(?Send)]
@@ -167,5 +177,103 @@ impl EntityTrash for Items {
         limit: u64,
     ) -> Result<Vec<(Uuid, Uuid)>, ApiError> {
         Ok(kernel::db::trashed_before::<item::Entity>(ctx.db(), cutoff, limit).await?)
+    }
+}
+
+/// Items in and out of files (the import/export module does the files): a name (the key: an
+/// item of the same name is updated), a status, notes.
+#[kernel::async_trait::async_trait(?Send)]
+impl Records for Items {
+    fn fields(&self) -> Vec<FieldSpec> {
+        vec![
+            FieldSpec::text("name", "Name", crate::service::MAX_NAME).required(),
+            FieldSpec::choice("status", "Status", &crate::service::STATUSES),
+            FieldSpec::text("notes", "Notes", 10_000),
+        ]
+    }
+
+    /// Whoever may create items (members and up) may import them.
+    async fn may_import(
+        &self,
+        ctx: &CellContext,
+        tx: &TenantTx,
+        caller: &Caller,
+    ) -> Result<(), ApiError> {
+        kernel::http::require::<WorkInOrg>(ctx, tx, caller, None).await
+    }
+
+    async fn upsert(
+        &self,
+        ctx: &CellContext,
+        tx: &TenantTx,
+        caller: &Caller,
+        records: Vec<Record>,
+    ) -> Result<Vec<Result<(), RecordError>>, ApiError> {
+        let max = ctx
+            .service::<crate::module::Settings>()
+            .map_or(u64::MAX, |s| s.max_items);
+        crate::service::upsert(ctx, tx, caller.user_id, records, max).await
+    }
+
+    async fn export(
+        &self,
+        _ctx: &CellContext,
+        tx: &TenantTx,
+        _caller: &Caller,
+        query: &ListQuery,
+        after: Option<Uuid>,
+        limit: u64,
+    ) -> Result<Vec<(Uuid, Record)>, ApiError> {
+        let repo = tx.repo::<item::Entity>();
+        let mut select = crate::http::item_list().filters(query, repo.find())?;
+        if let Some(after) = after {
+            select = select.filter(item::Column::Id.gt(after));
+        }
+        let rows = select
+            .order_by_asc(item::Column::Id)
+            .limit(limit)
+            .all(repo.conn())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|m| {
+                let mut r = Record::new();
+                r.insert("name".into(), m.name.into());
+                r.insert("status".into(), m.status.into());
+                r.insert("notes".into(), m.notes.into());
+                (m.id, r)
+            })
+            .collect())
+    }
+}
+
+/// Items counted for dashboards: by status, per creation or update date.
+#[kernel::async_trait::async_trait(?Send)]
+impl Analytics for Items {
+    fn dimensions(&self) -> &'static [&'static str] {
+        &["status"]
+    }
+
+    fn dates(&self) -> &'static [&'static str] {
+        &["created_at", "updated_at"]
+    }
+
+    async fn measure(
+        &self,
+        _ctx: &CellContext,
+        tx: &TenantTx,
+        _caller: &Caller,
+        query: &ListQuery,
+        measure: Measure<'_>,
+    ) -> Result<Vec<CountBucket>, ApiError> {
+        let repo = tx.repo::<item::Entity>();
+        let select = crate::http::item_list().filters(query, repo.find())?;
+        kernel::analytics::measure(repo.conn(), select, measure, |field| match field {
+            "status" => Some(item::Column::Status),
+            "created_at" => Some(item::Column::CreatedAt),
+            "updated_at" => Some(item::Column::UpdatedAt),
+            _ => None,
+        })
+        .await
     }
 }

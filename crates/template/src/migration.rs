@@ -5,7 +5,11 @@ use kernel::migration::{index, org_id, text, ts, ts_null, uuid_pk};
 use sea_orm_migration::prelude::*;
 
 pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(CreateItems), Box::new(ItemsTrash)]
+    vec![
+        Box::new(CreateItems),
+        Box::new(ItemsTrash),
+        Box::new(ItemsByOrgAndId),
+    ]
 }
 
 struct CreateItems;
@@ -51,6 +55,24 @@ impl MigrationTrait for CreateItems {
         ))
         .await?;
         kernel::db::enable_tenant_rls(m.get_connection(), "template_items").await
+    }
+}
+
+/// `(org_id, id)`: an export pages through an org's items in id order (`id > after ORDER BY id
+/// LIMIT n`), one index range per page whatever the org's size.
+struct ItemsByOrgAndId;
+
+impl MigrationName for ItemsByOrgAndId {
+    fn name(&self) -> &str {
+        "template_m20261205_000002_items_org_id"
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for ItemsByOrgAndId {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_index(kernel::migration::tenant_parent_key("template_items"))
+            .await
     }
 }
 

@@ -158,6 +158,110 @@ pub(crate) async fn restore(
     Ok(repo.get(id).await?)
 }
 
+/// Imports `records` (parsed by the kernel against the loader's fields): an item whose name
+/// exists is updated, any other created, as the API would (`template.item.created` and
+/// `template.item.completed` published). One outcome per record, in order; the org's `max`
+/// items hold here too.
+pub(crate) async fn upsert(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    by: Uuid,
+    records: Vec<kernel::records::Record>,
+    max: u64,
+) -> Result<Vec<Result<(), kernel::records::RecordError>>, ApiError> {
+    use kernel::records::RecordError;
+    use kernel::sea_orm::{ColumnTrait, QueryFilter};
+    let text =
+        |r: &kernel::records::Record, f: &str| r.get(f).and_then(|v| v.as_str()).map(str::to_owned);
+    let names: Vec<String> = records.iter().filter_map(|r| text(r, "name")).collect();
+    let repo = tx.repo::<item::Entity>();
+    let mut existing: std::collections::HashMap<String, item::Model> = repo
+        .find()
+        .filter(item::Column::Name.is_in(names))
+        .all(repo.conn())
+        .await?
+        .into_iter()
+        .map(|m| (m.name.clone(), m))
+        .collect();
+    let mut count = repo.find().count(repo.conn()).await?;
+    let now = Utc::now();
+    let mut created: Vec<String> = Vec::new();
+    let mut fresh: std::collections::HashSet<String> = Default::default();
+    let mut created_events: Vec<ItemCreated> = Vec::new();
+    let mut completed_events: Vec<ItemCompleted> = Vec::new();
+    let mut outcomes = Vec::with_capacity(records.len());
+    for r in records {
+        let Some(name) = text(&r, "name") else {
+            outcomes.push(Err(RecordError::field("name", "is required")));
+            continue;
+        };
+        let status = text(&r, "status");
+        let notes = text(&r, "notes");
+        if let Some(mut row) = existing.get(&name).cloned() {
+            let completed = row.status != "done" && status.as_deref() == Some("done");
+            if let Some(s) = status {
+                row.status = s;
+            }
+            row.notes = notes;
+            row.updated_at = now;
+            // A name met twice in the batch: the first is not stored yet, the last wins.
+            if !fresh.contains(&name) {
+                let mut m: item::ActiveModel = existing[&name].clone().into();
+                m.status = Set(row.status.clone());
+                m.notes = Set(row.notes.clone());
+                m.updated_at = Set(now);
+                row = repo.update(m).await?;
+            }
+            if completed {
+                completed_events.push(ItemCompleted { item_id: row.id });
+            }
+            existing.insert(name, row);
+        } else if count >= max {
+            outcomes.push(Err(RecordError {
+                field: None,
+                message: format!("this organization holds {max} items, the most it may"),
+            }));
+            continue;
+        } else {
+            let row = item::Model {
+                id: Uuid::now_v7(),
+                org_id: tx.org_id(),
+                name: name.clone(),
+                status: status.unwrap_or_else(|| "open".into()),
+                notes,
+                created_by: by,
+                created_at: now,
+                updated_at: now,
+                deleted_at: None,
+            };
+            created_events.push(ItemCreated {
+                item_id: row.id,
+                name: name.clone(),
+            });
+            count += 1;
+            created.push(name.clone());
+            fresh.insert(name.clone());
+            existing.insert(name, row);
+        }
+        outcomes.push(Ok(()));
+    }
+    // New items in one statement (the import's speed); an update of one created in this same
+    // batch changed `existing` only, so what is inserted is its final state.
+    let finals: Vec<item::ActiveModel> = created
+        .iter()
+        .filter_map(|name| existing.get(name))
+        .map(|m| m.clone().into())
+        .collect();
+    repo.insert_many(finals).await?;
+    // The batch's events in two statements, not one per row.
+    let actor = Some(EntityRef::user(by));
+    ctx.events()
+        .emit_all(tx, actor.clone(), &created_events)
+        .await?;
+    ctx.events().emit_all(tx, actor, &completed_events).await?;
+    Ok(outcomes)
+}
+
 /// A unique violation here can only be the name: say so, on the field.
 fn name_taken(e: kernel::sea_orm::DbErr) -> ApiError {
     match e.sql_err() {

@@ -30,6 +30,17 @@ pub async fn start(
     toml: &str,
     modules: Vec<Box<dyn PlatformModule>>,
 ) -> anyhow::Result<Cell> {
+    start_with_env(db, toml, &[], modules).await
+}
+
+/// [`start`] with more environment (`CELL__STORAGE__…`: settings such as secrets that only
+/// come from there).
+pub async fn start_with_env(
+    db: &TestDb,
+    toml: &str,
+    extra_env: &[(&str, &str)],
+    modules: Vec<Box<dyn PlatformModule>>,
+) -> anyhow::Result<Cell> {
     let role = match db.backend() {
         testkit::Backend::Postgres => Some(testkit::AppRole::create().await?),
         testkit::Backend::Sqlite => None,
@@ -42,6 +53,7 @@ pub async fn start(
     if let Some(r) = &role {
         env.push(("CELL__DATABASE__APP_ROLE", r.name()));
     }
+    env.extend_from_slice(extra_env);
     let config = testkit::cell_config(db, toml, &env)?;
     let mut all: Vec<Box<dyn PlatformModule>> = vec![
         Box::new(iam::Iam::default()),

@@ -270,9 +270,43 @@ where
     <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }
 
+/// For a count or size: `#[serde(deserialize_with = "kernel::http::whole_number")]` on a `u64`
+/// also takes `16636.0`, which JSON Schema (and so the API document, and the clients checked
+/// against it) calls an integer; a fraction or a negative number is refused.
+pub fn whole_number<'de, D>(d: D) -> Result<u64, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let n = <serde_json::Number as serde::Deserialize>::deserialize(d)?;
+    if let Some(u) = n.as_u64() {
+        return Ok(u);
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && (0.0..9_007_199_254_740_992.0).contains(&f) => Ok(f as u64),
+        _ => Err(serde::de::Error::custom(format!(
+            "invalid value: {n}, expected a whole number of at least 0"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_numbers_may_be_written_with_a_zero_fraction() {
+        #[derive(serde::Deserialize)]
+        struct Size {
+            #[serde(deserialize_with = "whole_number")]
+            size: u64,
+        }
+        let size = |json: &str| serde_json::from_str::<Size>(json).map(|s| s.size).ok();
+        assert_eq!(size(r#"{"size": 16636}"#), Some(16636));
+        assert_eq!(size(r#"{"size": 16636.0}"#), Some(16636));
+        assert_eq!(size(r#"{"size": 1.5}"#), None);
+        assert_eq!(size(r#"{"size": -1}"#), None);
+        assert_eq!(size(r#"{"size": "3"}"#), None);
+    }
 
     #[derive(Debug, serde::Deserialize)]
     struct Outer {

@@ -255,6 +255,22 @@ impl ListQuery {
         Ok(q)
     }
 
+    /// [`ListQuery::parse`] for work outside a request (an export job): `tags` filter in `org`
+    /// through the cell's tagging module, as a request's would.
+    pub fn parse_in(
+        ctx: &crate::CellContext,
+        org: uuid::Uuid,
+        query: &str,
+    ) -> Result<Self, ApiError> {
+        let mut q = Self::parse(query)?;
+        if !q.tags.is_empty()
+            && let Some(filter) = ctx.service::<TagFilters>()
+        {
+            q.tagging = Tagging(Some((org, filter.0.clone())));
+        }
+        Ok(q)
+    }
+
     pub fn offset(&self) -> u64 {
         (self.page - 1).saturating_mul(self.limit)
     }
@@ -513,8 +529,9 @@ impl<E: EntityTrait> ListSpec<E> {
         out
     }
 
-    /// Adds the query's filters, search and order to `select`.
-    pub fn apply(&self, query: &ListQuery, mut select: Select<E>) -> Result<Select<E>, ApiError> {
+    /// The query's filters, search and tags on `select`, without its order (an export pages in
+    /// id order through what the list would show).
+    pub fn filters(&self, query: &ListQuery, mut select: Select<E>) -> Result<Select<E>, ApiError> {
         for f in &query.filters {
             let field = self
                 .fields
@@ -567,6 +584,12 @@ impl<E: EntityTrait> ListSpec<E> {
                 Tagging(None) => select.filter(Expr::val(1).eq(0)),
             };
         }
+        Ok(select)
+    }
+
+    /// Adds the query's filters, search and order to `select`.
+    pub fn apply(&self, query: &ListQuery, select: Select<E>) -> Result<Select<E>, ApiError> {
+        let mut select = self.filters(query, select)?;
         if query.sort.is_empty() {
             for (col, order) in &self.default_sort {
                 select = select.order_by(*col, order.clone());

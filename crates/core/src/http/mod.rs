@@ -37,7 +37,7 @@ pub use access::{
 };
 pub use admin::Operator;
 pub use caller::{Authenticator, Authorizer, Caller, RequestInfo, Role};
-pub use extract::{State, ValidJson, nullable, trimmed};
+pub use extract::{State, ValidJson, nullable, trimmed, whole_number};
 pub use list::{COUNT_CAP, ListQuery, ListSpec, Page, PageMeta, fetch_page};
 
 /// Where the OpenAPI document and its UI are served.

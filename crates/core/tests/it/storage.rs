@@ -12,25 +12,10 @@ use uuid::Uuid;
 
 use crate::support::{TestApp, expect_error};
 
-pub fn aws_endpoint() -> String {
-    std::env::var("TEST_AWS_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:5055".into())
-}
+pub use testkit::aws_endpoint;
 
-/// A fresh bucket on the S3-compatible test server.
 async fn bucket() -> anyhow::Result<String> {
-    let name = format!("t-{}", Uuid::now_v7().simple());
-    let res = reqwest::Client::new()
-        .put(format!("{}/{name}", aws_endpoint()))
-        .send()
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "the S3 test server at {} is unreachable ({e}); scripts/services.sh starts it",
-                aws_endpoint()
-            )
-        })?;
-    anyhow::ensure!(res.status().is_success(), "create bucket: {}", res.status());
-    Ok(name)
+    testkit::s3_bucket("t").await
 }
 
 fn s3_env(bucket: &str) -> Vec<(String, String)> {

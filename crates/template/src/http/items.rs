@@ -53,7 +53,7 @@ impl From<item::Model> for Item {
 
 /// What `list` exposes: its filters, search and order (one spec for the handler and its
 /// OpenAPI parameters).
-fn item_list() -> ListSpec<item::Entity> {
+pub(crate) fn item_list() -> ListSpec<item::Entity> {
     use item::Column as C;
     ListSpec::new()
         .field("name", C::Name)
