@@ -43,4 +43,10 @@ if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
   echo "installing aiosmtpd"
   python3 -m pip install --quiet --disable-pip-version-check "aiosmtpd>=1.4,<2"
 fi
-echo "services: PostgreSQL, Redis and moto are up; aiosmtpd is installed"
+# standardwebhooks: the independent Standard Webhooks implementation the webhook tests'
+# receiver verifies every delivery with.
+if ! python3 -c "import standardwebhooks" >/dev/null 2>&1; then
+  echo "installing standardwebhooks"
+  python3 -m pip install --quiet --disable-pip-version-check "standardwebhooks>=1.0,<2"
+fi
+echo "services: PostgreSQL, Redis and moto are up; aiosmtpd and standardwebhooks are installed"

@@ -8,5 +8,6 @@ use files as _;
 use iam as _;
 use importexport as _;
 use tenancy as _;
+use webhooks as _;
 
 kernel::cell_main!("suite");

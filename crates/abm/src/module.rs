@@ -145,6 +145,7 @@ impl PlatformModule for Abm {
                 daily: false,
             }),
             max_attempts: None,
+            retry_schedule: None,
         }]
     }
 

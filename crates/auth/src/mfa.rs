@@ -1,9 +1,6 @@
 //! Two-factor authentication: TOTP (RFC 6238, SHA-1, 6 digits, 30 s steps, ±1 step; a code
 //! is accepted once) with the secret sealed at rest, and single-use backup codes.
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use totp_rs::{Builder, Secret, Totp};
 
 /// Backup codes handed out when MFA is turned on.
@@ -48,33 +45,8 @@ pub fn code_at(secret_b32: &str, now: u64) -> Option<String> {
     Some(totp(secret_b32, "x", "x").ok()?.generate(now).to_string())
 }
 
-/// Seals a secret with AES-256-GCM: base64(nonce ‖ ciphertext ‖ tag).
-pub fn seal(key: &[u8; 32], plain: &str) -> Result<String, String> {
-    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).map_err(|e| e.to_string())?);
-    let mut nonce = [0_u8; NONCE_LEN];
-    aws_lc_rs::rand::fill(&mut nonce).map_err(|e| e.to_string())?;
-    let mut buf = plain.as_bytes().to_vec();
-    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut buf)
-        .map_err(|e| e.to_string())?;
-    let mut out = nonce.to_vec();
-    out.extend_from_slice(&buf);
-    Ok(STANDARD.encode(out))
-}
-
-pub fn unseal(key: &[u8; 32], sealed: &str) -> Result<String, String> {
-    let raw = STANDARD.decode(sealed).map_err(|e| e.to_string())?;
-    if raw.len() < NONCE_LEN {
-        return Err("sealed value too short".into());
-    }
-    let (nonce, rest) = raw.split_at(NONCE_LEN);
-    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|e| e.to_string())?;
-    let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).map_err(|e| e.to_string())?);
-    let mut buf = rest.to_vec();
-    let plain = key
-        .open_in_place(nonce, Aad::empty(), &mut buf)
-        .map_err(|_| "the sealed value does not open with this key".to_owned())?;
-    String::from_utf8(plain.to_vec()).map_err(|e| e.to_string())
-}
+/// The TOTP secret is sealed at rest with the kernel's sealing (AES-256-GCM).
+pub use kernel::seal::{seal, unseal};
 
 /// Ten backup codes like `7kq3-m9xd-2rtp` (60 bits each, from the OS generator).
 pub fn backup_codes() -> Result<Vec<String>, String> {
@@ -135,15 +107,6 @@ mod tests {
             "three steps late"
         );
         assert_eq!(check(&secret, "000000x", now, None), None);
-    }
-
-    #[test]
-    fn sealing_round_trips_and_detects_tampering() {
-        let key = [7_u8; 32];
-        let sealed = seal(&key, "JBSWY3DPEHPK3PXP").unwrap_or_default();
-        assert_eq!(unseal(&key, &sealed).as_deref(), Ok("JBSWY3DPEHPK3PXP"));
-        assert!(unseal(&[8_u8; 32], &sealed).is_err());
-        assert_ne!(seal(&key, "a").ok(), seal(&key, "a").ok(), "nonces differ");
     }
 
     #[test]

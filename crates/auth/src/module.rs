@@ -78,6 +78,7 @@ impl kernel::PlatformModule for Auth {
             name: "forgot_password",
             handler: Arc::new(crate::jobs::ForgotPassword(self.shared.clone())),
             max_attempts: None,
+            retry_schedule: None,
         }]
     }
 

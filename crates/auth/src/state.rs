@@ -3,9 +3,9 @@
 
 use std::sync::{Arc, OnceLock};
 
-use hmac::{KeyInit, Mac};
 use kernel::ApiError;
-use secrecy::{ExposeSecret, SecretString};
+use kernel::seal::derive_key as derive;
+use secrecy::SecretString;
 
 use crate::jwt::Keys;
 use crate::settings::Settings;
@@ -65,13 +65,6 @@ impl State {
     pub fn hash(&self, value: &str) -> String {
         kernel::opaque::keyed_hash(&self.hash_key, value)
     }
-}
-
-fn derive(secret: &SecretString, label: &str) -> Result<[u8; 32], String> {
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.expose_secret().as_bytes())
-        .map_err(|e| e.to_string())?;
-    mac.update(label.as_bytes());
-    Ok(mac.finalize().into_bytes().into())
 }
 
 fn derive_hex(secret: &SecretString, label: &str) -> Result<String, String> {

@@ -155,8 +155,16 @@ async fn insert(tx: &TenantTx, kind: &str, docs: Vec<SearchDocument>) -> Result<
         body: Set(d.body),
         indexed_at: Set(now),
     });
+    // Two deliveries about one entity (created, then updated) may index it at once: the later
+    // commit's row wins instead of failing on the key.
+    use search_entry::Column as C;
+    let upsert =
+        kernel::sea_orm::sea_query::OnConflict::columns([C::OrgId, C::EntityType, C::EntityId])
+            .update_columns([C::Title, C::Body, C::IndexedAt])
+            .to_owned();
     // unscoped: one multi-row INSERT; every row's org_id is set to tx's org above
     search_entry::Entity::insert_many(rows)
+        .on_conflict(upsert)
         .exec_without_returning(tx.unscoped())
         .await?;
     Ok(())

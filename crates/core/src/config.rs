@@ -769,6 +769,12 @@ impl CellConfig {
             .unwrap_or_else(|| SecretString::from(DEV_SECRET_KEY))
     }
 
+    /// A key of this cell for one purpose (`<module>.<purpose>.v<n>`), derived from
+    /// `cell.secret_key` ([`crate::seal::derive_key`]).
+    pub fn derived_key(&self, label: &str) -> Result<[u8; 32], String> {
+        crate::seal::derive_key(&self.secret_key(), label)
+    }
+
     /// The route prefix of a module (its TOML `route_prefix`, else `/api/v1`).
     pub fn route_prefix(&self, module: &str) -> String {
         self.modules

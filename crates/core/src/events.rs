@@ -577,6 +577,7 @@ impl Events {
         queue::Policy {
             max_attempts: self.inner.cfg.max_attempts,
             backoff_base_ms: self.inner.cfg.backoff_base_ms,
+            retry_schedule: None,
             lease_secs: self.inner.cfg.lease_secs,
         }
     }
@@ -700,6 +701,44 @@ impl Events {
         Ok((list, total))
     }
 
+    /// Whether any event this cell declares is named by `pattern` (a name or `module.*`, `*`).
+    pub fn declares(&self, pattern: &str) -> bool {
+        self.inner
+            .declared
+            .iter()
+            .any(|name| matches(pattern, name))
+    }
+
+    /// The events of `org_id` that occurred in `[from, to)`, oldest first, at most `limit`:
+    /// what a consumer that was away (a disabled webhook, a reconnecting socket) missed. On
+    /// PostgreSQL `conn` must be in that org's context or the system context.
+    pub async fn history<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        org_id: Uuid,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+        limit: u64,
+    ) -> Result<Vec<DomainEvent>, DbErr> {
+        let rows = conn
+            .query_all_raw(stmt(
+                conn.get_database_backend(),
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM kernel_events \
+                     WHERE org_id = $1 AND occurred_at_ms >= $2 AND occurred_at_ms < $3 \
+                     ORDER BY occurred_at_ms, id LIMIT $4"
+                ),
+                vec![
+                    org_id.into(),
+                    from.timestamp_millis().into(),
+                    to.timestamp_millis().into(),
+                    (limit.min(i64::MAX as u64) as i64).into(),
+                ],
+            ))
+            .await?;
+        rows.iter().map(event_of_row).collect()
+    }
+
     /// Puts parked deliveries back in the queue with a fresh attempt budget: one (`Some(id)`) or
     /// all. Returns how many were requeued.
     pub async fn replay(&self, db: &Db, id: Option<Uuid>) -> Result<u64, DbErr> {
@@ -709,6 +748,8 @@ impl Events {
     }
 }
 
+const EVENT_COLUMNS: &str = "id, name, version, org_id, actor_type, actor_id, entity_type, entity_id, payload, occurred_at_ms";
+
 async fn load_events(db: &Db, ids: Vec<Uuid>) -> Result<Vec<DomainEvent>, DbErr> {
     let backend = db.backend();
     let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
@@ -717,37 +758,36 @@ async fn load_events(db: &Db, ids: Vec<Uuid>) -> Result<Vec<DomainEvent>, DbErr>
         .query_all_raw(stmt(
             backend,
             &format!(
-                "SELECT id, name, version, org_id, actor_type, actor_id, entity_type, entity_id, payload, occurred_at_ms \
-                 FROM kernel_events WHERE id IN ({})",
+                "SELECT {EVENT_COLUMNS} FROM kernel_events WHERE id IN ({})",
                 placeholders.join(", ")
             ),
             ids.into_iter().map(Value::from).collect(),
         ))
         .await?;
-    rows.iter()
-        .map(|r| {
-            let actor_type: Option<String> = r.try_get("", "actor_type")?;
-            let actor_id: Option<Uuid> = r.try_get("", "actor_id")?;
-            let payload: String = r.try_get("", "payload")?;
-            let at: i64 = r.try_get("", "occurred_at_ms")?;
-            Ok(DomainEvent {
-                id: r.try_get("", "id")?,
-                name: r.try_get("", "name")?,
-                version: r.try_get::<i32>("", "version")?.max(0) as u32,
-                org_id: r.try_get("", "org_id")?,
-                actor: actor_type
-                    .zip(actor_id)
-                    .map(|(kind, id)| EntityRef { kind, id }),
-                entity: EntityRef {
-                    kind: r.try_get("", "entity_type")?,
-                    id: r.try_get("", "entity_id")?,
-                },
-                occurred_at: chrono::DateTime::from_timestamp_millis(at).unwrap_or_default(),
-                payload: serde_json::from_str(&payload)
-                    .map_err(|e| DbErr::Custom(format!("event payload: {e}")))?,
-            })
-        })
-        .collect()
+    rows.iter().map(event_of_row).collect()
+}
+
+fn event_of_row(r: &sea_orm::QueryResult) -> Result<DomainEvent, DbErr> {
+    let actor_type: Option<String> = r.try_get("", "actor_type")?;
+    let actor_id: Option<Uuid> = r.try_get("", "actor_id")?;
+    let payload: String = r.try_get("", "payload")?;
+    let at: i64 = r.try_get("", "occurred_at_ms")?;
+    Ok(DomainEvent {
+        id: r.try_get("", "id")?,
+        name: r.try_get("", "name")?,
+        version: r.try_get::<i32>("", "version")?.max(0) as u32,
+        org_id: r.try_get("", "org_id")?,
+        actor: actor_type
+            .zip(actor_id)
+            .map(|(kind, id)| EntityRef { kind, id }),
+        entity: EntityRef {
+            kind: r.try_get("", "entity_type")?,
+            id: r.try_get("", "entity_id")?,
+        },
+        occurred_at: chrono::DateTime::from_timestamp_millis(at).unwrap_or_default(),
+        payload: serde_json::from_str(&payload)
+            .map_err(|e| DbErr::Custom(format!("event payload: {e}")))?,
+    })
 }
 
 /// Records that `subscriber` has handled `event_id`; `false` when it already had. Call it in the

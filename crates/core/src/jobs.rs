@@ -66,6 +66,7 @@ pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
 struct Definition {
     handler: Arc<dyn JobHandler>,
     max_attempts: u32,
+    retry_schedule: Option<&'static [u64]>,
 }
 
 struct Schedule {
@@ -142,6 +143,7 @@ impl Jobs {
                 Definition {
                     handler,
                     max_attempts: cfg.max_attempts,
+                    retry_schedule: None,
                 },
             );
         }
@@ -153,6 +155,7 @@ impl Jobs {
                     Definition {
                         handler: job.handler,
                         max_attempts: job.max_attempts.unwrap_or(cfg.max_attempts),
+                        retry_schedule: job.retry_schedule,
                     },
                 );
             }
@@ -165,6 +168,7 @@ impl Jobs {
                             Definition {
                                 handler: s.handler,
                                 max_attempts: cfg.max_attempts,
+                                retry_schedule: None,
                             },
                         );
                         schedules.push(Schedule { name, cron });
@@ -192,7 +196,16 @@ impl Jobs {
         queue::Policy {
             max_attempts,
             backoff_base_ms: self.inner.cfg.backoff_base_ms,
+            retry_schedule: None,
             lease_secs: self.inner.cfg.lease_secs,
+        }
+    }
+
+    /// The policy of the job named `name`: its own retry schedule, if it has one.
+    fn policy_of(&self, name: &str, max_attempts: u32) -> queue::Policy {
+        queue::Policy {
+            retry_schedule: self.inner.defs.get(name).and_then(|d| d.retry_schedule),
+            ..self.policy(max_attempts)
         }
     }
 
@@ -332,7 +345,7 @@ impl Jobs {
                 "kernel_jobs",
                 job.id,
                 job.attempt as i32,
-                self.policy(max),
+                self.policy_of(&job.name, max),
                 &outcome,
             )
             .await?;

@@ -191,6 +191,10 @@ pub struct JobDefinition {
     pub handler: Arc<dyn JobHandler>,
     /// Attempts before the job is parked; default `jobs.max_attempts`.
     pub max_attempts: Option<u32>,
+    /// Milliseconds before each retry (`[60_000, 300_000]`: 1 min after the first failure,
+    /// 5 min after the second and later ones), without jitter; `None`: exponential backoff from
+    /// `jobs.backoff_base_ms`.
+    pub retry_schedule: Option<&'static [u64]>,
 }
 
 /// A cron schedule (UTC; 5 fields, or 6 with seconds first). Each tick enqueues the job

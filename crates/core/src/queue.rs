@@ -22,7 +22,21 @@ pub(crate) fn stmt(backend: DbBackend, sql: &str, values: Vec<Value>) -> Stateme
 pub(crate) struct Policy {
     pub max_attempts: u32,
     pub backoff_base_ms: u64,
+    /// Delays before each retry (the n-th failure waits `schedule[n-1]`, the last entry after
+    /// that), instead of the exponential backoff.
+    pub retry_schedule: Option<&'static [u64]>,
     pub lease_secs: u64,
+}
+
+/// How long after its `attempts`-th failure a row is tried again.
+fn retry_delay_ms(policy: Policy, attempts: i32, now: i64) -> i64 {
+    match policy.retry_schedule {
+        Some(schedule) if !schedule.is_empty() => {
+            let n = (attempts.max(1) as usize - 1).min(schedule.len() - 1);
+            schedule[n] as i64
+        }
+        _ => backoff_ms(policy.backoff_base_ms, attempts, now),
+    }
 }
 
 /// Exponential backoff from `backoff_base_ms`, doubled per attempt, capped at one hour, with up
@@ -106,7 +120,7 @@ pub(crate) async fn finish(
                 ),
                 vec![
                     error.clone().into(),
-                    (now + backoff_ms(policy.backoff_base_ms, attempts, now)).into(),
+                    (now + retry_delay_ms(policy, attempts, now)).into(),
                     id.into(),
                 ],
             ),

@@ -80,6 +80,7 @@ impl PlatformModule for Files {
             name: crate::jobs::DELETE_OBJECTS,
             handler: Arc::new(crate::jobs::DeleteObjects),
             max_attempts: None,
+            retry_schedule: None,
         }]
     }
 

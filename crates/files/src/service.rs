@@ -58,17 +58,15 @@ async fn publish<E: Event>(
 /// A file name as users give it: trimmed, 1 to 255 characters, no path separators or control
 /// characters (it is shown and offered as a download name, never used as a path).
 pub(crate) fn file_name(field: &str, raw: &str) -> Result<String, ApiError> {
-    let name = kernel::http::trimmed(field, raw, MAX_NAME)?;
-    if name
-        .chars()
-        .any(|c| c == '/' || c == '\\' || c.is_control())
-    {
+    // Looked at before trimming: a name with a newline at either end is refused (as the
+    // documented pattern says), not silently cut.
+    if raw.chars().any(|c| c == '/' || c == '\\' || c.is_control()) {
         return Err(ApiError::validation(
             field,
             "a name has no `/`, `\\` or control characters",
         ));
     }
-    Ok(name)
+    kernel::http::trimmed(field, raw, MAX_NAME)
 }
 
 /// Those of `rows` that `caller` may see: unattached files (every member of the org) and files

@@ -63,11 +63,13 @@ impl PlatformModule for ImportExport {
                 name: crate::jobs::IMPORT,
                 handler: Arc::new(crate::jobs::Import),
                 max_attempts: None,
+                retry_schedule: None,
             },
             JobDefinition {
                 name: crate::jobs::EXPORT,
                 handler: Arc::new(crate::jobs::Export),
                 max_attempts: None,
+                retry_schedule: None,
             },
         ]
     }

@@ -15,7 +15,7 @@ mod http;
 mod offline;
 mod ranges;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -174,36 +174,10 @@ pub(crate) fn normalize_domain(text: &str) -> Option<String> {
     plausible.then(|| host.to_owned())
 }
 
-/// Whether `ip` is globally routable unicast: not private, loopback, link-local, CGNAT,
-/// documentation, benchmarking, multicast or reserved space (IPv6: inside `2000::/3`, outside
-/// `2001:db8::/32`). Providers answer `None` for anything else without looking: the public
-/// datasets even carry bogus records for some private ranges.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip.to_canonical() {
-        IpAddr::V4(ip) => is_public_v4(ip),
-        IpAddr::V6(ip) => is_public_v6(ip),
-    }
-}
-
-fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    !(ip.is_private()
-        || ip.is_loopback()
-        || ip.is_link_local()
-        || ip.is_documentation()
-        || ip.is_multicast()
-        || ip.is_broadcast()
-        || a == 0
-        || a >= 240
-        || (a == 100 && (64..128).contains(&b))
-        || (a == 198 && (b == 18 || b == 19))
-        || (a == 192 && b == 0 && c == 0))
-}
-
-fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let [first, second, ..] = ip.segments();
-    (first & 0xe000) == 0x2000 && !(first == 0x2001 && second == 0x0db8)
-}
+/// Addresses are looked up only when public (`kernel::net::is_public`): providers answer
+/// `None` for anything else without looking, as the public datasets even carry bogus records
+/// for some private ranges.
+pub use kernel::net::is_public;
 
 /// The stored stand-in for an IP: lowercase hex SHA-256 of the address's canonical text
 /// followed by the salt bytes.

@@ -293,7 +293,8 @@ db_test!(async fn detail_and_score_explain_the_signals(db) {
     assert_eq!(weeks, 50);
     assert!(s["by_week"].as_array().is_some_and(|w| w.len() >= 3), "{s}");
     assert_eq!(get(&app, &format!("/api/abm/companies/{}/score", Uuid::now_v7()), t).await?.0, 404);
-    assert_eq!(get(&app, "/api/abm/companies/not-a-uuid", t).await?.0, 400);
+    // A segment that cannot be an id names nothing: 404, like an id that exists nowhere.
+    assert_eq!(get(&app, "/api/abm/companies/not-a-uuid", t).await?.0, 404);
     Ok(())
 });
 

@@ -43,10 +43,12 @@ pub fn path_config() -> web::PathConfig {
             )
             .into();
         }
+        // A segment that cannot be what the route takes (`/folders/None` where an id goes)
+        // names nothing here: 404, as for an id that exists nowhere.
         let PathError::Deserialize(e) = err else {
-            return ApiError::bad_request("invalid path parameter").into();
+            return ApiError::not_found("no such resource: invalid path parameter").into();
         };
-        ApiError::bad_request(format!("invalid path parameter: {e}")).into()
+        ApiError::not_found(format!("no such resource: invalid path parameter ({e})")).into()
     })
 }
 

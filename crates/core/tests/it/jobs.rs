@@ -59,6 +59,7 @@ impl PlatformModule for Worker {
             name: "count",
             handler: Arc::new(self.log.clone()),
             max_attempts: Some(2),
+            retry_schedule: None,
         }]
     }
     fn scheduled_jobs(&self) -> Vec<ScheduledJob> {

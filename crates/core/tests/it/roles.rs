@@ -55,6 +55,7 @@ impl PlatformModule for Courier {
             name: "ping",
             handler: Arc::new(self.clone()),
             max_attempts: Some(1),
+            retry_schedule: None,
         }]
     }
     fn email_templates(&self) -> Vec<EmailTemplate> {

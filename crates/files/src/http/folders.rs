@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use kernel::ApiResult;
-use kernel::http::{ValidJson, trimmed};
+use kernel::http::ValidJson;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -81,8 +81,7 @@ pub struct NewFolder {
 }
 
 fn folder_name(raw: &str) -> Result<String, kernel::ApiError> {
-    let name = trimmed("name", raw, 200)?;
-    service::file_name("name", &name)
+    service::file_name("name", raw)
 }
 
 /// Creates a folder (members and up).

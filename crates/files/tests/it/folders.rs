@@ -21,6 +21,11 @@ db_test!(
 
         let (status, clients) = cell.post("/api/v1/folders", Some(&member), json!({"name": " Clients "})).await?;
         assert_eq!((status, &clients["name"]), (201, &json!("Clients")), "{clients}");
+        // Spaces at either end are trimmed; a control character anywhere is refused.
+        for name in ["\nClients", "Clients\t", "Cli\u{7}ents"] {
+            let (status, body) = cell.post("/api/v1/folders", Some(&member), json!({"name": name})).await?;
+            assert_eq!(status, 422, "{name:?}: {body}");
+        }
         let (status, body) = cell.post("/api/v1/folders", Some(&member), json!({"name": "clients"})).await?;
         assert_eq!(status, 409, "a sibling of the same name in any case: {body}");
         let (_, acme_co) = cell.post("/api/v1/folders", Some(&member), json!({"name": "Acme Co", "parent_id": id(&clients)})).await?;

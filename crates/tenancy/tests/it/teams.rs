@@ -106,7 +106,8 @@ db_test!(async fn teams_and_their_members(db) {
     assert_eq!(status, 204);
     let (status, _) = cell.get(&format!("/api/v1/teams/{platform}"), &a).await?;
     assert_eq!(status, 404);
+    // A segment that cannot be an id names nothing: 404, like an id that exists nowhere.
     let (status, _) = cell.get("/api/v1/teams/not-a-uuid", &a).await?;
-    assert_eq!(status, 400);
+    assert_eq!(status, 404);
     cell.finish(db).await
 });
