@@ -7,6 +7,7 @@ use collab as _;
 use files as _;
 use iam as _;
 use importexport as _;
+use notifications as _;
 use tenancy as _;
 use webhooks as _;
 

@@ -272,8 +272,8 @@ pub struct Events {
 
 struct Inner {
     subscribers: Vec<Subscriber>,
-    /// Declared event names (the catalogue).
-    declared: std::collections::HashSet<&'static str>,
+    /// Declared event names (the catalogue), with their summaries.
+    declared: std::collections::HashMap<&'static str, &'static str>,
     wake: Notify,
     cfg: EventsSection,
 }
@@ -310,6 +310,7 @@ impl Events {
     /// The bus of the enabled modules. Refused: an invalid or twice-declared event name.
     pub(crate) fn new(modules: &[EnabledModule], cfg: EventsSection) -> Result<Self, String> {
         let mut declared = std::collections::HashMap::new();
+        let mut summaries = std::collections::HashMap::new();
         for m in modules {
             for e in m.module.events() {
                 if !valid_name(e.name) {
@@ -320,6 +321,7 @@ impl Events {
                         EventError::InvalidName(e.name.to_owned())
                     ));
                 }
+                summaries.insert(e.name, e.summary);
                 if let Some(other) = declared.insert(e.name, m.module.name()) {
                     return Err(format!(
                         "event `{}` is declared by both `{other}` and `{}`",
@@ -345,7 +347,7 @@ impl Events {
         Ok(Self {
             inner: Arc::new(Inner {
                 subscribers,
-                declared: declared.into_keys().collect(),
+                declared: summaries,
                 wake: Notify::new(),
                 cfg,
             }),
@@ -418,7 +420,7 @@ impl Events {
             if !valid_name(&event.name) {
                 return Err(EventError::InvalidName(event.name.clone()));
             }
-            if !self.inner.declared.contains(event.name.as_str()) {
+            if !self.inner.declared.contains_key(event.name.as_str()) {
                 return Err(EventError::Undeclared(event.name.clone()));
             }
         }
@@ -705,8 +707,13 @@ impl Events {
     pub fn declares(&self, pattern: &str) -> bool {
         self.inner
             .declared
-            .iter()
+            .keys()
             .any(|name| matches(pattern, name))
+    }
+
+    /// The catalogue's one line on what the event `name` means ("A file was uploaded.").
+    pub fn summary(&self, name: &str) -> Option<&'static str> {
+        self.inner.declared.get(name).copied()
     }
 
     /// The events of `org_id` that occurred in `[from, to)`, oldest first, at most `limit`:

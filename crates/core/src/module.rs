@@ -86,6 +86,11 @@ pub trait PlatformModule: Send + Sync + 'static {
     fn entity_loaders(&self) -> Vec<Arc<dyn EntityLoader>> {
         Vec::new()
     }
+    /// Who hears of this module's events: for each pattern of its events, the users they
+    /// concern (the notifications module asks; without it nobody is notified).
+    fn notify_on(&self) -> Vec<NotifyOn> {
+        Vec::new()
+    }
     /// Identifies callers for the whole cell (the identity module provides it; at most one).
     fn authenticator(&self) -> Option<Arc<dyn crate::http::caller::Authenticator>> {
         None
@@ -222,6 +227,35 @@ pub trait CommandHandler: Send + Sync {
     /// such as passwords come from there, never from arguments). Output goes to stdout; an
     /// error exits with status 2 and its message.
     async fn run(&self, ctx: &CellContext, args: &[String]) -> anyhow::Result<()>;
+}
+
+/// A user an event concerns, and why: `assignee`, `watcher`, `creator`, `mentioned`,
+/// `approver`… (shown with the notification).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub user_id: Uuid,
+    pub reason: &'static str,
+}
+
+/// The users an event concerns, as the module that owns it knows them (an item's creator, a
+/// task's assignee and watchers). Called in the event's org transaction, once per delivery of
+/// the event; the notifications module then leaves out the user who acted, muted users and
+/// channels their preferences turn off.
+#[async_trait::async_trait(?Send)]
+pub trait Recipients: Send + Sync {
+    async fn recipients(
+        &self,
+        ctx: &CellContext,
+        tx: &crate::db::TenantTx,
+        event: &DomainEvent,
+    ) -> Result<Vec<Recipient>, crate::error::ApiError>;
+}
+
+/// Events named by `pattern` (`template.item.*`) concern the users `recipients` finds.
+#[derive(Clone)]
+pub struct NotifyOn {
+    pub pattern: &'static str,
+    pub recipients: Arc<dyn Recipients>,
 }
 
 /// A step of a new organization's first hour that a module knows how to check ("invite a

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use kernel::analytics::{Analytics, CountBucket, Measure};
 use kernel::http::{AdministerOrg, Caller, ListQuery, WorkInOrg};
 use kernel::module::{
-    Documents, EntityLoader, EntityRef, EntitySummary, EntityTrash, SearchDocument, Trashed,
+    Documents, DomainEvent, EntityLoader, EntityRef, EntitySummary, EntityTrash, Recipient,
+    Recipients, SearchDocument, Trashed,
 };
 use kernel::records::{FieldSpec, Record, RecordError, Records};
 use kernel::sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -275,5 +276,35 @@ impl Analytics for Items {
             _ => None,
         })
         .await
+    }
+}
+
+/// Who hears of an item's events: its creator (a real module adds assignees, watchers…).
+#[kernel::async_trait::async_trait(?Send)]
+impl Recipients for Items {
+    async fn recipients(
+        &self,
+        _ctx: &CellContext,
+        tx: &TenantTx,
+        event: &DomainEvent,
+    ) -> Result<Vec<Recipient>, ApiError> {
+        let repo = tx.repo::<item::Entity>();
+        // An item in the trash is still its creator's concern (`template.item.deleted`).
+        let found = match repo.get(event.entity.id).await? {
+            Some(m) => Some(m),
+            None => {
+                repo.find_trashed(None)?
+                    .filter(item::Column::Id.eq(event.entity.id))
+                    .one(repo.conn())
+                    .await?
+            }
+        };
+        Ok(found
+            .map(|m| Recipient {
+                user_id: m.created_by,
+                reason: "creator",
+            })
+            .into_iter()
+            .collect())
     }
 }

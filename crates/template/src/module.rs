@@ -59,6 +59,14 @@ impl PlatformModule for Template {
         vec![std::sync::Arc::new(crate::loader::Items)]
     }
 
+    /// An item's events concern its creator (the notifications module tells them).
+    fn notify_on(&self) -> Vec<kernel::module::NotifyOn> {
+        vec![kernel::module::NotifyOn {
+            pattern: "template.item.*",
+            recipients: std::sync::Arc::new(crate::loader::Items),
+        }]
+    }
+
     /// Module state is reached one way: provided to the context here, taken by handlers with
     /// `kernel::http::State<T>` (or `ctx.service::<T>()` outside a request).
     async fn on_ready(&self, ctx: &kernel::CellContext) -> anyhow::Result<()> {

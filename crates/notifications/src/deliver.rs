@@ -1,0 +1,82 @@
+//! The subscriber that turns every event into notifications: the recipients the owning module
+//! names, each user's preferences, a row per channel, and the email queued through the
+//! kernel's mail (or left for the user's digest).
+
+use std::sync::Arc;
+
+use kernel::CellContext;
+use kernel::module::{DomainEvent, EventHandler, NotifyOn};
+
+use crate::service;
+
+/// The modules' rules (`PlatformModule::notify_on`), gathered once when the cell is ready.
+pub(crate) struct Rules(pub Vec<NotifyOn>);
+
+/// The email template every notification uses (`notifications.event`; orgs may override it).
+pub(crate) const EMAIL_TEMPLATE: &str = "notifications.event";
+
+pub(crate) struct Notify;
+
+#[kernel::async_trait::async_trait]
+impl EventHandler for Notify {
+    async fn handle(&self, ctx: &CellContext, event: &DomainEvent) -> anyhow::Result<()> {
+        let Some(rules) = ctx.service::<Rules>() else {
+            anyhow::bail!("the notifications module is not ready");
+        };
+        if !rules
+            .0
+            .iter()
+            .any(|r| kernel::events::matches(r.pattern, &event.name))
+        {
+            return Ok(());
+        }
+        let ctx = ctx.clone();
+        let event = event.clone();
+        // Modules' recipients and the identity directory answer with futures that are not
+        // `Send`.
+        kernel::module::run_unsend(move || async move { notify(&ctx, &rules, &event).await }).await
+    }
+}
+
+async fn notify(ctx: &CellContext, rules: &Arc<Rules>, event: &DomainEvent) -> anyhow::Result<()> {
+    let api = |e: kernel::ApiError| anyhow::anyhow!("{}", e.message());
+    let tx = ctx.db().tenant(event.org_id).await?;
+    let recipients = service::recipients(ctx, &tx, &rules.0, event)
+        .await
+        .map_err(api)?;
+    let rows = service::fan_out(ctx, &tx, event, recipients)
+        .await
+        .map_err(api)?;
+    for row in rows
+        .iter()
+        .filter(|r| r.channel == service::EMAIL && r.status == "queued")
+    {
+        let Some(to) = kernel::identity::email(ctx, row.user_id)
+            .await
+            .map_err(api)?
+        else {
+            service::no_address(&tx, row.id).await.map_err(api)?;
+            continue;
+        };
+        let context = serde_json::json!({
+            "title": row.title,
+            "event": row.event,
+            "reason": row.reason,
+            "entity_type": row.entity_type,
+            "entity_id": row.entity_id,
+            "payload": event.payload,
+        });
+        // unscoped: the kernel's mail queue, in this transaction, for tx's org
+        ctx.mail()
+            .queue(
+                tx.unscoped(),
+                Some(tx.org_id()),
+                &to,
+                EMAIL_TEMPLATE,
+                &context,
+            )
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

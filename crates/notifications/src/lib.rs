@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+
+mod deliver;
+mod entity;
+mod http;
+mod migration;
+mod module;
+mod permissions;
+mod service;
+
+pub use module::Notifications;
+
+kernel::register_module!(Notifications);

@@ -1,0 +1,67 @@
+//! The module as the kernel sees it.
+
+use std::sync::Arc;
+
+use kernel::PlatformModule;
+use kernel::mail::EmailTemplate;
+use kernel::module::{EventSubscription, ModuleSettings};
+
+/// Notifications: every event a module says concerns someone reaches them in the app and by
+/// email, as their preferences say.
+#[derive(Debug, Default)]
+pub struct Notifications;
+
+#[kernel::async_trait::async_trait]
+impl PlatformModule for Notifications {
+    fn name(&self) -> &'static str {
+        "notifications"
+    }
+
+    fn version(&self) -> &'static str {
+        env!("CARGO_PKG_VERSION")
+    }
+
+    fn configure(&mut self, settings: &ModuleSettings) -> Result<(), String> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct NoSettings {}
+        let _: NoSettings = kernel::module::parse_settings(settings)?;
+        Ok(())
+    }
+
+    fn migrations(&self) -> Vec<Box<dyn kernel::sea_orm_migration::MigrationTrait>> {
+        crate::migration::migrations()
+    }
+
+    /// Every event is looked at; those a module's `notify_on` names become notifications.
+    fn event_subscriptions(&self) -> Vec<EventSubscription> {
+        vec![EventSubscription {
+            name: "notify",
+            pattern: "*",
+            handler: Arc::new(crate::deliver::Notify),
+        }]
+    }
+
+    fn email_templates(&self) -> Vec<EmailTemplate> {
+        vec![EmailTemplate {
+            name: "event",
+            subject: "{{ title }}",
+            text: "{{ title }}\n\nYou are told because you are its {{ reason }} ({{ entity_type }} {{ entity_id }}).\n\nChange what you are told in your notification preferences.\n",
+            html: None,
+        }]
+    }
+
+    fn routes(&self, cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
+        crate::http::configure(cfg);
+    }
+
+    async fn on_ready(&self, ctx: &kernel::CellContext) -> anyhow::Result<()> {
+        let rules = ctx
+            .modules()
+            .iter()
+            .flat_map(|m| m.module.notify_on())
+            .collect();
+        ctx.provide(crate::deliver::Rules(rules));
+        Ok(())
+    }
+}
