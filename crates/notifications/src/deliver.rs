@@ -14,6 +14,8 @@ pub(crate) struct Rules(pub Vec<NotifyOn>);
 
 /// The email template every notification uses (`notifications.event`; orgs may override it).
 pub(crate) const EMAIL_TEMPLATE: &str = "notifications.event";
+/// The email template of a digest (`notifications.digest`).
+pub(crate) const DIGEST_TEMPLATE: &str = "notifications.digest";
 
 pub(crate) struct Notify;
 
@@ -49,7 +51,7 @@ async fn notify(ctx: &CellContext, rules: &Arc<Rules>, event: &DomainEvent) -> a
         .map_err(api)?;
     for row in rows
         .iter()
-        .filter(|r| r.channel == service::EMAIL && r.status == "queued")
+        .filter(|r| r.channel == service::EMAIL && r.status == service::QUEUED)
     {
         let Some(to) = kernel::identity::email(ctx, row.user_id)
             .await

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod deliver;
+mod digest;
 mod entity;
 mod http;
 mod migration;

@@ -106,6 +106,7 @@ impl MigrationTrait for CreateNotifications {
             .to_owned(),
         )
         .await?;
-        kernel::db::enable_tenant_rls(m.get_connection(), "notifications_digests").await
+        // The hourly digest job finds due users across orgs (system context).
+        kernel::db::enable_system_rls(m.get_connection(), "notifications_digests", false).await
     }
 }

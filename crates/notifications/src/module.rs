@@ -43,11 +43,28 @@ impl PlatformModule for Notifications {
     }
 
     fn email_templates(&self) -> Vec<EmailTemplate> {
-        vec![EmailTemplate {
-            name: "event",
-            subject: "{{ title }}",
-            text: "{{ title }}\n\nYou are told because you are its {{ reason }} ({{ entity_type }} {{ entity_id }}).\n\nChange what you are told in your notification preferences.\n",
-            html: None,
+        vec![
+            EmailTemplate {
+                name: "event",
+                subject: "{{ title }}",
+                text: "{{ title }}\n\nYou are told because you are its {{ reason }} ({{ entity_type }} {{ entity_id }}).\n\nChange what you are told in your notification preferences.\n",
+                html: None,
+            },
+            EmailTemplate {
+                name: "digest",
+                subject: "{{ count }} notification{% if count != 1 %}s{% endif %}",
+                text: "What happened since your last {{ frequency }} digest:\n\n{% for item in items %}- {{ item.title }} ({{ item.entity_type }} {{ item.entity_id }}, {{ item.at }})\n{% endfor %}{% if more %}… and {{ more }} more.\n{% endif %}\nChange how often you get these in your notification preferences.\n",
+                html: None,
+            },
+        ]
+    }
+
+    /// Digests: every hour on the hour (daily ones at 08:00 UTC, weekly ones Mondays).
+    fn scheduled_jobs(&self) -> Vec<kernel::module::ScheduledJob> {
+        vec![kernel::module::ScheduledJob {
+            name: "send_digests",
+            cron: "0 * * * *",
+            handler: Arc::new(crate::digest::SendDigests),
         }]
     }
 

@@ -18,6 +18,12 @@ pub(crate) const EMAIL: &str = "email";
 pub(crate) const CHANNELS: [&str; 2] = [IN_APP, EMAIL];
 pub(crate) const UNREAD: &str = "unread";
 pub(crate) const READ: &str = "read";
+/// An email row: queued through the mail at once.
+pub(crate) const QUEUED: &str = "queued";
+/// An email row: held for the user's digest.
+pub(crate) const HELD: &str = "digest";
+/// An email row: sent in a digest.
+pub(crate) const SENT: &str = "sent";
 pub(crate) const FREQUENCIES: [&str; 4] = ["instant", "hourly", "daily", "weekly"];
 /// Preferences one user may keep.
 pub(crate) const MAX_PREFERENCES: usize = 100;
@@ -158,8 +164,8 @@ pub(crate) async fn fan_out(
             let status = match *channel {
                 IN_APP => UNREAD,
                 _ => match digests.get(&r.user_id).map(String::as_str) {
-                    None | Some("instant") => "queued",
-                    Some(_) => "digest",
+                    None | Some("instant") => QUEUED,
+                    Some(_) => HELD,
                 },
             };
             let row = tx

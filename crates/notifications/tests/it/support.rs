@@ -48,11 +48,16 @@ pub async fn inbox(cell: &Cell, token: &str) -> anyhow::Result<Vec<Value>> {
 
 /// Addresses the notification emails went to, oldest first.
 pub async fn mailed(cell: &Cell) -> anyhow::Result<Vec<String>> {
+    mailed_with(cell, "notifications.event").await
+}
+
+/// Addresses the emails of `template` went to, oldest first.
+pub async fn mailed_with(cell: &Cell, template: &str) -> anyhow::Result<Vec<String>> {
     let (records, _) = cell.ctx.mail().recorded(cell.ctx.db(), 0, 1000).await?;
     Ok(records
         .into_iter()
         .rev()
-        .filter(|r| r.template == "notifications.event")
+        .filter(|r| r.template == template)
         .map(|r| r.to)
         .collect())
 }
