@@ -717,16 +717,18 @@ impl Events {
     }
 
     /// The events of `org_id` that occurred in `[from, to)`, oldest first, at most `limit`:
-    /// what a consumer that was away (a disabled webhook, a reconnecting socket) missed. On
-    /// PostgreSQL `conn` must be in that org's context or the system context.
-    pub async fn history<C: ConnectionTrait>(
+    /// what a consumer that was away (a disabled webhook, a reconnecting socket) missed. Read
+    /// in `tx`, for its org.
+    pub async fn history(
         &self,
-        conn: &C,
-        org_id: Uuid,
+        tx: &TenantTx,
         from: chrono::DateTime<chrono::Utc>,
         to: chrono::DateTime<chrono::Utc>,
         limit: u64,
     ) -> Result<Vec<DomainEvent>, DbErr> {
+        let org_id = tx.org_id();
+        // unscoped: the kernel's event log, read with tx's org as its first predicate
+        let conn = tx.unscoped();
         let rows = conn
             .query_all_raw(stmt(
                 conn.get_database_backend(),

@@ -224,6 +224,19 @@ impl Jobs {
         Ok(id)
     }
 
+    /// [`Self::enqueue`] of a job of `tx`'s org, in `tx`: it runs only if the change commits.
+    /// What modules call from a handler, a subscriber or a job.
+    pub async fn enqueue_in(
+        &self,
+        tx: &crate::db::TenantTx,
+        name: &str,
+        payload: serde_json::Value,
+    ) -> Result<Uuid, JobError> {
+        // unscoped: the kernel's job queue, written in the change's transaction for tx's org
+        self.enqueue(tx.unscoped(), name, Some(tx.org_id()), payload)
+            .await
+    }
+
     /// [`Self::enqueue`], unless a job of the same name and org is already waiting to be
     /// claimed: for jobs that take up whatever work is queued when they run, so a burst of
     /// callers costs one run, not one each. Returns the new job's id, `None` if one waited.

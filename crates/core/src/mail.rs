@@ -407,6 +407,20 @@ impl Mail {
         })
     }
 
+    /// [`Self::queue`] of a message of `tx`'s org, in `tx`: sent only if the change commits.
+    /// What modules call.
+    pub async fn queue_in(
+        &self,
+        tx: &crate::db::TenantTx,
+        to: &str,
+        template: &str,
+        context: &serde_json::Value,
+    ) -> Result<Uuid, MailError> {
+        // unscoped: the kernel's mail outbox, written in the change's transaction for tx's org
+        self.queue(tx.unscoped(), Some(tx.org_id()), to, template, context)
+            .await
+    }
+
     /// Renders and records a message and enqueues its sending, all through `conn` (usually
     /// the caller's transaction): nothing is sent unless it commits, and never inside the
     /// request. Returns the message id. On PostgreSQL a message of an org is queued in that

@@ -53,14 +53,25 @@ pub fn check_addresses(host: &str, addrs: &[SocketAddr]) -> Result<(), String> {
 
 /// Resolves `url`'s host and checks its addresses with [`check_addresses`].
 pub async fn check_public(url: &url::Url) -> Result<(), String> {
-    let port = url.port_or_known_default().unwrap_or(443);
-    let addrs: Vec<SocketAddr> = match url.host() {
+    match url.host() {
+        Some(url::Host::Domain(name)) => {
+            let addrs = resolve(name, url.port_or_known_default().unwrap_or(443)).await?;
+            check_addresses(name, &addrs)
+        }
+        _ => check_literal(url),
+    }
+}
+
+/// Checks `url`'s host when it is an IP address (a name is left to the resolver that connects:
+/// an HTTP client's, as webhooks' checks each address it answers).
+pub fn check_literal(url: &url::Url) -> Result<(), String> {
+    let ip = match url.host() {
         None => return Err("the URL has no host".into()),
-        Some(url::Host::Ipv4(ip)) => vec![SocketAddr::new(IpAddr::V4(ip), port)],
-        Some(url::Host::Ipv6(ip)) => vec![SocketAddr::new(IpAddr::V6(ip), port)],
-        Some(url::Host::Domain(name)) => resolve(name, port).await?,
+        Some(url::Host::Domain(_)) => return Ok(()),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip),
     };
-    check_addresses(url.host_str().unwrap_or_default(), &addrs)
+    check_addresses(&ip.to_string(), &[SocketAddr::new(ip, 0)])
 }
 
 /// The addresses of `name` (the system's resolver), waiting at most five seconds.

@@ -421,11 +421,9 @@ pub(crate) async fn purge(
         .delete_many(file::Column::Id.is_in(ids.clone()))
         .await?;
     ctx.jobs()
-        .enqueue(
-            // unscoped: the job queue is the kernel's table; the job carries this org.
-            tx.unscoped(),
+        .enqueue_in(
+            tx,
             &format!("{MODULE}.{}", crate::jobs::DELETE_OBJECTS),
-            Some(tx.org_id()),
             serde_json::json!({ "ids": ids }),
         )
         .await

@@ -68,15 +68,8 @@ async fn notify(ctx: &CellContext, rules: &Arc<Rules>, event: &DomainEvent) -> a
             "entity_id": row.entity_id,
             "payload": event.payload,
         });
-        // unscoped: the kernel's mail queue, in this transaction, for tx's org
         ctx.mail()
-            .queue(
-                tx.unscoped(),
-                Some(tx.org_id()),
-                &to,
-                EMAIL_TEMPLATE,
-                &context,
-            )
+            .queue_in(&tx, &to, EMAIL_TEMPLATE, &context)
             .await?;
     }
     tx.commit().await?;

@@ -121,15 +121,8 @@ async fn send(
                 "more": held.len().saturating_sub(LISTED),
                 "frequency": row.frequency,
             });
-            // unscoped: the kernel's mail queue, in this transaction, for tx's org
             ctx.mail()
-                .queue(
-                    tx.unscoped(),
-                    Some(org),
-                    &to,
-                    crate::deliver::DIGEST_TEMPLATE,
-                    &context,
-                )
+                .queue_in(&tx, &to, crate::deliver::DIGEST_TEMPLATE, &context)
                 .await?;
             service::SENT
         }

@@ -293,14 +293,14 @@ pub(crate) async fn set_preference(
     event_type: &str,
     choice: &Choice,
 ) -> Result<(), ApiError> {
+    use kernel::sea_orm::PaginatorTrait;
     let repo = tx.repo::<preference::Entity>();
-    let owner = match user {
+    let owned = repo.find().filter(match user {
         Some(u) => preference::Column::UserId.eq(u),
         None => preference::Column::UserId.is_null(),
-    };
-    let existing = repo
-        .find()
-        .filter(owner)
+    });
+    let existing = owned
+        .clone()
         .filter(preference::Column::EventType.eq(event_type))
         .one(repo.conn())
         .await?;
@@ -313,16 +313,7 @@ pub(crate) async fn set_preference(
             repo.update(am).await?;
         }
         None => {
-            let count = repo
-                .find()
-                .filter(match user {
-                    Some(u) => preference::Column::UserId.eq(u),
-                    None => preference::Column::UserId.is_null(),
-                })
-                .all(repo.conn())
-                .await?
-                .len();
-            if count >= MAX_PREFERENCES {
+            if owned.count(repo.conn()).await? >= MAX_PREFERENCES as u64 {
                 return Err(ApiError::validation(
                     "preferences",
                     format!("at most {MAX_PREFERENCES} preferences per user; remove one first"),

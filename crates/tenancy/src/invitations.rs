@@ -249,10 +249,8 @@ pub(crate) async fn send(
         prefix.trim_end_matches('/')
     );
     ctx.mail()
-        .queue(
-            // unscoped: the kernel's mail outbox, written in the change's transaction
-            tx.unscoped(),
-            Some(tx.org_id()),
+        .queue_in(
+            tx,
             &saved.email,
             "tenancy.invitation",
             &serde_json::json!({

@@ -111,7 +111,13 @@ impl Runtime {
                 (k.as_str().to_owned(), serde_json::Value::String(value))
             })
             .collect();
-        if let Err(e) = service::check_target(&self.settings, &sub.url).await {
+        // An IP literal never reaches the resolver, so it is checked here; a name is checked by
+        // the client's resolver, address by address, when it connects.
+        if !self.settings.allow_private_targets
+            && let Err(e) = url::Url::parse(&sub.url)
+                .map_err(|e| format!("not a URL: {e}"))
+                .and_then(|u| kernel::net::check_literal(&u))
+        {
             attempt.error = Some(e);
             return attempt;
         }

@@ -22,16 +22,6 @@ pub(crate) const REPLAY_LIMIT: u64 = 10_000;
 const MAX_URL: usize = 1000;
 const MAX_PATTERNS: usize = 50;
 
-/// Why `url` may not be called, or `Ok` for a public (or, by the settings, any) address. Names
-/// are resolved now; the client's resolver checks them again when it connects.
-pub(crate) async fn check_target(settings: &Settings, url: &str) -> Result<(), String> {
-    let url = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
-    if settings.allow_private_targets {
-        return Ok(());
-    }
-    kernel::net::check_public(&url).await
-}
-
 /// A subscription's URL, checked: absolute `http(s)`, no credentials, at most 1000 characters,
 /// and (unless the settings allow it) resolving only to public addresses.
 pub(crate) async fn valid_url(settings: &Settings, raw: &str) -> Result<String, ApiError> {
@@ -57,9 +47,12 @@ pub(crate) async fn valid_url(settings: &Settings, raw: &str) -> Result<String, 
             "must not carry credentials: receivers verify the signature instead",
         ));
     }
-    check_target(settings, url.as_str())
-        .await
-        .map_err(|e| ApiError::validation("url", e))?;
+    // Names are resolved now; the delivery client's resolver checks them again each time.
+    if !settings.allow_private_targets {
+        kernel::net::check_public(&url)
+            .await
+            .map_err(|e| ApiError::validation("url", e))?;
+    }
     Ok(url.to_string())
 }
 
@@ -302,12 +295,10 @@ pub(crate) async fn new_delivery(
 }
 
 async fn enqueue(ctx: &CellContext, tx: &TenantTx, delivery_id: Uuid) -> Result<(), ApiError> {
-    // unscoped: the kernel's job queue, in this change's transaction, for tx's org
     ctx.jobs()
-        .enqueue(
-            tx.unscoped(),
+        .enqueue_in(
+            tx,
             &format!("webhooks.{DELIVER}"),
-            Some(tx.org_id()),
             serde_json::json!({ "delivery_id": delivery_id }),
         )
         .await?;
@@ -507,11 +498,7 @@ pub(crate) async fn replay(
     if to <= from {
         return Err(ApiError::validation("to", "must be after from"));
     }
-    // unscoped: the kernel's event log, read for tx's org
-    let events = ctx
-        .events()
-        .history(tx.unscoped(), tx.org_id(), from, to, REPLAY_LIMIT + 1)
-        .await?;
+    let events = ctx.events().history(tx, from, to, REPLAY_LIMIT + 1).await?;
     if events.len() as u64 > REPLAY_LIMIT {
         return Err(ApiError::validation(
             "to",

@@ -91,11 +91,9 @@ pub(crate) async fn start(
         })
         .await?;
     ctx.jobs()
-        .enqueue(
-            // unscoped: the job queue is the kernel's table; the job carries this org.
-            tx.unscoped(),
+        .enqueue_in(
+            &tx,
             &format!("{}.{}", service::MODULE, crate::jobs::EXPORT),
-            Some(tx.org_id()),
             serde_json::json!({ "job_id": id }),
         )
         .await

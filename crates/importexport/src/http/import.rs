@@ -414,11 +414,9 @@ pub(crate) async fn confirm(
     m.updated_at = Set(Utc::now());
     let row = tx.repo::<job::Entity>().update(m).await?;
     ctx.jobs()
-        .enqueue(
-            // unscoped: the job queue is the kernel's table; the job carries this org.
-            tx.unscoped(),
+        .enqueue_in(
+            &tx,
             &format!("{}.{}", service::MODULE, crate::jobs::IMPORT),
-            Some(tx.org_id()),
             serde_json::json!({ "job_id": id }),
         )
         .await
