@@ -8,6 +8,7 @@ use files as _;
 use iam as _;
 use importexport as _;
 use notifications as _;
+use realtime as _;
 use tenancy as _;
 use webhooks as _;
 

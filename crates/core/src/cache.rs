@@ -28,6 +28,8 @@ trait Store: Send + Sync {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError>;
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError>;
     async fn delete(&self, key: &str) -> Result<(), CacheError>;
+    /// Reads and removes an entry in one step: two callers never both get it.
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError>;
     async fn delete_prefix(&self, prefix: &str) -> Result<(), CacheError>;
     /// [`Store::get`] from the shared store only: an error when it fails, never a fallback.
     async fn get_shared(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
@@ -102,6 +104,10 @@ impl Store for Memory {
         Ok(())
     }
 
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        Ok(self.0.remove(key).await.map(|e| e.bytes.to_vec()))
+    }
+
     async fn delete_prefix(&self, prefix: &str) -> Result<(), CacheError> {
         // Invalidated entries are never returned again, even before moka removes them.
         let prefix = prefix.to_owned();
@@ -143,6 +149,10 @@ impl Store for RedisStore {
     async fn delete(&self, key: &str) -> Result<(), CacheError> {
         self.0.query::<()>(redis::cmd("DEL").arg(key)).await?;
         Ok(())
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        Ok(self.0.query(redis::cmd("GETDEL").arg(key)).await?)
     }
 
     async fn delete_prefix(&self, prefix: &str) -> Result<(), CacheError> {
@@ -202,6 +212,18 @@ impl Store for WithFallback {
     async fn delete(&self, key: &str) -> Result<(), CacheError> {
         self.local.delete(key).await?;
         self.shared.delete(key).await
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        match self.shared.take(key).await {
+            Ok(Some(hit)) => Ok(Some(hit)),
+            // What was kept here while Redis failed.
+            Ok(None) => self.local.take(key).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "cache take failed; using this instance's memory");
+                self.local.take(key).await
+            }
+        }
     }
 
     async fn delete_prefix(&self, prefix: &str) -> Result<(), CacheError> {
@@ -326,6 +348,19 @@ impl ScopedCache {
             .await
         {
             tracing::warn!(error = %e, "cache write failed");
+        }
+    }
+
+    /// Reads and removes an entry in one step, so it is used once across instances (a
+    /// single-use ticket): `None` on a miss, an expired or undecodable entry, or a backend
+    /// failure (logged).
+    pub async fn take<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        match self.store.take(&self.key(key)).await {
+            Ok(bytes) => bytes.and_then(|b| serde_json::from_slice(&b).ok()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cache take failed; treated as a miss");
+                None
+            }
         }
     }
 

@@ -748,6 +748,52 @@ impl Events {
         rows.iter().map(event_of_row).collect()
     }
 
+    /// The events of `tx`'s org after the event `after` (in the order they occurred), at most
+    /// `limit`: what a reconnecting client missed since the last event it saw. `None` when
+    /// `after` is not an event of the org (mistyped, or older than the log keeps).
+    pub async fn history_after(
+        &self,
+        tx: &TenantTx,
+        after: Uuid,
+        limit: u64,
+    ) -> Result<Option<Vec<DomainEvent>>, DbErr> {
+        let org_id = tx.org_id();
+        // unscoped: the kernel's event log, read with tx's org as its first predicate
+        let conn = tx.unscoped();
+        let backend = conn.get_database_backend();
+        let mark = conn
+            .query_one_raw(stmt(
+                backend,
+                "SELECT occurred_at_ms FROM kernel_events WHERE org_id = $1 AND id = $2",
+                vec![org_id.into(), after.into()],
+            ))
+            .await?;
+        let Some(mark) = mark else {
+            return Ok(None);
+        };
+        let at: i64 = mark.try_get("", "occurred_at_ms")?;
+        let rows = conn
+            .query_all_raw(stmt(
+                backend,
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM kernel_events \
+                     WHERE org_id = $1 AND (occurred_at_ms > $2 OR (occurred_at_ms = $2 AND id > $3)) \
+                     ORDER BY occurred_at_ms, id LIMIT $4"
+                ),
+                vec![
+                    org_id.into(),
+                    at.into(),
+                    after.into(),
+                    (limit.min(i64::MAX as u64) as i64).into(),
+                ],
+            ))
+            .await?;
+        rows.iter()
+            .map(event_of_row)
+            .collect::<Result<_, _>>()
+            .map(Some)
+    }
+
     /// Puts parked deliveries back in the queue with a fresh attempt budget: one (`Some(id)`) or
     /// all. Returns how many were requeued.
     pub async fn replay(&self, db: &Db, id: Option<Uuid>) -> Result<u64, DbErr> {

@@ -20,6 +20,7 @@ pub mod net;
 pub mod opaque;
 mod queue;
 pub mod ratelimit;
+pub mod realtime;
 pub mod records;
 pub mod redis;
 mod schema;

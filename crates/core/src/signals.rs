@@ -69,6 +69,15 @@ impl Signals {
         self.deliver(Some(channel), Signal::Notified(payload));
     }
 
+    /// Whether a handler is registered on `channel` (a publisher with no receiver in this cell
+    /// can skip its work).
+    pub fn handles(&self, channel: &str) -> bool {
+        self.0
+            .handlers
+            .read()
+            .is_ok_and(|h| h.iter().any(|(c, _)| *c == channel))
+    }
+
     /// Whether other instances' notifications reach this one now: the database is PostgreSQL
     /// and the listener is connected and listening.
     pub fn listening(&self) -> bool {

@@ -4,9 +4,13 @@
 
 use std::sync::Arc;
 
-use kernel::CellContext;
 use kernel::module::{DomainEvent, EventHandler, NotifyOn};
+use kernel::realtime::{Backlog, Push};
+use kernel::{ApiError, CellContext, TenantTx};
+use uuid::Uuid;
 
+use crate::entity::notification;
+use crate::http::inbox::Notification;
 use crate::service;
 
 /// The modules' rules (`PlatformModule::notify_on`), gathered once when the cell is ready.
@@ -73,5 +77,47 @@ async fn notify(ctx: &CellContext, rules: &Arc<Rules>, event: &DomainEvent) -> a
             .await?;
     }
     tx.commit().await?;
+    let pushes: Vec<Push> = rows
+        .into_iter()
+        .filter(|r| r.channel == service::IN_APP)
+        .map(push_of)
+        .collect();
+    kernel::realtime::publish(ctx, &pushes).await;
     Ok(())
+}
+
+/// An in-app notification as its user's open sockets receive it (the inbox's shape).
+fn push_of(row: notification::Model) -> Push {
+    let (org_id, user_id, event_id) = (row.org_id, row.user_id, row.event_id);
+    let name = row.event.clone();
+    let data = serde_json::to_value(Notification::from(row)).unwrap_or_default();
+    Push::notification(org_id, user_id, event_id, &name, data)
+}
+
+/// What a reconnecting socket missed: the user's in-app notifications after an event.
+pub(crate) struct Missed;
+
+#[kernel::async_trait::async_trait(?Send)]
+impl Backlog for Missed {
+    async fn since(
+        &self,
+        _ctx: &CellContext,
+        tx: &TenantTx,
+        user_id: Uuid,
+        after: Uuid,
+        limit: u64,
+    ) -> Result<Vec<Push>, ApiError> {
+        use kernel::sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+        let rows = tx
+            .repo::<notification::Entity>()
+            .find()
+            .filter(notification::Column::UserId.eq(user_id))
+            .filter(notification::Column::Channel.eq(service::IN_APP))
+            .filter(notification::Column::EventId.gt(after))
+            .order_by_asc(notification::Column::EventId)
+            .limit(limit)
+            .all(tx.repo::<notification::Entity>().conn())
+            .await?;
+        Ok(rows.into_iter().map(push_of).collect())
+    }
 }

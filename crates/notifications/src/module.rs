@@ -79,6 +79,7 @@ impl PlatformModule for Notifications {
             .flat_map(|m| m.module.notify_on())
             .collect();
         ctx.provide(crate::deliver::Rules(rules));
+        kernel::realtime::Backlogs::register(ctx, std::sync::Arc::new(crate::deliver::Missed));
         Ok(())
     }
 }

@@ -5,6 +5,7 @@ pub mod access;
 pub mod admin;
 mod allow;
 pub mod caller;
+pub mod connect;
 pub mod extract;
 pub mod health;
 pub mod list;
@@ -37,6 +38,7 @@ pub use access::{
 };
 pub use admin::Operator;
 pub use caller::{Authenticator, Authorizer, Caller, RequestInfo, Role};
+pub use connect::{Connect, tickets};
 pub use extract::{State, ValidJson, nullable, trimmed, whole_number};
 pub use list::{COUNT_CAP, ListQuery, ListSpec, Page, PageMeta, fetch_page};
 

@@ -47,6 +47,22 @@ fn backends() -> anyhow::Result<Vec<(&'static str, Cache, Cache)>> {
 }
 
 #[tokio::test]
+async fn a_taken_value_is_taken_once() -> anyhow::Result<()> {
+    for (name, cache, _) in backends()? {
+        let key = "ticket:1";
+        cache.global().set(key, &"ann", None).await;
+        let (first, second) = tokio::join!(
+            cache.global().take::<String>(key),
+            cache.global().take::<String>(key)
+        );
+        let got: Vec<String> = [first, second].into_iter().flatten().collect();
+        assert_eq!(got, ["ann"], "{name}: taken by exactly one");
+        assert_eq!(cache.global().get::<String>(key).await, None, "{name}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn values_round_trip_expire_and_stay_in_their_org_and_cell() -> anyhow::Result<()> {
     for (name, cache, other_cell) in backends()? {
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());

@@ -1,6 +1,6 @@
 //! The module's routes: one file per operation group.
 
-mod inbox;
+pub(crate) mod inbox;
 mod preferences;
 
 const TAG: &str = "notifications";

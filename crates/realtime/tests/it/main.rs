@@ -1,0 +1,5 @@
+//! The realtime module's one test binary.
+
+mod feed;
+mod stream;
+mod support;
