@@ -268,8 +268,7 @@ impl<P: Permission, M: Mode> Scoped<P, M> {
         ctx: &CellContext,
         object_id: Option<&str>,
     ) -> Result<bool, ApiError> {
-        let object = object_of::<Q>(self.tx.org_id(), object_id.map(str::to_owned))?;
-        check::<Q>(ctx, &self.tx, &self.caller, &object).await
+        holds::<Q>(ctx, &self.tx, &self.caller, object_id).await
     }
 
     /// [`Scoped::holds`], answering `Q`'s refusal when it is not held.
@@ -377,6 +376,18 @@ pub async fn require<P: Permission>(
         true => Ok(()),
         false => Err(refusal::<P>(ctx, tx, caller, &object).await?),
     }
+}
+
+/// Whether `caller` holds `P` (on the org, or on `object_id`), read in `tx`: for a rule outside
+/// a handler's signature that depends on who the caller is (a module's ownership policy).
+pub async fn holds<P: Permission>(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    caller: &Caller,
+    object_id: Option<&str>,
+) -> Result<bool, ApiError> {
+    let object = object_of::<P>(tx.org_id(), object_id.map(str::to_owned))?;
+    check::<P>(ctx, tx, caller, &object).await
 }
 
 /// Whether `caller` holds `P` on `object_id`, read in `tx`.

@@ -34,7 +34,7 @@ use crate::telemetry;
 
 pub use access::{
     Access, AdministerOrg, ApiScope, InOrg, Mode, Object, Permission, Public, Read, Scoped, Signed,
-    SignedIn, WorkInOrg, Write, require,
+    SignedIn, WorkInOrg, Write, holds, require,
 };
 pub use admin::Operator;
 pub use caller::{Authenticator, Authorizer, Caller, RequestInfo, Role};

@@ -51,10 +51,8 @@ async fn a_taken_value_is_taken_once() -> anyhow::Result<()> {
     for (name, cache, _) in backends()? {
         let key = "ticket:1";
         cache.global().set(key, &"ann", None).await;
-        let (first, second) = tokio::join!(
-            cache.global().take::<String>(key),
-            cache.global().take::<String>(key)
-        );
+        let (one, two) = (cache.global(), cache.global());
+        let (first, second) = tokio::join!(one.take::<String>(key), two.take::<String>(key));
         let got: Vec<String> = [first, second].into_iter().flatten().collect();
         assert_eq!(got, ["ann"], "{name}: taken by exactly one");
         assert_eq!(cache.global().get::<String>(key).await, None, "{name}");

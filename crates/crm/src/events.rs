@@ -1,0 +1,164 @@
+//! The events the module publishes: one payload type per event.
+
+use kernel::events::EventDef;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A person was created.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ContactCreated {
+    pub contact_id: Uuid,
+    /// `lead`, `client`, `vendor` or `partner`.
+    pub kind: String,
+    pub company_id: Option<Uuid>,
+}
+kernel::event!(
+    ContactCreated,
+    "crm.contact.created",
+    "A person was added to the CRM.",
+    "contact",
+    contact_id
+);
+
+/// A person's details changed.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ContactUpdated {
+    pub contact_id: Uuid,
+    /// The fields that changed.
+    pub fields: Vec<String>,
+}
+kernel::event!(
+    ContactUpdated,
+    "crm.contact.updated",
+    "A person's details changed.",
+    "contact",
+    contact_id
+);
+
+/// A lead became a client.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ContactConverted {
+    pub contact_id: Uuid,
+    pub from: String,
+    pub to: String,
+}
+kernel::event!(
+    ContactConverted,
+    "crm.contact.converted",
+    "A lead was converted to a client.",
+    "contact",
+    contact_id
+);
+
+/// Someone took ownership of a person (outreach's `owner.claimed`).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ContactClaimed {
+    pub contact_id: Uuid,
+    pub owner_id: Uuid,
+    pub previous_owner_id: Option<Uuid>,
+}
+kernel::event!(
+    ContactClaimed,
+    "crm.contact.claimed",
+    "A person was claimed.",
+    "contact",
+    contact_id
+);
+
+/// A person went back to the pool (outreach's `owner.released`).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ContactReleased {
+    pub contact_id: Uuid,
+    pub previous_owner_id: Uuid,
+}
+kernel::event!(
+    ContactReleased,
+    "crm.contact.released",
+    "A person was released to the pool.",
+    "contact",
+    contact_id
+);
+
+/// A person went to the trash.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ContactDeleted {
+    pub contact_id: Uuid,
+}
+kernel::event!(
+    ContactDeleted,
+    "crm.contact.deleted",
+    "A person was moved to the trash.",
+    "contact",
+    contact_id
+);
+
+/// A person came back from the trash.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ContactRestored {
+    pub contact_id: Uuid,
+}
+kernel::event!(
+    ContactRestored,
+    "crm.contact.restored",
+    "A person was restored from the trash.",
+    "contact",
+    contact_id
+);
+
+/// A company was created.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CompanyCreated {
+    pub company_id: Uuid,
+    pub name: String,
+}
+kernel::event!(
+    CompanyCreated,
+    "crm.company.created",
+    "A company was added to the CRM.",
+    "company",
+    company_id
+);
+
+/// Another company was merged into this one: its persons and domains now belong here, and it
+/// went to the trash.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CompanyMerged {
+    pub company_id: Uuid,
+    pub merged_id: Uuid,
+    pub contacts_moved: u64,
+}
+kernel::event!(
+    CompanyMerged,
+    "crm.company.merged",
+    "Two companies were merged.",
+    "company",
+    company_id
+);
+
+/// A company went to the trash.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CompanyDeleted {
+    pub company_id: Uuid,
+}
+kernel::event!(
+    CompanyDeleted,
+    "crm.company.deleted",
+    "A company was moved to the trash.",
+    "company",
+    company_id
+);
+
+pub fn catalogue() -> Vec<EventDef> {
+    vec![
+        EventDef::of::<ContactCreated>(),
+        EventDef::of::<ContactUpdated>(),
+        EventDef::of::<ContactConverted>(),
+        EventDef::of::<ContactClaimed>(),
+        EventDef::of::<ContactReleased>(),
+        EventDef::of::<ContactDeleted>(),
+        EventDef::of::<ContactRestored>(),
+        EventDef::of::<CompanyCreated>(),
+        EventDef::of::<CompanyMerged>(),
+        EventDef::of::<CompanyDeleted>(),
+    ]
+}

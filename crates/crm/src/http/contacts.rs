@@ -1,0 +1,537 @@
+//! `/contacts`: persons and their channels, ownership (claim, release), conversion.
+
+use actix_web::{HttpResponse, delete, get, patch, post, web};
+use chrono::{DateTime, Utc};
+use kernel::http::{ListQuery, ListSpec, Page, State, ValidJson, trimmed};
+use kernel::{ApiError, ApiResult, CellContext};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::TAG;
+use crate::entity::{channel, contact};
+use crate::module::Settings;
+use crate::ownership::Who;
+use crate::permissions::{ReadContacts, WriteContacts};
+use crate::service::{self, MAX_NAME};
+
+pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
+    cfg.service(list)
+        .service(create)
+        .service(read)
+        .service(update)
+        .service(remove)
+        .service(convert)
+        .service(claim)
+        .service(release)
+        .service(list_channels)
+        .service(add_channel)
+        .service(remove_channel);
+}
+
+/// A person, as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Contact {
+    pub id: Uuid,
+    /// `lead`, `client`, `vendor` or `partner`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `active`, `inactive` or `churned`.
+    pub status: String,
+    pub name: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// The primary email channel.
+    pub email: Option<String>,
+    /// The primary phone channel.
+    pub phone: Option<String>,
+    pub company_id: Option<Uuid>,
+    pub job_title: Option<String>,
+    pub source: Option<String>,
+    /// Who claimed the person; `null`: in the pool.
+    pub owner_id: Option<Uuid>,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<contact::Model> for Contact {
+    fn from(m: contact::Model) -> Self {
+        Self {
+            id: m.id,
+            kind: m.kind,
+            status: m.status,
+            name: m.name,
+            first_name: m.first_name,
+            last_name: m.last_name,
+            email: m.email,
+            phone: m.phone,
+            company_id: m.company_id,
+            job_title: m.job_title,
+            source: m.source,
+            owner_id: m.owner_id,
+            created_by: m.created_by,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+/// One way to reach a person.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Channel {
+    pub id: Uuid,
+    /// `email`, `phone`, `linkedin` or `telegram`.
+    pub kind: String,
+    /// Normalized (lowercase email, digits of a phone with its `+`).
+    pub value: String,
+    pub is_primary: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<channel::Model> for Channel {
+    fn from(m: channel::Model) -> Self {
+        Self {
+            id: m.id,
+            kind: m.kind,
+            value: m.value,
+            is_primary: m.is_primary,
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// A person with their channels.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ContactDetail {
+    #[serde(flatten)]
+    pub contact: Contact,
+    pub channels: Vec<Channel>,
+}
+
+fn contact_list() -> ListSpec<contact::Entity> {
+    use contact::Column as C;
+    ListSpec::new()
+        .field("type", C::Kind)
+        .field("status", C::Status)
+        .field("owner_id", C::OwnerId)
+        .field("company_id", C::CompanyId)
+        .field("source", C::Source)
+        .field("email", C::Email)
+        .sortable("name", C::Name)
+        .sortable("created_at", C::CreatedAt)
+        .sortable("updated_at", C::UpdatedAt)
+        .search([C::Name, C::Email, C::Phone])
+        .tagged(crate::loader::CONTACT, C::Id)
+        .default_sort(C::CreatedAt, true)
+        .tiebreak(C::Id)
+}
+
+kernel::list_params!(ContactListParams, contact_list);
+
+/// The persons the caller reads, newest first (`filter[type]=lead`, `filter[owner_id]=…`,
+/// `search`, `?tags=`, `sort`, paged). Under a `read = "own"` policy a member sees only their
+/// own.
+#[utoipa::path(tag = TAG, params(ContactListParams), responses(
+    (status = 200, body = Page<Contact>), (status = 401), (status = 403), (status = 422)))]
+#[get("/contacts")]
+pub(crate) async fn list(
+    ctx: CellContext,
+    tx: ReadContacts,
+    query: ListQuery,
+) -> ApiResult<HttpResponse> {
+    let who = Who::of(&ctx, &tx, tx.caller()).await?;
+    let mut select = tx.repo::<contact::Entity>().find();
+    if let Some(only) = who.readable() {
+        use kernel::sea_orm::QueryFilter;
+        select = select.filter(only);
+    }
+    let select = contact_list().apply(&query, select)?;
+    let page = tx.page(select, &query).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(page.map(Contact::from)))
+}
+
+/// A channel as given.
+#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewChannel {
+    /// `email`, `phone`, `linkedin` or `telegram`.
+    #[schema(pattern = "^(email|phone|linkedin|telegram)$")]
+    #[garde(skip)]
+    pub kind: String,
+    #[schema(min_length = 1, max_length = 320)]
+    #[garde(length(chars, min = 1, max = 320))]
+    pub value: String,
+    /// Makes it the primary channel of its kind (the first of each kind is, by default).
+    #[serde(default)]
+    #[garde(skip)]
+    pub primary: bool,
+}
+
+impl From<NewChannel> for service::NewChannel {
+    fn from(c: NewChannel) -> Self {
+        Self {
+            kind: c.kind,
+            value: c.value,
+            primary: c.primary,
+        }
+    }
+}
+
+fn optional(field: &str, value: Option<String>, max: usize) -> Result<Option<String>, ApiError> {
+    value
+        .map(|v| trimmed(field, &v, max))
+        .transpose()
+        .map(|v| v.filter(|s| !s.is_empty()))
+}
+
+/// `POST /contacts`.
+#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewContact {
+    /// `lead` (default), `client`, `vendor` or `partner`.
+    #[serde(rename = "type")]
+    #[schema(pattern = "^(lead|client|vendor|partner)$")]
+    #[garde(skip)]
+    pub kind: Option<String>,
+    /// `active` (default), `inactive` or `churned`.
+    #[schema(pattern = "^(active|inactive|churned)$")]
+    #[garde(skip)]
+    pub status: Option<String>,
+    /// The display name; defaults to first and last name. One of the three is required.
+    #[schema(min_length = 1, max_length = 200)]
+    #[garde(inner(length(chars, min = 1, max = 200)))]
+    pub name: Option<String>,
+    #[schema(max_length = 100)]
+    #[garde(inner(length(chars, max = 100)))]
+    pub first_name: Option<String>,
+    #[schema(max_length = 100)]
+    #[garde(inner(length(chars, max = 100)))]
+    pub last_name: Option<String>,
+    /// Shorthand for an email channel (primary).
+    #[schema(max_length = 320)]
+    #[garde(inner(length(chars, max = 320)))]
+    pub email: Option<String>,
+    /// Shorthand for a phone channel (primary).
+    #[schema(max_length = 50)]
+    #[garde(inner(length(chars, max = 50)))]
+    pub phone: Option<String>,
+    #[serde(default)]
+    #[schema(max_items = 50)]
+    #[garde(length(max = 50), dive)]
+    pub channels: Vec<NewChannel>,
+    /// Without it, the company whose domain the email is at (never a free-mail domain).
+    #[garde(skip)]
+    pub company_id: Option<Uuid>,
+    #[schema(max_length = 200)]
+    #[garde(inner(length(chars, max = 200)))]
+    pub job_title: Option<String>,
+    /// `website`, `referral`, `cold_outreach`, `import`…
+    #[schema(max_length = 50)]
+    #[garde(inner(length(chars, max = 50)))]
+    pub source: Option<String>,
+    /// Claims the person for its creator at once (default: unclaimed, in the pool).
+    #[serde(default)]
+    #[garde(skip)]
+    pub claim: bool,
+}
+
+/// Adds a person. 409 when one of their channels (an email, a phone…) belongs to another person
+/// of the org, naming them (`details.existing_contact_id`).
+#[utoipa::path(tag = TAG, request_body = NewContact, responses(
+    (status = 201, body = ContactDetail), (status = 401), (status = 403), (status = 409),
+    (status = 422)))]
+#[post("/contacts")]
+pub(crate) async fn create(
+    ctx: CellContext,
+    settings: State<Settings>,
+    tx: WriteContacts,
+    body: ValidJson<NewContact>,
+) -> ApiResult<HttpResponse> {
+    let ValidJson(b) = body;
+    let first_name = optional("first_name", b.first_name, 100)?;
+    let last_name = optional("last_name", b.last_name, 100)?;
+    let joined = [first_name.as_deref(), last_name.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let name = match optional("name", b.name, MAX_NAME)? {
+        Some(n) => n,
+        None if !joined.is_empty() => joined,
+        None => {
+            return Err(ApiError::validation(
+                "name",
+                "give a name, a first name or a last name",
+            ));
+        }
+    };
+    let mut channels: Vec<service::NewChannel> = Vec::new();
+    if let Some(e) = b.email {
+        channels.push(service::NewChannel {
+            kind: "email".into(),
+            value: e,
+            primary: true,
+        });
+    }
+    if let Some(p) = b.phone {
+        channels.push(service::NewChannel {
+            kind: "phone".into(),
+            value: p,
+            primary: true,
+        });
+    }
+    channels.extend(b.channels.into_iter().map(Into::into));
+    let new = service::NewContact {
+        kind: b.kind.unwrap_or_else(|| "lead".into()),
+        status: b.status.unwrap_or_else(|| "active".into()),
+        name,
+        first_name,
+        last_name,
+        job_title: optional("job_title", b.job_title, 200)?,
+        source: optional("source", b.source, 50)?,
+        company_id: b.company_id,
+        channels,
+        claim: b.claim,
+    };
+    let who = Who::of(&ctx, &tx, tx.caller()).await?;
+    let (row, channels) = service::create(
+        &ctx,
+        &tx,
+        &who,
+        new,
+        settings.max_contacts,
+        settings.max_channels,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Created().json(ContactDetail {
+        contact: row.into(),
+        channels: channels.into_iter().map(Channel::from).collect(),
+    }))
+}
+
+/// A person with their channels (tags, notes, links and activity: collab's routes under
+/// `/contacts/{id}/…`).
+#[utoipa::path(tag = TAG, responses(
+    (status = 200, body = ContactDetail), (status = 401), (status = 403), (status = 404)))]
+#[get("/contacts/{id}")]
+pub(crate) async fn read(
+    ctx: CellContext,
+    tx: ReadContacts,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let who = Who::of(&ctx, &tx, tx.caller()).await?;
+    let row = service::get(&tx, &who, id.into_inner()).await?;
+    let channels = service::channels(&tx, row.id).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(ContactDetail {
+        contact: row.into(),
+        channels: channels.into_iter().map(Channel::from).collect(),
+    }))
+}
+
+/// `PATCH /contacts/{id}`: absent fields stay; `null` clears an optional one. Channels change
+/// through `/contacts/{id}/channels`, the type through `convert`, the owner through `claim` and
+/// `release`.
+#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactPatch {
+    #[schema(pattern = "^(active|inactive|churned)$")]
+    #[garde(skip)]
+    pub status: Option<String>,
+    #[schema(min_length = 1, max_length = 200)]
+    #[garde(inner(length(chars, min = 1, max = 200)))]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "kernel::http::nullable")]
+    #[schema(value_type = Option<String>, max_length = 100)]
+    #[garde(inner(inner(length(chars, max = 100))))]
+    pub first_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "kernel::http::nullable")]
+    #[schema(value_type = Option<String>, max_length = 100)]
+    #[garde(inner(inner(length(chars, max = 100))))]
+    pub last_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "kernel::http::nullable")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    #[garde(inner(inner(length(chars, max = 200))))]
+    pub job_title: Option<Option<String>>,
+    #[serde(default, deserialize_with = "kernel::http::nullable")]
+    #[schema(value_type = Option<String>, max_length = 50)]
+    #[garde(inner(inner(length(chars, max = 50))))]
+    pub source: Option<Option<String>>,
+    #[serde(default, deserialize_with = "kernel::http::nullable")]
+    #[schema(value_type = Option<Uuid>)]
+    #[garde(skip)]
+    pub company_id: Option<Option<Uuid>>,
+}
+
+fn cleared(
+    field: &str,
+    v: Option<Option<String>>,
+    max: usize,
+) -> Result<Option<Option<String>>, ApiError> {
+    v.map(|inner| optional(field, inner, max)).transpose()
+}
+
+/// Changes a person's details (403 when the ownership policy keeps the caller from it).
+#[utoipa::path(tag = TAG, request_body = ContactPatch, responses(
+    (status = 200, body = Contact), (status = 401), (status = 403), (status = 404),
+    (status = 422)))]
+#[patch("/contacts/{id}")]
+pub(crate) async fn update(
+    ctx: CellContext,
+    tx: WriteContacts,
+    id: web::Path<Uuid>,
+    body: ValidJson<ContactPatch>,
+) -> ApiResult<HttpResponse> {
+    let ValidJson(b) = body;
+    let change = service::Change {
+        status: b.status,
+        name: b.name.map(|n| trimmed("name", &n, MAX_NAME)).transpose()?,
+        first_name: cleared("first_name", b.first_name, 100)?,
+        last_name: cleared("last_name", b.last_name, 100)?,
+        job_title: cleared("job_title", b.job_title, 200)?,
+        source: cleared("source", b.source, 50)?,
+        company_id: b.company_id,
+    };
+    let who = Who::of(&ctx, &tx, tx.caller()).await?;
+    let row = service::update(&ctx, &tx, &who, id.into_inner(), change).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(Contact::from(row)))
+}
+
+/// Moves a person to the trash (`/trash` restores them within 30 days).
+#[utoipa::path(tag = TAG, responses(
+    (status = 204), (status = 401), (status = 403), (status = 404)))]
+#[delete("/contacts/{id}")]
+pub(crate) async fn remove(
+    ctx: CellContext,
+    tx: WriteContacts,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let who = Who::of(&ctx, &tx, tx.caller()).await?;
+    service::delete(&ctx, &tx, &who, id.into_inner()).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /contacts/{id}/convert`.
+#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Conversion {
+    /// `client` (the default; a lead becomes a client).
+    #[schema(pattern = "^(lead|client|vendor|partner)$")]
+    #[garde(skip)]
+    pub new_type: Option<String>,
+}
+
+/// Converts a lead to a client (`crm.contact.converted`); channels, links and history stay. 409
+/// for anything but a lead.
+#[utoipa::path(tag = TAG, request_body = Conversion, responses(
+    (status = 200, body = Contact), (status = 401), (status = 403), (status = 404),
+    (status = 409), (status = 422)))]
+#[post("/contacts/{id}/convert")]
+pub(crate) async fn convert(
+    ctx: CellContext,
+    tx: WriteContacts,
+    id: web::Path<Uuid>,
+    body: ValidJson<Conversion>,
+) -> ApiResult<HttpResponse> {
+    let to = body.0.new_type.unwrap_or_else(|| "client".into());
+    let who = Who::of(&ctx, &tx, tx.caller()).await?;
+    let row = service::convert(&ctx, &tx, &who, id.into_inner(), &to).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(Contact::from(row)))
+}
+
+/// Claims a person for the caller: an unclaimed one (members), or anyone's (admins). 409 when
+/// another member owns them.
+#[utoipa::path(tag = TAG, responses(
+    (status = 200, body = Contact), (status = 401), (status = 403), (status = 404),
+    (status = 409)))]
+#[post("/contacts/{id}/claim")]
+pub(crate) async fn claim(
+    ctx: CellContext,
+    tx: WriteContacts,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let who = Who::of(&ctx, &tx, tx.caller()).await?;
+    let row = service::claim(&ctx, &tx, &who, id.into_inner()).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(Contact::from(row)))
+}
+
+/// Releases a person to the pool: their owner, or an admin. 409 when unclaimed.
+#[utoipa::path(tag = TAG, responses(
+    (status = 200, body = Contact), (status = 401), (status = 403), (status = 404),
+    (status = 409)))]
+#[post("/contacts/{id}/release")]
+pub(crate) async fn release(
+    ctx: CellContext,
+    tx: WriteContacts,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let who = Who::of(&ctx, &tx, tx.caller()).await?;
+    let row = service::release(&ctx, &tx, &who, id.into_inner()).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(Contact::from(row)))
+}
+
+/// A person's channels, primary first.
+#[utoipa::path(tag = TAG, responses(
+    (status = 200, body = Vec<Channel>), (status = 401), (status = 403), (status = 404)))]
+#[get("/contacts/{id}/channels")]
+pub(crate) async fn list_channels(
+    ctx: CellContext,
+    tx: ReadContacts,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let who = Who::of(&ctx, &tx, tx.caller()).await?;
+    let row = service::get(&tx, &who, id.into_inner()).await?;
+    let channels = service::channels(&tx, row.id).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(channels.into_iter().map(Channel::from).collect::<Vec<_>>()))
+}
+
+/// Adds a channel (normalized; `primary` makes it its kind's primary). 409 naming the person
+/// who has it already.
+#[utoipa::path(tag = TAG, request_body = NewChannel, responses(
+    (status = 201, body = Channel), (status = 401), (status = 403), (status = 404),
+    (status = 409), (status = 422)))]
+#[post("/contacts/{id}/channels")]
+pub(crate) async fn add_channel(
+    ctx: CellContext,
+    settings: State<Settings>,
+    tx: WriteContacts,
+    id: web::Path<Uuid>,
+    body: ValidJson<NewChannel>,
+) -> ApiResult<HttpResponse> {
+    let who = Who::of(&ctx, &tx, tx.caller()).await?;
+    let added = service::add_channel(
+        &ctx,
+        &tx,
+        &who,
+        id.into_inner(),
+        body.0.into(),
+        settings.max_channels,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Created().json(Channel::from(added)))
+}
+
+/// Removes a channel; the oldest other one of its kind becomes primary.
+#[utoipa::path(tag = TAG, responses(
+    (status = 204), (status = 401), (status = 403), (status = 404)))]
+#[delete("/contacts/{id}/channels/{channel_id}")]
+pub(crate) async fn remove_channel(
+    ctx: CellContext,
+    tx: WriteContacts,
+    path: web::Path<(Uuid, Uuid)>,
+) -> ApiResult<HttpResponse> {
+    let (id, channel_id) = path.into_inner();
+    let who = Who::of(&ctx, &tx, tx.caller()).await?;
+    service::remove_channel(&ctx, &tx, &who, id, channel_id).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,5 @@
+//! The crm module's one test binary.
+
+mod companies;
+mod contacts;
+mod support;
