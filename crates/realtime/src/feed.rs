@@ -225,7 +225,7 @@ impl Feed {
         {
             return Err(ApiError::not_found(format!("no {entity_type} {id}")));
         }
-        self.conn.add(topic);
+        self.hub.subscribe(self.org_id, &self.conn, topic);
         Ok(ServerMessage::Subscribed {
             entity_type: entity_type.to_owned(),
             entity_id,
@@ -233,7 +233,11 @@ impl Feed {
     }
 
     pub fn unsubscribe(&self, entity_type: &str, entity_id: Option<Uuid>) -> ServerMessage {
-        self.conn.remove(&(entity_type.to_owned(), entity_id));
+        self.hub.unsubscribe(
+            self.org_id,
+            &self.conn,
+            &(entity_type.to_owned(), entity_id),
+        );
         ServerMessage::Unsubscribed {
             entity_type: entity_type.to_owned(),
             entity_id,
@@ -361,7 +365,7 @@ impl Feed {
 
 impl Drop for Feed {
     fn drop(&mut self) {
-        self.hub.leave(self.org_id, self.conn.id);
+        self.hub.leave(self.org_id, &self.conn);
     }
 }
 

@@ -22,28 +22,31 @@ pub(crate) enum Delivery {
 /// A subscription: an entity type, or one entity of it.
 pub(crate) type Topic = (String, Option<Uuid>);
 
+/// One connection's subscriptions to one entity type.
+#[derive(Default)]
+struct Watch {
+    /// Every entity of the type.
+    all: bool,
+    ids: HashSet<Uuid>,
+}
+
 /// One open connection as the router sees it.
 pub(crate) struct Conn {
     pub id: u64,
     pub user_id: Uuid,
-    topics: RwLock<HashSet<Topic>>,
+    topics: RwLock<HashMap<String, Watch>>,
     queue: mpsc::Sender<Delivery>,
     /// Cancelled when the connection must close: too slow, or the cell stops.
     pub closed: CancellationToken,
 }
 
 impl Conn {
-    fn wants(&self, push: &Push) -> bool {
-        match &push.audience {
-            Audience::User { user_id } => *user_id == self.user_id,
-            Audience::Entity {
-                entity_type,
-                entity_id,
-            } => self.topics.read().is_ok_and(|t| {
-                t.contains(&(entity_type.clone(), Some(*entity_id)))
-                    || t.contains(&(entity_type.clone(), None))
-            }),
-        }
+    /// Whether the connection watches the entity (no allocation: routing runs this per push).
+    pub fn subscribed(&self, entity_type: &str, entity_id: Uuid) -> bool {
+        self.topics.read().is_ok_and(|t| {
+            t.get(entity_type)
+                .is_some_and(|w| w.all || w.ids.contains(&entity_id))
+        })
     }
 
     /// Hands `delivery` over; a full queue closes the connection.
@@ -60,23 +63,8 @@ impl Conn {
     }
 
     pub fn topics(&self) -> usize {
-        self.topics.read().map_or(0, |t| t.len())
-    }
-
-    pub fn add(&self, topic: Topic) {
-        if let Ok(mut t) = self.topics.write() {
-            t.insert(topic);
-        }
-    }
-
-    pub fn remove(&self, topic: &Topic) -> bool {
-        self.topics.write().is_ok_and(|mut t| t.remove(topic))
-    }
-
-    pub fn subscribed(&self, entity_type: &str, entity_id: Uuid) -> bool {
-        self.topics.read().is_ok_and(|t| {
-            t.contains(&(entity_type.to_owned(), Some(entity_id)))
-                || t.contains(&(entity_type.to_owned(), None))
+        self.topics.read().map_or(0, |t| {
+            t.values().map(|w| usize::from(w.all) + w.ids.len()).sum()
         })
     }
 }
@@ -85,10 +73,20 @@ impl Conn {
 #[derive(Debug)]
 pub(crate) struct TooMany(pub usize);
 
+/// An org's connections, indexed the two ways pushes find them: by user (notifications) and by
+/// the entity types they watch (events), so a push looks only at the connections it may
+/// concern, however many are open.
+#[derive(Default)]
+struct OrgConns {
+    by_user: HashMap<Uuid, Vec<Arc<Conn>>>,
+    by_type: HashMap<String, Vec<Arc<Conn>>>,
+    count: usize,
+}
+
 /// The router (one per instance).
 #[derive(Default)]
 pub(crate) struct Hub {
-    orgs: RwLock<HashMap<Uuid, Vec<Arc<Conn>>>>,
+    orgs: RwLock<HashMap<Uuid, OrgConns>>,
     next: AtomicU64,
     /// Cancelled when the cell stops: every connection closes.
     pub stopping: CancellationToken,
@@ -113,26 +111,90 @@ impl Hub {
             closed: self.stopping.child_token(),
         });
         let mut orgs = self.orgs.write().map_err(|_| TooMany(0))?;
-        let conns = orgs.entry(org_id).or_default();
-        if conns.iter().filter(|c| c.user_id == user_id).count() >= per_user {
+        let org = orgs.entry(org_id).or_default();
+        let mine = org.by_user.entry(user_id).or_default();
+        if mine.len() >= per_user {
             return Err(TooMany(per_user));
         }
-        conns.push(conn.clone());
+        mine.push(conn.clone());
+        org.count += 1;
         metrics::gauge!("realtime_connections").increment(1.0);
         Ok((conn, rx))
     }
 
-    pub fn leave(&self, org_id: Uuid, id: u64) {
-        if let Ok(mut orgs) = self.orgs.write()
-            && let Some(conns) = orgs.get_mut(&org_id)
-        {
-            let before = conns.len();
-            conns.retain(|c| c.id != id);
-            if conns.len() < before {
+    pub fn leave(&self, org_id: Uuid, conn: &Conn) {
+        let Ok(mut orgs) = self.orgs.write() else {
+            return;
+        };
+        let Some(org) = orgs.get_mut(&org_id) else {
+            return;
+        };
+        if let Some(mine) = org.by_user.get_mut(&conn.user_id) {
+            let before = mine.len();
+            mine.retain(|c| c.id != conn.id);
+            if mine.len() < before {
+                org.count -= 1;
                 metrics::gauge!("realtime_connections").decrement(1.0);
             }
-            if conns.is_empty() {
-                orgs.remove(&org_id);
+            if mine.is_empty() {
+                org.by_user.remove(&conn.user_id);
+            }
+        }
+        let types: Vec<String> = conn
+            .topics
+            .read()
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or_default();
+        for kind in types {
+            unindex(org, &kind, conn.id);
+        }
+        if org.count == 0 {
+            orgs.remove(&org_id);
+        }
+    }
+
+    /// Adds a subscription of `conn` (in `org_id`).
+    pub fn subscribe(&self, org_id: Uuid, conn: &Arc<Conn>, (kind, id): Topic) {
+        let Ok(mut orgs) = self.orgs.write() else {
+            return;
+        };
+        let Ok(mut topics) = conn.topics.write() else {
+            return;
+        };
+        let fresh = !topics.contains_key(&kind);
+        let watch = topics.entry(kind.clone()).or_default();
+        match id {
+            None => watch.all = true,
+            Some(id) => {
+                watch.ids.insert(id);
+            }
+        }
+        if fresh && let Some(org) = orgs.get_mut(&org_id) {
+            org.by_type.entry(kind).or_default().push(conn.clone());
+        }
+    }
+
+    /// Removes a subscription of `conn`.
+    pub fn unsubscribe(&self, org_id: Uuid, conn: &Conn, (kind, id): &Topic) {
+        let Ok(mut orgs) = self.orgs.write() else {
+            return;
+        };
+        let Ok(mut topics) = conn.topics.write() else {
+            return;
+        };
+        let Some(watch) = topics.get_mut(kind) else {
+            return;
+        };
+        match id {
+            None => watch.all = false,
+            Some(id) => {
+                watch.ids.remove(id);
+            }
+        }
+        if !watch.all && watch.ids.is_empty() {
+            topics.remove(kind);
+            if let Some(org) = orgs.get_mut(&org_id) {
+                unindex(org, kind, conn.id);
             }
         }
     }
@@ -144,15 +206,28 @@ impl Hub {
         };
         match received {
             Received::Push(push) => {
-                let Some(conns) = orgs.get(&push.org_id) else {
+                let Some(org) = orgs.get(&push.org_id) else {
                     return;
                 };
-                for conn in conns.iter().filter(|c| c.wants(&push)) {
-                    conn.offer(Delivery::Push(push.clone()));
+                match &push.audience {
+                    Audience::User { user_id } => {
+                        for conn in org.by_user.get(user_id).into_iter().flatten() {
+                            conn.offer(Delivery::Push(push.clone()));
+                        }
+                    }
+                    Audience::Entity {
+                        entity_type,
+                        entity_id,
+                    } => {
+                        let watching = org.by_type.get(entity_type).into_iter().flatten();
+                        for conn in watching.filter(|c| c.subscribed(entity_type, *entity_id)) {
+                            conn.offer(Delivery::Push(push.clone()));
+                        }
+                    }
                 }
             }
             Received::Gap => {
-                for conn in orgs.values().flatten() {
+                for conn in orgs.values().flat_map(|o| o.by_user.values()).flatten() {
                     conn.offer(Delivery::Gap);
                 }
             }
@@ -164,7 +239,16 @@ impl Hub {
     pub fn len(&self) -> usize {
         self.orgs
             .read()
-            .map_or(0, |o| o.values().map(Vec::len).sum())
+            .map_or(0, |o| o.values().map(|org| org.count).sum())
+    }
+}
+
+fn unindex(org: &mut OrgConns, kind: &str, id: u64) {
+    if let Some(list) = org.by_type.get_mut(kind) {
+        list.retain(|c| c.id != id);
+        if list.is_empty() {
+            org.by_type.remove(kind);
+        }
     }
 }
 
@@ -196,8 +280,8 @@ mod tests {
         let (a, mut a_rx) = hub.join(org, ann, 2, 5).unwrap();
         let (b, mut b_rx) = hub.join(org, bob, 2, 5).unwrap();
         let item = Uuid::now_v7();
-        a.add(("item".into(), Some(item)));
-        b.add(("item".into(), None));
+        hub.subscribe(org, &a, ("item".into(), Some(item)));
+        hub.subscribe(org, &b, ("item".into(), None));
 
         hub.route(push(org, Audience::User { user_id: ann }));
         hub.route(push(other_org, Audience::User { user_id: ann }));
@@ -229,8 +313,10 @@ mod tests {
         assert!(a.closed.is_cancelled() && b.closed.is_cancelled());
 
         assert!(hub.join(org, ann, 2, 1).is_err(), "per-user limit");
-        hub.leave(org, a.id);
-        hub.leave(org, b.id);
+        hub.unsubscribe(org, &b, &("item".into(), None));
+        assert!(!b.subscribed("item", item));
+        hub.leave(org, &a);
+        hub.leave(org, &b);
         assert_eq!(hub.len(), 0);
     }
 }

@@ -234,12 +234,17 @@ fn routes(
             .filter(|m| m.route_prefix == prefix)
             .map(|m| m.module.clone())
             .collect();
-        let path = if prefix == "/" { "" } else { prefix };
-        app = app.service(utoipa_actix_web::scope(path).configure(move |cfg| {
+        let routes = move |cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>| {
             for module in &group {
                 module.routes(cfg);
             }
-        }));
+        };
+        // Modules mounted at the root (`route_prefix = "/"`) register their routes on the app
+        // itself: an empty scope would match every path and hide the routes after it.
+        app = match prefix {
+            "/" => app.configure(routes),
+            _ => app.service(utoipa_actix_web::scope(prefix).configure(routes)),
+        };
     }
     app
 }

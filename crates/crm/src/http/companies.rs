@@ -25,6 +25,7 @@ pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfi
 
 /// A company.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = crm::Company)]
 pub struct Company {
     pub id: Uuid,
     pub name: String,
@@ -49,6 +50,7 @@ impl From<company::Model> for Company {
 
 /// A company with its domains and how many persons (that the caller reads) work there.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = crm::CompanyDetail)]
 pub struct CompanyDetail {
     #[serde(flatten)]
     pub company: Company,
@@ -84,6 +86,7 @@ pub(crate) async fn list(tx: ReadCompanies, query: ListQuery) -> ApiResult<HttpR
 /// `POST /companies`.
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = crm::NewCompany)]
 pub struct NewCompany {
     #[schema(min_length = 1, max_length = 200)]
     #[garde(length(chars, min = 1, max = 200))]
@@ -156,6 +159,7 @@ pub(crate) async fn read(
 /// `PATCH /companies/{id}`: `domains` replaces the list.
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = crm::CompanyPatch)]
 pub struct CompanyPatch {
     #[schema(min_length = 1, max_length = 200)]
     #[garde(inner(length(chars, min = 1, max = 200)))]
@@ -217,6 +221,7 @@ pub(crate) async fn remove(
 /// `POST /companies/{id}/merge`.
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = crm::Merge)]
 pub struct Merge {
     /// The company merged into this one (it goes to the trash).
     #[garde(skip)]

@@ -30,6 +30,7 @@ pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfi
 
 /// A person, as the API shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = crm::Contact)]
 pub struct Contact {
     pub id: Uuid,
     /// `lead`, `client`, `vendor` or `partner`.
@@ -78,6 +79,7 @@ impl From<contact::Model> for Contact {
 
 /// One way to reach a person.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = crm::Channel)]
 pub struct Channel {
     pub id: Uuid,
     /// `email`, `phone`, `linkedin` or `telegram`.
@@ -102,6 +104,7 @@ impl From<channel::Model> for Channel {
 
 /// A person with their channels.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = crm::ContactDetail)]
 pub struct ContactDetail {
     #[serde(flatten)]
     pub contact: Contact,
@@ -154,6 +157,7 @@ pub(crate) async fn list(
 /// A channel as given.
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = crm::NewChannel)]
 pub struct NewChannel {
     /// `email`, `phone`, `linkedin` or `telegram`.
     #[schema(pattern = "^(email|phone|linkedin|telegram)$")]
@@ -188,6 +192,7 @@ fn optional(field: &str, value: Option<String>, max: usize) -> Result<Option<Str
 /// `POST /contacts`.
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = crm::NewContact)]
 pub struct NewContact {
     /// `lead` (default), `client`, `vendor` or `partner`.
     #[serde(rename = "type")]
@@ -336,6 +341,7 @@ pub(crate) async fn read(
 /// `release`.
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = crm::ContactPatch)]
 pub struct ContactPatch {
     #[schema(pattern = "^(active|inactive|churned)$")]
     #[garde(skip)]
@@ -418,6 +424,7 @@ pub(crate) async fn remove(
 /// `POST /contacts/{id}/convert`.
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = crm::Conversion)]
 pub struct Conversion {
     /// `client` (the default; a lead becomes a client).
     #[schema(pattern = "^(lead|client|vendor|partner)$")]
