@@ -22,7 +22,7 @@ const MAX_FRAME: usize = 4096;
 /// header; never a token.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)] // documents the query; `Listen` reads it
+#[expect(dead_code, reason = "documents the query; `Listen` reads it")]
 pub(crate) struct Credentials {
     pub ticket: Option<String>,
 }
