@@ -172,7 +172,10 @@ fn configuration_mistakes_stop_start_up_with_a_clear_message() -> anyhow::Result
     let out = run_cell(BIN, &["--config", &path, "check-config"], &[])?;
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("`tasks`") && err.contains("not linked"), "{err}");
+    assert!(
+        err.contains("`tasks`") && err.contains("not linked"),
+        "{err}"
+    );
 
     let out = run_cell(
         BIN,

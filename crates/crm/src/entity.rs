@@ -108,5 +108,118 @@ pub(crate) mod domain {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-kernel::tenant_entity!(soft_delete: contact, company);
-kernel::tenant_entity!(channel, domain);
+/// A sales pipeline: ordered stages a deal moves through.
+pub(crate) mod pipeline {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "crm_pipelines")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub name: String,
+        /// The org's pipeline a deal goes to when none is named.
+        pub is_default: bool,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A stage of a pipeline.
+pub(crate) mod stage {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "crm_stages")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub pipeline_id: Uuid,
+        pub name: String,
+        pub position: f64,
+        /// `#rrggbb`.
+        pub color: Option<String>,
+        /// 0–100: what a deal here is worth in the weighted forecast.
+        pub probability: i32,
+        pub is_closed: bool,
+        pub is_won: bool,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A deal: a person (and maybe their company) in a pipeline's stage, worth an amount.
+pub(crate) mod deal {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "crm_deals")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub title: String,
+        pub contact_id: Uuid,
+        pub company_id: Option<Uuid>,
+        pub pipeline_id: Uuid,
+        pub stage_id: Uuid,
+        /// Integer minor units of `currency` (cents).
+        pub value: i64,
+        /// ISO 4217, uppercase.
+        pub currency: String,
+        /// 0–100; the stage's unless set by hand.
+        pub probability: i32,
+        pub probability_set: bool,
+        pub expected_close_date: Option<Date>,
+        pub actual_close_date: Option<Date>,
+        pub lost_reason: Option<String>,
+        pub owner_id: Option<Uuid>,
+        pub stage_entered_at: DateTimeUtc,
+        pub created_by: Uuid,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+        pub deleted_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// One move of a deal between stages.
+pub(crate) mod stage_change {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "crm_deal_stage_changes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub org_id: Uuid,
+        pub deal_id: Uuid,
+        pub from_stage_id: Option<Uuid>,
+        pub to_stage_id: Uuid,
+        pub by: Uuid,
+        pub at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+kernel::tenant_entity!(soft_delete: contact, company, deal);
+kernel::tenant_entity!(channel, domain, pipeline, stage, stage_change);

@@ -148,8 +148,44 @@ kernel::event!(
     company_id
 );
 
+/// A deal was created.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DealCreated {
+    pub deal_id: Uuid,
+    pub contact_id: Uuid,
+    /// Minor units of `currency`.
+    pub value: i64,
+    pub currency: String,
+}
+kernel::event!(
+    DealCreated,
+    "crm.deal.created",
+    "A deal was created.",
+    "deal",
+    deal_id
+);
+
+/// A deal moved to another stage (`won`/`lost` when the stage closes it).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DealStageChanged {
+    pub deal_id: Uuid,
+    pub from_stage_id: Uuid,
+    pub to_stage_id: Uuid,
+    pub won: bool,
+    pub lost: bool,
+}
+kernel::event!(
+    DealStageChanged,
+    "crm.deal.stage_changed",
+    "A deal moved to another stage.",
+    "deal",
+    deal_id
+);
+
 pub fn catalogue() -> Vec<EventDef> {
     vec![
+        EventDef::of::<DealCreated>(),
+        EventDef::of::<DealStageChanged>(),
         EventDef::of::<ContactCreated>(),
         EventDef::of::<ContactUpdated>(),
         EventDef::of::<ContactConverted>(),

@@ -12,14 +12,16 @@ use kernel::sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter, QuerySelect};
 use kernel::{ApiError, CellContext, TenantTx};
 use uuid::Uuid;
 
-use crate::entity::{channel, company, contact, domain};
+use crate::entity::{channel, company, contact, deal, domain};
 use crate::ownership::Who;
 
 pub(crate) const CONTACT: &str = "contact";
 pub(crate) const COMPANY: &str = "company";
+pub(crate) const DEAL: &str = "deal";
 
 pub(crate) struct Contacts;
 pub(crate) struct Companies;
+pub(crate) struct Deals;
 
 fn contact_summary(m: contact::Model) -> EntitySummary {
     EntitySummary {
@@ -429,5 +431,87 @@ impl EntityTrash for Companies {
         limit: u64,
     ) -> Result<Vec<(Uuid, Uuid)>, ApiError> {
         Ok(kernel::db::trashed_before::<company::Entity>(ctx.db(), cutoff, limit).await?)
+    }
+}
+
+fn deal_summary(m: deal::Model) -> EntitySummary {
+    EntitySummary {
+        entity: EntityRef {
+            kind: DEAL.into(),
+            id: m.id,
+        },
+        title: m.title,
+        subtitle: Some(format!("{} {}", m.value, m.currency)),
+        url: None,
+    }
+}
+
+/// Deals follow the ownership policy, as persons do. No trash view yet: a deleted deal is kept
+/// for 30 days and restored through the database only.
+#[kernel::async_trait::async_trait(?Send)]
+impl EntityLoader for Deals {
+    fn entity_type(&self) -> &'static str {
+        DEAL
+    }
+
+    fn collection(&self) -> &'static str {
+        "deals"
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &CellContext,
+        tx: &TenantTx,
+        caller: &Caller,
+        ids: &[Uuid],
+    ) -> Result<Vec<EntitySummary>, ApiError> {
+        let who = Who::of(ctx, tx, caller).await?;
+        let repo = tx.repo::<deal::Entity>();
+        let mut select = repo.find().filter(deal::Column::Id.is_in(ids.to_vec()));
+        if let Some(only) = crate::service::deals::readable(&who) {
+            select = select.filter(only);
+        }
+        Ok(select
+            .all(repo.conn())
+            .await?
+            .into_iter()
+            .map(deal_summary)
+            .collect())
+    }
+
+    async fn count(
+        &self,
+        ctx: &CellContext,
+        tx: &TenantTx,
+        caller: &Caller,
+    ) -> Result<u64, ApiError> {
+        let who = Who::of(ctx, tx, caller).await?;
+        let repo = tx.repo::<deal::Entity>();
+        let mut select = repo.find();
+        if let Some(only) = crate::service::deals::readable(&who) {
+            select = select.filter(only);
+        }
+        Ok(select.count(repo.conn()).await?)
+    }
+}
+
+/// A deal's events concern its owner.
+#[kernel::async_trait::async_trait(?Send)]
+impl Recipients for Deals {
+    async fn recipients(
+        &self,
+        _ctx: &CellContext,
+        tx: &TenantTx,
+        event: &DomainEvent,
+    ) -> Result<Vec<Recipient>, ApiError> {
+        let found = tx.repo::<deal::Entity>().get(event.entity.id).await?;
+        Ok(found
+            .and_then(|m| m.owner_id)
+            .map(|user_id| Recipient {
+                user_id,
+                reason: "owner",
+            })
+            .into_iter()
+            .collect())
     }
 }

@@ -6,7 +6,7 @@ use kernel::migration::{index, org_id, text, text_null, ts, ts_null, uuid_pk};
 use sea_orm_migration::prelude::*;
 
 pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(CreatePersonsAndCompanies)]
+    vec![Box::new(CreatePersonsAndCompanies), Box::new(CreateDeals)]
 }
 
 struct CreatePersonsAndCompanies;
@@ -159,5 +159,142 @@ impl MigrationTrait for CreatePersonsAndCompanies {
             kernel::db::enable_system_rls(conn, table, false).await?;
         }
         Ok(())
+    }
+}
+
+struct CreateDeals;
+
+impl MigrationName for CreateDeals {
+    fn name(&self) -> &str {
+        "crm_m20261205_000002_pipelines_and_deals"
+    }
+}
+
+fn flag(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name)
+        .boolean()
+        .not_null()
+        .default(false)
+        .to_owned()
+}
+
+fn uuid_req(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name).uuid().not_null().to_owned()
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for CreateDeals {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let conn = m.get_connection();
+        m.create_table(
+            Table::create()
+                .table("crm_pipelines")
+                .col(uuid_pk("id"))
+                .col(org_id())
+                .col(text("name"))
+                .col(flag("is_default"))
+                .col(ts("created_at"))
+                .col(ts("updated_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("crm_stages")
+                .col(uuid_pk("id"))
+                .col(org_id())
+                .col(uuid_req("pipeline_id"))
+                .col(text("name"))
+                .col(ColumnDef::new("position").double().not_null().to_owned())
+                .col(text_null("color"))
+                .col(
+                    ColumnDef::new("probability")
+                        .integer()
+                        .not_null()
+                        .to_owned(),
+                )
+                .col(flag("is_closed"))
+                .col(flag("is_won"))
+                .col(ts("created_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "crm_stages_org_pipeline",
+            "crm_stages",
+            &["org_id", "pipeline_id"],
+        ))
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("crm_deals")
+                .col(uuid_pk("id"))
+                .col(org_id())
+                .col(text("title"))
+                .col(uuid_req("contact_id"))
+                .col(uuid_null("company_id"))
+                .col(uuid_req("pipeline_id"))
+                .col(uuid_req("stage_id"))
+                .col(ColumnDef::new("value").big_integer().not_null().to_owned())
+                .col(text("currency"))
+                .col(
+                    ColumnDef::new("probability")
+                        .integer()
+                        .not_null()
+                        .to_owned(),
+                )
+                .col(flag("probability_set"))
+                .col(ColumnDef::new("expected_close_date").date().to_owned())
+                .col(ColumnDef::new("actual_close_date").date().to_owned())
+                .col(text_null("lost_reason"))
+                .col(uuid_null("owner_id"))
+                .col(ts("stage_entered_at"))
+                .col(uuid_req("created_by"))
+                .col(ts("created_at"))
+                .col(ts("updated_at"))
+                .col(ts_null("deleted_at"))
+                .to_owned(),
+        )
+        .await?;
+        for (name, cols) in [
+            (
+                "crm_deals_org_pipeline_stage",
+                &["org_id", "pipeline_id", "stage_id"][..],
+            ),
+            ("crm_deals_org_contact", &["org_id", "contact_id"][..]),
+            ("crm_deals_org_created", &["org_id", "created_at"][..]),
+        ] {
+            m.create_index(index(name, "crm_deals", cols)).await?;
+        }
+        m.create_index(kernel::migration::tenant_parent_key("crm_deals"))
+            .await?;
+        m.create_table(
+            Table::create()
+                .table("crm_deal_stage_changes")
+                .col(uuid_pk("id"))
+                .col(org_id())
+                .col(uuid_req("deal_id"))
+                .col(uuid_null("from_stage_id"))
+                .col(uuid_req("to_stage_id"))
+                .col(uuid_req("by"))
+                .col(ts("at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "crm_deal_stage_changes_org_deal",
+            "crm_deal_stage_changes",
+            &["org_id", "deal_id", "at"],
+        ))
+        .await?;
+        for table in [
+            "crm_pipelines",
+            "crm_stages",
+            "crm_deals",
+            "crm_deal_stage_changes",
+        ] {
+            kernel::db::enable_tenant_rls(conn, table).await?;
+        }
+        kernel::db::enable_system_rls(conn, "crm_deals", false).await
     }
 }

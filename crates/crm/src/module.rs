@@ -27,6 +27,53 @@ pub(crate) struct Settings {
     pub max_channels: usize,
     /// Domains one company may have.
     pub max_domains: usize,
+    /// The pipeline each org starts with (made when it first needs one).
+    pub pipeline: PipelineSeed,
+}
+
+/// `[modules.crm.pipeline]`: the org's first pipeline, as the cell's spec names its stages.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PipelineSeed {
+    pub name: String,
+    pub stages: Vec<StageSeed>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StageSeed {
+    pub name: String,
+    pub probability: i32,
+    #[serde(default)]
+    pub color: Option<String>,
+    #[serde(default)]
+    pub is_closed: bool,
+    #[serde(default)]
+    pub is_won: bool,
+}
+
+impl Default for PipelineSeed {
+    /// The suite's: weighted 10, 25, 50, 75, 100.
+    fn default() -> Self {
+        let stage = |name: &str, probability, is_closed, is_won| StageSeed {
+            name: name.into(),
+            probability,
+            color: None,
+            is_closed,
+            is_won,
+        };
+        Self {
+            name: "Sales".into(),
+            stages: vec![
+                stage("Lead", 10, false, false),
+                stage("Qualified", 25, false, false),
+                stage("Proposal", 50, false, false),
+                stage("Negotiation", 75, false, false),
+                stage("Closed Won", 100, true, true),
+                stage("Closed Lost", 0, true, false),
+            ],
+        }
+    }
 }
 
 impl Default for Settings {
@@ -36,6 +83,7 @@ impl Default for Settings {
             max_contacts: 5_000_000,
             max_channels: 50,
             max_domains: 20,
+            pipeline: PipelineSeed::default(),
         }
     }
 }
@@ -56,6 +104,17 @@ impl PlatformModule for Crm {
         if s.max_contacts == 0 || s.max_channels == 0 || s.max_domains == 0 {
             return Err("max_contacts, max_channels and max_domains must be at least 1".into());
         }
+        if s.pipeline.stages.is_empty()
+            || s.pipeline
+                .stages
+                .iter()
+                .any(|st| !(0..=100).contains(&st.probability) || (st.is_won && !st.is_closed))
+        {
+            return Err(
+                "pipeline.stages: at least one; probabilities 0 to 100; a won stage is closed"
+                    .into(),
+            );
+        }
         Ok(())
     }
 
@@ -67,6 +126,15 @@ impl PlatformModule for Crm {
         crate::events::catalogue()
     }
 
+    /// A new organization gets the cell's seed pipeline.
+    fn event_subscriptions(&self) -> Vec<kernel::module::EventSubscription> {
+        vec![kernel::module::EventSubscription {
+            name: "seed_pipeline",
+            pattern: "tenancy.organization.created",
+            handler: Arc::new(SeedPipeline),
+        }]
+    }
+
     fn routes(&self, cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         crate::http::configure(cfg);
     }
@@ -76,19 +144,47 @@ impl PlatformModule for Crm {
         vec![
             Arc::new(crate::loader::Contacts),
             Arc::new(crate::loader::Companies),
+            Arc::new(crate::loader::Deals),
         ]
     }
 
-    /// A person's events concern their owner.
+    /// A person's and a deal's events concern their owner.
     fn notify_on(&self) -> Vec<kernel::module::NotifyOn> {
-        vec![kernel::module::NotifyOn {
-            pattern: "crm.contact.*",
-            recipients: Arc::new(crate::loader::Contacts),
-        }]
+        vec![
+            kernel::module::NotifyOn {
+                pattern: "crm.contact.*",
+                recipients: Arc::new(crate::loader::Contacts),
+            },
+            kernel::module::NotifyOn {
+                pattern: "crm.deal.*",
+                recipients: Arc::new(crate::loader::Deals),
+            },
+        ]
     }
 
     async fn on_ready(&self, ctx: &kernel::CellContext) -> anyhow::Result<()> {
         ctx.provide(self.settings.clone());
+        Ok(())
+    }
+}
+
+struct SeedPipeline;
+
+#[kernel::async_trait::async_trait]
+impl kernel::module::EventHandler for SeedPipeline {
+    async fn handle(
+        &self,
+        ctx: &kernel::CellContext,
+        event: &kernel::module::DomainEvent,
+    ) -> anyhow::Result<()> {
+        let Some(settings) = ctx.service::<Settings>() else {
+            anyhow::bail!("the crm module is not ready");
+        };
+        let tx = ctx.db().tenant(event.org_id).await?;
+        crate::service::deals::pipelines(&tx, &settings.pipeline)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+        tx.commit().await?;
         Ok(())
     }
 }

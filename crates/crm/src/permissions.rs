@@ -13,6 +13,18 @@ kernel::api_scope!(
     pub(crate) Companies = "companies"
 );
 
+kernel::api_scope!(
+    /// Deals and pipelines, for API keys: `deals:read`, `deals:write`.
+    pub(crate) Deals = "deals"
+);
+
+/// Reads deals (those the policy shows), boards, the forecast and pipelines: every member.
+pub(crate) type ReadDeals = Scoped<InOrg, Read<Deals>>;
+/// Creates, changes and moves deals (those the policy lets them write): members and up.
+pub(crate) type WriteDeals = Scoped<WorkInOrg, Write<Deals>>;
+/// Creates pipelines and configures their stages: admins and owners.
+pub(crate) type ConfigurePipelines = Scoped<AdministerOrg, Write<Deals>>;
+
 /// Reads persons (those the policy shows): every member, viewers included.
 pub(crate) type ReadContacts = Scoped<InOrg, Read<Contacts>>;
 /// Creates and changes persons (those the policy lets them write): members and up.

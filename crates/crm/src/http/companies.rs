@@ -116,10 +116,7 @@ pub(crate) async fn create(
 ) -> ApiResult<HttpResponse> {
     let ValidJson(b) = body;
     let name = trimmed("name", &b.name, MAX_NAME)?;
-    let industry = b
-        .industry
-        .map(|i| trimmed("industry", &i, 100))
-        .transpose()?;
+    let industry = super::contacts::optional("industry", b.industry, 100)?;
     let domains = service::clean_domains(&b.domains, settings.max_domains)?;
     let by = tx.caller().user_id;
     let row = service::create_company(&ctx, &tx, by, name, industry, domains).await?;
@@ -190,7 +187,7 @@ pub(crate) async fn update(
     let name = b.name.map(|n| trimmed("name", &n, MAX_NAME)).transpose()?;
     let industry = b
         .industry
-        .map(|i| i.map(|v| trimmed("industry", &v, 100)).transpose())
+        .map(|i| super::contacts::optional("industry", i, 100))
         .transpose()?;
     let domains = b
         .domains

@@ -182,11 +182,16 @@ impl From<NewChannel> for service::NewChannel {
     }
 }
 
-fn optional(field: &str, value: Option<String>, max: usize) -> Result<Option<String>, ApiError> {
-    value
-        .map(|v| trimmed(field, &v, max))
-        .transpose()
-        .map(|v| v.filter(|s| !s.is_empty()))
+/// An optional text: trimmed, and a blank one is none.
+pub(super) fn optional(
+    field: &str,
+    value: Option<String>,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(v) if !v.trim().is_empty() => Ok(Some(trimmed(field, &v, max)?)),
+        _ => Ok(None),
+    }
 }
 
 /// `POST /contacts`.
@@ -272,14 +277,14 @@ pub(crate) async fn create(
         }
     };
     let mut channels: Vec<service::NewChannel> = Vec::new();
-    if let Some(e) = b.email {
+    if let Some(e) = b.email.filter(|e| !e.trim().is_empty()) {
         channels.push(service::NewChannel {
             kind: "email".into(),
             value: e,
             primary: true,
         });
     }
-    if let Some(p) = b.phone {
+    if let Some(p) = b.phone.filter(|p| !p.trim().is_empty()) {
         channels.push(service::NewChannel {
             kind: "phone".into(),
             value: p,

@@ -2,10 +2,14 @@
 
 mod companies;
 mod contacts;
+mod deals;
+mod pipelines;
 
 const TAG: &str = "crm";
 
 pub(crate) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     contacts::configure(cfg);
     companies::configure(cfg);
+    pipelines::configure(cfg);
+    deals::configure(cfg);
 }

@@ -2,4 +2,5 @@
 
 mod companies;
 mod contacts;
+mod deals;
 mod support;

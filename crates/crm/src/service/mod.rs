@@ -18,11 +18,13 @@ use crate::events::*;
 use crate::normalize;
 use crate::ownership::Who;
 
+pub(crate) mod deals;
+
 pub(crate) const KINDS: [&str; 4] = ["lead", "client", "vendor", "partner"];
 pub(crate) const STATUSES: [&str; 3] = ["active", "inactive", "churned"];
 pub(crate) const MAX_NAME: usize = 200;
 
-async fn publish<E: Event>(
+pub(crate) async fn publish<E: Event>(
     ctx: &CellContext,
     tx: &TenantTx,
     by: Uuid,
@@ -34,7 +36,7 @@ async fn publish<E: Event>(
     Ok(())
 }
 
-fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), ApiError> {
+pub(crate) fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), ApiError> {
     match allowed.contains(&value) {
         true => Ok(()),
         false => Err(ApiError::validation(
