@@ -10,6 +10,7 @@ use iam as _;
 use importexport as _;
 use notifications as _;
 use realtime as _;
+use tasks as _;
 use tenancy as _;
 use webhooks as _;
 

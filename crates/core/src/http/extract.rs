@@ -140,21 +140,74 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         return Err(nul_refused(&path));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_data() {
-            ApiError::new(
-                ErrorCode::InvalidJson,
-                format!("the JSON does not match this endpoint at `{path}`: {inner}"),
-            )
-        } else {
-            ApiError::new(ErrorCode::InvalidJson, format!("malformed JSON: {inner}"))
+    let value = match serde_path_to_error::deserialize(&mut de) {
+        Ok(v) => v,
+        // JSON Schema's integers include `375.0` (and so do the API document's clients): a
+        // body with a whole number written with a fraction is read again with it as an
+        // integer. Only such bodies pay for the second read.
+        Err(e) if e.inner().is_data() && e.inner().to_string().starts_with(FLOAT) => {
+            let mut doc: serde_json::Value = serde_json::from_slice(bytes).map_err(malformed)?;
+            if !whole_floats_to_integers(&mut doc) {
+                return Err(mismatch(e));
+            }
+            return serde_path_to_error::deserialize(doc).map_err(mismatch);
         }
-    })?;
-    de.end()
-        .map_err(|e| ApiError::new(ErrorCode::InvalidJson, format!("malformed JSON: {e}")))?;
+        Err(e) => return Err(mismatch(e)),
+    };
+    de.end().map_err(malformed)?;
     Ok(value)
+}
+
+const FLOAT: &str = "invalid type: floating point";
+
+fn malformed(e: serde_json::Error) -> ApiError {
+    ApiError::new(ErrorCode::InvalidJson, format!("malformed JSON: {e}"))
+}
+
+fn mismatch(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    if inner.is_data() {
+        ApiError::new(
+            ErrorCode::InvalidJson,
+            format!("the JSON does not match this endpoint at `{path}`: {inner}"),
+        )
+    } else {
+        malformed(inner)
+    }
+}
+
+/// Rewrites every number of `value` that is whole but written with a fraction (`375.0`) as an
+/// integer; whether it rewrote any.
+fn whole_floats_to_integers(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
+                // Exact: |f| < 2^53.
+                *value = Value::from(f as i64);
+                true
+            }
+            _ => false,
+        },
+        // Every number is rewritten: no short-circuit.
+        Value::Array(items) => {
+            items
+                .iter_mut()
+                .map(whole_floats_to_integers)
+                .filter(|rewrote| *rewrote)
+                .count()
+                > 0
+        }
+        Value::Object(map) => {
+            map.values_mut()
+                .map(whole_floats_to_integers)
+                .filter(|rewrote| *rewrote)
+                .count()
+                > 0
+        }
+        _ => false,
+    }
 }
 
 /// Whether a JSON text may hold a `\u0000` escape (a raw NUL byte is not valid JSON): a cheap
@@ -348,6 +401,23 @@ mod tests {
         assert!(e.is_some_and(|e| e.message().contains("malformed")));
         let e = parse_json::<Outer>(br#"{"items": ["#).err();
         assert!(e.is_some_and(|e| e.message().contains("malformed")));
+    }
+
+    #[test]
+    fn integers_may_be_written_with_a_zero_fraction() {
+        assert!(parse_json::<Outer>(br#"{"items":[{"qty":1},{"qty":375.0}]}"#).is_ok());
+        for (body, path) in [
+            (
+                &br#"{"items":[{"qty":1.0},{"qty":2.5}]}"#[..],
+                "items[1].qty",
+            ),
+            (br#"{"items":[{"qty":-1.0}]}"#, "items[0].qty"),
+            (br#"{"items":[{"qty":1e300}]}"#, "items[0].qty"),
+        ] {
+            let e = parse_json::<Outer>(body).err();
+            let msg = e.map(|e| e.message().to_owned()).unwrap_or_default();
+            assert!(msg.contains(path), "{msg}");
+        }
     }
 
     #[test]

@@ -1,0 +1,164 @@
+//! The module as the kernel sees it.
+
+use std::sync::Arc;
+
+use kernel::PlatformModule;
+use kernel::module::ModuleSettings;
+use serde::Deserialize;
+
+/// Tasks: boards, tasks, time.
+#[derive(Debug, Default)]
+pub struct Tasks {
+    settings: Settings,
+}
+
+/// `[modules.tasks]` in the product's TOML.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Settings {
+    /// The most tasks an organization may hold.
+    pub max_tasks: u64,
+    /// A task waiting for open tasks cannot start (move past `todo`): 409 naming them.
+    pub block_start: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            max_tasks: 1_000_000,
+            block_start: true,
+        }
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl PlatformModule for Tasks {
+    fn name(&self) -> &'static str {
+        "tasks"
+    }
+
+    fn version(&self) -> &'static str {
+        env!("CARGO_PKG_VERSION")
+    }
+
+    fn configure(&mut self, settings: &ModuleSettings) -> Result<(), String> {
+        self.settings = kernel::module::parse_settings(settings)?;
+        if self.settings.max_tasks == 0 {
+            return Err("max_tasks: must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    fn migrations(&self) -> Vec<Box<dyn kernel::sea_orm_migration::MigrationTrait>> {
+        crate::migration::migrations()
+    }
+
+    fn events(&self) -> Vec<kernel::events::EventDef> {
+        crate::events::catalogue()
+    }
+
+    /// A member who leaves the org hands their open tasks on (`crate::service::members`).
+    fn event_subscriptions(&self) -> Vec<kernel::module::EventSubscription> {
+        vec![kernel::module::EventSubscription {
+            name: "member_removed",
+            pattern: "tenancy.member.removed",
+            handler: Arc::new(MemberRemoved),
+        }]
+    }
+
+    /// Recurring tasks: every minute, once across instances.
+    fn scheduled_jobs(&self) -> Vec<kernel::module::ScheduledJob> {
+        vec![kernel::module::ScheduledJob {
+            name: "recur",
+            cron: "* * * * *",
+            handler: Arc::new(Recur),
+        }]
+    }
+
+    fn routes(&self, cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
+        crate::http::configure(cfg);
+    }
+
+    /// Tasks as other modules see them (comments, tags, links, activity, search, trash, files).
+    fn entity_loaders(&self) -> Vec<Arc<dyn kernel::module::EntityLoader>> {
+        vec![
+            Arc::new(crate::loader::TaskLoader),
+            Arc::new(crate::loader::ProjectLoader),
+        ]
+    }
+
+    /// A task's events concern its assignee, its creator and its watchers; a project's, its
+    /// lead and its creator.
+    fn notify_on(&self) -> Vec<kernel::module::NotifyOn> {
+        vec![
+            kernel::module::NotifyOn {
+                pattern: "tasks.task.*",
+                recipients: Arc::new(crate::loader::TaskLoader),
+            },
+            kernel::module::NotifyOn {
+                pattern: "tasks.project.*",
+                recipients: Arc::new(crate::loader::ProjectLoader),
+            },
+            kernel::module::NotifyOn {
+                pattern: "tasks.milestone.*",
+                recipients: Arc::new(crate::loader::ProjectLoader),
+            },
+        ]
+    }
+
+    async fn on_ready(&self, ctx: &kernel::CellContext) -> anyhow::Result<()> {
+        ctx.provide(self.settings.clone());
+        Ok(())
+    }
+}
+
+struct MemberRemoved;
+
+#[kernel::async_trait::async_trait]
+impl kernel::module::EventHandler for MemberRemoved {
+    /// tenancy's payload names `user_id` and `removed_by` (docs/events): read as JSON, so
+    /// tasks does not depend on the tenancy crate.
+    async fn handle(
+        &self,
+        ctx: &kernel::CellContext,
+        event: &kernel::module::DomainEvent,
+    ) -> anyhow::Result<()> {
+        let id = |k: &str| {
+            event.payload[k]
+                .as_str()
+                .and_then(|s| uuid::Uuid::parse_str(s).ok())
+        };
+        let Some(user) = id("user_id") else {
+            anyhow::bail!("tenancy.member.removed without a user_id");
+        };
+        let by = id("removed_by").unwrap_or(user);
+        let org = event.org_id;
+        let ctx = ctx.clone();
+        kernel::module::run_unsend(move || async move {
+            let tx = ctx.db().tenant(org).await?;
+            crate::service::members::member_removed(&ctx, &tx, user, by)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+struct Recur;
+
+#[kernel::async_trait::async_trait]
+impl kernel::module::JobHandler for Recur {
+    async fn run(&self, ctx: &kernel::CellContext, job: &kernel::jobs::Job) -> anyhow::Result<()> {
+        let tick = job.payload["tick"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map_or_else(chrono::Utc::now, |t| t.with_timezone(&chrono::Utc));
+        let made = crate::service::recurrence::run_due(ctx, tick).await?;
+        if made > 0 {
+            tracing::info!(made, %tick, "recurring tasks made");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,62 @@
+//! The domain rules, on the org's transaction: handlers, jobs and commands share them.
+
+pub(crate) mod boards;
+pub(crate) mod members;
+pub(crate) mod parts;
+pub(crate) mod projects;
+pub(crate) mod recurrence;
+pub(crate) mod tasks;
+pub(crate) mod time;
+
+use kernel::events::Event;
+use kernel::http::{Caller, InOrg, WorkInOrg};
+use kernel::module::EntityRef;
+use kernel::{ApiError, CellContext, TenantTx};
+use uuid::Uuid;
+
+/// Task statuses (DESIGN): `completed` is terminal.
+pub(crate) const STATUSES: [&str; 5] = ["todo", "in_progress", "review", "completed", "cancelled"];
+pub(crate) const PRIORITIES: [&str; 4] = ["low", "medium", "high", "urgent"];
+pub(crate) const VIEW_TYPES: [&str; 4] = ["kanban", "list", "calendar", "gantt"];
+pub(crate) const DEPENDENCY_KINDS: [&str; 3] =
+    ["finish_to_start", "start_to_start", "finish_to_finish"];
+
+pub(crate) async fn publish<E: Event>(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    by: Uuid,
+    event: &E,
+) -> Result<(), ApiError> {
+    ctx.events()
+        .emit(tx, Some(EntityRef::user(by)), event)
+        .await?;
+    Ok(())
+}
+
+pub(crate) fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), ApiError> {
+    match allowed.contains(&value) {
+        true => Ok(()),
+        false => Err(ApiError::validation(
+            field,
+            format!("must be one of {}", allowed.join(", ")),
+        )),
+    }
+}
+
+/// Whether `user` works in the org (members, admins, owners: those a task may be given to);
+/// with `viewers`, whether they belong to it at all (those who may watch).
+pub(crate) async fn in_org(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    user: Uuid,
+    viewers: bool,
+) -> Result<bool, ApiError> {
+    let caller = Caller {
+        org_id: Some(tx.org_id()),
+        ..Caller::user(user)
+    };
+    match viewers {
+        true => kernel::http::holds::<InOrg>(ctx, tx, &caller, None).await,
+        false => kernel::http::holds::<WorkInOrg>(ctx, tx, &caller, None).await,
+    }
+}
