@@ -185,7 +185,39 @@ entity!(recurrence, "tasks_recurrences", {
     updated_at: DateTimeUtc,
 });
 
+entity!(automation, "tasks_automations", {
+    board_id: Uuid,
+    name: String,
+    /// `task.created`, `task.status_changed`, `task.overdue`…
+    trigger: String,
+    /// `[crate::service::automations::Condition]`, checked when saved.
+    conditions: Json,
+    /// `[crate::service::automations::Action]`, checked when saved.
+    actions: Json,
+    enabled: bool,
+    created_by: Uuid,
+    created_at: DateTimeUtc,
+    updated_at: DateTimeUtc,
+});
+
+entity!(automation_run, "tasks_automation_runs", {
+    automation_id: Uuid,
+    task_id: Uuid,
+    /// The event that triggered it (for `task.overdue`, the task and its due date).
+    event_id: Uuid,
+    /// The first event of the chain of automations it belongs to.
+    chain_id: Uuid,
+    /// Automations before it in the chain.
+    depth: i32,
+    /// `applied`, `failed` or `loop_prevented`.
+    outcome: String,
+    detail: Json,
+    created_at: DateTimeUtc,
+});
+
 kernel::tenant_entity!(
+    automation,
+    automation_run,
     board,
     column,
     checklist,

@@ -209,6 +209,23 @@ kernel::event!(
     project_id
 );
 
+/// An automation tells users about a task (its `notify` action).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AutomationNotified {
+    pub task_id: Uuid,
+    pub automation_id: Uuid,
+    /// The users told.
+    pub user_ids: Vec<Uuid>,
+    pub message: String,
+}
+kernel::event!(
+    AutomationNotified,
+    "tasks.automation.notified",
+    "An automation tells users about a task (its notify action).",
+    "task",
+    task_id
+);
+
 pub fn catalogue() -> Vec<EventDef> {
     vec![
         EventDef::of::<TaskCreated>(),
@@ -224,5 +241,6 @@ pub fn catalogue() -> Vec<EventDef> {
         EventDef::of::<ProjectCreated>(),
         EventDef::of::<ProjectStatusChanged>(),
         EventDef::of::<MilestoneReached>(),
+        EventDef::of::<AutomationNotified>(),
     ]
 }

@@ -313,3 +313,27 @@ impl Recipients for ProjectLoader {
         Ok(out)
     }
 }
+
+/// An automation's `notify` names whom it tells.
+pub(crate) struct Notified;
+
+#[kernel::async_trait::async_trait(?Send)]
+impl Recipients for Notified {
+    async fn recipients(
+        &self,
+        _ctx: &CellContext,
+        _tx: &TenantTx,
+        event: &DomainEvent,
+    ) -> Result<Vec<Recipient>, ApiError> {
+        Ok(event
+            .payload_as::<crate::events::AutomationNotified>()
+            .map(|e| e.user_ids)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|user_id| Recipient {
+                user_id,
+                reason: "automation",
+            })
+            .collect())
+    }
+}

@@ -233,11 +233,19 @@ impl MigrationTrait for CreateTasks {
                 .to_owned(),
         )
         .await?;
-        for (name, cols) in [
-            (
+        // A column's live tasks in order, id included: a move's place (an offset into the
+        // column) and the kanban view read this index alone once the table is vacuumed.
+        m.create_index(
+            index(
                 "tasks_tasks_org_column_position",
-                &["org_id", "column_id", "position"][..],
-            ),
+                "tasks_tasks",
+                &["org_id", "column_id", "position", "id"],
+            )
+            .and_where(Expr::col("deleted_at").is_null())
+            .to_owned(),
+        )
+        .await?;
+        for (name, cols) in [
             ("tasks_tasks_org_board", &["org_id", "board_id"][..]),
             ("tasks_tasks_org_parent", &["org_id", "parent_id"][..]),
             ("tasks_tasks_org_assignee", &["org_id", "assignee_id"][..]),
@@ -466,7 +474,95 @@ impl MigrationTrait for CreateTasks {
         ))
         .await?;
 
+        m.create_table(
+            Table::create()
+                .table("tasks_automations")
+                .col(uuid_pk("id"))
+                .col(org_id())
+                .col(uuid("board_id"))
+                .col(text("name"))
+                .col(text("trigger"))
+                .col(ColumnDef::new("conditions").json().not_null().to_owned())
+                .col(ColumnDef::new("actions").json().not_null().to_owned())
+                .col(ColumnDef::new("enabled").boolean().not_null().to_owned())
+                .col(uuid("created_by"))
+                .col(ts("created_at"))
+                .col(ts("updated_at"))
+                .foreign_key(&mut child_of(
+                    "board_id",
+                    "tasks_boards",
+                    "tasks_automations",
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "tasks_automations_org_board",
+            "tasks_automations",
+            &["org_id", "board_id", "trigger"],
+        ))
+        .await?;
+        // The overdue sweep finds the orgs with such automations.
+        m.create_index(index(
+            "tasks_automations_trigger",
+            "tasks_automations",
+            &["trigger"],
+        ))
+        .await?;
+        m.create_index(kernel::migration::tenant_parent_key("tasks_automations"))
+            .await?;
+        m.create_table(
+            Table::create()
+                .table("tasks_automation_runs")
+                .col(uuid_pk("id"))
+                .col(org_id())
+                .col(uuid("automation_id"))
+                .col(uuid("task_id"))
+                .col(uuid("event_id"))
+                .col(uuid("chain_id"))
+                .col(int("depth"))
+                .col(text("outcome"))
+                .col(ColumnDef::new("detail").json().not_null().to_owned())
+                .col(ts("created_at"))
+                .foreign_key(&mut child_of(
+                    "automation_id",
+                    "tasks_automations",
+                    "tasks_automation_runs",
+                ))
+                .foreign_key(&mut child_of(
+                    "task_id",
+                    "tasks_tasks",
+                    "tasks_automation_runs",
+                ))
+                .to_owned(),
+        )
+        .await?;
+        // One run per automation, event and task: a redelivered event runs nothing twice.
+        m.create_index(
+            index(
+                "tasks_automation_runs_once",
+                "tasks_automation_runs",
+                &["org_id", "automation_id", "event_id", "task_id"],
+            )
+            .unique()
+            .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "tasks_automation_runs_chain",
+            "tasks_automation_runs",
+            &["org_id", "automation_id", "chain_id", "task_id"],
+        ))
+        .await?;
+        m.create_index(index(
+            "tasks_automation_runs_org_created",
+            "tasks_automation_runs",
+            &["org_id", "automation_id", "created_at"],
+        ))
+        .await?;
+
         for table in [
+            "tasks_automation_runs",
             "tasks_projects",
             "tasks_milestones",
             "tasks_project_templates",
@@ -482,6 +578,7 @@ impl MigrationTrait for CreateTasks {
             kernel::db::enable_tenant_rls(conn, table).await?;
         }
         kernel::db::enable_system_rls(conn, "tasks_tasks", false).await?;
-        kernel::db::enable_system_rls(conn, "tasks_recurrences", false).await
+        kernel::db::enable_system_rls(conn, "tasks_recurrences", false).await?;
+        kernel::db::enable_system_rls(conn, "tasks_automations", false).await
     }
 }

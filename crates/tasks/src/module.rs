@@ -57,22 +57,38 @@ impl PlatformModule for Tasks {
         crate::events::catalogue()
     }
 
-    /// A member who leaves the org hands their open tasks on (`crate::service::members`).
+    /// A member who leaves the org hands their open tasks on (`crate::service::members`); a
+    /// task's events run its board's automations (`crate::service::automations`).
     fn event_subscriptions(&self) -> Vec<kernel::module::EventSubscription> {
-        vec![kernel::module::EventSubscription {
-            name: "member_removed",
-            pattern: "tenancy.member.removed",
-            handler: Arc::new(MemberRemoved),
-        }]
+        vec![
+            kernel::module::EventSubscription {
+                name: "member_removed",
+                pattern: "tenancy.member.removed",
+                handler: Arc::new(MemberRemoved),
+            },
+            kernel::module::EventSubscription {
+                name: "automations",
+                pattern: "tasks.task.*",
+                handler: Arc::new(Automations),
+            },
+        ]
     }
 
-    /// Recurring tasks: every minute, once across instances.
+    /// Recurring tasks every minute; overdue tasks' automations every hour (each tick once
+    /// across instances).
     fn scheduled_jobs(&self) -> Vec<kernel::module::ScheduledJob> {
-        vec![kernel::module::ScheduledJob {
-            name: "recur",
-            cron: "* * * * *",
-            handler: Arc::new(Recur),
-        }]
+        vec![
+            kernel::module::ScheduledJob {
+                name: "recur",
+                cron: "* * * * *",
+                handler: Arc::new(Recur),
+            },
+            kernel::module::ScheduledJob {
+                name: "overdue",
+                cron: "0 * * * *",
+                handler: Arc::new(Overdue),
+            },
+        ]
     }
 
     fn routes(&self, cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
@@ -102,6 +118,10 @@ impl PlatformModule for Tasks {
             kernel::module::NotifyOn {
                 pattern: "tasks.milestone.*",
                 recipients: Arc::new(crate::loader::ProjectLoader),
+            },
+            kernel::module::NotifyOn {
+                pattern: "tasks.automation.*",
+                recipients: Arc::new(crate::loader::Notified),
             },
         ]
     }
@@ -151,13 +171,55 @@ struct Recur;
 #[kernel::async_trait::async_trait]
 impl kernel::module::JobHandler for Recur {
     async fn run(&self, ctx: &kernel::CellContext, job: &kernel::jobs::Job) -> anyhow::Result<()> {
-        let tick = job.payload["tick"]
-            .as_str()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map_or_else(chrono::Utc::now, |t| t.with_timezone(&chrono::Utc));
+        let tick = tick(job);
         let made = crate::service::recurrence::run_due(ctx, tick).await?;
         if made > 0 {
             tracing::info!(made, %tick, "recurring tasks made");
+        }
+        Ok(())
+    }
+}
+
+fn tick(job: &kernel::jobs::Job) -> chrono::DateTime<chrono::Utc> {
+    job.payload["tick"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map_or_else(chrono::Utc::now, |t| t.with_timezone(&chrono::Utc))
+}
+
+struct Automations;
+
+#[kernel::async_trait::async_trait]
+impl kernel::module::EventHandler for Automations {
+    async fn handle(
+        &self,
+        ctx: &kernel::CellContext,
+        event: &kernel::module::DomainEvent,
+    ) -> anyhow::Result<()> {
+        let Some(settings) = ctx.service::<Settings>() else {
+            anyhow::bail!("the tasks module is not ready");
+        };
+        let (ctx, event) = (ctx.clone(), event.clone());
+        kernel::module::run_unsend(move || async move {
+            let tx = ctx.db().tenant(event.org_id).await?;
+            crate::service::automations::on_event(&ctx, &tx, &settings, &event)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+struct Overdue;
+
+#[kernel::async_trait::async_trait]
+impl kernel::module::JobHandler for Overdue {
+    async fn run(&self, ctx: &kernel::CellContext, job: &kernel::jobs::Job) -> anyhow::Result<()> {
+        let ran = crate::service::automations::sweep(ctx, tick(job)).await?;
+        if ran > 0 {
+            tracing::info!(ran, "overdue tasks' automations ran");
         }
         Ok(())
     }

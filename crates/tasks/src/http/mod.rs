@@ -1,5 +1,6 @@
 //! The module's routes: one file per resource.
 
+mod automations;
 mod boards;
 mod parts;
 mod projects;
@@ -11,6 +12,7 @@ const TAG: &str = "tasks";
 
 pub(crate) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     boards::configure(cfg);
+    automations::configure(cfg);
     tasks::configure(cfg);
     parts::configure(cfg);
     projects::configure(cfg);

@@ -484,7 +484,7 @@ pub(crate) async fn update_milestone(
         reached: b.reached,
     };
     let by = tx.caller().user_id;
-    let row = service::update_milestone(&ctx, &tx, by, id.into_inner(), change).await?;
+    let row = service::update_milestone(&ctx, &tx, by.into(), id.into_inner(), change).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(Milestone::from(row)))
 }

@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Duration, Utc};
 use kernel::http::{AdministerOrg, ListQuery, ListSpec, Page, State, ValidJson, trimmed};
-use kernel::sea_orm::{
-    ColumnTrait, Condition, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use kernel::sea_orm::{ColumnTrait, Condition, QueryFilter, QueryOrder, QuerySelect};
 use kernel::{ApiError, ApiResult, CellContext};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -260,10 +258,27 @@ async fn kanban(tx: &kernel::TenantTx, v: &ViewParams) -> Result<Kanban, ApiErro
     let cols = boards::columns(tx, board_id).await?;
     let mut columns = Vec::with_capacity(cols.len());
     let repo = tx.repo::<task::Entity>();
+    // Every column's count in one statement.
+    let totals: HashMap<Uuid, i64> = repo
+        .find()
+        .filter(task::Column::BoardId.eq(board_id))
+        .select_only()
+        .column(task::Column::ColumnId)
+        .column_as(task::Column::Id.count(), "n")
+        .group_by(task::Column::ColumnId)
+        .into_tuple::<(Option<Uuid>, i64)>()
+        .all(repo.conn())
+        .await?
+        .into_iter()
+        .filter_map(|(c, n)| Some((c?, n)))
+        .collect();
     for c in &cols {
-        let in_column = repo.find().filter(task::Column::ColumnId.eq(c.id));
-        let total = in_column.clone().count(repo.conn()).await?;
-        let tasks = in_column
+        let total = totals
+            .get(&c.id)
+            .map_or(0, |n| u64::try_from(*n).unwrap_or(0));
+        let tasks = repo
+            .find()
+            .filter(task::Column::ColumnId.eq(c.id))
             .order_by_asc(task::Column::Position)
             .order_by_asc(task::Column::Id)
             .limit(per)
@@ -355,20 +370,17 @@ async fn gantt(tx: &kernel::TenantTx, board_id: Option<Uuid>) -> Result<Gantt, A
         .limit(10_000)
         .all(repo.conn())
         .await?;
-    let ids: Vec<Uuid> = tasks.iter().map(|t| t.id).collect();
-    let shown: std::collections::HashSet<Uuid> = ids.iter().copied().collect();
-    let mut dependencies = Vec::new();
-    for chunk in ids.chunks(1_000) {
-        for d in parts::dependencies(tx, chunk).await? {
-            if shown.contains(&d.depends_on_id) {
-                dependencies.push(Edge {
-                    task_id: d.task_id,
-                    depends_on_id: d.depends_on_id,
-                    kind: d.kind,
-                });
-            }
-        }
-    }
+    let shown: std::collections::HashSet<Uuid> = tasks.iter().map(|t| t.id).collect();
+    let dependencies = parts::edges(tx, board_id)
+        .await?
+        .into_iter()
+        .filter(|(t, on, _)| shown.contains(t) && shown.contains(on))
+        .map(|(task_id, depends_on_id, kind)| Edge {
+            task_id,
+            depends_on_id,
+            kind,
+        })
+        .collect();
     Ok(Gantt {
         board_id,
         tasks: tasks.into_iter().map(Task::from).collect(),
@@ -771,7 +783,7 @@ pub(crate) async fn update(
         milestone_id: b.milestone_id,
     };
     let by = tx.caller().user_id;
-    let row = service::update(&ctx, &tx, by, &settings, id.into_inner(), change).await?;
+    let row = service::update(&ctx, &tx, by.into(), &settings, id.into_inner(), change).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(Task::from(row)))
 }
@@ -827,7 +839,16 @@ pub(crate) async fn move_task(
     // Between the items at floor(p) and ceil(p): it takes index ceil(p).
     let at = b.position.map(|p| p.ceil() as u64);
     let by = tx.caller().user_id;
-    let row = service::move_to(&ctx, &tx, by, &settings, id.into_inner(), b.column_id, at).await?;
+    let row = service::move_to(
+        &ctx,
+        &tx,
+        by.into(),
+        &settings,
+        id.into_inner(),
+        b.column_id,
+        at,
+    )
+    .await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(Task::from(row)))
 }

@@ -1,5 +1,6 @@
 //! The domain rules, on the org's transaction: handlers, jobs and commands share them.
 
+pub(crate) mod automations;
 pub(crate) mod boards;
 pub(crate) mod members;
 pub(crate) mod parts;
@@ -21,14 +22,43 @@ pub(crate) const VIEW_TYPES: [&str; 4] = ["kanban", "list", "calendar", "gantt"]
 pub(crate) const DEPENDENCY_KINDS: [&str; 3] =
     ["finish_to_start", "start_to_start", "finish_to_finish"];
 
+/// Who makes a change: a user, or a run of an automation (its events name the run, so a chain
+/// of automations is followed, and cut, by `crate::service::automations`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum By {
+    User(Uuid),
+    Run(Uuid),
+}
+
+/// The actor kind of an automation's run in the events it causes.
+pub(crate) const RUN: &str = "automation_run";
+
+impl From<Uuid> for By {
+    fn from(user: Uuid) -> Self {
+        By::User(user)
+    }
+}
+
+impl By {
+    fn actor(self) -> EntityRef {
+        match self {
+            By::User(u) => EntityRef::user(u),
+            By::Run(r) => EntityRef {
+                kind: RUN.into(),
+                id: r,
+            },
+        }
+    }
+}
+
 pub(crate) async fn publish<E: Event>(
     ctx: &CellContext,
     tx: &TenantTx,
-    by: Uuid,
+    by: impl Into<By>,
     event: &E,
 ) -> Result<(), ApiError> {
     ctx.events()
-        .emit(tx, Some(EntityRef::user(by)), event)
+        .emit(tx, Some(by.into().actor()), event)
         .await?;
     Ok(())
 }

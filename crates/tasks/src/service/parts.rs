@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::tasks::get;
 use super::{in_org, publish};
-use crate::entity::{checklist, dependency, item, watcher};
+use crate::entity::{checklist, dependency, item, task, watcher};
 use crate::events::ChecklistCompleted;
 
 pub(crate) const MAX_ITEMS: usize = 200;
@@ -196,6 +196,39 @@ pub(crate) async fn dependencies(
         .find()
         .filter(dependency::Column::TaskId.is_in(task_ids.to_vec()))
         .order_by_asc(dependency::Column::CreatedAt)
+        .all(repo.conn())
+        .await?)
+}
+
+/// The dependencies of the tasks of a board (or of the org), as (task, depends on, kind), in
+/// one statement.
+pub(crate) async fn edges(
+    tx: &TenantTx,
+    board_id: Option<Uuid>,
+) -> Result<Vec<(Uuid, Uuid, String)>, ApiError> {
+    use kernel::sea_orm::sea_query::Query;
+    let repo = tx.repo::<dependency::Entity>();
+    let mut select = repo.find();
+    if let Some(b) = board_id {
+        select = select.filter(
+            dependency::Column::TaskId.in_subquery(
+                Query::select()
+                    .column(task::Column::Id)
+                    .from(task::Entity)
+                    .and_where(task::Column::OrgId.eq(tx.org_id()))
+                    .and_where(task::Column::BoardId.eq(b))
+                    .to_owned(),
+            ),
+        );
+    }
+    Ok(select
+        .order_by_asc(dependency::Column::TaskId)
+        .order_by_asc(dependency::Column::DependsOnId)
+        .select_only()
+        .column(dependency::Column::TaskId)
+        .column(dependency::Column::DependsOnId)
+        .column(dependency::Column::Kind)
+        .into_tuple()
         .all(repo.conn())
         .await?)
 }

@@ -11,7 +11,7 @@ use kernel::{ApiError, CellContext, TenantTx};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{in_org, publish, tasks as task_service};
+use super::{By, in_org, publish, tasks as task_service};
 use crate::entity::{milestone, project, project_template, task};
 use crate::events::{MilestoneReached, ProjectCreated, ProjectStatusChanged};
 use crate::module::Settings;
@@ -383,7 +383,7 @@ pub(crate) struct MilestoneChange {
 pub(crate) async fn update_milestone(
     ctx: &CellContext,
     tx: &TenantTx,
-    by: Uuid,
+    by: By,
     id: Uuid,
     change: MilestoneChange,
 ) -> Result<milestone::Model, ApiError> {
@@ -435,7 +435,7 @@ pub(crate) async fn delete_milestone(tx: &TenantTx, id: Uuid) -> Result<(), ApiE
 async fn reach(
     ctx: &CellContext,
     tx: &TenantTx,
-    by: Uuid,
+    by: By,
     row: milestone::Model,
     how: &str,
 ) -> Result<milestone::Model, ApiError> {
@@ -466,7 +466,7 @@ async fn reach(
 pub(crate) async fn after_task_closed(
     ctx: &CellContext,
     tx: &TenantTx,
-    by: Uuid,
+    by: By,
     milestone_id: Uuid,
 ) -> Result<(), ApiError> {
     let Some(row) = tx.repo::<milestone::Entity>().get(milestone_id).await? else {

@@ -13,7 +13,7 @@ use kernel::{ApiError, CellContext, TenantTx};
 use uuid::Uuid;
 
 use super::boards::{self, column as find_column};
-use super::{in_org, publish};
+use super::{By, in_org, publish};
 use crate::entity::{column, dependency, task};
 use crate::events::{
     TaskAssigned, TaskCompleted, TaskCreated, TaskDeleted, TaskStatusChanged, TaskUnblocked,
@@ -322,7 +322,7 @@ async fn check_parent(tx: &TenantTx, id: Uuid, parent: Uuid) -> Result<(), ApiEr
 pub(crate) async fn update(
     ctx: &CellContext,
     tx: &TenantTx,
-    by: Uuid,
+    by: By,
     settings: &Settings,
     id: Uuid,
     change: Change,
@@ -480,7 +480,7 @@ fn transition(from: &str, to: &str) -> Result<(), ApiError> {
 async fn set_status(
     ctx: &CellContext,
     tx: &TenantTx,
-    by: Uuid,
+    by: By,
     settings: &Settings,
     row: task::Model,
     to: &str,
@@ -550,7 +550,7 @@ async fn set_status(
 }
 
 /// The tasks that waited for `done` and now wait for nothing (`tasks.task.unblocked`).
-async fn unblock(ctx: &CellContext, tx: &TenantTx, by: Uuid, done: Uuid) -> Result<(), ApiError> {
+async fn unblock(ctx: &CellContext, tx: &TenantTx, by: By, done: Uuid) -> Result<(), ApiError> {
     let repo = tx.repo::<dependency::Entity>();
     let waiting: Vec<Uuid> = repo
         .find()
@@ -648,7 +648,7 @@ async fn place(tx: &TenantTx, column_id: Uuid, id: Uuid, at: u64) -> Result<Stri
 pub(crate) async fn move_to(
     ctx: &CellContext,
     tx: &TenantTx,
-    by: Uuid,
+    by: By,
     settings: &Settings,
     id: Uuid,
     column_id: Uuid,

@@ -1,5 +1,6 @@
 //! The tasks module over HTTP, on SQLite and PostgreSQL.
 
+mod automations;
 mod boards;
 mod parts;
 mod projects;
