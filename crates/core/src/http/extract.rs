@@ -239,6 +239,19 @@ pub fn nul_path(value: &serde_json::Value) -> Option<String> {
     }
 }
 
+/// An optional text field: [`trimmed`] when it holds more than blanks, none otherwise (a blank
+/// optional text is no value, as clients send `""` for "nothing").
+pub fn trimmed_optional(
+    field: &str,
+    raw: Option<String>,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
+    match raw {
+        Some(v) if !v.trim_matches(is_schema_space).is_empty() => trimmed(field, &v, max).map(Some),
+        _ => Ok(None),
+    }
+}
+
 /// A name-like text field as a client sent it: 1 to `max` characters as sent (the limit the
 /// document states), not blank; kept trimmed. 422 on `field` otherwise. Declare the field
 /// `#[schema(min_length = 1, max_length = <max>, pattern = r"\S")]`: blank is what that pattern

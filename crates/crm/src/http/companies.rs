@@ -116,7 +116,7 @@ pub(crate) async fn create(
 ) -> ApiResult<HttpResponse> {
     let ValidJson(b) = body;
     let name = trimmed("name", &b.name, MAX_NAME)?;
-    let industry = super::contacts::optional("industry", b.industry, 100)?;
+    let industry = kernel::http::trimmed_optional("industry", b.industry, 100)?;
     let domains = service::clean_domains(&b.domains, settings.max_domains)?;
     let by = tx.caller().user_id;
     let row = service::create_company(&ctx, &tx, by, name, industry, domains).await?;
@@ -187,7 +187,7 @@ pub(crate) async fn update(
     let name = b.name.map(|n| trimmed("name", &n, MAX_NAME)).transpose()?;
     let industry = b
         .industry
-        .map(|i| super::contacts::optional("industry", i, 100))
+        .map(|i| kernel::http::trimmed_optional("industry", i, 100))
         .transpose()?;
     let domains = b
         .domains

@@ -182,18 +182,6 @@ impl From<NewChannel> for service::NewChannel {
     }
 }
 
-/// An optional text: trimmed, and a blank one is none.
-pub(super) fn optional(
-    field: &str,
-    value: Option<String>,
-    max: usize,
-) -> Result<Option<String>, ApiError> {
-    match value {
-        Some(v) if !v.trim().is_empty() => Ok(Some(trimmed(field, &v, max)?)),
-        _ => Ok(None),
-    }
-}
-
 /// `POST /contacts`.
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -259,14 +247,14 @@ pub(crate) async fn create(
     body: ValidJson<NewContact>,
 ) -> ApiResult<HttpResponse> {
     let ValidJson(b) = body;
-    let first_name = optional("first_name", b.first_name, 100)?;
-    let last_name = optional("last_name", b.last_name, 100)?;
+    let first_name = kernel::http::trimmed_optional("first_name", b.first_name, 100)?;
+    let last_name = kernel::http::trimmed_optional("last_name", b.last_name, 100)?;
     let joined = [first_name.as_deref(), last_name.as_deref()]
         .into_iter()
         .flatten()
         .collect::<Vec<_>>()
         .join(" ");
-    let name = match optional("name", b.name, MAX_NAME)? {
+    let name = match kernel::http::trimmed_optional("name", b.name, MAX_NAME)? {
         Some(n) => n,
         None if !joined.is_empty() => joined,
         None => {
@@ -298,8 +286,8 @@ pub(crate) async fn create(
         name,
         first_name,
         last_name,
-        job_title: optional("job_title", b.job_title, 200)?,
-        source: optional("source", b.source, 50)?,
+        job_title: kernel::http::trimmed_optional("job_title", b.job_title, 200)?,
+        source: kernel::http::trimmed_optional("source", b.source, 50)?,
         company_id: b.company_id,
         channels,
         claim: b.claim,
@@ -381,7 +369,8 @@ fn cleared(
     v: Option<Option<String>>,
     max: usize,
 ) -> Result<Option<Option<String>>, ApiError> {
-    v.map(|inner| optional(field, inner, max)).transpose()
+    v.map(|inner| kernel::http::trimmed_optional(field, inner, max))
+        .transpose()
 }
 
 /// Changes a person's details (403 when the ownership policy keeps the caller from it).

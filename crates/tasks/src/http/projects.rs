@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::TAG;
-use super::tasks::optional;
 use crate::entity::{milestone, project, project_template, task};
 use crate::module::Settings;
 use crate::permissions::{ReadProjects, WriteProjects};
@@ -259,7 +258,7 @@ pub(crate) async fn create(
     let anchor = super::tasks::anchor(b.anchor_type, b.anchor_id)?;
     let new = service::NewProject {
         name: trimmed("name", &b.name, 200)?,
-        description: optional("description", b.description, MAX_DESCRIPTION)?,
+        description: kernel::http::trimmed_optional("description", b.description, MAX_DESCRIPTION)?,
         lead_id: b.lead_id,
         board_id: b.board_id,
         start_date: b.start_date,
@@ -335,7 +334,7 @@ pub(crate) async fn update(
         name: b.name.map(|n| trimmed("name", &n, 200)).transpose()?,
         description: b
             .description
-            .map(|d| optional("description", d, MAX_DESCRIPTION))
+            .map(|d| kernel::http::trimmed_optional("description", d, MAX_DESCRIPTION))
             .transpose()?,
         status: b.status,
         lead_id: b.lead_id,
@@ -570,6 +569,24 @@ pub struct NewProjectTemplate {
     pub structure: service::TemplateBody,
 }
 
+/// Checks and saves a template: a new one (`id` none) or in place of `id`.
+async fn save(
+    tx: &WriteProjects,
+    id: Option<Uuid>,
+    b: NewProjectTemplate,
+) -> Result<ProjectTemplate, kernel::ApiError> {
+    let row = service::save_template(
+        tx,
+        id,
+        tx.caller().user_id,
+        trimmed("name", &b.name, 200)?,
+        kernel::http::trimmed_optional("description", b.description, 10_000)?,
+        service::check_template(b.structure)?,
+    )
+    .await?;
+    ProjectTemplate::try_from(row)
+}
+
 /// Saves a project template (checked whole: milestone keys, depth, sizes).
 #[utoipa::path(tag = TAG, request_body = NewProjectTemplate, responses(
     (status = 201, body = ProjectTemplate), (status = 401), (status = 403), (status = 409),
@@ -579,18 +596,9 @@ pub(crate) async fn create_template(
     tx: WriteProjects,
     body: ValidJson<NewProjectTemplate>,
 ) -> ApiResult<HttpResponse> {
-    let ValidJson(b) = body;
-    let row = service::save_template(
-        &tx,
-        None,
-        tx.caller().user_id,
-        trimmed("name", &b.name, 200)?,
-        optional("description", b.description, 10_000)?,
-        service::check_template(b.structure)?,
-    )
-    .await?;
+    let out = save(&tx, None, body.0).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Created().json(ProjectTemplate::try_from(row)?))
+    Ok(HttpResponse::Created().json(out))
 }
 
 /// One project template.
@@ -616,18 +624,9 @@ pub(crate) async fn update_template(
     id: web::Path<Uuid>,
     body: ValidJson<NewProjectTemplate>,
 ) -> ApiResult<HttpResponse> {
-    let ValidJson(b) = body;
-    let row = service::save_template(
-        &tx,
-        Some(id.into_inner()),
-        tx.caller().user_id,
-        trimmed("name", &b.name, 200)?,
-        optional("description", b.description, 10_000)?,
-        service::check_template(b.structure)?,
-    )
-    .await?;
+    let out = save(&tx, Some(id.into_inner()), body.0).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Ok().json(ProjectTemplate::try_from(row)?))
+    Ok(HttpResponse::Ok().json(out))
 }
 
 /// Deletes a project template (projects made from it stay).

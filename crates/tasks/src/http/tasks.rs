@@ -388,18 +388,6 @@ async fn gantt(tx: &kernel::TenantTx, board_id: Option<Uuid>) -> Result<Gantt, A
     })
 }
 
-/// An optional text: trimmed, and a blank one is none.
-pub(super) fn optional(
-    field: &str,
-    value: Option<String>,
-    max: usize,
-) -> Result<Option<String>, ApiError> {
-    match value {
-        Some(v) if !v.trim().is_empty() => Ok(Some(trimmed(field, &v, max)?)),
-        _ => Ok(None),
-    }
-}
-
 /// `POST /tasks` (and `POST /tasks/{id}/subtasks`).
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -485,7 +473,7 @@ fn new_task(b: NewTask, parent: Option<Uuid>) -> Result<service::NewTask, ApiErr
     }
     Ok(service::NewTask {
         title: trimmed("title", &b.title, MAX_TITLE)?,
-        description: optional("description", b.description, MAX_DESCRIPTION)?,
+        description: kernel::http::trimmed_optional("description", b.description, MAX_DESCRIPTION)?,
         status: b.status,
         priority,
         board_id: b.board_id,
@@ -770,7 +758,7 @@ pub(crate) async fn update(
             .transpose()?,
         description: b
             .description
-            .map(|d| optional("description", d, MAX_DESCRIPTION))
+            .map(|d| kernel::http::trimmed_optional("description", d, MAX_DESCRIPTION))
             .transpose()?,
         status: b.status,
         priority: b.priority,

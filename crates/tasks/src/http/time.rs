@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::TAG;
-use super::tasks::optional;
 use crate::entity::time_entry;
 use crate::permissions::{ReadTime, WriteTime};
 use crate::service::time as service;
@@ -117,7 +116,7 @@ pub(crate) async fn add(tx: WriteTime, body: ValidJson<NewTimeEntry>) -> ApiResu
         task_id: b.task_id,
         started_at: b.started_at,
         ended_at: b.ended_at,
-        description: optional("description", b.description, 2000)?,
+        description: kernel::http::trimmed_optional("description", b.description, 2000)?,
         billable: b.billable.unwrap_or(true),
     };
     let row = service::add(&tx, tx.caller().user_id, m).await?;
