@@ -112,7 +112,7 @@ fn bad(field: String, message: impl Into<String>) -> ApiError {
     ApiError::validation(&field, message.into())
 }
 
-fn check_condition(i: usize, c: &Condition, trigger: &str) -> Result<(), ApiError> {
+fn check_condition(i: usize, c: &mut Condition, trigger: &str) -> Result<(), ApiError> {
     let f = |k: &str| format!("conditions[{i}].{k}");
     super::one_of(&f("field"), &c.field, &FIELDS)?;
     let ops = [
@@ -170,6 +170,16 @@ fn check_condition(i: usize, c: &Condition, trigger: &str) -> Result<(), ApiErro
     }
     for s in c.from.iter().chain(c.to.iter()) {
         super::one_of(&f("to"), s, &STATUSES)?;
+    }
+    // Ids compare as the task's fields are written: lower case, hyphenated.
+    for v in
+        c.eq.iter_mut()
+            .chain(c.ne.iter_mut())
+            .chain(c.one_of.iter_mut().flatten())
+    {
+        if let Some(id) = v.as_str().and_then(|s| Uuid::parse_str(s).ok()) {
+            *v = json!(id);
+        }
     }
     Ok(())
 }
@@ -242,7 +252,7 @@ pub(crate) async fn check(
     if rule.actions.is_empty() || rule.actions.len() > MAX_RULES {
         return Err(ApiError::validation("actions", "1 to 10"));
     }
-    for (i, c) in rule.conditions.iter().enumerate() {
+    for (i, c) in rule.conditions.iter_mut().enumerate() {
         check_condition(i, c, &rule.trigger)?;
     }
     for (i, a) in rule.actions.iter_mut().enumerate() {

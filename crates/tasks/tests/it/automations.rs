@@ -119,7 +119,7 @@ db_test!(
         // Overdue three days or more: urgent, to the project's lead; once per due date.
         let (_, p) = cell.post("/api/v1/projects", Some(&mia), json!({"name": "Launch", "lead_id": lea_id})).await?;
         let overdue = automation(&cell, &mia, &bid, json!({"name": "Escalate", "trigger": "task.overdue",
-            "conditions": [{"field": "overdue_days", "gte": 3}],
+            "conditions": [{"field": "overdue_days", "gte": 3}, {"field": "project_id", "eq": id(&p).to_uppercase()}],
             "actions": [{"type": "set_field", "field": "priority", "value": "urgent"},
                         {"type": "reassign", "target": "project_lead"}]})).await?;
         let days_ago = |d: i64| (chrono::Utc::now() - chrono::Duration::days(d)).to_rfc3339();
