@@ -188,7 +188,8 @@ pub(crate) struct RunParams {
 
 /// An automation's run log, newest first: what ran, what it did, what was refused.
 #[utoipa::path(tag = TAG, params(RunParams), responses(
-    (status = 200, body = Vec<AutomationRun>), (status = 401), (status = 403), (status = 404)))]
+    (status = 200, body = Vec<AutomationRun>), (status = 401), (status = 403), (status = 404),
+    (status = 422)))]
 #[get("/automations/{id}/runs")]
 pub(crate) async fn runs(
     tx: ReadBoards,
@@ -202,7 +203,7 @@ pub(crate) async fn runs(
         .filter(automation_run::Column::AutomationId.eq(a.id))
         .order_by_desc(automation_run::Column::CreatedAt)
         .order_by_desc(automation_run::Column::Id)
-        .limit(q.limit.unwrap_or(100).clamp(1, 500))
+        .limit(super::count_param("limit", q.limit, 100, 500)?)
         .all(repo.conn())
         .await?;
     tx.commit().await?;

@@ -40,3 +40,20 @@ impl utoipa::ToSchema for ItemTitle {
         "tasks.ItemTitle".into()
     }
 }
+
+/// A count a query parameter asks for: `default` when absent, 422 on `field` outside
+/// `1..=max` (the range the document states).
+pub(crate) fn count_param(
+    field: &str,
+    value: Option<u64>,
+    default: u64,
+    max: u64,
+) -> Result<u64, kernel::ApiError> {
+    match value.unwrap_or(default) {
+        n if (1..=max).contains(&n) => Ok(n),
+        _ => Err(kernel::ApiError::validation(
+            field,
+            format!("from 1 to {max}"),
+        )),
+    }
+}

@@ -190,7 +190,7 @@ pub(crate) async fn report(tx: ReadTime, q: web::Query<ReportParams>) -> ApiResu
     {
         return Err(ApiError::validation("to", "must not be before `from`"));
     }
-    let limit = q.limit.unwrap_or(100).clamp(1, 1_000);
+    let limit = super::count_param("limit", q.limit, 100, 1_000)?;
     let filter = service::Filter {
         task: q.task,
         user: q.user,

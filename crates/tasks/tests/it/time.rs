@@ -66,6 +66,7 @@ db_test!(
         assert_eq!((r["entries"].as_array().map(Vec::len), &r["more"]), (Some(1), &json!(true)));
         let (status, _) = cell.get(&format!("/api/v1/time-entries?from={}&to={}", urlencode(&at(1)), urlencode(&at(0))), Some(&mia)).await?;
         assert_eq!(status, 422, "a range backwards");
+        assert_eq!(cell.get("/api/v1/time-entries?limit=0", Some(&mia)).await?.0, 422, "the document's minimum");
         let (status, r) = cell.get(&format!("/api/v1/time-entries?from={0}&to={0}", urlencode(&at(0))), Some(&mia)).await?;
         assert_eq!((status, &r["entries"]), (200, &json!([])), "an empty range holds nothing");
 
