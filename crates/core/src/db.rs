@@ -677,6 +677,12 @@ impl<'a, E: TenantEntity> Repo<'a, E> {
         E::find().filter(self.live_predicate())
     }
 
+    /// `SELECT … WHERE org_id = ?`, rows in the trash included: for what the trash does not
+    /// end (a count that keeps a parent, a key that must stay unique).
+    pub fn find_any(&self) -> Select<E> {
+        E::find().filter(self.org_predicate())
+    }
+
     pub async fn get(&self, id: impl Into<PkValue<E>>) -> Result<Option<E::Model>, DbErr> {
         E::find_by_id(id)
             .filter(self.live_predicate())
@@ -780,6 +786,25 @@ impl<'a, E: TenantEntity> Repo<'a, E> {
         set: Vec<(E::Column, SimpleExpr)>,
         filter: SimpleExpr,
     ) -> Result<u64, DbErr> {
+        self.update_where(set, self.live_predicate(), filter).await
+    }
+
+    /// [`Repo::update_many`] on rows in the trash too (a reference let go of by every row that
+    /// holds it).
+    pub async fn update_many_any(
+        &self,
+        set: Vec<(E::Column, SimpleExpr)>,
+        filter: SimpleExpr,
+    ) -> Result<u64, DbErr> {
+        self.update_where(set, self.org_predicate(), filter).await
+    }
+
+    async fn update_where(
+        &self,
+        set: Vec<(E::Column, SimpleExpr)>,
+        scope: SimpleExpr,
+        filter: SimpleExpr,
+    ) -> Result<u64, DbErr> {
         let mut q = E::update_many();
         for (col, value) in set {
             if col.as_str() == E::org_id_column().as_str() {
@@ -789,11 +814,7 @@ impl<'a, E: TenantEntity> Repo<'a, E> {
             }
             q = q.col_expr(col, value);
         }
-        let res = q
-            .filter(self.live_predicate())
-            .filter(filter)
-            .exec(self.txn)
-            .await?;
+        let res = q.filter(scope).filter(filter).exec(self.txn).await?;
         Ok(res.rows_affected)
     }
 

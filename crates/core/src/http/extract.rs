@@ -179,6 +179,15 @@ fn mismatch(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
 
 /// Rewrites every number of `value` that is whole but written with a fraction (`375.0`) as an
 /// integer; whether it rewrote any.
+/// Rewrites every one of `values` (no short-circuit); whether it rewrote any.
+fn rewrite_all<'v>(values: impl Iterator<Item = &'v mut serde_json::Value>) -> bool {
+    let mut any = false;
+    for v in values {
+        any |= whole_floats_to_integers(v);
+    }
+    any
+}
+
 fn whole_floats_to_integers(value: &mut serde_json::Value) -> bool {
     use serde_json::Value;
     match value {
@@ -190,22 +199,8 @@ fn whole_floats_to_integers(value: &mut serde_json::Value) -> bool {
             }
             _ => false,
         },
-        // Every number is rewritten: no short-circuit.
-        Value::Array(items) => {
-            items
-                .iter_mut()
-                .map(whole_floats_to_integers)
-                .filter(|rewrote| *rewrote)
-                .count()
-                > 0
-        }
-        Value::Object(map) => {
-            map.values_mut()
-                .map(whole_floats_to_integers)
-                .filter(|rewrote| *rewrote)
-                .count()
-                > 0
-        }
+        Value::Array(items) => rewrite_all(items.iter_mut()),
+        Value::Object(map) => rewrite_all(map.values_mut()),
         _ => false,
     }
 }

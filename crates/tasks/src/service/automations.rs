@@ -8,13 +8,13 @@
 
 use chrono::{DateTime, Utc};
 use kernel::module::DomainEvent;
-use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder};
+use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use kernel::{ApiError, CellContext, TenantTx};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{By, PRIORITIES, RUN, STATUSES, boards, in_org, publish, tasks as task_service};
+use super::{By, PRIORITIES, RUN, STATUSES, boards, publish, tasks as task_service};
 use crate::entity::{automation, automation_run, project, task};
 use crate::events::AutomationNotified;
 use crate::module::Settings;
@@ -220,12 +220,7 @@ async fn check_action(
                         "project_lead, creator, unassigned or a member's id",
                     )
                 })?;
-                if !in_org(ctx, tx, user, false).await? {
-                    return Err(bad(
-                        f("target"),
-                        "not a member of this organization who can work on tasks",
-                    ));
-                }
+                super::worker(ctx, tx, &f("target"), user).await?;
             }
         }
         Action::Move { column_id } => {
@@ -289,9 +284,8 @@ pub(crate) async fn create(
     let held = repo
         .find()
         .filter(automation::Column::BoardId.eq(board_id))
-        .all(repo.conn())
-        .await?
-        .len();
+        .count(repo.conn())
+        .await?;
     if held >= 100 {
         return Err(ApiError::conflict("a board has at most 100 automations"));
     }

@@ -1,9 +1,7 @@
 //! Boards and their columns; each column maps to a status.
 
 use chrono::Utc;
-use kernel::sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-};
+use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use kernel::{ApiError, CellContext, TenantTx};
 use uuid::Uuid;
 
@@ -36,11 +34,11 @@ pub(crate) async fn columns(tx: &TenantTx, board_id: Uuid) -> Result<Vec<column:
 
 /// The tasks in a column, those in the trash too (they come back to it).
 async fn column_count(tx: &TenantTx, id: Uuid) -> Result<u64, ApiError> {
-    Ok(task::Entity::find()
-        .filter(task::Column::OrgId.eq(tx.org_id()))
+    let repo = tx.repo::<task::Entity>();
+    Ok(repo
+        .find_any()
         .filter(task::Column::ColumnId.eq(id))
-        // unscoped: counts trashed tasks too, with the org predicate written above
-        .count(tx.unscoped())
+        .count(repo.conn())
         .await?)
 }
 

@@ -73,6 +73,22 @@ pub(crate) fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), A
     }
 }
 
+/// 422 on `field` unless `user` works in the org (those tasks are given to, projects led by).
+pub(crate) async fn worker(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    field: &str,
+    user: Uuid,
+) -> Result<(), ApiError> {
+    match in_org(ctx, tx, user, false).await? {
+        true => Ok(()),
+        false => Err(ApiError::validation(
+            field,
+            "not a member of this organization who can work on tasks",
+        )),
+    }
+}
+
 /// Whether `user` works in the org (members, admins, owners: those a task may be given to);
 /// with `viewers`, whether they belong to it at all (those who may watch).
 pub(crate) async fn in_org(

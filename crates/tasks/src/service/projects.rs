@@ -4,14 +4,12 @@
 use chrono::{DateTime, Duration, Utc};
 use kernel::http::Caller;
 use kernel::sea_orm::sea_query::Expr;
-use kernel::sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-};
+use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use kernel::{ApiError, CellContext, TenantTx};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{By, in_org, publish, tasks as task_service};
+use super::{By, publish, tasks as task_service};
 use crate::entity::{milestone, project, project_template, task};
 use crate::events::{MilestoneReached, ProjectCreated, ProjectStatusChanged};
 use crate::module::Settings;
@@ -117,20 +115,6 @@ pub(crate) fn check_money(amount: Option<i64>, currency: Option<&str>) -> Result
     }
 }
 
-pub(crate) async fn check_lead(
-    ctx: &CellContext,
-    tx: &TenantTx,
-    user: Uuid,
-) -> Result<(), ApiError> {
-    match in_org(ctx, tx, user, false).await? {
-        true => Ok(()),
-        false => Err(ApiError::validation(
-            "lead_id",
-            "not a member of this organization who can work on projects",
-        )),
-    }
-}
-
 pub(crate) struct NewProject {
     pub name: String,
     pub description: Option<String>,
@@ -152,7 +136,7 @@ pub(crate) async fn create(
     new: NewProject,
 ) -> Result<project::Model, ApiError> {
     if let Some(l) = new.lead_id {
-        check_lead(ctx, tx, l).await?;
+        super::worker(ctx, tx, "lead_id", l).await?;
     }
     if let (Some(s), Some(d)) = (new.start_date, new.due_date)
         && d < s
@@ -264,7 +248,7 @@ pub(crate) async fn update(
     if let Some(Some(l)) = change.lead_id
         && Some(l) != row.lead_id
     {
-        check_lead(ctx, tx, l).await?;
+        super::worker(ctx, tx, "lead_id", l).await?;
     }
     let start = change.start_date.unwrap_or(row.start_date);
     let due = change.due_date.unwrap_or(row.due_date);
@@ -327,11 +311,11 @@ pub(crate) async fn update(
 /// cancelled, not deleted. Its milestones go with it.
 pub(crate) async fn delete(tx: &TenantTx, id: Uuid) -> Result<(), ApiError> {
     get(tx, id).await?;
-    let held = task::Entity::find()
-        .filter(task::Column::OrgId.eq(tx.org_id()))
+    let repo = tx.repo::<task::Entity>();
+    let held = repo
+        .find_any()
         .filter(task::Column::ProjectId.eq(id))
-        // unscoped: counts trashed tasks too, with the org predicate written above
-        .count(tx.unscoped())
+        .count(repo.conn())
         .await?;
     if held > 0 {
         return Err(ApiError::conflict(format!(
@@ -421,12 +405,11 @@ pub(crate) async fn delete_milestone(tx: &TenantTx, id: Uuid) -> Result<(), ApiE
             "the milestone is reached (finance may have invoiced it): it stays",
         ));
     }
-    task::Entity::update_many()
-        .col_expr(task::Column::MilestoneId, Expr::value(Option::<Uuid>::None))
-        .filter(task::Column::OrgId.eq(tx.org_id()))
-        .filter(task::Column::MilestoneId.eq(id))
-        // unscoped: trashed tasks let go of it too, with the org predicate written above
-        .exec(tx.unscoped())
+    tx.repo::<task::Entity>()
+        .update_many_any(
+            vec![(task::Column::MilestoneId, Expr::value(Option::<Uuid>::None))],
+            task::Column::MilestoneId.eq(id),
+        )
         .await?;
     tx.repo::<milestone::Entity>().delete(id).await?;
     Ok(())

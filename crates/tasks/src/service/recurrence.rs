@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use kernel::http::Caller;
 use kernel::sea_orm::sea_query::Expr;
 use kernel::sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ExprTrait, PaginatorTrait, QueryFilter, QuerySelect,
 };
 use kernel::{ApiError, CellContext, TenantTx};
 use uuid::Uuid;
@@ -164,12 +164,7 @@ pub(crate) async fn set(
                 "named twice",
             ));
         }
-        if !in_org(ctx, tx, *a, false).await? {
-            return Err(ApiError::validation(
-                &format!("assignees[{i}]"),
-                "not a member of this organization who can work on tasks",
-            ));
-        }
+        super::worker(ctx, tx, &format!("assignees[{i}]"), *a).await?;
     }
     // A changed rule goes on after the occurrences already made.
     let last = match of_task(tx, task_id).await? {
@@ -224,26 +219,26 @@ pub(crate) async fn set(
 
 /// The latest occurrence a rule made (its clones in the trash too).
 async fn last_made(tx: &TenantTx, id: Uuid) -> Result<Option<DateTime<Utc>>, ApiError> {
-    Ok(task::Entity::find()
+    let repo = tx.repo::<task::Entity>();
+    Ok(repo
+        .find_any()
         .select_only()
         .column_as(task::Column::OccursAt.max(), "last")
-        .filter(task::Column::OrgId.eq(tx.org_id()))
         .filter(task::Column::RecurrenceId.eq(id))
         .into_tuple::<Option<DateTime<Utc>>>()
-        // unscoped: trashed clones count too, with the org predicate written above
-        .one(tx.unscoped())
+        .one(repo.conn())
         .await?
         .flatten())
 }
 
 /// Whether occurrence `at` of rule `id` was made (its clone may be in the trash).
 async fn made(tx: &TenantTx, id: Uuid, at: DateTime<Utc>) -> Result<bool, ApiError> {
-    Ok(task::Entity::find()
-        .filter(task::Column::OrgId.eq(tx.org_id()))
+    let repo = tx.repo::<task::Entity>();
+    Ok(repo
+        .find_any()
         .filter(task::Column::RecurrenceId.eq(id))
         .filter(task::Column::OccursAt.eq(at))
-        // unscoped: trashed clones count too, with the org predicate written above
-        .count(tx.unscoped())
+        .count(repo.conn())
         .await?
         > 0)
 }
@@ -385,19 +380,22 @@ pub(crate) async fn run_one(
         at = schedule.after(when, 1).into_iter().next();
     }
     // Only the run that saw `first` moves the rule on.
-    let moved = recurrence::Entity::update_many()
-        .col_expr(recurrence::Column::NextAt, Expr::value(at))
-        .col_expr(
-            recurrence::Column::Occurrences,
-            Expr::value(i32::try_from(n).unwrap_or(i32::MAX)),
+    let moved = tx
+        .repo::<recurrence::Entity>()
+        .update_many(
+            vec![
+                (recurrence::Column::NextAt, Expr::value(at)),
+                (
+                    recurrence::Column::Occurrences,
+                    Expr::value(i32::try_from(n).unwrap_or(i32::MAX)),
+                ),
+            ],
+            recurrence::Column::Id
+                .eq(id)
+                .and(recurrence::Column::NextAt.eq(first)),
         )
-        .filter(recurrence::Column::OrgId.eq(tx.org_id()))
-        .filter(recurrence::Column::Id.eq(id))
-        .filter(recurrence::Column::NextAt.eq(first))
-        // unscoped: a compare-and-set on the rule, with the org predicate written above
-        .exec(tx.unscoped())
         .await?;
-    if moved.rows_affected == 0 {
+    if moved == 0 {
         return Err(ApiError::conflict("another run made these occurrences"));
     }
     Ok(count)

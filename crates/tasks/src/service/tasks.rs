@@ -13,7 +13,7 @@ use kernel::{ApiError, CellContext, TenantTx};
 use uuid::Uuid;
 
 use super::boards::{self, column as find_column};
-use super::{By, in_org, publish};
+use super::{By, publish};
 use crate::entity::{column, dependency, task};
 use crate::events::{
     TaskAssigned, TaskCompleted, TaskCreated, TaskDeleted, TaskStatusChanged, TaskUnblocked,
@@ -61,16 +61,6 @@ fn dates(start: Option<DateTime<Utc>>, due: Option<DateTime<Utc>>) -> Result<(),
             "must not be before start_date",
         )),
         _ => Ok(()),
-    }
-}
-
-async fn check_assignee(ctx: &CellContext, tx: &TenantTx, user: Uuid) -> Result<(), ApiError> {
-    match in_org(ctx, tx, user, false).await? {
-        true => Ok(()),
-        false => Err(ApiError::validation(
-            "assignee_id",
-            "not a member of this organization who can work on tasks",
-        )),
     }
 }
 
@@ -170,7 +160,7 @@ pub(crate) async fn create(
             .map_err(|_| ApiError::validation("parent_id", "no such task"))?;
     }
     if let Some(a) = new.assignee_id {
-        check_assignee(ctx, tx, a).await?;
+        super::worker(ctx, tx, "assignee_id", a).await?;
     }
     if let Some((kind, id)) = &new.anchor {
         check_anchor(ctx, tx, caller, kind, *id).await?;
@@ -335,7 +325,7 @@ pub(crate) async fn update(
     if let Some(Some(a)) = change.assignee_id
         && Some(a) != row.assignee_id
     {
-        check_assignee(ctx, tx, a).await?;
+        super::worker(ctx, tx, "assignee_id", a).await?;
     }
     if let Some(Some(p)) = change.parent_id {
         check_parent(tx, id, p).await?;

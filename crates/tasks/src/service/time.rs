@@ -214,18 +214,17 @@ pub(crate) async fn projects_of(
     use crate::entity::task;
     let mut out = Vec::new();
     for chunk in tasks.chunks(1_000) {
-        let rows: Vec<(Uuid, Option<Uuid>)> =
-            <task::Entity as kernel::sea_orm::EntityTrait>::find()
-                .filter(task::Column::OrgId.eq(tx.org_id()))
-                .filter(task::Column::Id.is_in(chunk.to_vec()))
-                .filter(task::Column::ProjectId.is_not_null())
-                .select_only()
-                .column(task::Column::Id)
-                .column(task::Column::ProjectId)
-                .into_tuple()
-                // unscoped: trashed tasks' time counts too, with the org predicate written above
-                .all(tx.unscoped())
-                .await?;
+        let repo = tx.repo::<task::Entity>();
+        let rows: Vec<(Uuid, Option<Uuid>)> = repo
+            .find_any()
+            .filter(task::Column::Id.is_in(chunk.to_vec()))
+            .filter(task::Column::ProjectId.is_not_null())
+            .select_only()
+            .column(task::Column::Id)
+            .column(task::Column::ProjectId)
+            .into_tuple()
+            .all(repo.conn())
+            .await?;
         out.extend(rows.into_iter().filter_map(|(t, p)| Some((t, p?))));
     }
     Ok(out)
