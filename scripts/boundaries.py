@@ -43,7 +43,9 @@ def modules():
         }
     for info in found.values():
         for rs in (info["dir"] / "src").rglob("*.rs"):
-            info["tables"] |= set(re.findall(r'table_name\s*=\s*"([a-z_0-9]+)"', rs.read_text()))
+            text = rs.read_text()
+            info["tables"] |= set(re.findall(r'table_name\s*=\s*"([a-z_0-9]+)"', text))
+            info["tables"] |= set(re.findall(r'tenant_table!\(\s*\w+,\s*"([a-z_0-9]+)"', text))
     return found
 
 

@@ -5,6 +5,7 @@ use abm as _;
 use auth as _;
 use collab as _;
 use crm as _;
+use documents as _;
 use files as _;
 use iam as _;
 use importexport as _;

@@ -56,8 +56,11 @@ pub(crate) struct Directory(pub Shared);
 
 #[kernel::async_trait::async_trait(?Send)]
 impl kernel::identity::UserDirectory for Directory {
+    /// Read on the read pool: callers ask while they hold a write transaction (a notification
+    /// being fanned out), and on SQLite the writer is that transaction's.
     async fn email(&self, ctx: &CellContext, user_id: Uuid) -> Result<Option<String>, ApiError> {
-        Ok(service::user_by_id(ctx.db().conn(), user_id)
+        let reads = ctx.db().begin_read().await.map_err(service::db_err)?;
+        Ok(service::user_by_id(&reads, user_id)
             .await?
             .filter(|u| u.status == service::STATUS_ACTIVE)
             .map(|u| u.email))

@@ -412,6 +412,36 @@ pub trait TenantEntity: EntityTrait {
     }
 }
 
+/// A tenant table as a sea-orm entity module: `id` (the key) and `org_id` first, then the
+/// fields given (with their doc comments), no relations (foreign keys live in the migrations).
+/// Follow it with [`tenant_entity!`] for the repository.
+///
+/// ```ignore
+/// kernel::tenant_table!(item, "template_items", { name: String, created_at: DateTimeUtc });
+/// ```
+#[macro_export]
+macro_rules! tenant_table {
+    ($module:ident, $table:literal, { $($(#[$meta:meta])* $field:ident : $ty:ty),* $(,)? }) => {
+        pub(crate) mod $module {
+            use sea_orm::entity::prelude::*;
+
+            #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+            #[sea_orm(table_name = $table)]
+            pub struct Model {
+                #[sea_orm(primary_key, auto_increment = false)]
+                pub id: Uuid,
+                pub org_id: Uuid,
+                $($(#[$meta])* pub $field: $ty,)*
+            }
+
+            #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+            pub enum Relation {}
+
+            impl ActiveModelBehavior for ActiveModel {}
+        }
+    };
+}
+
 /// `kernel::tenant_entity!(item, item_tag)`: each sea-orm entity module named holds a tenant
 /// table whose org column is `org_id`. `kernel::tenant_entity!(soft_delete: item)`: its rows
 /// also have a nullable `deleted_at` and go to the trash first (see

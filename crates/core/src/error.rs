@@ -26,6 +26,8 @@ pub enum ErrorCode {
     NotFound,
     MethodNotAllowed,
     Conflict,
+    /// What a link pointed at is no longer there for it (a revoked or expired review link).
+    Gone,
     PayloadTooLarge,
     UnsupportedMediaType,
     RateLimited,
@@ -34,7 +36,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         Self::BadRequest,
         Self::InvalidJson,
         Self::InvalidQuery,
@@ -45,6 +47,7 @@ impl ErrorCode {
         Self::NotFound,
         Self::MethodNotAllowed,
         Self::Conflict,
+        Self::Gone,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
         Self::RateLimited,
@@ -61,6 +64,7 @@ impl ErrorCode {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict => StatusCode::CONFLICT,
+            Self::Gone => StatusCode::GONE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -81,6 +85,7 @@ impl ErrorCode {
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict => "conflict",
+            Self::Gone => "gone",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RateLimited => "rate_limited",
@@ -114,6 +119,7 @@ impl ErrorCode {
             Self::NotFound => "no such resource",
             Self::MethodNotAllowed => "this method is not allowed on this resource",
             Self::Conflict => "the request conflicts with the current state",
+            Self::Gone => "this is no longer available",
             Self::PayloadTooLarge => "the request body is too large",
             Self::UnsupportedMediaType => "unsupported content type",
             Self::RateLimited => "too many requests",

@@ -31,6 +31,50 @@ pub fn keyed_hash(key: &SecretString, value: &str) -> String {
         .collect()
 }
 
+/// A token for a record of `org` that someone without an account presents (an invitation, a
+/// review or signing link): `<org id, 32 hex>.<secret, 43 base64url>`, and the keyed hash of its
+/// secret (what is stored). The org id lets the token be looked up inside that org's
+/// transaction (row-level security admits nothing else); the stored hash cannot be used.
+pub fn org_token(key: &SecretString, org: uuid::Uuid) -> Result<(String, String), crate::ApiError> {
+    let secret = generate(32).map_err(|_| {
+        crate::ApiError::internal(anyhow::anyhow!("the system random generator failed"))
+    })?;
+    let hash = keyed_hash(key, &secret);
+    Ok((format!("{}.{secret}", org.simple()), hash))
+}
+
+/// The org and the secret of a well-formed [`org_token`].
+pub fn parse_org_token(token: &str) -> Option<(uuid::Uuid, &str)> {
+    let (org, secret) = token.trim().split_once('.')?;
+    if org.len() != 32 || secret.len() != 43 {
+        return None;
+    }
+    if !secret
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return None;
+    }
+    Some((uuid::Uuid::try_parse(org).ok()?, secret))
+}
+
+/// `path` as logs may show it: a path segment that is an [`org_token`] is replaced by
+/// `<token>` (review and signing links carry one in their path).
+pub fn redact_path(path: &str) -> std::borrow::Cow<'_, str> {
+    if !path.split('/').any(|s| parse_org_token(s).is_some()) {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    std::borrow::Cow::Owned(
+        path.split('/')
+            .map(|s| match parse_org_token(s) {
+                Some(_) => "<token>",
+                None => s,
+            })
+            .collect::<Vec<_>>()
+            .join("/"),
+    )
+}
+
 /// Whether `value` hashes to `stored`, in constant time.
 pub fn matches(key: &SecretString, value: &str, stored: &str) -> bool {
     let computed = keyed_hash(key, value);
@@ -40,6 +84,36 @@ pub fn matches(key: &SecretString, value: &str, stored: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn org_tokens_carry_their_org_store_a_keyed_hash_and_stay_out_of_logs()
+    -> Result<(), crate::ApiError> {
+        let key = SecretString::from("cell-secret");
+        let org = uuid::Uuid::now_v7();
+        let (token, hash) = org_token(&key, org)?;
+        let (parsed, secret) =
+            parse_org_token(&token).ok_or_else(|| crate::ApiError::bad_request("parse"))?;
+        assert_eq!(parsed, org);
+        assert_eq!(hash, keyed_hash(&key, secret));
+        assert!(!hash.contains(secret));
+        let (again, _) = org_token(&key, org)?;
+        assert_ne!(token, again);
+        for bad in [
+            "",
+            "x.y",
+            &format!("{}.short", org.simple()),
+            &format!("{org}.{secret}"),
+        ] {
+            assert!(parse_org_token(bad).is_none(), "{bad}");
+        }
+        let path = format!("/api/v1/documents/review/{token}/suggest");
+        assert_eq!(
+            redact_path(&path),
+            "/api/v1/documents/review/<token>/suggest"
+        );
+        assert_eq!(redact_path("/api/v1/documents"), "/api/v1/documents");
+        Ok(())
+    }
 
     #[test]
     fn secrets_are_long_random_and_stored_keyed() {

@@ -700,6 +700,18 @@ impl Storage {
         .map_err(backend_err)?
     }
 
+    /// Stores bytes the cell made itself (a signed PDF, an invoice): neither the upload cap nor
+    /// the type allow-list applies.
+    pub async fn put_made(
+        &self,
+        key: &ObjectKey,
+        content_type: &str,
+        bytes: Bytes,
+    ) -> Result<ObjectInfo, StorageError> {
+        let body: ByteStream = Box::pin(futures_util::stream::once(async move { Ok(bytes) }));
+        self.put_trusted(key, content_type, body).await
+    }
+
     /// The file's facts and a stream of its bytes.
     pub async fn get(&self, key: &ObjectKey) -> Result<(ObjectInfo, ByteStream), StorageError> {
         self.backend.get(key).await

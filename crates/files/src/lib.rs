@@ -12,5 +12,6 @@ mod service;
 mod sniff;
 
 pub use module::Files;
+pub use service::store_made;
 
 kernel::register_module!(Files::default());

@@ -308,6 +308,74 @@ pub(crate) async fn confirm(
     Ok(row)
 }
 
+/// A file the cell made itself (a signed PDF, an invoice), stored and attached to `entity` in
+/// `tx`'s org: active at once, in the org's quota (413 past it), `file.uploaded` published as
+/// `by`'s. What other modules call (`files::store_made`); the bytes are written before the row,
+/// so a failed transaction leaves at most an object the purge of abandoned keys never sees —
+/// it is deleted here when the row cannot be written.
+pub async fn store_made(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    by: Uuid,
+    entity: EntityRef,
+    name: &str,
+    content_type: &str,
+    bytes: Vec<u8>,
+) -> Result<Uuid, ApiError> {
+    let name = file_name("name", name)?;
+    let quota = ctx
+        .service::<Settings>()
+        .map_or(u64::MAX, |s| s.quota_bytes);
+    let size = bytes.len() as u64;
+    let used = stored_bytes(tx).await?;
+    if used.saturating_add(size) > quota {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "this organization's storage quota of {quota} bytes would be exceeded ({used} in use)"
+            ),
+        ));
+    }
+    let id = Uuid::now_v7();
+    let object = key(tx.org_id(), id)?;
+    ctx.storage()
+        .put_made(&object, content_type, bytes.into())
+        .await?;
+    let now = Utc::now();
+    let inserted = tx
+        .repo::<file::Entity>()
+        .insert(file::ActiveModel {
+            id: Set(id),
+            org_id: Set(tx.org_id()),
+            name: Set(name.clone()),
+            content_type: Set(content_type.to_owned()),
+            size: Set(size as i64),
+            status: Set(ACTIVE.into()),
+            folder_id: Set(None),
+            attached_type: Set(Some(entity.kind.clone())),
+            attached_id: Set(Some(entity.id)),
+            uploaded_by: Set(by),
+            created_at: Set(now),
+            updated_at: Set(now),
+            confirmed_at: Set(Some(now)),
+            deleted_at: Set(None),
+        })
+        .await;
+    if let Err(e) = inserted {
+        let _ = ctx.storage().delete(&object).await;
+        return Err(e.into());
+    }
+    let uploaded = FileUploaded {
+        file_id: id,
+        name,
+        content_type: content_type.to_owned(),
+        size: size as i64,
+        attached_to: Some(entity),
+    };
+    publish(ctx, tx, by, &uploaded).await?;
+    Ok(id)
+}
+
 /// A presigned GET valid one hour, for an active file the caller sees.
 pub(crate) async fn download(
     ctx: &CellContext,

@@ -1,29 +1,7 @@
 //! The module's tables, as sea-orm entities. Private to the crate: other modules reach tasks
 //! through the module's events, its entity loader and its public functions.
 
-macro_rules! entity {
-    ($module:ident, $table:literal, { $($(#[$meta:meta])* $field:ident : $ty:ty),* $(,)? }) => {
-        pub(crate) mod $module {
-            use sea_orm::entity::prelude::*;
-
-            #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-            #[sea_orm(table_name = $table)]
-            pub struct Model {
-                #[sea_orm(primary_key, auto_increment = false)]
-                pub id: Uuid,
-                pub org_id: Uuid,
-                $($(#[$meta])* pub $field: $ty,)*
-            }
-
-            #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-            pub enum Relation {}
-
-            impl ActiveModelBehavior for ActiveModel {}
-        }
-    };
-}
-
-entity!(board, "tasks_boards", {
+kernel::tenant_table!(board, "tasks_boards", {
     name: String,
     /// `kanban`, `list`, `calendar` or `gantt`: how clients show it first.
     view_type: String,
@@ -32,7 +10,7 @@ entity!(board, "tasks_boards", {
     updated_at: DateTimeUtc,
 });
 
-entity!(column, "tasks_columns", {
+kernel::tenant_table!(column, "tasks_columns", {
     board_id: Uuid,
     name: String,
     /// The status a task in this column has.
@@ -44,7 +22,7 @@ entity!(column, "tasks_columns", {
     created_at: DateTimeUtc,
 });
 
-entity!(task, "tasks_tasks", {
+kernel::tenant_table!(task, "tasks_tasks", {
     title: String,
     description: Option<String>,
     /// `todo`, `in_progress`, `review`, `completed` or `cancelled`.
@@ -77,14 +55,14 @@ entity!(task, "tasks_tasks", {
     deleted_at: Option<DateTimeUtc>,
 });
 
-entity!(checklist, "tasks_checklists", {
+kernel::tenant_table!(checklist, "tasks_checklists", {
     task_id: Uuid,
     title: String,
     position: i32,
     created_at: DateTimeUtc,
 });
 
-entity!(item, "tasks_checklist_items", {
+kernel::tenant_table!(item, "tasks_checklist_items", {
     checklist_id: Uuid,
     title: String,
     done: bool,
@@ -94,7 +72,7 @@ entity!(item, "tasks_checklist_items", {
     created_at: DateTimeUtc,
 });
 
-entity!(dependency, "tasks_dependencies", {
+kernel::tenant_table!(dependency, "tasks_dependencies", {
     /// The task that waits.
     task_id: Uuid,
     /// The task it waits for.
@@ -104,13 +82,13 @@ entity!(dependency, "tasks_dependencies", {
     created_at: DateTimeUtc,
 });
 
-entity!(watcher, "tasks_watchers", {
+kernel::tenant_table!(watcher, "tasks_watchers", {
     task_id: Uuid,
     user_id: Uuid,
     created_at: DateTimeUtc,
 });
 
-entity!(time_entry, "tasks_time_entries", {
+kernel::tenant_table!(time_entry, "tasks_time_entries", {
     task_id: Uuid,
     user_id: Uuid,
     started_at: DateTimeUtc,
@@ -122,7 +100,7 @@ entity!(time_entry, "tasks_time_entries", {
     created_at: DateTimeUtc,
 });
 
-entity!(project, "tasks_projects", {
+kernel::tenant_table!(project, "tasks_projects", {
     name: String,
     description: Option<String>,
     /// `not_started`, `in_progress`, `on_hold`, `completed` or `cancelled`.
@@ -141,7 +119,7 @@ entity!(project, "tasks_projects", {
     updated_at: DateTimeUtc,
 });
 
-entity!(milestone, "tasks_milestones", {
+kernel::tenant_table!(milestone, "tasks_milestones", {
     project_id: Uuid,
     name: String,
     due_date: Option<DateTimeUtc>,
@@ -153,7 +131,7 @@ entity!(milestone, "tasks_milestones", {
     created_at: DateTimeUtc,
 });
 
-entity!(project_template, "tasks_project_templates", {
+kernel::tenant_table!(project_template, "tasks_project_templates", {
     name: String,
     description: Option<String>,
     /// `crate::service::projects::TemplateBody`, checked when saved.
@@ -163,7 +141,7 @@ entity!(project_template, "tasks_project_templates", {
     updated_at: DateTimeUtc,
 });
 
-entity!(recurrence, "tasks_recurrences", {
+kernel::tenant_table!(recurrence, "tasks_recurrences", {
     /// The task each occurrence clones.
     task_id: Uuid,
     /// RFC 5545 RRULE value.
@@ -185,7 +163,7 @@ entity!(recurrence, "tasks_recurrences", {
     updated_at: DateTimeUtc,
 });
 
-entity!(automation, "tasks_automations", {
+kernel::tenant_table!(automation, "tasks_automations", {
     board_id: Uuid,
     name: String,
     /// `task.created`, `task.status_changed`, `task.overdue`…
@@ -200,7 +178,7 @@ entity!(automation, "tasks_automations", {
     updated_at: DateTimeUtc,
 });
 
-entity!(automation_run, "tasks_automation_runs", {
+kernel::tenant_table!(automation_run, "tasks_automation_runs", {
     automation_id: Uuid,
     task_id: Uuid,
     /// The event that triggered it (for `task.overdue`, the task and its due date).

@@ -187,6 +187,17 @@ pub trait Authorizer: Send + Sync {
         object_id: &str,
         permission: &str,
     ) -> Result<bool, ApiError>;
+
+    /// The users who hold `namespace:object_id#permission` in the transaction's organization
+    /// (an approval step's team or role, to notify them), read in `tx`.
+    async fn holders(
+        &self,
+        ctx: &CellContext,
+        tx: &crate::TenantTx,
+        namespace: &str,
+        object_id: &str,
+        permission: &str,
+    ) -> Result<Vec<Uuid>, ApiError>;
 }
 
 impl FromRequest for Caller {

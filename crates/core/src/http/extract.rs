@@ -127,6 +127,36 @@ where
     }
 }
 
+/// A JSON object body that may be left out: a request without one (no `Content-Type`, no
+/// length or length 0) is `None`; a body that is there is a [`ValidJson`], refused as it would
+/// be (`POST /documents/{id}/submit-for-approval` takes an optional `{workflow_id}`).
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T> FromRequest for OptionalJson<T>
+where
+    T: DeserializeOwned + garde::Validate + 'static,
+    T::Context: Default,
+{
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let headers = req.headers();
+        let length = headers
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let chunked = headers.contains_key(actix_web::http::header::TRANSFER_ENCODING);
+        let typed = headers.contains_key(actix_web::http::header::CONTENT_TYPE);
+        if length.unwrap_or(0) == 0 && !chunked && !typed {
+            return Box::pin(async { Ok(OptionalJson(None)) });
+        }
+        let body = ValidJson::<T>::from_request(req, payload);
+        Box::pin(async move { body.await.map(|b| OptionalJson(Some(b.0))) })
+    }
+}
+
 const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
 /// Deserializes a JSON document; the error names the path of the first mismatch. A string

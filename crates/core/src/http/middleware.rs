@@ -33,7 +33,7 @@ pub async fn observe(
         "request",
         request_id = %id,
         method = %method,
-        path = %path,
+        path = %crate::opaque::redact_path(&path),
         status = tracing::field::Empty,
     );
 

@@ -39,7 +39,9 @@ pub use access::{
 pub use admin::Operator;
 pub use caller::{Authenticator, Authorizer, Caller, RequestInfo, Role};
 pub use connect::{Connect, tickets};
-pub use extract::{State, ValidJson, nullable, trimmed, trimmed_optional, whole_number};
+pub use extract::{
+    OptionalJson, State, ValidJson, nullable, trimmed, trimmed_optional, whole_number,
+};
 pub use list::{COUNT_CAP, ListQuery, ListSpec, Page, PageMeta, fetch_page};
 
 /// Where the OpenAPI document and its UI are served.

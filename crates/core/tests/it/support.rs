@@ -485,6 +485,32 @@ impl kernel::http::Authorizer for HeaderRoles {
         };
         Ok(role.is_some_and(|r| r >= min))
     }
+
+    /// The users whose headers last named a role at least `permission`'s, in the org.
+    async fn holders(
+        &self,
+        _ctx: &CellContext,
+        tx: &kernel::TenantTx,
+        namespace: &str,
+        object_id: &str,
+        permission: &str,
+    ) -> Result<Vec<Uuid>, ApiError> {
+        use kernel::http::Role;
+        if namespace != "org" || object_id != tx.org_id().to_string() {
+            return Ok(Vec::new());
+        }
+        let min = match permission {
+            "admin_access" => Role::Admin,
+            "member_access" => Role::Member,
+            _ => Role::Viewer,
+        };
+        let roles = header_roles().lock().map(|m| m.clone()).unwrap_or_default();
+        Ok(roles
+            .into_iter()
+            .filter(|((org, _), r)| *org == tx.org_id() && *r >= min)
+            .map(|((_, user), _)| user)
+            .collect())
+    }
 }
 
 /// Provides [`HeaderCaller`] as the cell's authenticator and [`HeaderRoles`] as its authorizer.

@@ -191,6 +191,21 @@ impl Engine {
         Ok(Answer { value, revision })
     }
 
+    /// [`Self::lookup_subjects`] of users, in a transaction the caller holds (a module's request
+    /// or job).
+    pub(crate) async fn user_subjects_in(
+        &self,
+        tx: &kernel::TenantTx,
+        object: &ObjectRef,
+        relation: &str,
+    ) -> Result<Vec<SubjectRef>, EngineError> {
+        let opts = ReadOptions::default();
+        self.validate_object(object, relation)?;
+        let revision = self.revision(tx, tx.org_id(), &opts).await?;
+        let mut checker = self.checker(tx, tx.org_id(), revision, &opts);
+        lookup::lookup_subjects(&mut checker, object, relation, "user", None).await
+    }
+
     /// Many checks over one snapshot, sharing what they read and resolve. Each item answers on
     /// its own: a bad item or a too-deep check does not fail the others.
     pub async fn check_bulk(

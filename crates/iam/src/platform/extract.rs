@@ -41,4 +41,29 @@ impl kernel::http::Authorizer for GraphAuthorizer {
             })?;
         Ok(answer.value)
     }
+
+    async fn holders(
+        &self,
+        ctx: &CellContext,
+        tx: &TenantTx,
+        namespace: &str,
+        object_id: &str,
+        permission: &str,
+    ) -> Result<Vec<Uuid>, ApiError> {
+        if !crate::tuple::valid_object_id(object_id) {
+            return Err(ApiError::bad_request(format!(
+                "invalid {namespace} id `{object_id}`"
+            )));
+        }
+        let object = ObjectRef::new(namespace, object_id);
+        let subjects = super::engine(ctx)?
+            .user_subjects_in(tx, &object, permission)
+            .await
+            .map_err(super::api_error)?;
+        // `user:*` (a public object) names no one in particular.
+        Ok(subjects
+            .iter()
+            .filter_map(|s| Uuid::parse_str(&s.subject_id).ok())
+            .collect())
+    }
 }
