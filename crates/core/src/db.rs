@@ -916,6 +916,55 @@ impl<'a, E: TenantEntity> Repo<'a, E> {
         Ok(select.order_by_desc(deleted).order_by_desc(id))
     }
 
+    /// A page of [`Repo::find_trashed`], each row with when it went to the trash: what an
+    /// [`EntityTrash::trashed`](crate::module::EntityTrash::trashed) lists.
+    pub async fn trashed_page(
+        &self,
+        before: Option<(chrono::DateTime<chrono::Utc>, Uuid)>,
+        limit: u64,
+    ) -> Result<Vec<(E::Model, chrono::DateTime<chrono::Utc>)>, DbErr> {
+        use sea_orm::{ModelTrait, QuerySelect};
+        let deleted = Self::soft()?;
+        let rows = self
+            .find_trashed(before)?
+            .limit(limit)
+            .all(self.txn)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|m| match m.get(deleted) {
+                sea_orm::Value::ChronoDateTimeUtc(Some(at)) => Some((m, at)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Those of `ids` that are in this org's trash.
+    pub async fn trashed_ids(&self, ids: &[Uuid]) -> Result<Vec<Uuid>, DbErr> {
+        use sea_orm::QuerySelect;
+        let id = id_column::<E>()?;
+        self.find_trashed(None)?
+            .filter(id.is_in(ids.to_vec()))
+            .select_only()
+            .column(id)
+            .into_tuple()
+            .all(self.txn)
+            .await
+    }
+
+    /// Deletes for good those of `ids` that are in this org's trash (children go by their
+    /// foreign keys); the ids deleted. What an
+    /// [`EntityTrash::purge`](crate::module::EntityTrash::purge) does for a table with nothing
+    /// else to clean.
+    pub async fn purge(&self, ids: &[Uuid]) -> Result<Vec<Uuid>, DbErr> {
+        let gone = self.trashed_ids(ids).await?;
+        if !gone.is_empty() {
+            self.delete_many(id_column::<E>()?.is_in(gone.clone()))
+                .await?;
+        }
+        Ok(gone)
+    }
+
     fn soft() -> Result<E::Column, DbErr> {
         E::deleted_at_column().ok_or_else(|| {
             DbErr::Custom(format!(

@@ -58,6 +58,13 @@ pub fn parse_org_token(token: &str) -> Option<(uuid::Uuid, &str)> {
     Some((uuid::Uuid::try_parse(org).ok()?, secret))
 }
 
+/// The org of a well-formed [`org_token`] and the keyed hash of its secret: what finds its row
+/// in that org.
+pub fn org_token_hash(key: &SecretString, token: &str) -> Option<(uuid::Uuid, String)> {
+    let (org, secret) = parse_org_token(token)?;
+    Some((org, keyed_hash(key, secret)))
+}
+
 /// `path` as logs may show it: a path segment that is an [`org_token`] is replaced by
 /// `<token>` (review and signing links carry one in their path).
 pub fn redact_path(path: &str) -> std::borrow::Cow<'_, str> {

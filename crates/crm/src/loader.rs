@@ -209,14 +209,7 @@ impl EntityTrash for Contacts {
         ids: &[Uuid],
     ) -> Result<Vec<Uuid>, ApiError> {
         let repo = tx.repo::<contact::Entity>();
-        let gone: Vec<Uuid> = repo
-            .find_trashed(None)?
-            .filter(contact::Column::Id.is_in(ids.to_vec()))
-            .select_only()
-            .column(contact::Column::Id)
-            .into_tuple()
-            .all(repo.conn())
-            .await?;
+        let gone = repo.trashed_ids(ids).await?;
         tx.repo::<channel::Entity>()
             .delete_many(channel::Column::ContactId.is_in(gone.clone()))
             .await?;
@@ -350,19 +343,13 @@ impl EntityTrash for Companies {
         limit: u64,
     ) -> Result<Vec<Trashed>, ApiError> {
         let repo = tx.repo::<company::Entity>();
-        let rows = repo
-            .find_trashed(before)?
-            .limit(limit)
-            .all(repo.conn())
-            .await?;
-        Ok(rows
+        Ok(repo
+            .trashed_page(before, limit)
+            .await?
             .into_iter()
-            .filter_map(|m| {
-                let deleted_at = m.deleted_at?;
-                Some(Trashed {
-                    summary: company_summary(m),
-                    deleted_at,
-                })
+            .map(|(m, deleted_at)| Trashed {
+                summary: company_summary(m),
+                deleted_at,
             })
             .collect())
     }
@@ -399,14 +386,7 @@ impl EntityTrash for Companies {
     ) -> Result<Vec<Uuid>, ApiError> {
         use kernel::sea_orm::sea_query::Expr;
         let repo = tx.repo::<company::Entity>();
-        let gone: Vec<Uuid> = repo
-            .find_trashed(None)?
-            .filter(company::Column::Id.is_in(ids.to_vec()))
-            .select_only()
-            .column(company::Column::Id)
-            .into_tuple()
-            .all(repo.conn())
-            .await?;
+        let gone = repo.trashed_ids(ids).await?;
         tx.repo::<domain::Entity>()
             .delete_many(domain::Column::CompanyId.is_in(gone.clone()))
             .await?;

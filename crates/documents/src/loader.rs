@@ -8,7 +8,7 @@ use kernel::module::{
     Documents, DomainEvent, EntityLoader, EntityRef, EntitySummary, EntityTrash, Recipient,
     Recipients, SearchDocument, Trashed,
 };
-use kernel::sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+use kernel::sea_orm::{ColumnTrait, QueryFilter};
 use kernel::{ApiError, CellContext, TenantTx};
 use uuid::Uuid;
 
@@ -112,19 +112,13 @@ impl EntityTrash for DocumentLoader {
         limit: u64,
     ) -> Result<Vec<Trashed>, ApiError> {
         let repo = tx.repo::<document::Entity>();
-        let rows = repo
-            .find_trashed(before)?
-            .limit(limit)
-            .all(repo.conn())
-            .await?;
-        Ok(rows
+        Ok(repo
+            .trashed_page(before, limit)
+            .await?
             .into_iter()
-            .filter_map(|m| {
-                let deleted_at = m.deleted_at?;
-                Some(Trashed {
-                    summary: summary(m),
-                    deleted_at,
-                })
+            .map(|(m, deleted_at)| Trashed {
+                summary: summary(m),
+                deleted_at,
             })
             .collect())
     }
@@ -171,17 +165,7 @@ impl EntityTrash for DocumentLoader {
         ids: &[Uuid],
     ) -> Result<Vec<Uuid>, ApiError> {
         let repo = tx.repo::<document::Entity>();
-        let gone: Vec<Uuid> = repo
-            .find_trashed(None)?
-            .filter(document::Column::Id.is_in(ids.to_vec()))
-            .select_only()
-            .column(document::Column::Id)
-            .into_tuple()
-            .all(repo.conn())
-            .await?;
-        repo.delete_many(document::Column::Id.is_in(gone.clone()))
-            .await?;
-        Ok(gone)
+        Ok(repo.purge(ids).await?)
     }
 
     async fn expired(

@@ -253,9 +253,16 @@ struct Data<'a> {
     blocks: &'a [Block],
 }
 
+/// A typeset document.
+#[derive(Debug)]
+pub struct Rendered {
+    pub pdf: Vec<u8>,
+    pub pages: usize,
+}
+
 /// A PDF of `blocks` under `title` (and a `subtitle` line). CPU-bound: call it off the request
-/// thread (`actix_web::web::block`).
-pub fn render(title: &str, subtitle: Option<&str>, blocks: &[Block]) -> anyhow::Result<Vec<u8>> {
+/// thread (`tokio::task::spawn_blocking`).
+pub fn render(title: &str, subtitle: Option<&str>, blocks: &[Block]) -> anyhow::Result<Rendered> {
     let data = serde_json::to_string(&Data {
         title,
         subtitle,
@@ -267,8 +274,12 @@ pub fn render(title: &str, subtitle: Option<&str>, blocks: &[Block]) -> anyhow::
         .compile_with_input(inputs)
         .output
         .map_err(|e| anyhow::anyhow!("typesetting failed: {e}"))?;
-    typst_pdf::pdf(&doc, &typst_pdf::PdfOptions::default())
-        .map_err(|e| anyhow::anyhow!("PDF export failed: {e:?}"))
+    let pdf = typst_pdf::pdf(&doc, &typst_pdf::PdfOptions::default())
+        .map_err(|e| anyhow::anyhow!("PDF export failed: {e:?}"))?;
+    Ok(Rendered {
+        pages: doc.pages().len(),
+        pdf,
+    })
 }
 
 #[cfg(test)]
@@ -302,9 +313,9 @@ mod tests {
     #[test]
     fn a_document_renders_to_a_pdf_and_markup_in_it_is_text() -> anyhow::Result<()> {
         let b = blocks("<p>#panic(\"no\") and $x$ and <b>bold</b></p>");
-        let pdf = render("Agreement #1 [draft]", Some("rev 2"), &b)?;
-        assert!(pdf.starts_with(b"%PDF-"), "a PDF");
-        assert!(pdf.len() > 1000);
+        let out = render("Agreement #1 [draft]", Some("rev 2"), &b)?;
+        assert!(out.pdf.starts_with(b"%PDF-"), "a PDF");
+        assert_eq!(out.pages, 1);
         Ok(())
     }
 }

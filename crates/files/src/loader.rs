@@ -170,14 +170,7 @@ impl EntityTrash for FileLoader {
         ids: &[Uuid],
     ) -> Result<Vec<Uuid>, ApiError> {
         let repo = tx.repo::<file::Entity>();
-        let gone: Vec<Uuid> = repo
-            .find_trashed(None)?
-            .filter(file::Column::Id.is_in(ids.to_vec()))
-            .select_only()
-            .column(file::Column::Id)
-            .into_tuple()
-            .all(repo.conn())
-            .await?;
+        let gone = repo.trashed_ids(ids).await?;
         service::purge(ctx, tx, gone).await
     }
 

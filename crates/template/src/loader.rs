@@ -115,19 +115,13 @@ impl EntityTrash for Items {
         limit: u64,
     ) -> Result<Vec<Trashed>, ApiError> {
         let repo = tx.repo::<item::Entity>();
-        let rows = repo
-            .find_trashed(before)?
-            .limit(limit)
-            .all(repo.conn())
-            .await?;
-        Ok(rows
+        Ok(repo
+            .trashed_page(before, limit)
+            .await?
             .into_iter()
-            .filter_map(|m| {
-                let deleted_at = m.deleted_at?;
-                Some(Trashed {
-                    summary: summary(m),
-                    deleted_at,
-                })
+            .map(|(m, deleted_at)| Trashed {
+                summary: summary(m),
+                deleted_at,
             })
             .collect())
     }
@@ -158,17 +152,7 @@ impl EntityTrash for Items {
         ids: &[Uuid],
     ) -> Result<Vec<Uuid>, ApiError> {
         let repo = tx.repo::<item::Entity>();
-        let gone: Vec<Uuid> = repo
-            .find_trashed(None)?
-            .filter(item::Column::Id.is_in(ids.to_vec()))
-            .select_only()
-            .column(item::Column::Id)
-            .into_tuple()
-            .all(repo.conn())
-            .await?;
-        repo.delete_many(item::Column::Id.is_in(gone.clone()))
-            .await?;
-        Ok(gone)
+        Ok(repo.purge(ids).await?)
     }
 
     async fn expired(

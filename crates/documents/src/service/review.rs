@@ -163,8 +163,8 @@ pub(crate) async fn open(
     tx: &TenantTx,
     token: &str,
 ) -> Result<(review_token::Model, doc_entity::Model), ApiError> {
-    let (_, secret) = kernel::opaque::parse_org_token(token).ok_or_else(not_a_link)?;
-    let hash = kernel::opaque::keyed_hash(&ctx.config().secret_key(), secret);
+    let (_, hash) =
+        kernel::opaque::org_token_hash(&ctx.config().secret_key(), token).ok_or_else(not_a_link)?;
     let repo = tx.repo::<review_token::Entity>();
     let link = repo
         .find()

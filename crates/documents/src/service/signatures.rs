@@ -260,8 +260,8 @@ pub(crate) async fn open(
     token: &str,
 ) -> Result<(signer::Model, signature::Model, doc_entity::Model), ApiError> {
     let not_a_link = || ApiError::not_found("no such signing link");
-    let (_, secret) = kernel::opaque::parse_org_token(token).ok_or_else(not_a_link)?;
-    let token_hash = kernel::opaque::keyed_hash(&ctx.config().secret_key(), secret);
+    let (_, token_hash) =
+        kernel::opaque::org_token_hash(&ctx.config().secret_key(), token).ok_or_else(not_a_link)?;
     let repo = tx.repo::<signer::Entity>();
     let s = repo
         .find()
@@ -453,6 +453,7 @@ pub(crate) async fn render_off_thread(
     tokio::task::spawn_blocking(move || render(&title, subtitle.as_deref(), &all))
         .await
         .map_err(|e| ApiError::internal(anyhow::anyhow!("the PDF renderer stopped: {e}")))?
+        .map(|r| r.pdf)
         .map_err(ApiError::internal)
 }
 
