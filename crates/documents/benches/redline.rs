@@ -148,12 +148,12 @@ async fn run(backend: Backend) -> anyhow::Result<()> {
     )
     .await?;
 
-    // A document of about `pages` pages: 13 paragraphs of 60 words a page, a heading each.
+    // A document of about `pages` pages: a heading and 11 paragraphs of 70 words a section.
     let words = "the parties agree that the services shall be performed with due care and skill";
     let long: String = (0..pages)
         .map(|p| {
             let paragraph = format!("<p>{}</p>", [words; 5].join(" "));
-            format!("<h2>Section {p}</h2>{}", paragraph.repeat(8))
+            format!("<h2>Section {p}</h2>{}", paragraph.repeat(11))
         })
         .collect();
     let count = documents::pdf::render("Big", None, &documents::pdf::blocks(&long))?.pages;
