@@ -39,6 +39,17 @@ pub struct Job {
     pub attempt: u32,
 }
 
+impl Job {
+    /// The moment a scheduled run stands for (its payload's `tick`), or now for a job
+    /// enqueued by hand without one.
+    pub fn tick(&self) -> DateTime<Utc> {
+        self.payload["tick"]
+            .as_str()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map_or_else(Utc::now, |t| t.with_timezone(&Utc))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     #[error("no job named `{0}` is registered in this cell")]

@@ -30,6 +30,51 @@ pub fn text_null(name: &'static str) -> ColumnDef {
     ColumnDef::new(name).text().to_owned()
 }
 
+/// `name UUID NOT NULL` (a reference).
+pub fn uuid(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name).uuid().not_null().to_owned()
+}
+
+/// `name UUID` (nullable).
+pub fn uuid_null(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name).uuid().to_owned()
+}
+
+/// `name INTEGER NOT NULL`.
+pub fn int(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name).integer().not_null().to_owned()
+}
+
+/// `name INTEGER` (nullable).
+pub fn int_null(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name).integer().to_owned()
+}
+
+/// `name BOOLEAN NOT NULL`.
+pub fn boolean(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name).boolean().not_null().to_owned()
+}
+
+/// `name JSONB NOT NULL` (JSON text on SQLite).
+pub fn json(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name).json_binary().not_null().to_owned()
+}
+
+/// `name BIGINT NOT NULL` (money in minor units, counts that outgrow 32 bits).
+pub fn bigint(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name).big_integer().not_null().to_owned()
+}
+
+/// `name DATE NOT NULL` (a calendar day: `YYYY-MM-DD` text on SQLite, which orders as dates).
+pub fn date(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name).date().not_null().to_owned()
+}
+
+/// `name DATE` (nullable).
+pub fn date_null(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name).date().to_owned()
+}
+
 /// `name TIMESTAMPTZ NOT NULL`.
 pub fn ts(name: &'static str) -> ColumnDef {
     ColumnDef::new(name)
@@ -188,6 +233,47 @@ fn list(cols: &[&str]) -> String {
         .map(|c| quoted(c))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Creates a tenant table: `id`, `org_id`, then `cols`, with a [`ForeignKey::tenant`] for each
+/// `(column, parent, on_delete)` of `keys`; `parent`: other tables point at it, so it gets its
+/// [`tenant_parent_key`]. Row-level security is the caller's to enable (tenant or system).
+pub async fn create_tenant_table(
+    m: &SchemaManager<'_>,
+    name: &'static str,
+    cols: Vec<ColumnDef>,
+    keys: &[(&'static str, &'static str, OnDelete)],
+    parent: bool,
+) -> Result<(), DbErr> {
+    let mut t = sea_orm_migration::sea_query::Table::create();
+    t.table(name).col(uuid_pk("id")).col(org_id());
+    for c in cols {
+        t.col(c);
+    }
+    for (column, to, on_delete) in keys {
+        t.foreign_key(&mut ForeignKey::tenant(column, to, *on_delete).create(name));
+    }
+    m.create_table(t.to_owned()).await?;
+    if parent {
+        m.create_index(tenant_parent_key(name)).await?;
+    }
+    Ok(())
+}
+
+/// Creates `table`'s indexes: `(name, columns, unique)` each.
+pub async fn create_indexes(
+    m: &SchemaManager<'_>,
+    table: &str,
+    list: &[(&str, &[&'static str], bool)],
+) -> Result<(), DbErr> {
+    for (name, cols, unique) in list {
+        let mut i = index(name, table, cols);
+        if *unique {
+            i.unique();
+        }
+        m.create_index(i.to_owned()).await?;
+    }
+    Ok(())
 }
 
 /// The unique `(org_id, id)` key a [`ForeignKey::tenant`] points at.

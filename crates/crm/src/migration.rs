@@ -2,7 +2,7 @@
 //! `org_id` and gets row-level security; persons and companies go to the trash first, and the
 //! daily purge finds expired ones across orgs in the system context.
 
-use kernel::migration::{index, org_id, text, text_null, ts, ts_null, uuid_pk};
+use kernel::migration::{index, org_id, text, text_null, ts, ts_null, uuid, uuid_null, uuid_pk};
 use sea_orm_migration::prelude::*;
 
 pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
@@ -15,10 +15,6 @@ impl MigrationName for CreatePersonsAndCompanies {
     fn name(&self) -> &str {
         "crm_m20261205_000001_persons_and_companies"
     }
-}
-
-fn uuid_null(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).uuid().to_owned()
 }
 
 #[kernel::async_trait::async_trait]
@@ -178,10 +174,6 @@ fn flag(name: &'static str) -> ColumnDef {
         .to_owned()
 }
 
-fn uuid_req(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).uuid().not_null().to_owned()
-}
-
 #[kernel::async_trait::async_trait]
 impl MigrationTrait for CreateDeals {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
@@ -203,7 +195,7 @@ impl MigrationTrait for CreateDeals {
                 .table("crm_stages")
                 .col(uuid_pk("id"))
                 .col(org_id())
-                .col(uuid_req("pipeline_id"))
+                .col(uuid("pipeline_id"))
                 .col(text("name"))
                 .col(ColumnDef::new("position").double().not_null().to_owned())
                 .col(text_null("color"))
@@ -231,10 +223,10 @@ impl MigrationTrait for CreateDeals {
                 .col(uuid_pk("id"))
                 .col(org_id())
                 .col(text("title"))
-                .col(uuid_req("contact_id"))
+                .col(uuid("contact_id"))
                 .col(uuid_null("company_id"))
-                .col(uuid_req("pipeline_id"))
-                .col(uuid_req("stage_id"))
+                .col(uuid("pipeline_id"))
+                .col(uuid("stage_id"))
                 .col(ColumnDef::new("value").big_integer().not_null().to_owned())
                 .col(text("currency"))
                 .col(
@@ -249,7 +241,7 @@ impl MigrationTrait for CreateDeals {
                 .col(text_null("lost_reason"))
                 .col(uuid_null("owner_id"))
                 .col(ts("stage_entered_at"))
-                .col(uuid_req("created_by"))
+                .col(uuid("created_by"))
                 .col(ts("created_at"))
                 .col(ts("updated_at"))
                 .col(ts_null("deleted_at"))
@@ -273,10 +265,10 @@ impl MigrationTrait for CreateDeals {
                 .table("crm_deal_stage_changes")
                 .col(uuid_pk("id"))
                 .col(org_id())
-                .col(uuid_req("deal_id"))
+                .col(uuid("deal_id"))
                 .col(uuid_null("from_stage_id"))
-                .col(uuid_req("to_stage_id"))
-                .col(uuid_req("by"))
+                .col(uuid("to_stage_id"))
+                .col(uuid("by"))
                 .col(ts("at"))
                 .to_owned(),
         )

@@ -7,7 +7,8 @@
 //! id) do.
 
 use kernel::migration::{
-    ForeignKey, OnDelete, index, org_id, tenant_parent_key, text, text_null, ts, ts_null, uuid_pk,
+    OnDelete, boolean, create_indexes as indexes, create_tenant_table as table, int, json, text,
+    text_null, ts, ts_null, uuid, uuid_null,
 };
 use sea_orm_migration::prelude::*;
 
@@ -23,75 +24,7 @@ impl MigrationName for CreateDocuments {
     }
 }
 
-fn uuid(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).uuid().not_null().to_owned()
-}
-
-fn uuid_null(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).uuid().to_owned()
-}
-
-fn int(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).integer().not_null().to_owned()
-}
-
-fn json(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).json_binary().not_null().to_owned()
-}
-
-fn boolean(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).boolean().not_null().to_owned()
-}
-
-/// `child.<column>` → `parent`, in the same org, deleted with it (or kept from deletion).
-fn child_of(
-    column: &'static str,
-    parent: &'static str,
-    child: &str,
-    on_delete: OnDelete,
-) -> ForeignKeyCreateStatement {
-    ForeignKey::tenant(column, parent, on_delete).create(child)
-}
-
 const DOCS: &str = "documents_documents";
-
-/// A table: its columns after `id` and `org_id`, its foreign keys, whether others point at it.
-async fn table(
-    m: &SchemaManager<'_>,
-    name: &'static str,
-    cols: Vec<ColumnDef>,
-    keys: &[(&'static str, &'static str, OnDelete)],
-    parent: bool,
-) -> Result<(), DbErr> {
-    let mut t = Table::create();
-    t.table(name).col(uuid_pk("id")).col(org_id());
-    for c in cols {
-        t.col(c);
-    }
-    for (column, to, on_delete) in keys {
-        t.foreign_key(&mut child_of(column, to, name, *on_delete));
-    }
-    m.create_table(t.to_owned()).await?;
-    if parent {
-        m.create_index(tenant_parent_key(name)).await?;
-    }
-    Ok(())
-}
-
-async fn indexes(
-    m: &SchemaManager<'_>,
-    table: &str,
-    list: &[(&str, &[&'static str], bool)],
-) -> Result<(), DbErr> {
-    for (name, cols, unique) in list {
-        let mut i = index(name, table, cols);
-        if *unique {
-            i.unique();
-        }
-        m.create_index(i.to_owned()).await?;
-    }
-    Ok(())
-}
 
 #[kernel::async_trait::async_trait]
 impl MigrationTrait for CreateDocuments {

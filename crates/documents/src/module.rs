@@ -206,10 +206,7 @@ impl kernel::module::JobHandler for SendEnvelope {
         };
         let ctx = ctx.clone();
         kernel::module::run_unsend(move || async move {
-            let tx = ctx.db().tenant(org).await?;
-            crate::service::signatures::create_envelope(&tx, &settings, request).await?;
-            tx.commit().await?;
-            Ok(())
+            crate::service::signatures::create_envelope(ctx.db(), org, &settings, request).await
         })
         .await
     }
@@ -220,11 +217,7 @@ struct Deliverables;
 #[kernel::async_trait::async_trait]
 impl kernel::module::JobHandler for Deliverables {
     async fn run(&self, ctx: &kernel::CellContext, job: &kernel::jobs::Job) -> anyhow::Result<()> {
-        let tick = job.payload["tick"]
-            .as_str()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map_or_else(chrono::Utc::now, |t| t.with_timezone(&chrono::Utc));
-        let behind = crate::service::deliverables::sweep(ctx, tick).await?;
+        let behind = crate::service::deliverables::sweep(ctx, job.tick()).await?;
         if behind > 0 {
             tracing::info!(behind, "deliverables fell behind");
         }

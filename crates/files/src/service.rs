@@ -152,6 +152,21 @@ async fn stored_bytes(tx: &TenantTx) -> Result<u64, ApiError> {
     Ok(total.unwrap_or(0).max(0) as u64)
 }
 
+/// Refuses (413, with the quota and what is in use) `size` more bytes past the org's `quota`.
+async fn within_quota(tx: &TenantTx, quota: u64, size: u64) -> Result<(), ApiError> {
+    let used = stored_bytes(tx).await?;
+    if used.saturating_add(size) > quota {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "this organization's storage quota of {quota} bytes would be exceeded ({used} in use)"
+            ),
+        )
+        .with_details(serde_json::json!({ "quota": quota, "used": used })));
+    }
+    Ok(())
+}
+
 /// Starts an upload: checks size, type, quota, the entity or folder it goes to; inserts the
 /// `pending` row and answers it with a presigned PUT valid 15 minutes.
 pub(crate) async fn start_upload(
@@ -190,17 +205,7 @@ pub(crate) async fn start_upload(
     if let Some(folder_id) = new.folder_id {
         folder_of(tx, folder_id).await?;
     }
-    let used = stored_bytes(tx).await?;
-    if used.saturating_add(new.size) > settings.quota_bytes {
-        return Err(ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!(
-                "this organization's storage quota of {} bytes would be exceeded ({used} in use)",
-                settings.quota_bytes
-            ),
-        )
-        .with_details(serde_json::json!({ "quota": settings.quota_bytes, "used": used })));
-    }
+    within_quota(tx, settings.quota_bytes, new.size).await?;
     let id = Uuid::now_v7();
     let object = key(tx.org_id(), id)?;
     // Refuses a type the cell does not accept (415) before anything is written.
@@ -327,15 +332,7 @@ pub async fn store_made(
         .service::<Settings>()
         .map_or(u64::MAX, |s| s.quota_bytes);
     let size = bytes.len() as u64;
-    let used = stored_bytes(tx).await?;
-    if used.saturating_add(size) > quota {
-        return Err(ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!(
-                "this organization's storage quota of {quota} bytes would be exceeded ({used} in use)"
-            ),
-        ));
-    }
+    within_quota(tx, quota, size).await?;
     let id = Uuid::now_v7();
     let object = key(tx.org_id(), id)?;
     ctx.storage()

@@ -39,10 +39,7 @@ pub(crate) fn due(frequency: &str, tick: DateTime<Utc>) -> bool {
 #[kernel::async_trait::async_trait]
 impl JobHandler for SendDigests {
     async fn run(&self, ctx: &CellContext, job: &kernel::jobs::Job) -> anyhow::Result<()> {
-        let tick = job.payload["tick"]
-            .as_str()
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map_or_else(Utc::now, |t| t.with_timezone(&Utc));
+        let tick = job.tick();
         let frequencies: Vec<&str> = ["hourly", "daily", "weekly"]
             .into_iter()
             .filter(|f| due(f, tick))

@@ -4,7 +4,8 @@
 //! first, so the daily purge finds expired ones across orgs in the system context.
 
 use kernel::migration::{
-    ForeignKey, OnDelete, index, org_id, text, text_null, ts, ts_null, uuid_pk,
+    ForeignKey, OnDelete, boolean, index, int, int_null, org_id, text, text_null, ts, ts_null,
+    uuid, uuid_null, uuid_pk,
 };
 use sea_orm_migration::prelude::*;
 
@@ -18,22 +19,6 @@ impl MigrationName for CreateTasks {
     fn name(&self) -> &str {
         "tasks_m20261205_000001_boards_tasks_time"
     }
-}
-
-fn uuid(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).uuid().not_null().to_owned()
-}
-
-fn uuid_null(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).uuid().to_owned()
-}
-
-fn int(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).integer().not_null().to_owned()
-}
-
-fn int_null(name: &'static str) -> ColumnDef {
-    ColumnDef::new(name).integer().to_owned()
 }
 
 /// `child.<column>` → `parent`, in the same org, deleted with it.
@@ -302,7 +287,7 @@ impl MigrationTrait for CreateTasks {
                 .col(org_id())
                 .col(uuid("checklist_id"))
                 .col(text("title"))
-                .col(ColumnDef::new("done").boolean().not_null().to_owned())
+                .col(boolean("done"))
                 .col(uuid_null("done_by"))
                 .col(ts_null("done_at"))
                 .col(int("position"))
@@ -395,7 +380,7 @@ impl MigrationTrait for CreateTasks {
                 .col(ts_null("ended_at"))
                 .col(ColumnDef::new("duration_seconds").big_integer().to_owned())
                 .col(ColumnDef::new("description").text().to_owned())
-                .col(ColumnDef::new("billable").boolean().not_null().to_owned())
+                .col(boolean("billable"))
                 .col(ts("created_at"))
                 .foreign_key(&mut child_of(
                     "task_id",
@@ -448,7 +433,7 @@ impl MigrationTrait for CreateTasks {
                 .col(ColumnDef::new("assignees").json().not_null().to_owned())
                 .col(int("occurrences"))
                 .col(ts_null("next_at"))
-                .col(ColumnDef::new("enabled").boolean().not_null().to_owned())
+                .col(boolean("enabled"))
                 .col(uuid("created_by"))
                 .col(ts("created_at"))
                 .col(ts("updated_at"))
@@ -484,7 +469,7 @@ impl MigrationTrait for CreateTasks {
                 .col(text("trigger"))
                 .col(ColumnDef::new("conditions").json().not_null().to_owned())
                 .col(ColumnDef::new("actions").json().not_null().to_owned())
-                .col(ColumnDef::new("enabled").boolean().not_null().to_owned())
+                .col(boolean("enabled"))
                 .col(uuid("created_by"))
                 .col(ts("created_at"))
                 .col(ts("updated_at"))

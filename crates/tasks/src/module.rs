@@ -171,20 +171,13 @@ struct Recur;
 #[kernel::async_trait::async_trait]
 impl kernel::module::JobHandler for Recur {
     async fn run(&self, ctx: &kernel::CellContext, job: &kernel::jobs::Job) -> anyhow::Result<()> {
-        let tick = tick(job);
+        let tick = job.tick();
         let made = crate::service::recurrence::run_due(ctx, tick).await?;
         if made > 0 {
             tracing::info!(made, %tick, "recurring tasks made");
         }
         Ok(())
     }
-}
-
-fn tick(job: &kernel::jobs::Job) -> chrono::DateTime<chrono::Utc> {
-    job.payload["tick"]
-        .as_str()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map_or_else(chrono::Utc::now, |t| t.with_timezone(&chrono::Utc))
 }
 
 struct Automations;
@@ -217,7 +210,7 @@ struct Overdue;
 #[kernel::async_trait::async_trait]
 impl kernel::module::JobHandler for Overdue {
     async fn run(&self, ctx: &kernel::CellContext, job: &kernel::jobs::Job) -> anyhow::Result<()> {
-        let ran = crate::service::automations::sweep(ctx, tick(job)).await?;
+        let ran = crate::service::automations::sweep(ctx, job.tick()).await?;
         if ran > 0 {
             tracing::info!(ran, "overdue tasks' automations ran");
         }

@@ -519,11 +519,7 @@ pub(crate) async fn pdf(
         }
         false => doc.content.clone(),
     };
-    let mut all = crate::pdf::blocks(&html);
-    for c in service::clauses_of(&tx, doc.id).await? {
-        all.push(crate::pdf::Block::heading(2, c.title.clone()));
-        all.extend(crate::pdf::blocks(&c.content));
-    }
+    let all = signatures::printed(&tx, &doc, &html).await?;
     tx.commit().await?;
     let subtitle = match doc.revision {
         Some(r) => format!("{} · revision {r}", doc.status),

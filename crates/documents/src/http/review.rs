@@ -215,7 +215,7 @@ pub(crate) async fn open(
     token: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let token = token.into_inner();
-    let org = service::org_of(&token)?;
+    let org = crate::service::link_org(&token, "review link")?;
     let tx = ctx.db().tenant(org).await?;
     let (link, doc) = service::open(&ctx, &tx, &token).await?;
     let expires_at = link.expires_at;
@@ -290,7 +290,7 @@ pub(crate) async fn suggest(
 ) -> ApiResult<HttpResponse> {
     let ValidJson(b) = body;
     let token = token.into_inner();
-    let org = service::org_of(&token)?;
+    let org = crate::service::link_org(&token, "review link")?;
     let new = NewSuggestion {
         section: trimmed_optional("section", b.section, 200)?,
         field_key: b.field_key,

@@ -205,9 +205,7 @@ pub struct SigningPage {
 }
 
 fn org_of(token: &str) -> Result<Uuid, ApiError> {
-    kernel::opaque::parse_org_token(token)
-        .map(|(org, _)| org)
-        .ok_or_else(|| ApiError::not_found("no such signing link"))
+    crate::service::link_org(token, "signing link")
 }
 
 /// Opens a document by its signing link (built-in provider; no account). 404 for an unknown

@@ -4,7 +4,9 @@
 //! notified (once, when it falls behind).
 
 use chrono::{DateTime, Utc};
-use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, ExprTrait, QueryFilter, QueryOrder};
+use kernel::sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ExprTrait, QueryFilter, QueryOrder,
+};
 use kernel::{ApiError, CellContext, TenantTx};
 use uuid::Uuid;
 
@@ -134,43 +136,37 @@ pub(crate) async fn update(
     if let Some(s) = &patch.status {
         super::one_of("status", s, &STATUSES)?;
     }
-    let mut row: deliverable::ActiveModel = d.clone().into();
+    let mut next = d.clone();
     if let Some(t) = patch.title {
-        row.title = Set(t);
+        next.title = t;
     }
     if let Some(q) = patch.quantity {
-        row.quantity = Set(q);
+        next.quantity = q;
     }
     if let Some(c) = patch.current_count {
-        row.current_count = Set(c);
+        next.current_count = c;
     }
     if let Some(p) = patch.platform {
-        row.platform = Set(p);
+        next.platform = p;
     }
     if let Some(due) = patch.due_date {
         if due <= d.start_date {
             return Err(ApiError::validation("due_date", "after the start date"));
         }
-        row.due_date = Set(due);
+        next.due_date = due;
     }
-    let reached = patch
-        .current_count
-        .is_some_and(|c| c >= patch.quantity.unwrap_or(d.quantity));
+    let reached = patch.current_count.is_some_and(|c| c >= next.quantity);
     match patch.status {
-        Some(s) => row.status = Set(s),
-        None if reached && d.status == "active" => row.status = Set("completed".into()),
+        Some(s) => next.status = s,
+        None if reached && d.status == "active" => next.status = "completed".into(),
         None => {}
     }
-    row.updated_at = Set(Utc::now());
-    let repo = tx.repo::<deliverable::Entity>();
-    let d = repo.update(row).await?;
-    let track = on_track(&d, Utc::now());
-    if track == d.is_on_track {
-        return Ok(d);
-    }
-    let mut row: deliverable::ActiveModel = d.into();
-    row.is_on_track = Set(track);
-    Ok(repo.update(row).await?)
+    let now = Utc::now();
+    next.updated_at = now;
+    next.is_on_track = on_track(&next, now);
+    // One statement, every column as it now stands.
+    let row = deliverable::ActiveModel::from(next).reset_all();
+    Ok(tx.repo::<deliverable::Entity>().update(row).await?)
 }
 
 pub(crate) async fn delete(tx: &TenantTx, id: Uuid) -> Result<(), ApiError> {

@@ -122,6 +122,14 @@ pub(crate) fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), A
     }
 }
 
+/// The org of a link (a review or signing link), read from its token alone; 404 `no such
+/// {what}` for a token that is not one.
+pub(crate) fn link_org(token: &str, what: &str) -> Result<Uuid, ApiError> {
+    kernel::opaque::parse_org_token(token)
+        .map(|(org, _)| org)
+        .ok_or_else(|| ApiError::not_found(format!("no such {what}")))
+}
+
 pub(crate) fn no_document() -> ApiError {
     ApiError::not_found("no such document in this organization")
 }

@@ -145,13 +145,6 @@ pub(crate) async fn revoke(
     Ok(repo.update(row).await?)
 }
 
-/// A review link's org, read from the token alone; 404 for a token that is not one.
-pub(crate) fn org_of(token: &str) -> Result<Uuid, ApiError> {
-    kernel::opaque::parse_org_token(token)
-        .map(|(org, _)| org)
-        .ok_or_else(not_a_link)
-}
-
 fn not_a_link() -> ApiError {
     ApiError::not_found("no such review link")
 }

@@ -164,30 +164,32 @@ pub(crate) async fn revise(
             created_at: Set(now),
         })
         .await?;
-    let rows: Vec<change::ActiveModel> = changes
+    let rows: Vec<change::Model> = changes
         .iter()
         .enumerate()
-        .map(|(i, c)| change::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            org_id: Set(tx.org_id()),
-            document_id: Set(doc.id),
-            revision_id: Set(rev.id),
-            revision_number: Set(number),
-            change_order: Set(i32::try_from(i).unwrap_or(i32::MAX)),
-            field_name: Set(c.field_name.clone()),
-            field_label: Set(c.field_label.clone()),
-            old_value: Set(c.old_value.clone()),
-            new_value: Set(c.new_value.clone()),
-            status: Set("pending".into()),
-            decided_by: Set(None),
-            decided_at: Set(None),
-            created_at: Set(now),
+        .map(|(i, c)| change::Model {
+            id: Uuid::now_v7(),
+            org_id: tx.org_id(),
+            document_id: doc.id,
+            revision_id: rev.id,
+            revision_number: number,
+            change_order: i32::try_from(i).unwrap_or(i32::MAX),
+            field_name: c.field_name.clone(),
+            field_label: c.field_label.clone(),
+            old_value: c.old_value.clone(),
+            new_value: c.new_value.clone(),
+            status: "pending".into(),
+            decided_by: None,
+            decided_at: None,
+            created_at: now,
         })
         .collect();
     let crepo = tx.repo::<change::Entity>();
     // Batches keep each statement under the backends' parameter limits.
     for chunk in rows.chunks(200) {
-        crepo.insert_many(chunk.to_vec()).await?;
+        crepo
+            .insert_many(chunk.iter().cloned().map(change::ActiveModel::from))
+            .await?;
     }
     let mut row: document::ActiveModel = doc.into();
     row.content = Set(html);
@@ -207,11 +209,10 @@ pub(crate) async fn revise(
         },
     )
     .await?;
-    let doc = edited(ctx, tx, doc, by).await?;
-    let changes = changes_of(tx, doc.id, Some(number), Some(number)).await?;
+    edited(ctx, tx, doc, by).await?;
     Ok(Revised {
         revision: rev,
-        changes,
+        changes: rows,
     })
 }
 

@@ -78,18 +78,17 @@ pub(crate) async fn latest(
 
 /// The signers whose turn it is: in a sequential request, the lowest order not yet signed;
 /// in a parallel one, everyone who has not signed.
-fn due(req: &signature::Model, signers: &[signer::Model]) -> Vec<Uuid> {
+fn due<'a>(req: &signature::Model, signers: &'a [signer::Model]) -> Vec<&'a signer::Model> {
     let open: Vec<&signer::Model> = signers.iter().filter(|s| s.signed_at.is_none()).collect();
     match req.signing_order.as_str() {
         "sequential" => match open.first() {
-            Some(first) => open
-                .iter()
-                .filter(|s| s.order_no == first.order_no)
-                .map(|s| s.id)
-                .collect(),
+            Some(first) => {
+                let order = first.order_no;
+                open.into_iter().filter(|s| s.order_no == order).collect()
+            }
             None => Vec::new(),
         },
-        _ => open.iter().map(|s| s.id).collect(),
+        _ => open,
     }
 }
 
@@ -99,17 +98,14 @@ async fn invite(
     tx: &TenantTx,
     settings: &Settings,
     doc: &doc_entity::Model,
-    who: &[Uuid],
+    who: &[&signer::Model],
     sender: &str,
 ) -> Result<(), ApiError> {
     let repo = tx.repo::<signer::Entity>();
     let expires = (Utc::now() + Duration::days(i64::from(settings.signing_days)))
         .format("%Y-%m-%d %H:%M UTC")
         .to_string();
-    for id in who {
-        let Some(s) = repo.get(*id).await? else {
-            continue;
-        };
+    for &s in who {
         let (token, token_hash) =
             kernel::opaque::org_token(&ctx.config().secret_key(), tx.org_id())?;
         let url = super::mail::link(ctx, settings.signing_link.as_ref(), "sign", &token);
@@ -125,7 +121,7 @@ async fn invite(
             )
             .await
             .map_err(|e| ApiError::validation("signers", e.to_string()))?;
-        let mut row: signer::ActiveModel = s.into();
+        let mut row: signer::ActiveModel = s.clone().into();
         row.token_hash = Set(Some(token_hash));
         repo.update(row).await?;
     }
@@ -294,7 +290,7 @@ pub(crate) async fn turn(
         return Err(ApiError::conflict("you have signed this document already"));
     }
     let signers = signers_of(tx, req.id).await?;
-    match due(req, &signers).contains(&s.id) {
+    match due(req, &signers).iter().any(|x| x.id == s.id) {
         true => Ok(()),
         false => Err(ApiError::conflict(
             "earlier signers have not signed yet: you will get the link again when it is your turn",
@@ -343,14 +339,14 @@ pub(crate) async fn sign(
     let signers = signers_of(tx, req.id).await?;
     let next = due(&req, &signers);
     if !next.is_empty() {
-        if req.signing_order == "sequential"
-            && signers
-                .iter()
-                .filter(|x| next.contains(&x.id))
-                .all(|x| x.token_hash.is_none())
-        {
+        // Those whose turn just came have no link yet; the others were sent theirs.
+        let uninvited: Vec<&signer::Model> = next
+            .into_iter()
+            .filter(|x| x.token_hash.is_none())
+            .collect();
+        if !uninvited.is_empty() {
             let sender = super::mail::sender(ctx, req.created_by).await;
-            invite(ctx, tx, settings, &doc, &next, &sender).await?;
+            invite(ctx, tx, settings, &doc, &uninvited, &sender).await?;
         }
         return Ok((req, doc));
     }
@@ -402,6 +398,21 @@ fn certificate(req: &signature::Model, signers: &[signer::Model]) -> serde_json:
     })
 }
 
+/// What a document prints: `html` (its content, or its redline), then each clause under its
+/// title.
+pub(crate) async fn printed(
+    tx: &TenantTx,
+    doc: &doc_entity::Model,
+    html: &str,
+) -> Result<Vec<Block>, ApiError> {
+    let mut all = blocks(html);
+    for c in clauses_of(tx, doc.id).await? {
+        all.push(Block::heading(2, c.title.clone()));
+        all.extend(blocks(&c.content));
+    }
+    Ok(all)
+}
+
 /// The signed PDF the built-in provider makes: the document, its clauses, then the
 /// certificate of completion.
 async fn signed_pdf(
@@ -410,11 +421,7 @@ async fn signed_pdf(
     req: &signature::Model,
     signers: &[signer::Model],
 ) -> Result<Vec<u8>, ApiError> {
-    let mut all = blocks(&doc.content);
-    for c in clauses_of(tx, doc.id).await? {
-        all.push(Block::heading(2, c.title.clone()));
-        all.extend(blocks(&c.content));
-    }
+    let mut all = printed(tx, doc, &doc.content).await?;
     all.push(Block::page_break());
     all.push(Block::heading(1, "Certificate of completion"));
     all.push(Block::paragraph(format!(
@@ -597,12 +604,16 @@ pub(crate) async fn decline(
 
 /// Creates the envelope of a request at the external provider (the job `send_envelope`): the
 /// document as a PDF, the signers with their routing order. Idempotent: a request with an
-/// envelope is left alone.
+/// envelope is left alone. No transaction is held while the PDF is typeset or the provider
+/// answers: the request is read, then written back (checked again) once the envelope exists.
 pub(crate) async fn create_envelope(
-    tx: &TenantTx,
+    db: &kernel::db::Db,
+    org: Uuid,
     settings: &Settings,
     request_id: Uuid,
 ) -> anyhow::Result<()> {
+    let api = |e: ApiError| anyhow::anyhow!("{}", e.message());
+    let tx = db.tenant_read(org).await?;
     let Some(req) = tx.repo::<signature::Entity>().get(request_id).await? else {
         return Ok(());
     };
@@ -618,23 +629,13 @@ pub(crate) async fn create_envelope(
             req.provider
         );
     }
-    let doc = document(tx, req.document_id)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
-    let mut all = blocks(&doc.content);
-    for c in clauses_of(tx, doc.id)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e.message()))?
-    {
-        all.push(Block::heading(2, c.title.clone()));
-        all.extend(blocks(&c.content));
-    }
+    let doc = document(&tx, req.document_id).await.map_err(api)?;
+    let all = printed(&tx, &doc, &doc.content).await.map_err(api)?;
+    let signers = signers_of(&tx, req.id).await.map_err(api)?;
+    tx.commit().await?;
     let pdf = render_off_thread(doc.title.clone(), None, all)
         .await
-        .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
-    let signers = signers_of(tx, req.id)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+        .map_err(api)?;
     let parallel = req.signing_order == "parallel";
     let body = json!({
         "emailSubject": format!("Please sign: {}", doc.title),
@@ -672,9 +673,18 @@ pub(crate) async fn create_envelope(
     else {
         anyhow::bail!("the e-sign provider answered without an envelopeId");
     };
+    let tx = db.tenant(org).await?;
+    let Some(req) = tx.repo::<signature::Entity>().get(request_id).await? else {
+        return Ok(());
+    };
+    if req.envelope_id.is_some() || req.status != "pending" {
+        tracing::warn!(request = %request_id, "the request changed while its envelope was made; the new envelope is left unused");
+        return Ok(());
+    }
     let mut row: signature::ActiveModel = req.into();
     row.envelope_id = Set(Some(envelope.to_owned()));
     tx.repo::<signature::Entity>().update(row).await?;
+    tx.commit().await?;
     Ok(())
 }
 
