@@ -49,4 +49,10 @@ if ! python3 -c "import standardwebhooks" >/dev/null 2>&1; then
   echo "installing standardwebhooks"
   python3 -m pip install --quiet --disable-pip-version-check "standardwebhooks>=1.0,<2"
 fi
-echo "services: PostgreSQL, Redis and moto are up; aiosmtpd and standardwebhooks are installed"
+# stripe: Stripe's own Python library, which the finance tests check their webhook signatures
+# with (both ways: it verifies ours, the cell verifies its).
+if ! python3 -c "import stripe" >/dev/null 2>&1; then
+  echo "installing stripe"
+  python3 -m pip install --quiet --disable-pip-version-check "stripe>=13,<14"
+fi
+echo "services: PostgreSQL, Redis and moto are up; aiosmtpd, standardwebhooks and stripe are installed"

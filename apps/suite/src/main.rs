@@ -7,6 +7,7 @@ use collab as _;
 use crm as _;
 use documents as _;
 use files as _;
+use finance as _;
 use iam as _;
 use importexport as _;
 use notifications as _;

@@ -167,13 +167,13 @@ fn production_mode_refuses_development_defaults() -> anyhow::Result<()> {
 fn configuration_mistakes_stop_start_up_with_a_clear_message() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let toml = dir.path().join("cell.toml");
-    std::fs::write(&toml, "[cell]\nname = \"suite\"\n[modules.finance]\n")?;
+    std::fs::write(&toml, "[cell]\nname = \"suite\"\n[modules.engagements]\n")?;
     let path = toml.display().to_string();
     let out = run_cell(BIN, &["--config", &path, "check-config"], &[])?;
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("`finance`") && err.contains("not linked"),
+        err.contains("`engagements`") && err.contains("not linked"),
         "{err}"
     );
 

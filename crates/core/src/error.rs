@@ -32,11 +32,13 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     RateLimited,
     InternalError,
+    /// A service the cell calls (a payment provider) failed or refused: nothing was done.
+    BadGateway,
     NotReady,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         Self::BadRequest,
         Self::InvalidJson,
         Self::InvalidQuery,
@@ -52,6 +54,7 @@ impl ErrorCode {
         Self::UnsupportedMediaType,
         Self::RateLimited,
         Self::InternalError,
+        Self::BadGateway,
         Self::NotReady,
     ];
 
@@ -69,6 +72,7 @@ impl ErrorCode {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::BadGateway => StatusCode::BAD_GATEWAY,
             Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -90,6 +94,7 @@ impl ErrorCode {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RateLimited => "rate_limited",
             Self::InternalError => "internal_error",
+            Self::BadGateway => "bad_gateway",
             Self::NotReady => "not_ready",
         }
     }
@@ -124,6 +129,7 @@ impl ErrorCode {
             Self::UnsupportedMediaType => "unsupported content type",
             Self::RateLimited => "too many requests",
             Self::InternalError => "an internal error occurred",
+            Self::BadGateway => "a service this cell depends on failed",
             Self::NotReady => "the service is not ready",
         }
     }

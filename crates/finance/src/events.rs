@@ -1,0 +1,117 @@
+//! The events the module publishes (the cell's catalogue prints their schemas).
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// An invoice was created (a draft, with its number).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct InvoiceCreated {
+    pub invoice_id: Uuid,
+    pub number: String,
+    pub contact_id: Option<Uuid>,
+}
+kernel::event!(
+    InvoiceCreated,
+    "finance.invoice.created",
+    "An invoice was created as a draft.",
+    "finance_invoice",
+    invoice_id
+);
+
+/// An invoice was sent: it is owed from now on (posted to accounts receivable).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct InvoiceSent {
+    pub invoice_id: Uuid,
+    pub number: String,
+    pub total: i64,
+    pub currency: String,
+    pub recipient_email: Option<String>,
+}
+kernel::event!(
+    InvoiceSent,
+    "finance.invoice.sent",
+    "An invoice was sent to its customer and is owed.",
+    "finance_invoice",
+    invoice_id
+);
+
+/// An invoice's status changed (sent, viewed, partially_paid, paid, overdue, void, refunded).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct InvoiceStatusChanged {
+    pub invoice_id: Uuid,
+    pub number: String,
+    pub from: String,
+    pub to: String,
+}
+kernel::event!(
+    InvoiceStatusChanged,
+    "finance.invoice.status_changed",
+    "An invoice moved to another status.",
+    "finance_invoice",
+    invoice_id
+);
+
+/// A payment was received (manual or through the payment provider).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PaymentReceived {
+    pub payment_id: Uuid,
+    pub invoice_id: Option<Uuid>,
+    pub amount: i64,
+    /// What went to the invoice; the rest became the customer's credit.
+    pub applied: i64,
+    pub credited: i64,
+    pub currency: String,
+}
+kernel::event!(
+    PaymentReceived,
+    "finance.payment.received",
+    "A payment was received and applied to its invoice.",
+    "finance_payment",
+    payment_id
+);
+
+/// Money was paid back.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PaymentRefunded {
+    pub payment_id: Uuid,
+    pub refund_id: Uuid,
+    pub invoice_id: Option<Uuid>,
+    pub amount: i64,
+    pub currency: String,
+}
+kernel::event!(
+    PaymentRefunded,
+    "finance.payment.refunded",
+    "A payment was refunded, in part or in whole.",
+    "finance_payment",
+    payment_id
+);
+
+/// A payment through the provider failed (the customer may try again).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PaymentFailed {
+    pub invoice_id: Uuid,
+    /// The provider's PaymentIntent.
+    pub payment_intent: String,
+    /// The provider's reason, when it gave one.
+    pub message: Option<String>,
+}
+kernel::event!(
+    PaymentFailed,
+    "finance.payment.failed",
+    "A payment through the payment provider failed.",
+    "finance_invoice",
+    invoice_id
+);
+
+pub(crate) fn catalogue() -> Vec<kernel::events::EventDef> {
+    use kernel::events::EventDef;
+    vec![
+        EventDef::of::<InvoiceCreated>(),
+        EventDef::of::<InvoiceSent>(),
+        EventDef::of::<InvoiceStatusChanged>(),
+        EventDef::of::<PaymentReceived>(),
+        EventDef::of::<PaymentRefunded>(),
+        EventDef::of::<PaymentFailed>(),
+    ]
+}
