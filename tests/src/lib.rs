@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod app;
+pub mod bench;
 pub use app::{TestApp, cell_config, cell_config_with_secrets};
 
 use std::io::{BufRead, BufReader};

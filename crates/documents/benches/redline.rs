@@ -8,30 +8,15 @@
 //! `BENCH_REVISIONS` (50), `BENCH_CHANGES` (40 a revision), `BENCH_PAGES` (20),
 //! `BENCH_REPEAT` (requests per measured phase, 200; 30 for the PDF).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::ensure;
 use serde_json::{Value, json};
+use testkit::bench::{env, percentiles};
 use testkit::{Backend, TestDb};
 
 const TOML: &str = "[modules.iam]\n[modules.tenancy]\n[modules.auth]\n[modules.collab]\n\
     [modules.files]\n[modules.documents]\n";
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentiles(mut d: Vec<Duration>) -> (f64, f64) {
-    d.sort();
-    let at = |p: f64| {
-        let i = ((d.len() as f64 * p).ceil() as usize).saturating_sub(1);
-        d.get(i).map_or(0.0, |x| x.as_secs_f64() * 1000.0)
-    };
-    (at(0.5), at(0.95))
-}
 
 async fn timed(
     cell: &testcell::Cell,
@@ -51,7 +36,8 @@ async fn timed(
             times.push(start.elapsed());
         }
     }
-    Ok(percentiles(times))
+    let p = percentiles(times);
+    Ok((p.p50, p.p95))
 }
 
 async fn run(backend: Backend) -> anyhow::Result<()> {
@@ -185,13 +171,8 @@ async fn run(backend: Backend) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
-    for b in backends.split(',') {
-        match b.trim() {
-            "sqlite" => run(Backend::Sqlite).await?,
-            "postgres" => run(Backend::Postgres).await?,
-            other => anyhow::bail!("BENCH_BACKENDS: unknown backend {other}"),
-        }
+    for b in testkit::bench::backends()? {
+        run(b).await?;
     }
     Ok(())
 }

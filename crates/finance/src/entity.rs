@@ -85,7 +85,8 @@ kernel::tenant_table!(entry, "finance_journal_entries", {
     kind: String,
     currency: String,
     invoice_id: Option<Uuid>,
-    payment_id: Option<Uuid>,
+    /// The payment, refund, expense or bill it records.
+    source_id: Option<Uuid>,
     /// The entry this one reverses (a correction never edits an entry).
     reverses_id: Option<Uuid>,
     memo: String,
@@ -123,12 +124,84 @@ kernel::tenant_table!(provider_event, "finance_provider_events", {
     received_at: DateTimeUtc,
 });
 
+kernel::tenant_table!(schedule, "finance_recurring", {
+    /// The invoice each issue copies.
+    template_invoice_id: Uuid,
+    /// weekly, monthly, quarterly or annually.
+    frequency: String,
+    next_issue_date: Date,
+    end_date: Option<Date>,
+    /// Send each copy when it is made (to `send_to` when set).
+    auto_send: bool,
+    send_to: Option<String>,
+    enabled: bool,
+    last_invoice_id: Option<Uuid>,
+    created_by: Uuid,
+    created_at: DateTimeUtc,
+    updated_at: DateTimeUtc,
+});
+
+kernel::tenant_table!(expense, "finance_expenses", {
+    /// Lower case, such as software, travel, office, payroll, other.
+    category: String,
+    description: Option<String>,
+    amount: i64,
+    currency: String,
+    vendor: Option<String>,
+    expense_date: Date,
+    /// pending, approved, rejected or reimbursed.
+    status: String,
+    submitted_by: Uuid,
+    decided_by: Option<Uuid>,
+    decided_at: Option<DateTimeUtc>,
+    /// Why it was rejected.
+    reason: Option<String>,
+    reimbursed_at: Option<DateTimeUtc>,
+    created_at: DateTimeUtc,
+    updated_at: DateTimeUtc,
+});
+
+kernel::tenant_table!(vendor, "finance_vendors", {
+    /// Unique in the org.
+    name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    notes: Option<String>,
+    created_by: Uuid,
+    created_at: DateTimeUtc,
+    updated_at: DateTimeUtc,
+});
+
+kernel::tenant_table!(bill, "finance_bills", {
+    vendor_id: Option<Uuid>,
+    /// The vendor's own number for it.
+    reference: Option<String>,
+    category: String,
+    description: Option<String>,
+    amount: i64,
+    currency: String,
+    bill_date: Date,
+    due_date: Date,
+    /// pending, approved, rejected, paid or cancelled.
+    status: String,
+    decided_by: Option<Uuid>,
+    decided_at: Option<DateTimeUtc>,
+    paid_at: Option<DateTimeUtc>,
+    created_by: Uuid,
+    created_at: DateTimeUtc,
+    updated_at: DateTimeUtc,
+});
+
 kernel::tenant_entity!(
+    vendor,
+    bill,
+    expense,
     invoice,
     line,
     payment,
     entry,
     ledger_line,
     counter,
-    provider_event
+    provider_event,
+    schedule
 );

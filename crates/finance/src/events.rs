@@ -104,6 +104,92 @@ kernel::event!(
     invoice_id
 );
 
+/// An expense was submitted for approval.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExpenseSubmitted {
+    pub expense_id: Uuid,
+    pub amount: i64,
+    pub currency: String,
+    pub category: String,
+}
+kernel::event!(
+    ExpenseSubmitted,
+    "finance.expense.submitted",
+    "An expense was submitted for approval.",
+    "finance_expense",
+    expense_id
+);
+
+/// An expense was approved (and posted).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExpenseApproved {
+    pub expense_id: Uuid,
+}
+kernel::event!(
+    ExpenseApproved,
+    "finance.expense.approved",
+    "An expense was approved.",
+    "finance_expense",
+    expense_id
+);
+
+/// An expense was rejected.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExpenseRejected {
+    pub expense_id: Uuid,
+    pub reason: Option<String>,
+}
+kernel::event!(
+    ExpenseRejected,
+    "finance.expense.rejected",
+    "An expense was rejected.",
+    "finance_expense",
+    expense_id
+);
+
+/// An approved expense was paid back to its submitter.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExpenseReimbursed {
+    pub expense_id: Uuid,
+}
+kernel::event!(
+    ExpenseReimbursed,
+    "finance.expense.reimbursed",
+    "An approved expense was reimbursed.",
+    "finance_expense",
+    expense_id
+);
+
+/// A bill was approved: it is owed to its vendor (posted to accounts payable).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BillApproved {
+    pub bill_id: Uuid,
+    pub amount: i64,
+    pub currency: String,
+}
+kernel::event!(
+    BillApproved,
+    "finance.bill.approved",
+    "A bill was approved for payment.",
+    "finance_bill",
+    bill_id
+);
+
+/// A bill was paid.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BillPaid {
+    pub bill_id: Uuid,
+    pub amount: i64,
+    pub currency: String,
+}
+kernel::event!(
+    BillPaid,
+    "finance.bill.paid",
+    "A bill was paid.",
+    "finance_bill",
+    bill_id
+);
+
 pub(crate) fn catalogue() -> Vec<kernel::events::EventDef> {
     use kernel::events::EventDef;
     vec![
@@ -113,5 +199,11 @@ pub(crate) fn catalogue() -> Vec<kernel::events::EventDef> {
         EventDef::of::<PaymentReceived>(),
         EventDef::of::<PaymentRefunded>(),
         EventDef::of::<PaymentFailed>(),
+        EventDef::of::<ExpenseSubmitted>(),
+        EventDef::of::<ExpenseApproved>(),
+        EventDef::of::<ExpenseRejected>(),
+        EventDef::of::<ExpenseReimbursed>(),
+        EventDef::of::<BillApproved>(),
+        EventDef::of::<BillPaid>(),
     ]
 }

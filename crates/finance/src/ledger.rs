@@ -13,6 +13,9 @@
 //! | `tax_payable` | liability | the tax of invoices issued, less the tax of refunds |
 //! | `revenue` | income | invoices issued (net of discounts) |
 //! | `sales_returns` | contra income | refunds of what was applied to an invoice, less its tax |
+//! | `expenses` | expense | expenses and bills approved (per category) |
+//! | `reimbursements_payable` | liability | expenses approved, until they are reimbursed |
+//! | `accounts_payable` | liability | bills approved, until they are paid |
 
 use chrono::{NaiveDate, Utc};
 use kernel::sea_orm::ActiveValue::Set;
@@ -32,16 +35,22 @@ pub enum Account {
     TaxPayable,
     Revenue,
     SalesReturns,
+    Expenses,
+    ReimbursementsPayable,
+    AccountsPayable,
 }
 
 impl Account {
-    pub(crate) const ALL: [Account; 6] = [
+    pub(crate) const ALL: [Account; 9] = [
         Account::Cash,
         Account::AccountsReceivable,
         Account::CustomerCredit,
         Account::TaxPayable,
         Account::Revenue,
         Account::SalesReturns,
+        Account::Expenses,
+        Account::ReimbursementsPayable,
+        Account::AccountsPayable,
     ];
 
     pub(crate) fn key(self) -> &'static str {
@@ -52,16 +61,23 @@ impl Account {
             Account::TaxPayable => "tax_payable",
             Account::Revenue => "revenue",
             Account::SalesReturns => "sales_returns",
+            Account::Expenses => "expenses",
+            Account::ReimbursementsPayable => "reimbursements_payable",
+            Account::AccountsPayable => "accounts_payable",
         }
     }
 
-    /// asset, liability, income or contra_income.
+    /// asset, liability, income, contra_income or expense.
     pub(crate) fn kind(self) -> &'static str {
         match self {
             Account::Cash | Account::AccountsReceivable => "asset",
-            Account::CustomerCredit | Account::TaxPayable => "liability",
+            Account::CustomerCredit
+            | Account::TaxPayable
+            | Account::ReimbursementsPayable
+            | Account::AccountsPayable => "liability",
             Account::Revenue => "income",
             Account::SalesReturns => "contra_income",
+            Account::Expenses => "expense",
         }
     }
 
@@ -78,6 +94,8 @@ pub(crate) struct Leg {
     pub credit: i64,
     pub invoice_id: Option<Uuid>,
     pub contact_id: Option<Uuid>,
+    /// An expense's category.
+    pub category: Option<String>,
 }
 
 impl Leg {
@@ -88,6 +106,7 @@ impl Leg {
             credit: 0,
             invoice_id: None,
             contact_id: None,
+            category: None,
         }
     }
 
@@ -109,6 +128,11 @@ impl Leg {
         self
     }
 
+    pub(crate) fn category(mut self, category: &str) -> Self {
+        self.category = Some(category.to_owned());
+        self
+    }
+
     /// The same movement the other way.
     fn reversed(&self) -> Self {
         Self {
@@ -125,7 +149,8 @@ pub(crate) struct Posting<'a> {
     pub posted_on: NaiveDate,
     pub currency: &'a str,
     pub invoice_id: Option<Uuid>,
-    pub payment_id: Option<Uuid>,
+    /// The payment, refund, expense or bill it records.
+    pub source_id: Option<Uuid>,
     pub memo: String,
     pub by: Option<Uuid>,
     pub legs: Vec<Leg>,
@@ -169,7 +194,7 @@ async fn post_reversing(
             kind: Set(p.kind.into()),
             currency: Set(p.currency.into()),
             invoice_id: Set(p.invoice_id),
-            payment_id: Set(p.payment_id),
+            source_id: Set(p.source_id),
             reverses_id: Set(reverses),
             memo: Set(p.memo),
             created_by: Set(p.by),
@@ -187,7 +212,7 @@ async fn post_reversing(
         posted_on: Set(p.posted_on),
         invoice_id: Set(l.invoice_id),
         contact_id: Set(l.contact_id),
-        category: Set(None),
+        category: Set(l.category),
     });
     tx.repo::<ledger_line::Entity>().insert_many(rows).await?;
     Ok(Some(id))
@@ -222,6 +247,7 @@ pub(crate) async fn reverse(
                     credit: l.credit,
                     invoice_id: l.invoice_id,
                     contact_id: l.contact_id,
+                    category: l.category.clone(),
                 }
                 .reversed()
             })
@@ -234,7 +260,7 @@ pub(crate) async fn reverse(
             posted_on,
             currency: &e.currency,
             invoice_id: e.invoice_id,
-            payment_id: e.payment_id,
+            source_id: e.source_id,
             memo,
             by,
             legs,

@@ -2,12 +2,16 @@
 
 mod entity;
 pub mod events;
+mod expenses;
 mod http;
 mod ledger;
+mod loader;
 mod migration;
 mod module;
 mod money;
+mod payables;
 mod permissions;
+mod recurring;
 mod reports;
 mod service;
 mod stripe;

@@ -3,8 +3,8 @@
 //! a reversing entry).
 
 use kernel::migration::{
-    OnDelete, bigint, create_indexes as indexes, create_tenant_table as table, date, int, text,
-    text_null, ts, ts_null, uuid, uuid_null,
+    OnDelete, bigint, boolean, create_indexes as indexes, create_tenant_table as table, date,
+    date_null, int, text, text_null, ts, ts_null, uuid, uuid_null,
 };
 use kernel::sea_orm::{ConnectionTrait, DbBackend};
 use sea_orm_migration::prelude::*;
@@ -181,7 +181,7 @@ impl MigrationTrait for CreateFinance {
                 text("kind"),
                 text("currency"),
                 uuid_null("invoice_id"),
-                uuid_null("payment_id"),
+                uuid_null("source_id"),
                 uuid_null("reverses_id"),
                 text("memo"),
                 uuid_null("created_by"),
@@ -289,7 +289,149 @@ impl MigrationTrait for CreateFinance {
         )
         .await?;
 
+        table(
+            m,
+            "finance_recurring",
+            vec![
+                uuid("template_invoice_id"),
+                text("frequency"),
+                date("next_issue_date"),
+                date_null("end_date"),
+                boolean("auto_send"),
+                text_null("send_to"),
+                boolean("enabled"),
+                uuid_null("last_invoice_id"),
+                uuid("created_by"),
+                ts("created_at"),
+                ts("updated_at"),
+            ],
+            &[("template_invoice_id", INVOICES, Restrict)],
+            false,
+        )
+        .await?;
+        indexes(
+            m,
+            "finance_recurring",
+            &[
+                (
+                    "finance_recurring_org_template",
+                    &["org_id", "template_invoice_id"],
+                    true,
+                ),
+                (
+                    "finance_recurring_due",
+                    &["enabled", "next_issue_date"],
+                    false,
+                ),
+            ],
+        )
+        .await?;
+
+        table(
+            m,
+            "finance_expenses",
+            vec![
+                text("category"),
+                text_null("description"),
+                bigint("amount"),
+                text("currency"),
+                text_null("vendor"),
+                date("expense_date"),
+                text("status"),
+                uuid("submitted_by"),
+                uuid_null("decided_by"),
+                ts_null("decided_at"),
+                text_null("reason"),
+                ts_null("reimbursed_at"),
+                ts("created_at"),
+                ts("updated_at"),
+            ],
+            &[],
+            true,
+        )
+        .await?;
+        indexes(
+            m,
+            "finance_expenses",
+            &[
+                (
+                    "finance_expenses_org_status",
+                    &["org_id", "status", "expense_date"],
+                    false,
+                ),
+                (
+                    "finance_expenses_org_submitter",
+                    &["org_id", "submitted_by"],
+                    false,
+                ),
+            ],
+        )
+        .await?;
+
+        table(
+            m,
+            "finance_vendors",
+            vec![
+                text("name"),
+                text_null("email"),
+                text_null("phone"),
+                text_null("notes"),
+                uuid("created_by"),
+                ts("created_at"),
+                ts("updated_at"),
+            ],
+            &[],
+            true,
+        )
+        .await?;
+        indexes(
+            m,
+            "finance_vendors",
+            &[("finance_vendors_org_name", &["org_id", "name"], true)],
+        )
+        .await?;
+        table(
+            m,
+            "finance_bills",
+            vec![
+                uuid_null("vendor_id"),
+                text_null("reference"),
+                text("category"),
+                text_null("description"),
+                bigint("amount"),
+                text("currency"),
+                date("bill_date"),
+                date("due_date"),
+                text("status"),
+                uuid_null("decided_by"),
+                ts_null("decided_at"),
+                ts_null("paid_at"),
+                uuid("created_by"),
+                ts("created_at"),
+                ts("updated_at"),
+            ],
+            &[("vendor_id", "finance_vendors", Restrict)],
+            false,
+        )
+        .await?;
+        indexes(
+            m,
+            "finance_bills",
+            &[
+                (
+                    "finance_bills_org_status",
+                    &["org_id", "status", "due_date"],
+                    false,
+                ),
+                ("finance_bills_org_vendor", &["org_id", "vendor_id"], false),
+            ],
+        )
+        .await?;
+
         for t in [
+            "finance_vendors",
+            "finance_bills",
+            "finance_expenses",
             "finance_invoice_lines",
             ENTRIES,
             LINES,
@@ -300,7 +442,7 @@ impl MigrationTrait for CreateFinance {
         }
         // The overdue sweep finds due invoices across orgs; a provider's refund names a payment
         // and no org.
-        for t in [INVOICES, "finance_payments"] {
+        for t in [INVOICES, "finance_payments", "finance_recurring"] {
             kernel::db::enable_system_rls(conn, t, false).await?;
         }
         for t in [ENTRIES, LINES] {

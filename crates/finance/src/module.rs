@@ -37,6 +37,9 @@ pub(crate) struct Settings {
     pub stripe_api_url: String,
     /// How old (or early) a webhook's signature time may be, in seconds.
     pub stripe_tolerance_secs: u64,
+    /// Whether an admin may approve an expense they submitted (default false: someone else
+    /// approves).
+    pub allow_self_approval: bool,
 }
 
 impl Default for Settings {
@@ -51,6 +54,7 @@ impl Default for Settings {
             stripe_webhook_secret: None,
             stripe_api_url: "https://api.stripe.com".into(),
             stripe_tolerance_secs: 300,
+            allow_self_approval: false,
         }
     }
 }
@@ -125,20 +129,54 @@ impl PlatformModule for Finance {
 
     /// Invoices past their due date become `overdue`, every day at 00:15 UTC (each tick once
     /// across instances).
+    /// Recurring invoices are issued at 00:30 UTC, after the overdue sweep.
     fn scheduled_jobs(&self) -> Vec<kernel::module::ScheduledJob> {
-        vec![kernel::module::ScheduledJob {
-            name: "overdue",
-            cron: "15 0 * * *",
-            handler: Arc::new(Overdue),
-        }]
+        vec![
+            kernel::module::ScheduledJob {
+                name: "overdue",
+                cron: "15 0 * * *",
+                handler: Arc::new(Overdue),
+            },
+            kernel::module::ScheduledJob {
+                name: "recurring",
+                cron: "30 0 * * *",
+                handler: Arc::new(Recurring),
+            },
+        ]
     }
 
     fn routes(&self, cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         crate::http::configure(cfg);
     }
 
+    /// Expenses as other modules see them: receipts are files attached to them.
+    fn entity_loaders(&self) -> Vec<Arc<dyn kernel::module::EntityLoader>> {
+        vec![Arc::new(crate::loader::Expenses)]
+    }
+
+    /// A submitted expense concerns the org's admins; a decided or paid one its submitter.
+    fn notify_on(&self) -> Vec<kernel::module::NotifyOn> {
+        vec![kernel::module::NotifyOn {
+            pattern: "finance.expense.*",
+            recipients: Arc::new(crate::loader::Expenses),
+        }]
+    }
+
     async fn on_ready(&self, ctx: &kernel::CellContext) -> anyhow::Result<()> {
         ctx.provide(self.settings.clone());
+        Ok(())
+    }
+}
+
+struct Recurring;
+
+#[kernel::async_trait::async_trait]
+impl kernel::module::JobHandler for Recurring {
+    async fn run(&self, ctx: &kernel::CellContext, job: &kernel::jobs::Job) -> anyhow::Result<()> {
+        let n = crate::recurring::run_due(ctx, job.tick().date_naive()).await?;
+        if n > 0 {
+            tracing::info!(issued = n, "recurring invoices issued");
+        }
         Ok(())
     }
 }

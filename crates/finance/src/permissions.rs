@@ -1,6 +1,7 @@
-//! Who may call what. Invoices and payments are the org's books: members and up draft, send and
-//! record payments; voids and refunds undo money movements, so they are for admins and owners;
-//! everyone in the org (viewers too) reads. The pay link is a `Public` route with its token.
+//! Who may call what. Invoices and payments are the org's books: members and up draft, send,
+//! record payments and submit expenses; voids and refunds undo money movements and expenses are
+//! approved and paid out, so those are for admins and owners; everyone in the org (viewers too)
+//! reads. The pay link is a `Public` route with its token; Stripe's webhook a `Signed` one.
 
 use kernel::http::{AdministerOrg, InOrg, Read, Scoped, WorkInOrg, Write};
 
@@ -13,5 +14,5 @@ kernel::api_scope!(
 pub(crate) type ReadFinance = Scoped<InOrg, Read<Finance>>;
 /// Drafts, changes and sends invoices, records payments: members, admins and owners.
 pub(crate) type WriteFinance = Scoped<WorkInOrg, Write<Finance>>;
-/// Voids invoices and refunds payments: admins and owners.
-pub(crate) type UndoFinance = Scoped<AdministerOrg, Write<Finance>>;
+/// Voids invoices, refunds payments, decides and reimburses expenses: admins and owners.
+pub(crate) type AdministerFinance = Scoped<AdministerOrg, Write<Finance>>;

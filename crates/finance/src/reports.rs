@@ -156,6 +156,68 @@ pub(crate) async fn income(
         .collect())
 }
 
+/// Expenses per currency between `from` and `to` (inclusive), as approved.
+pub(crate) async fn expense_totals(
+    tx: &TenantTx,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<BTreeMap<String, i64>, ApiError> {
+    let mut by = BTreeMap::new();
+    for (_, currency, debit, credit) in sums(tx, &[Account::Expenses], Some(from), Some(to)).await?
+    {
+        *by.entry(currency).or_insert(0) += debit - credit;
+    }
+    Ok(by)
+}
+
+/// Expenses of one category in one currency.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CategoryTotal {
+    pub currency: String,
+    pub category: String,
+    pub amount: i64,
+}
+
+/// Expenses between `from` and `to` by currency and category, the largest first.
+pub(crate) async fn expenses_by_category(
+    tx: &TenantTx,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<CategoryTotal>, ApiError> {
+    let repo = tx.repo::<ledger_line::Entity>();
+    let rows: Vec<(String, Option<String>, i64, i64)> = repo
+        .find()
+        .select_only()
+        .column(C::Currency)
+        .column(C::Category)
+        .expr(Expr::cust("CAST(COALESCE(SUM(debit), 0) AS BIGINT)"))
+        .expr(Expr::cust("CAST(COALESCE(SUM(credit), 0) AS BIGINT)"))
+        .filter(C::Account.eq(Account::Expenses.key()))
+        .filter(C::PostedOn.gte(from))
+        .filter(C::PostedOn.lte(to))
+        .group_by(C::Currency)
+        .group_by(C::Category)
+        .into_tuple()
+        .all(repo.conn())
+        .await?;
+    let mut out: Vec<CategoryTotal> = rows
+        .into_iter()
+        .map(|(currency, category, debit, credit)| CategoryTotal {
+            currency,
+            category: category.unwrap_or_else(|| "other".into()),
+            amount: debit - credit,
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        (a.currency.as_str(), -a.amount, a.category.as_str()).cmp(&(
+            b.currency.as_str(),
+            -b.amount,
+            b.category.as_str(),
+        ))
+    });
+    Ok(out)
+}
+
 /// Receivables of one currency by how long they are past due.
 #[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct Aging {

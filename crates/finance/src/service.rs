@@ -215,11 +215,14 @@ fn dates(
     Ok((issue, due))
 }
 
-/// Creates a draft with its next number and its lines, totals computed.
+/// Creates a draft with its next number and its lines, totals computed. `caller`: who asks,
+/// whose view of the contact is checked; `None` for a job copying an invoice (its contact was
+/// checked when it was written), acting as `by`.
 pub(crate) async fn create(
     ctx: &CellContext,
     tx: &TenantTx,
-    caller: &Caller,
+    by: Uuid,
+    caller: Option<&Caller>,
     settings: &Settings,
     new: NewInvoice,
     source_id: Option<Uuid>,
@@ -237,7 +240,9 @@ pub(crate) async fn create(
         .map(|(i, l)| l.amounts(&format!("line_items[{i}].")))
         .collect::<Result<Vec<_>, _>>()?;
     let totals = Totals::of(amounts.iter().copied())?;
-    contact(ctx, tx, caller, new.contact_id).await?;
+    if let Some(caller) = caller {
+        contact(ctx, tx, caller, new.contact_id).await?;
+    }
     let currency = match &new.currency {
         Some(c) => crate::money::currency("currency", c)?,
         None => settings.default_currency.clone(),
@@ -245,7 +250,6 @@ pub(crate) async fn create(
     let (issue, due) = dates(settings, new.issue_date, new.due_date)?;
     let now = Utc::now();
     let number = next_number(tx, now.year()).await?;
-    let by = caller.user_id;
     let inv = tx
         .repo::<invoice::Entity>()
         .insert(invoice::ActiveModel {
@@ -573,7 +577,7 @@ pub(crate) async fn send(
             posted_on: inv.issue_date.min(today),
             currency: &inv.currency,
             invoice_id: Some(inv.id),
-            payment_id: None,
+            source_id: None,
             memo: format!("Invoice {}", inv.number),
             by: Some(by),
             legs: vec![
@@ -758,24 +762,20 @@ pub(crate) async fn void(
     .await
 }
 
-/// A new draft with the same customer, currency, lines and terms, a new number, issued today and
+/// An invoice like `inv` issued on `issue`: the same customer, currency, lines, notes and terms,
 /// due after as many days as the original.
-pub(crate) async fn duplicate(
-    ctx: &CellContext,
+pub(crate) async fn copy_of(
     tx: &TenantTx,
-    caller: &Caller,
-    settings: &Settings,
-    id: Uuid,
-) -> Result<(invoice::Model, Vec<line::Model>), ApiError> {
-    let inv = get(tx, id).await?;
-    let lines = lines_of(tx, id).await?;
-    let today = Utc::now().date_naive();
-    let new = NewInvoice {
+    inv: &invoice::Model,
+    issue: NaiveDate,
+) -> Result<NewInvoice, ApiError> {
+    let lines = lines_of(tx, inv.id).await?;
+    Ok(NewInvoice {
         contact_id: inv.contact_id,
         deal_id: inv.deal_id,
         currency: Some(inv.currency.clone()),
-        issue_date: Some(today),
-        due_date: Some(today + (inv.due_date - inv.issue_date)),
+        issue_date: Some(issue),
+        due_date: Some(issue + (inv.due_date - inv.issue_date)),
         notes: inv.notes.clone(),
         terms: inv.terms.clone(),
         lines: lines
@@ -788,8 +788,29 @@ pub(crate) async fn duplicate(
                 tax_rate: l.tax_rate,
             })
             .collect(),
-    };
-    create(ctx, tx, caller, settings, new, Some(inv.id)).await
+    })
+}
+
+/// A new draft like invoice `id` ([`copy_of`]), issued today, with the next number.
+pub(crate) async fn duplicate(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    caller: &Caller,
+    settings: &Settings,
+    id: Uuid,
+) -> Result<(invoice::Model, Vec<line::Model>), ApiError> {
+    let inv = get(tx, id).await?;
+    let new = copy_of(tx, &inv, Utc::now().date_naive()).await?;
+    create(
+        ctx,
+        tx,
+        caller.user_id,
+        Some(caller),
+        settings,
+        new,
+        Some(inv.id),
+    )
+    .await
 }
 
 /// A payment received.
@@ -859,7 +880,7 @@ pub(crate) async fn receive(
             posted_on: now.date_naive(),
             currency: &inv.currency,
             invoice_id: Some(inv.id),
-            payment_id: Some(p.id),
+            source_id: Some(p.id),
             memo: format!("Payment on invoice {}", inv.number),
             by,
             legs: vec![
@@ -1011,7 +1032,7 @@ pub(crate) async fn refund(
             posted_on: now.date_naive(),
             currency: &p.currency,
             invoice_id: p.invoice_id,
-            payment_id: Some(r.id),
+            source_id: Some(r.id),
             memo: "Refund".into(),
             by,
             legs: vec![

@@ -14,80 +14,18 @@ use std::time::{Duration, Instant};
 use anyhow::ensure;
 use kernel::sea_orm::{ConnectionTrait, Statement, Value as Sql};
 use serde_json::{Value, json};
+use testkit::bench::{Percentiles, Rng, env, percentiles};
 use testkit::{Backend, TestDb};
 use uuid::Uuid;
 
 const TOML: &str =
     "[modules.iam]\n[modules.tenancy]\n[modules.auth]\n[modules.collab]\n[modules.tasks]\n";
 
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// A small deterministic generator (xorshift), so runs compare.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n.max(1) as u64) as usize
-    }
-}
-
-fn percentiles(mut d: Vec<Duration>) -> (f64, f64, f64) {
-    d.sort();
-    let at = |p: f64| {
-        let i = ((d.len() as f64 * p).ceil() as usize).saturating_sub(1);
-        d.get(i).map_or(0.0, |x| x.as_secs_f64() * 1000.0)
-    };
-    (at(0.5), at(0.95), at(1.0))
-}
-
 /// Inserts `rows` tasks (each a list of column values in the order of `COLUMNS`) in batches.
 const COLUMNS: &str = "id, org_id, title, status, priority, board_id, column_id, position, start_date, due_date, created_by, created_at, updated_at";
 
 async fn insert_tasks(cell: &testcell::Cell, org: Uuid, rows: Vec<Vec<Sql>>) -> anyhow::Result<()> {
-    for chunk in rows.chunks(500) {
-        let tx = cell.ctx.db().tenant(org).await?;
-        let conn = tx.unscoped();
-        let mut values = Vec::new();
-        let mut tuples = Vec::new();
-        for row in chunk {
-            let start = values.len();
-            let marks: Vec<String> = (1..=row.len()).map(|i| format!("${}", start + i)).collect();
-            tuples.push(format!("({})", marks.join(", ")));
-            values.extend(row.iter().cloned());
-        }
-        conn.execute_raw(Statement::from_sql_and_values(
-            conn.get_database_backend(),
-            format!(
-                "INSERT INTO tasks_tasks ({COLUMNS}) VALUES {}",
-                tuples.join(", ")
-            ),
-            values,
-        ))
-        .await?;
-        tx.commit().await?;
-    }
-    Ok(())
-}
-
-/// The planner's statistics and visibility map after a bulk load, as autovacuum (or SQLite's
-/// `ANALYZE`) would have them on a database that grew by use: without them PostgreSQL sorts
-/// whole columns and reads every row an index scan passes.
-async fn analyze(cell: &testcell::Cell) -> anyhow::Result<()> {
-    let db = cell.ctx.db().system();
-    let sql = match db.backend() {
-        kernel::sea_orm::DbBackend::Postgres => "VACUUM ANALYZE",
-        _ => "ANALYZE",
-    };
-    db.conn().execute_unprepared(sql).await?;
-    Ok(())
+    testkit::bench::insert_rows(&cell.ctx, org, "tasks_tasks", COLUMNS, &rows, 500).await
 }
 
 async fn timed(
@@ -178,7 +116,7 @@ async fn run(backend: Backend) -> anyhow::Result<()> {
         "{label}: {n} tasks on one board loaded in {:.1} s",
         loaded.elapsed().as_secs_f64()
     );
-    analyze(&cell).await?;
+    testkit::bench::analyze(&cell.ctx).await?;
 
     // Kanban: the board by column (the first 100 of each, and each column's count).
     let kanban = format!("/api/v1/tasks?view=kanban&board_id={board_id}");
@@ -198,7 +136,7 @@ async fn run(backend: Backend) -> anyhow::Result<()> {
         );
         took.push(d);
     }
-    let (p50, p95, max) = percentiles(took);
+    let Percentiles { p50, p95, max } = percentiles(took);
     println!(
         "{label}: kanban view of {n} tasks: p50 {p50:.1} ms, p95 {p95:.1} ms, max {max:.1} ms (goal p95 < 30 ms)"
     );
@@ -240,7 +178,7 @@ async fn run(backend: Backend) -> anyhow::Result<()> {
         ensure!(status == 200, "move: {out}");
         took.push(d);
     }
-    let (p50, p95, max) = percentiles(took);
+    let Percentiles { p50, p95, max } = percentiles(took);
     println!(
         "{label}: move on a board of {n} tasks: p50 {p50:.1} ms, p95 {p95:.1} ms, max {max:.1} ms (goal p95 < 5 ms)"
     );
@@ -305,38 +243,29 @@ async fn run(backend: Backend) -> anyhow::Result<()> {
         edges.insert((a, b));
     }
     let edge_rows: Vec<(usize, usize)> = edges.into_iter().collect();
-    for chunk in edge_rows.chunks(500) {
-        let tx = cell.ctx.db().tenant(org).await?;
-        let conn = tx.unscoped();
-        let mut values: Vec<Sql> = Vec::new();
-        let mut tuples = Vec::new();
-        for (a, b) in chunk {
-            let s = values.len();
-            tuples.push(format!(
-                "(${}, ${}, ${}, ${}, 'finish_to_start', ${})",
-                s + 1,
-                s + 2,
-                s + 3,
-                s + 4,
-                s + 5
-            ));
-            values.extend([
+    let rows: Vec<Vec<Sql>> = edge_rows
+        .iter()
+        .map(|(a, b)| {
+            vec![
                 Uuid::now_v7().into(),
                 org.into(),
                 ids[*a].into(),
                 ids[*b].into(),
+                "finish_to_start".into(),
                 now.into(),
-            ]);
-        }
-        conn.execute_raw(Statement::from_sql_and_values(
-            conn.get_database_backend(),
-            format!("INSERT INTO tasks_dependencies (id, org_id, task_id, depends_on_id, kind, created_at) VALUES {}", tuples.join(", ")),
-            values,
-        ))
-        .await?;
-        tx.commit().await?;
-    }
-    analyze(&cell).await?;
+            ]
+        })
+        .collect();
+    testkit::bench::insert_rows(
+        &cell.ctx,
+        org,
+        "tasks_dependencies",
+        "id, org_id, task_id, depends_on_id, kind, created_at",
+        &rows,
+        500,
+    )
+    .await?;
+    testkit::bench::analyze(&cell.ctx).await?;
     let gantt = format!("/api/v1/tasks?view=gantt&board_id={gantt_board}");
     let mut took = Vec::new();
     for _ in 0..repeat.min(50) {
@@ -352,7 +281,7 @@ async fn run(backend: Backend) -> anyhow::Result<()> {
         );
         took.push(d);
     }
-    let (p50, p95, max) = percentiles(took);
+    let Percentiles { p50, p95, max } = percentiles(took);
     println!(
         "{label}: gantt of {gantt_n} tasks, {} dependencies: p50 {p50:.1} ms, p95 {p95:.1} ms, max {max:.1} ms (goal p95 < 100 ms)",
         2 * gantt_n
@@ -388,7 +317,7 @@ async fn run(backend: Backend) -> anyhow::Result<()> {
             .await?;
         }
     }
-    let (p50, p95, max) = percentiles(took);
+    let Percentiles { p50, p95, max } = percentiles(took);
     println!(
         "{label}: cycle check on that graph (whole request, {refused} refused): p50 {p50:.1} ms, p95 {p95:.1} ms, max {max:.1} ms (goal < 5 ms)"
     );
@@ -402,13 +331,8 @@ async fn run(backend: Backend) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
-    for b in backends.split(',') {
-        match b.trim() {
-            "sqlite" => run(Backend::Sqlite).await?,
-            "postgres" => run(Backend::Postgres).await?,
-            other => anyhow::bail!("BENCH_BACKENDS: unknown backend {other}"),
-        }
+    for b in testkit::bench::backends()? {
+        run(b).await?;
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ use super::payments::Payment;
 use crate::entity::{invoice, line};
 use crate::module::Settings;
 use crate::money::{MAX_QUANTITY, amount, hundredths};
-use crate::permissions::{ReadFinance, UndoFinance, WriteFinance};
+use crate::permissions::{AdministerFinance, ReadFinance, WriteFinance};
 use crate::service::{self, NewLine};
 use crate::stripe::Intent;
 
@@ -281,7 +281,16 @@ pub(crate) async fn create(
         terms: b.terms,
         lines,
     };
-    let (inv, lines) = service::create(&ctx, &tx, tx.caller(), &settings, new, None).await?;
+    let (inv, lines) = service::create(
+        &ctx,
+        &tx,
+        tx.caller().user_id,
+        Some(tx.caller()),
+        &settings,
+        new,
+        None,
+    )
+    .await?;
     tx.commit().await?;
     Ok(HttpResponse::Created().json(with_lines(inv, lines)))
 }
@@ -406,7 +415,7 @@ pub(crate) async fn send(
 #[post("/invoices/{id}/void")]
 pub(crate) async fn void(
     ctx: CellContext,
-    tx: UndoFinance,
+    tx: AdministerFinance,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let by = tx.caller().user_id;

@@ -12,7 +12,7 @@ use super::invoices::Invoice;
 use crate::entity::payment;
 use crate::module::Settings;
 use crate::money::amount;
-use crate::permissions::{ReadFinance, UndoFinance, WriteFinance};
+use crate::permissions::{AdministerFinance, ReadFinance, WriteFinance};
 use crate::service::{self, METHODS};
 
 pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
@@ -213,7 +213,7 @@ pub struct Refunded {
 pub(crate) async fn refund(
     ctx: CellContext,
     settings: State<Settings>,
-    tx: UndoFinance,
+    tx: AdministerFinance,
     id: web::Path<Uuid>,
     body: OptionalJson<Refund>,
 ) -> ApiResult<HttpResponse> {

@@ -7,11 +7,12 @@ use serde::{Deserialize, Serialize};
 
 use super::TAG;
 use crate::permissions::ReadFinance;
-use crate::reports::{self, Aging, Income, TrialBalance};
+use crate::reports::{self, Aging, CategoryTotal, Income, TrialBalance};
 
 pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     cfg.service(revenue)
         .service(profit_loss)
+        .service(expenses_by_category)
         .service(ar_aging)
         .service(trial_balance);
 }
@@ -69,7 +70,7 @@ pub struct ProfitLossLine {
     pub revenue: i64,
     pub returns: i64,
     pub net_revenue: i64,
-    /// Expenses and bills approved in the period (none are recorded by this module yet).
+    /// Expenses approved in the period.
     pub expenses: i64,
     pub net_profit: i64,
 }
@@ -89,21 +90,67 @@ pub struct ProfitLoss {
 pub(crate) async fn profit_loss(tx: ReadFinance, q: web::Query<Period>) -> ApiResult<HttpResponse> {
     let (from, to) = q.checked()?;
     let income = reports::income(&tx, from, to).await?;
+    let mut expenses = reports::expense_totals(&tx, from, to).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Ok().json(ProfitLoss {
-        from,
-        to,
-        currencies: income
-            .into_iter()
-            .map(|i| ProfitLossLine {
-                net_profit: i.net_revenue,
+    let mut currencies: Vec<ProfitLossLine> = income
+        .into_iter()
+        .map(|i| {
+            let spent = expenses.remove(&i.currency).unwrap_or(0);
+            ProfitLossLine {
+                net_profit: i.net_revenue - spent,
                 currency: i.currency,
                 revenue: i.revenue,
                 returns: i.returns,
                 net_revenue: i.net_revenue,
-                expenses: 0,
-            })
-            .collect(),
+                expenses: spent,
+            }
+        })
+        .collect();
+    // Currencies with expenses and no income.
+    currencies.extend(
+        expenses
+            .into_iter()
+            .map(|(currency, spent)| ProfitLossLine {
+                currency,
+                revenue: 0,
+                returns: 0,
+                net_revenue: 0,
+                expenses: spent,
+                net_profit: -spent,
+            }),
+    );
+    currencies.sort_by(|a, b| a.currency.cmp(&b.currency));
+    Ok(HttpResponse::Ok().json(ProfitLoss {
+        from,
+        to,
+        currencies,
+    }))
+}
+
+/// Expenses by category.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ExpensesByCategory {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub categories: Vec<CategoryTotal>,
+}
+
+/// Expenses approved between `from` and `to`, per currency and category, the largest first.
+#[utoipa::path(tag = TAG, params(Period), responses(
+    (status = 200, body = ExpensesByCategory), (status = 400), (status = 401), (status = 403),
+    (status = 422)))]
+#[get("/finance/expenses-by-category")]
+pub(crate) async fn expenses_by_category(
+    tx: ReadFinance,
+    q: web::Query<Period>,
+) -> ApiResult<HttpResponse> {
+    let (from, to) = q.checked()?;
+    let categories = reports::expenses_by_category(&tx, from, to).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(ExpensesByCategory {
+        from,
+        to,
+        categories,
     }))
 }
 
