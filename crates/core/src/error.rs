@@ -396,6 +396,10 @@ mod tests {
         );
         assert_eq!(
             ErrorCode::from_status(StatusCode::BAD_GATEWAY),
+            ErrorCode::BadGateway
+        );
+        assert_eq!(
+            ErrorCode::from_status(StatusCode::GATEWAY_TIMEOUT),
             ErrorCode::InternalError
         );
         assert_eq!(

@@ -41,6 +41,9 @@ async fn load(
     let today = Utc::now().date_naive();
     let now = Utc::now();
     let mut expected = Expected::default();
+    // What the postings would have added to the reports' running totals.
+    let mut totals: std::collections::BTreeMap<(&str, NaiveDate), (i64, i64)> = Default::default();
+    let mut owed_by_due: std::collections::BTreeMap<NaiveDate, (i64, i64)> = Default::default();
     let batch = 20_000;
     let mut start = 0;
     while start < invoices {
@@ -75,10 +78,16 @@ async fn load(
                 total.into(),
                 paid.into(),
                 0i64.into(),
+                (total - paid).into(),
                 user.into(),
                 now.into(),
                 now.into(),
             ]);
+            if total > paid {
+                let o = owed_by_due.entry(due).or_default();
+                o.0 += total - paid;
+                o.1 += 1;
+            }
             let (issue, payment) = (Uuid::now_v7(), Uuid::now_v7());
             let pay_day = (issued + Days::days(5)).min(today);
             for (entry, kind, day) in [
@@ -96,13 +105,16 @@ async fn load(
                     now.into(),
                 ]);
             }
-            let line = |entry: Uuid,
-                        account: &str,
-                        debit: i64,
-                        credit: i64,
-                        day: NaiveDate,
-                        invoice: bool|
+            let mut line = |entry: Uuid,
+                            account: &'static str,
+                            debit: i64,
+                            credit: i64,
+                            day: NaiveDate,
+                            invoice: bool|
              -> Vec<Sql> {
+                let t = totals.entry((account, day)).or_default();
+                t.0 += debit;
+                t.1 += credit;
                 vec![
                     Uuid::now_v7().into(),
                     org.into(),
@@ -123,7 +135,7 @@ async fn load(
         }
         expected.lines += lines.len();
         let ctx = &cell.ctx;
-        insert_rows(ctx, org, "finance_invoices", "id, org_id, number, status, issue_date, due_date, currency, subtotal, discount_amount, tax_amount, total, amount_paid, amount_refunded, created_by, created_at, updated_at", &inv, 1000).await?;
+        insert_rows(ctx, org, "finance_invoices", "id, org_id, number, status, issue_date, due_date, currency, subtotal, discount_amount, tax_amount, total, amount_paid, amount_refunded, receivable, created_by, created_at, updated_at", &inv, 1000).await?;
         insert_rows(
             ctx,
             org,
@@ -144,6 +156,52 @@ async fn load(
         .await?;
         start = end;
     }
+    let totals: Vec<Vec<Sql>> = totals
+        .into_iter()
+        .map(|((account, day), (debit, credit))| {
+            vec![
+                Uuid::now_v7().into(),
+                org.into(),
+                account.into(),
+                "USD".into(),
+                "".into(),
+                day.into(),
+                debit.into(),
+                credit.into(),
+            ]
+        })
+        .collect();
+    insert_rows(
+        &cell.ctx,
+        org,
+        "finance_daily_totals",
+        "id, org_id, account, currency, category, day, debit, credit",
+        &totals,
+        1000,
+    )
+    .await?;
+    let owed: Vec<Vec<Sql>> = owed_by_due
+        .into_iter()
+        .map(|(due, (amount, n))| {
+            vec![
+                Uuid::now_v7().into(),
+                org.into(),
+                "USD".into(),
+                due.into(),
+                amount.into(),
+                n.into(),
+            ]
+        })
+        .collect();
+    insert_rows(
+        &cell.ctx,
+        org,
+        "finance_receivables",
+        "id, org_id, currency, due_date, amount, invoices",
+        &owed,
+        1000,
+    )
+    .await?;
     analyze(&cell.ctx).await?;
     Ok(expected)
 }

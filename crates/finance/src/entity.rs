@@ -19,6 +19,8 @@ kernel::tenant_table!(invoice, "finance_invoices", {
     amount_paid: i64,
     /// Refunded of what was applied (each a credit note: it is no longer owed).
     amount_refunded: i64,
+    /// Its balance on the ledger's receivables account (kept by every posting on it).
+    receivable: i64,
     notes: Option<String>,
     terms: Option<String>,
     /// The keyed hash of the pay link's secret (the link itself is only in the email).
@@ -108,6 +110,26 @@ kernel::tenant_table!(ledger_line, "finance_journal_lines", {
     category: Option<String>,
 });
 
+kernel::tenant_table!(daily_total, "finance_daily_totals", {
+    /// Each account's debits and credits of a day (and category), added to by every posting in
+    /// its transaction: what the reports sum.
+    account: String,
+    currency: String,
+    /// An expense's category; empty for none.
+    category: String,
+    day: Date,
+    debit: i64,
+    credit: i64,
+});
+
+kernel::tenant_table!(receivable, "finance_receivables", {
+    /// What is owed on the invoices due on a day, and how many of them owe something.
+    currency: String,
+    due_date: Date,
+    amount: i64,
+    invoices: i64,
+});
+
 kernel::tenant_table!(counter, "finance_counters", {
     /// `invoice`.
     kind: String,
@@ -193,6 +215,8 @@ kernel::tenant_table!(bill, "finance_bills", {
 });
 
 kernel::tenant_entity!(
+    daily_total,
+    receivable,
     vendor,
     bill,
     expense,

@@ -201,6 +201,8 @@ async fn post_reversing(
             created_at: Set(Utc::now()),
         })
         .await?;
+    add_to_totals(tx, p.currency, p.posted_on, &legs).await?;
+    add_to_receivables(tx, &legs).await?;
     let rows = legs.into_iter().map(|l| ledger_line::ActiveModel {
         id: Set(Uuid::now_v7()),
         org_id: Set(tx.org_id()),
@@ -216,6 +218,109 @@ async fn post_reversing(
     });
     tx.repo::<ledger_line::Entity>().insert_many(rows).await?;
     Ok(Some(id))
+}
+
+/// Adds an entry's legs to the daily totals of their accounts (one row per account, currency,
+/// category and day), in the entry's transaction: the reports sum those rows, not the lines.
+/// Rows are written in key order, so concurrent postings lock them in the same order.
+async fn add_to_totals(
+    tx: &TenantTx,
+    currency: &str,
+    day: NaiveDate,
+    legs: &[Leg],
+) -> Result<(), ApiError> {
+    use kernel::sea_orm::{ConnectionTrait, Statement, Value};
+    let mut by: std::collections::BTreeMap<(&str, &str), (i64, i64)> = Default::default();
+    for l in legs {
+        let t = by
+            .entry((l.account.key(), l.category.as_deref().unwrap_or("")))
+            .or_default();
+        t.0 += l.debit;
+        t.1 += l.credit;
+    }
+    let mut values: Vec<Value> = Vec::new();
+    let mut tuples = Vec::new();
+    for ((account, category), (debit, credit)) in by {
+        let n = values.len();
+        tuples.push(format!(
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5,
+            n + 6,
+            n + 7,
+            n + 8
+        ));
+        values.extend([
+            Uuid::now_v7().into(),
+            tx.org_id().into(),
+            account.into(),
+            currency.into(),
+            category.into(),
+            day.into(),
+            debit.into(),
+            credit.into(),
+        ]);
+    }
+    // unscoped: an upsert adding to existing rows, which the repository cannot say; every row
+    // carries tx's org.
+    let conn = tx.unscoped();
+    conn.execute_raw(Statement::from_sql_and_values(
+        conn.get_database_backend(),
+        format!(
+            "INSERT INTO finance_daily_totals (id, org_id, account, currency, category, day, debit, credit)              VALUES {} ON CONFLICT (org_id, account, currency, category, day) DO UPDATE SET              debit = finance_daily_totals.debit + excluded.debit,              credit = finance_daily_totals.credit + excluded.credit",
+            tuples.join(", ")
+        ),
+        values,
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Keeps each invoice's receivable balance, and what is owed by due date (with how many
+/// invoices owe), from the legs on receivables: what the aging report reads.
+async fn add_to_receivables(tx: &TenantTx, legs: &[Leg]) -> Result<(), ApiError> {
+    use kernel::sea_orm::{ConnectionTrait, Statement};
+    for l in legs {
+        let (Account::AccountsReceivable, Some(invoice)) = (l.account, l.invoice_id) else {
+            continue;
+        };
+        let delta = l.debit - l.credit;
+        // unscoped: an update returning the new balance, which the repository cannot say; it
+        // names tx's org.
+        let conn = tx.unscoped();
+        let backend = conn.get_database_backend();
+        let Some(row) = conn
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                "UPDATE finance_invoices SET receivable = receivable + $1                  WHERE org_id = $2 AND id = $3 RETURNING receivable, currency, due_date",
+                [delta.into(), tx.org_id().into(), invoice.into()],
+            ))
+            .await?
+        else {
+            continue;
+        };
+        let now: i64 = row.try_get("", "receivable")?;
+        let currency: String = row.try_get("", "currency")?;
+        let due: NaiveDate = row.try_get("", "due_date")?;
+        let opened = i64::from(now > 0) - i64::from(now - delta > 0);
+        conn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            "INSERT INTO finance_receivables (id, org_id, currency, due_date, amount, invoices)              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (org_id, currency, due_date) DO UPDATE SET              amount = finance_receivables.amount + excluded.amount,              invoices = finance_receivables.invoices + excluded.invoices",
+            [
+                Uuid::now_v7().into(),
+                tx.org_id().into(),
+                currency.into(),
+                due.into(),
+                delta.into(),
+                opened.into(),
+            ],
+        ))
+        .await?;
+    }
+    Ok(())
 }
 
 /// Posts the entry that undoes `original` (its legs swapped), on `posted_on`.

@@ -47,6 +47,7 @@ impl MigrationTrait for CreateFinance {
                 bigint("total"),
                 bigint("amount_paid"),
                 bigint("amount_refunded"),
+                bigint("receivable"),
                 text_null("notes"),
                 text_null("terms"),
                 text_null("pay_token_hash"),
@@ -428,7 +429,58 @@ impl MigrationTrait for CreateFinance {
         )
         .await?;
 
+        table(
+            m,
+            "finance_daily_totals",
+            vec![
+                text("account"),
+                text("currency"),
+                text("category"),
+                date("day"),
+                bigint("debit"),
+                bigint("credit"),
+            ],
+            &[],
+            false,
+        )
+        .await?;
+        indexes(
+            m,
+            "finance_daily_totals",
+            &[(
+                "finance_daily_totals_key",
+                &["org_id", "account", "currency", "category", "day"],
+                true,
+            )],
+        )
+        .await?;
+        table(
+            m,
+            "finance_receivables",
+            vec![
+                text("currency"),
+                date("due_date"),
+                bigint("amount"),
+                bigint("invoices"),
+            ],
+            &[],
+            false,
+        )
+        .await?;
+        indexes(
+            m,
+            "finance_receivables",
+            &[(
+                "finance_receivables_key",
+                &["org_id", "currency", "due_date"],
+                true,
+            )],
+        )
+        .await?;
+
         for t in [
+            "finance_daily_totals",
+            "finance_receivables",
             "finance_vendors",
             "finance_bills",
             "finance_expenses",

@@ -268,6 +268,7 @@ pub(crate) async fn create(
             total: Set(totals.total),
             amount_paid: Set(0),
             amount_refunded: Set(0),
+            receivable: Set(0),
             notes: Set(new.notes),
             terms: Set(new.terms),
             pay_token_hash: Set(None),

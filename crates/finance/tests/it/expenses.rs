@@ -80,6 +80,7 @@ db_test!(
             "{tb}"
         );
 
+        crate::support::totals_match_lines(&db).await?;
         // Reports: by category, the largest first; the profit and loss counts them.
         let period = format!("from={}&to={}", today - Duration::days(30), today);
         let (status, by) = cell.get(&format!("/api/v1/finance/expenses-by-category?{period}"), Some(&viewer)).await?;

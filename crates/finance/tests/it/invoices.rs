@@ -21,6 +21,7 @@ async fn balanced(
     anyhow::ensure!(tb["balanced"] == json!(true), "unbalanced: {tb}");
     let (d, c) = ledger_sums(db).await?;
     anyhow::ensure!(d == c, "the journal lines do not balance: {d} / {c}");
+    crate::support::totals_match_lines(db).await?;
     Ok(tb)
 }
 
@@ -215,6 +216,11 @@ db_test!(
             .get(&format!("/api/v1/finance/ar-aging?as_of={}", today + Duration::days(45)), Some(&member))
             .await?;
         assert_eq!(aged_later["currencies"][0]["days_31_60"], 7500, "{aged_later}");
+        // As of yesterday (read from the lines): the overdue invoice was 1–30 days late too.
+        let (_, yesterday) = cell
+            .get(&format!("/api/v1/finance/ar-aging?as_of={}", today - Duration::days(1)), Some(&member))
+            .await?;
+        assert_eq!((&yesterday["currencies"][0]["days_1_30"], &yesterday["currencies"][0]["invoices"]), (&json!(7500), &json!(1)), "{yesterday}");
         let (_, partly) = cell
             .post("/api/v1/payments", Some(&member), json!({"invoice_id": id(&inv3), "amount": 2500, "method": "cash"}))
             .await?;

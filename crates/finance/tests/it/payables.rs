@@ -57,6 +57,7 @@ db_test!(
         let (_, open) = cell.get("/api/v1/bills?filter[status]=paid", Some(&member)).await?;
         assert_eq!(open["meta"]["total"], 1, "{open}");
         assert_eq!(cell.events("finance.bill.paid").await?.len(), 1);
+        crate::support::totals_match_lines(&db).await?;
 
         // Another org: no vendor to name, no bill to reach.
         let globex = org(&cell, "Globex").await?;

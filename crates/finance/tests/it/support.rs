@@ -52,3 +52,60 @@ pub fn balance_of(tb: &Value, account: &str, currency: &str) -> i64 {
         .and_then(|a| a["balance"].as_i64())
         .unwrap_or(0)
 }
+
+/// The reports' running totals agree with the journal lines they summarize: each account's daily
+/// totals with its lines, what is owed by due date and each invoice's receivable with the
+/// receivable lines (read past the API, all orgs).
+pub async fn totals_match_lines(db: &TestDb) -> anyhow::Result<()> {
+    let conn = owner(db).await?;
+    let backend = conn.get_database_backend();
+    let rows = |sql: &'static str| {
+        let conn = &conn;
+        async move {
+            let out = conn
+                .query_all_raw(kernel::sea_orm::Statement::from_string(backend, sql))
+                .await?;
+            out.iter()
+                .map(|r| {
+                    // A key is text, or an invoice id (a UUID: bytes on SQLite).
+                    let k = match r.try_get::<String>("", "k") {
+                        Ok(k) => k,
+                        Err(_) => r.try_get::<uuid::Uuid>("", "k")?.to_string(),
+                    };
+                    Ok((k, r.try_get::<i64>("", "v")?))
+                })
+                .collect::<anyhow::Result<Vec<(String, i64)>>>()
+        }
+    };
+    let pairs = [
+        (
+            "SELECT account || ':' || currency || ':' || COALESCE(category, '') AS k, \
+             CAST(SUM(debit) - SUM(credit) AS BIGINT) AS v FROM finance_journal_lines \
+             GROUP BY account, currency, COALESCE(category, '') ORDER BY k",
+            "SELECT account || ':' || currency || ':' || category AS k, \
+             CAST(SUM(debit) - SUM(credit) AS BIGINT) AS v FROM finance_daily_totals \
+             GROUP BY account, currency, category ORDER BY k",
+        ),
+        (
+            "SELECT l.currency AS k, CAST(SUM(l.debit) - SUM(l.credit) AS BIGINT) AS v \
+             FROM finance_journal_lines l WHERE l.account = 'accounts_receivable' \
+             GROUP BY l.currency ORDER BY k",
+            "SELECT currency AS k, CAST(SUM(amount) AS BIGINT) AS v FROM finance_receivables \
+             GROUP BY currency ORDER BY k",
+        ),
+        (
+            "SELECT invoice_id AS k, CAST(SUM(debit) - SUM(credit) AS BIGINT) AS v \
+             FROM finance_journal_lines WHERE account = 'accounts_receivable' \
+             GROUP BY invoice_id HAVING SUM(debit) - SUM(credit) <> 0 ORDER BY k",
+            "SELECT id AS k, receivable AS v FROM finance_invoices \
+             WHERE receivable <> 0 ORDER BY k",
+        ),
+    ];
+    for (lines, totals) in pairs {
+        let (a, b) = (rows(lines).await?, rows(totals).await?);
+        let a: Vec<_> = a.into_iter().filter(|(_, v)| *v != 0).collect();
+        let b: Vec<_> = b.into_iter().filter(|(_, v)| *v != 0).collect();
+        anyhow::ensure!(a == b, "the totals drifted from the lines:\n{a:?}\n{b:?}");
+    }
+    Ok(())
+}
