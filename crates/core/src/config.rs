@@ -783,6 +783,30 @@ impl CellConfig {
             .unwrap_or_else(|| "/api/v1".into())
     }
 
+    /// A link with `token` for someone outside the cell (a review, signing or pay link): under
+    /// `configured` (a page of the product's own) when set, else the module's route `path` on
+    /// this cell (`<http.public_url><prefix>/<path>/<token>`).
+    pub fn token_link(
+        &self,
+        configured: Option<&str>,
+        module: &str,
+        path: &str,
+        token: &str,
+    ) -> String {
+        match configured {
+            Some(base) => format!("{}/{token}", base.trim_end_matches('/')),
+            None => format!(
+                "{}{}/{path}/{token}",
+                self.http
+                    .public_url
+                    .as_deref()
+                    .unwrap_or("")
+                    .trim_end_matches('/'),
+                self.route_prefix(module)
+            ),
+        }
+    }
+
     /// The enabled modules named in the TOML, in name order.
     pub fn enabled_modules(&self) -> impl Iterator<Item = &str> {
         self.modules

@@ -1048,6 +1048,27 @@ pub async fn across_orgs<E: TenantEntity>(
         .await
 }
 
+/// The orgs that have rows matching `condition` (every page of [`across_orgs`], in id order):
+/// whom a daily sweep visits, one org transaction each.
+pub async fn orgs_with<E: TenantEntity>(
+    db: &Db,
+    condition: impl sea_orm::sea_query::IntoCondition,
+) -> Result<std::collections::BTreeSet<Uuid>, DbErr> {
+    let condition = condition.into_condition();
+    let id = id_column::<E>()?;
+    let mut orgs = std::collections::BTreeSet::new();
+    let mut after = Uuid::nil();
+    loop {
+        let page = condition.clone().add(id.gt(after));
+        let rows = across_orgs::<E>(db, page, id, 500).await?;
+        let Some(last) = rows.last().map(|(_, id)| *id) else {
+            return Ok(orgs);
+        };
+        orgs.extend(rows.into_iter().map(|(org, _)| org));
+        after = last;
+    }
+}
+
 /// The single primary-key column of `E`, for statements that name a row by id.
 fn id_column<E: EntityTrait>() -> Result<E::Column, DbErr> {
     use sea_orm::{Iterable, PrimaryKeyToColumn};

@@ -154,41 +154,43 @@ pub(crate) async fn run_due(ctx: &CellContext, today: NaiveDate) -> anyhow::Resu
             .eq(true)
             .and(schedule::Column::NextIssueDate.lte(today))
     };
-    let mut found = Vec::new();
-    let mut after_id = Uuid::nil();
-    loop {
-        let rows = kernel::db::across_orgs::<schedule::Entity>(
-            ctx.db(),
-            due().and(schedule::Column::Id.gt(after_id)),
-            schedule::Column::Id,
-            500,
-        )
-        .await?;
-        let Some(last) = rows.last().map(|(_, id)| *id) else {
-            break;
-        };
-        found.extend(rows);
-        after_id = last;
-    }
+    let orgs = kernel::db::orgs_with::<schedule::Entity>(ctx.db(), due()).await?;
     let Some(settings) = ctx.service::<Settings>() else {
         anyhow::bail!("the finance module is not ready");
     };
     let mut made = 0;
-    for (org, id) in found {
+    for org in orgs {
         let (ctx, settings) = (ctx.clone(), settings.clone());
         made += kernel::module::run_unsend(move || async move {
-            let mut n = 0;
-            // One transaction an issue: a failure leaves the issues before it made.
-            while n < CATCH_UP {
-                let tx = ctx.db().tenant(org).await?;
-                let made = issue(&ctx, &tx, &settings, id, today)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+            let ids: Vec<Uuid> = {
+                use kernel::sea_orm::{QueryFilter, QuerySelect};
+                let tx = ctx.db().tenant_read(org).await?;
+                let repo = tx.repo::<schedule::Entity>();
+                let ids = repo
+                    .find()
+                    .select_only()
+                    .column(schedule::Column::Id)
+                    .filter(due())
+                    .into_tuple()
+                    .all(repo.conn())
+                    .await?;
                 tx.commit().await?;
-                if !made {
-                    break;
+                ids
+            };
+            let mut n = 0;
+            for id in ids {
+                // One transaction an issue: a failure leaves the issues before it made.
+                for _ in 0..CATCH_UP {
+                    let tx = ctx.db().tenant(org).await?;
+                    let made = issue(&ctx, &tx, &settings, id, today)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+                    tx.commit().await?;
+                    if !made {
+                        break;
+                    }
+                    n += 1;
                 }
-                n += 1;
             }
             Ok(n)
         })

@@ -657,22 +657,12 @@ pub(crate) fn display(minor: i64, currency: &str) -> String {
 }
 
 fn pay_link(ctx: &CellContext, settings: &Settings, token: &str) -> String {
-    match &settings.pay_link {
-        Some(base) => format!("{}/{token}", base.trim_end_matches('/')),
-        None => {
-            let config = ctx.config();
-            format!(
-                "{}{}/invoices/view/{token}",
-                config
-                    .http
-                    .public_url
-                    .as_deref()
-                    .unwrap_or("")
-                    .trim_end_matches('/'),
-                config.route_prefix("finance")
-            )
-        }
-    }
+    ctx.config().token_link(
+        settings.pay_link.as_deref(),
+        "finance",
+        "invoices/view",
+        token,
+    )
 }
 
 /// The invoice a pay link shows (its org's transaction): 404 for an unknown link, 410 for an
@@ -1081,22 +1071,7 @@ pub(crate) async fn mark_overdue(ctx: &CellContext, today: NaiveDate) -> anyhow:
             .is_in(["sent", "viewed", "partially_paid"])
             .and(invoice::Column::DueDate.lt(today))
     };
-    let mut orgs = std::collections::BTreeSet::new();
-    let mut after = Uuid::nil();
-    loop {
-        let rows = kernel::db::across_orgs::<invoice::Entity>(
-            ctx.db(),
-            owed().and(invoice::Column::Id.gt(after)),
-            invoice::Column::Id,
-            500,
-        )
-        .await?;
-        let Some(last) = rows.last().map(|(_, id)| *id) else {
-            break;
-        };
-        orgs.extend(rows.into_iter().map(|(org, _)| org));
-        after = last;
-    }
+    let orgs = kernel::db::orgs_with::<invoice::Entity>(ctx.db(), owed()).await?;
     let mut n = 0;
     for org in orgs {
         let ctx = ctx.clone();

@@ -4,9 +4,7 @@
 //! notified (once, when it falls behind).
 
 use chrono::{DateTime, Utc};
-use kernel::sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ExprTrait, QueryFilter, QueryOrder,
-};
+use kernel::sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder};
 use kernel::{ApiError, CellContext, TenantTx};
 use uuid::Uuid;
 
@@ -222,24 +220,11 @@ pub(crate) async fn check_org(
 
 /// Every org with active deliverables, each in its own transaction.
 pub(crate) async fn sweep(ctx: &CellContext, now: DateTime<Utc>) -> anyhow::Result<usize> {
-    let mut orgs = std::collections::BTreeSet::new();
-    let mut after = Uuid::nil();
-    loop {
-        let rows = kernel::db::across_orgs::<deliverable::Entity>(
-            ctx.db(),
-            deliverable::Column::Status
-                .eq("active")
-                .and(deliverable::Column::Id.gt(after)),
-            deliverable::Column::Id,
-            500,
-        )
-        .await?;
-        let Some(last) = rows.last().map(|(_, id)| *id) else {
-            break;
-        };
-        orgs.extend(rows.into_iter().map(|(org, _)| org));
-        after = last;
-    }
+    let orgs = kernel::db::orgs_with::<deliverable::Entity>(
+        ctx.db(),
+        deliverable::Column::Status.eq("active"),
+    )
+    .await?;
     let mut behind = 0;
     for org in orgs {
         let ctx = ctx.clone();

@@ -38,22 +38,8 @@ pub(crate) fn link(
     path: &str,
     token: &str,
 ) -> String {
-    match configured {
-        Some(base) => format!("{}/{token}", base.trim_end_matches('/')),
-        None => {
-            let config = ctx.config();
-            format!(
-                "{}{}/{path}/{token}",
-                config
-                    .http
-                    .public_url
-                    .as_deref()
-                    .unwrap_or("")
-                    .trim_end_matches('/'),
-                config.route_prefix("documents")
-            )
-        }
-    }
+    ctx.config()
+        .token_link(configured.map(String::as_str), "documents", path, token)
 }
 
 /// Who a message says it comes from: the sender's address (the directory's answer).

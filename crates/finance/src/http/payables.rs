@@ -79,11 +79,30 @@ pub(crate) async fn vendors(tx: ReadFinance, query: ListQuery) -> ApiResult<Http
     Ok(HttpResponse::Ok().json(page.map(Vendor::from)))
 }
 
-/// `POST /vendors` and `PATCH /vendors/{id}` (absent fields stay; `null` clears).
+/// `POST /vendors`.
+#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewVendor {
+    /// Unique in the org; kept trimmed.
+    #[schema(min_length = 1, max_length = 200)]
+    #[garde(length(chars, min = 1, max = 200))]
+    pub name: String,
+    #[schema(format = "email", max_length = 254)]
+    #[garde(inner(email, length(max = 254)))]
+    pub email: Option<String>,
+    #[schema(max_length = 50)]
+    #[garde(inner(length(chars, max = 50)))]
+    pub phone: Option<String>,
+    #[schema(max_length = 10000)]
+    #[garde(inner(length(chars, max = 10000)))]
+    pub notes: Option<String>,
+}
+
+/// `PATCH /vendors/{id}`: absent fields stay; `null` clears.
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VendorBody {
-    /// Unique in the org; required to create.
+    /// Unique in the org.
     #[schema(min_length = 1, max_length = 200)]
     #[garde(inner(length(chars, min = 1, max = 200)))]
     pub name: Option<String>,
@@ -113,16 +132,20 @@ impl VendorBody {
 }
 
 /// Records a vendor (409 when the name is taken in the org).
-#[utoipa::path(tag = TAG, request_body = VendorBody, responses(
+#[utoipa::path(tag = TAG, request_body = NewVendor, responses(
     (status = 201, body = Vendor), (status = 401), (status = 403), (status = 409), (status = 422)))]
 #[post("/vendors")]
 pub(crate) async fn create_vendor(
     tx: WriteFinance,
-    body: ValidJson<VendorBody>,
+    body: ValidJson<NewVendor>,
 ) -> ApiResult<HttpResponse> {
-    let mut f = body.0.fields()?;
-    let Some(name) = f.name.take() else {
-        return Err(kernel::ApiError::validation("name", "required"));
+    let ValidJson(b) = body;
+    let name = trimmed("name", &b.name, 200)?;
+    let f = VendorFields {
+        name: None,
+        email: Some(b.email),
+        phone: Some(b.phone),
+        notes: Some(b.notes),
     };
     let v = service::create_vendor(&tx, tx.caller().user_id, name, f).await?;
     tx.commit().await?;

@@ -19,7 +19,7 @@ db_test!(
         assert_eq!((status, &vendor["name"]), (201, &json!("Hosting Ltd")), "{vendor}");
         let (status, _) = cell.post("/api/v1/vendors", Some(&member), json!({"name": "Hosting Ltd"})).await?;
         assert_eq!(status, 409, "one name an org");
-        let (status, out) = cell.post("/api/v1/vendors", Some(&member), json!({"email": "x@y.test"})).await?;
+        let (status, out) = cell.post("/api/v1/vendors", Some(&member), json!({"name": "   ", "email": "x@y.test"})).await?;
         assert_eq!((status, out["error"]["details"]["fields"]["name"].is_string()), (422, true), "{out}");
 
         let bill = |amount: i64| json!({"vendor_id": vendor["id"], "reference": "H-77", "category": "software", "amount": amount});

@@ -667,25 +667,13 @@ pub(crate) async fn sweep(ctx: &CellContext, now: DateTime<Utc>) -> anyhow::Resu
     let Some(settings) = ctx.service::<Settings>() else {
         anyhow::bail!("the tasks module is not ready");
     };
-    let mut orgs = std::collections::BTreeSet::new();
-    let mut after = Uuid::nil();
-    loop {
-        let rows = kernel::db::across_orgs::<automation::Entity>(
-            ctx.db(),
-            automation::Column::Trigger
-                .eq("task.overdue")
-                .and(automation::Column::Enabled.eq(true))
-                .and(automation::Column::Id.gt(after)),
-            automation::Column::Id,
-            500,
-        )
-        .await?;
-        let Some(last) = rows.last().map(|(_, id)| *id) else {
-            break;
-        };
-        orgs.extend(rows.into_iter().map(|(org, _)| org));
-        after = last;
-    }
+    let orgs = kernel::db::orgs_with::<automation::Entity>(
+        ctx.db(),
+        automation::Column::Trigger
+            .eq("task.overdue")
+            .and(automation::Column::Enabled.eq(true)),
+    )
+    .await?;
     let mut ran = 0;
     for org in orgs {
         let (ctx, settings) = (ctx.clone(), settings.clone());
