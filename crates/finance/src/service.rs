@@ -543,11 +543,14 @@ async fn move_to(
 }
 
 /// The status the money on an invoice says (paid, partially paid, refunded), or its own.
+/// Refunded: settled, and all that was paid given back; paid: settled with money kept; partly
+/// settled (by payments or credit notes) and still owed: partially paid, unless it is overdue.
 fn money_status(inv: &invoice::Model) -> String {
+    let settled = inv.amount_paid + inv.amount_refunded;
     match (inv.amount_paid, inv.amount_refunded, balance(inv)) {
-        (0, r, _) if r > 0 => "refunded".into(),
+        (0, r, 0) if r > 0 => "refunded".into(),
         (p, _, 0) if p > 0 => "paid".into(),
-        (p, _, _) if p > 0 && inv.status != "overdue" => "partially_paid".into(),
+        _ if settled > 0 && inv.status != "overdue" => "partially_paid".into(),
         _ => inv.status.clone(),
     }
 }

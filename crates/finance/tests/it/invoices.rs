@@ -242,3 +242,32 @@ db_test!(
         Ok(())
     }
 );
+
+db_test!(
+    async fn a_refunded_part_payment_leaves_the_rest_owed(db) {
+        let cell = cell(&db).await?;
+        let acme = org(&cell, "Acme").await?;
+        let owner = user(&cell, "owner@acme.test", acme, "owner").await?;
+        let (_, inv) = cell
+            .post("/api/v1/invoices", Some(&owner), json!({"line_items": [{"description": "Work", "unit_price": 10000}]}))
+            .await?;
+        let path = format!("/api/v1/invoices/{}", id(&inv));
+        cell.post(&format!("{path}/send"), Some(&owner), json!({})).await?;
+        let (_, part) = cell
+            .post("/api/v1/payments", Some(&owner), json!({"invoice_id": id(&inv), "amount": 4000, "method": "cash"}))
+            .await?;
+        let (status, _) = cell
+            .post(&format!("/api/v1/payments/{}/refund", id(&part["payment"])), Some(&owner), json!({}))
+            .await?;
+        assert_eq!(status, 201);
+        // The 40.00 given back is a credit note: 60.00 is still owed, and can be paid.
+        let (_, now) = cell.get(&path, Some(&owner)).await?;
+        assert_eq!((&now["status"], &now["amount_due"]), (&json!("partially_paid"), &json!(6000)), "{now}");
+        let (status, rest) = cell
+            .post("/api/v1/payments", Some(&owner), json!({"invoice_id": id(&inv), "amount": 6000, "method": "cash"}))
+            .await?;
+        assert_eq!((status, &rest["invoice"]["status"]), (201, &json!("paid")), "{rest}");
+        balanced(&cell, &db, &owner).await?;
+        Ok(())
+    }
+);
