@@ -9,3 +9,4 @@ mod recurring;
 mod rules;
 mod stripe;
 mod support;
+mod year;
