@@ -23,7 +23,7 @@ use kernel::{ApiError, TenantTx};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::entity::{entry, ledger_line};
+use crate::entity::{entry, invoice, ledger_line};
 
 /// The accounts of the chart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -282,32 +282,31 @@ async fn add_to_totals(
 /// Keeps each invoice's receivable balance, and what is owed by due date (with how many
 /// invoices owe), from the legs on receivables: what the aging report reads.
 async fn add_to_receivables(tx: &TenantTx, legs: &[Leg]) -> Result<(), ApiError> {
-    use kernel::sea_orm::{ConnectionTrait, Statement};
+    use kernel::sea_orm::sea_query::Expr;
+    use kernel::sea_orm::{ColumnTrait, ConnectionTrait, ExprTrait, Statement};
     for l in legs {
         let (Account::AccountsReceivable, Some(invoice)) = (l.account, l.invoice_id) else {
             continue;
         };
         let delta = l.debit - l.credit;
-        // unscoped: an update returning the new balance, which the repository cannot say; it
-        // names tx's org.
-        let conn = tx.unscoped();
-        let backend = conn.get_database_backend();
-        let Some(row) = conn
-            .query_one_raw(Statement::from_sql_and_values(
-                backend,
-                "UPDATE finance_invoices SET receivable = receivable + $1                  WHERE org_id = $2 AND id = $3 RETURNING receivable, currency, due_date",
-                [delta.into(), tx.org_id().into(), invoice.into()],
-            ))
-            .await?
-        else {
+        let invoices = tx.repo::<invoice::Entity>();
+        let col = invoice::Column::Receivable;
+        invoices
+            .update_many(
+                vec![(col, Expr::col(col).add(delta))],
+                invoice::Column::Id.eq(invoice),
+            )
+            .await?;
+        let Some(inv) = invoices.get(invoice).await? else {
             continue;
         };
-        let now: i64 = row.try_get("", "receivable")?;
-        let currency: String = row.try_get("", "currency")?;
-        let due: NaiveDate = row.try_get("", "due_date")?;
+        let (now, currency, due) = (inv.receivable, inv.currency, inv.due_date);
         let opened = i64::from(now > 0) - i64::from(now - delta > 0);
+        // unscoped: an upsert adding to an existing row, which the repository cannot say; the
+        // row carries tx's org.
+        let conn = tx.unscoped();
         conn.execute_raw(Statement::from_sql_and_values(
-            backend,
+            conn.get_database_backend(),
             "INSERT INTO finance_receivables (id, org_id, currency, due_date, amount, invoices)              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (org_id, currency, due_date) DO UPDATE SET              amount = finance_receivables.amount + excluded.amount,              invoices = finance_receivables.invoices + excluded.invoices",
             [
                 Uuid::now_v7().into(),
@@ -323,19 +322,29 @@ async fn add_to_receivables(tx: &TenantTx, legs: &[Leg]) -> Result<(), ApiError>
     Ok(())
 }
 
-/// Posts the entry that undoes `original` (its legs swapped), on `posted_on`.
+/// Posts, today, the entry that undoes the `posted` entry of `source` (a sent invoice's issue,
+/// an approved bill's posting): its legs swapped. `None` when there is no such entry.
 pub(crate) async fn reverse(
     tx: &TenantTx,
-    original: Uuid,
+    posted: &str,
+    source: Uuid,
     kind: &'static str,
-    posted_on: NaiveDate,
     memo: String,
     by: Option<Uuid>,
 ) -> Result<Option<Uuid>, ApiError> {
     use kernel::sea_orm::{ColumnTrait, QueryFilter};
-    let Some(e) = tx.repo::<entry::Entity>().get(original).await? else {
+    let entries = tx.repo::<entry::Entity>();
+    let Some(e) = entries
+        .find()
+        .filter(entry::Column::Kind.eq(posted))
+        .filter(entry::Column::SourceId.eq(source))
+        .one(entries.conn())
+        .await?
+    else {
         return Ok(None);
     };
+    let original = e.id;
+    let posted_on = Utc::now().date_naive();
     let repo = tx.repo::<ledger_line::Entity>();
     let lines = repo
         .find()

@@ -6,11 +6,11 @@
 use chrono::{NaiveDate, Utc};
 use kernel::events::Event;
 use kernel::module::EntityRef;
-use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter};
+use kernel::sea_orm::ActiveValue::Set;
 use kernel::{ApiError, CellContext, TenantTx};
 use uuid::Uuid;
 
-use crate::entity::{bill, entry, vendor};
+use crate::entity::{bill, vendor};
 use crate::events::{BillApproved, BillPaid};
 use crate::ledger::{self, Account, Leg, Posting};
 use crate::module::Settings;
@@ -119,10 +119,13 @@ pub(crate) async fn create_bill(
     by: Uuid,
     new: NewBill,
 ) -> Result<bill::Model, ApiError> {
-    if let Some(v) = new.vendor_id {
-        vendor(tx, v).await.map_err(|_| {
-            ApiError::validation("vendor_id", "no such vendor in this organization")
-        })?;
+    if let Some(v) = new.vendor_id
+        && tx.repo::<vendor::Entity>().get(v).await?.is_none()
+    {
+        return Err(ApiError::validation(
+            "vendor_id",
+            "no such vendor in this organization",
+        ));
     }
     let currency = match &new.currency {
         Some(c) => crate::money::currency("currency", c)?,
@@ -221,24 +224,15 @@ pub(crate) async fn decide(
             .await?;
         }
         ("approved", "cancelled") => {
-            let repo = tx.repo::<entry::Entity>();
-            let approval = repo
-                .find()
-                .filter(entry::Column::Kind.eq("bill"))
-                .filter(entry::Column::SourceId.eq(b.id))
-                .one(repo.conn())
-                .await?;
-            if let Some(e) = approval {
-                ledger::reverse(
-                    tx,
-                    e.id,
-                    "bill_cancelled",
-                    today,
-                    "Bill cancelled".into(),
-                    Some(by),
-                )
-                .await?;
-            }
+            ledger::reverse(
+                tx,
+                "bill",
+                b.id,
+                "bill_cancelled",
+                "Bill cancelled".into(),
+                Some(by),
+            )
+            .await?;
         }
         _ => {}
     }

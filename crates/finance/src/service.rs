@@ -388,8 +388,11 @@ pub(crate) async fn update(
 }
 
 /// Recomputes a draft's totals from its lines.
-async fn retotal(tx: &TenantTx, inv: invoice::Model) -> Result<invoice::Model, ApiError> {
-    let lines = lines_of(tx, inv.id).await?;
+async fn retotal(
+    tx: &TenantTx,
+    inv: invoice::Model,
+    lines: Vec<line::Model>,
+) -> Result<(invoice::Model, Vec<line::Model>), ApiError> {
     let totals = Totals::of(lines.iter().map(|l| LineAmounts {
         gross: l.amount,
         discount: l.discount,
@@ -402,20 +405,37 @@ async fn retotal(tx: &TenantTx, inv: invoice::Model) -> Result<invoice::Model, A
     row.tax_amount = Set(totals.tax);
     row.total = Set(totals.total);
     row.updated_at = Set(Utc::now());
-    Ok(tx.repo::<invoice::Entity>().update(row).await?)
+    Ok((tx.repo::<invoice::Entity>().update(row).await?, lines))
 }
 
-/// Adds a line at the end of a draft.
+/// A draft and its lines (409 unless it is a draft): what a change of lines starts from.
+async fn draft_with_lines(
+    tx: &TenantTx,
+    id: Uuid,
+) -> Result<(invoice::Model, Vec<line::Model>), ApiError> {
+    let inv = get(tx, id).await?;
+    draft(&inv)?;
+    let lines = lines_of(tx, id).await?;
+    Ok((inv, lines))
+}
+
+/// The position of `line_id` among a draft's `lines` (404 when it is not one of them).
+fn line_at(lines: &[line::Model], line_id: Uuid) -> Result<usize, ApiError> {
+    lines
+        .iter()
+        .position(|l| l.id == line_id)
+        .ok_or_else(|| ApiError::not_found("no such line item on this invoice"))
+}
+
+/// Adds a line at the end of a draft; the draft retotalled, with its lines.
 pub(crate) async fn add_line(
     tx: &TenantTx,
     settings: &Settings,
     id: Uuid,
     new: NewLine,
-) -> Result<(invoice::Model, line::Model), ApiError> {
-    let inv = get(tx, id).await?;
-    draft(&inv)?;
+) -> Result<(invoice::Model, Vec<line::Model>), ApiError> {
+    let (inv, mut lines) = draft_with_lines(tx, id).await?;
     let a = new.amounts("")?;
-    let lines = lines_of(tx, id).await?;
     if lines.len() >= settings.max_lines as usize {
         return Err(ApiError::conflict(format!(
             "an invoice holds at most {} line items",
@@ -441,15 +461,8 @@ pub(crate) async fn add_line(
             created_at: Set(Utc::now()),
         })
         .await?;
-    Ok((retotal(tx, inv).await?, row))
-}
-
-async fn line_of(tx: &TenantTx, invoice_id: Uuid, line_id: Uuid) -> Result<line::Model, ApiError> {
-    tx.repo::<line::Entity>()
-        .get(line_id)
-        .await?
-        .filter(|l| l.invoice_id == invoice_id)
-        .ok_or_else(|| ApiError::not_found("no such line item on this invoice"))
+    lines.push(row);
+    retotal(tx, inv, lines).await
 }
 
 /// What a line's PATCH changes.
@@ -466,10 +479,10 @@ pub(crate) async fn update_line(
     id: Uuid,
     line_id: Uuid,
     change: LineChange,
-) -> Result<(invoice::Model, line::Model), ApiError> {
-    let inv = get(tx, id).await?;
-    draft(&inv)?;
-    let l = line_of(tx, id, line_id).await?;
+) -> Result<(invoice::Model, Vec<line::Model>), ApiError> {
+    let (inv, mut lines) = draft_with_lines(tx, id).await?;
+    let at = line_at(&lines, line_id)?;
+    let l = lines.swap_remove(at);
     let next = NewLine {
         description: change.description.unwrap_or_else(|| l.description.clone()),
         quantity: change.quantity.unwrap_or(l.quantity),
@@ -487,20 +500,20 @@ pub(crate) async fn update_line(
     row.amount = Set(a.gross);
     row.tax = Set(a.tax);
     row.total = Set(a.total);
-    let row = tx.repo::<line::Entity>().update(row).await?;
-    Ok((retotal(tx, inv).await?, row))
+    lines.push(tx.repo::<line::Entity>().update(row).await?);
+    lines.sort_by_key(|l| (l.position, l.id));
+    retotal(tx, inv, lines).await
 }
 
 pub(crate) async fn remove_line(
     tx: &TenantTx,
     id: Uuid,
     line_id: Uuid,
-) -> Result<invoice::Model, ApiError> {
-    let inv = get(tx, id).await?;
-    draft(&inv)?;
-    line_of(tx, id, line_id).await?;
+) -> Result<(invoice::Model, Vec<line::Model>), ApiError> {
+    let (inv, mut lines) = draft_with_lines(tx, id).await?;
+    lines.remove(line_at(&lines, line_id)?);
     tx.repo::<line::Entity>().delete(line_id).await?;
-    retotal(tx, inv).await
+    retotal(tx, inv, lines).await
 }
 
 /// Moves an invoice to `to` (409 when the status machine does not allow it), publishing
@@ -581,7 +594,7 @@ pub(crate) async fn send(
             posted_on: inv.issue_date.min(today),
             currency: &inv.currency,
             invoice_id: Some(inv.id),
-            source_id: None,
+            source_id: Some(inv.id),
             memo: format!("Invoice {}", inv.number),
             by: Some(by),
             legs: vec![
@@ -729,24 +742,15 @@ pub(crate) async fn void(
         )));
     }
     if inv.status != "draft" && may_move(&inv.status, "void") {
-        let repo = tx.repo::<crate::entity::entry::Entity>();
-        let issued = repo
-            .find()
-            .filter(crate::entity::entry::Column::InvoiceId.eq(inv.id))
-            .filter(crate::entity::entry::Column::Kind.eq("invoice_issued"))
-            .one(repo.conn())
-            .await?;
-        if let Some(e) = issued {
-            ledger::reverse(
-                tx,
-                e.id,
-                "invoice_voided",
-                Utc::now().date_naive(),
-                format!("Invoice {} voided", inv.number),
-                Some(by),
-            )
-            .await?;
-        }
+        ledger::reverse(
+            tx,
+            "invoice_issued",
+            inv.id,
+            "invoice_voided",
+            format!("Invoice {} voided", inv.number),
+            Some(by),
+        )
+        .await?;
     }
     let now = Utc::now();
     move_to(ctx, tx, Some(by), inv, "void", |row| {
@@ -828,9 +832,13 @@ pub(crate) async fn receive(
     by: Option<Uuid>,
     new: NewPayment,
 ) -> Result<(payment::Model, invoice::Model), ApiError> {
-    let inv = get(tx, new.invoice_id)
-        .await
-        .map_err(|_| ApiError::validation("invoice_id", "no such invoice in this organization"))?;
+    let inv = tx
+        .repo::<invoice::Entity>()
+        .get(new.invoice_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::validation("invoice_id", "no such invoice in this organization")
+        })?;
     if new.provider == "manual" && !PAYABLE.contains(&inv.status.as_str()) {
         return Err(ApiError::conflict(match inv.status.as_str() {
             "draft" => format!(

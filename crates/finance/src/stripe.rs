@@ -159,7 +159,7 @@ pub(crate) async fn intent(
 }
 
 /// Asks Stripe to refund `amount` of a PaymentIntent (`key`: one refund per request).
-pub(crate) async fn refund(
+async fn refund(
     settings: &Settings,
     payment_intent: &str,
     amount: i64,
@@ -176,6 +176,31 @@ pub(crate) async fn refund(
     )
     .await
     .map(|_| ())
+}
+
+/// Refunds `amount` of Stripe payment `p` (checked refundable, its transaction ended): at
+/// Stripe first, then recorded in a new transaction of `org`, unless Stripe's `charge.refunded`
+/// webhook recorded it meanwhile. The payment and its latest refund.
+pub(crate) async fn refund_payment(
+    ctx: &CellContext,
+    settings: &Settings,
+    org: Uuid,
+    by: Uuid,
+    p: &payment::Model,
+    intent: &str,
+    amount: i64,
+) -> Result<(payment::Model, payment::Model), ApiError> {
+    let key = format!("refund-{}-{}", p.id, p.refunded);
+    refund(settings, intent, amount, &key).await?;
+    let tx = ctx.db().tenant(org).await?;
+    let now = crate::service::payment(&tx, p.id).await?;
+    let rest = p.refunded + amount - now.refunded;
+    let out = match rest > 0 {
+        true => crate::service::refund(ctx, &tx, Some(by), p.id, Some(rest)).await?,
+        false => (now, crate::service::last_refund(&tx, p.id).await?),
+    };
+    tx.commit().await?;
+    Ok(out)
 }
 
 /// A webhook's event, as far as the cell reads it.
@@ -262,7 +287,7 @@ pub(crate) async fn apply(ctx: &CellContext, tx: &TenantTx, e: &Event) -> Result
                 .as_str()
                 .unwrap_or_default()
                 .to_ascii_uppercase();
-            let Ok(inv) = crate::service::get(tx, invoice_id).await else {
+            let Some(inv) = tx.repo::<invoice::Entity>().get(invoice_id).await? else {
                 return Ok(false);
             };
             if amount <= 0 || currency != inv.currency {

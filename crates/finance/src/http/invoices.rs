@@ -453,8 +453,7 @@ pub(crate) async fn add_line(
     body: ValidJson<NewLineItem>,
 ) -> ApiResult<HttpResponse> {
     let new = new_line("", body.0)?;
-    let (inv, _) = service::add_line(&tx, &settings, id.into_inner(), new).await?;
-    let lines = service::lines_of(&tx, inv.id).await?;
+    let (inv, lines) = service::add_line(&tx, &settings, id.into_inner(), new).await?;
     tx.commit().await?;
     Ok(HttpResponse::Created().json(with_lines(inv, lines)))
 }
@@ -511,8 +510,7 @@ pub(crate) async fn update_line(
             .map(|t| hundredths("tax_rate", t, 10_000, false))
             .transpose()?,
     };
-    let (inv, _) = service::update_line(&tx, id, item, change).await?;
-    let lines = service::lines_of(&tx, inv.id).await?;
+    let (inv, lines) = service::update_line(&tx, id, item, change).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(with_lines(inv, lines)))
 }
@@ -526,8 +524,7 @@ pub(crate) async fn remove_line(
     path: web::Path<(Uuid, Uuid)>,
 ) -> ApiResult<HttpResponse> {
     let (id, item) = path.into_inner();
-    let inv = service::remove_line(&tx, id, item).await?;
-    let lines = service::lines_of(&tx, inv.id).await?;
+    let (inv, lines) = service::remove_line(&tx, id, item).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(with_lines(inv, lines)))
 }

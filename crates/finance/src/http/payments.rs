@@ -232,19 +232,9 @@ pub(crate) async fn refund(
             let amount = amount.unwrap_or(left);
             service::refundable(&p, amount)?;
             let org = tx.org_id();
+            // No transaction is held while Stripe answers.
             tx.commit().await?;
-            let key = format!("refund-{}-{}", p.id, p.refunded);
-            crate::stripe::refund(&settings, intent, amount, &key).await?;
-            // Recorded unless Stripe's webhook did it meanwhile.
-            let tx = ctx.db().tenant(org).await?;
-            let now = service::payment(&tx, id).await?;
-            let rest = p.refunded + amount - now.refunded;
-            let out = match rest > 0 {
-                true => service::refund(&ctx, &tx, Some(by), id, Some(rest)).await?,
-                false => (now, service::last_refund(&tx, id).await?),
-            };
-            tx.commit().await?;
-            out
+            crate::stripe::refund_payment(&ctx, &settings, org, by, &p, intent, amount).await?
         }
         _ => {
             let out = service::refund(&ctx, &tx, Some(by), id, amount).await?;
