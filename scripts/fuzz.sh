@@ -17,7 +17,7 @@ VENV=${FUZZ_VENV:-$HOME/.cache/cell-platform/schemathesis-$SCHEMATHESIS_VERSION}
 SECONDS_EACH=${FUZZ_SECONDS:-90}
 PG=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 PASSWORD='Fuzz-Passw0rd-long-enough'
-cells=${1:-"suite fullorbit"}
+cells=${1:-"suite fullorbit outreach"}
 backends=${2:-"sqlite postgres"}
 
 if [ ! -x "$VENV/bin/st" ]; then

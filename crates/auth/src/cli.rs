@@ -98,6 +98,7 @@ impl kernel::module::CommandHandler for CreateUser {
             None => {
                 let tx = ctx.db().tenant(Uuid::now_v7()).await?;
                 let org = tenancy::create_organization(
+                    ctx,
                     &tx,
                     tenancy::NewOrganization {
                         name: args.org.clone(),

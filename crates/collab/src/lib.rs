@@ -10,6 +10,7 @@ mod module;
 mod permissions;
 mod search;
 
+pub use http::activity::{ActivityEntry, entries_of as activity_of};
 pub use module::Collab;
 
 kernel::register_module!(Collab::default());

@@ -276,7 +276,7 @@ async fn run(
         },
         Command::Openapi => match module::resolve(linked, &config) {
             Ok(modules) => {
-                let doc = crate::http::openapi_document(config.name(), &modules);
+                let doc = crate::http::openapi_document(&config, &modules);
                 match serde_json::to_string_pretty(&doc) {
                     Ok(json) => {
                         println!("{json}");

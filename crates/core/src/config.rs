@@ -212,6 +212,9 @@ pub struct HttpSection {
     /// callers in (`public`, `signed`, `signed-in`, `operator`, `org#admin_access write`): for
     /// the route-walk test and for reviewing a cell, never needed in production.
     pub expose_access: bool,
+    /// The cell's own words for its modules' routes: a path prefix served (`/api/v1/customers`)
+    /// → the module's (`/api/v1/contacts`). See `kernel::http::paths`.
+    pub paths: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for HttpSection {
@@ -225,6 +228,7 @@ impl Default for HttpSection {
             behind_proxy: false,
             public_url: None,
             expose_access: false,
+            paths: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -657,6 +661,8 @@ impl CellConfig {
                 "events: max_attempts ≥ 1, batch_size 1..=1000, idle_poll_ms ≥ 1, and handler_timeout_secs below lease_secs".into(),
             ));
         }
+        crate::http::paths::PathMap::new(&self.http.paths)
+            .map_err(|e| ConfigError::Invalid(format!("http.paths: {e}")))?;
         if self.http.body_limit == 0 {
             return Err(ConfigError::Invalid(
                 "http.body_limit must be greater than 0".into(),
@@ -773,6 +779,11 @@ impl CellConfig {
     /// `cell.secret_key` ([`crate::seal::derive_key`]).
     pub fn derived_key(&self, label: &str) -> Result<[u8; 32], String> {
         crate::seal::derive_key(&self.secret_key(), label)
+    }
+
+    /// `[http.paths]`, checked when the configuration was read.
+    pub fn path_map(&self) -> crate::http::paths::PathMap {
+        crate::http::paths::PathMap::new(&self.http.paths).unwrap_or_default()
     }
 
     /// The route prefix of a module (its TOML `route_prefix`, else `/api/v1`).

@@ -221,5 +221,56 @@ pub(crate) mod stage_change {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+kernel::tenant_table!(interaction, "crm_interactions", {
+    contact_id: Uuid,
+    deal_id: Option<Uuid>,
+    /// The channel used, when the interaction went through one of the person's channels.
+    channel_id: Option<Uuid>,
+    /// `email`, `call`, `meeting`, `note`, `sms`, `linkedin` or `telegram`.
+    kind: String,
+    /// `inbound` or `outbound`.
+    direction: Option<String>,
+    /// What happened on a channel, as an outreach tool reports it: `sent`, `opened`, `clicked`,
+    /// `replied`, `bounced`.
+    event: Option<String>,
+    subject: Option<String>,
+    body: Option<String>,
+    duration_seconds: Option<i32>,
+    occurred_at: DateTimeUtc,
+    logged_by: Uuid,
+    metadata: Json,
+    created_at: DateTimeUtc,
+});
+
+kernel::tenant_table!(segment, "crm_segments", {
+    name: String,
+    /// `static` (members added by hand) or `dynamic` (those matching `rule`).
+    kind: String,
+    /// A dynamic segment's rule: a person-list query (`filter[type]=lead&tags=vip`).
+    rule: Option<String>,
+    /// Members now (kept with every join and leave).
+    member_count: i64,
+    /// When a dynamic segment was last evaluated whole.
+    evaluated_at: Option<DateTimeUtc>,
+    created_by: Uuid,
+    created_at: DateTimeUtc,
+    updated_at: DateTimeUtc,
+});
+
+kernel::tenant_table!(segment_member, "crm_segment_members", {
+    segment_id: Uuid,
+    contact_id: Uuid,
+    joined_at: DateTimeUtc,
+});
+
 kernel::tenant_entity!(soft_delete: contact, company, deal);
-kernel::tenant_entity!(channel, domain, pipeline, stage, stage_change);
+kernel::tenant_entity!(
+    channel,
+    domain,
+    pipeline,
+    stage,
+    stage_change,
+    interaction,
+    segment,
+    segment_member
+);

@@ -182,8 +182,63 @@ kernel::event!(
     deal_id
 );
 
+/// An email, call, meeting or channel event was logged against a person.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct InteractionLogged {
+    pub interaction_id: Uuid,
+    pub contact_id: Uuid,
+    pub deal_id: Option<Uuid>,
+    /// `email`, `call`, `meeting`, `note`, `sms`, `linkedin` or `telegram`.
+    pub kind: String,
+    pub direction: Option<String>,
+    /// `sent`, `opened`, `clicked`, `replied` or `bounced`, for a channel event.
+    pub event: Option<String>,
+    pub subject: Option<String>,
+    pub occurred_at: chrono::DateTime<chrono::Utc>,
+}
+kernel::event!(
+    InteractionLogged,
+    "crm.interaction.logged",
+    "An email, call, meeting or channel event was logged against a person.",
+    "contact",
+    contact_id
+);
+
+/// A person started matching a segment's rule, or was added to a static one.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SegmentJoined {
+    pub segment_id: Uuid,
+    pub segment_name: String,
+    pub contact_id: Uuid,
+}
+kernel::event!(
+    SegmentJoined,
+    "crm.segment.joined",
+    "A person joined a segment.",
+    "contact",
+    contact_id
+);
+
+/// A person stopped matching a segment's rule, or was taken out of a static one.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SegmentLeft {
+    pub segment_id: Uuid,
+    pub segment_name: String,
+    pub contact_id: Uuid,
+}
+kernel::event!(
+    SegmentLeft,
+    "crm.segment.left",
+    "A person left a segment.",
+    "contact",
+    contact_id
+);
+
 pub fn catalogue() -> Vec<EventDef> {
     vec![
+        EventDef::of::<SegmentJoined>(),
+        EventDef::of::<SegmentLeft>(),
+        EventDef::of::<InteractionLogged>(),
         EventDef::of::<DealCreated>(),
         EventDef::of::<DealStageChanged>(),
         EventDef::of::<ContactCreated>(),

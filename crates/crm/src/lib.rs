@@ -9,6 +9,7 @@ mod module;
 mod normalize;
 mod ownership;
 mod permissions;
+mod records;
 mod service;
 
 pub use module::Crm;

@@ -142,6 +142,10 @@ impl EntityLoader for Contacts {
     fn trash(&self) -> Option<&dyn EntityTrash> {
         Some(self)
     }
+
+    fn records(&self) -> Option<&dyn kernel::records::Records> {
+        Some(self)
+    }
 }
 
 #[kernel::async_trait::async_trait(?Send)]

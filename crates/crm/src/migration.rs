@@ -6,7 +6,165 @@ use kernel::migration::{index, org_id, text, text_null, ts, ts_null, uuid, uuid_
 use sea_orm_migration::prelude::*;
 
 pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(CreatePersonsAndCompanies), Box::new(CreateDeals)]
+    vec![
+        Box::new(CreatePersonsAndCompanies),
+        Box::new(CreateDeals),
+        Box::new(CreateInteractions),
+        Box::new(CreateSegments),
+        Box::new(PersonsByName),
+    ]
+}
+
+/// `(org_id, name)`: a person list sorted by name (filtered or not) reads its first page from
+/// the index instead of sorting every match.
+struct PersonsByName;
+
+impl MigrationName for PersonsByName {
+    fn name(&self) -> &str {
+        "crm_m20261207_000005_persons_by_name"
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for PersonsByName {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_index(index(
+            "crm_contacts_org_name",
+            "crm_contacts",
+            &["org_id", "name"],
+        ))
+        .await
+    }
+}
+
+/// Segments and their members (materialized: a dynamic segment's members are those its rule
+/// matched when last evaluated, so joins and leaves are seen and logged).
+struct CreateSegments;
+
+impl MigrationName for CreateSegments {
+    fn name(&self) -> &str {
+        "crm_m20261207_000004_segments"
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for CreateSegments {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        use kernel::migration::{OnDelete, bigint, create_indexes, create_tenant_table};
+        const S: &str = "crm_segments";
+        const M: &str = "crm_segment_members";
+        create_tenant_table(
+            m,
+            S,
+            vec![
+                text("name"),
+                text("kind"),
+                text_null("rule"),
+                bigint("member_count"),
+                ts_null("evaluated_at"),
+                uuid("created_by"),
+                ts("created_at"),
+                ts("updated_at"),
+            ],
+            &[],
+            true,
+        )
+        .await?;
+        create_indexes(
+            m,
+            S,
+            &[("crm_segments_org_name", &["org_id", "name"], true)],
+        )
+        .await?;
+        create_tenant_table(
+            m,
+            M,
+            vec![uuid("segment_id"), uuid("contact_id"), ts("joined_at")],
+            &[
+                ("segment_id", S, OnDelete::Cascade),
+                ("contact_id", "crm_contacts", OnDelete::Cascade),
+            ],
+            false,
+        )
+        .await?;
+        create_indexes(
+            m,
+            M,
+            &[
+                (
+                    "crm_segment_members_org_segment_contact",
+                    &["org_id", "segment_id", "contact_id"],
+                    true,
+                ),
+                // `filter[segment_id]` on the person list reads members by segment alone.
+                (
+                    "crm_segment_members_segment_contact",
+                    &["segment_id", "contact_id"],
+                    false,
+                ),
+                (
+                    "crm_segment_members_org_contact",
+                    &["org_id", "contact_id"],
+                    false,
+                ),
+            ],
+        )
+        .await?;
+        let conn = m.get_connection();
+        kernel::db::enable_tenant_rls(conn, S).await?;
+        kernel::db::enable_tenant_rls(conn, M).await
+    }
+}
+
+/// Emails, calls, meetings and channel events logged against a person (deleted with them when
+/// they are purged from the trash).
+struct CreateInteractions;
+
+impl MigrationName for CreateInteractions {
+    fn name(&self) -> &str {
+        "crm_m20261207_000003_interactions"
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for CreateInteractions {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        use kernel::migration::{OnDelete, create_indexes, create_tenant_table, int_null, json};
+        const T: &str = "crm_interactions";
+        create_tenant_table(
+            m,
+            T,
+            vec![
+                uuid("contact_id"),
+                uuid_null("deal_id"),
+                uuid_null("channel_id"),
+                text("kind"),
+                text_null("direction"),
+                text_null("event"),
+                text_null("subject"),
+                text_null("body"),
+                int_null("duration_seconds"),
+                ts("occurred_at"),
+                uuid("logged_by"),
+                json("metadata"),
+                ts("created_at"),
+            ],
+            &[("contact_id", "crm_contacts", OnDelete::Cascade)],
+            false,
+        )
+        .await?;
+        create_indexes(
+            m,
+            T,
+            &[(
+                "crm_interactions_org_contact_at",
+                &["org_id", "contact_id", "occurred_at"],
+                false,
+            )],
+        )
+        .await?;
+        kernel::db::enable_tenant_rls(m.get_connection(), T).await
+    }
 }
 
 struct CreatePersonsAndCompanies;

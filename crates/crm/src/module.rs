@@ -98,6 +98,11 @@ impl PlatformModule for Crm {
         env!("CARGO_PKG_VERSION")
     }
 
+    /// A person's timeline merges collab's activity feed.
+    fn dependencies(&self) -> &'static [&'static str] {
+        &["collab"]
+    }
+
     fn configure(&mut self, settings: &ModuleSettings) -> Result<(), String> {
         self.settings = kernel::module::parse_settings(settings)?;
         let s = &self.settings;
@@ -126,12 +131,32 @@ impl PlatformModule for Crm {
         crate::events::catalogue()
     }
 
-    /// A new organization gets the cell's seed pipeline.
+    /// A new organization gets the cell's seed pipeline; a person who changed (their details,
+    /// owner, tags, trash) is checked against the dynamic segments.
     fn event_subscriptions(&self) -> Vec<kernel::module::EventSubscription> {
-        vec![kernel::module::EventSubscription {
-            name: "seed_pipeline",
-            pattern: "tenancy.organization.created",
-            handler: Arc::new(SeedPipeline),
+        let segments = |name, pattern| kernel::module::EventSubscription {
+            name,
+            pattern,
+            handler: Arc::new(SegmentsOfPerson),
+        };
+        vec![
+            kernel::module::EventSubscription {
+                name: "seed_pipeline",
+                pattern: "tenancy.organization.created",
+                handler: Arc::new(SeedPipeline),
+            },
+            segments("segments_on_change", "crm.contact.*"),
+            segments("segments_on_tag_added", "tag.added"),
+            segments("segments_on_tag_removed", "tag.removed"),
+        ]
+    }
+
+    fn jobs(&self) -> Vec<kernel::module::JobDefinition> {
+        vec![kernel::module::JobDefinition {
+            name: crate::service::segments::EVALUATE,
+            handler: Arc::new(EvaluateSegment),
+            max_attempts: None,
+            retry_schedule: None,
         }]
     }
 
@@ -164,6 +189,56 @@ impl PlatformModule for Crm {
 
     async fn on_ready(&self, ctx: &kernel::CellContext) -> anyhow::Result<()> {
         ctx.provide(self.settings.clone());
+        Ok(())
+    }
+}
+
+/// Re-evaluates the dynamic segments for the person an event is about (idempotent: it sets
+/// memberships to what the rules say now).
+struct SegmentsOfPerson;
+
+#[kernel::async_trait::async_trait]
+impl kernel::module::EventHandler for SegmentsOfPerson {
+    async fn handle(
+        &self,
+        ctx: &kernel::CellContext,
+        event: &kernel::module::DomainEvent,
+    ) -> anyhow::Result<()> {
+        if event.entity.kind != crate::loader::CONTACT {
+            return Ok(());
+        }
+        let by = event
+            .actor
+            .as_ref()
+            .filter(|a| a.kind == "user")
+            .map(|a| a.id);
+        let tx = ctx.db().tenant(event.org_id).await?;
+        crate::service::segments::evaluate_person(ctx, &tx, by, event.entity.id)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Evaluates one dynamic segment whole (made, or its rule changed).
+struct EvaluateSegment;
+
+#[kernel::async_trait::async_trait]
+impl kernel::module::JobHandler for EvaluateSegment {
+    async fn run(&self, ctx: &kernel::CellContext, job: &kernel::jobs::Job) -> anyhow::Result<()> {
+        let org = job
+            .org_id
+            .ok_or_else(|| anyhow::anyhow!("{} needs an org", job.name))?;
+        let id: uuid::Uuid = serde_json::from_value(job.payload["segment_id"].clone())?;
+        let tx = ctx.db().tenant(org).await?;
+        match crate::service::segments::evaluate(ctx, &tx, None, id).await {
+            Ok(_) => {}
+            // Deleted since: nothing to do.
+            Err(e) if e.code() == kernel::ErrorCode::NotFound => {}
+            Err(e) => anyhow::bail!("{}", e.message()),
+        }
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -97,14 +97,27 @@ pub fn slugify(name: &str) -> String {
 }
 
 /// Creates the organization `tx` is scoped to (its id is `tx.org_id()`), with `owner` as its
-/// owner, in the caller's transaction (registration creates the user in the same one).
+/// owner, in the caller's transaction (registration creates the user in the same one), and
+/// publishes `tenancy.organization.created` there: however an org is made (the API, sign-up,
+/// `users create`), the modules that set up each new org (crm's first pipeline) hear of it.
 pub async fn create_organization(
+    ctx: &kernel::CellContext,
     tx: &TenantTx,
     new: NewOrganization,
     owner: Uuid,
 ) -> Result<Organization, ApiError> {
     let org = insert_organization(tx, new).await?;
     set_membership(tx, owner, Role::Owner.as_str(), Role::Owner).await?;
+    crate::access::publish(
+        ctx,
+        tx,
+        owner,
+        crate::events::OrganizationCreated {
+            organization_id: org.id,
+            owner_id: owner,
+        },
+    )
+    .await?;
     Ok(org)
 }
 

@@ -121,6 +121,7 @@ pub(crate) async fn register(
         None => email.split('@').next().unwrap_or("my").to_owned() + "'s workspace",
     };
     tenancy::create_organization(
+        &ctx,
         &tx,
         tenancy::NewOrganization {
             name: org_name,

@@ -283,7 +283,7 @@ testkit::db_test!(async fn switching_organizations(db) {
     let second = uuid::Uuid::now_v7();
     let tx = app.ctx.db().tenant(second).await?;
     let owner = uuid::Uuid::now_v7();
-    tenancy::create_organization(&tx, tenancy::NewOrganization { name: "Second".into(), ..Default::default() }, owner)
+    tenancy::create_organization(&app.ctx, &tx, tenancy::NewOrganization { name: "Second".into(), ..Default::default() }, owner)
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
     tenancy::add_member(&app.ctx, &tx, user_id, "member").await.map_err(|e| anyhow::anyhow!("{}", e.message()))?;

@@ -1,6 +1,6 @@
 //! The module's routes, one file per operation group.
 
-mod activity;
+pub(crate) mod activity;
 mod comments;
 mod links;
 mod notes;

@@ -356,6 +356,18 @@ pub struct ListSpec<E: EntityTrait> {
     tiebreak: Option<E::Column>,
     /// The entity type and id column, for `tags=`.
     tagged: Option<(&'static str, E::Column)>,
+    memberships: Vec<Membership<E>>,
+}
+
+/// `filter[<name>]=a,b`: rows whose `id` is listed in `table.member` beside one of those ids in
+/// `table.key` (crm's persons in a segment: `crm_segment_members.contact_id` where
+/// `segment_id` is one of them).
+struct Membership<E: EntityTrait> {
+    name: &'static str,
+    id: E::Column,
+    table: &'static str,
+    key: &'static str,
+    member: &'static str,
 }
 
 impl<E: EntityTrait> Default for ListSpec<E> {
@@ -366,6 +378,7 @@ impl<E: EntityTrait> Default for ListSpec<E> {
             default_sort: Vec::new(),
             tiebreak: None,
             tagged: None,
+            memberships: Vec::new(),
         }
     }
 }
@@ -392,6 +405,27 @@ impl<E: EntityTrait> ListSpec<E> {
     /// id is `id`: it takes `tags=a,b`.
     pub fn tagged(mut self, entity_type: &'static str, id: E::Column) -> Self {
         self.tagged = Some((entity_type, id));
+        self
+    }
+
+    /// `filter[name]=a,b` (ids): rows whose `id` is `table.member` where `table.key` is one of
+    /// them: membership kept in a table of the module (persons in segments). The table is the
+    /// module's own and under the same row-level security; only `=` is offered.
+    pub fn member_of(
+        mut self,
+        name: &'static str,
+        id: E::Column,
+        table: &'static str,
+        key: &'static str,
+        member: &'static str,
+    ) -> Self {
+        self.memberships.push(Membership {
+            name,
+            id,
+            table,
+            key,
+            member,
+        });
         self
     }
 
@@ -526,6 +560,18 @@ impl<E: EntityTrait> ListSpec<E> {
                 }
             }
         }
+        for m in &self.memberships {
+            out.push(query_param(
+                &format!("filter[{}]", m.name),
+                "Rows that belong to any of these comma-separated ids",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(format!(
+                        "^{UUID_PATTERN}(?:,{UUID_PATTERN}){{0,{}}}$",
+                        MAX_FILTER_VALUES - 1
+                    ))),
+            ));
+        }
         out
     }
 
@@ -533,6 +579,28 @@ impl<E: EntityTrait> ListSpec<E> {
     /// id order through what the list would show).
     pub fn filters(&self, query: &ListQuery, mut select: Select<E>) -> Result<Select<E>, ApiError> {
         for f in &query.filters {
+            if let Some(m) = self.memberships.iter().find(|m| m.name == f.field) {
+                let ids = f
+                    .values
+                    .iter()
+                    .map(|v| uuid::Uuid::parse_str(v.trim()))
+                    .collect::<Result<Vec<_>, _>>()
+                    .ok()
+                    .filter(|_| f.op == FilterOp::Eq)
+                    .ok_or_else(|| {
+                        ApiError::invalid_query(format!(
+                            "`filter[{}]` takes ids (equality only)",
+                            f.field
+                        ))
+                    })?;
+                let members = sea_orm::sea_query::Query::select()
+                    .column(sea_orm::sea_query::Alias::new(m.member))
+                    .from(sea_orm::sea_query::Alias::new(m.table))
+                    .and_where(Expr::col(sea_orm::sea_query::Alias::new(m.key)).is_in(ids))
+                    .to_owned();
+                select = select.filter(Expr::col(m.id).in_subquery(members));
+                continue;
+            }
             let field = self
                 .fields
                 .iter()

@@ -11,6 +11,7 @@ pub mod health;
 pub mod list;
 mod middleware;
 pub mod openapi;
+pub mod paths;
 pub mod request_id;
 mod signed;
 
@@ -85,7 +86,7 @@ impl Application {
                 clashes.join(", ")
             )));
         }
-        let openapi = openapi_document(ctx.config().name(), ctx.modules());
+        let openapi = openapi_document(ctx.config(), ctx.modules());
         let allowed = allow::AllowedMethods::of(&openapi);
         telemetry::metrics_handle();
         let workers = http.workers.unwrap_or_else(|| {
@@ -292,12 +293,17 @@ pub fn component_clashes(cell: &str, modules: &[EnabledModule]) -> Vec<String> {
 }
 
 /// The cell's OpenAPI 3.1 document: the handlers of the kernel and of every enabled module.
-pub fn openapi_document(cell: &str, modules: &[EnabledModule]) -> serde_json::Value {
-    let (_, mut doc) = routes(cell.to_owned(), modules.to_vec()).split_for_parts();
+pub fn openapi_document(
+    config: &crate::config::CellConfig,
+    modules: &[EnabledModule],
+) -> serde_json::Value {
+    let (_, mut doc) = routes(config.name().to_owned(), modules.to_vec()).split_for_parts();
     for m in modules {
         doc.merge(m.module.openapi());
     }
-    openapi::finish(&doc)
+    let mut doc = openapi::finish(&doc);
+    config.path_map().document(&mut doc);
+    doc
 }
 
 fn cell_app(
@@ -315,8 +321,10 @@ fn cell_app(
 > {
     let limit = ctx.config().http.body_limit;
     let (app, _) = routes(ctx.config().name().to_owned(), ctx.modules().to_vec()).split_for_parts();
+    let paths = ctx.config().path_map();
     app.app_data(ctx)
         .app_data(allowed)
+        .app_data(paths)
         .app_data(extract::json_config(limit))
         .app_data(extract::payload_config(limit))
         .app_data(extract::query_config())
@@ -333,6 +341,7 @@ fn cell_app(
                 .external_url_unchecked(OPENAPI_PATH, openapi),
         )
         .default_service(web::to(no_route))
+        .wrap(from_fn(paths::rewrite))
         .wrap(from_fn(crate::audit::record_mutations))
         .wrap(from_fn(caller::identify_and_limit))
         .wrap(from_fn(middleware::observe))

@@ -21,6 +21,7 @@ pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfi
         .service(update)
         .service(remove)
         .service(convert)
+        .service(bulk)
         .service(claim)
         .service(release)
         .service(list_channels)
@@ -111,7 +112,7 @@ pub struct ContactDetail {
     pub channels: Vec<Channel>,
 }
 
-fn contact_list() -> ListSpec<contact::Entity> {
+pub(crate) fn contact_list() -> ListSpec<contact::Entity> {
     use contact::Column as C;
     ListSpec::new()
         .field("type", C::Kind)
@@ -125,6 +126,13 @@ fn contact_list() -> ListSpec<contact::Entity> {
         .sortable("updated_at", C::UpdatedAt)
         .search([C::Name, C::Email, C::Phone])
         .tagged(crate::loader::CONTACT, C::Id)
+        .member_of(
+            "segment_id",
+            C::Id,
+            "crm_segment_members",
+            "segment_id",
+            "contact_id",
+        )
         .default_sort(C::CreatedAt, true)
         .tiebreak(C::Id)
 }
@@ -293,15 +301,8 @@ pub(crate) async fn create(
         claim: b.claim,
     };
     let who = Who::of(&ctx, &tx, tx.caller()).await?;
-    let (row, channels) = service::create(
-        &ctx,
-        &tx,
-        &who,
-        new,
-        settings.max_contacts,
-        settings.max_channels,
-    )
-    .await?;
+    service::room_for_one(&tx, settings.max_contacts).await?;
+    let (row, channels) = service::create(&ctx, &tx, &who, new, settings.max_channels).await?;
     tx.commit().await?;
     Ok(HttpResponse::Created().json(ContactDetail {
         contact: row.into(),
@@ -309,10 +310,26 @@ pub(crate) async fn create(
     }))
 }
 
-/// A person with their channels (tags, notes, links and activity: collab's routes under
-/// `/contacts/{id}/…`).
+/// A person's full profile.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = crm::ContactProfile)]
+pub struct ContactProfile {
+    #[serde(flatten)]
+    pub contact: Contact,
+    pub channels: Vec<Channel>,
+    /// Their deals the caller reads, newest first (up to 50; `/deals?filter[contact_id]=` for
+    /// all).
+    pub deals: Vec<super::deals::Deal>,
+    /// Their latest interactions (up to 10; `/contacts/{id}/interactions` for all).
+    pub interactions: Vec<super::interactions::Interaction>,
+    /// When the latest interaction happened ("last contacted 3 days ago").
+    pub last_contacted_at: Option<DateTime<Utc>>,
+}
+
+/// A person's full profile: channels, deals and latest interactions (tags, notes, links and
+/// activity: collab's routes under `/contacts/{id}/…`, `linked` for links).
 #[utoipa::path(tag = TAG, responses(
-    (status = 200, body = ContactDetail), (status = 401), (status = 403), (status = 404)))]
+    (status = 200, body = ContactProfile), (status = 401), (status = 403), (status = 404)))]
 #[get("/contacts/{id}")]
 pub(crate) async fn read(
     ctx: CellContext,
@@ -322,10 +339,15 @@ pub(crate) async fn read(
     let who = Who::of(&ctx, &tx, tx.caller()).await?;
     let row = service::get(&tx, &who, id.into_inner()).await?;
     let channels = service::channels(&tx, row.id).await?;
+    let deals = service::deals::of_person(&tx, &who, row.id, 50).await?;
+    let interactions = service::interactions::of_person(&tx, row.id, None, 10).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Ok().json(ContactDetail {
+    Ok(HttpResponse::Ok().json(ContactProfile {
         contact: row.into(),
         channels: channels.into_iter().map(Channel::from).collect(),
+        deals: deals.into_iter().map(Into::into).collect(),
+        last_contacted_at: interactions.first().map(|i| i.occurred_at),
+        interactions: interactions.into_iter().map(Into::into).collect(),
     }))
 }
 
@@ -443,6 +465,137 @@ pub(crate) async fn convert(
     let row = service::convert(&ctx, &tx, &who, id.into_inner(), &to).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(Contact::from(row)))
+}
+
+/// Persons in one bulk operation, at most.
+const MAX_BULK: u64 = 1000;
+
+/// `POST /contacts/bulk`: an action on persons named by ids or by a list query.
+#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = crm::BulkAction)]
+pub struct BulkAction {
+    /// `claim`, `release`, `delete` (to the trash) or `add_to_segment`.
+    #[schema(pattern = "^(claim|release|delete|add_to_segment)$")]
+    #[garde(skip)]
+    pub action: String,
+    /// The persons, by id (up to 1 000)…
+    #[schema(min_items = 1, max_items = 1000)]
+    #[garde(inner(length(min = 1, max = 1000)))]
+    pub ids: Option<Vec<Uuid>>,
+    /// …or those a person-list query matches (`filter[company_id]=…&tags=vip`), up to 1 000.
+    #[schema(min_length = 1, max_length = 2000)]
+    #[garde(inner(length(chars, min = 1, max = 2000)))]
+    pub filter: Option<String>,
+    /// For `add_to_segment`: a static segment.
+    #[garde(skip)]
+    pub segment_id: Option<Uuid>,
+}
+
+/// What a bulk operation did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = crm::BulkResult)]
+pub struct BulkResult {
+    pub action: String,
+    /// Persons the action applied to.
+    pub count: u64,
+}
+
+/// Claims, releases, deletes or adds to a static segment up to 1 000 persons at once, named by
+/// ids or by a list query, all or nothing: one that the caller may not act on (another member's
+/// claimed person) refuses the whole operation, naming it (`details.contact_id`). Each person's
+/// events are published as for one.
+#[utoipa::path(tag = TAG, request_body = BulkAction, responses(
+    (status = 200, body = BulkResult), (status = 401), (status = 403), (status = 404),
+    (status = 409), (status = 422)))]
+#[post("/contacts/bulk")]
+pub(crate) async fn bulk(
+    ctx: CellContext,
+    tx: WriteContacts,
+    body: ValidJson<BulkAction>,
+) -> ApiResult<HttpResponse> {
+    use kernel::sea_orm::{QueryFilter, QueryOrder, QuerySelect};
+    let ValidJson(b) = body;
+    service::one_of(
+        "action",
+        &b.action,
+        &["claim", "release", "delete", "add_to_segment"],
+    )?;
+    if (b.action == "add_to_segment") != b.segment_id.is_some() {
+        return Err(ApiError::validation(
+            "segment_id",
+            "`add_to_segment` names a segment, and only it",
+        ));
+    }
+    let who = Who::of(&ctx, &tx, tx.caller()).await?;
+    let ids: Vec<Uuid> = match (b.ids, b.filter) {
+        (Some(ids), None) => ids,
+        (None, Some(filter)) => {
+            let q = ListQuery::parse_in(&ctx, tx.org_id(), &filter)
+                .map_err(|e| ApiError::validation("filter", e.message().to_owned()))?;
+            let repo = tx.repo::<contact::Entity>();
+            let mut select = contact_list()
+                .filters(&q, repo.find())
+                .map_err(|e| ApiError::validation("filter", e.message().to_owned()))?;
+            if let Some(only) = who.readable() {
+                select = select.filter(only);
+            }
+            let ids: Vec<Uuid> = select
+                .select_only()
+                .column(contact::Column::Id)
+                .order_by_asc(contact::Column::Id)
+                .limit(MAX_BULK + 1)
+                .into_tuple()
+                .all(repo.conn())
+                .await?;
+            if ids.len() as u64 > MAX_BULK {
+                return Err(ApiError::validation(
+                    "filter",
+                    format!("more than {MAX_BULK} persons match: narrow it"),
+                ));
+            }
+            ids
+        }
+        _ => {
+            return Err(ApiError::validation(
+                "ids",
+                "name the persons by `ids` or by `filter`, one of the two",
+            ));
+        }
+    };
+    let mut unique = std::collections::BTreeSet::new();
+    let ids: Vec<Uuid> = ids.into_iter().filter(|id| unique.insert(*id)).collect();
+    let named = |id: Uuid| {
+        move |e: ApiError| {
+            let mut details = e
+                .details()
+                .cloned()
+                .unwrap_or_else(|| serde_json::json!({}));
+            details["contact_id"] = serde_json::json!(id);
+            ApiError::new(e.code(), format!("{id}: {}", e.message())).with_details(details)
+        }
+    };
+    match b.action.as_str() {
+        "add_to_segment" => {
+            let segment = b.segment_id.unwrap_or_default();
+            service::segments::add(&ctx, &tx, &who, segment, ids.clone()).await?;
+        }
+        action => {
+            for id in &ids {
+                let done = match action {
+                    "claim" => service::claim(&ctx, &tx, &who, *id).await.map(|_| ()),
+                    "release" => service::release(&ctx, &tx, &who, *id).await.map(|_| ()),
+                    _ => service::delete(&ctx, &tx, &who, *id).await,
+                };
+                done.map_err(named(*id))?;
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(BulkResult {
+        action: b.action,
+        count: ids.len() as u64,
+    }))
 }
 
 /// Claims a person for the caller: an unclaimed one (members), or anyone's (admins). 409 when

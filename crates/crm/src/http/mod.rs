@@ -1,9 +1,11 @@
 //! The module's routes: one file per resource.
 
 mod companies;
-mod contacts;
+pub(crate) mod contacts;
 mod deals;
+mod interactions;
 mod pipelines;
+mod segments;
 
 const TAG: &str = "crm";
 
@@ -12,4 +14,6 @@ pub(crate) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfi
     companies::configure(cfg);
     pipelines::configure(cfg);
     deals::configure(cfg);
+    interactions::configure(cfg);
+    segments::configure(cfg);
 }

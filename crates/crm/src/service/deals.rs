@@ -257,6 +257,26 @@ pub(crate) async fn get(tx: &TenantTx, who: &Who, id: Uuid) -> Result<deal::Mode
     select.one(repo.conn()).await?.ok_or_else(no_deal)
 }
 
+/// A person's deals the caller reads, newest first, at most `limit`.
+pub(crate) async fn of_person(
+    tx: &TenantTx,
+    who: &Who,
+    contact_id: Uuid,
+    limit: u64,
+) -> Result<Vec<deal::Model>, ApiError> {
+    use kernel::sea_orm::{QueryOrder, QuerySelect};
+    let repo = tx.repo::<deal::Entity>();
+    let mut select = repo.find().filter(deal::Column::ContactId.eq(contact_id));
+    if let Some(only) = readable(who) {
+        select = select.filter(only);
+    }
+    Ok(select
+        .order_by_desc(deal::Column::CreatedAt)
+        .limit(limit)
+        .all(repo.conn())
+        .await?)
+}
+
 /// The deals this caller reads, as a condition (`None`: all).
 pub(crate) fn readable(who: &Who) -> Option<kernel::sea_orm::Condition> {
     who.readable()

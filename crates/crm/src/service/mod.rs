@@ -19,6 +19,8 @@ use crate::normalize;
 use crate::ownership::Who;
 
 pub(crate) mod deals;
+pub(crate) mod interactions;
+pub(crate) mod segments;
 
 pub(crate) const KINDS: [&str; 4] = ["lead", "client", "vendor", "partner"];
 pub(crate) const STATUSES: [&str; 3] = ["active", "inactive", "churned"];
@@ -139,6 +141,33 @@ fn normalized(channels: Vec<NewChannel>) -> Result<Vec<(String, String, bool)>, 
     Ok(out)
 }
 
+/// The person who already has one of `channels` (in the trash or not), if any: an import's key.
+pub(crate) async fn person_with(
+    tx: &TenantTx,
+    channels: &[NewChannel],
+) -> Result<Option<Uuid>, ApiError> {
+    let repo = tx.repo::<channel::Entity>();
+    for c in channels {
+        let value = normalize::channel(&c.kind, &c.value)?;
+        let found = repo
+            .find()
+            .filter(channel::Column::Kind.eq(c.kind.as_str()))
+            .filter(channel::Column::Value.eq(value))
+            .one(repo.conn())
+            .await?;
+        if let Some(found) = found {
+            return Ok(Some(found.contact_id));
+        }
+    }
+    Ok(None)
+}
+
+/// Whether `value` (as given) of `kind` is one of `person`'s channels.
+pub(crate) fn has_channel(person: &[channel::Model], kind: &str, value: &str) -> bool {
+    normalize::channel(kind, value)
+        .is_ok_and(|v| person.iter().any(|c| c.kind == kind && c.value == v))
+}
+
 /// 409 naming the person who already has one of `channels` (in the trash or not).
 async fn refuse_duplicates(
     tx: &TenantTx,
@@ -215,12 +244,27 @@ fn primary_of<'a>(channels: &'a [(String, String, bool)], kind: &str) -> Option<
         .map(|(_, v, _)| v)
 }
 
+/// 409 when the org already holds `max` persons (checked before adding one; an import counts
+/// once per batch).
+pub(crate) async fn room_for_one(tx: &TenantTx, max: u64) -> Result<(), ApiError> {
+    match tx.repo::<contact::Entity>().count().await? >= max {
+        true => Err(full(max)),
+        false => Ok(()),
+    }
+}
+
+pub(crate) fn full(max: u64) -> ApiError {
+    ApiError::conflict(format!(
+        "this organization holds {max} persons, the most it may"
+    ))
+}
+
+/// Adds a person (the caller has checked there is room: [`room_for_one`]).
 pub(crate) async fn create(
     ctx: &CellContext,
     tx: &TenantTx,
     who: &Who,
     new: NewContact,
-    max: u64,
     max_channels: usize,
 ) -> Result<(contact::Model, Vec<channel::Model>), ApiError> {
     kind("kind", &new.kind)?;
@@ -233,11 +277,6 @@ pub(crate) async fn create(
     }
     let channels = normalized(new.channels)?;
     let repo = tx.repo::<contact::Entity>();
-    if repo.count().await? >= max {
-        return Err(ApiError::conflict(format!(
-            "this organization holds {max} persons, the most it may"
-        )));
-    }
     refuse_duplicates(tx, &channels, None).await?;
     if let Some(c) = new.company_id {
         company_exists(tx, c).await?;

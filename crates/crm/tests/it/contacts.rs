@@ -166,6 +166,10 @@ db_test!(
         let cid = p["channels"][0]["id"].as_str().unwrap_or_default().to_owned();
         let co = id(&company(&cell, &ann, "Acme Inc", &["acme.io"]).await?);
         let gco = id(&company(&cell, &gus, "Globex", &[]).await?);
+        let (_, seg) = cell.post("/api/v1/segments", Some(&ann), json!({"name": "Acme's", "kind": "static"})).await?;
+        let sid = id(&seg);
+        let (_, gseg) = cell.post("/api/v1/segments", Some(&gus), json!({"name": "Globex's", "kind": "static"})).await?;
+        let gsid = id(&gseg);
 
         for (status, path) in [
             (cell.get(&format!("/api/v1/contacts/{pid}"), Some(&gus)).await?.0, "read"),
@@ -181,8 +185,19 @@ db_test!(
             (cell.patch(&format!("/api/v1/companies/{co}"), Some(&gus), json!({"name": "x"})).await?.0, "company update"),
             (cell.delete(&format!("/api/v1/companies/{co}"), Some(&gus)).await?.0, "company delete"),
             (cell.post(&format!("/api/v1/companies/{gco}/merge"), Some(&gus), json!({"from_id": co})).await?.0, "merge"),
+            (cell.get(&format!("/api/v1/contacts/{pid}/interactions"), Some(&gus)).await?.0, "interactions"),
+            (cell.post(&format!("/api/v1/contacts/{pid}/interactions"), Some(&gus), json!({"type": "call"})).await?.0, "log"),
+            (cell.get(&format!("/api/v1/contacts/{pid}/timeline"), Some(&gus)).await?.0, "timeline"),
+            (cell.get(&format!("/api/v1/segments/{sid}"), Some(&gus)).await?.0, "segment"),
+            (cell.patch(&format!("/api/v1/segments/{sid}"), Some(&gus), json!({"name": "x"})).await?.0, "segment update"),
+            (cell.delete(&format!("/api/v1/segments/{sid}"), Some(&gus)).await?.0, "segment delete"),
+            (cell.post(&format!("/api/v1/segments/{sid}/members"), Some(&gus), json!({"contact_ids": [pid]})).await?.0, "segment add"),
+            (cell.post(&format!("/api/v1/segments/{gsid}/members"), Some(&gus), json!({"contact_ids": [pid]})).await?.0, "add to own"),
+            (cell.delete(&format!("/api/v1/segments/{sid}/members/{pid}"), Some(&gus)).await?.0, "segment remove"),
+            (cell.post("/api/v1/contacts/bulk", Some(&gus), json!({"action": "claim", "ids": [pid]})).await?.0, "bulk"),
         ] {
-            assert!(status == 404 || (path == "merge" && status == 422), "{path}: {status}");
+            let named_elsewhere = matches!(path, "merge" | "add to own");
+            assert!(status == 404 || (named_elsewhere && status == 422), "{path}: {status}");
         }
         // The same email in another org is another person.
         person(&cell, &gus, json!({"name": "Globex's", "email": "p@acme.io"})).await?;

@@ -3,4 +3,6 @@
 mod companies;
 mod contacts;
 mod deals;
+mod interactions;
+mod segments;
 mod support;

@@ -53,6 +53,7 @@ pub(crate) async fn create_org(
     let body = body.0;
     let tx = begin_write(&ctx, Uuid::now_v7()).await?;
     let org = crate::orgs::create_organization(
+        &ctx,
         &tx,
         NewOrganization {
             name: body.name,
@@ -61,16 +62,6 @@ pub(crate) async fn create_org(
             personal: false,
         },
         caller.user_id,
-    )
-    .await?;
-    access::publish(
-        &ctx,
-        &tx,
-        caller.user_id,
-        crate::events::OrganizationCreated {
-            organization_id: org.id,
-            owner_id: caller.user_id,
-        },
     )
     .await?;
     tx.commit().await?;

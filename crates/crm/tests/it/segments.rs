@@ -1,0 +1,179 @@
+//! Segments and bulk operations: a dynamic segment follows its rule as persons change (joined
+//! and left logged), a static one is kept by hand, both are list filters; bulk claims are all or
+//! nothing under the ownership policy.
+
+use serde_json::{Value, json};
+use testkit::db_test;
+
+use crate::support::*;
+
+async fn run_jobs(cell: &Cell) -> anyhow::Result<()> {
+    while cell.ctx.jobs().run_once(&cell.ctx).await? > 0 {}
+    settle(cell).await
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(id)
+        .collect()
+}
+
+db_test!(
+    async fn dynamic_segments_follow_their_rule_and_log_who_joins_and_leaves(db) {
+        let cell = cell(&db).await?;
+        let acme = org(&cell, "Acme").await?;
+        let ann = user(&cell, "ann@acme.test", acme, "member").await?;
+        let boss = user(&cell, "boss@acme.test", acme, "admin").await?;
+        let mut leads = Vec::new();
+        for i in 0..5 {
+            leads.push(id(&person(&cell, &ann, json!({"name": format!("Lead {i}"), "source": "webinar"})).await?));
+        }
+        let client = id(&person(&cell, &ann, json!({"name": "Client", "type": "client", "source": "webinar"})).await?);
+
+        // Made, then evaluated by its job: the five webinar leads.
+        let (status, seg) = cell.post("/api/v1/segments", Some(&ann), json!({"name": "Webinar leads", "kind": "dynamic", "rule": "filter[type]=lead&filter[source]=webinar"})).await?;
+        assert_eq!((status, &seg["member_count"]), (201, &json!(0)), "{seg}");
+        let sid = id(&seg);
+        run_jobs(&cell).await?;
+        let (_, seg) = cell.get(&format!("/api/v1/segments/{sid}"), Some(&ann)).await?;
+        assert_eq!(seg["member_count"], 5, "{seg}");
+        assert!(seg["evaluated_at"].is_string());
+        assert_eq!(cell.events("crm.segment.joined").await?.len(), 5);
+        let members = format!("/api/v1/contacts?filter[segment_id]={sid}&limit=100");
+        let (_, page) = cell.get(&members, Some(&ann)).await?;
+        let mut got = ids(&page);
+        got.sort();
+        let mut want = leads.clone();
+        want.sort();
+        assert_eq!(got, want);
+
+        // A lead converted leaves; a new webinar lead joins; the client's source change does
+        // nothing; each in the person's own activity.
+        let (status, _) = cell.post(&format!("/api/v1/contacts/{}/convert", leads[0]), Some(&ann), json!({})).await?;
+        assert_eq!(status, 200);
+        let late = id(&person(&cell, &ann, json!({"name": "Late", "source": "webinar"})).await?);
+        cell.patch(&format!("/api/v1/contacts/{client}"), Some(&ann), json!({"source": "ads"})).await?;
+        settle(&cell).await?;
+        let left = cell.events("crm.segment.left").await?;
+        assert_eq!(left, [json!({"segment_id": sid, "segment_name": "Webinar leads", "contact_id": leads[0]})]);
+        let joined = cell.events("crm.segment.joined").await?;
+        assert_eq!(joined.last().map(|j| j["contact_id"].clone()), Some(json!(late)));
+        let (_, seg) = cell.get(&format!("/api/v1/segments/{sid}"), Some(&ann)).await?;
+        assert_eq!(seg["member_count"], 5, "{seg}");
+        let (_, feed) = cell.get(&format!("/api/v1/contacts/{}/activity", leads[0]), Some(&ann)).await?;
+        assert!(feed["data"].as_array().into_iter().flatten().any(|e| e["name"] == "crm.segment.left"), "{feed}");
+
+        // Tags are rules too: a tag added moves a person in, removed moves them out.
+        let (status, tagged) = cell.post("/api/v1/segments", Some(&ann), json!({"name": "VIP", "kind": "dynamic", "rule": "tags=vip"})).await?;
+        assert_eq!(status, 201, "{tagged}");
+        let vip_seg = id(&tagged);
+        run_jobs(&cell).await?;
+        let (_, tag) = cell.post("/api/v1/tags", Some(&boss), json!({"name": "VIP"})).await?;
+        let (status, _) = cell.post(&format!("/api/v1/contacts/{client}/tags"), Some(&ann), json!({"tag_id": id(&tag)})).await?;
+        assert_eq!(status, 201);
+        settle(&cell).await?;
+        let (_, page) = cell.get(&format!("/api/v1/contacts?filter[segment_id]={vip_seg}"), Some(&ann)).await?;
+        assert_eq!(ids(&page), std::slice::from_ref(&client));
+        let (status, _) = cell.delete(&format!("/api/v1/contacts/{client}/tags/{}", id(&tag)), Some(&ann)).await?;
+        assert_eq!(status, 204);
+        settle(&cell).await?;
+        let (_, page) = cell.get(&format!("/api/v1/contacts?filter[segment_id]={vip_seg}"), Some(&ann)).await?;
+        assert_eq!(ids(&page), Vec::<String>::new());
+
+        // A changed rule is evaluated again whole: the converted one is back as a client.
+        let (status, _) = cell.patch(&format!("/api/v1/segments/{sid}"), Some(&ann), json!({"rule": "filter[source]=webinar"})).await?;
+        assert_eq!(status, 200);
+        run_jobs(&cell).await?;
+        let (_, seg) = cell.get(&format!("/api/v1/segments/{sid}"), Some(&ann)).await?;
+        assert_eq!(seg["member_count"], 6, "the five webinar leads (one now a client), the late one: {seg}");
+
+        // Bad rules and names: 422 naming the field; a second of a name: 409.
+        for (body, field) in [
+            (json!({"name": "X", "kind": "dynamic", "rule": "filter[nope]=1"}), "rule"),
+            (json!({"name": "X", "kind": "dynamic", "rule": "page=2"}), "rule"),
+            (json!({"name": "X", "kind": "dynamic", "rule": format!("filter[segment_id]={sid}")}), "rule"),
+            (json!({"name": "X", "kind": "dynamic"}), "rule"),
+            (json!({"name": "X", "kind": "static", "rule": "tags=a"}), "rule"),
+            (json!({"name": "X", "kind": "smart"}), "kind"),
+            (json!({"name": " ", "kind": "static"}), "name"),
+        ] {
+            let (status, e) = cell.post("/api/v1/segments", Some(&ann), body.clone()).await?;
+            assert_eq!(status, 422, "{body} -> {e}");
+            assert!(e["error"]["details"].to_string().contains(field), "{body} -> {e}");
+        }
+        let (status, _) = cell.post("/api/v1/segments", Some(&ann), json!({"name": "VIP", "kind": "static"})).await?;
+        assert_eq!(status, 409);
+
+        // Only its creator or an admin changes a segment; another org sees none of it.
+        let bob = user(&cell, "bob@acme.test", acme, "member").await?;
+        assert_eq!(cell.delete(&format!("/api/v1/segments/{sid}"), Some(&bob)).await?.0, 403);
+        let globex = org(&cell, "Globex").await?;
+        let eve = user(&cell, "eve@globex.test", globex, "admin").await?;
+        assert_eq!(cell.get(&format!("/api/v1/segments/{sid}"), Some(&eve)).await?.0, 404);
+        let (_, theirs) = cell.get(&format!("/api/v1/contacts?filter[segment_id]={sid}"), Some(&eve)).await?;
+        assert_eq!(theirs["data"], json!([]));
+        assert_eq!(cell.delete(&format!("/api/v1/segments/{sid}"), Some(&boss)).await?.0, 204);
+        Ok(())
+    }
+);
+
+db_test!(
+    async fn static_segments_and_bulk_operations_are_all_or_nothing(db) {
+        let cell = cell(&db).await?;
+        let acme = org(&cell, "Acme").await?;
+        let mia = user(&cell, "mia@acme.test", acme, "member").await?;
+        let max = user(&cell, "max@acme.test", acme, "member").await?;
+        let mut pool = Vec::new();
+        for i in 0..30 {
+            pool.push(id(&person(&cell, &mia, json!({"name": format!("P{i}"), "source": if i < 20 { "fair" } else { "web" }})).await?));
+        }
+        let theirs = id(&person(&cell, &max, json!({"name": "Max's", "source": "fair", "claim": true})).await?);
+
+        // Mia claims the fair's unclaimed twenty by filter... but Max's is among the matches:
+        // refused whole, naming it, nothing claimed.
+        let (status, e) = cell.post("/api/v1/contacts/bulk", Some(&mia), json!({"action": "claim", "filter": "filter[source]=fair"})).await?;
+        assert_eq!((status, &e["error"]["details"]["contact_id"]), (409, &json!(theirs)), "{e}");
+        let (_, mine) = cell.get("/api/v1/contacts?filter[owner_id.ne]=00000000-0000-0000-0000-000000000000&limit=100", Some(&mia)).await?;
+        assert_eq!(mine["meta"]["total"], 1, "only Max's is claimed: {mine}");
+        // By ids: done, each claim published.
+        let (status, done) = cell.post("/api/v1/contacts/bulk", Some(&mia), json!({"action": "claim", "ids": pool[..20]})).await?;
+        assert_eq!((status, &done["count"]), (200, &json!(20)), "{done}");
+        assert_eq!(cell.events("crm.contact.claimed").await?.len(), 21);
+
+        // A static segment by hand and in bulk; a target for the person list.
+        let (_, seg) = cell.post("/api/v1/segments", Some(&mia), json!({"name": "Fair follow-up", "kind": "static"})).await?;
+        let sid = id(&seg);
+        let (status, seg) = cell.post(&format!("/api/v1/segments/{sid}/members"), Some(&mia), json!({"contact_ids": [pool[0], pool[1], pool[0]]})).await?;
+        assert_eq!((status, &seg["member_count"]), (200, &json!(2)), "{seg}");
+        let (status, done) = cell.post("/api/v1/contacts/bulk", Some(&mia), json!({"action": "add_to_segment", "segment_id": sid, "filter": "filter[source]=web"})).await?;
+        assert_eq!((status, &done["count"]), (200, &json!(10)), "{done}");
+        let (_, page) = cell.get(&format!("/api/v1/contacts?filter[segment_id]={sid}&limit=100"), Some(&max)).await?;
+        assert_eq!(page["meta"]["total"], 12);
+        let (status, _) = cell.delete(&format!("/api/v1/segments/{sid}/members/{}", pool[0]), Some(&mia)).await?;
+        assert_eq!(status, 204);
+        assert_eq!(cell.delete(&format!("/api/v1/segments/{sid}/members/{}", pool[0]), Some(&mia)).await?.0, 404);
+        let (_, seg) = cell.get(&format!("/api/v1/segments/{sid}"), Some(&mia)).await?;
+        assert_eq!(seg["member_count"], 11);
+        assert_eq!(cell.events("crm.segment.left").await?.len(), 1);
+        let (status, _) = cell.post(&format!("/api/v1/segments/{sid}/members"), Some(&mia), json!({"contact_ids": [uuid::Uuid::now_v7()]})).await?;
+        assert_eq!(status, 422);
+
+        // Bad bulk requests change nothing.
+        for body in [json!({"action": "claim"}), json!({"action": "claim", "ids": [pool[25]], "filter": "filter[source]=web"}),
+                     json!({"action": "explode", "ids": [pool[25]]}), json!({"action": "add_to_segment", "ids": [pool[25]]}),
+                     json!({"action": "claim", "filter": "filter[nope]=1"}), json!({"action": "claim", "ids": []})] {
+            let (status, e) = cell.post("/api/v1/contacts/bulk", Some(&mia), body.clone()).await?;
+            assert_eq!(status, 422, "{body} -> {e}");
+        }
+        // Bulk delete to the trash: Max may not delete Mia's.
+        let (status, _) = cell.post("/api/v1/contacts/bulk", Some(&max), json!({"action": "delete", "ids": [pool[1], pool[25]]})).await?;
+        assert_eq!(status, 403);
+        let (status, done) = cell.post("/api/v1/contacts/bulk", Some(&mia), json!({"action": "delete", "ids": [pool[1], pool[25]]})).await?;
+        assert_eq!((status, &done["count"]), (200, &json!(2)));
+        assert_eq!(cell.get(&format!("/api/v1/contacts/{}", pool[1]), Some(&mia)).await?.0, 404);
+        Ok(())
+    }
+);
