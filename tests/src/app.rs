@@ -103,6 +103,24 @@ impl TestApp {
         Ok((status, json))
     }
 
+    /// A request timed to the last byte of its answer (reading its JSON is not timed): what the
+    /// benchmarks measure. The time, the status and the JSON (`null` when not JSON).
+    pub async fn timed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<(std::time::Duration, u16, serde_json::Value)> {
+        let started = std::time::Instant::now();
+        let res = self.send(method, path, Some(token), body).await?;
+        let status = res.status().as_u16();
+        let bytes = res.bytes().await?;
+        let took = started.elapsed();
+        let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        Ok((took, status, json))
+    }
+
     pub async fn send(
         &self,
         method: reqwest::Method,

@@ -245,6 +245,22 @@ async fn day(cell: &CellProcess) -> anyhow::Result<()> {
         assert_eq!(c.get(&path, &boss).await?.0, 404, "{path}");
     }
 
+    // Another method on an alias: 405 naming the path as sent, with the methods it takes.
+    let res = c
+        .http
+        .put(format!("{}/api/v1/customers/{ann_id}/claim", c.base))
+        .bearer_auth(&mia)
+        .send()
+        .await?;
+    assert_eq!(res.status().as_u16(), 405);
+    assert_eq!(
+        res.headers().get("allow").and_then(|v| v.to_str().ok()),
+        Some("POST")
+    );
+    let refused: Value = res.json().await?;
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("/api/v1/customers/"), "{refused}");
+
     // Claims: Mia claims Ann; Max reads her but cannot change her, and may change one in the
     // pool; the owner may change anyone.
     let (status, claimed) = c

@@ -12,31 +12,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::ensure;
 use kernel::sea_orm::Value as Sql;
-use serde_json::{Value, json};
+use serde_json::json;
 use testkit::bench::{Percentiles, Rng, analyze, backends, env, insert_rows, percentiles};
 use testkit::{Backend, TestDb};
 use uuid::Uuid;
 
 const TOML: &str = "[modules.iam]\n[modules.tenancy]\n[modules.auth]\n[modules.collab]\n[modules.crm]\nmax_contacts = 100000000\n";
-
-async fn timed(
-    cell: &testcell::Cell,
-    method: reqwest::Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> anyhow::Result<(Duration, u16, Value)> {
-    let started = Instant::now();
-    let res = cell.send(method, path, Some(token), body).await?;
-    let status = res.status().as_u16();
-    let bytes = res.bytes().await?;
-    let took = started.elapsed();
-    Ok((
-        took,
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    ))
-}
 
 fn report(label: &str, what: &str, took: Vec<Duration>, goal: &str) {
     let Percentiles { p50, p95, max } = percentiles(took);
@@ -159,7 +140,16 @@ async fn run(backend: Backend) -> anyhow::Result<()> {
             .execute_unprepared("DELETE FROM kernel_jobs WHERE name = 'crm.evaluate_segment'")
             .await?;
     }
-    // Deals on the seeded pipeline's stages, values 1.00 to 10 000.00.
+    // Deals on the seeded pipeline's stages, values 1.00 to 10 000.00. The org's first deal,
+    // through the API, seeds its pipeline.
+    let (status, first) = cell
+        .post(
+            "/api/v1/deals",
+            Some(&token),
+            json!({"title": "First", "contact_id": ids[0], "value": 100, "currency": "USD"}),
+        )
+        .await?;
+    ensure!(status == 201, "deal: {first}");
     let (_, pipelines) = cell.get("/api/v1/pipelines", Some(&token)).await?;
     let pipeline: Uuid = pipelines[0]["id"].as_str().unwrap_or_default().parse()?;
     let stages: Vec<(Uuid, i64, bool)> = pipelines[0]["stages"]
@@ -179,7 +169,7 @@ async fn run(backend: Backend) -> anyhow::Result<()> {
         })
         .collect();
     ensure!(!stages.is_empty(), "stages: {pipelines}");
-    let (mut open_total, mut weighted) = (0i64, 0i64);
+    let (mut open_total, mut weighted) = (100i64, 100 * stages[0].1);
     let mut deal_rows = Vec::with_capacity(deals);
     for i in 0..deals {
         let (stage, probability, closed) = stages[rng.below(stages.len())];
@@ -206,7 +196,7 @@ async fn run(backend: Backend) -> anyhow::Result<()> {
         ]);
     }
     insert_rows(&cell.ctx, org, "crm_deals", "id, org_id, title, contact_id, pipeline_id, stage_id, value, currency, probability, probability_set, stage_entered_at, created_by, created_at, updated_at", &deal_rows, 1000).await?;
-    analyze(&cell.ctx).await?;
+    analyze(&db).await?;
     println!(
         "{label}: {persons} persons ({leads} leads), {members} segment members, {deals} deals loaded in {:.1} s",
         loaded.elapsed().as_secs_f64()
@@ -225,7 +215,7 @@ async fn run(backend: Backend) -> anyhow::Result<()> {
     ] {
         let mut took = Vec::new();
         for _ in 0..repeat {
-            let (d, status, out) = timed(&cell, reqwest::Method::GET, path, &token, None).await?;
+            let (d, status, out) = cell.timed(reqwest::Method::GET, path, &token, None).await?;
             ensure!(status == 200, "{path}: {out}");
             let names: Vec<&str> = out["data"]
                 .as_array()
@@ -264,14 +254,14 @@ async fn run(backend: Backend) -> anyhow::Result<()> {
     for i in 0..repeat {
         let person = ids[rng.below(members)];
         for source in ["web", "webinar"] {
-            let (d, status, out) = timed(
-                &cell,
-                reqwest::Method::PATCH,
-                &format!("/api/v1/contacts/{person}"),
-                &token,
-                Some(json!({"source": source})),
-            )
-            .await?;
+            let (d, status, out) = cell
+                .timed(
+                    reqwest::Method::PATCH,
+                    &format!("/api/v1/contacts/{person}"),
+                    &token,
+                    Some(json!({"source": source})),
+                )
+                .await?;
             ensure!(status == 200, "patch: {out}");
             request.push(d);
             let started = Instant::now();
@@ -303,14 +293,9 @@ async fn run(backend: Backend) -> anyhow::Result<()> {
     // The forecast over every deal.
     let mut took = Vec::new();
     for _ in 0..repeat {
-        let (d, status, out) = timed(
-            &cell,
-            reqwest::Method::GET,
-            "/api/v1/deals/forecast",
-            &token,
-            None,
-        )
-        .await?;
+        let (d, status, out) = cell
+            .timed(reqwest::Method::GET, "/api/v1/deals/forecast", &token, None)
+            .await?;
         ensure!(status == 200, "forecast: {out}");
         ensure!(
             out[0]["total_pipeline_value"] == json!(open_total),
@@ -331,6 +316,10 @@ async fn run(backend: Backend) -> anyhow::Result<()> {
         took,
         "p95 < 50 ms",
     );
+    if std::env::var("BENCH_KEEP").is_ok() {
+        println!("{label}: the database is kept: {}", db.url());
+        std::mem::forget(db);
+    }
     Ok(())
 }
 

@@ -202,7 +202,6 @@ async fn load(
         1000,
     )
     .await?;
-    analyze(&cell.ctx).await?;
     Ok(expected)
 }
 
@@ -248,6 +247,7 @@ async fn run(backend: testkit::Backend) -> anyhow::Result<()> {
 
     let started = Instant::now();
     let expected = load(&cell, org, user, invoices).await?;
+    analyze(&db).await?;
     println!(
         "{label}: loaded {} journal lines ({invoices} invoices) in {:.1} s",
         expected.lines,

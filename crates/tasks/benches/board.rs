@@ -9,11 +9,11 @@
 //! `BENCH_GANTT` (5 000 tasks, twice as many dependencies), `BENCH_REPEAT` (requests per
 //! measured phase, 200).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::ensure;
 use kernel::sea_orm::{ConnectionTrait, Statement, Value as Sql};
-use serde_json::{Value, json};
+use serde_json::json;
 use testkit::bench::{Percentiles, Rng, env, percentiles};
 use testkit::{Backend, TestDb};
 use uuid::Uuid;
@@ -26,26 +26,6 @@ const COLUMNS: &str = "id, org_id, title, status, priority, board_id, column_id,
 
 async fn insert_tasks(cell: &testcell::Cell, org: Uuid, rows: Vec<Vec<Sql>>) -> anyhow::Result<()> {
     testkit::bench::insert_rows(&cell.ctx, org, "tasks_tasks", COLUMNS, &rows, 500).await
-}
-
-async fn timed(
-    cell: &testcell::Cell,
-    method: reqwest::Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> anyhow::Result<(Duration, u16, Value)> {
-    // Timed to the last byte of the answer; reading its JSON (the checks) is not timed.
-    let started = Instant::now();
-    let res = cell.send(method, path, Some(token), body).await?;
-    let status = res.status().as_u16();
-    let bytes = res.bytes().await?;
-    let took = started.elapsed();
-    Ok((
-        took,
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    ))
 }
 
 async fn run(backend: Backend) -> anyhow::Result<()> {
@@ -116,13 +96,15 @@ async fn run(backend: Backend) -> anyhow::Result<()> {
         "{label}: {n} tasks on one board loaded in {:.1} s",
         loaded.elapsed().as_secs_f64()
     );
-    testkit::bench::analyze(&cell.ctx).await?;
+    testkit::bench::analyze(&db).await?;
 
     // Kanban: the board by column (the first 100 of each, and each column's count).
     let kanban = format!("/api/v1/tasks?view=kanban&board_id={board_id}");
     let mut took = Vec::new();
     for _ in 0..repeat {
-        let (d, status, out) = timed(&cell, reqwest::Method::GET, &kanban, &token, None).await?;
+        let (d, status, out) = cell
+            .timed(reqwest::Method::GET, &kanban, &token, None)
+            .await?;
         ensure!(status == 200, "kanban: {out}");
         let totals: Vec<u64> = out["columns"]
             .as_array()
@@ -167,14 +149,14 @@ async fn run(backend: Backend) -> anyhow::Result<()> {
         let task = &movers[i % movers.len()];
         let to = open[rng.below(open.len())];
         let at = rng.below(per);
-        let (d, status, out) = timed(
-            &cell,
-            reqwest::Method::PATCH,
-            &format!("/api/v1/tasks/{task}/move"),
-            &token,
-            Some(json!({"column_id": to, "position": at})),
-        )
-        .await?;
+        let (d, status, out) = cell
+            .timed(
+                reqwest::Method::PATCH,
+                &format!("/api/v1/tasks/{task}/move"),
+                &token,
+                Some(json!({"column_id": to, "position": at})),
+            )
+            .await?;
         ensure!(status == 200, "move: {out}");
         took.push(d);
     }
@@ -265,11 +247,13 @@ async fn run(backend: Backend) -> anyhow::Result<()> {
         500,
     )
     .await?;
-    testkit::bench::analyze(&cell.ctx).await?;
+    testkit::bench::analyze(&db).await?;
     let gantt = format!("/api/v1/tasks?view=gantt&board_id={gantt_board}");
     let mut took = Vec::new();
     for _ in 0..repeat.min(50) {
-        let (d, status, out) = timed(&cell, reqwest::Method::GET, &gantt, &token, None).await?;
+        let (d, status, out) = cell
+            .timed(reqwest::Method::GET, &gantt, &token, None)
+            .await?;
         ensure!(status == 200, "gantt: {out}");
         let (t, e) = (
             out["tasks"].as_array().map_or(0, Vec::len),
@@ -294,14 +278,14 @@ async fn run(backend: Backend) -> anyhow::Result<()> {
     for i in 0..repeat.min(100) {
         let early = ids[i % 10];
         let late = ids[gantt_n - 1 - (i % 50)];
-        let (d, status, out) = timed(
-            &cell,
-            reqwest::Method::POST,
-            &format!("/api/v1/tasks/{early}/dependencies"),
-            &token,
-            Some(json!({"depends_on_id": late})),
-        )
-        .await?;
+        let (d, status, out) = cell
+            .timed(
+                reqwest::Method::POST,
+                &format!("/api/v1/tasks/{early}/dependencies"),
+                &token,
+                Some(json!({"depends_on_id": late})),
+            )
+            .await?;
         ensure!(
             status == 409 || status == 201,
             "cycle check: {status} {out}"

@@ -86,8 +86,11 @@ impl Application {
                 clashes.join(", ")
             )));
         }
-        let openapi = openapi_document(ctx.config(), ctx.modules());
+        // The router sees the modules' paths (a cell's `[http.paths]` aliases are rewritten
+        // before routing), so the `Allow` table is built from the document before renaming.
+        let mut openapi = modules_document(ctx.config().name(), ctx.modules());
         let allowed = allow::AllowedMethods::of(&openapi);
+        ctx.config().path_map().document(&mut openapi);
         telemetry::metrics_handle();
         let workers = http.workers.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
@@ -297,13 +300,18 @@ pub fn openapi_document(
     config: &crate::config::CellConfig,
     modules: &[EnabledModule],
 ) -> serde_json::Value {
-    let (_, mut doc) = routes(config.name().to_owned(), modules.to_vec()).split_for_parts();
+    let mut doc = modules_document(config.name(), modules);
+    config.path_map().document(&mut doc);
+    doc
+}
+
+/// The document with the modules' own paths (before the cell's `[http.paths]`).
+fn modules_document(cell: &str, modules: &[EnabledModule]) -> serde_json::Value {
+    let (_, mut doc) = routes(cell.to_owned(), modules.to_vec()).split_for_parts();
     for m in modules {
         doc.merge(m.module.openapi());
     }
-    let mut doc = openapi::finish(&doc);
-    config.path_map().document(&mut doc);
-    doc
+    openapi::finish(&doc)
 }
 
 fn cell_app(
@@ -379,16 +387,17 @@ pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
 /// Nothing matched: 405 when the path exists under another method (route macros guard the
 /// whole resource by method, so such requests land here), else 404.
 async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    // Named as the client sent it (a cell's alias), looked up as routed.
+    let sent = paths::sent_path(&req);
     if req.resource_map().has_resource(req.path()) {
         return Err(ApiError::new(
             ErrorCode::MethodNotAllowed,
-            format!("{} is not allowed on {}", req.method(), req.path()),
+            format!("{} is not allowed on {sent}", req.method()),
         ));
     }
     Err(ApiError::not_found(format!(
-        "no route for {} {}",
-        req.method(),
-        req.path()
+        "no route for {} {sent}",
+        req.method()
     )))
 }
 

@@ -21,6 +21,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
@@ -215,6 +216,17 @@ impl PathMap {
     }
 }
 
+/// The path a rewritten request was sent to.
+#[derive(Clone)]
+struct Sent(String);
+
+/// The path as the client sent it (before a rewrite), for messages that name it.
+pub(crate) fn sent_path(req: &actix_web::HttpRequest) -> String {
+    req.extensions()
+        .get::<Sent>()
+        .map_or_else(|| req.path().to_owned(), |s| s.0.clone())
+}
+
 /// The middleware: routes a request under an alias as its module's path; 404 for a renamed one.
 pub(crate) async fn rewrite(
     mut req: ServiceRequest,
@@ -235,6 +247,7 @@ pub(crate) async fn rewrite(
             .into());
         }
         Routed::Rewritten(path) => {
+            req.extensions_mut().insert(Sent(req.path().to_owned()));
             let uri = match req.uri().query() {
                 Some(q) => format!("{path}?{q}"),
                 None => path,

@@ -185,11 +185,19 @@ impl Cursor {
     }
 }
 
-fn cursor_of(at: DateTime<Utc>, id: Uuid) -> String {
-    format!(
-        "{}_{id}",
-        at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-    )
+/// Cuts `rows` (fetched one past `limit`) to the page; the next page's cursor when there is one.
+fn cut_page<T>(rows: &mut Vec<T>, limit: u64, mark: impl Fn(&T) -> svc::Mark) -> Option<String> {
+    if rows.len() as u64 <= limit {
+        return None;
+    }
+    rows.truncate(limit as usize);
+    rows.last().map(|r| {
+        let (at, id) = mark(r);
+        format!(
+            "{}_{id}",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        )
+    })
 }
 
 /// A page of interactions, newest first.
@@ -217,12 +225,7 @@ pub(crate) async fn list(
     let person = service::get(&tx, &who, id.into_inner()).await?;
     let mut rows = svc::of_person(&tx, person.id, before, limit + 1).await?;
     tx.commit().await?;
-    let next_before = (rows.len() as u64 > limit)
-        .then(|| {
-            rows.truncate(limit as usize);
-            rows.last().map(|r| cursor_of(r.occurred_at, r.id))
-        })
-        .flatten();
+    let next_before = cut_page(&mut rows, limit, |r| (r.occurred_at, r.id));
     Ok(HttpResponse::Ok().json(Interactions {
         data: rows.into_iter().map(Interaction::from).collect(),
         next_before,
@@ -300,12 +303,7 @@ pub(crate) async fn timeline(
         }))
         .collect();
     merged.sort_by_key(|e| std::cmp::Reverse((e.occurred_at, e.id)));
-    let next_before = (merged.len() as u64 > limit)
-        .then(|| {
-            merged.truncate(limit as usize);
-            merged.last().map(|e| cursor_of(e.occurred_at, e.id))
-        })
-        .flatten();
+    let next_before = cut_page(&mut merged, limit, |e| (e.occurred_at, e.id));
     Ok(HttpResponse::Ok().json(Timeline {
         data: merged,
         next_before,
