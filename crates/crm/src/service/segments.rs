@@ -258,12 +258,7 @@ async fn leave(
 
 /// Adds `delta` to the member count where it is kept (in the statement, so concurrent joins of
 /// different persons add up); `evaluated`: a whole evaluation ended now.
-async fn recount(
-    tx: &TenantTx,
-    seg: segment::Model,
-    delta: i64,
-    evaluated: bool,
-) -> Result<segment::Model, ApiError> {
+async fn recount(tx: &TenantTx, seg: Uuid, delta: i64, evaluated: bool) -> Result<(), ApiError> {
     use kernel::sea_orm::sea_query::{Expr, ExprTrait};
     let mut set = vec![(
         segment::Column::MemberCount,
@@ -272,10 +267,10 @@ async fn recount(
     if evaluated {
         set.push((segment::Column::EvaluatedAt, Expr::value(Utc::now())));
     }
-    let repo = tx.repo::<segment::Entity>();
-    repo.update_many(set, segment::Column::Id.eq(seg.id))
+    tx.repo::<segment::Entity>()
+        .update_many(set, segment::Column::Id.eq(seg))
         .await?;
-    Ok(repo.get(seg.id).await?.unwrap_or(seg))
+    Ok(())
 }
 
 /// The members of `seg` among `ids` (all of them when `ids` is `None`).
@@ -347,7 +342,8 @@ pub(crate) async fn add(
         .filter(|c| !already.contains(c))
         .collect();
     let n = join(ctx, tx, Some(who.user), &seg, &new).await?;
-    recount(tx, seg, n, false).await
+    recount(tx, seg.id, n, false).await?;
+    get(tx, seg.id).await
 }
 
 /// Takes a person out of a static segment; 404 when they are not in it.
@@ -368,7 +364,7 @@ pub(crate) async fn remove(
         return Err(ApiError::not_found("this person is not in the segment"));
     }
     let n = leave(ctx, tx, Some(by), &seg, &[contact_id]).await?;
-    recount(tx, seg, -n, false).await?;
+    recount(tx, seg.id, -n, false).await?;
     Ok(())
 }
 
@@ -400,7 +396,7 @@ pub(crate) async fn evaluate(
     left.sort_unstable();
     let j = join(ctx, tx, by, &seg, &joined).await?;
     let l = leave(ctx, tx, by, &seg, &left).await?;
-    recount(tx, seg, j - l, true).await?;
+    recount(tx, seg.id, j - l, true).await?;
     Ok((j, l))
 }
 
@@ -451,11 +447,11 @@ pub(crate) async fn evaluate_person(
         match (matches, of_person.contains(&seg.id)) {
             (true, false) => {
                 let n = join(ctx, tx, by, &seg, &[contact_id]).await?;
-                recount(tx, seg, n, false).await?;
+                recount(tx, seg.id, n, false).await?;
             }
             (false, true) => {
                 let n = leave(ctx, tx, by, &seg, &[contact_id]).await?;
-                recount(tx, seg, -n, false).await?;
+                recount(tx, seg.id, -n, false).await?;
             }
             _ => {}
         }
