@@ -36,60 +36,83 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# One run: the cell on one backend, fuzzed for SECONDS_EACH; `ok` or `failed` in $dir/result
+# (a step that fails before the fuzzer leaves no token, and the run fails on its 401s).
+fuzz_one() {
+  local cell=$1 backend=$2
+  local bin=${CARGO_TARGET_DIR:-target}/debug/$cell
+  local run="$cell-$backend"
+  local dir="$work/$run"
+  mkdir -p "$dir"
+  local env=(CELL__CELL__DATA_DIR="$dir" CELL__RATE_LIMIT__ENABLED=false CELL__TELEMETRY__LOG_FORMAT=json
+       CELL__CELL__ADMIN_TOKEN="fuzz-admin-token-$RANDOM$RANDOM"
+       CELL__TELEMETRY__LOG_LEVEL=warn)
+  local db="fuzz_${cell}_$$" role="fuzz_app_${cell}_$$"
+  if [ "$backend" = postgres ]; then
+    psql "$PG" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" \
+      -c "DROP ROLE IF EXISTS $role" -c "CREATE ROLE $role NOLOGIN NOSUPERUSER NOBYPASSRLS" >/dev/null
+    env+=(CELL__DATABASE__URL="${PG%/*}/$db" CELL__DATABASE__APP_ROLE="$role")
+  fi
+  # The operator user, then the cell on a free port.
+  echo "$PASSWORD" | env "${env[@]}" "$bin" users create --email fuzz@example.com --org "Fuzz" --role owner \
+    >"$dir/users.log" 2>&1 || true
+  local port
+  port=$(free_port)
+  env "${env[@]}" "$bin" serve --port "$port" >"$dir/cell.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$port/health/live" >/dev/null && break
+    sleep 0.1
+  done
+  local token
+  token=$(curl -sf "http://127.0.0.1:$port/api/v1/auth/login" -H 'content-type: application/json' \
+    -d "{\"email\":\"fuzz@example.com\",\"password\":\"$PASSWORD\"}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])') || true
+  echo "fuzz: $run on :$port for ${SECONDS_EACH}s"
+  # Signing out would end the run's own session: those two operations are left out. The live
+  # feed (/ws, a protocol switch; /ws/stream, a stream that never ends by design) is tested by
+  # the realtime module's own tests with a WebSocket client and a streaming reader.
+  if "$VENV/bin/st" --config-file scripts/schemathesis.toml run "http://127.0.0.1:$port/api-docs/openapi.json" \
+      --checks all --exclude-checks use_after_free,ensure_resource_availability \
+      --max-time "$SECONDS_EACH" --workers 1 --seed 17 \
+      --header "Authorization: Bearer $token" \
+      --exclude-path /api/v1/auth/logout --exclude-path /api/v1/auth/logout-all \
+      --exclude-path /ws --exclude-path /ws/stream \
+      --report junit --report-junit-path "$dir/junit.xml" >"$dir/st.log" 2>&1; then
+    echo ok >"$dir/result"
+  else
+    echo failed >"$dir/result"
+  fi
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  if [ "$backend" = postgres ]; then
+    psql "$PG" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "DROP ROLE IF EXISTS $role" >/dev/null || true
+  fi
+}
+
+# A run is one schemathesis process (single-threaded) and one cell answering it in turn: about
+# one core. The backends of a cell run side by side, so the two cores do two runs in the time of
+# one; each run's report is printed once both are done.
 failed=0
 for cell in $cells; do
   bin=${CARGO_TARGET_DIR:-target}/debug/$cell
   [ -x "$bin" ] || cargo build --quiet --locked -p "$cell"
   for backend in $backends; do
-    run="$cell-$backend"
-    dir="$work/$run"
-    mkdir -p "$dir"
-    env=(CELL__CELL__DATA_DIR="$dir" CELL__RATE_LIMIT__ENABLED=false CELL__TELEMETRY__LOG_FORMAT=json
-         CELL__CELL__ADMIN_TOKEN="fuzz-admin-token-$RANDOM$RANDOM"
-         CELL__TELEMETRY__LOG_LEVEL=warn)
-    if [ "$backend" = postgres ]; then
-      db="fuzz_${cell}_$$"
-      role="fuzz_app_${cell}_$$"
-      psql "$PG" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" \
-        -c "DROP ROLE IF EXISTS $role" -c "CREATE ROLE $role NOLOGIN NOSUPERUSER NOBYPASSRLS" >/dev/null
-      env+=(CELL__DATABASE__URL="${PG%/*}/$db" CELL__DATABASE__APP_ROLE="$role")
-    fi
-    # The operator user, then the cell on a free port.
-    echo "$PASSWORD" | env "${env[@]}" "$bin" users create --email fuzz@example.com --org "Fuzz" --role owner \
-      >"$dir/users.log" 2>&1
-    port=$(free_port)
-    env "${env[@]}" "$bin" serve --port "$port" >"$dir/cell.log" 2>&1 &
+    fuzz_one "$cell" "$backend" &
     pids+=($!)
-    for _ in $(seq 1 100); do
-      curl -sf "http://127.0.0.1:$port/health/live" >/dev/null && break
-      sleep 0.1
-    done
-    token=$(curl -sf "http://127.0.0.1:$port/api/v1/auth/login" -H 'content-type: application/json' \
-      -d "{\"email\":\"fuzz@example.com\",\"password\":\"$PASSWORD\"}" |
-      python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-    echo "fuzz: $run on :$port for ${SECONDS_EACH}s"
-    # Signing out would end the run's own session: those two operations are left out. The live
-    # feed (/ws, a protocol switch; /ws/stream, a stream that never ends by design) is tested by
-    # the realtime module's own tests with a WebSocket client and a streaming reader.
-    if "$VENV/bin/st" --config-file scripts/schemathesis.toml run "http://127.0.0.1:$port/api-docs/openapi.json" \
-        --checks all --exclude-checks use_after_free,ensure_resource_availability \
-        --max-time "$SECONDS_EACH" --workers 1 --seed 17 \
-        --header "Authorization: Bearer $token" \
-        --exclude-path /api/v1/auth/logout --exclude-path /api/v1/auth/logout-all \
-        --exclude-path /ws --exclude-path /ws/stream \
-        --report junit --report-junit-path "$dir/junit.xml" >"$dir/st.log" 2>&1; then
+  done
+  wait "${pids[@]}" || true
+  pids=()
+  for backend in $backends; do
+    dir="$work/$cell-$backend"
+    if [ "$(cat "$dir/result" 2>/dev/null)" = ok ]; then
       tail -n 3 "$dir/st.log"
     else
       failed=1
-      echo "fuzz: $run FAILED"
-      cat "$dir/st.log"
+      echo "fuzz: $cell-$backend FAILED"
+      cat "$dir/st.log" 2>/dev/null || true
       echo "--- cell log (last 40 lines)"
-      tail -n 40 "$dir/cell.log"
-    fi
-    kill "${pids[-1]}" 2>/dev/null || true
-    wait "${pids[-1]}" 2>/dev/null || true
-    if [ "$backend" = postgres ]; then
-      psql "$PG" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "DROP ROLE IF EXISTS $role" >/dev/null || true
+      tail -n 40 "$dir/cell.log" 2>/dev/null || true
     fi
   done
 done

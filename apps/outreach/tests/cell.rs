@@ -4,7 +4,9 @@
 //! 5 000 customers imported from a CSV, companies matched by email domain and merged, claims
 //! under the spec's ownership table, channels, notes, tags, a task on a customer, an
 //! interaction in the timeline, deals across the open → negotiating → won | lost pipeline with
-//! the forecast checked by hand, and another organization that reaches none of it.
+//! the forecast checked by hand, a customer recorded twice merged into one (her task follows),
+//! fit scoring with its history and the leads it ranks, and another organization that reaches
+//! none of it.
 
 use std::time::Duration;
 
@@ -443,9 +445,132 @@ async fn day(cell: &CellProcess) -> anyhow::Result<()> {
         "{profile}"
     );
 
+    // Ann turns up twice: a second record (her personal email) with a task. Mia merges it into
+    // hers: its contact joins hers, the record goes to the trash, the task follows.
+    let twin = c
+        .made(
+            "/api/v1/customers",
+            &mia,
+            json!({"name": "Ann (personal)", "email": "ann.personal@gmail.com", "claim": true}),
+        )
+        .await?;
+    let twin_id = id_of(&twin);
+    let twin_task = id_of(
+        &c.made(
+            "/api/v1/tasks",
+            &mia,
+            json!({"title": "Ask about the renewal", "anchor_type": "contact", "anchor_id": twin_id}),
+        )
+        .await?,
+    );
+    let (status, _) = c
+        .post(
+            &format!("/api/v1/customers/{ann_id}/merge"),
+            &max,
+            json!({"from_id": twin_id}),
+        )
+        .await?;
+    assert_eq!(status, 403, "Max owns neither");
+    let merged = c
+        .made(
+            &format!("/api/v1/customers/{ann_id}/merge"),
+            &mia,
+            json!({"from_id": twin_id}),
+        )
+        .await?;
+    assert_eq!(
+        merged["channels"].as_array().map(Vec::len),
+        Some(4),
+        "{merged}"
+    );
+    assert_eq!(
+        c.get(&format!("/api/v1/customers/{twin_id}"), &max)
+            .await?
+            .0,
+        404
+    );
+    let mut anchor = Value::Null;
+    for _ in 0..1200 {
+        let (_, t) = c.get(&format!("/api/v1/tasks/{twin_task}"), &mia).await?;
+        anchor = t["anchor_id"].clone();
+        if anchor == json!(ann_id) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(anchor, json!(ann_id), "the task follows the merge");
+
+    // Scoring: the owner sets what makes a customer fit for the enterprise plan (seats, weight
+    // 2; the vip tag, weight 1, by rule). Mia scores Ann twice, both kept; Max scores a
+    // customer in the pool; the Leads tab ranks them; Max cannot review Mia's customer.
+    let criteria = "/api/v1/scoring/criteria";
+    let seats = id_of(
+        &c.made(
+            criteria,
+            &boss,
+            json!({"product": "enterprise", "name": "Seats", "weight": 2}),
+        )
+        .await?,
+    );
+    c.made(
+        criteria,
+        &boss,
+        json!({"product": "enterprise", "name": "VIP", "weight": 1, "rule": "tags=vip"}),
+    )
+    .await?;
+    let fit = |who: &str| format!("/api/v1/customers/{who}/fit");
+    let seats_at = |score: i32| json!({"product": "enterprise", "scores": [{"criterion_id": seats, "score": score}]});
+    // (2·50 + 1·100) / 3 = 66.7 → 67; then (2·80 + 100) / 3 = 86.7 → 87; (2·90 + 0) / 3 = 60.
+    assert_eq!(
+        c.made(&fit(&ann_id), &mia, seats_at(50)).await?["score"],
+        67
+    );
+    assert_eq!(
+        c.made(&fit(&ann_id), &mia, seats_at(80)).await?["score"],
+        87
+    );
+    assert_eq!(c.made(&fit(&pool), &max, seats_at(90)).await?["score"], 60);
+    let (_, history) = c
+        .get(&format!("/api/v1/customers/{ann_id}/fit/history"), &max)
+        .await?;
+    assert_eq!(history["meta"]["total"], 4, "{history}");
+    let (_, leads) = c
+        .get("/api/v1/leads?filter[product]=enterprise", &max)
+        .await?;
+    let ranked: Vec<(Value, Value)> = leads["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|l| (l["contact"]["id"].clone(), l["score"].clone()))
+        .collect();
+    assert_eq!(
+        ranked,
+        [(json!(ann_id), json!(87)), (json!(pool), json!(60))],
+        "{leads}"
+    );
+    let lead = id_of(&leads["data"][0]);
+    let review = json!({"review_state": "accepted"});
+    let review_path = format!("/api/v1/leads/{lead}");
+    assert_eq!(c.patch(&review_path, &max, review.clone()).await?.0, 403);
+    let (status, reviewed) = c.patch(&review_path, &mia, review).await?;
+    assert_eq!(
+        (status, &reviewed["review_state"]),
+        (200, &json!("accepted")),
+        "{reviewed}"
+    );
+
     // Another organization reaches none of it.
+    let (_, theirs) = c.get("/api/v1/leads", &eve).await?;
+    assert_eq!(theirs["meta"]["total"], 0);
+    assert_eq!(
+        c.patch(&review_path, &eve, json!({"review_state": "rejected"}))
+            .await?
+            .0,
+        404
+    );
     for path in [
         format!("/api/v1/customers/{ann_id}"),
+        format!("/api/v1/customers/{ann_id}/fit"),
         format!("/api/v1/customers/{ann_id}/contacts"),
         format!("/api/v1/customers/{ann_id}/timeline"),
         format!("/api/v1/customers/{ann_id}/notes"),

@@ -160,6 +160,27 @@ kernel::event!(
     entity(entity_type, entity_id)
 );
 
+/// Another entity of the same type was merged into this one (two persons found to be one):
+/// its tags, notes, comments, links and activity are this one's now, and the module put it in
+/// its trash. Modules that anchor rows on entities re-point them (tasks). The merging module's
+/// own event (`crm.contact.merged`) is the activity entry; this one is not.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EntityMerged {
+    pub entity_type: String,
+    /// The entity kept.
+    pub entity_id: Uuid,
+    /// The entity merged into it (in the trash).
+    pub merged_id: Uuid,
+    /// The links it had that were kept (re-pointed; a repeat or a self-link is dropped).
+    pub links_moved: u64,
+}
+kernel::event!(
+    EntityMerged,
+    "entity.merged",
+    "Another entity was merged into this one.",
+    entity(entity_type, entity_id)
+);
+
 pub(crate) fn catalogue() -> Vec<kernel::events::EventDef> {
     use kernel::events::EventDef;
     vec![
@@ -173,6 +194,7 @@ pub(crate) fn catalogue() -> Vec<kernel::events::EventDef> {
         EventDef::of::<UserMentioned>(),
         EventDef::of::<EntityRestored>(),
         EventDef::of::<EntityPurged>(),
+        EventDef::of::<EntityMerged>(),
     ]
 }
 

@@ -782,6 +782,44 @@ impl<'a, E: TenantEntity> Repo<'a, E> {
         E::insert_many(all).exec_without_returning(self.txn).await
     }
 
+    /// Running totals kept by many writers: inserts `models` (each with `org_id` set to this
+    /// scope's org), and where one meets a row with the same `key` (a unique index that leads with
+    /// `org_id`), adds its `add` columns to that row's instead (`ON CONFLICT … DO UPDATE SET c =
+    /// c + excluded.c`), atomically under concurrent writers. Two models with the same key in
+    /// one call are refused by the database: sum them first.
+    pub async fn upsert_adding<A>(
+        &self,
+        models: impl IntoIterator<Item = A>,
+        key: &[E::Column],
+        add: &[E::Column],
+    ) -> Result<(), DbErr>
+    where
+        A: ActiveModelTrait<Entity = E> + ActiveModelBehavior + Send,
+        E::Model: IntoActiveModel<A>,
+    {
+        use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
+        let mut all = Vec::new();
+        for mut model in models {
+            self.claim(&mut model)?;
+            all.push(model);
+        }
+        if all.is_empty() {
+            return Ok(());
+        }
+        let mut on = OnConflict::columns(key.iter().copied());
+        for &c in add {
+            on.value(
+                c,
+                Expr::col((E::default(), c)).add(Expr::col((Alias::new("excluded"), c))),
+            );
+        }
+        E::insert_many(all)
+            .on_conflict(on)
+            .exec_without_returning(self.txn)
+            .await?;
+        Ok(())
+    }
+
     /// Updates one row of this org; `RecordNotUpdated` if the id belongs to another org (or is
     /// in the trash).
     pub async fn update<A>(&self, mut model: A) -> Result<E::Model, DbErr>

@@ -263,6 +263,69 @@ kernel::tenant_table!(segment_member, "crm_segment_members", {
     joined_at: DateTimeUtc,
 });
 
+kernel::tenant_table!(fit_criterion, "crm_fit_criteria", {
+    /// The product it judges fit for (`enterprise`): a key the org chooses.
+    product: String,
+    name: String,
+    description: Option<String>,
+    /// Its share of the product's fit, 1 to 100.
+    weight: i32,
+    /// A person-list query: a person it matches scores 100 on it, any other 0, at each scoring.
+    rule: Option<String>,
+    created_by: Uuid,
+    created_at: DateTimeUtc,
+    updated_at: DateTimeUtc,
+});
+
+kernel::tenant_table!(fit_assessment, "crm_fit_assessments", {
+    contact_id: Uuid,
+    product: String,
+    criterion_id: Uuid,
+    /// The criterion's name and weight when assessed (it may change or be deleted since).
+    criterion_name: String,
+    weight: i32,
+    /// 0 to 100.
+    score: i32,
+    note: Option<String>,
+    /// `manual` (given by a person) or `rule` (the criterion's rule matched or not).
+    source: String,
+    /// The assessments of one scoring share it.
+    scoring_id: Uuid,
+    assessed_by: Uuid,
+    assessed_at: DateTimeUtc,
+});
+
+// A person's current fit for a product, and a human's review of it: a lead.
+kernel::tenant_table!(fit_score, "crm_fit_scores", {
+    contact_id: Uuid,
+    product: String,
+    /// The weighted fit, 0 to 100.
+    score: i32,
+    scored_at: DateTimeUtc,
+    scored_by: Uuid,
+    /// `pending`, `accepted` or `rejected`.
+    review_state: String,
+    reviewed_by: Option<Uuid>,
+    reviewed_at: Option<DateTimeUtc>,
+    review_note: Option<String>,
+});
+
+// The forecast's running totals (`crate::service::totals`): per pipeline, stage, currency, owner
+// and month of expected close, the live deals' count, value and weighted value.
+kernel::tenant_table!(deal_total, "crm_deal_totals", {
+    pipeline_id: Uuid,
+    stage_id: Uuid,
+    currency: String,
+    /// The deals' owner; the nil id for none.
+    owner_id: Uuid,
+    /// The first day of the month the deals are expected to close; 1970-01-01 for none.
+    close_month: Date,
+    deals: i64,
+    value: i64,
+    /// Σ value × probability: hundredths of a minor unit.
+    weighted: i64,
+});
+
 kernel::tenant_entity!(soft_delete: contact, company, deal);
 kernel::tenant_entity!(
     channel,
@@ -272,5 +335,9 @@ kernel::tenant_entity!(
     stage_change,
     interaction,
     segment,
-    segment_member
+    segment_member,
+    fit_criterion,
+    fit_assessment,
+    fit_score,
+    deal_total
 );

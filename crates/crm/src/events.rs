@@ -92,6 +92,66 @@ kernel::event!(
     contact_id
 );
 
+/// Another person was merged into this one (two records of one person): its channels, deals,
+/// interactions, segments, fit assessments, tags, notes, comments, links and activity are this
+/// one's now, and it went to the trash.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ContactMerged {
+    pub contact_id: Uuid,
+    pub merged_id: Uuid,
+    pub channels_moved: u64,
+    pub deals_moved: u64,
+    pub interactions_moved: u64,
+    /// This person's empty fields filled from the merged one.
+    pub fields: Vec<String>,
+}
+kernel::event!(
+    ContactMerged,
+    "crm.contact.merged",
+    "Two records of one person were merged.",
+    "contact",
+    contact_id
+);
+
+/// A person was scored for a product's fit (outreach's `profile.scored`): one assessment per
+/// criterion, kept as history.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ContactScored {
+    pub contact_id: Uuid,
+    pub product: String,
+    /// The weighted fit, 0 to 100.
+    pub score: i32,
+    /// The fit before this scoring (`null`: the first).
+    pub previous_score: Option<i32>,
+    /// The criteria this scoring assessed.
+    pub criteria: u64,
+}
+kernel::event!(
+    ContactScored,
+    "crm.contact.scored",
+    "A person's fit for a product was scored.",
+    "contact",
+    contact_id
+);
+
+/// A person's fit for a product was reviewed by a human (the Leads tab).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LeadReviewed {
+    pub contact_id: Uuid,
+    pub lead_id: Uuid,
+    pub product: String,
+    /// `pending`, `accepted` or `rejected`.
+    pub review_state: String,
+    pub previous_state: String,
+}
+kernel::event!(
+    LeadReviewed,
+    "crm.lead.reviewed",
+    "A lead was accepted or rejected.",
+    "contact",
+    contact_id
+);
+
 /// A person came back from the trash.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ContactRestored {
@@ -248,6 +308,9 @@ pub fn catalogue() -> Vec<EventDef> {
         EventDef::of::<ContactReleased>(),
         EventDef::of::<ContactDeleted>(),
         EventDef::of::<ContactRestored>(),
+        EventDef::of::<ContactMerged>(),
+        EventDef::of::<ContactScored>(),
+        EventDef::of::<LeadReviewed>(),
         EventDef::of::<CompanyCreated>(),
         EventDef::of::<CompanyMerged>(),
         EventDef::of::<CompanyDeleted>(),

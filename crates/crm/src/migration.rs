@@ -12,7 +12,269 @@ pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(CreateInteractions),
         Box::new(CreateSegments),
         Box::new(PersonsByName),
+        Box::new(CreateFitScoring),
+        Box::new(CreateDealTotals),
     ]
+}
+
+/// The forecast's running totals (`crate::service::totals`), counted once here from the deals
+/// there are; from then on every change to a deal adds to them.
+struct CreateDealTotals;
+
+impl MigrationName for CreateDealTotals {
+    fn name(&self) -> &str {
+        "crm_m20261207_000007_deal_totals"
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for CreateDealTotals {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        use kernel::migration::{bigint, create_indexes, create_tenant_table, date};
+        use sea_orm_migration::sea_orm::{
+            ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+            QuerySelect,
+        };
+        use uuid::Uuid;
+        const T: &str = "crm_deal_totals";
+        create_tenant_table(
+            m,
+            T,
+            vec![
+                uuid("pipeline_id"),
+                uuid("stage_id"),
+                text("currency"),
+                uuid("owner_id"),
+                date("close_month"),
+                bigint("deals"),
+                bigint("value"),
+                bigint("weighted"),
+            ],
+            &[],
+            false,
+        )
+        .await?;
+        create_indexes(
+            m,
+            T,
+            &[(
+                "crm_deal_totals_key",
+                &[
+                    "org_id",
+                    "pipeline_id",
+                    "stage_id",
+                    "currency",
+                    "owner_id",
+                    "close_month",
+                ],
+                true,
+            )],
+        )
+        .await?;
+        let conn = m.get_connection();
+        // Counted across orgs in the system context (this migration's transaction only).
+        kernel::db::enable_system_rls(conn, T, false).await?;
+        if conn.get_database_backend() == DbBackend::Postgres {
+            conn.execute_unprepared("SELECT set_config('app.system', 'on', true)")
+                .await?;
+        }
+        use crate::entity::{deal, deal_total};
+        use crate::service::totals::{month_of, sum};
+        use kernel::sea_orm::sea_query::{Expr, ExprTrait};
+        let weighted = Expr::col(deal::Column::Value).mul(Expr::col(deal::Column::Probability));
+        type Row = (
+            Uuid,
+            Uuid,
+            Uuid,
+            String,
+            Option<Uuid>,
+            Option<chrono::NaiveDate>,
+            i64,
+            i64,
+            i64,
+        );
+        let rows: Vec<Row> = deal::Entity::find()
+            .filter(deal::Column::DeletedAt.is_null())
+            .select_only()
+            .column(deal::Column::OrgId)
+            .column(deal::Column::PipelineId)
+            .column(deal::Column::StageId)
+            .column(deal::Column::Currency)
+            .column(deal::Column::OwnerId)
+            .column(deal::Column::ExpectedCloseDate)
+            .column_as(Expr::col(deal::Column::Id).count(), "deals")
+            .column_as(sum(Expr::col(deal::Column::Value)), "value")
+            .column_as(sum(weighted), "weighted")
+            .group_by(deal::Column::OrgId)
+            .group_by(deal::Column::PipelineId)
+            .group_by(deal::Column::StageId)
+            .group_by(deal::Column::Currency)
+            .group_by(deal::Column::OwnerId)
+            .group_by(deal::Column::ExpectedCloseDate)
+            .into_tuple()
+            .all(conn)
+            .await?;
+        let mut by: std::collections::BTreeMap<_, (i64, i64, i64)> = Default::default();
+        for (org, pipeline, stage, currency, owner, close, n, value, w) in rows {
+            let key = (
+                org,
+                pipeline,
+                stage,
+                currency,
+                owner.unwrap_or_default(),
+                month_of(close),
+            );
+            let s = by.entry(key).or_default();
+            s.0 += n;
+            s.1 += value;
+            s.2 += w;
+        }
+        let all: Vec<deal_total::ActiveModel> = by
+            .into_iter()
+            .map(
+                |((org, pipeline, stage, currency, owner, month), (n, value, w))| {
+                    deal_total::ActiveModel {
+                        id: Set(Uuid::now_v7()),
+                        org_id: Set(org),
+                        pipeline_id: Set(pipeline),
+                        stage_id: Set(stage),
+                        currency: Set(currency),
+                        owner_id: Set(owner),
+                        close_month: Set(month),
+                        deals: Set(n),
+                        value: Set(value),
+                        weighted: Set(w),
+                    }
+                },
+            )
+            .collect();
+        for chunk in all.chunks(500) {
+            deal_total::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(conn)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Fit scoring: criteria per product, every assessment kept (a re-score adds rows), and each
+/// person's current fit per product with its review (the leads).
+struct CreateFitScoring;
+
+impl MigrationName for CreateFitScoring {
+    fn name(&self) -> &str {
+        "crm_m20261207_000006_fit_scoring"
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for CreateFitScoring {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        use kernel::migration::{OnDelete, create_indexes, create_tenant_table, int};
+        const C: &str = "crm_fit_criteria";
+        const A: &str = "crm_fit_assessments";
+        const S: &str = "crm_fit_scores";
+        let person = [("contact_id", "crm_contacts", OnDelete::Cascade)];
+        create_tenant_table(
+            m,
+            C,
+            vec![
+                text("product"),
+                text("name"),
+                text_null("description"),
+                int("weight"),
+                text_null("rule"),
+                uuid("created_by"),
+                ts("created_at"),
+                ts("updated_at"),
+            ],
+            &[],
+            false,
+        )
+        .await?;
+        create_indexes(
+            m,
+            C,
+            &[(
+                "crm_fit_criteria_org_product_name",
+                &["org_id", "product", "name"],
+                true,
+            )],
+        )
+        .await?;
+        // No key to the criterion: its history stays when it is deleted.
+        create_tenant_table(
+            m,
+            A,
+            vec![
+                uuid("contact_id"),
+                text("product"),
+                uuid("criterion_id"),
+                text("criterion_name"),
+                int("weight"),
+                int("score"),
+                text_null("note"),
+                text("source"),
+                uuid("scoring_id"),
+                uuid("assessed_by"),
+                ts("assessed_at"),
+            ],
+            &person,
+            false,
+        )
+        .await?;
+        create_indexes(
+            m,
+            A,
+            &[(
+                "crm_fit_assessments_org_contact_product",
+                &["org_id", "contact_id", "product", "assessed_at"],
+                false,
+            )],
+        )
+        .await?;
+        create_tenant_table(
+            m,
+            S,
+            vec![
+                uuid("contact_id"),
+                text("product"),
+                int("score"),
+                ts("scored_at"),
+                uuid("scored_by"),
+                text("review_state"),
+                uuid_null("reviewed_by"),
+                ts_null("reviewed_at"),
+                text_null("review_note"),
+            ],
+            &person,
+            false,
+        )
+        .await?;
+        create_indexes(
+            m,
+            S,
+            &[
+                (
+                    "crm_fit_scores_org_contact_product",
+                    &["org_id", "contact_id", "product"],
+                    true,
+                ),
+                // The leads of a product, best first.
+                (
+                    "crm_fit_scores_org_product_score",
+                    &["org_id", "product", "score", "id"],
+                    false,
+                ),
+            ],
+        )
+        .await?;
+        let conn = m.get_connection();
+        for table in [C, A, S] {
+            kernel::db::enable_tenant_rls(conn, table).await?;
+        }
+        Ok(())
+    }
 }
 
 /// `(org_id, name)`: a person list sorted by name (filtered or not) reads its first page from

@@ -41,6 +41,9 @@ pub(crate) enum WriteScope {
 pub(crate) struct Policy {
     pub read: ReadScope,
     pub write: WriteScope,
+    /// Whose messages a member answers in the inbox (outreach: "reply own or pool"); other
+    /// modules ask through `crm::may_reply`.
+    pub reply: WriteScope,
 }
 
 /// The caller as the policy sees them, found once per request.
@@ -82,13 +85,22 @@ impl Who {
 
     /// Whether this caller may change a person owned by `owner`.
     pub fn may_write(&self, owner: Option<Uuid>) -> bool {
+        self.may(self.policy.write, owner)
+    }
+
+    /// Whether this caller may reply to the messages of a person owned by `owner`.
+    pub fn may_reply(&self, owner: Option<Uuid>) -> bool {
+        self.may(self.policy.reply, owner)
+    }
+
+    fn may(&self, scope: WriteScope, owner: Option<Uuid>) -> bool {
         if self.all {
             return true;
         }
         if !self.writer {
             return false;
         }
-        match self.policy.write {
+        match scope {
             WriteScope::Org => true,
             WriteScope::Own => owner == Some(self.user),
             WriteScope::OwnOrUnclaimed => owner.is_none() || owner == Some(self.user),

@@ -33,5 +33,7 @@ pub(crate) type WriteContacts = Scoped<WorkInOrg, Write<Contacts>>;
 pub(crate) type ReadCompanies = Scoped<InOrg, Read<Companies>>;
 /// Creates and changes companies: members and up.
 pub(crate) type WriteCompanies = Scoped<WorkInOrg, Write<Companies>>;
+/// Sets the fit criteria of products: admins and owners.
+pub(crate) type ConfigureScoring = Scoped<AdministerOrg, Write<Contacts>>;
 /// Merges and deletes companies: admins and owners.
 pub(crate) type AdministerCompanies = Scoped<AdministerOrg, Write<Companies>>;

@@ -229,7 +229,7 @@ async fn add_to_totals(
     day: NaiveDate,
     legs: &[Leg],
 ) -> Result<(), ApiError> {
-    use kernel::sea_orm::{ConnectionTrait, Statement, Value};
+    use crate::entity::daily_total::{ActiveModel, Column as C, Entity};
     let mut by: std::collections::BTreeMap<(&str, &str), (i64, i64)> = Default::default();
     for l in legs {
         let t = by
@@ -238,52 +238,34 @@ async fn add_to_totals(
         t.0 += l.debit;
         t.1 += l.credit;
     }
-    let mut values: Vec<Value> = Vec::new();
-    let mut tuples = Vec::new();
-    for ((account, category), (debit, credit)) in by {
-        let n = values.len();
-        tuples.push(format!(
-            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-            n + 1,
-            n + 2,
-            n + 3,
-            n + 4,
-            n + 5,
-            n + 6,
-            n + 7,
-            n + 8
-        ));
-        values.extend([
-            Uuid::now_v7().into(),
-            tx.org_id().into(),
-            account.into(),
-            currency.into(),
-            category.into(),
-            day.into(),
-            debit.into(),
-            credit.into(),
-        ]);
-    }
-    // unscoped: an upsert adding to existing rows, which the repository cannot say; every row
-    // carries tx's org.
-    let conn = tx.unscoped();
-    conn.execute_raw(Statement::from_sql_and_values(
-        conn.get_database_backend(),
-        format!(
-            "INSERT INTO finance_daily_totals (id, org_id, account, currency, category, day, debit, credit)              VALUES {} ON CONFLICT (org_id, account, currency, category, day) DO UPDATE SET              debit = finance_daily_totals.debit + excluded.debit,              credit = finance_daily_totals.credit + excluded.credit",
-            tuples.join(", ")
-        ),
-        values,
-    ))
-    .await?;
+    let rows = by
+        .into_iter()
+        .map(|((account, category), (debit, credit))| ActiveModel {
+            id: Set(Uuid::now_v7()),
+            org_id: Set(tx.org_id()),
+            account: Set(account.into()),
+            currency: Set(currency.into()),
+            category: Set(category.into()),
+            day: Set(day),
+            debit: Set(debit),
+            credit: Set(credit),
+        });
+    tx.repo::<Entity>()
+        .upsert_adding(
+            rows,
+            &[C::OrgId, C::Account, C::Currency, C::Category, C::Day],
+            &[C::Debit, C::Credit],
+        )
+        .await?;
     Ok(())
 }
 
 /// Keeps each invoice's receivable balance, and what is owed by due date (with how many
 /// invoices owe), from the legs on receivables: what the aging report reads.
 async fn add_to_receivables(tx: &TenantTx, legs: &[Leg]) -> Result<(), ApiError> {
+    use crate::entity::receivable::{ActiveModel, Column as C, Entity};
     use kernel::sea_orm::sea_query::Expr;
-    use kernel::sea_orm::{ColumnTrait, ConnectionTrait, ExprTrait, Statement};
+    use kernel::sea_orm::{ColumnTrait, ExprTrait};
     for l in legs {
         let (Account::AccountsReceivable, Some(invoice)) = (l.account, l.invoice_id) else {
             continue;
@@ -302,22 +284,20 @@ async fn add_to_receivables(tx: &TenantTx, legs: &[Leg]) -> Result<(), ApiError>
         };
         let (now, currency, due) = (inv.receivable, inv.currency, inv.due_date);
         let opened = i64::from(now > 0) - i64::from(now - delta > 0);
-        // unscoped: an upsert adding to an existing row, which the repository cannot say; the
-        // row carries tx's org.
-        let conn = tx.unscoped();
-        conn.execute_raw(Statement::from_sql_and_values(
-            conn.get_database_backend(),
-            "INSERT INTO finance_receivables (id, org_id, currency, due_date, amount, invoices)              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (org_id, currency, due_date) DO UPDATE SET              amount = finance_receivables.amount + excluded.amount,              invoices = finance_receivables.invoices + excluded.invoices",
-            [
-                Uuid::now_v7().into(),
-                tx.org_id().into(),
-                currency.into(),
-                due.into(),
-                delta.into(),
-                opened.into(),
-            ],
-        ))
-        .await?;
+        tx.repo::<Entity>()
+            .upsert_adding(
+                [ActiveModel {
+                    id: Set(Uuid::now_v7()),
+                    org_id: Set(tx.org_id()),
+                    currency: Set(currency),
+                    due_date: Set(due),
+                    amount: Set(delta),
+                    invoices: Set(opened),
+                }],
+                &[C::OrgId, C::Currency, C::DueDate],
+                &[C::Amount, C::Invoices],
+            )
+            .await?;
     }
     Ok(())
 }

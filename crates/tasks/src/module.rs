@@ -58,7 +58,8 @@ impl PlatformModule for Tasks {
     }
 
     /// A member who leaves the org hands their open tasks on (`crate::service::members`); a
-    /// task's events run its board's automations (`crate::service::automations`).
+    /// task's events run its board's automations (`crate::service::automations`); tasks and
+    /// projects anchored on an entity merged into another follow it (collab's `entity.merged`).
     fn event_subscriptions(&self) -> Vec<kernel::module::EventSubscription> {
         vec![
             kernel::module::EventSubscription {
@@ -70,6 +71,11 @@ impl PlatformModule for Tasks {
                 name: "automations",
                 pattern: "tasks.task.*",
                 handler: Arc::new(Automations),
+            },
+            kernel::module::EventSubscription {
+                name: "entity_merged",
+                pattern: "entity.merged",
+                handler: Arc::new(EntityMerged),
             },
         ]
     }
@@ -163,6 +169,32 @@ impl kernel::module::EventHandler for MemberRemoved {
             Ok(())
         })
         .await
+    }
+}
+
+struct EntityMerged;
+
+#[kernel::async_trait::async_trait]
+impl kernel::module::EventHandler for EntityMerged {
+    /// collab's payload names `entity_type`, `entity_id` (kept) and `merged_id`: read as JSON,
+    /// so tasks does not depend on the collab crate.
+    async fn handle(
+        &self,
+        ctx: &kernel::CellContext,
+        event: &kernel::module::DomainEvent,
+    ) -> anyhow::Result<()> {
+        let Some(from) = event.payload["merged_id"]
+            .as_str()
+            .and_then(|s| uuid::Uuid::parse_str(s).ok())
+        else {
+            anyhow::bail!("entity.merged without a merged_id");
+        };
+        let tx = ctx.db().tenant(event.org_id).await?;
+        crate::service::members::reanchor(&tx, &event.entity.kind, from, event.entity.id)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+        tx.commit().await?;
+        Ok(())
     }
 }
 

@@ -36,7 +36,10 @@ pub(crate) struct Record;
 #[kernel::async_trait::async_trait]
 impl EventHandler for Record {
     async fn handle(&self, ctx: &CellContext, event: &DomainEvent) -> anyhow::Result<()> {
-        if ctx.entity_loader(&event.entity.kind).is_none() {
+        // A merge's entry is the merging module's own event (`crm.contact.merged`).
+        if ctx.entity_loader(&event.entity.kind).is_none()
+            || event.name == <crate::events::EntityMerged as kernel::events::Event>::NAME
+        {
             return Ok(());
         }
         let tx = ctx.db().tenant(event.org_id).await?;

@@ -6,7 +6,7 @@ mod links;
 mod notes;
 mod onboarding;
 mod search;
-mod tags;
+pub(crate) mod tags;
 mod trash;
 
 pub(crate) use activity::Record;

@@ -308,7 +308,7 @@ pub(crate) async fn apply(
     entities::all_visible(&ctx, &tx, tx.caller(), &keys).await?;
     let mut applied = 0;
     for key in &keys {
-        if attach(&ctx, &tx, &tag, &key.kind, key.id).await? {
+        if attach(&ctx, &tx, tx.caller().user_id, &tag, &key.kind, key.id).await? {
             applied += 1;
         }
     }
@@ -330,10 +330,36 @@ fn by_hand(tag: &tag::Model) -> Result<(), ApiError> {
     }
 }
 
+/// Puts a tag on entities of one type in the caller's transaction (a module's bulk action: crm
+/// tags the persons of a bulk operation); the module has checked the caller may change each.
+/// 404 for no such tag, 422 for a `bot:` tag; `tag.added` for each entity that did not carry
+/// it, and how many those were.
+pub async fn tag_all(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    by: Uuid,
+    tag_id: Uuid,
+    kind: &str,
+    ids: &[Uuid],
+) -> Result<usize, ApiError> {
+    let tag = load(tx, tag_id)
+        .await
+        .map_err(|_| ApiError::validation("tag_id", "no such tag in this organization"))?;
+    by_hand(&tag)?;
+    let mut applied = 0;
+    for id in ids {
+        if attach(ctx, tx, by, &tag, kind, *id).await? {
+            applied += 1;
+        }
+    }
+    Ok(applied)
+}
+
 /// Puts `tag` on the entity (publishing `tag.added`); `false` when it was there already.
 async fn attach(
     ctx: &CellContext,
-    tx: &WriteTags,
+    tx: &TenantTx,
+    by: Uuid,
     tag: &tag::Model,
     kind: &str,
     entity: Uuid,
@@ -348,7 +374,7 @@ async fn attach(
         tag_id: Set(tag.id),
         entity_type: Set(kind.to_owned()),
         entity_id: Set(entity),
-        created_by: Set(tx.caller().user_id),
+        created_by: Set(by),
         created_at: Set(Utc::now()),
     })
     .await?;
@@ -358,7 +384,9 @@ async fn attach(
         entity_type: kind.to_owned(),
         entity_id: entity,
     };
-    super::publish(ctx, tx, &event).await?;
+    ctx.events()
+        .emit(tx, Some(kernel::module::EntityRef::user(by)), &event)
+        .await?;
     Ok(true)
 }
 
@@ -426,7 +454,8 @@ pub(crate) async fn add_to_entity(
         .await?
         .ok_or_else(|| ApiError::validation("tag_id", "no such tag"))?;
     by_hand(&tag)?;
-    let added = attach(&ctx, &tx, &tag, &entity.entity.kind, entity.entity.id).await?;
+    let by = tx.caller().user_id;
+    let added = attach(&ctx, &tx, by, &tag, &entity.entity.kind, entity.entity.id).await?;
     let tags = tags_of(&tx, &entity.entity.kind, entity.entity.id).await?;
     tx.commit().await?;
     Ok(match added {

@@ -21,9 +21,11 @@ pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfi
         .service(update)
         .service(remove)
         .service(convert)
+        .service(merge)
         .service(bulk)
         .service(claim)
         .service(release)
+        .service(access)
         .service(list_channels)
         .service(add_channel)
         .service(remove_channel);
@@ -338,17 +340,26 @@ pub(crate) async fn read(
 ) -> ApiResult<HttpResponse> {
     let who = Who::of(&ctx, &tx, tx.caller()).await?;
     let row = service::get(&tx, &who, id.into_inner()).await?;
-    let channels = service::channels(&tx, row.id).await?;
-    let deals = service::deals::of_person(&tx, &who, row.id, 50).await?;
-    let interactions = service::interactions::of_person(&tx, row.id, None, 10).await?;
+    let profile = profile(&tx, &who, row).await?;
     tx.commit().await?;
-    Ok(HttpResponse::Ok().json(ContactProfile {
+    Ok(HttpResponse::Ok().json(profile))
+}
+
+async fn profile(
+    tx: &kernel::TenantTx,
+    who: &Who,
+    row: contact::Model,
+) -> Result<ContactProfile, ApiError> {
+    let channels = service::channels(tx, row.id).await?;
+    let deals = service::deals::of_person(tx, who, row.id, 50).await?;
+    let interactions = service::interactions::of_person(tx, row.id, None, 10).await?;
+    Ok(ContactProfile {
         contact: row.into(),
         channels: channels.into_iter().map(Channel::from).collect(),
         deals: deals.into_iter().map(Into::into).collect(),
         last_contacted_at: interactions.first().map(|i| i.occurred_at),
         interactions: interactions.into_iter().map(Into::into).collect(),
-    }))
+    })
 }
 
 /// `PATCH /contacts/{id}`: absent fields stay; `null` clears an optional one. Channels change
@@ -475,8 +486,9 @@ const MAX_BULK: u64 = 1000;
 #[serde(deny_unknown_fields)]
 #[schema(as = crm::BulkAction)]
 pub struct BulkAction {
-    /// `claim`, `release`, `delete` (to the trash) or `add_to_segment`.
-    #[schema(pattern = "^(claim|release|delete|add_to_segment)$")]
+    /// `claim`, `release`, `assign` (to `owner_id`: admins), `tag` (with `tag_id`), `delete`
+    /// (to the trash) or `add_to_segment` (with `segment_id`).
+    #[schema(pattern = "^(claim|release|assign|tag|delete|add_to_segment)$")]
     #[garde(skip)]
     pub action: String,
     /// The persons, by id (up to 1 000)…
@@ -490,6 +502,12 @@ pub struct BulkAction {
     /// For `add_to_segment`: a static segment.
     #[garde(skip)]
     pub segment_id: Option<Uuid>,
+    /// For `tag`: a tag of the org (not a `bot:` one).
+    #[garde(skip)]
+    pub tag_id: Option<Uuid>,
+    /// For `assign`: a member of the org, the persons' new owner.
+    #[garde(skip)]
+    pub owner_id: Option<Uuid>,
 }
 
 /// What a bulk operation did.
@@ -501,10 +519,10 @@ pub struct BulkResult {
     pub count: u64,
 }
 
-/// Claims, releases, deletes or adds to a static segment up to 1 000 persons at once, named by
-/// ids or by a list query, all or nothing: one that the caller may not act on (another member's
-/// claimed person) refuses the whole operation, naming it (`details.contact_id`). Each person's
-/// events are published as for one.
+/// Claims, releases, assigns (admins), tags, deletes or adds to a static segment up to 1 000
+/// persons at once, named by ids or by a list query, all or nothing: one that the caller may not
+/// act on (another member's claimed person) refuses the whole operation, naming it
+/// (`details.contact_id`). Each person's events are published as for one.
 #[utoipa::path(tag = TAG, request_body = BulkAction, responses(
     (status = 200, body = BulkResult), (status = 401), (status = 403), (status = 404),
     (status = 409), (status = 422)))]
@@ -519,15 +537,36 @@ pub(crate) async fn bulk(
     service::one_of(
         "action",
         &b.action,
-        &["claim", "release", "delete", "add_to_segment"],
+        &[
+            "claim",
+            "release",
+            "assign",
+            "tag",
+            "delete",
+            "add_to_segment",
+        ],
     )?;
-    if (b.action == "add_to_segment") != b.segment_id.is_some() {
-        return Err(ApiError::validation(
-            "segment_id",
-            "`add_to_segment` names a segment, and only it",
-        ));
+    for (field, action, given) in [
+        ("segment_id", "add_to_segment", b.segment_id.is_some()),
+        ("tag_id", "tag", b.tag_id.is_some()),
+        ("owner_id", "assign", b.owner_id.is_some()),
+    ] {
+        if (b.action == action) != given {
+            return Err(ApiError::validation(
+                field,
+                format!("`{action}` names `{field}`, and only it"),
+            ));
+        }
     }
     let who = Who::of(&ctx, &tx, tx.caller()).await?;
+    if let Some(owner) = b.owner_id
+        && !service::works_here(&ctx, &tx, owner).await?
+    {
+        return Err(ApiError::validation(
+            "owner_id",
+            "no member of this organization",
+        ));
+    }
     let ids: Vec<Uuid> = match (b.ids, b.filter) {
         (Some(ids), None) => ids,
         (None, Some(filter)) => {
@@ -580,11 +619,21 @@ pub(crate) async fn bulk(
             let segment = b.segment_id.unwrap_or_default();
             service::segments::add(&ctx, &tx, &who, segment, ids.clone()).await?;
         }
+        // Tags are collab's: any member who reads a person tags them, as on one person.
+        "tag" => {
+            service::all_readable(&tx, &who, &ids, "ids").await?;
+            let tag = b.tag_id.unwrap_or_default();
+            collab::tag_all(&ctx, &tx, who.user, tag, crate::loader::CONTACT, &ids).await?;
+        }
         action => {
+            let owner = b.owner_id.unwrap_or_default();
             for id in &ids {
                 let done = match action {
                     "claim" => service::claim(&ctx, &tx, &who, *id).await.map(|_| ()),
                     "release" => service::release(&ctx, &tx, &who, *id).await.map(|_| ()),
+                    "assign" => service::assign(&ctx, &tx, &who, *id, owner)
+                        .await
+                        .map(|_| ()),
                     _ => service::delete(&ctx, &tx, &who, *id).await,
                 };
                 done.map_err(named(*id))?;
@@ -596,6 +645,47 @@ pub(crate) async fn bulk(
         action: b.action,
         count: ids.len() as u64,
     }))
+}
+
+/// `POST /contacts/{id}/merge`.
+#[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = crm::ContactMerge)]
+pub struct Merge {
+    /// The other record of the same person, merged into this one (it goes to the trash).
+    #[garde(skip)]
+    pub from_id: Uuid,
+}
+
+/// Merges another record of the same person into this one (both the caller's to write): its
+/// channels (this one's primaries stay primary), deals, interactions, segments, fit
+/// assessments, tags, notes, comments, links, tasks and activity move here; this one's empty
+/// fields take its values (type, status and name stay); it goes to the trash
+/// (`crm.contact.merged`). Returns the merged profile.
+#[utoipa::path(tag = TAG, request_body = Merge, responses(
+    (status = 200, body = ContactProfile), (status = 401), (status = 403), (status = 404),
+    (status = 409), (status = 422)))]
+#[post("/contacts/{id}/merge")]
+pub(crate) async fn merge(
+    ctx: CellContext,
+    settings: State<Settings>,
+    tx: WriteContacts,
+    id: web::Path<Uuid>,
+    body: ValidJson<Merge>,
+) -> ApiResult<HttpResponse> {
+    let who = Who::of(&ctx, &tx, tx.caller()).await?;
+    let row = service::merge(
+        &ctx,
+        &tx,
+        &who,
+        id.into_inner(),
+        body.0.from_id,
+        settings.max_channels,
+    )
+    .await?;
+    let profile = profile(&tx, &who, row).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(profile))
 }
 
 /// Claims a person for the caller: an unclaimed one (members), or anyone's (admins). 409 when
@@ -629,6 +719,40 @@ pub(crate) async fn release(
     let row = service::release(&ctx, &tx, &who, id.into_inner()).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(Contact::from(row)))
+}
+
+/// What the caller may do with a person, under the cell's ownership policy.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = crm::ContactAccess)]
+pub struct Access {
+    /// Always `true` here: a person the caller does not read is a 404.
+    pub read: bool,
+    /// Change them (details, channels, deals, claims by others).
+    pub write: bool,
+    /// Answer their messages in the inbox ("reply own or pool" in outreach).
+    pub reply: bool,
+    pub owner_id: Option<Uuid>,
+}
+
+/// What the caller may do with a person (read, write, reply), so a client shows only what
+/// will be allowed; other modules ask `crm::may_reply`.
+#[utoipa::path(tag = TAG, responses(
+    (status = 200, body = Access), (status = 401), (status = 403), (status = 404)))]
+#[get("/contacts/{id}/access")]
+pub(crate) async fn access(
+    ctx: CellContext,
+    tx: ReadContacts,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let who = Who::of(&ctx, &tx, tx.caller()).await?;
+    let row = service::get(&tx, &who, id.into_inner()).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(Access {
+        read: true,
+        write: who.may_write(row.owner_id),
+        reply: who.may_reply(row.owner_id),
+        owner_id: row.owner_id,
+    }))
 }
 
 /// A person's channels, primary first.

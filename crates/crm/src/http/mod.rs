@@ -5,6 +5,7 @@ pub(crate) mod contacts;
 mod deals;
 mod interactions;
 mod pipelines;
+mod scoring;
 mod segments;
 
 const TAG: &str = "crm";
@@ -16,4 +17,5 @@ pub(crate) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfi
     deals::configure(cfg);
     interactions::configure(cfg);
     segments::configure(cfg);
+    scoring::configure(cfg);
 }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 use kernel::sea_orm::sea_query::Expr;
 use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, ExprTrait, QueryFilter, QueryOrder};
 use kernel::{ApiError, CellContext, TenantTx};
@@ -233,7 +233,8 @@ pub(crate) async fn configure_stages(
             }
         }
     }
-    // Deals whose probability follows their stage follow the new figures.
+    // Deals whose probability follows their stage follow the new figures, and so do the
+    // forecast's totals.
     for s in stages(tx, pipeline_id).await? {
         tx.repo::<deal::Entity>()
             .update_many(
@@ -244,6 +245,7 @@ pub(crate) async fn configure_stages(
             )
             .await?;
     }
+    super::totals::rebuild(tx, pipeline_id).await?;
     stages(tx, pipeline_id).await
 }
 
@@ -368,6 +370,7 @@ pub(crate) async fn create(
             deleted_at: Set(None),
         })
         .await?;
+    super::totals::follow(tx, None, Some(&row)).await?;
     record_move(tx, who.user, row.id, None, stage.id).await?;
     publish(
         ctx,
@@ -422,6 +425,7 @@ pub(crate) async fn move_to(
     let to = stage_of(tx, row.pipeline_id, stage_id).await?;
     let from = row.stage_id;
     let now = Utc::now();
+    let before = row.clone();
     let mut m: deal::ActiveModel = row.into();
     m.stage_id = Set(to.id);
     m.probability = Set(probability.unwrap_or(to.probability));
@@ -436,6 +440,7 @@ pub(crate) async fn move_to(
     }
     m.updated_at = Set(now);
     let row = tx.repo::<deal::Entity>().update(m).await?;
+    super::totals::follow(tx, Some(&before), Some(&row)).await?;
     if from != to.id {
         record_move(tx, who.user, id, Some(from), to.id).await?;
         publish(
@@ -478,6 +483,7 @@ pub(crate) async fn update(
         .into_iter()
         .find(|s| s.id == row.stage_id)
         .map_or(row.probability, |s| s.probability);
+    let before = row.clone();
     let mut m: deal::ActiveModel = row.into();
     if let Some(t) = change.title {
         m.title = Set(t);
@@ -496,13 +502,16 @@ pub(crate) async fn update(
         m.expected_close_date = Set(d);
     }
     m.updated_at = Set(Utc::now());
-    Ok(tx.repo::<deal::Entity>().update(m).await?)
+    let row = tx.repo::<deal::Entity>().update(m).await?;
+    super::totals::follow(tx, Some(&before), Some(&row)).await?;
+    Ok(row)
 }
 
 pub(crate) async fn delete(tx: &TenantTx, who: &Who, id: Uuid) -> Result<(), ApiError> {
     let row = get(tx, who, id).await?;
     who.require_write(row.owner_id)?;
     tx.repo::<deal::Entity>().trash(id).await?;
+    super::totals::follow(tx, Some(&row), None).await?;
     Ok(())
 }
 
@@ -537,84 +546,60 @@ pub struct Forecast {
     pub expected_revenue_this_month: i64,
 }
 
-/// The forecast of one pipeline, per currency (open deals the caller reads).
+/// The forecast of one pipeline, per currency (open deals the caller reads), from the running
+/// totals (`super::totals`): a few rows per stage, whatever the number of deals.
 pub(crate) async fn forecast(
     tx: &TenantTx,
     who: &Who,
     pipeline_id: Uuid,
 ) -> Result<Vec<Forecast>, ApiError> {
-    use kernel::sea_orm::QuerySelect;
-    use kernel::sea_orm::sea_query::{Alias, CaseStatement, Func, SimpleExpr};
     let all_stages = stages(tx, pipeline_id).await?;
     let open: Vec<&stage::Model> = all_stages.iter().filter(|s| !s.is_closed).collect();
-    let repo = tx.repo::<deal::Entity>();
-    let mut select = repo
-        .find()
-        .filter(deal::Column::PipelineId.eq(pipeline_id))
-        .filter(deal::Column::StageId.is_in(open.iter().map(|s| s.id).collect::<Vec<_>>()));
-    if let Some(only) = readable(who) {
-        select = select.filter(only);
-    }
-    // Summed by the database per currency and stage (a deal list of 100 000 is a few rows
-    // here); weighted sums in hundredths of a minor unit, rounded once at the end.
-    let today = Utc::now().date_naive();
-    let month = today.with_day(1).unwrap_or(today);
-    let next_month = month
-        .checked_add_months(chrono::Months::new(1))
-        .unwrap_or(month);
-    let weighted = || Expr::col(deal::Column::Value).mul(Expr::col(deal::Column::Probability));
-    let this_month = CaseStatement::new()
-        .case(
-            Expr::col(deal::Column::ExpectedCloseDate)
-                .gte(month)
-                .and(Expr::col(deal::Column::ExpectedCloseDate).lt(next_month)),
-            weighted(),
-        )
-        .finally(Expr::val(0i64));
-    let sum =
-        |e: SimpleExpr| -> SimpleExpr { Func::cast_as(Func::sum(e), Alias::new("bigint")).into() };
-    let rows: Vec<(String, Uuid, i64, i64, i64, i64)> = select
-        .select_only()
-        .column(deal::Column::Currency)
-        .column(deal::Column::StageId)
-        .column_as(Expr::col(deal::Column::Id).count(), "deals")
-        .column_as(sum(Expr::col(deal::Column::Value)), "total")
-        .column_as(sum(weighted()), "weighted")
-        .column_as(sum(this_month.into()), "this_month")
-        .group_by(deal::Column::Currency)
-        .group_by(deal::Column::StageId)
-        .into_tuple()
-        .all(repo.conn())
-        .await?;
-    let round = |x: i128| -> i64 { ((x + 50).div_euclid(100)) as i64 };
-    // Per stage: (stage, deals, value, weighted, weighted closing this month).
-    type StageSums = (Uuid, i64, i64, i64, i64);
-    let mut by_currency: BTreeMap<String, Vec<StageSums>> = BTreeMap::new();
-    for (currency, stage, n, total, w, m) in rows {
-        by_currency
-            .entry(currency)
+    let owner = readable(who).map(|_| who.user);
+    let rows =
+        super::totals::of(tx, pipeline_id, open.iter().map(|s| s.id).collect(), owner).await?;
+    let this_month = super::totals::month_of(Some(Utc::now().date_naive()));
+    // Per currency, per stage: (deals, value, weighted, weighted closing this month); weighted
+    // sums in hundredths of a minor unit, rounded once at the end.
+    let mut by_currency: BTreeMap<String, BTreeMap<Uuid, [i128; 4]>> = BTreeMap::new();
+    for r in rows {
+        let s = by_currency
+            .entry(r.currency)
             .or_default()
-            .push((stage, n, total, w, m));
+            .entry(r.stage_id)
+            .or_default();
+        s[0] += i128::from(r.deals);
+        s[1] += i128::from(r.value);
+        s[2] += i128::from(r.weighted);
+        if r.close_month == this_month {
+            s[3] += i128::from(r.weighted);
+        }
     }
+    let round = |x: i128| -> i64 { ((x + 50).div_euclid(100)) as i64 };
     Ok(by_currency
         .into_iter()
-        .map(|(currency, list)| Forecast {
-            total_pipeline_value: list.iter().map(|r| r.2).sum(),
-            weighted_value: round(list.iter().map(|r| i128::from(r.3)).sum()),
-            deals_by_stage: open
-                .iter()
-                .map(|s| {
-                    let here = list.iter().find(|r| r.0 == s.id);
-                    StageForecast {
-                        stage_id: s.id,
-                        name: s.name.clone(),
-                        count: here.map_or(0, |r| r.1 as u64),
-                        value: here.map_or(0, |r| r.2),
-                    }
-                })
-                .collect(),
-            expected_revenue_this_month: round(list.iter().map(|r| i128::from(r.4)).sum()),
-            currency,
+        // A currency whose deals all left keeps rows of zeros: not a forecast.
+        .filter(|(_, stages)| stages.values().any(|s| s[0] != 0))
+        .map(|(currency, per_stage)| {
+            let total = |i: usize| per_stage.values().map(|s| s[i]).sum::<i128>();
+            Forecast {
+                total_pipeline_value: total(1) as i64,
+                weighted_value: round(total(2)),
+                deals_by_stage: open
+                    .iter()
+                    .map(|s| {
+                        let here = per_stage.get(&s.id).copied().unwrap_or_default();
+                        StageForecast {
+                            stage_id: s.id,
+                            name: s.name.clone(),
+                            count: here[0] as u64,
+                            value: here[1] as i64,
+                        }
+                    })
+                    .collect(),
+                expected_revenue_this_month: round(total(3)),
+                currency,
+            }
         })
         .collect())
 }

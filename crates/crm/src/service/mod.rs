@@ -19,8 +19,10 @@ use crate::normalize;
 use crate::ownership::Who;
 
 pub(crate) mod deals;
+pub(crate) mod fit;
 pub(crate) mod interactions;
 pub(crate) mod segments;
+pub(crate) mod totals;
 
 pub(crate) const KINDS: [&str; 4] = ["lead", "client", "vendor", "partner"];
 pub(crate) const STATUSES: [&str; 3] = ["active", "inactive", "churned"];
@@ -513,6 +515,87 @@ pub(crate) async fn claim(
     Ok(row)
 }
 
+/// Gives a person to a member (admins and owners: a member takes persons only for themselves,
+/// by claiming); `crm.contact.claimed` names the new owner, the event's actor the admin. 422 when
+/// `owner` does not work in the org.
+pub(crate) async fn assign(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    who: &Who,
+    id: Uuid,
+    owner: Uuid,
+) -> Result<contact::Model, ApiError> {
+    if !who.all {
+        return Err(ApiError::forbidden(
+            "only admins and owners give persons to others: claim them instead",
+        ));
+    }
+    let row = get(tx, who, id).await?;
+    if row.owner_id == Some(owner) {
+        return Ok(row);
+    }
+    let previous = row.owner_id;
+    let mut m: contact::ActiveModel = row.into();
+    m.owner_id = Set(Some(owner));
+    m.updated_at = Set(Utc::now());
+    let row = tx.repo::<contact::Entity>().update(m).await?;
+    publish(
+        ctx,
+        tx,
+        who.user,
+        &ContactClaimed {
+            contact_id: id,
+            owner_id: owner,
+            previous_owner_id: previous,
+        },
+    )
+    .await?;
+    Ok(row)
+}
+
+/// Whether `user` works in the org (members and up): who may own persons.
+pub(crate) async fn works_here(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    user: Uuid,
+) -> Result<bool, ApiError> {
+    let caller = kernel::http::Caller {
+        org_id: Some(tx.org_id()),
+        ..kernel::http::Caller::user(user)
+    };
+    kernel::http::holds::<kernel::http::WorkInOrg>(ctx, tx, &caller, None).await
+}
+
+/// 422 naming the first of `ids` that is no person the caller reads.
+pub(crate) async fn all_readable(
+    tx: &TenantTx,
+    who: &Who,
+    ids: &[Uuid],
+    field: &str,
+) -> Result<(), ApiError> {
+    use kernel::sea_orm::QuerySelect;
+    let repo = tx.repo::<contact::Entity>();
+    let mut select = repo.find().filter(contact::Column::Id.is_in(ids.to_vec()));
+    if let Some(only) = who.readable() {
+        select = select.filter(only);
+    }
+    let found: HashSet<Uuid> = select
+        .select_only()
+        .column(contact::Column::Id)
+        .into_tuple::<Uuid>()
+        .all(repo.conn())
+        .await?
+        .into_iter()
+        .collect();
+    match ids.iter().find(|c| !found.contains(c)) {
+        Some(missing) => Err(ApiError::validation(
+            field,
+            format!("{missing} is no person of this organization"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Back to the pool: its owner, or an admin. 409 when it is not claimed.
 pub(crate) async fn release(
     ctx: &CellContext,
@@ -569,6 +652,111 @@ pub(crate) async fn restore(
     }
     publish(ctx, tx, by, &ContactRestored { contact_id: id }).await?;
     Ok(true)
+}
+
+/// Merges `from` into `into`, two records of one person, both the caller's to write: `from`'s
+/// channels (`into`'s primaries stay primary), deals, interactions, segments, fit assessments,
+/// and collab's tags, notes, comments, links and activity move to `into`; `into`'s empty
+/// fields take `from`'s values (its type, status and name stay); `from` goes to the trash.
+/// 422 when `from` is `into` or no person the caller reads; 409 when the channels would pass
+/// the limit.
+pub(crate) async fn merge(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    who: &Who,
+    into: Uuid,
+    from: Uuid,
+    max_channels: usize,
+) -> Result<contact::Model, ApiError> {
+    use crate::entity::{deal, interaction};
+    if into == from {
+        return Err(ApiError::validation(
+            "from_id",
+            "a person cannot be merged into themselves",
+        ));
+    }
+    let kept = writable(tx, who, into).await?;
+    let gone = writable(tx, who, from).await.map_err(|e| match e.code() {
+        kernel::ErrorCode::NotFound => {
+            ApiError::validation("from_id", "no such person in this organization")
+        }
+        _ => e,
+    })?;
+    let ours = channels(tx, into).await?;
+    let theirs = channels(tx, from).await?;
+    if ours.len() + theirs.len() > max_channels {
+        return Err(ApiError::conflict(format!(
+            "the merged person would have {} channels; a person has at most {max_channels}",
+            ours.len() + theirs.len()
+        )));
+    }
+    let primary: Vec<String> = ours
+        .iter()
+        .filter(|c| c.is_primary)
+        .map(|c| c.kind.clone())
+        .collect();
+    let repo = tx.repo::<channel::Entity>();
+    repo.update_many(
+        vec![(channel::Column::IsPrimary, Expr::value(false))],
+        channel::Column::ContactId
+            .eq(from)
+            .and(channel::Column::Kind.is_in(primary)),
+    )
+    .await?;
+    let channels_moved = repo
+        .update_many(
+            vec![(channel::Column::ContactId, Expr::value(into))],
+            channel::Column::ContactId.eq(from),
+        )
+        .await?;
+    let deals_moved = tx
+        .repo::<deal::Entity>()
+        .update_many_any(
+            vec![(deal::Column::ContactId, Expr::value(into))],
+            deal::Column::ContactId.eq(from),
+        )
+        .await?;
+    let interactions_moved = tx
+        .repo::<interaction::Entity>()
+        .update_many(
+            vec![(interaction::Column::ContactId, Expr::value(into))],
+            interaction::Column::ContactId.eq(from),
+        )
+        .await?;
+    segments::merge(ctx, tx, who.user, into, from).await?;
+    fit::merge(tx, into, from).await?;
+    collab::merge_into(ctx, tx, who.user, crate::loader::CONTACT, from, into).await?;
+    tx.repo::<contact::Entity>().trash(from).await?;
+    let mut fields = Vec::new();
+    let mut m: contact::ActiveModel = kept.clone().into();
+    macro_rules! fill {
+        ($($field:ident),*) => {$(
+            if kept.$field.is_none() && gone.$field.is_some() {
+                m.$field = Set(gone.$field.clone());
+                fields.push(stringify!($field).to_owned());
+            }
+        )*};
+    }
+    fill!(
+        first_name, last_name, email, phone, company_id, job_title, source, owner_id
+    );
+    m.updated_at = Set(Utc::now());
+    let row = tx.repo::<contact::Entity>().update(m).await?;
+    publish(
+        ctx,
+        tx,
+        who.user,
+        &ContactMerged {
+            contact_id: into,
+            merged_id: from,
+            channels_moved,
+            deals_moved,
+            interactions_moved,
+            fields,
+        },
+    )
+    .await?;
+    Ok(row)
 }
 
 /// Adds a channel (primary: it becomes the kind's primary); 409 naming the person who has it.
@@ -851,7 +1039,8 @@ pub(crate) async fn update_company(
     Ok(row)
 }
 
-/// Merges `from` into `into`: its persons and domains move over, it goes to the trash.
+/// Merges `from` into `into`: its persons (those in the trash too), deals and domains, and
+/// collab's tags, notes, comments, links and activity, move over; it goes to the trash.
 pub(crate) async fn merge_companies(
     ctx: &CellContext,
     tx: &TenantTx,
@@ -871,7 +1060,7 @@ pub(crate) async fn merge_companies(
         .map_err(|_| ApiError::validation("from_id", "no such company in this organization"))?;
     let moved = tx
         .repo::<contact::Entity>()
-        .update_many(
+        .update_many_any(
             vec![(contact::Column::CompanyId, Expr::value(into))],
             contact::Column::CompanyId.eq(from),
         )
@@ -882,6 +1071,13 @@ pub(crate) async fn merge_companies(
             domain::Column::CompanyId.eq(from),
         )
         .await?;
+    tx.repo::<crate::entity::deal::Entity>()
+        .update_many_any(
+            vec![(crate::entity::deal::Column::CompanyId, Expr::value(into))],
+            crate::entity::deal::Column::CompanyId.eq(from),
+        )
+        .await?;
+    collab::merge_into(ctx, tx, by, crate::loader::COMPANY, from, into).await?;
     tx.repo::<company::Entity>().trash(from).await?;
     publish(
         ctx,

@@ -315,27 +315,7 @@ pub(crate) async fn add(
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let repo = tx.repo::<contact::Entity>();
-    let mut select = repo
-        .find()
-        .filter(contact::Column::Id.is_in(wanted.clone()));
-    if let Some(only) = who.readable() {
-        select = select.filter(only);
-    }
-    let found: HashSet<Uuid> = select
-        .select_only()
-        .column(contact::Column::Id)
-        .into_tuple::<Uuid>()
-        .all(repo.conn())
-        .await?
-        .into_iter()
-        .collect();
-    if let Some(missing) = wanted.iter().find(|c| !found.contains(c)) {
-        return Err(ApiError::validation(
-            "contact_ids",
-            format!("{missing} is no person of this organization"),
-        ));
-    }
+    super::all_readable(tx, who, &wanted, "contact_ids").await?;
     let already = members(tx, seg.id, Some(&wanted)).await?;
     let new: Vec<Uuid> = wanted
         .into_iter()
@@ -400,6 +380,64 @@ pub(crate) async fn evaluate(
     Ok((j, l))
 }
 
+/// Whether the person matches a rule (one statement). A rule that no longer parses (a field
+/// renamed by an upgrade) matches no one.
+pub(crate) async fn matches(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    rule: &str,
+    contact_id: Uuid,
+) -> Result<bool, ApiError> {
+    let Ok(q) = rule_query(ctx, tx.org_id(), rule) else {
+        return Ok(false);
+    };
+    Ok(matching(tx, &q)?
+        .filter(contact::Column::Id.eq(contact_id))
+        .count(tx.repo::<contact::Entity>().conn())
+        .await?
+        > 0)
+}
+
+/// A merge: `from` leaves every segment it was in; `into` joins the static ones it was not in
+/// (its dynamic ones follow from the rules when the merge's event re-checks it).
+pub(crate) async fn merge(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    by: Uuid,
+    into: Uuid,
+    from: Uuid,
+) -> Result<(), ApiError> {
+    let members = tx.repo::<segment_member::Entity>();
+    let of = |id: Uuid| {
+        members
+            .find()
+            .filter(segment_member::Column::ContactId.eq(id))
+            .select_only()
+            .column(segment_member::Column::SegmentId)
+            .into_tuple::<Uuid>()
+            .all(members.conn())
+    };
+    let theirs = of(from).await?;
+    if theirs.is_empty() {
+        return Ok(());
+    }
+    let ours: HashSet<Uuid> = of(into).await?.into_iter().collect();
+    let segs = tx.repo::<segment::Entity>();
+    let theirs = segs
+        .find()
+        .filter(segment::Column::Id.is_in(theirs))
+        .all(segs.conn())
+        .await?;
+    for seg in theirs {
+        let mut delta = -leave(ctx, tx, Some(by), &seg, &[from]).await?;
+        if seg.kind == "static" && !ours.contains(&seg.id) {
+            delta += join(ctx, tx, Some(by), &seg, &[into]).await?;
+        }
+        recount(tx, seg.id, delta, false).await?;
+    }
+    Ok(())
+}
+
 /// Evaluates every dynamic segment of the org for one person (after a change to them): joins
 /// and leaves as they start or stop matching. One statement per dynamic segment, plus the
 /// person's memberships.
@@ -433,18 +471,10 @@ pub(crate) async fn evaluate_person(
         let Some(rule) = seg.rule.as_deref() else {
             continue;
         };
-        // A rule that no longer parses (a field renamed by an upgrade) matches no one.
-        let matches = match rule_query(ctx, tx.org_id(), rule) {
-            Ok(q) => {
-                matching(tx, &q)?
-                    .filter(contact::Column::Id.eq(contact_id))
-                    .count(tx.repo::<contact::Entity>().conn())
-                    .await?
-                    > 0
-            }
-            Err(_) => false,
-        };
-        match (matches, of_person.contains(&seg.id)) {
+        match (
+            matches(ctx, tx, rule, contact_id).await?,
+            of_person.contains(&seg.id),
+        ) {
             (true, false) => {
                 let n = join(ctx, tx, by, &seg, &[contact_id]).await?;
                 recount(tx, seg.id, n, false).await?;

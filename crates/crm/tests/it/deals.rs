@@ -138,6 +138,25 @@ db_test!(
         let (_, list) = cell.get("/api/v1/deals?filter[currency]=USD&sort=value:desc", Some(&mia)).await?;
         let titles: Vec<&str> = list["data"].as_array().into_iter().flatten().filter_map(|d| d["title"].as_str()).collect();
         assert_eq!(titles, ["Big", "Mid", "Done"]);
+
+        // The forecast follows every change (it is kept as running totals): the stages' new
+        // probabilities (d2 at 60 %, d1 set by hand at 40 %), a value changed, a deal deleted, a
+        // close date cleared.
+        let usd_of = |f: &Value| f.as_array().into_iter().flatten().find(|x| x["currency"] == "USD")
+            .map(|u| (u["total_pipeline_value"].clone(), u["weighted_value"].clone(), u["expected_revenue_this_month"].clone()));
+        let (_, f) = cell.get("/api/v1/deals/forecast", Some(&mia)).await?;
+        assert_eq!(usd_of(&f), Some((json!(150_000), json!(70_000), json!(30_000))), "{f}");
+        assert_eq!(cell.patch(&format!("/api/v1/deals/{d2}"), Some(&mia), json!({"value": 80_000})).await?.0, 200);
+        assert_eq!(cell.delete(&format!("/api/v1/deals/{d1}"), Some(&mia)).await?.0, 204);
+        let (_, f) = cell.get("/api/v1/deals/forecast", Some(&mia)).await?;
+        assert_eq!(usd_of(&f), Some((json!(80_000), json!(48_000), json!(48_000))), "{f}");
+        assert_eq!(cell.patch(&format!("/api/v1/deals/{d2}"), Some(&mia), json!({"expected_close_date": null})).await?.0, 200);
+        let (_, f) = cell.get("/api/v1/deals/forecast", Some(&mia)).await?;
+        assert_eq!(usd_of(&f), Some((json!(80_000), json!(48_000), json!(0))), "{f}");
+        // Moved to a closed stage, it leaves the forecast: USD has no open deal left.
+        cell.patch(&format!("/api/v1/deals/{d2}/move"), Some(&mia), json!({"stage_id": sid("Closed Lost")})).await?;
+        let (_, f) = cell.get("/api/v1/deals/forecast", Some(&mia)).await?;
+        assert_eq!(usd_of(&f), None, "{f}");
         Ok(())
     }
 );

@@ -4,5 +4,6 @@ mod companies;
 mod contacts;
 mod deals;
 mod interactions;
+mod scoring;
 mod segments;
 mod support;

@@ -168,6 +168,31 @@ db_test!(
             let (status, e) = cell.post("/api/v1/contacts/bulk", Some(&mia), body.clone()).await?;
             assert_eq!(status, 422, "{body} -> {e}");
         }
+        // Tags in bulk: any member who reads the persons (as on one); a missing tag is named.
+        let (_, tag) = cell.post("/api/v1/tags", Some(&max), json!({"name": "fair26"})).await?;
+        let (status, done) = cell.post("/api/v1/contacts/bulk", Some(&max), json!({"action": "tag", "tag_id": id(&tag), "filter": "filter[source]=web"})).await?;
+        assert_eq!((status, &done["count"]), (200, &json!(10)), "{done}");
+        let (_, tagged) = cell.get("/api/v1/contacts?tags=fair26&limit=100", Some(&mia)).await?;
+        assert_eq!(tagged["meta"]["total"], 10);
+        assert_eq!(cell.events("tag.added").await?.len(), 10);
+        for body in [json!({"action": "tag", "ids": [pool[0]]}), json!({"action": "tag", "tag_id": uuid::Uuid::now_v7(), "ids": [pool[0]]}),
+                     json!({"action": "tag", "tag_id": id(&tag), "ids": [uuid::Uuid::now_v7()]})] {
+            let (status, e) = cell.post("/api/v1/contacts/bulk", Some(&max), body.clone()).await?;
+            assert_eq!(status, 422, "{body} -> {e}");
+        }
+        // Owners given in bulk: admins only, to a member of the org.
+        let boss = user(&cell, "boss@acme.test", acme, "admin").await?;
+        let (_, me) = cell.get("/api/v1/users/me", Some(&max)).await?;
+        let max_id = id(&me);
+        let assign = json!({"action": "assign", "owner_id": max_id, "ids": pool[2..5]});
+        assert_eq!(cell.post("/api/v1/contacts/bulk", Some(&mia), assign.clone()).await?.0, 403);
+        let (status, _) = cell.post("/api/v1/contacts/bulk", Some(&boss), json!({"action": "assign", "owner_id": uuid::Uuid::now_v7(), "ids": [pool[2]]})).await?;
+        assert_eq!(status, 422);
+        let (status, done) = cell.post("/api/v1/contacts/bulk", Some(&boss), assign).await?;
+        assert_eq!((status, &done["count"]), (200, &json!(3)), "{done}");
+        let (_, got) = cell.get(&format!("/api/v1/contacts/{}", pool[3]), Some(&mia)).await?;
+        assert_eq!(got["owner_id"], json!(max_id));
+
         // Bulk delete to the trash: Max may not delete Mia's.
         let (status, _) = cell.post("/api/v1/contacts/bulk", Some(&max), json!({"action": "delete", "ids": [pool[1], pool[25]]})).await?;
         assert_eq!(status, 403);

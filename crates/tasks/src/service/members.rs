@@ -1,10 +1,12 @@
 //! When a member leaves an organization (tenancy's `tenancy.member.removed`), their work does
 //! not stay with them: each open task they held goes to its project's lead (when the project
 //! has one who still works in the org), else back to the pool; they stop watching tasks, and a
-//! timer they left running is stopped. Run again, it finds nothing left to do.
+//! timer they left running is stopped. Run again, it finds nothing left to do. And when two
+//! entities are merged (collab's `entity.merged`), what was anchored on the one merged away
+//! follows the one kept (in the trash too).
 
 use chrono::Utc;
-use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter};
+use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, ExprTrait, QueryFilter};
 use kernel::{ApiError, CellContext, TenantTx};
 use uuid::Uuid;
 
@@ -73,4 +75,32 @@ pub(crate) async fn member_removed(
         super::time::finish(tx, e, now).await?;
     }
     Ok(held.len())
+}
+
+/// Tasks and projects anchored on `from` (of `kind`) anchor on `into` now: the two entities
+/// were merged (collab's `entity.merged`). Run again, it finds nothing left to move.
+pub(crate) async fn reanchor(
+    tx: &TenantTx,
+    kind: &str,
+    from: Uuid,
+    into: Uuid,
+) -> Result<(), ApiError> {
+    use kernel::sea_orm::sea_query::Expr;
+    tx.repo::<task::Entity>()
+        .update_many_any(
+            vec![(task::Column::AnchorId, Expr::value(into))],
+            task::Column::AnchorType
+                .eq(kind)
+                .and(task::Column::AnchorId.eq(from)),
+        )
+        .await?;
+    tx.repo::<project::Entity>()
+        .update_many_any(
+            vec![(project::Column::AnchorId, Expr::value(into))],
+            project::Column::AnchorType
+                .eq(kind)
+                .and(project::Column::AnchorId.eq(from)),
+        )
+        .await?;
+    Ok(())
 }
