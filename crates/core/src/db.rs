@@ -771,11 +771,7 @@ impl<'a, E: TenantEntity> Repo<'a, E> {
         A: ActiveModelTrait<Entity = E> + ActiveModelBehavior + Send,
         E::Model: IntoActiveModel<A>,
     {
-        let mut all = Vec::new();
-        for mut model in models {
-            self.claim(&mut model)?;
-            all.push(model);
-        }
+        let all = self.claim_all(models)?;
         if all.is_empty() {
             return Ok(0);
         }
@@ -798,11 +794,7 @@ impl<'a, E: TenantEntity> Repo<'a, E> {
         E::Model: IntoActiveModel<A>,
     {
         use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
-        let mut all = Vec::new();
-        for mut model in models {
-            self.claim(&mut model)?;
-            all.push(model);
-        }
+        let all = self.claim_all(models)?;
         if all.is_empty() {
             return Ok(());
         }
@@ -818,6 +810,15 @@ impl<'a, E: TenantEntity> Repo<'a, E> {
             .exec_without_returning(self.txn)
             .await?;
         Ok(())
+    }
+
+    /// Rows whose `column` is `from` get `into` instead, those in the trash too: what a merge does
+    /// to the rows of the one merged away (`crm`: a person's channels, deals, interactions).
+    /// How many.
+    pub async fn repoint(&self, column: E::Column, from: Uuid, into: Uuid) -> Result<u64, DbErr> {
+        use sea_orm::sea_query::Expr;
+        self.update_many_any(vec![(column, Expr::value(into))], column.eq(from))
+            .await
     }
 
     /// Updates one row of this org; `RecordNotUpdated` if the id belongs to another org (or is
@@ -1027,6 +1028,16 @@ impl<'a, E: TenantEntity> Repo<'a, E> {
             .exec(self.txn)
             .await?;
         Ok(res.rows_affected > 0)
+    }
+
+    fn claim_all<A>(&self, models: impl IntoIterator<Item = A>) -> Result<Vec<A>, DbErr>
+    where
+        A: ActiveModelTrait<Entity = E>,
+    {
+        models
+            .into_iter()
+            .map(|mut m| self.claim(&mut m).map(|()| m))
+            .collect()
     }
 
     fn claim<A>(&self, model: &mut A) -> Result<(), DbErr>

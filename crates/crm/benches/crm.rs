@@ -205,11 +205,12 @@ async fn run(backend: Backend) -> anyhow::Result<()> {
         .map(|s| json!({"id": s["id"], "name": s["name"], "probability": s["probability"], "is_closed": s["is_closed"], "is_won": s["is_won"]}))
         .collect();
     analyze(&db).await?;
+    let admin = testcell::user(&cell, "boss@acme.test", org, "admin").await?;
     let (took, status, out) = cell
         .timed(
             reqwest::Method::PATCH,
             &format!("/api/v1/pipelines/{pipeline}/stages"),
-            &token,
+            &admin,
             Some(json!({ "stages": unchanged })),
         )
         .await?;

@@ -32,10 +32,8 @@ impl MigrationTrait for CreateDealTotals {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         use kernel::migration::{bigint, create_indexes, create_tenant_table, date};
         use sea_orm_migration::sea_orm::{
-            ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-            QuerySelect,
+            ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
         };
-        use uuid::Uuid;
         const T: &str = "crm_deal_totals";
         create_tenant_table(
             m,
@@ -79,74 +77,11 @@ impl MigrationTrait for CreateDealTotals {
                 .await?;
         }
         use crate::entity::{deal, deal_total};
-        use crate::service::totals::{month_of, sum};
-        use kernel::sea_orm::sea_query::{Expr, ExprTrait};
-        let weighted = Expr::col(deal::Column::Value).mul(Expr::col(deal::Column::Probability));
-        type Row = (
-            Uuid,
-            Uuid,
-            Uuid,
-            String,
-            Option<Uuid>,
-            Option<chrono::NaiveDate>,
-            i64,
-            i64,
-            i64,
-        );
-        let rows: Vec<Row> = deal::Entity::find()
-            .filter(deal::Column::DeletedAt.is_null())
-            .select_only()
-            .column(deal::Column::OrgId)
-            .column(deal::Column::PipelineId)
-            .column(deal::Column::StageId)
-            .column(deal::Column::Currency)
-            .column(deal::Column::OwnerId)
-            .column(deal::Column::ExpectedCloseDate)
-            .column_as(Expr::col(deal::Column::Id).count(), "deals")
-            .column_as(sum(Expr::col(deal::Column::Value)), "value")
-            .column_as(sum(weighted), "weighted")
-            .group_by(deal::Column::OrgId)
-            .group_by(deal::Column::PipelineId)
-            .group_by(deal::Column::StageId)
-            .group_by(deal::Column::Currency)
-            .group_by(deal::Column::OwnerId)
-            .group_by(deal::Column::ExpectedCloseDate)
-            .into_tuple()
-            .all(conn)
-            .await?;
-        let mut by: std::collections::BTreeMap<_, (i64, i64, i64)> = Default::default();
-        for (org, pipeline, stage, currency, owner, close, n, value, w) in rows {
-            let key = (
-                org,
-                pipeline,
-                stage,
-                currency,
-                owner.unwrap_or_default(),
-                month_of(close),
-            );
-            let s = by.entry(key).or_default();
-            s.0 += n;
-            s.1 += value;
-            s.2 += w;
-        }
-        let all: Vec<deal_total::ActiveModel> = by
+        let live = deal::Entity::find().filter(deal::Column::DeletedAt.is_null());
+        let all: Vec<deal_total::ActiveModel> = crate::service::totals::count(conn, live)
+            .await?
             .into_iter()
-            .map(
-                |((org, pipeline, stage, currency, owner, month), (n, value, w))| {
-                    deal_total::ActiveModel {
-                        id: Set(Uuid::now_v7()),
-                        org_id: Set(org),
-                        pipeline_id: Set(pipeline),
-                        stage_id: Set(stage),
-                        currency: Set(currency),
-                        owner_id: Set(owner),
-                        close_month: Set(month),
-                        deals: Set(n),
-                        value: Set(value),
-                        weighted: Set(w),
-                    }
-                },
-            )
+            .map(|((org, key), sums)| crate::service::totals::row(org, key, sums))
             .collect();
         for chunk in all.chunks(500) {
             deal_total::Entity::insert_many(chunk.to_vec())

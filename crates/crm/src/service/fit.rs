@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 
 use chrono::Utc;
-use kernel::sea_orm::sea_query::Expr;
 use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, ExprTrait, QueryFilter, QueryOrder};
 use kernel::{ApiError, CellContext, TenantTx};
 use uuid::Uuid;
@@ -441,10 +440,7 @@ pub(crate) async fn review(
 /// has no fit for moves over, the others are dropped (`into`'s stays).
 pub(crate) async fn merge(tx: &TenantTx, into: Uuid, from: Uuid) -> Result<(), ApiError> {
     tx.repo::<fit_assessment::Entity>()
-        .update_many(
-            vec![(fit_assessment::Column::ContactId, Expr::value(into))],
-            fit_assessment::Column::ContactId.eq(from),
-        )
+        .repoint(fit_assessment::Column::ContactId, from, into)
         .await?;
     let repo = tx.repo::<fit_score::Entity>();
     let ours: Vec<String> = repo
@@ -461,11 +457,8 @@ pub(crate) async fn merge(tx: &TenantTx, into: Uuid, from: Uuid) -> Result<(), A
             .and(fit_score::Column::Product.is_in(ours)),
     )
     .await?;
-    repo.update_many(
-        vec![(fit_score::Column::ContactId, Expr::value(into))],
-        fit_score::Column::ContactId.eq(from),
-    )
-    .await?;
+    repo.repoint(fit_score::Column::ContactId, from, into)
+        .await?;
     Ok(())
 }
 

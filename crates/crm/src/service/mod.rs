@@ -703,25 +703,14 @@ pub(crate) async fn merge(
             .and(channel::Column::Kind.is_in(primary)),
     )
     .await?;
-    let channels_moved = repo
-        .update_many(
-            vec![(channel::Column::ContactId, Expr::value(into))],
-            channel::Column::ContactId.eq(from),
-        )
-        .await?;
+    let channels_moved = repo.repoint(channel::Column::ContactId, from, into).await?;
     let deals_moved = tx
         .repo::<deal::Entity>()
-        .update_many_any(
-            vec![(deal::Column::ContactId, Expr::value(into))],
-            deal::Column::ContactId.eq(from),
-        )
+        .repoint(deal::Column::ContactId, from, into)
         .await?;
     let interactions_moved = tx
         .repo::<interaction::Entity>()
-        .update_many(
-            vec![(interaction::Column::ContactId, Expr::value(into))],
-            interaction::Column::ContactId.eq(from),
-        )
+        .repoint(interaction::Column::ContactId, from, into)
         .await?;
     segments::merge(ctx, tx, who.user, into, from).await?;
     fit::merge(tx, into, from).await?;
@@ -1060,22 +1049,13 @@ pub(crate) async fn merge_companies(
         .map_err(|_| ApiError::validation("from_id", "no such company in this organization"))?;
     let moved = tx
         .repo::<contact::Entity>()
-        .update_many_any(
-            vec![(contact::Column::CompanyId, Expr::value(into))],
-            contact::Column::CompanyId.eq(from),
-        )
+        .repoint(contact::Column::CompanyId, from, into)
         .await?;
     tx.repo::<domain::Entity>()
-        .update_many(
-            vec![(domain::Column::CompanyId, Expr::value(into))],
-            domain::Column::CompanyId.eq(from),
-        )
+        .repoint(domain::Column::CompanyId, from, into)
         .await?;
     tx.repo::<crate::entity::deal::Entity>()
-        .update_many_any(
-            vec![(crate::entity::deal::Column::CompanyId, Expr::value(into))],
-            crate::entity::deal::Column::CompanyId.eq(from),
-        )
+        .repoint(crate::entity::deal::Column::CompanyId, from, into)
         .await?;
     collab::merge_into(ctx, tx, by, crate::loader::COMPANY, from, into).await?;
     tx.repo::<company::Entity>().trash(from).await?;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate};
 use kernel::sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, SimpleExpr};
-use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QuerySelect};
+use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QuerySelect, Select};
 use kernel::{ApiError, TenantTx};
 use uuid::Uuid;
 
@@ -54,26 +54,28 @@ pub(crate) async fn follow(
     add(tx, by).await
 }
 
+/// A row of the totals.
+pub(crate) fn row(org: Uuid, key: Key, sums: Sums) -> deal_total::ActiveModel {
+    let ((pipeline, stage, currency, owner, month), (n, value, weighted)) = (key, sums);
+    deal_total::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        org_id: Set(org),
+        pipeline_id: Set(pipeline),
+        stage_id: Set(stage),
+        currency: Set(currency),
+        owner_id: Set(owner),
+        close_month: Set(month),
+        deals: Set(n),
+        value: Set(value),
+        weighted: Set(weighted),
+    }
+}
+
 /// Adds to the totals, one row per key (written in key order, so concurrent writers lock rows
 /// in the same order).
 async fn add(tx: &TenantTx, by: BTreeMap<Key, Sums>) -> Result<(), ApiError> {
     use deal_total::Column as C;
-    let rows = by.into_iter().map(
-        |((pipeline, stage, currency, owner, month), (n, value, weighted))| {
-            deal_total::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                org_id: Set(tx.org_id()),
-                pipeline_id: Set(pipeline),
-                stage_id: Set(stage),
-                currency: Set(currency),
-                owner_id: Set(owner),
-                close_month: Set(month),
-                deals: Set(n),
-                value: Set(value),
-                weighted: Set(weighted),
-            }
-        },
-    );
+    let rows = by.into_iter().map(|(k, s)| row(tx.org_id(), k, s));
     tx.repo::<deal_total::Entity>()
         .upsert_adding(
             rows,
@@ -96,48 +98,68 @@ pub(crate) fn sum(e: SimpleExpr) -> SimpleExpr {
     Func::cast_as(Func::sum(e), Alias::new("bigint")).into()
 }
 
-/// Counts a pipeline's totals again from its deals (after its stages' probabilities changed,
-/// which moves many deals' weighted values at once): one grouped read, then the rows.
-pub(crate) async fn rebuild(tx: &TenantTx, pipeline_id: Uuid) -> Result<(), ApiError> {
-    tx.repo::<deal_total::Entity>()
-        .delete_many(deal_total::Column::PipelineId.eq(pipeline_id))
-        .await?;
-    let repo = tx.repo::<deal::Entity>();
-    let weighted = Expr::col(deal::Column::Value).mul(Expr::col(deal::Column::Probability));
-    type Grouped = (Uuid, String, Option<Uuid>, Option<NaiveDate>, i64, i64, i64);
-    let rows: Vec<Grouped> = repo
-        .find()
-        .filter(deal::Column::PipelineId.eq(pipeline_id))
+/// The totals of the deals `select` reads (live ones), per org: one grouped read (by close
+/// date, bucketed into months here, the same on both backends).
+pub(crate) async fn count<C: kernel::sea_orm::ConnectionTrait>(
+    conn: &C,
+    select: Select<deal::Entity>,
+) -> Result<BTreeMap<(Uuid, Key), Sums>, kernel::sea_orm::DbErr> {
+    use deal::Column as D;
+    type Grouped = (
+        Uuid,
+        Uuid,
+        Uuid,
+        String,
+        Option<Uuid>,
+        Option<NaiveDate>,
+        i64,
+        i64,
+        i64,
+    );
+    let weighted = Expr::col(D::Value).mul(Expr::col(D::Probability));
+    let groups = [D::OrgId, D::PipelineId, D::StageId, D::Currency, D::OwnerId];
+    let mut select = select
         .select_only()
-        .column(deal::Column::StageId)
-        .column(deal::Column::Currency)
-        .column(deal::Column::OwnerId)
-        .column(deal::Column::ExpectedCloseDate)
-        .column_as(Expr::col(deal::Column::Id).count(), "deals")
-        .column_as(sum(Expr::col(deal::Column::Value)), "value")
+        .columns(groups)
+        .column(D::ExpectedCloseDate);
+    for g in groups {
+        select = select.group_by(g);
+    }
+    let rows: Vec<Grouped> = select
+        .group_by(D::ExpectedCloseDate)
+        .column_as(Expr::col(D::Id).count(), "deals")
+        .column_as(sum(Expr::col(D::Value)), "value")
         .column_as(sum(weighted), "weighted")
-        .group_by(deal::Column::StageId)
-        .group_by(deal::Column::Currency)
-        .group_by(deal::Column::OwnerId)
-        .group_by(deal::Column::ExpectedCloseDate)
         .into_tuple()
-        .all(repo.conn())
+        .all(conn)
         .await?;
-    let mut by: BTreeMap<Key, Sums> = BTreeMap::new();
-    for (stage, currency, owner, close, n, value, weighted) in rows {
+    let mut by: BTreeMap<(Uuid, Key), Sums> = BTreeMap::new();
+    for (org, pipeline, stage, currency, owner, close, n, value, weighted) in rows {
         let key = (
-            pipeline_id,
+            pipeline,
             stage,
             currency,
             owner.unwrap_or_default(),
             month_of(close),
         );
-        let s = by.entry(key).or_default();
+        let s = by.entry((org, key)).or_default();
         s.0 += n;
         s.1 += value;
         s.2 += weighted;
     }
-    add(tx, by).await
+    Ok(by)
+}
+
+/// Counts a pipeline's totals again from its deals (after its stages' probabilities changed,
+/// which moves many deals' weighted values at once).
+pub(crate) async fn rebuild(tx: &TenantTx, pipeline_id: Uuid) -> Result<(), ApiError> {
+    tx.repo::<deal_total::Entity>()
+        .delete_many(deal_total::Column::PipelineId.eq(pipeline_id))
+        .await?;
+    let repo = tx.repo::<deal::Entity>();
+    let deals = repo.find().filter(deal::Column::PipelineId.eq(pipeline_id));
+    let by = count(repo.conn(), deals).await?;
+    add(tx, by.into_iter().map(|((_, k), s)| (k, s)).collect()).await
 }
 
 /// The totals of the open stages of a pipeline (`owner`: only that owner's deals).
