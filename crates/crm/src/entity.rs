@@ -326,6 +326,31 @@ kernel::tenant_table!(deal_total, "crm_deal_totals", {
     weighted: i64,
 });
 
+// A bulk operation too large for one request, run by a job batch by batch.
+kernel::tenant_table!(bulk_job, "crm_bulk_jobs", {
+    /// `claim`, `release`, `assign`, `tag`, `delete` or `add_to_segment`.
+    action: String,
+    /// The person-list query naming the persons.
+    filter: String,
+    /// What the action needs (`segment_id`, `tag_id`, `owner_id`).
+    params: Json,
+    /// `queued`, `running`, `completed` or `failed`.
+    status: String,
+    /// Persons the filter matched when it was started.
+    total: i64,
+    /// Persons acted on so far.
+    done: i64,
+    /// The last person acted on (in id order): where the next batch, or a retry, starts.
+    cursor: Option<Uuid>,
+    error: Option<String>,
+    /// The person whose refusal stopped it.
+    failed_contact_id: Option<Uuid>,
+    created_by: Uuid,
+    created_at: DateTimeUtc,
+    started_at: Option<DateTimeUtc>,
+    finished_at: Option<DateTimeUtc>,
+});
+
 kernel::tenant_entity!(soft_delete: contact, company, deal);
 kernel::tenant_entity!(
     channel,
@@ -339,5 +364,6 @@ kernel::tenant_entity!(
     fit_criterion,
     fit_assessment,
     fit_score,
-    deal_total
+    deal_total,
+    bulk_job
 );

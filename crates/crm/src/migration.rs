@@ -14,7 +14,48 @@ pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(PersonsByName),
         Box::new(CreateFitScoring),
         Box::new(CreateDealTotals),
+        Box::new(CreateBulkJobs),
     ]
+}
+
+/// Bulk operations run by a job, batch by batch, with their progress.
+struct CreateBulkJobs;
+
+impl MigrationName for CreateBulkJobs {
+    fn name(&self) -> &str {
+        "crm_m20261207_000008_bulk_jobs"
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for CreateBulkJobs {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        use kernel::migration::{bigint, create_tenant_table, json};
+        const T: &str = "crm_bulk_jobs";
+        create_tenant_table(
+            m,
+            T,
+            vec![
+                text("action"),
+                text("filter"),
+                json("params"),
+                text("status"),
+                bigint("total"),
+                bigint("done"),
+                uuid_null("cursor"),
+                text_null("error"),
+                uuid_null("failed_contact_id"),
+                uuid("created_by"),
+                ts("created_at"),
+                ts_null("started_at"),
+                ts_null("finished_at"),
+            ],
+            &[],
+            false,
+        )
+        .await?;
+        kernel::db::enable_tenant_rls(m.get_connection(), T).await
+    }
 }
 
 /// The forecast's running totals (`crate::service::totals`), counted once here from the deals

@@ -29,6 +29,9 @@ pub(crate) struct Settings {
     pub max_domains: usize,
     /// The pipeline each org starts with (made when it first needs one).
     pub pipeline: PipelineSeed,
+    /// Persons a bulk operation acts on in one transaction: a request acts on up to this many
+    /// at once; a filter that matches more becomes a job that acts on this many at a time.
+    pub bulk_batch: u64,
 }
 
 /// `[modules.crm.pipeline]`: the org's first pipeline, as the cell's spec names its stages.
@@ -84,6 +87,7 @@ impl Default for Settings {
             max_channels: 50,
             max_domains: 20,
             pipeline: PipelineSeed::default(),
+            bulk_batch: 1_000,
         }
     }
 }
@@ -108,6 +112,9 @@ impl PlatformModule for Crm {
         let s = &self.settings;
         if s.max_contacts == 0 || s.max_channels == 0 || s.max_domains == 0 {
             return Err("max_contacts, max_channels and max_domains must be at least 1".into());
+        }
+        if !(1..=10_000).contains(&s.bulk_batch) {
+            return Err("bulk_batch: 1 to 10 000".into());
         }
         if s.pipeline.stages.is_empty()
             || s.pipeline
@@ -152,12 +159,20 @@ impl PlatformModule for Crm {
     }
 
     fn jobs(&self) -> Vec<kernel::module::JobDefinition> {
-        vec![kernel::module::JobDefinition {
-            name: crate::service::segments::EVALUATE,
-            handler: Arc::new(EvaluateSegment),
-            max_attempts: None,
-            retry_schedule: None,
-        }]
+        vec![
+            kernel::module::JobDefinition {
+                name: crate::service::segments::EVALUATE,
+                handler: Arc::new(EvaluateSegment),
+                max_attempts: None,
+                retry_schedule: None,
+            },
+            kernel::module::JobDefinition {
+                name: crate::service::bulk::JOB,
+                handler: Arc::new(Bulk),
+                max_attempts: None,
+                retry_schedule: None,
+            },
+        ]
     }
 
     fn routes(&self, cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
@@ -240,6 +255,26 @@ impl kernel::module::JobHandler for EvaluateSegment {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// A bulk operation too large for one request, batch by batch (a retry resumes where it was).
+struct Bulk;
+
+#[kernel::async_trait::async_trait]
+impl kernel::module::JobHandler for Bulk {
+    async fn run(&self, ctx: &kernel::CellContext, job: &kernel::jobs::Job) -> anyhow::Result<()> {
+        let org = job
+            .org_id
+            .ok_or_else(|| anyhow::anyhow!("{} needs an org", job.name))?;
+        let id: uuid::Uuid = serde_json::from_value(job.payload["bulk_id"].clone())?;
+        let batch = ctx.service::<Settings>().map_or(1_000, |s| s.bulk_batch);
+        // The permission checks it runs as its creator hold futures that are not `Send`.
+        let ctx = ctx.clone();
+        kernel::module::run_unsend(move || async move {
+            crate::service::bulk::run(&ctx, org, id, batch).await
+        })
+        .await
     }
 }
 

@@ -23,6 +23,7 @@ pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfi
         .service(convert)
         .service(merge)
         .service(bulk)
+        .service(bulk_progress)
         .service(claim)
         .service(release)
         .service(access)
@@ -478,9 +479,6 @@ pub(crate) async fn convert(
     Ok(HttpResponse::Ok().json(Contact::from(row)))
 }
 
-/// Persons in one bulk operation, at most.
-const MAX_BULK: u64 = 1000;
-
 /// `POST /contacts/bulk`: an action on persons named by ids or by a list query.
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -491,11 +489,12 @@ pub struct BulkAction {
     #[schema(pattern = "^(claim|release|assign|tag|delete|add_to_segment)$")]
     #[garde(skip)]
     pub action: String,
-    /// The persons, by id (up to 1 000)…
+    /// The persons, by id (up to 1 000, at once)…
     #[schema(min_items = 1, max_items = 1000)]
     #[garde(inner(length(min = 1, max = 1000)))]
     pub ids: Option<Vec<Uuid>>,
-    /// …or those a person-list query matches (`filter[company_id]=…&tags=vip`), up to 1 000.
+    /// …or those a person-list query matches (`filter[company_id]=…&tags=vip`): at once up to
+    /// 1 000; more become a job (202).
     #[schema(min_length = 1, max_length = 2000)]
     #[garde(inner(length(chars, min = 1, max = 2000)))]
     pub filter: Option<String>,
@@ -519,79 +518,90 @@ pub struct BulkResult {
     pub count: u64,
 }
 
-/// Claims, releases, assigns (admins), tags, deletes or adds to a static segment up to 1 000
-/// persons at once, named by ids or by a list query, all or nothing: one that the caller may not
-/// act on (another member's claimed person) refuses the whole operation, naming it
-/// (`details.contact_id`). Each person's events are published as for one.
+/// A bulk operation run by a job, and how far it is.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = crm::BulkJob)]
+pub struct BulkJob {
+    pub id: Uuid,
+    pub action: String,
+    pub filter: String,
+    /// `queued`, `running`, `completed` or `failed`.
+    pub status: String,
+    /// Persons the filter matched when it started.
+    pub total: i64,
+    /// Persons acted on so far (whole batches: a refused batch is undone).
+    pub done: i64,
+    /// 0 to 100.
+    pub percent: u8,
+    /// Why it stopped, when it failed.
+    pub error: Option<String>,
+    /// The person whose refusal stopped it.
+    pub failed_contact_id: Option<Uuid>,
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<crate::entity::bulk_job::Model> for BulkJob {
+    fn from(m: crate::entity::bulk_job::Model) -> Self {
+        let percent = match (m.status.as_str(), m.total) {
+            ("completed", _) => 100,
+            (_, 0) => 0,
+            (_, t) => (m.done.clamp(0, t) * 100 / t) as u8,
+        };
+        Self {
+            id: m.id,
+            action: m.action,
+            filter: m.filter,
+            status: m.status,
+            total: m.total,
+            done: m.done,
+            percent,
+            error: m.error,
+            failed_contact_id: m.failed_contact_id,
+            created_by: m.created_by,
+            created_at: m.created_at,
+            started_at: m.started_at,
+            finished_at: m.finished_at,
+        }
+    }
+}
+
+/// Claims, releases, assigns (admins), tags, deletes or adds to a static segment persons named
+/// by ids (up to 1 000) or by a list query, all or nothing: one that the caller may not act on
+/// (another member's claimed person) refuses the whole operation, naming it
+/// (`details.contact_id`). A query matching more than 1 000 persons starts a job (202): it acts
+/// on 1 000 per transaction, its progress at `GET /contacts/bulk/{id}`, and stops at the first
+/// batch refused. Each person's events are published as for one.
 #[utoipa::path(tag = TAG, request_body = BulkAction, responses(
-    (status = 200, body = BulkResult), (status = 401), (status = 403), (status = 404),
-    (status = 409), (status = 422)))]
+    (status = 200, body = BulkResult), (status = 202, body = BulkJob), (status = 401),
+    (status = 403), (status = 404), (status = 409), (status = 422)))]
 #[post("/contacts/bulk")]
 pub(crate) async fn bulk(
     ctx: CellContext,
+    settings: State<Settings>,
     tx: WriteContacts,
     body: ValidJson<BulkAction>,
 ) -> ApiResult<HttpResponse> {
-    use kernel::sea_orm::{QueryFilter, QueryOrder, QuerySelect};
+    use crate::service::bulk;
     let ValidJson(b) = body;
-    service::one_of(
-        "action",
-        &b.action,
-        &[
-            "claim",
-            "release",
-            "assign",
-            "tag",
-            "delete",
-            "add_to_segment",
-        ],
-    )?;
-    for (field, action, given) in [
-        ("segment_id", "add_to_segment", b.segment_id.is_some()),
-        ("tag_id", "tag", b.tag_id.is_some()),
-        ("owner_id", "assign", b.owner_id.is_some()),
-    ] {
-        if (b.action == action) != given {
-            return Err(ApiError::validation(
-                field,
-                format!("`{action}` names `{field}`, and only it"),
-            ));
-        }
-    }
+    let p = bulk::Params {
+        segment_id: b.segment_id,
+        tag_id: b.tag_id,
+        owner_id: b.owner_id,
+    };
+    bulk::check(&ctx, &tx, &b.action, &p).await?;
     let who = Who::of(&ctx, &tx, tx.caller()).await?;
-    if let Some(owner) = b.owner_id
-        && !service::works_here(&ctx, &tx, owner).await?
-    {
-        return Err(ApiError::validation(
-            "owner_id",
-            "no member of this organization",
-        ));
-    }
     let ids: Vec<Uuid> = match (b.ids, b.filter) {
         (Some(ids), None) => ids,
         (None, Some(filter)) => {
-            let q = ListQuery::parse_in(&ctx, tx.org_id(), &filter)
-                .map_err(|e| ApiError::validation("filter", e.message().to_owned()))?;
-            let repo = tx.repo::<contact::Entity>();
-            let mut select = contact_list()
-                .filters(&q, repo.find())
-                .map_err(|e| ApiError::validation("filter", e.message().to_owned()))?;
-            if let Some(only) = who.readable() {
-                select = select.filter(only);
-            }
-            let ids: Vec<Uuid> = select
-                .select_only()
-                .column(contact::Column::Id)
-                .order_by_asc(contact::Column::Id)
-                .limit(MAX_BULK + 1)
-                .into_tuple()
-                .all(repo.conn())
-                .await?;
-            if ids.len() as u64 > MAX_BULK {
-                return Err(ApiError::validation(
-                    "filter",
-                    format!("more than {MAX_BULK} persons match: narrow it"),
-                ));
+            let batch = settings.bulk_batch;
+            let ids = bulk::matching(&ctx, &tx, &who, &filter, None, batch + 1).await?;
+            if ids.len() as u64 > batch {
+                let job = bulk::start(&ctx, &tx, &who, &b.action, filter, p).await?;
+                tx.commit().await?;
+                return Ok(HttpResponse::Accepted().json(BulkJob::from(job)));
             }
             ids
         }
@@ -604,47 +614,33 @@ pub(crate) async fn bulk(
     };
     let mut unique = std::collections::BTreeSet::new();
     let ids: Vec<Uuid> = ids.into_iter().filter(|id| unique.insert(*id)).collect();
-    let named = |id: Uuid| {
-        move |e: ApiError| {
-            let mut details = e
-                .details()
-                .cloned()
-                .unwrap_or_else(|| serde_json::json!({}));
-            details["contact_id"] = serde_json::json!(id);
-            ApiError::new(e.code(), format!("{id}: {}", e.message())).with_details(details)
-        }
-    };
-    match b.action.as_str() {
-        "add_to_segment" => {
-            let segment = b.segment_id.unwrap_or_default();
-            service::segments::add(&ctx, &tx, &who, segment, ids.clone()).await?;
-        }
-        // Tags are collab's: any member who reads a person tags them, as on one person.
-        "tag" => {
-            service::all_readable(&tx, &who, &ids, "ids").await?;
-            let tag = b.tag_id.unwrap_or_default();
-            collab::tag_all(&ctx, &tx, who.user, tag, crate::loader::CONTACT, &ids).await?;
-        }
-        action => {
-            let owner = b.owner_id.unwrap_or_default();
-            for id in &ids {
-                let done = match action {
-                    "claim" => service::claim(&ctx, &tx, &who, *id).await.map(|_| ()),
-                    "release" => service::release(&ctx, &tx, &who, *id).await.map(|_| ()),
-                    "assign" => service::assign(&ctx, &tx, &who, *id, owner)
-                        .await
-                        .map(|_| ()),
-                    _ => service::delete(&ctx, &tx, &who, *id).await,
-                };
-                done.map_err(named(*id))?;
-            }
-        }
-    }
+    bulk::apply(&ctx, &tx, &who, &b.action, &p, &ids).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(BulkResult {
         action: b.action,
         count: ids.len() as u64,
     }))
+}
+
+/// A bulk operation's progress (its creator, or an admin).
+#[utoipa::path(tag = TAG, responses(
+    (status = 200, body = BulkJob), (status = 401), (status = 403), (status = 404)))]
+#[get("/contacts/bulk/{id}")]
+pub(crate) async fn bulk_progress(
+    ctx: CellContext,
+    tx: ReadContacts,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let job = crate::service::bulk::get(&tx, id.into_inner()).await?;
+    if job.created_by != tx.caller().user_id
+        && !tx.holds::<kernel::http::AdministerOrg>(&ctx, None).await?
+    {
+        return Err(ApiError::forbidden(
+            "only its creator or an admin follows a bulk operation",
+        ));
+    }
+    tx.commit().await?;
+    Ok(HttpResponse::Ok().json(BulkJob::from(job)))
 }
 
 /// `POST /contacts/{id}/merge`.

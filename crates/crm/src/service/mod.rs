@@ -18,6 +18,7 @@ use crate::events::*;
 use crate::normalize;
 use crate::ownership::Who;
 
+pub(crate) mod bulk;
 pub(crate) mod deals;
 pub(crate) mod fit;
 pub(crate) mod interactions;

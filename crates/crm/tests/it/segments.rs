@@ -202,3 +202,57 @@ db_test!(
         Ok(())
     }
 );
+
+db_test!(
+    async fn a_filter_matching_more_than_a_batch_runs_as_a_job_batch_by_batch(db) {
+        let toml = format!("{OUTREACH}bulk_batch = 4\n");
+        let cell = cell_with(&db, &toml).await?;
+        let acme = org(&cell, "Acme").await?;
+        let globex = org(&cell, "Globex").await?;
+        let mia = user(&cell, "mia@acme.test", acme, "member").await?;
+        let max = user(&cell, "max@acme.test", acme, "member").await?;
+        let boss = user(&cell, "boss@acme.test", acme, "admin").await?;
+        let gus = user(&cell, "gus@globex.test", globex, "owner").await?;
+        // Ten from the fair, in id order; Max claims the seventh.
+        let mut fair = Vec::new();
+        for i in 0..10 {
+            fair.push(id(&person(&cell, &mia, json!({"name": format!("F{i}"), "source": "fair"})).await?));
+        }
+        cell.post(&format!("/api/v1/contacts/{}/claim", fair[6]), Some(&max), json!({})).await?;
+
+        // Ten match, more than a batch of 4: a job (202). Batch 1 (F0–F3) is claimed; batch 2
+        // holds Max's and is refused whole (F4, F5 stay in the pool); the job says so.
+        let (status, job) = cell.post("/api/v1/contacts/bulk", Some(&mia), json!({"action": "claim", "filter": "filter[source]=fair"})).await?;
+        assert_eq!((status, &job["status"], &job["total"]), (202, &json!("queued"), &json!(10)), "{job}");
+        let progress = format!("/api/v1/contacts/bulk/{}", id(&job));
+        run_jobs(&cell).await?;
+        let (status, job) = cell.get(&progress, Some(&mia)).await?;
+        assert_eq!((status, &job["status"], &job["done"], &job["percent"]), (200, &json!("failed"), &json!(4), &json!(40)), "{job}");
+        assert_eq!(job["failed_contact_id"], json!(fair[6]));
+        assert!(job["error"].as_str().is_some_and(|e| e.contains("another member")), "{job}");
+        let owner = |i: usize| {
+            let (cell, mia, who) = (&cell, &mia, fair[i].clone());
+            async move { Ok::<_, anyhow::Error>(cell.get(&format!("/api/v1/contacts/{who}"), Some(mia)).await?.1["owner_id"].clone()) }
+        };
+        assert!(owner(3).await?.is_string() && owner(4).await?.is_null() && owner(5).await?.is_null());
+
+        // Only its creator or an admin follows it; another org does not find it.
+        assert_eq!(cell.get(&progress, Some(&max)).await?.0, 403);
+        assert_eq!(cell.get(&progress, Some(&boss)).await?.0, 200);
+        assert_eq!(cell.get(&progress, Some(&gus)).await?.0, 404);
+
+        // Max lets go; run again, every batch passes (those Mia holds already stay hers).
+        cell.post(&format!("/api/v1/contacts/{}/release", fair[6]), Some(&max), json!({})).await?;
+        let (_, job) = cell.post("/api/v1/contacts/bulk", Some(&mia), json!({"action": "claim", "filter": "filter[source]=fair"})).await?;
+        let progress = format!("/api/v1/contacts/bulk/{}", id(&job));
+        run_jobs(&cell).await?;
+        let (_, job) = cell.get(&progress, Some(&mia)).await?;
+        assert_eq!((&job["status"], &job["done"], &job["percent"]), (&json!("completed"), &json!(10), &json!(100)), "{job}");
+        let (_, mine) = cell.get("/api/v1/contacts?filter[owner_id.ne]=00000000-0000-0000-0000-000000000000&limit=100", Some(&mia)).await?;
+        assert_eq!(mine["meta"]["total"], 10);
+        // Four or fewer: at once, as before.
+        let (status, done) = cell.post("/api/v1/contacts/bulk", Some(&mia), json!({"action": "release", "filter": "search=F0"})).await?;
+        assert_eq!((status, &done["count"]), (200, &json!(1)), "{done}");
+        Ok(())
+    }
+);
