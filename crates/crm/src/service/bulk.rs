@@ -7,7 +7,7 @@
 use chrono::Utc;
 use kernel::http::{Caller, ListQuery};
 use kernel::sea_orm::{
-    ActiveValue::Set, ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
 };
 use kernel::{ApiError, CellContext, TenantTx};
 use serde::{Deserialize, Serialize};
@@ -66,6 +66,24 @@ pub(crate) async fn check(
     Ok(())
 }
 
+/// The persons a list query matches that the caller reads; 422 naming `filter` for a bad one.
+fn selected(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    who: &Who,
+    filter: &str,
+) -> Result<Select<contact::Entity>, ApiError> {
+    let invalid = |e: ApiError| ApiError::validation("filter", e.message().to_owned());
+    let q = ListQuery::parse_in(ctx, tx.org_id(), filter).map_err(invalid)?;
+    let mut select = crate::http::contacts::contact_list()
+        .filters(&q, tx.repo::<contact::Entity>().find())
+        .map_err(invalid)?;
+    if let Some(only) = who.readable() {
+        select = select.filter(only);
+    }
+    Ok(select)
+}
+
 /// The persons a list query matches that the caller reads, in id order, after `after`, at most
 /// `limit`.
 pub(crate) async fn matching(
@@ -76,15 +94,7 @@ pub(crate) async fn matching(
     after: Option<Uuid>,
     limit: u64,
 ) -> Result<Vec<Uuid>, ApiError> {
-    let invalid = |e: ApiError| ApiError::validation("filter", e.message().to_owned());
-    let q = ListQuery::parse_in(ctx, tx.org_id(), filter).map_err(invalid)?;
-    let repo = tx.repo::<contact::Entity>();
-    let mut select = crate::http::contacts::contact_list()
-        .filters(&q, repo.find())
-        .map_err(invalid)?;
-    if let Some(only) = who.readable() {
-        select = select.filter(only);
-    }
+    let mut select = selected(ctx, tx, who, filter)?;
     if let Some(after) = after {
         select = select.filter(contact::Column::Id.gt(after));
     }
@@ -94,7 +104,7 @@ pub(crate) async fn matching(
         .order_by_asc(contact::Column::Id)
         .limit(limit)
         .into_tuple()
-        .all(repo.conn())
+        .all(tx.repo::<contact::Entity>().conn())
         .await?)
 }
 
@@ -155,16 +165,9 @@ pub(crate) async fn start(
     filter: String,
     p: Params,
 ) -> Result<bulk_job::Model, ApiError> {
-    let invalid = |e: ApiError| ApiError::validation("filter", e.message().to_owned());
-    let q = ListQuery::parse_in(ctx, tx.org_id(), &filter).map_err(invalid)?;
-    let repo = tx.repo::<contact::Entity>();
-    let mut select = crate::http::contacts::contact_list()
-        .filters(&q, repo.find())
-        .map_err(invalid)?;
-    if let Some(only) = who.readable() {
-        select = select.filter(only);
-    }
-    let total = select.count(repo.conn()).await? as i64;
+    let total = selected(ctx, tx, who, &filter)?
+        .count(tx.repo::<contact::Entity>().conn())
+        .await? as i64;
     let row = tx
         .repo::<bulk_job::Entity>()
         .insert(bulk_job::ActiveModel {
