@@ -233,9 +233,15 @@ pub(crate) async fn configure_stages(
             }
         }
     }
-    // Deals whose probability follows their stage follow the new figures, and so do the
-    // forecast's totals.
-    for s in stages(tx, pipeline_id).await? {
+    // Deals whose probability follows their stage follow a changed figure (a stage whose figure
+    // stayed, or a new one, has none to change); the forecast's totals are counted again, which
+    // also mends them if anything wrote deals past this module.
+    let after = stages(tx, pipeline_id).await?;
+    for s in &after {
+        let was = current.iter().find(|c| c.id == s.id).map(|c| c.probability);
+        if was.is_none_or(|p| p == s.probability) {
+            continue;
+        }
         tx.repo::<deal::Entity>()
             .update_many(
                 vec![(deal::Column::Probability, Expr::value(s.probability))],
@@ -246,7 +252,7 @@ pub(crate) async fn configure_stages(
             .await?;
     }
     super::totals::rebuild(tx, pipeline_id).await?;
-    stages(tx, pipeline_id).await
+    Ok(after)
 }
 
 /// A deal the caller reads (the ownership policy, as for persons).
