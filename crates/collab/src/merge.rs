@@ -24,50 +24,31 @@ pub async fn merge_into(
     from: Uuid,
     into: Uuid,
 ) -> Result<(), ApiError> {
-    let on = |id: Uuid| {
-        entity_tag::Column::EntityType
-            .eq(entity_type)
-            .and(entity_tag::Column::EntityId.eq(id))
-    };
+    use activity::Column as A;
+    use comment::Column as C;
+    use entity_tag::Column as T;
+    use note::Column as N;
+    let on = |id: Uuid| T::EntityType.eq(entity_type).and(T::EntityId.eq(id));
     let tags = tx.repo::<entity_tag::Entity>();
     let kept: Vec<Uuid> = tags
         .find()
         .filter(on(into))
         .select_only()
-        .column(entity_tag::Column::TagId)
+        .column(T::TagId)
         .into_tuple()
         .all(tags.conn())
         .await?;
-    tags.delete_many(on(from).and(entity_tag::Column::TagId.is_in(kept)))
+    tags.delete_many(on(from).and(T::TagId.is_in(kept))).await?;
+    tags.repoint_ref(T::EntityType, T::EntityId, entity_type, from, into)
         .await?;
-    tags.update_many_any(
-        vec![(entity_tag::Column::EntityId, Expr::value(into))],
-        on(from),
-    )
-    .await?;
     tx.repo::<note::Entity>()
-        .update_many_any(
-            vec![(note::Column::EntityId, Expr::value(into))],
-            note::Column::EntityType
-                .eq(entity_type)
-                .and(note::Column::EntityId.eq(from)),
-        )
+        .repoint_ref(N::EntityType, N::EntityId, entity_type, from, into)
         .await?;
     tx.repo::<comment::Entity>()
-        .update_many_any(
-            vec![(comment::Column::EntityId, Expr::value(into))],
-            comment::Column::EntityType
-                .eq(entity_type)
-                .and(comment::Column::EntityId.eq(from)),
-        )
+        .repoint_ref(C::EntityType, C::EntityId, entity_type, from, into)
         .await?;
     tx.repo::<activity::Entity>()
-        .update_many_any(
-            vec![(activity::Column::EntityId, Expr::value(into))],
-            activity::Column::EntityType
-                .eq(entity_type)
-                .and(activity::Column::EntityId.eq(from)),
-        )
+        .repoint_ref(A::EntityType, A::EntityId, entity_type, from, into)
         .await?;
     let links_moved = relink(tx, entity_type, from, into).await?;
     crate::search::forget(tx, entity_type, &[from]).await?;

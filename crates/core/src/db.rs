@@ -821,6 +821,22 @@ impl<'a, E: TenantEntity> Repo<'a, E> {
             .await
     }
 
+    /// [`Repo::repoint`] for a reference to an entity of any module, held as a type and an id
+    /// (`entity_type`/`entity_id`, a task's anchor): rows naming `kind` `from` name `into`.
+    pub async fn repoint_ref(
+        &self,
+        kind_column: E::Column,
+        id_column: E::Column,
+        kind: &str,
+        from: Uuid,
+        into: Uuid,
+    ) -> Result<u64, DbErr> {
+        use sea_orm::sea_query::Expr;
+        let filter = sea_orm::ExprTrait::and(kind_column.eq(kind), id_column.eq(from));
+        self.update_many_any(vec![(id_column, Expr::value(into))], filter)
+            .await
+    }
+
     /// Updates one row of this org; `RecordNotUpdated` if the id belongs to another org (or is
     /// in the trash).
     pub async fn update<A>(&self, mut model: A) -> Result<E::Model, DbErr>

@@ -543,8 +543,7 @@ pub(crate) async fn review_lead(
     let ValidJson(b) = body;
     let who = Who::of(&ctx, &tx, tx.caller()).await?;
     let note = kernel::http::trimmed_optional("note", b.note, 2000)?;
-    let s = svc::review(&ctx, &tx, &who, id.into_inner(), &b.review_state, note).await?;
-    let person = crate::service::get(&tx, &who, s.contact_id).await?;
+    let (s, person) = svc::review(&ctx, &tx, &who, id.into_inner(), &b.review_state, note).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(Lead::of(s, person)))
 }

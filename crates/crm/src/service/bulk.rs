@@ -230,26 +230,22 @@ pub(crate) async fn run(ctx: &CellContext, org: Uuid, id: Uuid, batch: u64) -> a
         .await;
         match outcome {
             Ok(ids) => {
+                // A batch short of full was the last one.
+                let finished = (ids.len() as u64) < batch;
                 let now = Utc::now();
-                let last = ids.last().copied();
                 let mut m: bulk_job::ActiveModel = job.clone().into();
-                m.status = Set(if ids.is_empty() {
-                    "completed"
-                } else {
-                    "running"
-                }
-                .into());
+                m.status = Set(if finished { "completed" } else { "running" }.into());
                 m.done = Set(job.done + ids.len() as i64);
-                m.cursor = Set(last.or(job.cursor));
+                m.cursor = Set(ids.last().copied().or(job.cursor));
                 if job.started_at.is_none() {
                     m.started_at = Set(Some(now));
                 }
-                if ids.is_empty() {
+                if finished {
                     m.finished_at = Set(Some(now));
                 }
                 tx.repo::<bulk_job::Entity>().update(m).await?;
                 tx.commit().await?;
-                if ids.is_empty() {
+                if finished {
                     return Ok(());
                 }
             }

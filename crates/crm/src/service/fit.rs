@@ -14,7 +14,7 @@ use kernel::{ApiError, CellContext, TenantTx};
 use uuid::Uuid;
 
 use super::publish;
-use crate::entity::{fit_assessment, fit_criterion, fit_score};
+use crate::entity::{contact, fit_assessment, fit_criterion, fit_score};
 use crate::events::{ContactScored, LeadReviewed};
 use crate::ownership::Who;
 
@@ -210,6 +210,20 @@ async fn latest(
     Ok(out)
 }
 
+/// Each criterion with its latest assessment, if any.
+fn pair(
+    criteria: Vec<fit_criterion::Model>,
+    mut latest: HashMap<Uuid, fit_assessment::Model>,
+) -> Vec<(fit_criterion::Model, Option<fit_assessment::Model>)> {
+    criteria
+        .into_iter()
+        .map(|c| {
+            let a = latest.remove(&c.id);
+            (c, a)
+        })
+        .collect()
+}
+
 /// The weighted mean, 0 to 100, of each criterion at its latest assessment (none: 0).
 fn weighted(current: &[(fit_criterion::Model, Option<fit_assessment::Model>)]) -> i32 {
     let total: i64 = current.iter().map(|(c, _)| i64::from(c.weight)).sum();
@@ -300,13 +314,7 @@ pub(crate) async fn score(
     tx.repo::<fit_assessment::Entity>()
         .insert_many(rows.into_iter().map(Into::into))
         .await?;
-    let current: Vec<_> = all
-        .into_iter()
-        .map(|c| {
-            let a = current.remove(&c.id);
-            (c, a)
-        })
-        .collect();
+    let current = pair(all, current);
     let fit = weighted(&current);
     let repo = tx.repo::<fit_score::Entity>();
     let existing = repo
@@ -371,15 +379,8 @@ pub(crate) async fn of_person(tx: &TenantTx, contact_id: Uuid) -> Result<Vec<Fit
         .await?;
     let mut out = Vec::with_capacity(scores.len());
     for s in scores {
-        let mut latest = latest(tx, contact_id, &s.product).await?;
-        let current = criteria(tx, &s.product)
-            .await?
-            .into_iter()
-            .map(|c| {
-                let a = latest.remove(&c.id);
-                (c, a)
-            })
-            .collect();
+        let latest = latest(tx, contact_id, &s.product).await?;
+        let current = pair(criteria(tx, &s.product).await?, latest);
         out.push(Fit { score: s, current });
     }
     Ok(out)
@@ -393,7 +394,7 @@ pub(crate) async fn lead(tx: &TenantTx, id: Uuid) -> Result<fit_score::Model, Ap
 }
 
 /// A human's review of a lead: `accepted`, `rejected`, or back to `pending`. The person must be
-/// the caller's to write.
+/// the caller's to write; the lead comes back with them.
 pub(crate) async fn review(
     ctx: &CellContext,
     tx: &TenantTx,
@@ -401,11 +402,11 @@ pub(crate) async fn review(
     id: Uuid,
     state: &str,
     note: Option<String>,
-) -> Result<fit_score::Model, ApiError> {
+) -> Result<(fit_score::Model, contact::Model), ApiError> {
     super::one_of("review_state", state, &REVIEW_STATES)?;
     let row = lead(tx, id).await?;
     // A lead of a person the caller does not read does not exist for them.
-    super::writable(tx, who, row.contact_id)
+    let person = super::writable(tx, who, row.contact_id)
         .await
         .map_err(|e| match e.code() {
             kernel::ErrorCode::NotFound => ApiError::not_found("no such lead in this organization"),
@@ -433,7 +434,7 @@ pub(crate) async fn review(
         },
     )
     .await?;
-    Ok(row)
+    Ok((row, person))
 }
 
 /// A merge: `from`'s assessments become `into`'s history; its current fit for a product `into`

@@ -398,6 +398,21 @@ pub(crate) async fn matches(
         > 0)
 }
 
+/// The segments a person is in.
+async fn segments_of(tx: &TenantTx, contact_id: Uuid) -> Result<HashSet<Uuid>, ApiError> {
+    let members = tx.repo::<segment_member::Entity>();
+    Ok(members
+        .find()
+        .filter(segment_member::Column::ContactId.eq(contact_id))
+        .select_only()
+        .column(segment_member::Column::SegmentId)
+        .into_tuple::<Uuid>()
+        .all(members.conn())
+        .await?
+        .into_iter()
+        .collect())
+}
+
 /// A merge: `from` leaves every segment it was in; `into` joins the static ones it was not in
 /// (its dynamic ones follow from the rules when the merge's event re-checks it).
 pub(crate) async fn merge(
@@ -407,21 +422,11 @@ pub(crate) async fn merge(
     into: Uuid,
     from: Uuid,
 ) -> Result<(), ApiError> {
-    let members = tx.repo::<segment_member::Entity>();
-    let of = |id: Uuid| {
-        members
-            .find()
-            .filter(segment_member::Column::ContactId.eq(id))
-            .select_only()
-            .column(segment_member::Column::SegmentId)
-            .into_tuple::<Uuid>()
-            .all(members.conn())
-    };
-    let theirs = of(from).await?;
+    let theirs = segments_of(tx, from).await?;
     if theirs.is_empty() {
         return Ok(());
     }
-    let ours: HashSet<Uuid> = of(into).await?.into_iter().collect();
+    let ours = segments_of(tx, into).await?;
     let segs = tx.repo::<segment::Entity>();
     let theirs = segs
         .find()
@@ -456,17 +461,7 @@ pub(crate) async fn evaluate_person(
     if dynamic.is_empty() {
         return Ok(());
     }
-    let members = tx.repo::<segment_member::Entity>();
-    let of_person: HashSet<Uuid> = members
-        .find()
-        .filter(segment_member::Column::ContactId.eq(contact_id))
-        .select_only()
-        .column(segment_member::Column::SegmentId)
-        .into_tuple::<Uuid>()
-        .all(members.conn())
-        .await?
-        .into_iter()
-        .collect();
+    let of_person = segments_of(tx, contact_id).await?;
     for seg in dynamic {
         let Some(rule) = seg.rule.as_deref() else {
             continue;

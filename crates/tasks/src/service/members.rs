@@ -6,7 +6,7 @@
 //! follows the one kept (in the trash too).
 
 use chrono::Utc;
-use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, ExprTrait, QueryFilter};
+use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter};
 use kernel::{ApiError, CellContext, TenantTx};
 use uuid::Uuid;
 
@@ -85,22 +85,13 @@ pub(crate) async fn reanchor(
     from: Uuid,
     into: Uuid,
 ) -> Result<(), ApiError> {
-    use kernel::sea_orm::sea_query::Expr;
+    use project::Column as P;
+    use task::Column as T;
     tx.repo::<task::Entity>()
-        .update_many_any(
-            vec![(task::Column::AnchorId, Expr::value(into))],
-            task::Column::AnchorType
-                .eq(kind)
-                .and(task::Column::AnchorId.eq(from)),
-        )
+        .repoint_ref(T::AnchorType, T::AnchorId, kind, from, into)
         .await?;
     tx.repo::<project::Entity>()
-        .update_many_any(
-            vec![(project::Column::AnchorId, Expr::value(into))],
-            project::Column::AnchorType
-                .eq(kind)
-                .and(project::Column::AnchorId.eq(from)),
-        )
+        .repoint_ref(P::AnchorType, P::AnchorId, kind, from, into)
         .await?;
     Ok(())
 }
