@@ -12,7 +12,7 @@ mod permissions;
 mod search;
 
 pub use http::activity::{ActivityEntry, entries_of as activity_of};
-pub use http::tags::tag_all;
+pub use http::tags::{check_tag, tag_all};
 pub use merge::merge_into;
 pub use module::Collab;
 

@@ -337,12 +337,13 @@ pub(crate) async fn record_mutations(
         .status(res.status().as_u16());
     entry.entity_type = Some(resource);
     entry.entity_id = id;
-    let written = async {
-        let tx = ctx.db().tenant(org).await?;
-        ctx.audit().record_in(&tx, entry).await?;
-        tx.commit().await
-    }
-    .await;
+    // One statement on the kernel's system connection (the log's policy admits it), instead of
+    // a transaction of the org's own: the request's change has committed already, and a
+    // transaction would cost a BEGIN and a COMMIT more on its path.
+    let written = ctx
+        .audit()
+        .record(ctx.db().system().conn(), entry.org(org))
+        .await;
     if let Err(e) = written {
         metrics::counter!("audit_write_failures_total").increment(1);
         tracing::error!(error = %e, route = %pattern, "the audit entry of a request could not be written");

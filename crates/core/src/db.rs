@@ -1046,6 +1046,72 @@ impl<'a, E: TenantEntity> Repo<'a, E> {
         Ok(res.rows_affected > 0)
     }
 
+    /// The rows reachable from `start` along `from → to`, in one recursive statement: every
+    /// live row of this org whose `from` is `start` or the `to` of another such row. A
+    /// parent's subtree (`from` = parent_id, `to` = id), what a task waits for through others
+    /// (task_id → depends_on_id), a folder's chain up to the top (id → parent_id). Each node is
+    /// visited once, so a cycle in the data ends the walk. No particular order.
+    pub async fn reachable(
+        &self,
+        start: Uuid,
+        from: E::Column,
+        to: E::Column,
+    ) -> Result<Vec<E::Model>, DbErr> {
+        self.walk(start, from, to, self.live_predicate()).await
+    }
+
+    /// [`Repo::reachable`] through the rows in the trash (what went there with `start`).
+    pub async fn reachable_in_trash(
+        &self,
+        start: Uuid,
+        from: E::Column,
+        to: E::Column,
+    ) -> Result<Vec<E::Model>, DbErr> {
+        let trashed = sea_orm::ExprTrait::and(self.org_predicate(), Self::soft()?.is_not_null());
+        self.walk(start, from, to, trashed).await
+    }
+
+    /// `WITH RECURSIVE walk(node) AS (SELECT start UNION SELECT to FROM t JOIN walk ON from =
+    /// node WHERE rows) SELECT * FROM t WHERE rows AND from IN (SELECT node FROM walk)`.
+    async fn walk(
+        &self,
+        start: Uuid,
+        from: E::Column,
+        to: E::Column,
+        rows: SimpleExpr,
+    ) -> Result<Vec<E::Model>, DbErr> {
+        use sea_orm::QueryTrait;
+        use sea_orm::sea_query::{
+            Alias, CommonTableExpression, Expr, ExprTrait, Query, UnionType, WithClause,
+        };
+        let (walk, node) = (Alias::new("walk"), Alias::new("node"));
+        let step = Query::select()
+            .expr(Expr::col((E::default(), to)))
+            .from(E::default())
+            .inner_join(
+                walk.clone(),
+                Expr::col((E::default(), from)).equals((walk.clone(), node.clone())),
+            )
+            .and_where(rows.clone())
+            .to_owned();
+        let seed = Query::select()
+            .expr(Expr::val(start))
+            .union(UnionType::Distinct, step)
+            .to_owned();
+        let cte = CommonTableExpression::new()
+            .query(seed)
+            .table_name(walk.clone())
+            .column(node.clone())
+            .to_owned();
+        let query = E::find()
+            .filter(rows)
+            .filter(from.in_subquery(Query::select().column(node).from(walk).to_owned()))
+            .into_query()
+            .with(WithClause::new().recursive(true).cte(cte).to_owned());
+        let stmt = self.txn.get_database_backend().build(&query);
+        E::find().from_raw_sql(stmt).all(self.txn).await
+    }
+
     fn claim_all<A>(&self, models: impl IntoIterator<Item = A>) -> Result<Vec<A>, DbErr>
     where
         A: ActiveModelTrait<Entity = E>,

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DbErr, TransactionTrait, Value};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, TransactionTrait, Value};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -469,20 +469,15 @@ impl Events {
                 }
                 ids.push(id);
             }
-            conn.execute_raw(stmt(
-                backend,
-                &format!(
-                    "INSERT INTO kernel_events (id, name, version, org_id, actor_type, actor_id, entity_type, entity_id, payload, occurred_at_ms) VALUES {}",
-                    rows.join(", ")
-                ),
-                values,
-            ))
-            .await?;
-            for part in deliveries.chunks(1000) {
+            let events_sql = format!(
+                "INSERT INTO kernel_events (id, name, version, org_id, actor_type, actor_id, entity_type, entity_id, payload, occurred_at_ms) VALUES {}",
+                rows.join(", ")
+            );
+            let delivery_insert = |part: &[(Uuid, &str)], from: usize| {
                 let mut rows = Vec::with_capacity(part.len());
                 let mut values: Vec<Value> = Vec::with_capacity(part.len() * 4);
                 for (event_id, subscriber) in part {
-                    let n = values.len();
+                    let n = from + values.len();
                     rows.push(format!(
                         "(${}, ${}, ${}, 'pending', 0, ${}, 0)",
                         n + 1,
@@ -497,15 +492,33 @@ impl Events {
                         now.into(),
                     ]);
                 }
-                conn.execute_raw(stmt(
-                    backend,
-                    &format!(
-                        "INSERT INTO kernel_event_deliveries (id, event_id, subscriber, status, attempts, next_attempt_ms, locked_until_ms) VALUES {}",
-                        rows.join(", ")
-                    ),
-                    values,
-                ))
-                .await?;
+                let sql = format!(
+                    "INSERT INTO kernel_event_deliveries (id, event_id, subscriber, status, attempts, next_attempt_ms, locked_until_ms) VALUES {}",
+                    rows.join(", ")
+                );
+                (sql, values)
+            };
+            // PostgreSQL: the events and their first deliveries in one statement, one round
+            // trip (the deliveries' foreign key is checked at the statement's end).
+            let mut parts = deliveries.chunks(1000);
+            let first = match backend {
+                DbBackend::Postgres => parts.next(),
+                _ => None,
+            };
+            match first {
+                Some(part) => {
+                    let (sql, more) = delivery_insert(part, values.len());
+                    values.extend(more);
+                    let sql = format!("WITH e AS ({events_sql}) {sql}");
+                    conn.execute_raw(stmt(backend, &sql, values)).await?;
+                }
+                None => {
+                    conn.execute_raw(stmt(backend, &events_sql, values)).await?;
+                }
+            }
+            for part in parts {
+                let (sql, values) = delivery_insert(part, 0);
+                conn.execute_raw(stmt(backend, &sql, values)).await?;
             }
         }
         // Wakes the dispatcher in this process, which looks again shortly if the commit has not

@@ -1,5 +1,6 @@
 //! The domain rules, on a transaction of the org: handlers, the loader and jobs share them.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -599,28 +600,37 @@ pub(crate) async fn create_folder(
         .await?)
 }
 
-/// The chain from `id` up to the top (`id` first). When `moving` is met on the way, moving it
-/// under `id` would close a cycle: 409 naming the path.
+/// The chain from `id` up to the top (`id` first), read in one statement. When `moving` is met
+/// on the way, moving it under `id` would close a cycle: 409 naming the path.
 async fn ancestors(
     tx: &TenantTx,
     id: Uuid,
     moving: Option<Uuid>,
 ) -> Result<Vec<folder::Model>, ApiError> {
+    let mut up: HashMap<Uuid, folder::Model> = tx
+        .repo::<folder::Entity>()
+        .reachable(id, folder::Column::Id, folder::Column::ParentId)
+        .await?
+        .into_iter()
+        .map(|f| (f.id, f))
+        .collect();
     let mut chain: Vec<folder::Model> = Vec::new();
     let mut next = Some(id);
     while let Some(at) = next {
         if Some(at) == moving {
-            let mut path: Vec<String> = chain.iter().rev().map(|f| f.name.clone()).collect();
-            path.reverse();
+            let path: Vec<String> = chain.iter().map(|f| f.name.clone()).collect();
             return Err(ApiError::conflict(
                 "a folder cannot go inside itself or one of its own folders",
             )
             .with_details(serde_json::json!({ "field": "parent_id", "path": path })));
         }
-        if chain.len() > MAX_DEPTH {
+        let Some(f) = up.remove(&at) else {
+            // The first one missing is `id` itself (a stale parent is a 404 like before).
+            if chain.is_empty() {
+                folder_of(tx, at).await?;
+            }
             break;
-        }
-        let f = folder_of(tx, at).await?;
+        };
         next = f.parent_id;
         chain.push(f);
     }

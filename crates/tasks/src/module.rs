@@ -41,6 +41,11 @@ impl PlatformModule for Tasks {
         env!("CARGO_PKG_VERSION")
     }
 
+    /// collab puts an automation's tags on tasks.
+    fn dependencies(&self) -> &'static [&'static str] {
+        &["collab"]
+    }
+
     fn configure(&mut self, settings: &ModuleSettings) -> Result<(), String> {
         self.settings = kernel::module::parse_settings(settings)?;
         if self.settings.max_tasks == 0 {

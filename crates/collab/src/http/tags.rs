@@ -330,6 +330,20 @@ fn by_hand(tag: &tag::Model) -> Result<(), ApiError> {
     }
 }
 
+/// 422 (`tag_id`) unless `tag_id` is a tag of this org that may be put on entities (not a
+/// `bot:` tag): what a module checks when it keeps a tag to put on later (an automation's action).
+pub async fn check_tag(tx: &TenantTx, tag_id: Uuid) -> Result<(), ApiError> {
+    usable(tx, tag_id).await.map(|_| ())
+}
+
+async fn usable(tx: &TenantTx, tag_id: Uuid) -> Result<tag::Model, ApiError> {
+    let tag = load(tx, tag_id)
+        .await
+        .map_err(|_| ApiError::validation("tag_id", "no such tag in this organization"))?;
+    by_hand(&tag)?;
+    Ok(tag)
+}
+
 /// Puts a tag on entities of one type in the caller's transaction (a module's bulk action: crm
 /// tags the persons of a bulk operation); the module has checked the caller may change each.
 /// 404 for no such tag, 422 for a `bot:` tag; `tag.added` for each entity that did not carry
@@ -342,10 +356,7 @@ pub async fn tag_all(
     kind: &str,
     ids: &[Uuid],
 ) -> Result<usize, ApiError> {
-    let tag = load(tx, tag_id)
-        .await
-        .map_err(|_| ApiError::validation("tag_id", "no such tag in this organization"))?;
-    by_hand(&tag)?;
+    let tag = usable(tx, tag_id).await?;
     let mut applied = 0;
     for id in ids {
         if attach(ctx, tx, by, &tag, kind, *id).await? {

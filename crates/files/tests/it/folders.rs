@@ -35,12 +35,13 @@ db_test!(
         assert_eq!(status, 403);
 
         // A folder never goes inside itself or its own folders.
-        for target in [id(&clients), id(&deep)] {
+        for (target, path) in [(id(&clients), json!([])), (id(&deep), json!(["2026", "Acme Co"]))] {
             let (status, body) = cell
                 .patch(&format!("/api/v1/folders/{}", id(&clients)), Some(&member), json!({"parent_id": target}))
                 .await?;
             assert_eq!(status, 409, "{body}");
             assert_eq!(body["error"]["details"]["field"], "parent_id", "{body}");
+            assert_eq!(body["error"]["details"]["path"], path, "the folders between: {body}");
         }
         // Moving the deepest to the top is fine.
         let (status, moved) = cell

@@ -98,6 +98,9 @@ pub enum Action {
     },
     /// To the end of a column of the board.
     Move { column_id: Uuid },
+    /// Puts a tag of the org (collab's; not a `bot:` tag) on the task, in the name of the
+    /// automation's author.
+    AddTag { tag_id: Uuid },
 }
 
 pub(crate) struct Rule {
@@ -229,6 +232,9 @@ async fn check_action(
                 return Err(bad(f("column_id"), "not a column of this board"));
             }
         }
+        Action::AddTag { tag_id } => collab::check_tag(tx, *tag_id)
+            .await
+            .map_err(|e| bad(f("tag_id"), e.message().to_owned()))?,
     }
     Ok(())
 }
@@ -471,6 +477,18 @@ async fn apply(
             Action::Move { column_id } => {
                 task_service::move_to(ctx, tx, by, settings, task_id, *column_id, None).await?;
                 done.push(json!({"type": "move", "column_id": column_id}));
+            }
+            Action::AddTag { tag_id } => {
+                let added = collab::tag_all(
+                    ctx,
+                    tx,
+                    a.created_by,
+                    *tag_id,
+                    crate::loader::TASK,
+                    &[task_id],
+                )
+                .await?;
+                done.push(json!({"type": "add_tag", "tag_id": tag_id, "added": added == 1}));
             }
         }
     }

@@ -1,6 +1,6 @@
 //! What hangs on a task: checklists and their items, dependencies (no cycles), watchers.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::Utc;
 use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -233,26 +233,26 @@ pub(crate) async fn edges(
         .await?)
 }
 
-/// The path `from` → … → `to` along "depends on" edges, if there is one (breadth first, one
-/// statement per level).
+/// The path `from` → … → `to` along "depends on" edges, if there is one: the edges reachable
+/// from `from` in one statement, then a breadth-first walk over them (a shortest path).
 async fn path(tx: &TenantTx, from: Uuid, to: Uuid) -> Result<Option<Vec<Uuid>>, ApiError> {
-    let repo = tx.repo::<dependency::Entity>();
+    let edges = tx
+        .repo::<dependency::Entity>()
+        .reachable(
+            from,
+            dependency::Column::TaskId,
+            dependency::Column::DependsOnId,
+        )
+        .await?;
+    let mut next: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+    for e in &edges {
+        next.entry(e.task_id).or_default().push(e.depends_on_id);
+    }
     let mut came_from: HashMap<Uuid, Uuid> = HashMap::new();
-    let mut seen = HashSet::from([from]);
-    let mut frontier = vec![from];
-    while !frontier.is_empty() {
-        let edges: Vec<(Uuid, Uuid)> = repo
-            .find()
-            .filter(dependency::Column::TaskId.is_in(frontier.clone()))
-            .select_only()
-            .column(dependency::Column::TaskId)
-            .column(dependency::Column::DependsOnId)
-            .into_tuple()
-            .all(repo.conn())
-            .await?;
-        frontier.clear();
-        for (a, b) in edges {
-            if !seen.insert(b) {
+    let mut frontier = std::collections::VecDeque::from([from]);
+    while let Some(a) = frontier.pop_front() {
+        for &b in next.get(&a).into_iter().flatten() {
+            if b == from || came_from.contains_key(&b) {
                 continue;
             }
             came_from.insert(b, a);
@@ -266,7 +266,7 @@ async fn path(tx: &TenantTx, from: Uuid, to: Uuid) -> Result<Option<Vec<Uuid>>, 
                 out.reverse();
                 return Ok(Some(out));
             }
-            frontier.push(b);
+            frontier.push_back(b);
         }
     }
     Ok(None)

@@ -686,33 +686,19 @@ pub(crate) async fn move_to(
     set_status(ctx, tx, by, settings, row, &status, Some(col.id), Some(key)).await
 }
 
-/// The task and its subtasks at every depth (in the trash or not, as `trashed` says).
+/// The subtasks of a task at every depth (in the trash or not, as `trashed` says), in one
+/// statement.
 pub(crate) async fn subtree(
     tx: &TenantTx,
     id: Uuid,
     trashed: bool,
 ) -> Result<Vec<task::Model>, ApiError> {
     let repo = tx.repo::<task::Entity>();
-    let mut out = Vec::new();
-    let mut seen = HashSet::from([id]);
-    let mut frontier = vec![id];
-    while !frontier.is_empty() {
-        let select = match trashed {
-            true => repo.find_trashed(None)?,
-            false => repo.find(),
-        };
-        let children = select
-            .filter(task::Column::ParentId.is_in(frontier.clone()))
-            .all(repo.conn())
-            .await?;
-        frontier = children
-            .iter()
-            .map(|c| c.id)
-            .filter(|c| seen.insert(*c))
-            .collect();
-        out.extend(children);
-    }
-    Ok(out)
+    let (parent, child) = (task::Column::ParentId, task::Column::Id);
+    Ok(match trashed {
+        true => repo.reachable_in_trash(id, parent, child).await?,
+        false => repo.reachable(id, parent, child).await?,
+    })
 }
 
 /// Moves a task and its subtasks to the trash (`tasks.task.deleted`); its creator and admins may.

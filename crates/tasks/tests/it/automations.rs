@@ -96,6 +96,17 @@ db_test!(
         assert_eq!(outcomes(&log), ["applied"]);
         assert_eq!(log[0]["detail"]["actions"][1], json!({"type": "notify", "users": [max_id]}));
 
+        // A new urgent task is tagged (collab's tags, in the automation author's name); a tag of
+        // another org, or a `bot:` one, is refused when the rule is saved.
+        let (_, tag) = cell.post("/api/v1/tags", Some(&mia), json!({"name": "Escalated"})).await?;
+        let (_, theirs) = cell.post("/api/v1/tags", Some(&gus), json!({"name": "Theirs"})).await?;
+        let tag_rule = |tag: &Value| json!({"name": "Tag urgent", "trigger": "task.created",
+            "conditions": [{"field": "priority", "eq": "urgent"}],
+            "actions": [{"type": "add_tag", "tag_id": id(tag)}]});
+        let (status, e) = cell.post(&path, Some(&mia), tag_rule(&theirs)).await?;
+        assert_eq!((status, field(&e)), (422, vec!["actions[0].tag_id".to_owned()]), "{e}");
+        let tagger = automation(&cell, &mia, &bid, tag_rule(&tag)).await?;
+
         // A new urgent task goes to In Progress.
         automation(&cell, &mia, &bid, json!({"name": "Urgent starts", "trigger": "task.created",
             "conditions": [{"field": "priority", "eq": "urgent"}],
@@ -105,6 +116,12 @@ db_test!(
         settle(&cell).await?;
         assert_eq!(cell.get(&format!("/api/v1/tasks/{u}"), Some(&vic)).await?.1["status"], "in_progress");
         assert_eq!(cell.get(&format!("/api/v1/tasks/{calm}"), Some(&vic)).await?.1["status"], "todo");
+        let names = |tags: Value| tags.as_array().into_iter().flatten().map(|t| t["name"].clone()).collect::<Vec<_>>();
+        assert_eq!(names(cell.get(&format!("/api/v1/tasks/{u}/tags"), Some(&vic)).await?.1), [json!("Escalated")]);
+        assert_eq!(names(cell.get(&format!("/api/v1/tasks/{calm}/tags"), Some(&vic)).await?.1), Vec::<Value>::new());
+        let log = runs(&cell, &vic, &tagger).await?;
+        assert_eq!(outcomes(&log), ["applied"]);
+        assert_eq!(log[0]["detail"]["actions"][0], json!({"type": "add_tag", "tag_id": id(&tag), "added": true}));
 
         // A refused action is logged as a failure: completed is final.
         let reopen = automation(&cell, &mia, &bid, json!({"name": "Reopen", "trigger": "task.completed",
