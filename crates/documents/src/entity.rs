@@ -190,6 +190,8 @@ kernel::tenant_table!(signer, "documents_signers", {
     order_no: i32,
     /// Keyed hash of the signing link's secret (built-in provider).
     token_hash: Option<String>,
+    /// When that link stops working (`signing_days` after it was sent).
+    link_expires_at: Option<DateTimeUtc>,
     signed_at: Option<DateTimeUtc>,
     typed_name: Option<String>,
     ip: Option<String>,

@@ -13,7 +13,30 @@ use kernel::migration::{
 use sea_orm_migration::prelude::*;
 
 pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(CreateDocuments)]
+    vec![Box::new(CreateDocuments), Box::new(SigningLinksExpire)]
+}
+
+/// A built-in signing link expires `signing_days` after it was sent (each link sent, a reminder
+/// too, has its own). Links sent before this migration keep no expiry.
+struct SigningLinksExpire;
+
+impl MigrationName for SigningLinksExpire {
+    fn name(&self) -> &str {
+        "documents_m20261207_000001_signing_links_expire"
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for SigningLinksExpire {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("documents_signers")
+                .add_column(ts_null("link_expires_at"))
+                .to_owned(),
+        )
+        .await
+    }
 }
 
 struct CreateDocuments;

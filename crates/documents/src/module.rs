@@ -37,6 +37,10 @@ pub(crate) struct Settings {
     pub esign_api_key: Option<String>,
     /// How old a webhook's timestamp may be, in seconds.
     pub esign_tolerance_secs: u64,
+    /// The largest webhook body the provider may send, in bytes (its completion message
+    /// carries the signed PDF inline, base64: a 25 MB document is ~34 MB). Default 40 MiB;
+    /// every other route keeps `http.body_limit`.
+    pub esign_body_limit: usize,
     /// The most documents an organization may hold.
     pub max_documents: u64,
 }
@@ -53,6 +57,7 @@ impl Default for Settings {
             esign_secret: None,
             esign_api_key: None,
             esign_tolerance_secs: 300,
+            esign_body_limit: 40 * 1024 * 1024,
             max_documents: 1_000_000,
         }
     }
@@ -65,6 +70,9 @@ impl Settings {
         }
         if !(1..=90).contains(&self.signing_days) {
             return Err("signing_days: from 1 to 90".into());
+        }
+        if !(1024..=256 * 1024 * 1024).contains(&self.esign_body_limit) {
+            return Err("esign_body_limit: from 1 KiB to 256 MiB".into());
         }
         if self.max_documents == 0 {
             return Err("max_documents: must be at least 1".into());

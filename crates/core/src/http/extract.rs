@@ -52,6 +52,18 @@ pub fn path_config() -> web::PathConfig {
     })
 }
 
+/// The whole body of a route that takes more than `http.body_limit` (a provider's webhook with
+/// a document inline), read from `web::Payload` up to `limit` bytes: 413 beyond, in the error
+/// envelope like every other body.
+pub async fn body_up_to(payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    match payload.to_bytes_limited(limit).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => Err(ApiError::bad_request("the request body could not be read")
+            .with_cause(anyhow::anyhow!("{e}"))),
+        Err(_) => Err(too_large(limit)),
+    }
+}
+
 fn too_large(limit: usize) -> ApiError {
     ApiError::new(
         ErrorCode::PayloadTooLarge,

@@ -41,7 +41,7 @@ pub use admin::Operator;
 pub use caller::{Authenticator, Authorizer, Caller, RequestInfo, Role};
 pub use connect::{Connect, tickets};
 pub use extract::{
-    OptionalJson, State, ValidJson, nullable, trimmed, trimmed_optional, whole_number,
+    OptionalJson, State, ValidJson, body_up_to, nullable, trimmed, trimmed_optional, whole_number,
 };
 pub use list::{COUNT_CAP, ListQuery, ListSpec, Page, PageMeta, fetch_page};
 

@@ -21,6 +21,7 @@ use crate::service::signatures::{self as service, Evidence, SignerInput};
 pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     cfg.service(send)
         .service(status)
+        .service(remind)
         .service(page)
         .service(sign)
         .service(decline)
@@ -36,6 +37,8 @@ pub struct Signer {
     pub order: i32,
     pub signed_at: Option<DateTime<Utc>>,
     pub declined_at: Option<DateTime<Utc>>,
+    /// When the signing link last sent to them stops working (built-in provider).
+    pub link_expires_at: Option<DateTime<Utc>>,
 }
 
 impl From<signer::Model> for Signer {
@@ -46,6 +49,7 @@ impl From<signer::Model> for Signer {
             order: m.order_no,
             signed_at: m.signed_at,
             declined_at: m.declined_at,
+            link_expires_at: m.link_expires_at,
         }
     }
 }
@@ -187,6 +191,26 @@ pub(crate) async fn status(tx: ReadDocuments, id: web::Path<Uuid>) -> ApiResult<
     let signers = service::signers_of(&tx, req.id).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(out(req, signers)))
+}
+
+/// Sends the signers whose turn it is a new signing link (the one they had stops working),
+/// valid `signing_days` from now: a reminder, and the way back from an expired link. Built-in
+/// requests only; 409 unless the latest request is pending. Answers the signers reminded.
+#[utoipa::path(tag = TAG, responses(
+    (status = 200, body = Vec<Signer>), (status = 401), (status = 403), (status = 404),
+    (status = 409)))]
+#[post("/documents/{id}/remind-signers")]
+pub(crate) async fn remind(
+    ctx: CellContext,
+    tx: WriteDocuments,
+    settings: State<Settings>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let by = tx.caller().user_id;
+    let reminded = service::remind(&ctx, &tx, &settings, by, id.into_inner()).await?;
+    tx.commit().await?;
+    let out: Vec<Signer> = reminded.into_iter().map(Signer::from).collect();
+    Ok(HttpResponse::Ok().json(out))
 }
 
 /// What a signer sees through their link.
@@ -338,7 +362,7 @@ pub struct WebhookReceipt {
 /// outbound webhooks' path template, whose routes take other methods.
 #[utoipa::path(tag = TAG, security(()), request_body = serde_json::Value,
     params(("id" = String, Path, description = "The e-sign provider's name (`esign_name`)")),
-    responses((status = 200, body = WebhookReceipt), (status = 400), (status = 401), (status = 404)))]
+    responses((status = 200, body = WebhookReceipt), (status = 400), (status = 401), (status = 404), (status = 413)))]
 #[post("/webhooks/{id}")]
 pub(crate) async fn webhook(
     _: Signed,
@@ -346,7 +370,7 @@ pub(crate) async fn webhook(
     settings: State<Settings>,
     provider: web::Path<String>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let provider = provider.into_inner();
     let (Some(name), Some(secret)) = (&settings.esign_name, &settings.esign_secret) else {
@@ -357,6 +381,7 @@ pub(crate) async fn webhook(
             "no e-sign provider `{provider}`"
         )));
     }
+    let body = kernel::http::body_up_to(payload, settings.esign_body_limit).await?;
     let signatures: Vec<&str> = (1..=10)
         .filter_map(|i| {
             req.headers()

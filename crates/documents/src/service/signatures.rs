@@ -102,9 +102,8 @@ async fn invite(
     sender: &str,
 ) -> Result<(), ApiError> {
     let repo = tx.repo::<signer::Entity>();
-    let expires = (Utc::now() + Duration::days(i64::from(settings.signing_days)))
-        .format("%Y-%m-%d %H:%M UTC")
-        .to_string();
+    let expires_at = Utc::now() + Duration::days(i64::from(settings.signing_days));
+    let expires = expires_at.format("%Y-%m-%d %H:%M UTC").to_string();
     for &s in who {
         let (token, token_hash) =
             kernel::opaque::org_token(&ctx.config().secret_key(), tx.org_id())?;
@@ -123,6 +122,7 @@ async fn invite(
             .map_err(|e| ApiError::validation("signers", e.to_string()))?;
         let mut row: signer::ActiveModel = s.clone().into();
         row.token_hash = Set(Some(token_hash));
+        row.link_expires_at = Set(Some(expires_at));
         repo.update(row).await?;
     }
     Ok(())
@@ -208,6 +208,7 @@ pub(crate) async fn send(
             name: Set(s.name.clone()),
             order_no: Set(s.order.unwrap_or(i32::try_from(i + 1).unwrap_or(i32::MAX))),
             token_hash: Set(None),
+            link_expires_at: Set(None),
             signed_at: Set(None),
             typed_name: Set(None),
             ip: Set(None),
@@ -276,8 +277,56 @@ pub(crate) async fn open(
             format!("this signature request is {}", req.status),
         ));
     }
+    if let Some(at) = s.link_expires_at.filter(|at| *at <= Utc::now()) {
+        return Err(ApiError::new(
+            kernel::ErrorCode::Gone,
+            format!(
+                "this signing link expired at {}: the sender can send a new one",
+                at.format("%Y-%m-%d %H:%M UTC")
+            ),
+        ));
+    }
     let doc = document(tx, req.document_id).await?;
     Ok((s, req, doc))
+}
+
+/// Sends the signers whose turn it is a new link (the old one stops working), valid
+/// `signing_days` from now: the sender's reminder, and the way back from an expired link.
+/// Built-in requests only (an external provider reminds its own signers); 409 when the
+/// document's latest request is not pending. Returns the signers reminded.
+pub(crate) async fn remind(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    settings: &Settings,
+    by: Uuid,
+    document_id: Uuid,
+) -> Result<Vec<signer::Model>, ApiError> {
+    let doc = document(tx, document_id).await?;
+    let req = latest(tx, document_id)
+        .await?
+        .ok_or_else(|| ApiError::conflict("the document has not been sent for signature"))?;
+    if req.status != "pending" {
+        return Err(ApiError::conflict(format!(
+            "the signature request is {}, not pending",
+            req.status
+        )));
+    }
+    if req.provider != BUILTIN {
+        return Err(ApiError::conflict(format!(
+            "the provider `{}` reminds its own signers",
+            req.provider
+        )));
+    }
+    let signers = signers_of(tx, req.id).await?;
+    let who = due(&req, &signers);
+    let sender = super::mail::sender(ctx, by).await;
+    invite(ctx, tx, settings, &doc, &who, &sender).await?;
+    let ids: Vec<Uuid> = who.iter().map(|s| s.id).collect();
+    Ok(signers_of(tx, req.id)
+        .await?
+        .into_iter()
+        .filter(|s| ids.contains(&s.id))
+        .collect())
 }
 
 /// 409 unless it is `s`'s turn.

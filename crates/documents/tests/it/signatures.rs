@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use hmac::{KeyInit, Mac};
+use kernel::sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use testkit::db_test;
 
@@ -141,7 +142,35 @@ db_test!(
 
         // Sequential: only Jane has a link yet.
         assert!(mails(&cell, "bob@acme.test", "documents.signature_request").await?.is_empty());
+        let first = mailed_token(&cell, "jane@client.test", "documents.signature_request").await?;
+        let (_, st) = cell.get(&at("/signature-status"), Some(&mia)).await?;
+        let expires = st["signers"][0]["link_expires_at"].as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
+        let in_days = expires.map(|e| (e.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_hours());
+        assert_eq!(in_days, Some(30 * 24 - 1), "signing_days (30) from now: {st}");
+        assert!(st["signers"][1]["link_expires_at"].is_null(), "Bob has no link yet: {st}");
+
+        // A link past its time answers 410; a reminder sends a new one (the old one is dead).
+        let tx = cell.ctx.db().tenant(acme).await?;
+        let backend = tx.unscoped().get_database_backend();
+        tx.unscoped().execute_raw(kernel::sea_orm::Statement::from_sql_and_values(backend,
+            "UPDATE documents_signers SET link_expires_at = $1 WHERE email = 'jane@client.test'",
+            [(chrono::Utc::now() - chrono::Duration::minutes(1)).into()])).await?;
+        tx.commit().await?;
+        let (status, e) = cell.get(&format!("/api/v1/sign/{first}"), None).await?;
+        assert_eq!((status, &e["error"]["code"]), (410, &json!("gone")), "{e}");
+        let vic = user(&cell, "vic@acme.test", acme, "viewer").await?;
+        let other = org(&cell, "Other").await?;
+        let gus = user(&cell, "gus@other.test", other, "admin").await?;
+        assert_eq!(cell.post(&at("/remind-signers"), Some(&vic), json!({})).await?.0, 403);
+        assert_eq!(cell.post(&at("/remind-signers"), Some(&gus), json!({})).await?.0, 404);
+        let (status, reminded) = cell.post(&at("/remind-signers"), Some(&mia), json!({})).await?;
+        assert_eq!(status, 200, "{reminded}");
+        let emails: Vec<&str> = reminded.as_array().into_iter().flatten().filter_map(|s| s["email"].as_str()).collect();
+        assert_eq!(emails, ["jane@client.test"], "only whose turn it is");
+        assert_eq!(mails(&cell, "jane@client.test", "documents.signature_request").await?.len(), 2);
         let jane = mailed_token(&cell, "jane@client.test", "documents.signature_request").await?;
+        assert_ne!(jane, first);
+        assert_eq!(cell.get(&format!("/api/v1/sign/{first}"), None).await?.0, 404, "the old link is replaced");
         let (status, page) = cell.get(&format!("/api/v1/sign/{jane}"), None).await?;
         assert_eq!((status, &page["your_turn"], &page["document_hash"]), (200, &json!(true), &req["document_hash"]), "{page}");
         let (status, e) = cell.post(&format!("/api/v1/sign/{jane}"), None, json!({"typed_name": "Jane Doe", "agree": false})).await?;
@@ -194,6 +223,8 @@ db_test!(
         }
         let signed = cell.events("documents.document.signed").await?;
         assert_eq!((signed.len(), &signed[0]["file_id"]), (1, &json!(file)));
+        let (status, e) = cell.post(&at("/remind-signers"), Some(&mia), json!({})).await?;
+        assert_eq!(status, 409, "nothing to remind once signed: {e}");
         assert_eq!(mails(&cell, "jane@client.test", "documents.signed").await?.len(), 1);
         Ok(())
     }
@@ -202,7 +233,7 @@ db_test!(
 db_test!(
     async fn an_external_provider_signs_through_its_verified_webhook(db) {
         let provider = stand_in().await?;
-        let toml = format!("{TOML}esign_name = \"docusign\"\nesign_url = \"{}\"\n", provider.url);
+        let toml = format!("{TOML}esign_name = \"docusign\"\nesign_url = \"{}\"\nesign_body_limit = 4194304\n", provider.url);
         let cell = testcell::start_with_env(&db, &toml, &[
             ("CELL__MODULES__DOCUMENTS__ESIGN_SECRET", SECRET),
             ("CELL__MODULES__DOCUMENTS__ESIGN_API_KEY", "test-key"),
@@ -233,7 +264,8 @@ db_test!(
 
         // Not signed with the secret, signed with another, stale: 401, nothing stored.
         let now = chrono::Utc::now();
-        let signed_pdf = b"%PDF-1.7 signed by the provider".to_vec();
+        // Larger than `http.body_limit` (1 MiB) once inline: the webhook takes up to its own limit.
+        let signed_pdf = [&b"%PDF-1.7 signed by the provider\n"[..], &vec![b'%'; 1_500_000]].concat();
         let msg = completed("env-1", now, &signed_pdf);
         let raw = serde_json::to_vec(&msg)?;
         let (status, _) = connect(&cell, &msg, None).await?;
@@ -243,6 +275,9 @@ db_test!(
         let stale = completed("env-1", now - chrono::Duration::hours(1), &signed_pdf);
         let (status, _) = connect(&cell, &stale, Some(signed(&serde_json::to_vec(&stale)?, SECRET))).await?;
         assert_eq!(status, 401);
+        let huge = completed("env-1", now, &vec![b'%'; 3_500_000]);
+        let (status, e) = connect(&cell, &huge, Some(signed(&serde_json::to_vec(&huge)?, SECRET))).await?;
+        assert_eq!((status, &e["error"]["code"]), (413, &json!("payload_too_large")), "{e}");
         let unknown = completed("env-404", now, &signed_pdf);
         let (status, _) = connect(&cell, &unknown, Some(signed(&serde_json::to_vec(&unknown)?, SECRET))).await?;
         assert_eq!(status, 404);
