@@ -1046,17 +1046,19 @@ impl<'a, E: TenantEntity> Repo<'a, E> {
         Ok(res.rows_affected > 0)
     }
 
-    /// The rows reachable from `start` along `from → to`, in one recursive statement: every
-    /// live row of this org whose `from` is `start` or the `to` of another such row. A
-    /// parent's subtree (`from` = parent_id, `to` = id), what a task waits for through others
-    /// (task_id → depends_on_id), a folder's chain up to the top (id → parent_id). Each node is
-    /// visited once, so a cycle in the data ends the walk. No particular order.
+    /// The edges reachable from `start` along `from → to`, as `(from, to)` pairs, in one
+    /// recursive statement: those of every live row of this org whose `from` is `start` or the
+    /// `to` of another such edge (rows whose `to` is NULL are no edge). A parent's subtree
+    /// (`from` = parent_id, `to` = id), what a task waits for through others (task_id →
+    /// depends_on_id), a folder's chain to the top (id → parent_id). Each edge is taken once, so
+    /// a cycle in the data ends the walk; every step reads the `(org_id, from)` index. No
+    /// particular order.
     pub async fn reachable(
         &self,
         start: Uuid,
         from: E::Column,
         to: E::Column,
-    ) -> Result<Vec<E::Model>, DbErr> {
+    ) -> Result<Vec<(Uuid, Uuid)>, DbErr> {
         self.walk(start, from, to, self.live_predicate()).await
     }
 
@@ -1066,50 +1068,62 @@ impl<'a, E: TenantEntity> Repo<'a, E> {
         start: Uuid,
         from: E::Column,
         to: E::Column,
-    ) -> Result<Vec<E::Model>, DbErr> {
+    ) -> Result<Vec<(Uuid, Uuid)>, DbErr> {
         let trashed = sea_orm::ExprTrait::and(self.org_predicate(), Self::soft()?.is_not_null());
         self.walk(start, from, to, trashed).await
     }
 
-    /// `WITH RECURSIVE walk(node) AS (SELECT start UNION SELECT to FROM t JOIN walk ON from =
-    /// node WHERE rows) SELECT * FROM t WHERE rows AND from IN (SELECT node FROM walk)`.
+    /// `WITH RECURSIVE walk(a, b) AS (SELECT from, to FROM t WHERE rows AND from = start
+    /// UNION SELECT t.from, t.to FROM t JOIN walk ON t.from = walk.b WHERE rows) SELECT a, b
+    /// FROM walk` (`to IS NOT NULL` in both).
     async fn walk(
         &self,
         start: Uuid,
         from: E::Column,
         to: E::Column,
         rows: SimpleExpr,
-    ) -> Result<Vec<E::Model>, DbErr> {
-        use sea_orm::QueryTrait;
+    ) -> Result<Vec<(Uuid, Uuid)>, DbErr> {
         use sea_orm::sea_query::{
-            Alias, CommonTableExpression, Expr, ExprTrait, Query, UnionType, WithClause,
+            Alias, CommonTableExpression, Expr, ExprTrait, Query, SelectStatement, UnionType,
+            WithClause,
         };
-        let (walk, node) = (Alias::new("walk"), Alias::new("node"));
-        let step = Query::select()
-            .expr(Expr::col((E::default(), to)))
-            .from(E::default())
+        let (walk, a, b) = (Alias::new("walk"), Alias::new("a"), Alias::new("b"));
+        let edges = |query: &mut SelectStatement| {
+            query
+                .column((E::default(), from))
+                .column((E::default(), to))
+                .from(E::default())
+                .and_where(rows.clone())
+                .and_where(to.is_not_null())
+                .to_owned()
+        };
+        let step = edges(&mut Query::select())
             .inner_join(
                 walk.clone(),
-                Expr::col((E::default(), from)).equals((walk.clone(), node.clone())),
+                Expr::col((E::default(), from)).equals((walk.clone(), b.clone())),
             )
-            .and_where(rows.clone())
             .to_owned();
-        let seed = Query::select()
-            .expr(Expr::val(start))
+        let seed = edges(&mut Query::select())
+            .and_where(from.eq(start))
             .union(UnionType::Distinct, step)
             .to_owned();
         let cte = CommonTableExpression::new()
             .query(seed)
             .table_name(walk.clone())
-            .column(node.clone())
+            .columns([a.clone(), b.clone()])
             .to_owned();
-        let query = E::find()
-            .filter(rows)
-            .filter(from.in_subquery(Query::select().column(node).from(walk).to_owned()))
-            .into_query()
+        let query = Query::select()
+            .columns([a, b])
+            .from(walk)
+            .to_owned()
             .with(WithClause::new().recursive(true).cte(cte).to_owned());
-        let stmt = self.txn.get_database_backend().build(&query);
-        E::find().from_raw_sql(stmt).all(self.txn).await
+        let rows = self
+            .txn
+            .query_all_raw(self.txn.get_database_backend().build(&query))
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<Uuid>("", "a")?, r.try_get::<Uuid>("", "b")?)))
+            .collect()
     }
 
     fn claim_all<A>(&self, models: impl IntoIterator<Item = A>) -> Result<Vec<A>, DbErr>

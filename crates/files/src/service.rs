@@ -600,23 +600,37 @@ pub(crate) async fn create_folder(
         .await?)
 }
 
-/// The chain from `id` up to the top (`id` first), read in one statement. When `moving` is met
-/// on the way, moving it under `id` would close a cycle: 409 naming the path.
+/// The chain from `id` up to the top (`id` first): its ids in one recursive statement, then
+/// its rows. When `moving` is met on the way, moving it under `id` would close a cycle: 409
+/// naming the path.
 async fn ancestors(
     tx: &TenantTx,
     id: Uuid,
     moving: Option<Uuid>,
 ) -> Result<Vec<folder::Model>, ApiError> {
-    let mut up: HashMap<Uuid, folder::Model> = tx
-        .repo::<folder::Entity>()
+    let repo = tx.repo::<folder::Entity>();
+    let up: HashMap<Uuid, Uuid> = repo
         .reachable(id, folder::Column::Id, folder::Column::ParentId)
+        .await?
+        .into_iter()
+        .collect();
+    let mut ids = vec![id];
+    while let Some(parent) = ids.last().and_then(|at| up.get(at)) {
+        if ids.contains(parent) || ids.len() > MAX_DEPTH {
+            break;
+        }
+        ids.push(*parent);
+    }
+    let mut rows: HashMap<Uuid, folder::Model> = repo
+        .find()
+        .filter(folder::Column::Id.is_in(ids.clone()))
+        .all(repo.conn())
         .await?
         .into_iter()
         .map(|f| (f.id, f))
         .collect();
     let mut chain: Vec<folder::Model> = Vec::new();
-    let mut next = Some(id);
-    while let Some(at) = next {
+    for at in ids {
         if Some(at) == moving {
             let path: Vec<String> = chain.iter().map(|f| f.name.clone()).collect();
             return Err(ApiError::conflict(
@@ -624,15 +638,11 @@ async fn ancestors(
             )
             .with_details(serde_json::json!({ "field": "parent_id", "path": path })));
         }
-        let Some(f) = up.remove(&at) else {
-            // The first one missing is `id` itself (a stale parent is a 404 like before).
-            if chain.is_empty() {
-                folder_of(tx, at).await?;
-            }
-            break;
-        };
-        next = f.parent_id;
-        chain.push(f);
+        match rows.remove(&at) {
+            Some(f) => chain.push(f),
+            None if chain.is_empty() => return Err(no_folder()),
+            None => break,
+        }
     }
     Ok(chain)
 }

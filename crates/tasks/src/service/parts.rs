@@ -245,8 +245,8 @@ async fn path(tx: &TenantTx, from: Uuid, to: Uuid) -> Result<Option<Vec<Uuid>>, 
         )
         .await?;
     let mut next: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-    for e in &edges {
-        next.entry(e.task_id).or_default().push(e.depends_on_id);
+    for (a, b) in edges {
+        next.entry(a).or_default().push(b);
     }
     let mut came_from: HashMap<Uuid, Uuid> = HashMap::new();
     let mut frontier = std::collections::VecDeque::from([from]);

@@ -686,8 +686,8 @@ pub(crate) async fn move_to(
     set_status(ctx, tx, by, settings, row, &status, Some(col.id), Some(key)).await
 }
 
-/// The subtasks of a task at every depth (in the trash or not, as `trashed` says), in one
-/// statement.
+/// The subtasks of a task at every depth (in the trash or not, as `trashed` says): their ids
+/// in one recursive statement, then their rows.
 pub(crate) async fn subtree(
     tx: &TenantTx,
     id: Uuid,
@@ -695,10 +695,22 @@ pub(crate) async fn subtree(
 ) -> Result<Vec<task::Model>, ApiError> {
     let repo = tx.repo::<task::Entity>();
     let (parent, child) = (task::Column::ParentId, task::Column::Id);
-    Ok(match trashed {
+    let edges = match trashed {
         true => repo.reachable_in_trash(id, parent, child).await?,
         false => repo.reachable(id, parent, child).await?,
-    })
+    };
+    if edges.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = edges.into_iter().map(|(_, child)| child).collect();
+    let select = match trashed {
+        true => repo.find_trashed(None)?,
+        false => repo.find(),
+    };
+    Ok(select
+        .filter(task::Column::Id.is_in(ids))
+        .all(repo.conn())
+        .await?)
 }
 
 /// Moves a task and its subtasks to the trash (`tasks.task.deleted`); its creator and admins may.
