@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod mail;
 pub mod migration;
 pub mod module;
+pub mod money;
 pub mod net;
 pub mod opaque;
 mod queue;

@@ -72,7 +72,7 @@ pub(crate) async fn submit(
     new: NewExpense,
 ) -> Result<expense::Model, ApiError> {
     let currency = match &new.currency {
-        Some(c) => crate::money::currency("currency", c)?,
+        Some(c) => kernel::money::currency("currency", c)?,
         None => settings.default_currency.clone(),
     };
     if new.expense_date > Utc::now().date_naive() {

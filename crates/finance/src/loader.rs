@@ -49,7 +49,7 @@ impl EntityLoader for Expenses {
                 title: format!(
                     "{} {}",
                     m.category,
-                    crate::service::display(m.amount, &m.currency)
+                    kernel::money::display(m.amount, &m.currency)
                 ),
                 subtitle: Some(m.status),
                 url: None,

@@ -61,7 +61,7 @@ impl Default for Settings {
 
 impl Settings {
     fn validate(&mut self) -> Result<(), String> {
-        self.default_currency = crate::money::currency("default_currency", &self.default_currency)
+        self.default_currency = kernel::money::currency("default_currency", &self.default_currency)
             .map_err(|_| "default_currency: an ISO 4217 code of three letters".to_owned())?;
         if self.payment_terms_days > 3650 {
             return Err("payment_terms_days: at most 3650".into());

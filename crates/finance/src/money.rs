@@ -1,5 +1,6 @@
-//! Money as integers: amounts in minor units (cents) with an ISO 4217 currency, quantities in
-//! hundredths, tax rates in hundredths of a percent. Every sum and rounding is integer
+//! Money as integers: amounts in minor units with an ISO 4217 currency (`kernel::money`
+//! checks the code and shows amounts), quantities in hundredths, tax rates in hundredths of a
+//! percent. Every sum and rounding is integer
 //! arithmetic, so both backends and every instance get the same totals.
 
 use kernel::ApiError;
@@ -9,18 +10,6 @@ use kernel::ApiError;
 pub(crate) const MAX_AMOUNT: i64 = 10_000_000_000_000;
 /// The largest quantity, in hundredths (one million).
 pub(crate) const MAX_QUANTITY: i64 = 100_000_000;
-
-/// An ISO 4217 code as stored: three upper-case letters (`usd` reads as `USD`).
-pub(crate) fn currency(field: &str, raw: &str) -> Result<String, ApiError> {
-    let code = raw.trim().to_ascii_uppercase();
-    match code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
-        true => Ok(code),
-        false => Err(ApiError::validation(
-            field,
-            "an ISO 4217 currency code of three letters, such as USD",
-        )),
-    }
-}
 
 /// A decimal number with at most two decimals as hundredths (`1.5` → 150), within `0..=max`
 /// hundredths; `positive` refuses zero.
@@ -177,12 +166,5 @@ mod tests {
         assert!(hundredths("q", -1.0, MAX_QUANTITY, false).is_err());
         assert!(hundredths("q", f64::NAN, MAX_QUANTITY, false).is_err());
         assert_eq!(hundredths("t", 0.0, 10_000, false).ok(), Some(0));
-    }
-
-    #[test]
-    fn currencies_are_three_letters() {
-        assert_eq!(currency("c", " usd ").ok().as_deref(), Some("USD"));
-        assert!(currency("c", "US").is_err());
-        assert!(currency("c", "U$D").is_err());
     }
 }

@@ -128,7 +128,7 @@ pub(crate) async fn create_bill(
         ));
     }
     let currency = match &new.currency {
-        Some(c) => crate::money::currency("currency", c)?,
+        Some(c) => kernel::money::currency("currency", c)?,
         None => settings.default_currency.clone(),
     };
     let bill_date = new.bill_date.unwrap_or_else(|| Utc::now().date_naive());

@@ -125,17 +125,6 @@ pub(crate) async fn list(
     Ok(HttpResponse::Ok().json(page.map(Deal::from)))
 }
 
-fn currency(field: &str, c: &str) -> Result<String, ApiError> {
-    let c = c.trim().to_ascii_uppercase();
-    match c.len() == 3 && c.chars().all(|ch| ch.is_ascii_uppercase()) {
-        true => Ok(c),
-        false => Err(ApiError::validation(
-            field,
-            "an ISO 4217 code such as `USD`",
-        )),
-    }
-}
-
 /// `POST /deals`.
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -191,7 +180,7 @@ pub(crate) async fn create(
         pipeline_id: b.pipeline_id,
         stage_id: b.stage_id,
         value: b.value,
-        currency: currency("currency", b.currency.as_deref().unwrap_or("USD"))?,
+        currency: kernel::money::currency("currency", b.currency.as_deref().unwrap_or("USD"))?,
         probability: b.probability,
         expected_close_date: b.expected_close_date,
     };
@@ -255,7 +244,10 @@ pub(crate) async fn update(
     let change = service::Change {
         title: b.title.map(|t| trimmed("title", &t, 500)).transpose()?,
         value: b.value,
-        currency: b.currency.map(|c| currency("currency", &c)).transpose()?,
+        currency: b
+            .currency
+            .map(|c| kernel::money::currency("currency", &c))
+            .transpose()?,
         probability: b.probability,
         expected_close_date: b.expected_close_date,
     };

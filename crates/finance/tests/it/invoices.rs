@@ -100,11 +100,17 @@ db_test!(
         let (status, _) = cell.get(&format!("/api/v1/invoices/view/{forged}"), None).await?;
         assert_eq!(status, 404);
 
-        // 100.00 paid: partially. Then 200.00: 170.00 settles it, 30.00 is credit.
-        let (status, first) = cell
-            .post("/api/v1/payments", Some(&member), json!({"invoice_id": id(&inv), "amount": 10000, "method": "bank_transfer", "reference": "WIRE-1"}))
-            .await?;
-        assert_eq!((status, &first["invoice"]["status"], &first["invoice"]["amount_due"]), (201, &json!("partially_paid"), &json!(17000)), "{first}");
+        // 100.00 paid: partially (sent twice with its Idempotency-Key: paid once). Then 200.00:
+        // 170.00 settles it, 30.00 is credit.
+        let wire = json!({"invoice_id": id(&inv), "amount": 10000, "method": "bank_transfer", "reference": "WIRE-1"});
+        let send = || reqwest::Client::new().post(cell.url("/api/v1/payments")).bearer_auth(&member).header("Idempotency-Key", "wire-1").json(&wire).send();
+        let res = send().await?;
+        assert_eq!(res.status(), 201);
+        let first: Value = res.json().await?;
+        assert_eq!((&first["invoice"]["status"], &first["invoice"]["amount_due"]), (&json!("partially_paid"), &json!(17000)), "{first}");
+        let again = send().await?;
+        assert_eq!((again.status(), again.headers().get("idempotent-replayed").and_then(|v| v.to_str().ok())), (reqwest::StatusCode::CREATED, Some("true")));
+        assert_eq!(again.json::<Value>().await?, first, "the first payment's answer");
         let (status, second) = cell
             .post("/api/v1/payments", Some(&member), json!({"invoice_id": id(&inv), "amount": 20000, "method": "check"}))
             .await?;

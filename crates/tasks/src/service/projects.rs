@@ -99,10 +99,10 @@ pub(crate) fn check_money(amount: Option<i64>, currency: Option<&str>) -> Result
             if a < 0 {
                 return Err(ApiError::validation("amount", "must not be negative"));
             }
-            if c.len() != 3 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
+            if kernel::money::currency("currency", c)? != c {
                 return Err(ApiError::validation(
                     "currency",
-                    "an ISO 4217 code (three capital letters)",
+                    "an ISO 4217 code in capital letters, such as USD",
                 ));
             }
             Ok(())
