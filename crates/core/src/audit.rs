@@ -151,7 +151,7 @@ impl AuditEntry {
 
 /// Marks a request whose handler recorded its own entry; the middleware then adds none.
 #[derive(Debug, Clone, Copy)]
-struct Audited;
+pub(crate) struct Audited;
 
 fn clip(value: Option<String>, max: usize) -> Option<String> {
     value.map(|v| v.chars().take(max).collect())

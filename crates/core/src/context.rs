@@ -134,11 +134,18 @@ impl CellContext {
         let events = Events::new(&modules, config.events.clone())?;
         let send: Arc<dyn crate::module::JobHandler> = Arc::new(crate::mail::SendJob);
         let export: Arc<dyn crate::module::JobHandler> = Arc::new(crate::audit::ExportJob);
+        let purge: Arc<dyn crate::module::JobHandler> =
+            Arc::new(crate::http::idempotency::PurgeJob);
         let jobs = crate::jobs::Jobs::new(
             &modules,
             vec![
-                (crate::mail::SEND_JOB.to_owned(), send),
-                (crate::audit::EXPORT_JOB.to_owned(), export),
+                (crate::mail::SEND_JOB.to_owned(), send, None),
+                (crate::audit::EXPORT_JOB.to_owned(), export, None),
+                (
+                    crate::http::idempotency::PURGE_JOB.to_owned(),
+                    purge,
+                    Some("0 3 * * *"),
+                ),
             ],
             config.jobs.clone(),
         );

@@ -140,15 +140,25 @@ fn from_ms(ms: i64) -> DateTime<Utc> {
 
 impl Jobs {
     /// Collects the jobs and schedules of the enabled modules plus the kernel's own `extra`
-    /// jobs. Names were validated at resolution; a cron that does not parse is skipped (logged).
+    /// jobs (with their cron when they run on one). Names were validated at resolution; a cron
+    /// that does not parse is skipped (logged).
     pub(crate) fn new(
         modules: &[EnabledModule],
-        extra: Vec<(String, Arc<dyn JobHandler>)>,
+        extra: Vec<(String, Arc<dyn JobHandler>, Option<&'static str>)>,
         cfg: JobsSection,
     ) -> Self {
         let mut defs = HashMap::new();
         let mut schedules = Vec::new();
-        for (name, handler) in extra {
+        for (name, handler, cron) in extra {
+            if let Some(cron) = cron {
+                match parse_cron(cron) {
+                    Ok(cron) => schedules.push(Schedule {
+                        name: name.clone(),
+                        cron,
+                    }),
+                    Err(e) => tracing::error!(schedule = %name, error = %e, "invalid cron"),
+                }
+            }
             defs.insert(
                 name,
                 Definition {

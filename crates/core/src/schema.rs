@@ -19,6 +19,7 @@ pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(RowSecurity),
         Box::new(AuditLog),
         Box::new(Signals),
+        Box::new(IdempotencyKeys),
     ]
 }
 
@@ -324,6 +325,51 @@ impl MigrationTrait for Events {
                 .to_owned(),
         )
         .await
+    }
+}
+
+/// The answers kept for `Idempotency-Key` ([`crate::http::idempotency`]), per caller in an org.
+struct IdempotencyKeys;
+
+impl MigrationName for IdempotencyKeys {
+    fn name(&self) -> &str {
+        "kernel_m20261207_000001_idempotency_keys"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for IdempotencyKeys {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("kernel_idempotency_keys")
+                .col(ColumnDef::new("org_id").uuid().not_null())
+                .col(ColumnDef::new("actor_id").uuid().not_null())
+                .col(ColumnDef::new("idem_key").string().not_null())
+                .col(ColumnDef::new("fingerprint").string().not_null())
+                .col(ColumnDef::new("status").integer())
+                .col(ColumnDef::new("content_type").text())
+                .col(ColumnDef::new("location").text())
+                .col(ColumnDef::new("body").binary())
+                .col(ColumnDef::new("created_at_ms").big_integer().not_null())
+                .primary_key(
+                    Index::create()
+                        .col("org_id")
+                        .col("actor_id")
+                        .col("idem_key"),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            Index::create()
+                .name("kernel_idempotency_keys_created")
+                .table("kernel_idempotency_keys")
+                .col("created_at_ms")
+                .to_owned(),
+        )
+        .await?;
+        crate::db::enable_system_rls(m.get_connection(), "kernel_idempotency_keys", false).await
     }
 }
 

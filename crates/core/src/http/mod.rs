@@ -8,6 +8,7 @@ pub mod caller;
 pub mod connect;
 pub mod extract;
 pub mod health;
+pub mod idempotency;
 pub mod list;
 mod middleware;
 pub mod openapi;
@@ -266,7 +267,7 @@ fn base_document(cell: &str, modules: &[EnabledModule]) -> OpenApi {
                 .title(format!("{cell} cell API"))
                 .version(env!("CARGO_PKG_VERSION"))
                 .description(Some(format!(
-                    "Modules: {}. Every failure answers `{{\"error\":{{\"code\",\"message\",\"details\"?,\"request_id\",\"timestamp\"}}}}`.",
+                    "Modules: {}. Every failure answers `{{\"error\":{{\"code\",\"message\",\"details\"?,\"request_id\",\"timestamp\"}}}}`. A POST or PATCH may carry `Idempotency-Key` (1 to 255 visible ASCII characters): sent again with the same key, it answers the first 2xx answer again (`Idempotent-Replayed: true`) for 24 hours instead of changing anything; the key with another request is a 422, and while the first runs a 409.",
                     if names.is_empty() { "none".into() } else { names.join(", ") }
                 )))
                 .build(),
@@ -350,6 +351,7 @@ fn cell_app(
         )
         .default_service(web::to(no_route))
         .wrap(from_fn(paths::rewrite))
+        .wrap(from_fn(idempotency::replay))
         .wrap(from_fn(crate::audit::record_mutations))
         .wrap(from_fn(caller::identify_and_limit))
         .wrap(from_fn(middleware::observe))

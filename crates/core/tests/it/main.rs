@@ -6,6 +6,7 @@ mod cache;
 mod events;
 mod foreign_keys;
 mod http;
+mod idempotency;
 mod jobs;
 mod list;
 mod mail;
