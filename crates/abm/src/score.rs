@@ -44,17 +44,7 @@ pub fn window_start(now: DateTime<Utc>) -> DateTime<Utc> {
 
 /// Serializes the score jobs of the org of `tx` (PostgreSQL; SQLite's write lock does already).
 async fn lock(tx: &TenantTx) -> Result<(), kernel::sea_orm::DbErr> {
-    // unscoped: the backend and a transaction-scoped advisory lock: no table
-    if tx.unscoped().get_database_backend() == DbBackend::Postgres {
-        tx.unscoped()
-            .execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                [format!("abm.score:{}", tx.org_id()).into()],
-            ))
-            .await?;
-    }
-    Ok(())
+    tx.serialize("abm.score").await
 }
 
 /// Adds the queued weights of the org of `tx` to its companies' scores; returns how many scores

@@ -66,6 +66,13 @@ impl kernel::identity::UserDirectory for Directory {
             .map(|u| u.email))
     }
 
+    async fn timezone(&self, ctx: &CellContext, user_id: Uuid) -> Result<Option<String>, ApiError> {
+        let reads = ctx.db().begin_read().await.map_err(service::db_err)?;
+        Ok(service::user_by_id(&reads, user_id)
+            .await?
+            .and_then(|u| u.timezone))
+    }
+
     async fn confirm_password(
         &self,
         ctx: &CellContext,

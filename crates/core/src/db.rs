@@ -611,6 +611,24 @@ impl TenantTx {
         crate::http::fetch_page(select, query, &self.txn).await
     }
 
+    /// Serializes this transaction with every other of its org that takes the same `key` until
+    /// it ends (a PostgreSQL transaction-scoped advisory lock on the org and the key; SQLite has
+    /// one writer at a time already): for a check that reads before it writes, such as a
+    /// balance that must not be spent twice.
+    pub async fn serialize(&self, key: &str) -> Result<(), DbErr> {
+        if self.txn.get_database_backend() != DbBackend::Postgres {
+            return Ok(());
+        }
+        self.txn
+            .execute_raw(sea_orm::Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                [format!("{}:{key}", self.org_id).into()],
+            ))
+            .await?;
+        Ok(())
+    }
+
     /// The transaction itself, for statements the repository cannot say (tables that are not
     /// tenant-owned, bulk statements with their own org predicate). Every use carries an
     /// `// unscoped: <reason>` comment; `scripts/boundaries.py` lists them and fails on one

@@ -1,6 +1,6 @@
 //! What modules may ask of the cell's identity module about its users without depending on it:
 //! tenancy confirms an owner's password before a transfer, invitations and abm's portal need a
-//! user's address. The identity module (auth) provides a [`UserDirectory`] in `on_ready`
+//! user's address, tasks a user's time zone. The identity module (auth) provides a [`UserDirectory`] in `on_ready`
 //! (`ctx.provide(Users(…))`); the functions here answer for a cell without one as each says.
 //! Authentication itself is the [`Authenticator`](crate::http::Authenticator)'s.
 
@@ -16,6 +16,9 @@ use crate::error::ApiError;
 pub trait UserDirectory: Send + Sync {
     /// A user's email address, if the user exists and is active.
     async fn email(&self, ctx: &CellContext, user_id: Uuid) -> Result<Option<String>, ApiError>;
+
+    /// The IANA time zone a user set in their profile (`Europe/Paris`), if any.
+    async fn timezone(&self, ctx: &CellContext, user_id: Uuid) -> Result<Option<String>, ApiError>;
 
     /// Re-checks a user's password before a sensitive action (ownership transfer). Failures
     /// count towards the account's lockout.
@@ -34,6 +37,15 @@ pub struct Users(pub Arc<dyn UserDirectory>);
 pub async fn email(ctx: &CellContext, user_id: Uuid) -> Result<Option<String>, ApiError> {
     match ctx.service::<Users>() {
         Some(users) => users.0.email(ctx, user_id).await,
+        None => Ok(None),
+    }
+}
+
+/// The time zone a user set (IANA name, as they wrote it: check it before use); `None` as well
+/// in a cell without an identity module.
+pub async fn timezone(ctx: &CellContext, user_id: Uuid) -> Result<Option<String>, ApiError> {
+    match ctx.service::<Users>() {
+        Some(users) => users.0.timezone(ctx, user_id).await,
         None => Ok(None),
     }
 }

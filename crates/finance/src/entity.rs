@@ -35,6 +35,8 @@ kernel::tenant_table!(invoice, "finance_invoices", {
     created_by: Uuid,
     created_at: DateTimeUtc,
     updated_at: DateTimeUtc,
+    /// The project milestone (tasks) it bills: one invoice per milestone.
+    milestone_id: Option<Uuid>,
 });
 
 kernel::tenant_table!(line, "finance_invoice_lines", {

@@ -70,6 +70,24 @@ kernel::event!(
     payment_id
 );
 
+/// Part of an invoice was paid from its customer's credit (an earlier overpayment).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CreditApplied {
+    /// The payment of kind `credit` that records it.
+    pub payment_id: Uuid,
+    pub invoice_id: Uuid,
+    pub contact_id: Uuid,
+    pub amount: i64,
+    pub currency: String,
+}
+kernel::event!(
+    CreditApplied,
+    "finance.credit.applied",
+    "A customer's credit paid part of an invoice.",
+    "finance_payment",
+    payment_id
+);
+
 /// Money was paid back.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PaymentRefunded {
@@ -198,6 +216,7 @@ pub(crate) fn catalogue() -> Vec<kernel::events::EventDef> {
         EventDef::of::<InvoiceStatusChanged>(),
         EventDef::of::<PaymentReceived>(),
         EventDef::of::<PaymentRefunded>(),
+        EventDef::of::<CreditApplied>(),
         EventDef::of::<PaymentFailed>(),
         EventDef::of::<ExpenseSubmitted>(),
         EventDef::of::<ExpenseApproved>(),

@@ -7,6 +7,7 @@ mod http;
 mod ledger;
 mod loader;
 mod migration;
+mod milestones;
 mod module;
 mod money;
 mod payables;

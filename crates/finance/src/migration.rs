@@ -10,7 +10,51 @@ use kernel::sea_orm::{ConnectionTrait, DbBackend};
 use sea_orm_migration::prelude::*;
 
 pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(CreateFinance)]
+    vec![Box::new(CreateFinance), Box::new(MilestoneInvoices)]
+}
+
+/// An invoice may bill a project milestone (tasks' `tasks.milestone.reached`): at most one
+/// invoice per milestone, however often the event is delivered.
+struct MilestoneInvoices;
+
+impl MigrationName for MilestoneInvoices {
+    fn name(&self) -> &str {
+        "finance_m20261207_000001_milestone_invoices"
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for MilestoneInvoices {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(INVOICES)
+                .add_column(uuid_null("milestone_id"))
+                .to_owned(),
+        )
+        .await?;
+        indexes(
+            m,
+            INVOICES,
+            &[(
+                "finance_invoices_org_milestone",
+                &["org_id", "milestone_id"],
+                true,
+            )],
+        )
+        .await?;
+        // A customer's credit (applied to another invoice, checked before a refund).
+        indexes(
+            m,
+            LINES,
+            &[(
+                "finance_lines_org_account_contact",
+                &["org_id", "account", "contact_id", "currency"],
+                false,
+            )],
+        )
+        .await
+    }
 }
 
 struct CreateFinance;

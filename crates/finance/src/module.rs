@@ -40,6 +40,9 @@ pub(crate) struct Settings {
     /// Whether an admin may approve an expense they submitted (default false: someone else
     /// approves).
     pub allow_self_approval: bool,
+    /// Whether a project milestone reached with an amount (`tasks.milestone.reached`) becomes a
+    /// draft invoice (default true).
+    pub invoice_milestones: bool,
 }
 
 impl Default for Settings {
@@ -55,6 +58,7 @@ impl Default for Settings {
             stripe_api_url: "https://api.stripe.com".into(),
             stripe_tolerance_secs: 300,
             allow_self_approval: false,
+            invoice_milestones: true,
         }
     }
 }
@@ -145,6 +149,15 @@ impl PlatformModule for Finance {
         ]
     }
 
+    /// A reached milestone with an amount is drafted as an invoice (agency invoicing).
+    fn event_subscriptions(&self) -> Vec<kernel::module::EventSubscription> {
+        vec![kernel::module::EventSubscription {
+            name: "milestone_invoices",
+            pattern: "tasks.milestone.reached",
+            handler: Arc::new(MilestoneInvoices),
+        }]
+    }
+
     fn routes(&self, cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
         crate::http::configure(cfg);
     }
@@ -178,6 +191,48 @@ impl kernel::module::JobHandler for Recurring {
             tracing::info!(issued = n, "recurring invoices issued");
         }
         Ok(())
+    }
+}
+
+struct MilestoneInvoices;
+
+#[kernel::async_trait::async_trait]
+impl kernel::module::EventHandler for MilestoneInvoices {
+    async fn handle(
+        &self,
+        ctx: &kernel::CellContext,
+        event: &kernel::module::DomainEvent,
+    ) -> anyhow::Result<()> {
+        let Some(settings) = ctx.service::<Settings>() else {
+            anyhow::bail!("the finance module is not ready");
+        };
+        if !settings.invoice_milestones {
+            return Ok(());
+        }
+        let reached: crate::milestones::Reached = serde_json::from_value(event.payload.clone())?;
+        let milestone = reached.milestone_id;
+        let by = event.actor.as_ref().map_or(uuid::Uuid::nil(), |a| a.id);
+        let org = event.org_id;
+        let ctx = ctx.clone();
+        kernel::module::run_unsend(move || async move {
+            let tx = ctx.db().tenant(org).await?;
+            match crate::milestones::invoice(&ctx, &tx, &settings, by, reached).await {
+                Ok(Some(inv)) => {
+                    tx.commit().await?;
+                    tracing::info!(invoice = %inv.number, %milestone, "milestone invoiced");
+                    Ok(())
+                }
+                Ok(None) => Ok(()),
+                // What cannot be invoiced (an amount beyond an invoice's limits) stays so: said
+                // once, not retried.
+                Err(e) if e.code().status().is_client_error() => {
+                    tracing::warn!(%milestone, error = %e.message(), "milestone not invoiced");
+                    Ok(())
+                }
+                Err(e) => Err(anyhow::anyhow!("{}", e.message())),
+            }
+        })
+        .await
     }
 }
 

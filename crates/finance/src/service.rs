@@ -6,14 +6,17 @@ use chrono::{Datelike, Duration, NaiveDate, Utc};
 use kernel::events::Event;
 use kernel::http::Caller;
 use kernel::module::EntityRef;
-use kernel::sea_orm::{ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder, Statement};
+use kernel::sea_orm::{
+    ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+};
 use kernel::{ApiError, CellContext, ErrorCode, TenantTx};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::entity::{invoice, line, payment};
+use crate::entity::{invoice, ledger_line, line, payment};
 use crate::events::{
-    InvoiceCreated, InvoiceSent, InvoiceStatusChanged, PaymentReceived, PaymentRefunded,
+    CreditApplied, InvoiceCreated, InvoiceSent, InvoiceStatusChanged, PaymentReceived,
+    PaymentRefunded,
 };
 use crate::ledger::{self, Account, Leg, Posting};
 use crate::module::Settings;
@@ -181,6 +184,8 @@ pub(crate) struct NewInvoice {
     pub notes: Option<String>,
     pub terms: Option<String>,
     pub lines: Vec<NewLine>,
+    /// The milestone it bills (at most one invoice each).
+    pub milestone_id: Option<Uuid>,
 }
 
 /// 422 unless `contact_id` names a contact the caller sees (through the cell's `contact`
@@ -281,6 +286,7 @@ pub(crate) async fn create(
             created_by: Set(by),
             created_at: Set(now),
             updated_at: Set(now),
+            milestone_id: Set(new.milestone_id),
         })
         .await?;
     let rows: Vec<line::Model> = new
@@ -768,6 +774,7 @@ pub(crate) async fn copy_of(
                 tax_rate: l.tax_rate,
             })
             .collect(),
+        milestone_id: None,
     })
 }
 
@@ -877,17 +884,7 @@ pub(crate) async fn receive(
         },
     )
     .await?;
-    let mut next = inv.clone();
-    next.amount_paid += applied;
-    let to = money_status(&next);
-    let paid = next.amount_paid;
-    let inv = move_to(ctx, tx, by, inv, &to, |row| {
-        row.amount_paid = Set(paid);
-        if to == "paid" {
-            row.paid_at = Set(Some(now));
-        }
-    })
-    .await?;
+    let inv = settle(ctx, tx, by, inv, applied).await?;
     publish(
         ctx,
         tx,
@@ -903,6 +900,219 @@ pub(crate) async fn receive(
     )
     .await?;
     Ok((p, inv))
+}
+
+/// `applied` more is paid on `inv`: its `amount_paid` and the status that says (`paid` at once).
+async fn settle(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    by: Option<Uuid>,
+    inv: invoice::Model,
+    applied: i64,
+) -> Result<invoice::Model, ApiError> {
+    let mut next = inv.clone();
+    next.amount_paid += applied;
+    let to = money_status(&next);
+    let paid = next.amount_paid;
+    move_to(ctx, tx, by, inv, &to, |row| {
+        row.amount_paid = Set(paid);
+        if to == "paid" {
+            row.paid_at = Set(Some(Utc::now()));
+        }
+    })
+    .await
+}
+
+/// What serializes the transactions that spend a customer's credit (apply it, refund it), so
+/// two at once cannot both spend the same credit.
+fn credit_key(contact: Uuid) -> String {
+    format!("finance.credit:{contact}")
+}
+
+/// The credit a customer holds in `currency`: the balance of their customer credit account.
+pub(crate) async fn credit_of(
+    tx: &TenantTx,
+    contact_id: Option<Uuid>,
+    currency: &str,
+) -> Result<i64, ApiError> {
+    let Some(contact) = contact_id else {
+        return Ok(0);
+    };
+    let repo = tx.repo::<ledger_line::Entity>();
+    let lines = repo
+        .find()
+        .select_only()
+        .column(ledger_line::Column::Debit)
+        .column(ledger_line::Column::Credit)
+        .filter(ledger_line::Column::Account.eq(Account::CustomerCredit.key()))
+        .filter(ledger_line::Column::ContactId.eq(contact))
+        .filter(ledger_line::Column::Currency.eq(currency))
+        .into_tuple::<(i64, i64)>()
+        .all(repo.conn())
+        .await?;
+    Ok(lines.into_iter().map(|(d, c)| c - d).sum())
+}
+
+/// Pays `amount` (default: as much as both allow) of an invoice from its customer's credit:
+/// customer credit debited, receivables credited; a payment of kind `credit` (not refundable:
+/// the payment that made the credit is); the invoice `paid` or `partially_paid`;
+/// `finance.credit.applied`.
+pub(crate) async fn apply_credit(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    by: Uuid,
+    invoice_id: Uuid,
+    amount: Option<i64>,
+) -> Result<(payment::Model, invoice::Model), ApiError> {
+    let inv = get(tx, invoice_id).await?;
+    if !PAYABLE.contains(&inv.status.as_str()) {
+        return Err(ApiError::conflict(format!(
+            "invoice {} is {}: credit applies to a sent invoice that is owed",
+            inv.number, inv.status
+        )));
+    }
+    let Some(contact) = inv.contact_id else {
+        return Err(ApiError::conflict(format!(
+            "invoice {} names no contact: there is no customer's credit to apply",
+            inv.number
+        )));
+    };
+    tx.serialize(&credit_key(contact)).await?;
+    let available = credit_of(tx, Some(contact), &inv.currency).await?;
+    let most = available.min(balance(&inv));
+    if most <= 0 {
+        return Err(ApiError::conflict(format!(
+            "the customer holds no credit in {}",
+            inv.currency
+        )));
+    }
+    let amount = amount.unwrap_or(most);
+    if !(1..=most).contains(&amount) {
+        return Err(ApiError::validation(
+            "amount",
+            format!("from 1 to {most}: the customer's credit ({available}) and what is owed"),
+        ));
+    }
+    let now = Utc::now();
+    let p = tx
+        .repo::<payment::Entity>()
+        .insert(payment::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            org_id: Set(tx.org_id()),
+            invoice_id: Set(Some(inv.id)),
+            contact_id: Set(Some(contact)),
+            kind: Set("credit".into()),
+            method: Set("credit".into()),
+            status: Set("completed".into()),
+            amount: Set(amount),
+            applied: Set(amount),
+            credited: Set(0),
+            refunded: Set(0),
+            currency: Set(inv.currency.clone()),
+            provider: Set("credit".into()),
+            provider_payment_id: Set(None),
+            reference: Set(None),
+            refund_of: Set(None),
+            paid_at: Set(Some(now)),
+            created_by: Set(Some(by)),
+            created_at: Set(now),
+        })
+        .await?;
+    ledger::post(
+        tx,
+        Posting {
+            kind: "credit_applied",
+            posted_on: now.date_naive(),
+            currency: &inv.currency,
+            invoice_id: Some(inv.id),
+            source_id: Some(p.id),
+            memo: format!("Credit applied to invoice {}", inv.number),
+            by: Some(by),
+            legs: vec![
+                Leg::debit(Account::CustomerCredit, amount).contact(Some(contact)),
+                Leg::credit(Account::AccountsReceivable, amount)
+                    .invoice(inv.id)
+                    .contact(Some(contact)),
+            ],
+        },
+    )
+    .await?;
+    let inv = settle(ctx, tx, Some(by), inv, amount).await?;
+    publish(
+        ctx,
+        tx,
+        Some(by),
+        &CreditApplied {
+            payment_id: p.id,
+            invoice_id: inv.id,
+            contact_id: contact,
+            amount,
+            currency: p.currency.clone(),
+        },
+    )
+    .await?;
+    Ok((p, inv))
+}
+
+/// How a refund of `amount` of payment `p` divides: first the credit it made that the customer
+/// still holds, then what went to its invoice, and only then (a refund the provider made
+/// regardless) credit the customer has spent since, which leaves them owing it.
+struct Split {
+    from_credit: i64,
+    from_applied: i64,
+    /// The most the cell itself refunds now.
+    most: i64,
+}
+
+async fn split(tx: &TenantTx, p: &payment::Model, amount: i64) -> Result<Split, ApiError> {
+    let repo = tx.repo::<payment::Entity>();
+    let credit_refunded: i64 = repo
+        .find()
+        .select_only()
+        .column(payment::Column::Credited)
+        .filter(payment::Column::RefundOf.eq(p.id))
+        .into_tuple::<i64>()
+        .all(repo.conn())
+        .await?
+        .into_iter()
+        .sum();
+    let credit_left = p.credited - credit_refunded;
+    let applied_left = p.applied - (p.refunded - credit_refunded);
+    // Credit of no contact cannot be applied elsewhere: all of it is still held.
+    let held = match (credit_left > 0, p.contact_id) {
+        (false, _) => 0,
+        (true, None) => credit_left,
+        (true, Some(contact)) => {
+            tx.serialize(&credit_key(contact)).await?;
+            credit_of(tx, Some(contact), &p.currency).await?.max(0)
+        }
+    };
+    let first = amount.min(credit_left).min(held);
+    let from_applied = (amount - first).min(applied_left);
+    Ok(Split {
+        from_credit: amount - from_applied,
+        from_applied,
+        most: applied_left + credit_left.min(held),
+    })
+}
+
+/// [`refundable`], and within what the cell refunds now: credit of this payment that was
+/// applied to other invoices since is not paid out again (409).
+pub(crate) async fn refundable_now(
+    tx: &TenantTx,
+    p: &payment::Model,
+    amount: i64,
+) -> Result<(), ApiError> {
+    refundable(p, amount)?;
+    let s = split(tx, p, amount).await?;
+    if amount > s.most {
+        return Err(ApiError::conflict(format!(
+            "{} of this payment's credit was applied to other invoices since: at most {} can be refunded",
+            amount - s.most,
+            s.most
+        )));
+    }
+    Ok(())
 }
 
 pub(crate) async fn payment(tx: &TenantTx, id: Uuid) -> Result<payment::Model, ApiError> {
@@ -962,9 +1172,11 @@ pub(crate) async fn refund(
     let p = payment(tx, payment_id).await?;
     let amount = amount.unwrap_or(p.amount - p.refunded);
     refundable(&p, amount)?;
-    let credit_left = p.credited - p.refunded.min(p.credited);
-    let from_credit = amount.min(credit_left);
-    let from_applied = amount - from_credit;
+    let Split {
+        from_credit,
+        from_applied,
+        ..
+    } = split(tx, &p, amount).await?;
     // What went to the invoice comes back out of its revenue and its tax, in the invoice's
     // proportion, counted on the running total so a full refund returns the tax exactly.
     let inv = match p.invoice_id {

@@ -194,6 +194,14 @@ pub struct MilestoneReached {
     pub milestone_id: Uuid,
     pub project_id: Uuid,
     pub name: String,
+    /// The project's name.
+    #[serde(default)]
+    pub project_name: String,
+    /// What the project is for (its anchor: a contact, a deal…), which finance bills.
+    #[serde(default)]
+    pub anchor_type: Option<String>,
+    #[serde(default)]
+    pub anchor_id: Option<Uuid>,
     /// Minor units to invoice, in `currency`.
     pub amount: Option<i64>,
     pub currency: Option<String>,

@@ -97,6 +97,8 @@ pub struct Invoice {
     pub terms: Option<String>,
     /// The invoice this one was duplicated from.
     pub source_id: Option<Uuid>,
+    /// The project milestone (tasks) it bills, when a reached milestone made it.
+    pub milestone_id: Option<Uuid>,
     pub sent_at: Option<DateTime<Utc>>,
     pub viewed_at: Option<DateTime<Utc>>,
     pub paid_at: Option<DateTime<Utc>>,
@@ -132,6 +134,7 @@ impl From<invoice::Model> for Invoice {
             notes: m.notes,
             terms: m.terms,
             source_id: m.source_id,
+            milestone_id: m.milestone_id,
             sent_at: m.sent_at,
             viewed_at: m.viewed_at,
             paid_at: m.paid_at,
@@ -280,6 +283,7 @@ pub(crate) async fn create(
         notes: b.notes,
         terms: b.terms,
         lines,
+        milestone_id: None,
     };
     let (inv, lines) = service::create(
         &ctx,

@@ -19,7 +19,8 @@ pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfi
     cfg.service(list)
         .service(create)
         .service(read)
-        .service(refund);
+        .service(refund)
+        .service(apply_credit);
 }
 
 /// A payment received, or a refund paid back. Amounts are integer minor units.
@@ -28,7 +29,7 @@ pub struct Payment {
     pub id: Uuid,
     pub invoice_id: Option<Uuid>,
     pub contact_id: Option<Uuid>,
-    /// `payment` or `refund`.
+    /// `payment`, `refund`, or `credit` (an invoice paid from its customer's credit).
     #[serde(rename = "type")]
     pub kind: String,
     /// credit_card, bank_transfer, ach, check, cash, other.
@@ -43,7 +44,7 @@ pub struct Payment {
     /// Of a payment: how much of it has been refunded.
     pub refunded: i64,
     pub currency: String,
-    /// `manual` or `stripe`.
+    /// `manual`, `stripe` or `credit`.
     pub provider: String,
     pub provider_payment_id: Option<String>,
     pub reference: Option<String>,
@@ -185,14 +186,25 @@ pub(crate) async fn read(tx: ReadFinance, id: web::Path<Uuid>) -> ApiResult<Http
     Ok(HttpResponse::Ok().json(Payment::from(p)))
 }
 
-/// `POST /payments/{id}/refund`.
+/// `POST /payments/{id}/refund` and `POST /invoices/{id}/apply-credit`: how much.
 #[derive(Debug, Default, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Refund {
-    /// Minor units (default: all that is left of the payment).
+pub struct PartOf {
+    /// Minor units (default: all that the operation can take: what is left of the payment, or
+    /// as much of the customer's credit as the invoice owes).
     #[schema(minimum = 1, maximum = 10000000000000_i64)]
     #[garde(skip)]
     pub amount: Option<i64>,
+}
+
+impl PartOf {
+    fn read(body: OptionalJson<Self>) -> Result<Option<i64>, ApiError> {
+        body.0
+            .unwrap_or_default()
+            .amount
+            .map(|a| amount("amount", a, 1))
+            .transpose()
+    }
 }
 
 /// A refund and the payment it refunds.
@@ -206,7 +218,7 @@ pub struct Refunded {
 /// to the invoice (a credit note: not owed again); `finance.payment.refunded`. A payment made
 /// through Stripe is refunded at Stripe first (no transaction is held while it answers); its
 /// `charge.refunded` webhook then finds the refund recorded.
-#[utoipa::path(tag = TAG, request_body = Option<Refund>, responses(
+#[utoipa::path(tag = TAG, request_body = Option<PartOf>, responses(
     (status = 201, body = Refunded), (status = 401), (status = 403), (status = 404),
     (status = 409), (status = 422), (status = 502)))]
 #[post("/payments/{id}/refund")]
@@ -215,22 +227,16 @@ pub(crate) async fn refund(
     settings: State<Settings>,
     tx: AdministerFinance,
     id: web::Path<Uuid>,
-    body: OptionalJson<Refund>,
+    body: OptionalJson<PartOf>,
 ) -> ApiResult<HttpResponse> {
-    let amount = body
-        .0
-        .unwrap_or_default()
-        .amount
-        .map(|a| amount("amount", a, 1))
-        .transpose()?;
+    let amount = PartOf::read(body)?;
     let by = tx.caller().user_id;
     let id = id.into_inner();
     let p = service::payment(&tx, id).await?;
+    service::refundable_now(&tx, &p, amount.unwrap_or(p.amount - p.refunded)).await?;
     let (p, r) = match (p.provider.as_str(), &p.provider_payment_id) {
         (crate::stripe::PROVIDER, Some(intent)) => {
-            let left = p.amount - p.refunded;
-            let amount = amount.unwrap_or(left);
-            service::refundable(&p, amount)?;
+            let amount = amount.unwrap_or(p.amount - p.refunded);
             let org = tx.org_id();
             // No transaction is held while Stripe answers.
             tx.commit().await?;
@@ -245,5 +251,29 @@ pub(crate) async fn refund(
     Ok(HttpResponse::Created().json(Refunded {
         payment: Payment::from(p),
         refund: Payment::from(r),
+    }))
+}
+
+/// Pays an invoice, in part or in whole, from its customer's credit in its currency (earlier
+/// overpayments): a payment of type `credit`, the invoice `paid` or `partially_paid`,
+/// `finance.credit.applied`. 409 when the invoice is not owed, names no contact, or the
+/// customer holds no credit.
+#[utoipa::path(tag = TAG, request_body = Option<PartOf>, responses(
+    (status = 201, body = Received), (status = 401), (status = 403), (status = 404),
+    (status = 409), (status = 422)))]
+#[post("/invoices/{id}/apply-credit")]
+pub(crate) async fn apply_credit(
+    ctx: CellContext,
+    tx: WriteFinance,
+    id: web::Path<Uuid>,
+    body: OptionalJson<PartOf>,
+) -> ApiResult<HttpResponse> {
+    let amount = PartOf::read(body)?;
+    let by = tx.caller().user_id;
+    let (p, inv) = service::apply_credit(&ctx, &tx, by, id.into_inner(), amount).await?;
+    tx.commit().await?;
+    Ok(HttpResponse::Created().json(Received {
+        payment: Payment::from(p),
+        invoice: Invoice::from(inv),
     }))
 }

@@ -6,24 +6,7 @@ use chrono::{Datelike, Duration, Utc};
 use serde_json::{Value, json};
 use testkit::db_test;
 
-use crate::support::{balance_of, cell, id, ledger_sums, org, settle, user};
-
-/// The trial balance, checked balanced in the API and in the tables.
-async fn balanced(
-    cell: &testcell::Cell,
-    db: &testkit::TestDb,
-    token: &str,
-) -> anyhow::Result<Value> {
-    let (status, tb) = cell
-        .get("/api/v1/finance/trial-balance", Some(token))
-        .await?;
-    anyhow::ensure!(status == 200, "trial balance: {status} {tb}");
-    anyhow::ensure!(tb["balanced"] == json!(true), "unbalanced: {tb}");
-    let (d, c) = ledger_sums(db).await?;
-    anyhow::ensure!(d == c, "the journal lines do not balance: {d} / {c}");
-    crate::support::totals_match_lines(db).await?;
-    Ok(tb)
-}
+use crate::support::{balance_of, balanced, cell, id, org, settle, user};
 
 db_test!(
     async fn an_invoice_is_drafted_sent_paid_refunded_and_the_ledger_balances(db) {

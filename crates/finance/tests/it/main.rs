@@ -1,8 +1,10 @@
 //! The finance module's integration tests: one binary, every database test on SQLite and
 //! PostgreSQL (as a `NOBYPASSRLS` role, so row-level security binds).
 
+mod credit;
 mod expenses;
 mod invoices;
+mod milestones;
 mod numbers;
 mod payables;
 mod recurring;

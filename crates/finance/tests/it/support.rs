@@ -2,7 +2,7 @@
 //! the ledger's balance read straight from its tables.
 
 use kernel::sea_orm::ConnectionTrait;
-use serde_json::Value;
+use serde_json::{Value, json};
 pub use testcell::{Cell, org, user};
 use testkit::TestDb;
 
@@ -108,4 +108,22 @@ pub async fn totals_match_lines(db: &TestDb) -> anyhow::Result<()> {
         anyhow::ensure!(a == b, "the totals drifted from the lines:\n{a:?}\n{b:?}");
     }
     Ok(())
+}
+
+/// The trial balance (checked balanced), the journal lines balanced, the running totals
+/// matching the lines.
+pub async fn balanced(
+    cell: &testcell::Cell,
+    db: &testkit::TestDb,
+    token: &str,
+) -> anyhow::Result<Value> {
+    let (status, tb) = cell
+        .get("/api/v1/finance/trial-balance", Some(token))
+        .await?;
+    anyhow::ensure!(status == 200, "trial balance: {status} {tb}");
+    anyhow::ensure!(tb["balanced"] == json!(true), "unbalanced: {tb}");
+    let (d, c) = ledger_sums(db).await?;
+    anyhow::ensure!(d == c, "the journal lines do not balance: {d} / {c}");
+    totals_match_lines(db).await?;
+    Ok(tb)
 }

@@ -102,7 +102,8 @@ pub struct RecurrenceInput {
     #[schema(min_length = 1, max_length = 500, example = "FREQ=WEEKLY;BYDAY=MO")]
     #[garde(length(chars, min = 1, max = 500))]
     pub rule: String,
-    /// The IANA zone the rule counts in (default `UTC`).
+    /// The IANA zone the rule counts in (default: the caller's, as set in their profile, else
+    /// `UTC`).
     #[schema(max_length = 64, example = "Europe/Paris")]
     #[garde(inner(length(chars, max = 64)))]
     pub timezone: Option<String>,
@@ -137,13 +138,17 @@ pub(crate) async fn set(
     body: ValidJson<RecurrenceInput>,
 ) -> ApiResult<HttpResponse> {
     let ValidJson(b) = body;
+    let timezone = match b.timezone.map(|t| t.trim().to_owned()) {
+        Some(t) if !t.is_empty() => t,
+        // The caller's own zone, when they set one this module knows.
+        _ => kernel::identity::timezone(&ctx, tx.caller().user_id)
+            .await?
+            .filter(|t| service::zone(t).is_ok())
+            .unwrap_or_else(|| "UTC".into()),
+    };
     let input = service::RuleInput {
         rule: b.rule,
-        timezone: b
-            .timezone
-            .map(|t| t.trim().to_owned())
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| "UTC".into()),
+        timezone,
         starts_at: b.starts_at,
         strategy: b.assignee_strategy.unwrap_or_else(|| "same".into()),
         assignees: b.assignees.unwrap_or_default(),

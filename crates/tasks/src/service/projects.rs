@@ -423,6 +423,7 @@ async fn reach(
     how: &str,
 ) -> Result<milestone::Model, ApiError> {
     let now = Utc::now();
+    let project = get(tx, row.project_id).await?;
     let mut m: milestone::ActiveModel = row.into();
     m.reached_at = Set(Some(now));
     let row = tx.repo::<milestone::Entity>().update(m).await?;
@@ -434,6 +435,9 @@ async fn reach(
             milestone_id: row.id,
             project_id: row.project_id,
             name: row.name.clone(),
+            project_name: project.name,
+            anchor_type: project.anchor_type,
+            anchor_id: project.anchor_id,
             amount: row.amount,
             currency: row.currency.clone(),
             reached_at: now,

@@ -61,7 +61,10 @@ db_test!(
             "start_date": "2027-03-15T08:00:00Z", "due_date": "2027-03-15T10:00:00Z"})).await?;
         cell.post(&format!("/api/v1/tasks/{weekly}/checklists"), Some(&mia), json!({"title": "Send", "items": ["numbers", "notes"]})).await?;
         let path = format!("/api/v1/tasks/{weekly}/recurrence");
-        let rule = json!({"rule": "FREQ=WEEKLY;BYDAY=MO", "timezone": "Europe/Paris",
+        // Mia lives in Paris: a rule that names no zone counts in hers.
+        let (status, profile) = cell.patch("/api/v1/users/me", Some(&mia), json!({"timezone": "Europe/Paris"})).await?;
+        assert_eq!(status, 200, "{profile}");
+        let rule = json!({"rule": "FREQ=WEEKLY;BYDAY=MO",
             "assignee_strategy": "rotate", "assignees": [mia_id, max_id]});
 
         // Bad rules, zones and assignees are refused, with the field named; nothing is kept.
@@ -88,7 +91,7 @@ db_test!(
         assert_eq!(put(&cell, &path, &gus, rule.clone()).await?.0, 404, "another org's task");
 
         let (status, r) = put(&cell, &path, &mia, rule.clone()).await?;
-        assert_eq!(status, 200, "{r}");
+        assert_eq!((status, &r["timezone"]), (200, &json!("Europe/Paris")), "{r}");
         let rid = id(&r);
         // Wall time kept across the change to summer time on 28 March: UTC moves an hour.
         let upcoming: Vec<(&Value, &Value)> = r["upcoming"].as_array().into_iter().flatten().map(|o| (&o["at"], &o["local"])).collect();

@@ -71,6 +71,10 @@ impl kernel::identity::UserDirectory for Directory {
         Ok(self.get(user).map(|(e, _)| e))
     }
 
+    async fn timezone(&self, _ctx: &CellContext, _user: Uuid) -> Result<Option<String>, ApiError> {
+        Ok(None)
+    }
+
     async fn confirm_password(
         &self,
         _ctx: &CellContext,
