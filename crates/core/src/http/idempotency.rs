@@ -10,14 +10,19 @@
 //! - The same key with another request (method, path, query or body) is refused (422); while the
 //!   first request runs, another with its key is refused (409). A key whose first request never
 //!   answered (its instance stopped) is taken over after five minutes.
-//! - Requests without a caller in an organization (sign-in, webhooks) ignore the header.
+//! - Requests without a caller in an organization (sign-in, webhooks) ignore the header, and so
+//!   do uploads: a `multipart/form-data` body (a client sending it again draws a new boundary,
+//!   so its bytes never match) and a body larger than `http.body_limit` or of no stated length,
+//!   which is not read into memory to be fingerprinted. They run as without a key.
 //!
 //! Kept in `kernel_idempotency_keys`, written on the kernel's system connection, one statement
 //! per step; the daily `kernel.idempotency_purge` deletes keys past their 24 hours.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{CONTENT_TYPE, HeaderValue, LOCATION};
+use actix_web::http::header::{
+    CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, LOCATION, TRANSFER_ENCODING,
+};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, web};
@@ -62,6 +67,9 @@ pub(crate) async fn replay(
     let Some(org) = caller.org_id else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
+    if !replayable(&req, ctx.config().http.body_limit) {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
     let key = match valid(&raw) {
         Ok(key) => key,
         Err(e) => return Ok(req.error_response(e)),
@@ -136,6 +144,31 @@ pub(crate) async fn replay(
         http,
         head.set_body(BoxBody::new(body)),
     ))
+}
+
+/// Whether the request is not an upload: not a multipart form, and a body of at most `limit`
+/// bytes by its `Content-Length` (no length and no chunked transfer: no body).
+fn replayable(req: &ServiceRequest, limit: usize) -> bool {
+    let multipart = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/")
+        });
+    if multipart {
+        return false;
+    }
+    match req.headers().get(CONTENT_LENGTH) {
+        Some(n) => n
+            .to_str()
+            .ok()
+            .and_then(|n| n.parse::<usize>().ok())
+            .is_some_and(|n| n <= limit),
+        None => !req.headers().contains_key(TRANSFER_ENCODING),
+    }
 }
 
 fn valid(raw: &HeaderValue) -> Result<String, ApiError> {

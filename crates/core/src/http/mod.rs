@@ -267,7 +267,7 @@ fn base_document(cell: &str, modules: &[EnabledModule]) -> OpenApi {
                 .title(format!("{cell} cell API"))
                 .version(env!("CARGO_PKG_VERSION"))
                 .description(Some(format!(
-                    "Modules: {}. Every failure answers `{{\"error\":{{\"code\",\"message\",\"details\"?,\"request_id\",\"timestamp\"}}}}`. A POST or PATCH may carry `Idempotency-Key` (1 to 255 visible ASCII characters): sent again with the same key, it answers the first 2xx answer again (`Idempotent-Replayed: true`) for 24 hours instead of changing anything; the key with another request is a 422, and while the first runs a 409.",
+                    "Modules: {}. Every failure answers `{{\"error\":{{\"code\",\"message\",\"details\"?,\"request_id\",\"timestamp\"}}}}`. A POST or PATCH may carry `Idempotency-Key` (1 to 255 visible ASCII characters): sent again with the same key, it answers the first 2xx answer again (`Idempotent-Replayed: true`) for 24 hours instead of changing anything; the key with another request is a 422, and while the first runs a 409. Uploads (multipart forms, bodies over the JSON limit) run as without a key.",
                     if names.is_empty() { "none".into() } else { names.join(", ") }
                 )))
                 .build(),

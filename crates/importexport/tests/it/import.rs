@@ -4,7 +4,34 @@
 use serde_json::json;
 use testkit::db_test;
 
-use crate::support::{cell, count_items, download, items_csv, org, preview, run_jobs, user};
+use crate::support::{
+    cell, count_items, download, items_csv, org, preview, preview_keyed, run_jobs, user,
+};
+
+db_test!(
+    async fn an_upload_is_not_held_for_an_idempotency_key(db) {
+        let cell = cell(&db).await?;
+        let acme = org(&cell, "Acme").await?;
+        let member = user(&cell, "member@acme.test", acme, "member").await?;
+        // 40 000 rows: about 1.6 MB, over the 1 MiB every JSON body is held to.
+        let csv = items_csv(40_000, &[]);
+        assert!(csv.len() > 1 << 20);
+        let mut ids = Vec::new();
+        for _ in 0..2 {
+            let (status, pre) = preview_keyed(&cell, &member, "template_item", "big.csv", csv.clone(), Some("upload-1")).await?;
+            assert_eq!((status, &pre["total_rows"]), (201, &json!(40_000)), "{pre}");
+            ids.push(pre["preview_id"].clone());
+        }
+        assert_ne!(ids[0], ids[1], "run each time: the key is not applied to an upload");
+        // A small one too (each send draws a new multipart boundary: its bytes never match).
+        let small = items_csv(10, &[]);
+        let (_, first) = preview_keyed(&cell, &member, "template_item", "small.csv", small.clone(), Some("upload-2")).await?;
+        let (status, again) = preview_keyed(&cell, &member, "template_item", "small.csv", small, Some("upload-2")).await?;
+        assert_eq!(status, 201, "not refused as another request with the key: {again}");
+        assert_ne!(again["preview_id"], first["preview_id"]);
+        Ok(())
+    }
+);
 
 db_test!(
     async fn ten_thousand_rows_with_fifty_bad_ones(db) {

@@ -36,6 +36,18 @@ pub async fn preview(
     name: &str,
     bytes: Vec<u8>,
 ) -> anyhow::Result<(u16, Value)> {
+    preview_keyed(cell, token, entity_type, name, bytes, None).await
+}
+
+/// [`preview`], with an `Idempotency-Key` when `key` is given.
+pub async fn preview_keyed(
+    cell: &Cell,
+    token: &str,
+    entity_type: &str,
+    name: &str,
+    bytes: Vec<u8>,
+    key: Option<&str>,
+) -> anyhow::Result<(u16, Value)> {
     let form = reqwest::multipart::Form::new()
         .text("entity_type", entity_type.to_owned())
         .part(
@@ -46,6 +58,11 @@ pub async fn preview(
         .client
         .post(cell.url("/api/v1/import/preview"))
         .bearer_auth(token)
+        .headers(
+            key.into_iter()
+                .filter_map(|k| Some(("idempotency-key".parse().ok()?, k.parse().ok()?)))
+                .collect(),
+        )
         .multipart(form)
         .send()
         .await?;
