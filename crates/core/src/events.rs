@@ -581,11 +581,29 @@ impl Events {
                 }
             });
         let results = futures_util::future::join_all(runs).await;
-        let handled = results.len();
-        for (id, subscriber, attempts, outcome) in results {
-            self.record(db, id, &subscriber, attempts, outcome).await?;
+        // The batch's outcomes in one transaction.
+        let finished: Vec<queue::Finished<'_>> = results
+            .iter()
+            .map(|(id, _, attempts, outcome)| queue::Finished {
+                id: *id,
+                attempts: *attempts,
+                policy: self.policy(),
+                outcome,
+            })
+            .collect();
+        let parked =
+            queue::finish_all(db, "kernel_event_deliveries", &finished, Vec::new()).await?;
+        for ((id, subscriber, attempts, outcome), parked) in results.iter().zip(parked) {
+            if let Err(error) = outcome {
+                if parked {
+                    tracing::error!(%subscriber, delivery = %id, attempts, %error, "event delivery parked as dead");
+                    metrics::counter!("events_parked_total").increment(1);
+                } else {
+                    tracing::warn!(%subscriber, delivery = %id, attempts, %error, "event delivery failed; will retry");
+                }
+            }
         }
-        Ok(handled)
+        Ok(results.len())
     }
 
     fn policy(&self) -> queue::Policy {
@@ -595,34 +613,6 @@ impl Events {
             retry_schedule: None,
             lease_secs: self.inner.cfg.lease_secs,
         }
-    }
-
-    async fn record(
-        &self,
-        db: &Db,
-        id: Uuid,
-        subscriber: &str,
-        attempts: i32,
-        outcome: Result<(), String>,
-    ) -> Result<(), DbErr> {
-        let parked = queue::finish(
-            db,
-            "kernel_event_deliveries",
-            id,
-            attempts,
-            self.policy(),
-            &outcome,
-        )
-        .await?;
-        if let Err(error) = &outcome {
-            if parked {
-                tracing::error!(%subscriber, delivery = %id, attempts, %error, "event delivery parked as dead");
-                metrics::counter!("events_parked_total").increment(1);
-            } else {
-                tracing::warn!(%subscriber, delivery = %id, attempts, %error, "event delivery failed; will retry");
-            }
-        }
-        Ok(())
     }
 
     /// Runs the dispatcher until `stop` resolves: dispatches while work is due; otherwise waits

@@ -1,11 +1,13 @@
 //! What modules may ask of the cell's identity module about its users without depending on it:
 //! tenancy confirms an owner's password before a transfer, invitations and abm's portal need a
-//! user's address, tasks a user's time zone. The identity module (auth) provides a [`UserDirectory`] in `on_ready`
-//! (`ctx.provide(Users(…))`); the functions here answer for a cell without one as each says.
+//! user's address, tasks and notifications a user's time zone. The identity module (auth)
+//! provides a [`UserDirectory`] in `on_ready` (`ctx.provide(Users(…))`); the functions here
+//! answer for a cell without one as each says.
 //! Authentication itself is the [`Authenticator`](crate::http::Authenticator)'s.
 
 use std::sync::Arc;
 
+pub use chrono_tz::{TZ_VARIANTS, Tz};
 use uuid::Uuid;
 
 use crate::context::CellContext;
@@ -48,6 +50,20 @@ pub async fn timezone(ctx: &CellContext, user_id: Uuid) -> Result<Option<String>
         Some(users) => users.0.timezone(ctx, user_id).await,
         None => Ok(None),
     }
+}
+
+/// The user's time zone to count their days in: the one they set, or UTC when they set none
+/// (or one this build's time zone database does not know, or the cell has no identity module).
+pub async fn zone(ctx: &CellContext, user_id: Uuid) -> Result<Tz, ApiError> {
+    Ok(timezone(ctx, user_id)
+        .await?
+        .and_then(|name| parse_zone(&name))
+        .unwrap_or(Tz::UTC))
+}
+
+/// An IANA time zone by name (`Europe/Paris`), if the time zone database knows it.
+pub fn parse_zone(name: &str) -> Option<Tz> {
+    name.parse().ok()
 }
 
 /// Whether `password` is the user's; a 500 in a cell without an identity module (a route that

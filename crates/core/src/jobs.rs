@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbErr, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, TransactionTrait, Value};
 use serde::Serialize;
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -124,6 +124,51 @@ pub struct DeadJob {
 #[derive(Clone)]
 pub struct Jobs {
     inner: Arc<Inner>,
+}
+
+/// One claimed job's run: the job, its most attempts, started and finished (ms), the outcome.
+type Run = (Job, u32, i64, i64, Result<(), String>);
+
+/// A batch's rows of the run log (`kernel_job_runs`), one statement, and its metrics.
+fn run_log(backend: DbBackend, runs: &[Run]) -> Vec<Statement> {
+    if runs.is_empty() {
+        return Vec::new();
+    }
+    let mut rows = Vec::with_capacity(runs.len());
+    let mut values = Vec::with_capacity(runs.len() * 9);
+    for (job, _, started, finished, outcome) in runs {
+        let (status, error) = match outcome {
+            Ok(()) => ("succeeded", None),
+            Err(e) => ("failed", Some(e.clone())),
+        };
+        metrics::counter!("jobs_runs_total", "job" => job.name.clone(), "status" => status)
+            .increment(1);
+        metrics::histogram!("jobs_run_duration_seconds", "job" => job.name.clone())
+            .record((finished - started) as f64 / 1000.0);
+        let at = values.len();
+        let marks: Vec<String> = (at + 1..=at + 9).map(|i| format!("${i}")).collect();
+        rows.push(format!("({})", marks.join(", ")));
+        let row: [Value; 9] = [
+            Uuid::now_v7().into(),
+            job.id.into(),
+            job.name.clone().into(),
+            (job.attempt as i32).into(),
+            status.into(),
+            error.into(),
+            (*started).into(),
+            (*finished).into(),
+            (finished - started).into(),
+        ];
+        values.extend(row);
+    }
+    vec![stmt(
+        backend,
+        &format!(
+            "INSERT INTO kernel_job_runs (id, job_id, name, attempt, status, error, started_at_ms, finished_at_ms, duration_ms) VALUES {}",
+            rows.join(", ")
+        ),
+        values,
+    )]
 }
 
 impl std::fmt::Debug for Jobs {
@@ -371,19 +416,21 @@ impl Jobs {
             };
             (job, max, started, now_ms(), outcome)
         });
-        for (job, max, started, finished, outcome) in futures_util::future::join_all(runs).await {
-            self.record_run(db, &job, started, finished, &outcome)
-                .await?;
-            let parked = queue::finish(
-                db,
-                "kernel_jobs",
-                job.id,
-                job.attempt as i32,
-                self.policy_of(&job.name, max),
-                &outcome,
-            )
-            .await?;
-            if let Err(error) = &outcome {
+        let results = futures_util::future::join_all(runs).await;
+        // The batch's outcomes and its run log in one transaction.
+        let log = run_log(db.backend(), &results);
+        let finished: Vec<queue::Finished<'_>> = results
+            .iter()
+            .map(|(job, max, _, _, outcome)| queue::Finished {
+                id: job.id,
+                attempts: job.attempt as i32,
+                policy: self.policy_of(&job.name, *max),
+                outcome,
+            })
+            .collect();
+        let parked = queue::finish_all(db, "kernel_jobs", &finished, log).await?;
+        for ((job, _, _, _, outcome), parked) in results.iter().zip(parked) {
+            if let Err(error) = outcome {
                 if parked {
                     tracing::error!(job = %job.name, id = %job.id, attempt = job.attempt, %error, "job parked as dead");
                 } else {
@@ -392,43 +439,6 @@ impl Jobs {
             }
         }
         Ok(handled)
-    }
-
-    async fn record_run(
-        &self,
-        db: &Db,
-        job: &Job,
-        started: i64,
-        finished: i64,
-        outcome: &Result<(), String>,
-    ) -> Result<(), DbErr> {
-        let (status, error) = match outcome {
-            Ok(()) => ("succeeded", None),
-            Err(e) => ("failed", Some(e.clone())),
-        };
-        metrics::counter!("jobs_runs_total", "job" => job.name.clone(), "status" => status)
-            .increment(1);
-        metrics::histogram!("jobs_run_duration_seconds", "job" => job.name.clone())
-            .record((finished - started) as f64 / 1000.0);
-        db.conn()
-            .execute_raw(stmt(
-                db.backend(),
-                "INSERT INTO kernel_job_runs (id, job_id, name, attempt, status, error, started_at_ms, finished_at_ms, duration_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                vec![
-                    Uuid::now_v7().into(),
-                    job.id.into(),
-                    job.name.clone().into(),
-                    (job.attempt as i32).into(),
-                    status.into(),
-                    error.into(),
-                    started.into(),
-                    finished.into(),
-                    (finished - started).into(),
-                ],
-            ))
-            .await?;
-        Ok(())
     }
 
     /// Fires every schedule tick in (last evaluation, `now`]: the instance that claims a tick

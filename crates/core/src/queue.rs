@@ -4,7 +4,7 @@
 //! LOCKED` on PostgreSQL, so instances share the work); failures back off exponentially and park
 //! as `dead` after the last attempt; parked rows can be requeued.
 
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, TransactionTrait, Value};
 use uuid::Uuid;
 
 use crate::db::Db;
@@ -79,29 +79,85 @@ pub(crate) async fn claim(
         .await
 }
 
-/// Records the outcome of one attempt: done, retried later, or parked as dead. Returns whether
-/// the row was parked.
-pub(crate) async fn finish(
+/// The outcome of one claimed row's attempt.
+pub(crate) struct Finished<'a> {
+    pub id: Uuid,
+    /// The attempt's number (the claim's incremented `attempts`).
+    pub attempts: i32,
+    pub policy: Policy,
+    pub outcome: &'a Result<(), String>,
+}
+
+/// Records the outcomes of a claimed batch in one transaction (one commit, however large the
+/// batch): the successes in one statement, each failure in its own (retried later, or parked as
+/// dead), then `also` (statements that belong with them, such as the job runs' log). Returns,
+/// for each row in order, whether it was parked.
+pub(crate) async fn finish_all(
     db: &Db,
     table: &str,
-    id: Uuid,
-    attempts: i32,
-    policy: Policy,
-    outcome: &Result<(), String>,
-) -> Result<bool, DbErr> {
+    rows: &[Finished<'_>],
+    also: Vec<Statement>,
+) -> Result<Vec<bool>, DbErr> {
     let backend = db.backend();
     let now = now_ms();
-    let (statement, parked) = match outcome {
-        Ok(()) => (
-            stmt(
-                backend,
-                &format!(
-                    "UPDATE {table} SET status = 'done', finished_at_ms = $1, locked_until_ms = 0, last_error = NULL WHERE id = $2"
-                ),
-                vec![now.into(), id.into()],
+    let mut statements = also;
+    let done: Vec<Uuid> = rows
+        .iter()
+        .filter(|r| r.outcome.is_ok())
+        .map(|r| r.id)
+        .collect();
+    if !done.is_empty() {
+        let ids: Vec<String> = (2..done.len() + 2).map(|i| format!("${i}")).collect();
+        let mut values: Vec<Value> = vec![now.into()];
+        values.extend(done.into_iter().map(Value::from));
+        statements.push(stmt(
+            backend,
+            &format!(
+                "UPDATE {table} SET status = 'done', finished_at_ms = $1, locked_until_ms = 0, last_error = NULL WHERE id IN ({})",
+                ids.join(", ")
             ),
-            false,
-        ),
+            values,
+        ));
+    }
+    let mut parked = Vec::with_capacity(rows.len());
+    for r in rows {
+        match failed(backend, table, r, now) {
+            Some((statement, dead)) => {
+                statements.push(statement);
+                parked.push(dead);
+            }
+            None => parked.push(false),
+        }
+    }
+    match statements.len() {
+        0 => {}
+        // One statement commits on its own.
+        1 => {
+            for s in statements {
+                db.conn().execute_raw(s).await?;
+            }
+        }
+        _ => {
+            let txn = db.conn().begin().await?;
+            for s in statements {
+                txn.execute_raw(s).await?;
+            }
+            txn.commit().await?;
+        }
+    }
+    Ok(parked)
+}
+
+/// The statement recording a failed attempt, and whether it parks the row; `None` for a success.
+fn failed(
+    backend: DbBackend,
+    table: &str,
+    r: &Finished<'_>,
+    now: i64,
+) -> Option<(Statement, bool)> {
+    let (id, attempts, policy) = (r.id, r.attempts, r.policy);
+    Some(match r.outcome {
+        Ok(()) => return None,
         Err(error) if attempts >= policy.max_attempts as i32 => (
             stmt(
                 backend,
@@ -126,9 +182,7 @@ pub(crate) async fn finish(
             ),
             false,
         ),
-    };
-    db.conn().execute_raw(statement).await?;
-    Ok(parked)
+    })
 }
 
 /// After a wake that found nothing due, the runner looks again this soon (then the next, …): a

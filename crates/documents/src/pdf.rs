@@ -1,75 +1,17 @@
-//! Documents as PDFs, typeset by typst (through typst-as-lib, with the fonts typst embeds: no
-//! system font, no download). The content's HTML is read into blocks of styled text runs
-//! (`blocks`), handed to `document.typ` as JSON data, never as markup, so nothing a document
-//! says is run as Typst code.
+//! Documents' HTML content read into the blocks `typeset` lays out (paragraphs, headings, list
+//! items, quotes; bold, italic, underline, strike and the redline's inserted and deleted runs).
+//! The PDF itself is `typeset::document`.
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::LazyLock;
 
 use lol_html::html_content::Element;
 use lol_html::{
     HandlerResult, LocalHandlerTypes, RewriteStrSettings, doc_text, element, rewrite_str,
 };
-use serde::Serialize;
-use typst::foundations::{Dict, IntoValue};
-use typst_as_lib::typst_kit_options::TypstKitFontOptions;
-use typst_as_lib::{TypstEngine, TypstTemplateMainFile};
-use typst_layout::PagedDocument;
+pub use typeset::{Block, Run};
 
 use crate::content::unescape;
-
-/// A run of text in one style.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Run {
-    pub text: String,
-    pub b: bool,
-    pub i: bool,
-    pub u: bool,
-    pub s: bool,
-    /// Inserted by a tracked change (the redline).
-    pub ins: bool,
-    /// Deleted by a tracked change (the redline, with old values shown).
-    pub del: bool,
-}
-
-/// A paragraph, heading (`level` 1–4), list item, quote, or a page break.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Block {
-    /// `p`, `h`, `li`, `quote` or `break`.
-    pub kind: &'static str,
-    pub level: u8,
-    pub runs: Vec<Run>,
-}
-
-impl Block {
-    pub fn paragraph(text: impl Into<String>) -> Self {
-        Self {
-            kind: "p",
-            level: 0,
-            runs: vec![Run {
-                text: text.into(),
-                ..Run::default()
-            }],
-        }
-    }
-
-    pub fn heading(level: u8, text: impl Into<String>) -> Self {
-        Self {
-            kind: "h",
-            level,
-            ..Self::paragraph(text)
-        }
-    }
-
-    pub fn page_break() -> Self {
-        Self {
-            kind: "break",
-            level: 0,
-            runs: Vec::new(),
-        }
-    }
-}
 
 #[derive(Default)]
 struct Reader {
@@ -235,53 +177,6 @@ pub fn blocks(html: &str) -> Vec<Block> {
     std::mem::take(&mut r.blocks)
 }
 
-static ENGINE: LazyLock<TypstEngine<TypstTemplateMainFile>> = LazyLock::new(|| {
-    TypstEngine::builder()
-        .main_file(include_str!("document.typ"))
-        .search_fonts_with(
-            TypstKitFontOptions::default()
-                .include_system_fonts(false)
-                .include_embedded_fonts(true),
-        )
-        .build()
-});
-
-#[derive(Serialize)]
-struct Data<'a> {
-    title: &'a str,
-    subtitle: Option<&'a str>,
-    blocks: &'a [Block],
-}
-
-/// A typeset document.
-#[derive(Debug)]
-pub struct Rendered {
-    pub pdf: Vec<u8>,
-    pub pages: usize,
-}
-
-/// A PDF of `blocks` under `title` (and a `subtitle` line). CPU-bound: call it off the request
-/// thread (`tokio::task::spawn_blocking`).
-pub fn render(title: &str, subtitle: Option<&str>, blocks: &[Block]) -> anyhow::Result<Rendered> {
-    let data = serde_json::to_string(&Data {
-        title,
-        subtitle,
-        blocks,
-    })?;
-    let mut inputs = Dict::new();
-    inputs.insert("data".into(), data.as_str().into_value());
-    let doc: PagedDocument = ENGINE
-        .compile_with_input(inputs)
-        .output
-        .map_err(|e| anyhow::anyhow!("typesetting failed: {e}"))?;
-    let pdf = typst_pdf::pdf(&doc, &typst_pdf::PdfOptions::default())
-        .map_err(|e| anyhow::anyhow!("PDF export failed: {e:?}"))?;
-    Ok(Rendered {
-        pages: doc.pages().len(),
-        pdf,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,14 +203,5 @@ mod tests {
         assert_eq!((b[3].kind, texts(&b[3])), ("li", vec!["second"]));
         assert!(b[4].runs[0].del && b[4].runs[1].ins);
         assert_eq!(texts(&b[5]), ["a | b"]);
-    }
-
-    #[test]
-    fn a_document_renders_to_a_pdf_and_markup_in_it_is_text() -> anyhow::Result<()> {
-        let b = blocks("<p>#panic(\"no\") and $x$ and <b>bold</b></p>");
-        let out = render("Agreement #1 [draft]", Some("rev 2"), &b)?;
-        assert!(out.pdf.starts_with(b"%PDF-"), "a PDF");
-        assert_eq!(out.pages, 1);
-        Ok(())
     }
 }

@@ -37,6 +37,8 @@ kernel::tenant_table!(invoice, "finance_invoices", {
     updated_at: DateTimeUtc,
     /// The project milestone (tasks) it bills: one invoice per milestone.
     milestone_id: Option<Uuid>,
+    /// Who it is for, as it was sent (the contact's or deal's name then); `None` for a draft.
+    bill_to: Option<String>,
 });
 
 kernel::tenant_table!(line, "finance_invoice_lines", {

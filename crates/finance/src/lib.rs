@@ -11,6 +11,7 @@ mod milestones;
 mod module;
 mod money;
 mod payables;
+mod pdf;
 mod permissions;
 mod recurring;
 mod reports;

@@ -10,7 +10,34 @@ use kernel::sea_orm::{ConnectionTrait, DbBackend};
 use sea_orm_migration::prelude::*;
 
 pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(CreateFinance), Box::new(MilestoneInvoices)]
+    vec![
+        Box::new(CreateFinance),
+        Box::new(MilestoneInvoices),
+        Box::new(InvoiceBillTo),
+    ]
+}
+
+/// Who an invoice is for, as it was sent: the contact's (or deal's) name then, shown on its PDF
+/// however the contact changes later.
+struct InvoiceBillTo;
+
+impl MigrationName for InvoiceBillTo {
+    fn name(&self) -> &str {
+        "finance_m20261207_000002_invoice_bill_to"
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for InvoiceBillTo {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(INVOICES)
+                .add_column(text_null("bill_to"))
+                .to_owned(),
+        )
+        .await
+    }
 }
 
 /// An invoice may bill a project milestone (tasks' `tasks.milestone.reached`): at most one

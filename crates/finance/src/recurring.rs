@@ -249,7 +249,12 @@ async fn issue(
     .await?;
     let inv_id = inv.id;
     if s.auto_send && inv.total > 0 {
-        service::send(ctx, tx, settings, s.created_by, inv.id, s.send_to.clone()).await?;
+        // Sent as the schedule's author: the customer's name on it is the one they see.
+        let author = kernel::http::Caller {
+            org_id: Some(tx.org_id()),
+            ..kernel::http::Caller::user(s.created_by)
+        };
+        service::send(ctx, tx, settings, &author, inv.id, s.send_to.clone()).await?;
     }
     repo.update_many(
         vec![(schedule::Column::LastInvoiceId, Expr::value(inv_id))],

@@ -287,6 +287,7 @@ pub(crate) async fn create(
             created_at: Set(now),
             updated_at: Set(now),
             milestone_id: Set(new.milestone_id),
+            bill_to: Set(None),
         })
         .await?;
     let rows: Vec<line::Model> = new
@@ -580,10 +581,11 @@ pub(crate) async fn send(
     ctx: &CellContext,
     tx: &TenantTx,
     settings: &Settings,
-    by: Uuid,
+    caller: &Caller,
     id: Uuid,
     to: Option<String>,
 ) -> Result<(invoice::Model, String), ApiError> {
+    let by = caller.user_id;
     let inv = get(tx, id).await?;
     draft(&inv)?;
     if inv.total <= 0 {
@@ -617,7 +619,9 @@ pub(crate) async fn send(
     let (token, hash) = kernel::opaque::org_token(&ctx.config().secret_key(), tx.org_id())?;
     let expires = Utc::now() + Duration::days(i64::from(settings.pay_link_days));
     let now = Utc::now();
+    let bill_to = bill_to(ctx, tx, caller, &inv).await?;
     let inv = move_to(ctx, tx, Some(by), inv, "sent", |row| {
+        row.bill_to = Set(bill_to);
         row.sent_at = Set(Some(now));
         row.pay_token_hash = Set(Some(hash));
         row.pay_expires_at = Set(Some(expires));
@@ -658,6 +662,33 @@ pub(crate) async fn send(
     )
     .await?;
     Ok((inv, link))
+}
+
+/// Who an invoice is for, as `caller` sees them: its contact's name (else its deal's), when the
+/// cell has a module that knows them; what was stored when it was sent, once it was.
+pub(crate) async fn bill_to(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    caller: &Caller,
+    inv: &invoice::Model,
+) -> Result<Option<String>, ApiError> {
+    if inv.bill_to.is_some() {
+        return Ok(inv.bill_to.clone());
+    }
+    let (kind, id) = match (inv.contact_id, inv.deal_id) {
+        (Some(contact), _) => ("contact", contact),
+        (None, Some(deal)) => ("deal", deal),
+        (None, None) => return Ok(None),
+    };
+    let Some(loader) = ctx.entity_loader(kind) else {
+        return Ok(None);
+    };
+    Ok(loader
+        .resolve(ctx, tx, caller, &[id])
+        .await?
+        .into_iter()
+        .next()
+        .map(|s| s.title))
 }
 
 fn pay_link(ctx: &CellContext, settings: &Settings, token: &str) -> String {

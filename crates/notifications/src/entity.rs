@@ -75,6 +75,8 @@ pub(crate) mod digest {
         pub user_id: Uuid,
         /// `instant` | `hourly` | `daily` | `weekly`.
         pub frequency: String,
+        /// The IANA zone the user's 08:00 is counted in: theirs when the row was last counted.
+        pub timezone: String,
         pub last_sent_at: Option<DateTimeUtc>,
         pub updated_at: DateTimeUtc,
     }

@@ -4,7 +4,7 @@ use kernel::migration::{index, org_id, text, ts, ts_null, uuid_pk};
 use sea_orm_migration::prelude::*;
 
 pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(CreateNotifications)]
+    vec![Box::new(CreateNotifications), Box::new(DigestZones)]
 }
 
 struct CreateNotifications;
@@ -108,5 +108,33 @@ impl MigrationTrait for CreateNotifications {
         .await?;
         // The hourly digest job finds due users across orgs (system context).
         kernel::db::enable_system_rls(m.get_connection(), "notifications_digests", false).await
+    }
+}
+
+/// Daily and weekly digests go at 08:00 in the user's zone: the row keeps the zone it counts in.
+struct DigestZones;
+
+impl MigrationName for DigestZones {
+    fn name(&self) -> &str {
+        "notifications_m20261207_000001_digest_zones"
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for DigestZones {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("notifications_digests")
+                .add_column(
+                    ColumnDef::new("timezone")
+                        .text()
+                        .not_null()
+                        .default("UTC")
+                        .to_owned(),
+                )
+                .to_owned(),
+        )
+        .await
     }
 }

@@ -350,7 +350,14 @@ pub(crate) async fn clear_preference(
     Ok(())
 }
 
-pub(crate) async fn set_digest(tx: &TenantTx, user: Uuid, frequency: &str) -> Result<(), ApiError> {
+/// Sets a user's digest frequency; `zone` is the user's time zone now, which their 08:00 is
+/// counted in.
+pub(crate) async fn set_digest(
+    tx: &TenantTx,
+    user: Uuid,
+    frequency: &str,
+    zone: &str,
+) -> Result<(), ApiError> {
     let repo = tx.repo::<digest::Entity>();
     let existing = repo
         .find()
@@ -361,6 +368,7 @@ pub(crate) async fn set_digest(tx: &TenantTx, user: Uuid, frequency: &str) -> Re
         Some(row) => {
             let mut am: digest::ActiveModel = row.into();
             am.frequency = Set(frequency.to_owned());
+            am.timezone = Set(zone.to_owned());
             am.updated_at = Set(Utc::now());
             repo.update(am).await?;
         }
@@ -370,6 +378,7 @@ pub(crate) async fn set_digest(tx: &TenantTx, user: Uuid, frequency: &str) -> Re
                 org_id: Set(tx.org_id()),
                 user_id: Set(user),
                 frequency: Set(frequency.to_owned()),
+                timezone: Set(zone.to_owned()),
                 last_sent_at: Set(None),
                 updated_at: Set(Utc::now()),
             })

@@ -413,6 +413,11 @@ pub(crate) async fn record(
     if !counts {
         return Ok(updated);
     }
+    // A success resets the run of failures; when there is none (the usual case) the
+    // subscription's row is left alone, so concurrent deliveries to it do not queue on its lock.
+    if ok && sub.consecutive_failures == 0 {
+        return Ok(updated);
+    }
     let subs = tx.repo::<subscription::Entity>();
     let failures = match ok {
         true => Expr::val(0),

@@ -23,11 +23,7 @@ pub(crate) async fn get_me(ctx: CellContext, caller: SignedIn) -> ApiResult<Http
 
 fn valid_timezone(tz: &Option<Option<String>>, _: &()) -> garde::Result {
     let Some(Some(tz)) = tz else { return Ok(()) };
-    let ok = (1..=64).contains(&tz.len())
-        && tz
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-' | '+'));
-    if ok {
+    if tz.len() <= 64 && kernel::identity::parse_zone(tz).is_some() {
         Ok(())
     } else {
         Err(garde::Error::new(

@@ -240,6 +240,9 @@ testkit::db_test!(async fn profile_update_and_deactivation(db) {
     let (status, body) = app.patch("/api/v1/users/me", Some(&access), json!({"timezone": "Not a zone!", "avatar_url": "nope"})).await?;
     assert_eq!(status, 422);
     assert!(body["error"]["details"]["fields"]["timezone"].is_string(), "{body}");
+    let (status, body) = app.patch("/api/v1/users/me", Some(&access), json!({"timezone": "Mars/Olympus_Mons"})).await?;
+    assert_eq!(status, 422, "well-formed, but no such zone: {body}");
+    assert!(body["error"]["details"]["fields"]["timezone"].is_string(), "{body}");
     let (status, body) = app.patch("/api/v1/users/me", Some(&access), json!({"email": "x@y.z"})).await?;
     assert_eq!((status, code(&body)), (400, "invalid_json"), "email is not changed here");
 

@@ -30,7 +30,7 @@ impl Log {
 #[async_trait::async_trait]
 impl JobHandler for Log {
     async fn run(&self, _ctx: &CellContext, job: &Job) -> anyhow::Result<()> {
-        if self.fail.load(Ordering::SeqCst) {
+        if self.fail.load(Ordering::SeqCst) || job.payload["fail"] == true {
             anyhow::bail!("the mail server refused (attempt {})", job.attempt);
         }
         self.jobs
@@ -172,6 +172,33 @@ db_test!(async fn a_failing_job_is_retried_then_parked_and_replay_runs_it(db) {
     assert_eq!(jobs.run_once(&app.ctx).await?, 1);
     assert_eq!(worker.log.entries().len(), 1);
     assert_eq!(count(&app, "SELECT count(*) AS n FROM kernel_jobs WHERE status = 'done'").await?, 1);
+    Ok(())
+});
+
+db_test!(async fn a_batch_of_successes_and_a_failure_is_recorded_row_by_row(db) {
+    let worker = Worker::default();
+    let app = TestApp::spawn_with(&db, CELL, &QUIET, vec![Box::new(worker.clone())]).await?;
+    let jobs = app.ctx.jobs();
+    let conn = app.ctx.db().conn();
+    for payload in [serde_json::json!({"n": 1}), serde_json::json!({"fail": true}), serde_json::json!({"n": 2})] {
+        jobs.enqueue(conn, "worker.count", None, payload).await?;
+    }
+    // One batch: its outcomes and its run log are written together.
+    assert_eq!(jobs.run_once(&app.ctx).await?, 3);
+    assert_eq!(worker.log.entries().len(), 2);
+    assert_eq!(count(&app, "SELECT count(*) AS n FROM kernel_jobs WHERE status = 'done' AND last_error IS NULL").await?, 2);
+    assert_eq!(
+        count(&app, "SELECT count(*) AS n FROM kernel_jobs WHERE status = 'pending' AND attempts = 1 AND last_error LIKE '%attempt 1%'").await?,
+        1,
+        "the failure waits for its retry"
+    );
+    assert_eq!(count(&app, "SELECT count(*) AS n FROM kernel_job_runs WHERE status = 'succeeded'").await?, 2);
+    assert_eq!(count(&app, "SELECT count(*) AS n FROM kernel_job_runs WHERE status = 'failed' AND error LIKE '%refused%'").await?, 1);
+    // Its retry is its last attempt: parked, the others untouched.
+    assert_eq!(jobs.run_once(&app.ctx).await?, 1);
+    assert_eq!(count(&app, "SELECT count(*) AS n FROM kernel_jobs WHERE status = 'dead'").await?, 1);
+    assert_eq!(count(&app, "SELECT count(*) AS n FROM kernel_jobs WHERE status = 'done'").await?, 2);
+    assert_eq!(count(&app, "SELECT count(*) AS n FROM kernel_job_runs").await?, 4);
     Ok(())
 });
 

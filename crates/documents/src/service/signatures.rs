@@ -23,7 +23,7 @@ use crate::content::hash;
 use crate::entity::{document as doc_entity, provider_event, signature, signer};
 use crate::events::{DocumentSigned, SignatureDeclined, SignatureRequested, SignerSigned};
 use crate::module::Settings;
-use crate::pdf::{Block, blocks, render};
+use crate::pdf::{Block, blocks};
 
 /// The provider that ships with the module.
 pub const BUILTIN: &str = "builtin";
@@ -506,7 +506,7 @@ pub(crate) async fn render_off_thread(
     subtitle: Option<String>,
     all: Vec<Block>,
 ) -> Result<Vec<u8>, ApiError> {
-    tokio::task::spawn_blocking(move || render(&title, subtitle.as_deref(), &all))
+    tokio::task::spawn_blocking(move || typeset::document(&title, subtitle.as_deref(), &all))
         .await
         .map_err(|e| ApiError::internal(anyhow::anyhow!("the PDF renderer stopped: {e}")))?
         .map(|r| r.pdf)

@@ -13,15 +13,18 @@ use super::payments::Payment;
 use crate::entity::{invoice, line};
 use crate::module::Settings;
 use crate::money::{MAX_QUANTITY, amount, hundredths};
+use crate::pdf::Pdf;
 use crate::permissions::{AdministerFinance, ReadFinance, WriteFinance};
 use crate::service::{self, NewLine};
 use crate::stripe::Intent;
 
 pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     cfg.service(view)
+        .service(view_pdf)
         .service(list)
         .service(create)
         .service(read)
+        .service(pdf)
         .service(update)
         .service(send)
         .service(void)
@@ -99,6 +102,8 @@ pub struct Invoice {
     pub source_id: Option<Uuid>,
     /// The project milestone (tasks) it bills, when a reached milestone made it.
     pub milestone_id: Option<Uuid>,
+    /// Who it is for, as it was sent (the contact's or deal's name then); `null` for a draft.
+    pub bill_to: Option<String>,
     pub sent_at: Option<DateTime<Utc>>,
     pub viewed_at: Option<DateTime<Utc>>,
     pub paid_at: Option<DateTime<Utc>>,
@@ -135,6 +140,7 @@ impl From<invoice::Model> for Invoice {
             terms: m.terms,
             source_id: m.source_id,
             milestone_id: m.milestone_id,
+            bill_to: m.bill_to,
             sent_at: m.sent_at,
             viewed_at: m.viewed_at,
             paid_at: m.paid_at,
@@ -314,6 +320,28 @@ pub(crate) async fn read(tx: ReadFinance, id: web::Path<Uuid>) -> ApiResult<Http
     }))
 }
 
+/// The invoice as a PDF: a presigned URL, valid one hour. A draft shows its contact as the
+/// caller sees them, a sent invoice as it was sent.
+#[utoipa::path(tag = TAG, responses(
+    (status = 200, body = Pdf), (status = 401), (status = 403), (status = 404)))]
+#[get("/invoices/{id}/pdf")]
+pub(crate) async fn pdf(
+    ctx: CellContext,
+    tx: ReadFinance,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let inv = service::get(&tx, id.into_inner()).await?;
+    let lines = service::lines_of(&tx, inv.id).await?;
+    let bill_to = service::bill_to(&ctx, &tx, tx.caller(), &inv).await?;
+    let org = tx.org_id();
+    tx.commit().await?;
+    let statement = crate::pdf::statement(&inv, &lines, bill_to);
+    let out = crate::pdf::url(&ctx, org, inv.id, statement).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(out))
+}
+
 /// `PATCH /invoices/{id}` (a draft only): absent fields stay; `null` clears.
 #[derive(Debug, Deserialize, garde::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -403,8 +431,8 @@ pub(crate) async fn send(
     body: OptionalJson<Send>,
 ) -> ApiResult<HttpResponse> {
     let to = body.0.unwrap_or_default().to;
-    let by = tx.caller().user_id;
-    let (inv, pay_link) = service::send(&ctx, &tx, &settings, by, id.into_inner(), to).await?;
+    let (inv, pay_link) =
+        service::send(&ctx, &tx, &settings, tx.caller(), id.into_inner(), to).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(SentInvoice {
         invoice: Invoice::from(inv),
@@ -579,6 +607,29 @@ pub(crate) async fn pay_by_link(
         .json(intent))
 }
 
+/// The invoice behind a pay link as a PDF, for its customer (no account): a presigned URL, valid
+/// one hour. 404 for an unknown link, 410 for an expired one or a void invoice.
+#[utoipa::path(tag = TAG, security(()), responses(
+    (status = 200, body = Pdf), (status = 404), (status = 410)))]
+#[get("/invoices/view/{token}/pdf")]
+pub(crate) async fn view_pdf(
+    _: Public,
+    ctx: CellContext,
+    token: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let token = token.into_inner();
+    let org = link_org(&token)?;
+    let tx = ctx.db().tenant_read(org).await?;
+    let inv = service::by_link(&ctx, &tx, &token).await?;
+    let lines = service::lines_of(&tx, inv.id).await?;
+    tx.commit().await?;
+    let statement = crate::pdf::statement(&inv, &lines, inv.bill_to.clone());
+    let out = crate::pdf::url(&ctx, org, inv.id, statement).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(out))
+}
+
 /// An invoice as its customer sees it through the pay link.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CustomerInvoice {
@@ -587,6 +638,8 @@ pub struct CustomerInvoice {
     pub issue_date: NaiveDate,
     pub due_date: NaiveDate,
     pub currency: String,
+    /// Who it is for (the name it was sent to).
+    pub bill_to: Option<String>,
     pub subtotal: i64,
     pub discount_amount: i64,
     pub tax_amount: i64,
@@ -622,6 +675,7 @@ pub(crate) async fn view(
             issue_date: inv.issue_date,
             due_date: inv.due_date,
             currency: inv.currency,
+            bill_to: inv.bill_to,
             subtotal: inv.subtotal,
             discount_amount: inv.discount_amount,
             tax_amount: inv.tax_amount,

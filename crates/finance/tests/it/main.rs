@@ -7,6 +7,7 @@ mod invoices;
 mod milestones;
 mod numbers;
 mod payables;
+mod pdf;
 mod recurring;
 mod rules;
 mod stripe;

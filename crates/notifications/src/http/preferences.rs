@@ -41,7 +41,8 @@ impl From<preference::Model> for Preference {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Preferences {
     /// How often emails go out: `instant` (one per notification), or one digest `hourly`,
-    /// `daily`, `weekly`.
+    /// `daily` (at 08:00 in the time zone of the caller's profile, UTC without one), `weekly`
+    /// (Mondays at 08:00).
     pub digest: String,
     /// The caller's own, by event type.
     pub preferences: Vec<Preference>,
@@ -186,7 +187,8 @@ pub(crate) async fn set_own(
                 "must be instant, hourly, daily or weekly",
             ));
         }
-        service::set_digest(&tx, user, digest).await?;
+        let zone = kernel::identity::zone(&ctx, user).await?;
+        service::set_digest(&tx, user, digest, zone.name()).await?;
     }
     if let Some(changes) = &body.preferences {
         let now = answer(&tx, user).await?.preferences;

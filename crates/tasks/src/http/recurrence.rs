@@ -140,11 +140,11 @@ pub(crate) async fn set(
     let ValidJson(b) = body;
     let timezone = match b.timezone.map(|t| t.trim().to_owned()) {
         Some(t) if !t.is_empty() => t,
-        // The caller's own zone, when they set one this module knows.
-        _ => kernel::identity::timezone(&ctx, tx.caller().user_id)
+        // The caller's own zone (UTC when they set none).
+        _ => kernel::identity::zone(&ctx, tx.caller().user_id)
             .await?
-            .filter(|t| service::zone(t).is_ok())
-            .unwrap_or_else(|| "UTC".into()),
+            .name()
+            .to_owned(),
     };
     let input = service::RuleInput {
         rule: b.rule,
