@@ -1,7 +1,8 @@
 //! Digests: users whose email frequency is `hourly`, `daily` or `weekly` get one email per
 //! period with every notification held for it. The schedule fires once per hour across all
 //! instances (the kernel's schedule ticks); each user's digest is queued in the same
-//! transaction that marks its notifications sent, so a rerun of a tick mails nothing twice.
+//! transaction that marks its notifications sent, and one user's digest jobs take turns (an
+//! advisory lock), so a rerun of a tick, or two ticks run at once, mail nothing twice.
 //!
 //! Daily digests go at 08:00 and weekly ones on Mondays at 08:00 in each user's time zone (the
 //! one in their profile, UTC without one). The digest row keeps the zone it was last counted in,
@@ -113,6 +114,9 @@ async fn send(
 ) -> anyhow::Result<usize> {
     let api = |e: kernel::ApiError| anyhow::anyhow!("{}", e.message());
     let tx = ctx.db().tenant(org).await?;
+    // Two ticks' jobs can run at once (a batch, or two instances): the second waits for the
+    // first to commit, then finds nothing held.
+    tx.serialize(&format!("notifications.digest:{id}")).await?;
     let digests = tx.repo::<digest::Entity>();
     let Some(mut row) = digests.get(id).await? else {
         return Ok(0);
