@@ -226,12 +226,13 @@ kernel::tenant_table!(interaction, "crm_interactions", {
     deal_id: Option<Uuid>,
     /// The channel used, when the interaction went through one of the person's channels.
     channel_id: Option<Uuid>,
-    /// `email`, `call`, `meeting`, `note`, `sms`, `linkedin` or `telegram`.
+    /// `email`, `call`, `meeting`, `note`, `sms`, `linkedin`, `telegram` or `bot` (an autoreply
+    /// bot's turn).
     kind: String,
     /// `inbound` or `outbound`.
     direction: Option<String>,
     /// What happened on a channel, as an outreach tool reports it: `sent`, `opened`, `clicked`,
-    /// `replied`, `bounced`.
+    /// `replied`, `bounced`; a bot's `replied` or `escalated`.
     event: Option<String>,
     subject: Option<String>,
     body: Option<String>,

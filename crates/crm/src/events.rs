@@ -248,10 +248,12 @@ pub struct InteractionLogged {
     pub interaction_id: Uuid,
     pub contact_id: Uuid,
     pub deal_id: Option<Uuid>,
-    /// `email`, `call`, `meeting`, `note`, `sms`, `linkedin` or `telegram`.
+    /// `email`, `call`, `meeting`, `note`, `sms`, `linkedin`, `telegram` or `bot` (an autoreply
+    /// bot's turn).
     pub kind: String,
     pub direction: Option<String>,
-    /// `sent`, `opened`, `clicked`, `replied` or `bounced`, for a channel event.
+    /// `sent`, `opened`, `clicked`, `replied` or `bounced`, for a channel event; `replied` or
+    /// `escalated` for a bot.
     pub event: Option<String>,
     pub subject: Option<String>,
     pub occurred_at: chrono::DateTime<chrono::Utc>,

@@ -30,12 +30,14 @@ pub struct Interaction {
     pub contact_id: Uuid,
     pub deal_id: Option<Uuid>,
     pub channel_id: Option<Uuid>,
-    /// `email`, `call`, `meeting`, `note`, `sms`, `linkedin` or `telegram`.
+    /// `email`, `call`, `meeting`, `note`, `sms`, `linkedin`, `telegram` or `bot` (an autoreply
+    /// bot's turn).
     #[serde(rename = "type")]
     pub kind: String,
     /// `inbound` or `outbound`.
     pub direction: Option<String>,
-    /// `sent`, `opened`, `clicked`, `replied` or `bounced` (a channel event).
+    /// `sent`, `opened`, `clicked`, `replied` or `bounced` (a channel event); a bot's `replied` or
+    /// `escalated`.
     pub event: Option<String>,
     pub subject: Option<String>,
     pub body: Option<String>,
@@ -73,15 +75,15 @@ impl From<interaction::Model> for Interaction {
 #[schema(as = crm::NewInteraction)]
 pub struct NewInteraction {
     #[serde(rename = "type")]
-    #[schema(pattern = "^(email|call|meeting|note|sms|linkedin|telegram)$")]
+    #[schema(pattern = "^(email|call|meeting|note|sms|linkedin|telegram|bot)$")]
     #[garde(skip)]
     pub kind: String,
     #[schema(pattern = "^(inbound|outbound)$")]
     #[garde(skip)]
     pub direction: Option<String>,
     /// For a message reported by an outreach tool: `sent`, `opened`, `clicked`, `replied`,
-    /// `bounced`.
-    #[schema(pattern = "^(sent|opened|clicked|replied|bounced)$")]
+    /// `bounced`; for a `bot` (required): `replied` or `escalated` (handed to a human).
+    #[schema(pattern = "^(sent|opened|clicked|replied|bounced|escalated)$")]
     #[garde(skip)]
     pub event: Option<String>,
     #[schema(max_length = 500)]

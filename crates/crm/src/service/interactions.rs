@@ -14,12 +14,22 @@ use crate::ownership::Who;
 /// A place in a person's history: `(occurred_at, id)`, what a page's cursor names.
 pub(crate) type Mark = (DateTime<Utc>, Uuid);
 
-pub(crate) const KINDS: [&str; 7] = [
-    "email", "call", "meeting", "note", "sms", "linkedin", "telegram",
+pub(crate) const KINDS: [&str; 8] = [
+    "email", "call", "meeting", "note", "sms", "linkedin", "telegram", "bot",
 ];
 pub(crate) const DIRECTIONS: [&str; 2] = ["inbound", "outbound"];
 /// What an outreach tool reports of a message on a channel.
-pub(crate) const EVENTS: [&str; 5] = ["sent", "opened", "clicked", "replied", "bounced"];
+const MESSAGE_EVENTS: [&str; 5] = ["sent", "opened", "clicked", "replied", "bounced"];
+/// What an autoreply bot reports: it answered the person, or handed them to a human.
+const BOT_EVENTS: [&str; 2] = ["replied", "escalated"];
+pub(crate) const EVENTS: [&str; 6] = [
+    "sent",
+    "opened",
+    "clicked",
+    "replied",
+    "bounced",
+    "escalated",
+];
 /// The channel kind each interaction kind goes through, where it has one.
 fn channel_kind(kind: &str) -> Option<&'static str> {
     match kind {
@@ -56,14 +66,25 @@ pub(crate) async fn log(
     if let Some(d) = &new.direction {
         one_of("direction", d, &DIRECTIONS)?;
     }
-    if let Some(e) = &new.event {
-        one_of("event", e, &EVENTS)?;
-        if channel_kind(&new.kind).is_none() || new.kind == "call" {
+    match (new.kind.as_str(), new.event.as_deref()) {
+        ("bot", Some(e)) if BOT_EVENTS.contains(&e) => {}
+        ("bot", _) => {
             return Err(ApiError::validation(
                 "event",
-                "only a message (email, sms, linkedin, telegram) has a channel event",
+                "a bot's interaction is `replied` or `escalated`",
             ));
         }
+        (kind, Some(e)) => {
+            one_of("event", e, &EVENTS)?;
+            if channel_kind(kind).is_none() || kind == "call" || !MESSAGE_EVENTS.contains(&e) {
+                return Err(ApiError::validation(
+                    "event",
+                    "only a message (email, sms, linkedin, telegram) has a channel event: sent, \
+                     opened, clicked, replied or bounced",
+                ));
+            }
+        }
+        (_, None) => {}
     }
     let now = Utc::now();
     // Microseconds, as PostgreSQL keeps them: a page's cursor names a row exactly.
@@ -97,7 +118,8 @@ pub(crate) async fn log(
             .await?
             .filter(|c| c.contact_id == person.id)
             .ok_or_else(|| ApiError::validation("channel_id", "no such channel of this person"))?;
-        if channel_kind(&new.kind) != Some(ch.kind.as_str()) {
+        // A bot answers on whichever channel the person wrote on.
+        if new.kind != "bot" && channel_kind(&new.kind) != Some(ch.kind.as_str()) {
             return Err(ApiError::validation(
                 "channel_id",
                 format!("a {} goes through no {} channel", new.kind, ch.kind),

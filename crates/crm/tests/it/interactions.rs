@@ -100,6 +100,21 @@ db_test!(
             assert_eq!(cell.get(&p, Some(&eve)).await?.0, 404, "{p}");
         }
         assert_eq!(cell.post(&path, Some(&eve), json!({"type": "note"})).await?.0, 404);
+
+        // The autoreply bot answered Cy on email, then handed Cy to a human: both in the
+        // timeline; a bot's turn needs one of its two events, and a message has no `escalated`.
+        for event in ["replied", "escalated"] {
+            let (status, turn) = cell.post(&path, Some(&ann), json!({"type": "bot", "event": event, "direction": "outbound", "channel_id": email_channel})).await?;
+            assert_eq!((status, &turn["type"], &turn["event"]), (201, &json!("bot"), &json!(event)), "{turn}");
+        }
+        for body in [json!({"type": "bot"}), json!({"type": "bot", "event": "sent"}), json!({"type": "email", "event": "escalated"})] {
+            let (status, e) = cell.post(&path, Some(&ann), body.clone()).await?;
+            assert_eq!((status, e["error"]["details"].to_string().contains("event")), (422, true), "{body} -> {e}");
+        }
+        settle(&cell).await?;
+        let (_, t) = cell.get(&format!("/api/v1/contacts/{pid}/timeline"), Some(&bob)).await?;
+        let bots = t["data"].as_array().into_iter().flatten().filter(|e| e["name"] == "interaction.bot").count();
+        assert_eq!(bots, 2, "{t}");
         Ok(())
     }
 );

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::TAG;
 use crate::entity::deliverable;
 use crate::permissions::{ReadDocuments, WriteDocuments};
-use crate::service::deliverables::{self as service, NewDeliverable, Patch, expected};
+use crate::service::deliverables::{self as service, NewDeliverable, Patch, expected, target};
 
 pub(super) fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig<'_>) {
     cfg.service(list)
@@ -26,18 +26,23 @@ pub struct Deliverable {
     pub id: Uuid,
     pub document_id: Uuid,
     pub title: String,
+    /// In all for `once`; in each period (day, week, calendar month) for the others.
     pub quantity: i32,
     /// `once`, `daily`, `weekly` or `monthly`.
     pub frequency: String,
     pub platform: Option<String>,
     pub start_date: DateTime<Utc>,
     pub due_date: DateTime<Utc>,
+    /// Delivered in all.
     pub current_count: i32,
     /// `active`, `completed` or `cancelled`.
     pub status: String,
-    /// Done share, 0 to 100.
+    /// To deliver in all: `quantity`, times the periods that begin before the due date.
+    pub target_count: i32,
+    /// Done share of `target_count`, 0 to 100.
     pub progress: u8,
-    /// What should be done by now at an even pace.
+    /// What should be done by now: at an even pace for `once`, each period's quantity by the
+    /// period's end for the others.
     pub expected_count: i32,
     /// As of the daily check (or the last change).
     pub is_on_track: bool,
@@ -47,12 +52,14 @@ pub struct Deliverable {
 
 impl From<deliverable::Model> for Deliverable {
     fn from(m: deliverable::Model) -> Self {
-        let progress = match m.quantity {
-            q if q > 0 => (i64::from(m.current_count.clamp(0, q)) * 100 / i64::from(q)) as u8,
+        let target_count = target(&m);
+        let progress = match target_count {
+            t if t > 0 => (i64::from(m.current_count.clamp(0, t)) * 100 / i64::from(t)) as u8,
             _ => 100,
         };
         Self {
             expected_count: expected(&m, Utc::now()),
+            target_count,
             id: m.id,
             document_id: m.document_id,
             title: m.title,

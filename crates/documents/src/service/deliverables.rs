@@ -1,9 +1,12 @@
 //! Deliverables a document commits to (`{title, quantity, frequency, platform, due_date}`),
-//! with progress. A daily job compares each active deliverable with an even pace from its
-//! start to its due date: behind it, `is_on_track` turns false and the document's owner is
+//! with progress. `once`: `quantity` in all by the due date, at an even pace from the start.
+//! `daily`, `weekly`, `monthly`: `quantity` in each period from the start (a day, a week, a
+//! calendar month; the last one may be cut short by the due date), each period's share due by
+//! its end. `current_count` is what was delivered in all. A daily job compares each active
+//! deliverable with its pace: behind it, `is_on_track` turns false and the document's owner is
 //! notified (once, when it falls behind).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Months, Utc};
 use kernel::sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder};
 use kernel::{ApiError, CellContext, TenantTx};
 use uuid::Uuid;
@@ -21,8 +24,58 @@ pub(crate) fn no_deliverable() -> ApiError {
     ApiError::not_found("no such deliverable in this organization")
 }
 
-/// What should be done by `now` at an even pace (all of it from the due date on).
+/// The most months a monthly deliverable counts (100 years).
+const MAX_MONTHS: u32 = 1_200;
+
+/// How many periods of a periodic deliverable have ended by `at` (all of them from the due date
+/// on), and how many begin before its due date; `None` for `once`.
+fn periods(d: &deliverable::Model, at: DateTime<Utc>) -> Option<(i64, i64)> {
+    let (ended, all) = match d.frequency.as_str() {
+        "daily" | "weekly" => {
+            let len = match d.frequency.as_str() {
+                "daily" => Duration::days(1),
+                _ => Duration::weeks(1),
+            }
+            .num_seconds();
+            let span = (d.due_date - d.start_date).num_seconds().max(1);
+            let all = (span + len - 1) / len;
+            let ended = ((at - d.start_date).num_seconds() / len).clamp(0, all);
+            (ended, all)
+        }
+        "monthly" => {
+            let (mut ended, mut all) = (0, 1);
+            for k in 1..=MAX_MONTHS {
+                match d.start_date.checked_add_months(Months::new(k)) {
+                    Some(end) if end < d.due_date => {
+                        all += 1;
+                        if end <= at {
+                            ended = i64::from(k);
+                        }
+                    }
+                    _ => break,
+                }
+            }
+            (ended, all)
+        }
+        _ => return None,
+    };
+    Some((if at >= d.due_date { all } else { ended }, all))
+}
+
+/// What is to be delivered in all: `quantity`, or `quantity` in each period.
+pub(crate) fn target(d: &deliverable::Model) -> i32 {
+    match periods(d, d.start_date) {
+        Some((_, all)) => i32::try_from(i64::from(d.quantity) * all).unwrap_or(i32::MAX),
+        None => d.quantity,
+    }
+}
+
+/// What should be done by `now`: at an even pace for `once`, each period's share by its end
+/// for the others (all of it from the due date on).
 pub(crate) fn expected(d: &deliverable::Model, now: DateTime<Utc>) -> i32 {
+    if let Some((ended, _)) = periods(d, now) {
+        return i32::try_from(i64::from(d.quantity) * ended).unwrap_or(i32::MAX);
+    }
     if now >= d.due_date {
         return d.quantity;
     }
@@ -37,7 +90,7 @@ pub(crate) fn expected(d: &deliverable::Model, now: DateTime<Utc>) -> i32 {
 
 /// Whether a deliverable keeps its pace at `now` (a finished or cancelled one does).
 pub(crate) fn on_track(d: &deliverable::Model, now: DateTime<Utc>) -> bool {
-    d.status != "active" || d.current_count >= d.quantity || d.current_count >= expected(d, now)
+    d.status != "active" || d.current_count >= target(d) || d.current_count >= expected(d, now)
 }
 
 pub(crate) struct NewDeliverable {
@@ -153,7 +206,7 @@ pub(crate) async fn update(
         }
         next.due_date = due;
     }
-    let reached = patch.current_count.is_some_and(|c| c >= next.quantity);
+    let reached = patch.current_count.is_some_and(|c| c >= target(&next));
     match patch.status {
         Some(s) => next.status = s,
         None if reached && d.status == "active" => next.status = "completed".into(),
@@ -239,4 +292,91 @@ pub(crate) async fn sweep(ctx: &CellContext, now: DateTime<Utc>) -> anyhow::Resu
         .await?;
     }
     Ok(behind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    fn deliverable(quantity: i32, frequency: &str, start: &str, due: &str) -> deliverable::Model {
+        deliverable::Model {
+            id: Uuid::nil(),
+            org_id: Uuid::nil(),
+            document_id: Uuid::nil(),
+            title: "Posts".into(),
+            quantity,
+            frequency: frequency.into(),
+            platform: None,
+            start_date: at(start),
+            due_date: at(due),
+            current_count: 0,
+            status: "active".into(),
+            is_on_track: true,
+            created_by: Uuid::nil(),
+            created_at: at(start),
+            updated_at: at(start),
+        }
+    }
+
+    #[test]
+    fn once_is_an_even_pace_to_the_due_date() {
+        let d = deliverable(10, "once", "2026-01-01T00:00:00Z", "2026-01-11T00:00:00Z");
+        assert_eq!(target(&d), 10);
+        assert_eq!(expected(&d, at("2025-12-31T00:00:00Z")), 0);
+        assert_eq!(expected(&d, at("2026-01-06T00:00:00Z")), 5);
+        assert_eq!(expected(&d, at("2026-02-01T00:00:00Z")), 10);
+    }
+
+    #[test]
+    fn each_period_owes_its_quantity_by_its_end() {
+        // Three a week from a Monday for 17 days: weeks from the 5th, 12th, 19th (cut short).
+        let d = deliverable(3, "weekly", "2026-01-05T09:00:00Z", "2026-01-22T09:00:00Z");
+        assert_eq!(target(&d), 9);
+        assert_eq!(
+            expected(&d, at("2026-01-12T08:59:59Z")),
+            0,
+            "the first week is not over"
+        );
+        assert_eq!(expected(&d, at("2026-01-12T09:00:00Z")), 3);
+        assert_eq!(expected(&d, at("2026-01-21T00:00:00Z")), 6);
+        assert_eq!(
+            expected(&d, at("2026-01-22T09:00:00Z")),
+            9,
+            "all of it by the due date"
+        );
+        let mut on = d.clone();
+        on.current_count = 6;
+        assert!(on_track(&on, at("2026-01-20T00:00:00Z")));
+        on.current_count = 5;
+        assert!(!on_track(&on, at("2026-01-20T00:00:00Z")));
+
+        let daily = deliverable(1, "daily", "2026-01-01T00:00:00Z", "2026-01-31T00:00:00Z");
+        assert_eq!(
+            (target(&daily), expected(&daily, at("2026-01-10T12:00:00Z"))),
+            (30, 9)
+        );
+    }
+
+    #[test]
+    fn months_are_calendar_months_and_end_on_the_last_day_when_shorter() {
+        // From 31 January: periods end on 28 February, 31 March (the day clamps, then returns).
+        let d = deliverable(4, "monthly", "2026-01-31T00:00:00Z", "2026-06-15T00:00:00Z");
+        assert_eq!(
+            target(&d),
+            20,
+            "January to May's periods, the last cut short"
+        );
+        assert_eq!(expected(&d, at("2026-02-27T00:00:00Z")), 0);
+        assert_eq!(expected(&d, at("2026-02-28T00:00:00Z")), 4);
+        assert_eq!(expected(&d, at("2026-03-31T00:00:00Z")), 8);
+        // A due date two hundred years out: a hundred years of months are counted, no more.
+        let long = deliverable(1, "monthly", "2026-01-01T00:00:00Z", "2226-01-01T00:00:00Z");
+        assert_eq!(target(&long), 1_201);
+    }
 }

@@ -73,24 +73,30 @@ db_test!(
             .filter(|e| e["document_id"] == json!(doc)).filter_map(|e| e["to"].as_str().map(str::to_owned)).collect();
         assert_eq!(statuses, ["internal_review", "draft", "internal_review", "approved", "sent", "client_review", "out_for_signature", "signed"]);
 
-        // Deliverables: progress, and the daily check.
+        // Deliverables: progress, and the daily check. Two blog posts a week for 60 days: nine
+        // weeks begin before the due date (the last is cut short), 18 posts; 30 days in, four
+        // weeks are over, 8 posts were due.
         let now = chrono::Utc::now();
         let (status, behind) = cell.post(&at("/deliverables"), Some(&mia), json!({
-            "title": "Blog posts", "quantity": 10, "frequency": "weekly", "platform": "blog",
+            "title": "Blog posts", "quantity": 2, "frequency": "weekly", "platform": "blog",
             "start_date": (now - chrono::Duration::days(30)).to_rfc3339(),
             "due_date": (now + chrono::Duration::days(30)).to_rfc3339()})).await?;
-        assert_eq!((status, &behind["is_on_track"], &behind["expected_count"]), (201, &json!(true), &json!(5)), "{behind}");
+        assert_eq!(
+            (status, &behind["is_on_track"], &behind["expected_count"], &behind["target_count"]),
+            (201, &json!(true), &json!(8), &json!(18)),
+            "{behind}"
+        );
         let (status, fine) = cell.post(&at("/deliverables"), Some(&mia), json!({
             "title": "Launch video", "quantity": 1, "due_date": (now + chrono::Duration::days(60)).to_rfc3339()})).await?;
         assert_eq!(status, 201, "{fine}");
         let (status, e) = cell.post(&at("/deliverables"), Some(&mia), json!({"title": "x", "quantity": 0, "due_date": now.to_rfc3339()})).await?;
         assert_eq!((status, field(&e)), (422, vec!["quantity".to_owned()]));
         let (status, p) = cell.patch(&format!("/api/v1/deliverables/{}", id(&behind)), Some(&mia), json!({"currentCount": 2})).await?;
-        assert_eq!((status, &p["progress"], &p["is_on_track"]), (200, &json!(20), &json!(false)), "{p}");
-        let (status, p) = cell.patch(&format!("/api/v1/deliverables/{}", id(&behind)), Some(&mia), json!({"current_count": 6})).await?;
-        assert_eq!((status, &p["is_on_track"]), (200, &json!(true)), "back on track: {p}");
-        // Twenty days on, six of ten is behind the pace (eight); the video (one, due in 60
-        // days) is not.
+        assert_eq!((status, &p["progress"], &p["is_on_track"]), (200, &json!(11), &json!(false)), "{p}");
+        let (status, p) = cell.patch(&format!("/api/v1/deliverables/{}", id(&behind)), Some(&mia), json!({"current_count": 9})).await?;
+        assert_eq!((status, &p["is_on_track"], &p["status"]), (200, &json!(true), &json!("active")), "back on track: {p}");
+        // Twenty days on, seven weeks are over: nine of fourteen is behind; the video (one, due
+        // in 60 days) is not.
         let later = now + chrono::Duration::days(20);
         let db = cell.ctx.db().system();
         cell.ctx.jobs().enqueue(db.conn(), "documents.deliverables", None, json!({"tick": later.to_rfc3339()})).await?;
