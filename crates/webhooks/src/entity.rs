@@ -14,6 +14,9 @@ pub(crate) mod subscription {
         pub description: String,
         /// Event names and patterns (`deal.*`, `*`), a JSON array.
         pub events: Json,
+        /// Field filters: per event name, the payload's changed `fields` one of which must be
+        /// there for the event to be delivered (`{"tasks.task.updated": ["priority"]}`).
+        pub fields: Option<Json>,
         /// The signing secret (`whsec_…`), sealed with the cell's key.
         pub secret: String,
         /// The secret before the last rotation, sealed, still signing until `previous_until`.

@@ -6,7 +6,30 @@ use kernel::migration::{
 use sea_orm_migration::prelude::*;
 
 pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(CreateWebhooks)]
+    vec![Box::new(CreateWebhooks), Box::new(FieldFilters)]
+}
+
+/// Field filters per subscription: an update event is delivered only when one of the fields
+/// named for it changed.
+struct FieldFilters;
+
+impl MigrationName for FieldFilters {
+    fn name(&self) -> &str {
+        "webhooks_m20261207_000001_field_filters"
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for FieldFilters {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("webhooks_subscriptions")
+                .add_column(ColumnDef::new("fields").json_binary().to_owned())
+                .to_owned(),
+        )
+        .await
+    }
 }
 
 struct CreateWebhooks;

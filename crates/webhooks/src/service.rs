@@ -1,6 +1,8 @@
 //! The rules of webhooks, on a tenant transaction: what a subscription may point at and take,
 //! how events become deliveries, and what an attempt's outcome changes.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use chrono::{DateTime, Duration, Utc};
 use kernel::module::{DomainEvent, EntityRef};
 use kernel::sea_orm::sea_query::Expr;
@@ -21,6 +23,13 @@ pub(crate) const TEST_EVENT: &str = "webhook.test";
 pub(crate) const REPLAY_LIMIT: u64 = 10_000;
 const MAX_URL: usize = 1000;
 const MAX_PATTERNS: usize = 50;
+/// The most events a subscription filters by field, and the most fields named per event.
+const MAX_FILTERED: usize = 20;
+const MAX_FIELDS: usize = 50;
+
+/// Per event name, the changed fields one of which the event must name to be delivered
+/// (`{"tasks.task.updated": ["priority", "due_date"]}`).
+pub(crate) type FieldFilters = BTreeMap<String, Vec<String>>;
 
 /// A subscription's URL, checked: absolute `http(s)`, no credentials, at most 1000 characters,
 /// and (unless the settings allow it) resolving only to public addresses.
@@ -91,10 +100,110 @@ pub(crate) fn patterns(sub: &subscription::Model) -> Vec<String> {
     serde_json::from_value(sub.events.clone()).unwrap_or_default()
 }
 
-fn takes(sub: &subscription::Model, event: &str) -> bool {
-    patterns(sub)
+pub(crate) fn filters(sub: &subscription::Model) -> FieldFilters {
+    sub.fields
+        .clone()
+        .and_then(|f| serde_json::from_value(f).ok())
+        .unwrap_or_default()
+}
+
+/// The events of this cell whose payloads list the fields that changed (`fields`, an array:
+/// the `*.updated` events), read from the event catalogue.
+fn with_changed_fields(ctx: &CellContext) -> BTreeSet<String> {
+    let catalogue = kernel::events::catalogue(ctx.modules());
+    catalogue["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["payload"]["properties"]["fields"]["type"] == "array")
+        .filter_map(|e| e["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// A payload field's name: snake case, at most 64 characters.
+fn field_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Field filters checked against the subscription's `events`: each names one event of this cell
+/// whose payload lists its changed fields, that the subscription takes, and 1 to 50 field names.
+pub(crate) fn valid_fields(
+    ctx: &CellContext,
+    events: &[String],
+    fields: &FieldFilters,
+) -> Result<FieldFilters, ApiError> {
+    if fields.len() > MAX_FILTERED {
+        return Err(ApiError::validation(
+            "fields",
+            format!("at most {MAX_FILTERED} events filtered by field"),
+        ));
+    }
+    if fields.is_empty() {
+        return Ok(FieldFilters::new());
+    }
+    let changeable = with_changed_fields(ctx);
+    let mut out = FieldFilters::new();
+    for (event, names) in fields {
+        let at = format!("fields.{event}");
+        if !changeable.contains(event) {
+            return Err(ApiError::validation(
+                &at,
+                "not an event of this cell whose payload lists the fields that changed (the \
+                 `*.updated` events do; see the event catalogue)",
+            ));
+        }
+        if !events.iter().any(|p| kernel::events::matches(p, event)) {
+            return Err(ApiError::validation(
+                &at,
+                "the subscription does not take this event: add it to `events`",
+            ));
+        }
+        if names.is_empty() || names.len() > MAX_FIELDS {
+            return Err(ApiError::validation(
+                &at,
+                format!("name 1 to {MAX_FIELDS} fields"),
+            ));
+        }
+        let mut kept: Vec<String> = Vec::with_capacity(names.len());
+        for name in names {
+            let name = name.trim();
+            if !field_name(name) {
+                return Err(ApiError::validation(
+                    &at,
+                    "field names are snake case (`due_date`)",
+                ));
+            }
+            if !kept.iter().any(|k| k == name) {
+                kept.push(name.to_owned());
+            }
+        }
+        out.insert(event.clone(), kept);
+    }
+    Ok(out)
+}
+
+/// Whether `sub` takes `event`: one of its patterns names it and, when the subscription filters
+/// that event by field, the event's payload lists one of those fields as changed.
+fn takes(sub: &subscription::Model, event: &DomainEvent) -> bool {
+    if !patterns(sub)
         .iter()
-        .any(|p| kernel::events::matches(p, event))
+        .any(|p| kernel::events::matches(p, &event.name))
+    {
+        return false;
+    }
+    match filters(sub).get(&event.name) {
+        None => true,
+        Some(wanted) => event.payload["fields"].as_array().is_some_and(|changed| {
+            changed
+                .iter()
+                .filter_map(|c| c.as_str())
+                .any(|c| wanted.iter().any(|w| w == c))
+        }),
+    }
 }
 
 fn not_found() -> ApiError {
@@ -108,15 +217,27 @@ pub(crate) async fn get(tx: &TenantTx, id: Uuid) -> Result<subscription::Model, 
         .ok_or_else(not_found)
 }
 
+/// A subscription to register, its parts checked.
+pub(crate) struct New {
+    pub url: String,
+    pub description: String,
+    pub events: Vec<String>,
+    pub fields: FieldFilters,
+}
+
 pub(crate) async fn create(
     tx: &TenantTx,
     settings: &Settings,
     by: Uuid,
-    url: String,
-    description: String,
-    events: Vec<String>,
+    new: New,
     sealed_secret: String,
 ) -> Result<subscription::Model, ApiError> {
+    let New {
+        url,
+        description,
+        events,
+        fields,
+    } = new;
     let repo = tx.repo::<subscription::Entity>();
     if repo.count().await? >= settings.max_subscriptions {
         return Err(ApiError::conflict(format!(
@@ -132,6 +253,7 @@ pub(crate) async fn create(
             url: Set(url),
             description: Set(description),
             events: Set(serde_json::json!(events)),
+            fields: Set((!fields.is_empty()).then(|| serde_json::json!(fields))),
             secret: Set(sealed_secret),
             previous_secret: Set(None),
             previous_until: Set(None),
@@ -151,16 +273,26 @@ pub(crate) struct Change {
     pub url: Option<String>,
     pub description: Option<String>,
     pub events: Option<Vec<String>>,
+    /// `Some` replaces the field filters (an empty map clears them).
+    pub fields: Option<FieldFilters>,
     pub active: Option<bool>,
 }
 
 pub(crate) async fn update(
+    ctx: &CellContext,
     tx: &TenantTx,
     id: Uuid,
     change: Change,
 ) -> Result<subscription::Model, ApiError> {
     let row = get(tx, id).await?;
     let mut am: subscription::ActiveModel = row.clone().into();
+    if change.events.is_some() || change.fields.is_some() {
+        // The filters are checked against the events the subscription will take.
+        let events = change.events.clone().unwrap_or_else(|| patterns(&row));
+        let fields = change.fields.clone().unwrap_or_else(|| filters(&row));
+        let fields = valid_fields(ctx, &events, &fields)?;
+        am.fields = Set((!fields.is_empty()).then(|| serde_json::json!(fields)));
+    }
     if let Some(url) = change.url {
         am.url = Set(url);
     }
@@ -243,7 +375,7 @@ pub(crate) async fn fan_out(
         .all(tx.repo::<subscription::Entity>().conn())
         .await?
         .into_iter()
-        .filter(|s| takes(s, &event.name))
+        .filter(|s| takes(s, event))
         .collect();
     if subs.is_empty() {
         return Ok(0);
@@ -518,7 +650,7 @@ pub(crate) async fn replay(
         .all(tx.repo::<delivery::Entity>().conn())
         .await?;
     let mut queued = 0;
-    for event in events.iter().filter(|e| takes(&sub, &e.name)) {
+    for event in events.iter().filter(|e| takes(&sub, e)) {
         match existing.iter().find(|d| d.event_id == Some(event.id)) {
             Some(d) if d.status == PENDING => continue,
             Some(d) => {

@@ -1,4 +1,5 @@
-//! `/webhooks`: the endpoints an organization registers, their secrets, a test message, replay.
+//! `/webhooks`: the endpoints an organization registers, their secrets and field filters, a test
+//! message, replay.
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Duration, Utc};
@@ -33,6 +34,10 @@ pub struct Subscription {
     pub description: String,
     /// Event names and patterns (`deal.*`, `*`) it takes.
     pub events: Vec<String>,
+    /// Field filters: an event named here is delivered only when its payload lists one of these
+    /// fields as changed (`{"tasks.task.updated": ["priority", "due_date"]}`).
+    #[schema(value_type = BTreeMap<String, Vec<String>>)]
+    pub fields: service::FieldFilters,
     /// `false` once disabled (by an admin, or after `disable_after` failures in a row).
     pub active: bool,
     pub consecutive_failures: i32,
@@ -47,11 +52,13 @@ pub struct Subscription {
 impl From<subscription::Model> for Subscription {
     fn from(m: subscription::Model) -> Self {
         let events = service::patterns(&m);
+        let fields = service::filters(&m);
         Self {
             id: m.id,
             url: m.url,
             description: m.description,
             events,
+            fields,
             active: m.active,
             consecutive_failures: m.consecutive_failures,
             disabled_at: m.disabled_at,
@@ -88,6 +95,12 @@ pub struct NewSubscription {
     #[schema(min_items = 1, max_items = 50, example = json!(["template.item.created", "file.*"]))]
     #[garde(length(min = 1, max = 50), inner(length(chars, min = 1, max = 100)))]
     pub events: Vec<String>,
+    /// Field filters, for events whose payload lists the fields that changed (the `*.updated`
+    /// events): such an event is delivered only when one of the fields named for it changed.
+    /// Up to 20 events, 1 to 50 snake-case field names each.
+    #[schema(value_type = Option<BTreeMap<String, Vec<String>>>, example = json!({"tasks.task.updated": ["priority", "due_date"]}))]
+    #[garde(skip)]
+    pub fields: Option<service::FieldFilters>,
     #[schema(max_length = 500)]
     #[garde(inner(length(chars, max = 500)))]
     pub description: Option<String>,
@@ -115,6 +128,7 @@ pub(crate) async fn create(
     let ValidJson(body) = body;
     let url = service::valid_url(&rt.settings, &body.url).await?;
     let events = service::valid_events(&ctx, &body.events)?;
+    let fields = service::valid_fields(&ctx, &events, &body.fields.unwrap_or_default())?;
     let description = description(body.description.as_deref())?;
     let secret =
         crate::signing::new_secret().map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
@@ -122,9 +136,12 @@ pub(crate) async fn create(
         &tx,
         &rt.settings,
         tx.caller().user_id,
-        url,
-        description,
-        events,
+        service::New {
+            url,
+            description,
+            events,
+            fields,
+        },
         rt.seal(&secret)?,
     )
     .await?;
@@ -180,6 +197,11 @@ pub struct SubscriptionPatch {
     #[schema(min_items = 1, max_items = 50)]
     #[garde(inner(length(min = 1, max = 50), inner(length(chars, min = 1, max = 100))))]
     pub events: Option<Vec<String>>,
+    /// Replaces the field filters; `null` or `{}` clears them.
+    #[serde(default, deserialize_with = "kernel::http::nullable")]
+    #[schema(value_type = Option<BTreeMap<String, Vec<String>>>)]
+    #[garde(skip)]
+    pub fields: Option<Option<service::FieldFilters>>,
     #[schema(max_length = 500)]
     #[garde(inner(length(chars, max = 500)))]
     pub description: Option<String>,
@@ -216,9 +238,10 @@ pub(crate) async fn update(
             .as_deref()
             .map(|d| description(Some(d)))
             .transpose()?,
+        fields: body.fields.clone().map(Option::unwrap_or_default),
         active: body.active,
     };
-    let row = service::update(&tx, id.into_inner(), change).await?;
+    let row = service::update(&ctx, &tx, id.into_inner(), change).await?;
     tx.commit().await?;
     Ok(HttpResponse::Ok().json(Subscription::from(row)))
 }

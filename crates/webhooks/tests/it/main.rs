@@ -4,4 +4,5 @@
 
 mod access;
 mod delivery;
+mod filters;
 mod support;
