@@ -335,8 +335,19 @@ pub(crate) async fn pdf(
     let bill_to = service::bill_to(&ctx, &tx, tx.caller(), &inv).await?;
     let org = tx.org_id();
     tx.commit().await?;
-    let statement = crate::pdf::statement(&inv, &lines, bill_to);
-    let out = crate::pdf::url(&ctx, org, inv.id, statement).await?;
+    pdf_of(&ctx, org, &inv, &lines, bill_to).await
+}
+
+/// The answer of both PDF routes (after their transaction ended).
+async fn pdf_of(
+    ctx: &CellContext,
+    org: Uuid,
+    inv: &invoice::Model,
+    lines: &[line::Model],
+    bill_to: Option<String>,
+) -> ApiResult<HttpResponse> {
+    let statement = crate::pdf::statement(inv, lines, bill_to);
+    let out = crate::pdf::url(ctx, org, inv.id, statement).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(out))
@@ -623,11 +634,7 @@ pub(crate) async fn view_pdf(
     let inv = service::by_link(&ctx, &tx, &token).await?;
     let lines = service::lines_of(&tx, inv.id).await?;
     tx.commit().await?;
-    let statement = crate::pdf::statement(&inv, &lines, inv.bill_to.clone());
-    let out = crate::pdf::url(&ctx, org, inv.id, statement).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(out))
+    pdf_of(&ctx, org, &inv, &lines, inv.bill_to.clone()).await
 }
 
 /// An invoice as its customer sees it through the pay link.
