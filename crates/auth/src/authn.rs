@@ -2,7 +2,7 @@
 
 use actix_web::HttpRequest;
 use chrono::Utc;
-use kernel::http::{Authenticator, Caller};
+use kernel::http::{Authenticator, Caller, Refused};
 use kernel::sea_orm::{ActiveValue::Set, ConnectionTrait, DbBackend, EntityTrait, Statement};
 use kernel::{ApiError, CellContext};
 use uuid::Uuid;
@@ -18,32 +18,52 @@ pub(crate) struct AuthN(pub Shared);
 
 #[kernel::async_trait::async_trait(?Send)]
 impl Authenticator for AuthN {
-    async fn authenticate(&self, ctx: &CellContext, req: &HttpRequest) -> Option<Caller> {
-        let state = self.0.get()?;
-        let header = req.headers().get("authorization")?.to_str().ok()?;
-        let (scheme, token) = header.split_once(' ')?;
+    /// Anonymous without an `Authorization` header; refused (saying whether the token merely
+    /// expired) for one that does not verify, a revoked session or an unknown key.
+    async fn authenticate(
+        &self,
+        ctx: &CellContext,
+        req: &HttpRequest,
+    ) -> Result<Option<Caller>, Refused> {
+        let Some(state) = self.0.get() else {
+            return Ok(None);
+        };
+        let Some(header) = req.headers().get("authorization") else {
+            return Ok(None);
+        };
+        let (scheme, token) = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.split_once(' '))
+            .ok_or(Refused::Invalid)?;
         if !scheme.eq_ignore_ascii_case("bearer") {
-            return None;
+            return Err(Refused::Invalid);
         }
         let token = token.trim();
         if token.starts_with(crate::routes::keys::KEY_PREFIX) {
-            return api_key_caller(ctx, state, token).await;
+            return api_key_caller(ctx, state, token)
+                .await
+                .map(Some)
+                .ok_or(Refused::Invalid);
         }
-        let claims = state.keys.verify(token).ok()?;
+        let claims = state.keys.verify(token).map_err(|e| match e {
+            crate::jwt::TokenError::Expired => Refused::Expired,
+            _ => Refused::Invalid,
+        })?;
         if service::is_denied(ctx, claims.sid).await {
-            return None;
+            return Err(Refused::Invalid);
         }
         let role_name = claims.roles.first().cloned();
         let role = role_name
             .as_deref()
             .and_then(|r| service::role_of(state, r));
-        Some(Caller {
+        Ok(Some(Caller {
             org_id: claims.org,
             role_name,
             role,
             session_id: Some(claims.sid),
             ..Caller::user(claims.sub)
-        })
+        }))
     }
 
     fn jwks(&self) -> Option<serde_json::Value> {

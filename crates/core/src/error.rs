@@ -285,7 +285,29 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         self.log();
-        HttpResponse::build(self.status_code()).json(self.envelope())
+        let mut res = HttpResponse::build(self.status_code());
+        if self.code == ErrorCode::Unauthorized {
+            res.insert_header(("WWW-Authenticate", self.challenge()));
+        }
+        res.json(self.envelope())
+    }
+}
+
+impl ApiError {
+    /// A 401's `WWW-Authenticate` (RFC 6750): `Bearer`, with `error="invalid_token"` when the
+    /// credentials sent were refused (`details.reason` says why).
+    fn challenge(&self) -> String {
+        let reason = self
+            .details
+            .as_ref()
+            .and_then(|d| d["reason"].as_str())
+            .unwrap_or_default();
+        match reason {
+            "token_expired" | "token_invalid" => format!(
+                "Bearer realm=\"api\", error=\"invalid_token\", error_description=\"{reason}\""
+            ),
+            _ => "Bearer realm=\"api\"".to_owned(),
+        }
     }
 }
 

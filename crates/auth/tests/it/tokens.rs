@@ -47,6 +47,21 @@ testkit::db_test!(async fn forged_and_foreign_tokens_are_refused(db) {
     assert_eq!(me(good.sign(claims(&sub, &sid, 300))?).await?, 200);
     // ...but expired, for another audience or issuer, or from another key: refused.
     assert_eq!(me(good.sign(claims(&sub, &sid, -120))?).await?, 401, "expired");
+    // Each 401 says why, in the envelope and in `WWW-Authenticate` (RFC 6750): an expired token
+    // of this cell, a token that does not verify, or none at all.
+    for (token, reason, challenge) in [
+        (Some(good.sign(claims(&sub, &sid, -120))?), "token_expired", r#"Bearer realm="api", error="invalid_token", error_description="token_expired""#),
+        (Some("not.a.token".to_owned()), "token_invalid", r#"Bearer realm="api", error="invalid_token", error_description="token_invalid""#),
+        (Some(keys(JWT_SECRET, &["k9"], "cell:test", "test")?.sign(claims(&sub, &sid, -120))?), "token_invalid", r#"Bearer realm="api", error="invalid_token", error_description="token_invalid""#),
+        (None, "authentication_required", r#"Bearer realm="api""#),
+    ] {
+        let res = app.send(reqwest::Method::GET, "/api/v1/users/me", token.as_deref(), None).await?;
+        assert_eq!(res.status(), 401);
+        let header = res.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let body: serde_json::Value = res.json().await?;
+        assert_eq!((body["error"]["code"].as_str(), body["error"]["details"]["reason"].as_str()), (Some("unauthorized"), Some(reason)), "{body}");
+        assert_eq!(header.as_deref(), Some(challenge));
+    }
     assert_eq!(me(keys(JWT_SECRET, &["k1"], "cell:test", "other")?.sign(claims(&sub, &sid, 300))?).await?, 401, "audience");
     assert_eq!(me(keys(JWT_SECRET, &["k1"], "cell:evil", "test")?.sign(claims(&sub, &sid, 300))?).await?, 401, "issuer");
     let other_secret = "another-secret-0123456789abcdef0123456789ab";

@@ -154,14 +154,59 @@ impl Caller {
     }
 }
 
+/// Why the credentials a request carried were refused: what its 401 says (`details.reason`
+/// and the `WWW-Authenticate` header), so a client knows whether to refresh or to sign in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// A token the cell signed, past its expiry: refresh it.
+    Expired,
+    /// Anything else: malformed, signed by another key, revoked, an unknown API key.
+    Invalid,
+}
+
+impl Refused {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Expired => "token_expired",
+            Self::Invalid => "token_invalid",
+        }
+    }
+}
+
+/// The 401 of a request without a caller: why, from what the authenticator said of its
+/// credentials (`authentication_required` when it carried none).
+pub fn unauthenticated(req: &HttpRequest) -> ApiError {
+    let (reason, message) = match req.extensions().get::<Refused>().copied() {
+        Some(Refused::Expired) => (
+            Refused::Expired.reason(),
+            "the access token has expired: refresh it, or sign in again",
+        ),
+        Some(Refused::Invalid) => (
+            Refused::Invalid.reason(),
+            "the credentials are not valid: malformed, revoked, or not issued by this service",
+        ),
+        None => (
+            "authentication_required",
+            "authentication is required: send `Authorization: Bearer <token>`",
+        ),
+    };
+    ApiError::new(ErrorCode::Unauthorized, message)
+        .with_details(serde_json::json!({ "reason": reason }))
+}
+
 /// Identifies callers from the request head. At most one module of a cell provides one (the
 /// identity module; what other modules may ask it about users is [`crate::identity`]). Its
 /// futures run on the request's worker thread (`?Send`), like handlers.
 #[async_trait::async_trait(?Send)]
 pub trait Authenticator: Send + Sync {
-    /// `None` for anonymous requests and for credentials that do not verify (handlers that need
-    /// a caller answer 401 through the `Caller` extractor).
-    async fn authenticate(&self, ctx: &CellContext, req: &HttpRequest) -> Option<Caller>;
+    /// `Ok(None)` for anonymous requests; `Err` for credentials that do not verify, saying
+    /// why. Handlers that need a caller answer 401 through the `Caller` extractor, with the
+    /// reason.
+    async fn authenticate(
+        &self,
+        ctx: &CellContext,
+        req: &HttpRequest,
+    ) -> Result<Option<Caller>, Refused>;
 
     /// The public keys that verify this cell's access tokens, served at
     /// `/.well-known/jwks.json` so other services can verify them.
@@ -209,7 +254,7 @@ impl FromRequest for Caller {
             req.extensions()
                 .get::<Caller>()
                 .cloned()
-                .ok_or_else(|| ApiError::of(ErrorCode::Unauthorized)),
+                .ok_or_else(|| unauthenticated(req)),
         )
     }
 }
@@ -273,10 +318,16 @@ pub(crate) async fn identify_and_limit(
     let Some(ctx) = req.app_data::<CellContext>().cloned() else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    if let Some(auth) = ctx.authenticator()
-        && let Some(caller) = auth.authenticate(&ctx, req.request()).await
-    {
-        req.extensions_mut().insert(caller);
+    if let Some(auth) = ctx.authenticator() {
+        match auth.authenticate(&ctx, req.request()).await {
+            Ok(Some(caller)) => {
+                req.extensions_mut().insert(caller);
+            }
+            Ok(None) => {}
+            Err(refused) => {
+                req.extensions_mut().insert(refused);
+            }
+        }
     }
     let limiter = ctx.rate_limiter();
     let group = match limiter.config().enabled {

@@ -39,7 +39,7 @@ pub use access::{
     SignedIn, WorkInOrg, Write, holds, require,
 };
 pub use admin::Operator;
-pub use caller::{Authenticator, Authorizer, Caller, RequestInfo, Role};
+pub use caller::{Authenticator, Authorizer, Caller, Refused, RequestInfo, Role, unauthenticated};
 pub use connect::{Connect, tickets};
 pub use extract::{
     OptionalJson, State, ValidJson, body_up_to, nullable, trimmed, trimmed_optional, whole_number,
@@ -116,10 +116,28 @@ impl Application {
             // A worker answers health and metrics only (its load balancer and scraper).
             false => server!(move || worker_app(app_ctx.clone())),
         };
+        // Where to go first: the API's docs (a wildcard bind is reached on the loopback).
+        let base = match &ctx.config().http.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => {
+                let bind = ctx.config().http.bind;
+                let host = match bind {
+                    _ if bind.is_unspecified() || bind.is_loopback() => "127.0.0.1".to_owned(),
+                    std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                    std::net::IpAddr::V4(v4) => v4.to_string(),
+                };
+                format!("http://{host}:{port}")
+            }
+        };
         tracing::info!(
             cell = ctx.config().name(),
             address = %format!("{}:{port}", ctx.config().http.bind),
             role = ?role,
+            docs = %match role.serves_api() {
+                true => format!("{base}{DOCS_PATH}/"),
+                false => "(a worker serves no API)".to_owned(),
+            },
+            health = %format!("{base}/health/ready"),
             "listening"
         );
         let stop = tokio_util::sync::CancellationToken::new();

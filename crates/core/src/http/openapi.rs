@@ -112,7 +112,11 @@ fn finish_operation(path: &str, op: &mut Map<String, Value>) {
     let mut add: Vec<(&str, &str)> =
         vec![("400", "The query string or a path parameter is malformed")];
     if !public {
-        add.push(("401", "No valid credentials"));
+        add.push((
+            "401",
+            "No valid credentials; `details.reason` says why (`authentication_required`, \
+             `token_expired`: refresh it, `token_invalid`), as does `WWW-Authenticate`",
+        ));
         add.push(("403", "The caller may not do this"));
     }
     if names_record {

@@ -412,37 +412,41 @@ impl kernel::http::Authenticator for HeaderCaller {
         &self,
         _ctx: &CellContext,
         req: &HttpRequest,
-    ) -> Option<kernel::http::Caller> {
-        let text = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-        let id = |name: &str| text(name).and_then(|v| Uuid::parse_str(v).ok());
-        let role_name = text("x-test-role").map(str::to_owned);
-        let key = id("x-test-key");
-        if let (Some(user), Some(org), Some(role)) = (
-            id("x-test-user"),
-            id("x-test-org"),
-            role_name.as_deref().and_then(kernel::http::Role::parse),
-        ) {
-            header_roles()
-                .lock()
-                .map(|mut m| m.insert((org, user), role))
-                .ok();
-        }
-        Some(kernel::http::Caller {
-            org_id: id("x-test-org"),
-            role: role_name.as_deref().and_then(kernel::http::Role::parse),
-            role_name,
-            api_key_id: key,
-            scopes: key.map(|_| {
-                text("x-test-scopes")
-                    .unwrap_or_default()
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            }),
-            ..kernel::http::Caller::user(id("x-test-user")?)
-        })
+    ) -> Result<Option<kernel::http::Caller>, kernel::http::Refused> {
+        Ok(header_caller(req))
     }
+}
+
+fn header_caller(req: &HttpRequest) -> Option<kernel::http::Caller> {
+    let text = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let id = |name: &str| text(name).and_then(|v| Uuid::parse_str(v).ok());
+    let role_name = text("x-test-role").map(str::to_owned);
+    let key = id("x-test-key");
+    if let (Some(user), Some(org), Some(role)) = (
+        id("x-test-user"),
+        id("x-test-org"),
+        role_name.as_deref().and_then(kernel::http::Role::parse),
+    ) {
+        header_roles()
+            .lock()
+            .map(|mut m| m.insert((org, user), role))
+            .ok();
+    }
+    Some(kernel::http::Caller {
+        org_id: id("x-test-org"),
+        role: role_name.as_deref().and_then(kernel::http::Role::parse),
+        role_name,
+        api_key_id: key,
+        scopes: key.map(|_| {
+            text("x-test-scopes")
+                .unwrap_or_default()
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }),
+        ..kernel::http::Caller::user(id("x-test-user")?)
+    })
 }
 
 /// The role each (org, user) last named in `x-test-role`: the test cell's stand-in for a

@@ -30,39 +30,47 @@ struct BearerAuth;
 
 #[kernel::async_trait::async_trait(?Send)]
 impl Authenticator for BearerAuth {
-    async fn authenticate(&self, ctx: &CellContext, req: &HttpRequest) -> Option<Caller> {
-        let header = req.headers().get("authorization")?.to_str().ok()?;
-        let token = header.strip_prefix("Bearer ")?;
-        let parts: Vec<&str> = token.split(':').collect();
-        let (key, parts) = match parts.first() {
-            Some(&"key") => (true, &parts[1..]),
-            _ => (false, &parts[..]),
-        };
-        let user = Uuid::parse_str(parts.first()?).ok()?;
-        let mut caller = Caller::user(user);
-        if let Some(org) = parts.get(1) {
-            let org = Uuid::parse_str(org).ok()?;
-            caller.org_id = Some(org);
-            caller.role_name = tenancy::role_in(ctx.db(), user, org).await.ok()?;
-            caller.role = caller
-                .role_name
-                .as_deref()
-                .and_then(|r| Role::resolve(r, &ctx.config().cell.roles));
-        }
-        if key {
-            caller.api_key_id = Some(Uuid::now_v7());
-            caller.scopes = Some(
-                parts
-                    .get(2)
-                    .unwrap_or(&"")
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect(),
-            );
-        }
-        Some(caller)
+    async fn authenticate(
+        &self,
+        ctx: &CellContext,
+        req: &HttpRequest,
+    ) -> Result<Option<Caller>, kernel::http::Refused> {
+        Ok(bearer_caller(ctx, req).await)
     }
+}
+
+async fn bearer_caller(ctx: &CellContext, req: &HttpRequest) -> Option<Caller> {
+    let header = req.headers().get("authorization")?.to_str().ok()?;
+    let token = header.strip_prefix("Bearer ")?;
+    let parts: Vec<&str> = token.split(':').collect();
+    let (key, parts) = match parts.first() {
+        Some(&"key") => (true, &parts[1..]),
+        _ => (false, &parts[..]),
+    };
+    let user = Uuid::parse_str(parts.first()?).ok()?;
+    let mut caller = Caller::user(user);
+    if let Some(org) = parts.get(1) {
+        let org = Uuid::parse_str(org).ok()?;
+        caller.org_id = Some(org);
+        caller.role_name = tenancy::role_in(ctx.db(), user, org).await.ok()?;
+        caller.role = caller
+            .role_name
+            .as_deref()
+            .and_then(|r| Role::resolve(r, &ctx.config().cell.roles));
+    }
+    if key {
+        caller.api_key_id = Some(Uuid::now_v7());
+        caller.scopes = Some(
+            parts
+                .get(2)
+                .unwrap_or(&"")
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        );
+    }
+    Some(caller)
 }
 
 #[kernel::async_trait::async_trait(?Send)]
