@@ -17,7 +17,11 @@ async fn serves_health_docs_and_the_envelope_then_stops_gracefully() -> anyhow::
     let http = reqwest::Client::new();
     // The start-up line says where to go first.
     let docs = format!("\"docs\":\"{}/api-docs/\"", cell.base_url);
-    assert!(cell.output().contains(&docs), "{docs} in:\n{}", cell.output());
+    assert!(
+        cell.output().contains(&docs),
+        "{docs} in:\n{}",
+        cell.output()
+    );
 
     let live = http.get(cell.url("/health/live")).send().await?;
     assert_eq!(live.status(), 200);
