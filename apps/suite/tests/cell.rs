@@ -151,8 +151,17 @@ fn production_mode_refuses_development_defaults() -> anyhow::Result<()> {
     let out = run_cell(BIN, &["serve"], &prod)?;
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
+    // Every missing setting at once, not one per run.
     assert!(
-        err.contains("production") && err.contains("CELL__DATABASE__URL"),
+        err.contains("production")
+            && err.contains("3 settings")
+            && [
+                "CELL__DATABASE__URL",
+                "CELL__CELL__SECRET_KEY",
+                "CELL__DATABASE__APP_ROLE"
+            ]
+            .iter()
+            .all(|v| err.contains(v)),
         "{err}"
     );
 

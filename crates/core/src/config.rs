@@ -703,42 +703,43 @@ impl CellConfig {
         Ok(())
     }
 
+    /// Every setting production refuses, listed at once (one run names them all).
     fn check_production(&self) -> Result<(), ConfigError> {
+        let mut problems: Vec<&str> = Vec::new();
         match &self.database.url {
-            None => {
-                return Err(ConfigError::Production(
-                    "the database is the SQLite default; set CELL__DATABASE__URL to a PostgreSQL URL"
-                        .into(),
-                ));
-            }
+            None => problems.push(
+                "the database is the SQLite default; set CELL__DATABASE__URL to a PostgreSQL URL",
+            ),
             Some(url) if url.expose_secret().starts_with("sqlite:") => {
-                return Err(ConfigError::Production(
-                    "database.url is SQLite; set CELL__DATABASE__URL to a PostgreSQL URL".into(),
-                ));
+                problems.push("database.url is SQLite; set CELL__DATABASE__URL to a PostgreSQL URL")
             }
             Some(_) => {}
         }
-        self.check_production_secret()?;
-        if self.database.app_role.is_none() {
-            return Err(ConfigError::Production(
-                "database.app_role is unset, so the cell would serve as the owner of its tables and row-level security would not bind it; create a role that owns nothing (see README, PostgreSQL roles) and set CELL__DATABASE__APP_ROLE".into(),
-            ));
-        }
-        Ok(())
-    }
-
-    fn check_production_secret(&self) -> Result<(), ConfigError> {
         match &self.cell.secret_key {
-            None => Err(ConfigError::Production(
-                "cell.secret_key is unset (the development secret would be used); set CELL__CELL__SECRET_KEY to at least 32 random bytes".into(),
-            )),
-            Some(k) if k.expose_secret() == DEV_SECRET_KEY => Err(ConfigError::Production(
-                "cell.secret_key is the development secret; set CELL__CELL__SECRET_KEY to at least 32 random bytes".into(),
-            )),
-            Some(k) if k.expose_secret().len() < 32 => Err(ConfigError::Production(
-                "cell.secret_key is shorter than 32 characters; set CELL__CELL__SECRET_KEY to at least 32 random bytes".into(),
-            )),
-            Some(_) => Ok(()),
+            None => problems.push(
+                "cell.secret_key is unset (the development secret would be used); set CELL__CELL__SECRET_KEY to at least 32 random bytes",
+            ),
+            Some(k) if k.expose_secret() == DEV_SECRET_KEY => problems.push(
+                "cell.secret_key is the development secret; set CELL__CELL__SECRET_KEY to at least 32 random bytes",
+            ),
+            Some(k) if k.expose_secret().len() < 32 => problems.push(
+                "cell.secret_key is shorter than 32 characters; set CELL__CELL__SECRET_KEY to at least 32 random bytes",
+            ),
+            Some(_) => {}
+        }
+        if self.database.app_role.is_none() {
+            problems.push(
+                "database.app_role is unset, so the cell would serve as the owner of its tables and row-level security would not bind it; create a role that owns nothing (see README, PostgreSQL roles) and set CELL__DATABASE__APP_ROLE",
+            );
+        }
+        match problems.as_slice() {
+            [] => Ok(()),
+            [one] => Err(ConfigError::Production((*one).to_owned())),
+            many => Err(ConfigError::Production(format!(
+                "{} settings:\n  - {}",
+                many.len(),
+                many.join("\n  - ")
+            ))),
         }
     }
 
