@@ -810,15 +810,12 @@ const EVENT_COLUMNS: &str = "id, name, version, org_id, actor_type, actor_id, en
 
 async fn load_events(db: &Db, ids: Vec<Uuid>) -> Result<Vec<DomainEvent>, DbErr> {
     let backend = db.backend();
-    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    let placeholders = queue::marks(1, ids.len());
     let rows = db
         .conn()
         .query_all_raw(stmt(
             backend,
-            &format!(
-                "SELECT {EVENT_COLUMNS} FROM kernel_events WHERE id IN ({})",
-                placeholders.join(", ")
-            ),
+            &format!("SELECT {EVENT_COLUMNS} FROM kernel_events WHERE id IN ({placeholders})"),
             ids.into_iter().map(Value::from).collect(),
         ))
         .await?;

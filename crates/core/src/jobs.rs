@@ -145,9 +145,7 @@ fn run_log(backend: DbBackend, runs: &[Run]) -> Vec<Statement> {
             .increment(1);
         metrics::histogram!("jobs_run_duration_seconds", "job" => job.name.clone())
             .record((finished - started) as f64 / 1000.0);
-        let at = values.len();
-        let marks: Vec<String> = (at + 1..=at + 9).map(|i| format!("${i}")).collect();
-        rows.push(format!("({})", marks.join(", ")));
+        rows.push(format!("({})", queue::marks(values.len() + 1, 9)));
         let row: [Value; 9] = [
             Uuid::now_v7().into(),
             job.id.into(),

@@ -17,6 +17,14 @@ pub(crate) fn stmt(backend: DbBackend, sql: &str, values: Vec<Value>) -> Stateme
     Statement::from_sql_and_values(backend, sql, values)
 }
 
+/// `n` numbered placeholders from `$first`: `$2, $3, $4`.
+pub(crate) fn marks(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// How a queue retries.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Policy {
@@ -107,14 +115,13 @@ pub(crate) async fn finish_all(
         .map(|r| r.id)
         .collect();
     if !done.is_empty() {
-        let ids: Vec<String> = (2..done.len() + 2).map(|i| format!("${i}")).collect();
+        let ids = marks(2, done.len());
         let mut values: Vec<Value> = vec![now.into()];
         values.extend(done.into_iter().map(Value::from));
         statements.push(stmt(
             backend,
             &format!(
-                "UPDATE {table} SET status = 'done', finished_at_ms = $1, locked_until_ms = 0, last_error = NULL WHERE id IN ({})",
-                ids.join(", ")
+                "UPDATE {table} SET status = 'done', finished_at_ms = $1, locked_until_ms = 0, last_error = NULL WHERE id IN ({ids})"
             ),
             values,
         ));

@@ -142,7 +142,9 @@ async fn run(backend: Backend) -> anyhow::Result<()> {
             format!("<h2>Section {p}</h2>{}", paragraph.repeat(11))
         })
         .collect();
-    let count = typeset::document("Big", None, &documents::pdf::blocks(&long))?.pages;
+    let count = typeset::document("Big".into(), None, documents::pdf::blocks(&long))
+        .await?
+        .pages;
     ensure!(count >= pages, "{count} pages, asked for {pages}");
     let (status, p) = cell
         .post(

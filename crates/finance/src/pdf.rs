@@ -98,7 +98,7 @@ pub(crate) fn statement(
 }
 
 /// A presigned URL of the invoice's PDF, typeset and stored first if this version of it has not
-/// been. Call it after the request's transaction ends: typesetting takes a core for a while.
+/// been. Call it after the request's transaction ends: typesetting takes a while.
 pub(crate) async fn url(
     ctx: &CellContext,
     org: Uuid,
@@ -112,9 +112,8 @@ pub(crate) async fn url(
     let key = ObjectKey::new(org, "finance", &format!("invoices/{invoice}/{hash}.pdf"))?;
     let storage = ctx.storage();
     if storage.head(&key).await?.is_none() {
-        let pdf = tokio::task::spawn_blocking(move || typeset::statement(&statement))
+        let pdf = typeset::statement(statement)
             .await
-            .map_err(|e| ApiError::internal(anyhow::anyhow!("the PDF renderer stopped: {e}")))?
             .map_err(ApiError::internal)?;
         storage
             .put_made(&key, "application/pdf", pdf.pdf.into())

@@ -6,6 +6,7 @@ use chrono::{Datelike, Duration, NaiveDate, Utc};
 use kernel::events::Event;
 use kernel::http::Caller;
 use kernel::module::EntityRef;
+use kernel::sea_orm::sea_query::Expr;
 use kernel::sea_orm::{
     ActiveValue::Set, ColumnTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
@@ -960,28 +961,23 @@ fn credit_key(contact: Uuid) -> String {
     format!("finance.credit:{contact}")
 }
 
-/// The credit a customer holds in `currency`: the balance of their customer credit account.
-pub(crate) async fn credit_of(
-    tx: &TenantTx,
-    contact_id: Option<Uuid>,
-    currency: &str,
-) -> Result<i64, ApiError> {
-    let Some(contact) = contact_id else {
-        return Ok(0);
-    };
+/// The credit a customer holds in `currency`: the balance of their customer credit account,
+/// summed by the database.
+async fn credit_of(tx: &TenantTx, contact: Uuid, currency: &str) -> Result<i64, ApiError> {
     let repo = tx.repo::<ledger_line::Entity>();
-    let lines = repo
+    let balance = repo
         .find()
         .select_only()
-        .column(ledger_line::Column::Debit)
-        .column(ledger_line::Column::Credit)
+        .expr(Expr::cust(
+            "CAST(COALESCE(SUM(credit - debit), 0) AS BIGINT)",
+        ))
         .filter(ledger_line::Column::Account.eq(Account::CustomerCredit.key()))
         .filter(ledger_line::Column::ContactId.eq(contact))
         .filter(ledger_line::Column::Currency.eq(currency))
-        .into_tuple::<(i64, i64)>()
-        .all(repo.conn())
+        .into_tuple::<i64>()
+        .one(repo.conn())
         .await?;
-    Ok(lines.into_iter().map(|(d, c)| c - d).sum())
+    Ok(balance.unwrap_or(0))
 }
 
 /// Pays `amount` (default: as much as both allow) of an invoice from its customer's credit:
@@ -1009,7 +1005,7 @@ pub(crate) async fn apply_credit(
         )));
     };
     tx.serialize(&credit_key(contact)).await?;
-    let available = credit_of(tx, Some(contact), &inv.currency).await?;
+    let available = credit_of(tx, contact, &inv.currency).await?;
     let most = available.min(balance(&inv));
     if most <= 0 {
         return Err(ApiError::conflict(format!(
@@ -1097,16 +1093,15 @@ struct Split {
 
 async fn split(tx: &TenantTx, p: &payment::Model, amount: i64) -> Result<Split, ApiError> {
     let repo = tx.repo::<payment::Entity>();
-    let credit_refunded: i64 = repo
+    let credit_refunded = repo
         .find()
         .select_only()
-        .column(payment::Column::Credited)
+        .expr(Expr::cust("CAST(COALESCE(SUM(credited), 0) AS BIGINT)"))
         .filter(payment::Column::RefundOf.eq(p.id))
         .into_tuple::<i64>()
-        .all(repo.conn())
+        .one(repo.conn())
         .await?
-        .into_iter()
-        .sum();
+        .unwrap_or(0);
     let credit_left = p.credited - credit_refunded;
     let applied_left = p.applied - (p.refunded - credit_refunded);
     // Credit of no contact cannot be applied elsewhere: all of it is still held.
@@ -1115,7 +1110,7 @@ async fn split(tx: &TenantTx, p: &payment::Model, amount: i64) -> Result<Split, 
         (true, None) => credit_left,
         (true, Some(contact)) => {
             tx.serialize(&credit_key(contact)).await?;
-            credit_of(tx, Some(contact), &p.currency).await?.max(0)
+            credit_of(tx, contact, &p.currency).await?.max(0)
         }
     };
     let first = amount.min(credit_left).min(held);

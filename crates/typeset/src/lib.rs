@@ -124,28 +124,39 @@ fn render(
     })
 }
 
-/// A PDF of `blocks` under `title` (and a `subtitle` line). CPU-bound: call it off the request
-/// thread.
-pub fn document(title: &str, subtitle: Option<&str>, blocks: &[Block]) -> anyhow::Result<Rendered> {
-    #[derive(Serialize)]
-    struct Data<'a> {
-        title: &'a str,
-        subtitle: Option<&'a str>,
-        blocks: &'a [Block],
-    }
-    render(
-        &DOCUMENT,
-        &Data {
-            title,
-            subtitle,
-            blocks,
-        },
-    )
+/// Typesetting takes a core for a while: it runs on the runtime's blocking pool, never on the
+/// thread that awaits it.
+async fn off_thread(
+    work: impl FnOnce() -> anyhow::Result<Rendered> + Send + 'static,
+) -> anyhow::Result<Rendered> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| anyhow::anyhow!("the PDF renderer stopped: {e}"))?
 }
 
-/// A PDF of a statement. CPU-bound: call it off the request thread. A row with more or fewer
-/// cells than `columns` is refused (typst would shift every cell after it).
-pub fn statement(s: &Statement) -> anyhow::Result<Rendered> {
+/// A PDF of `blocks` under `title` (and a `subtitle` line).
+pub async fn document(
+    title: String,
+    subtitle: Option<String>,
+    blocks: Vec<Block>,
+) -> anyhow::Result<Rendered> {
+    #[derive(Serialize)]
+    struct Data {
+        title: String,
+        subtitle: Option<String>,
+        blocks: Vec<Block>,
+    }
+    let data = Data {
+        title,
+        subtitle,
+        blocks,
+    };
+    off_thread(move || render(&DOCUMENT, &data)).await
+}
+
+/// A PDF of a statement. A row with more or fewer cells than `columns` is refused (typst would
+/// shift every cell after it).
+pub async fn statement(s: Statement) -> anyhow::Result<Rendered> {
     anyhow::ensure!(
         !s.columns.is_empty(),
         "a statement needs at least one column"
@@ -157,7 +168,7 @@ pub fn statement(s: &Statement) -> anyhow::Result<Rendered> {
             s.columns.len()
         );
     }
-    render(&STATEMENT, s)
+    off_thread(move || render(&STATEMENT, &s)).await
 }
 
 #[cfg(test)]
@@ -171,9 +182,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_document_renders_and_markup_in_it_is_text() -> anyhow::Result<()> {
-        let blocks = [
+    #[tokio::test]
+    async fn a_document_renders_and_markup_in_it_is_text() -> anyhow::Result<()> {
+        let blocks = vec![
             Block::heading(2, "Terms"),
             Block {
                 kind: "p",
@@ -189,7 +200,7 @@ mod tests {
             Block::page_break(),
             Block::paragraph("second page"),
         ];
-        let out = document("Agreement #1 [draft]", Some("rev 2"), &blocks)?;
+        let out = document("Agreement #1 [draft]".into(), Some("rev 2".into()), blocks).await?;
         assert!(out.pdf.starts_with(b"%PDF-"), "a PDF");
         assert_eq!(out.pages, 2);
         Ok(())
@@ -223,23 +234,23 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_statement_renders_with_user_text_as_text() -> anyhow::Result<()> {
-        let out = statement(&invoice(3))?;
+    #[tokio::test]
+    async fn a_statement_renders_with_user_text_as_text() -> anyhow::Result<()> {
+        let out = statement(invoice(3)).await?;
         assert!(out.pdf.starts_with(b"%PDF-"), "a PDF");
         assert_eq!(out.pages, 1);
         assert!(
-            statement(&invoice(120))?.pages > 1,
+            statement(invoice(120)).await?.pages > 1,
             "long tables break across pages"
         );
         Ok(())
     }
 
-    #[test]
-    fn a_row_that_does_not_fit_the_columns_is_refused() {
+    #[tokio::test]
+    async fn a_row_that_does_not_fit_the_columns_is_refused() {
         let mut s = invoice(2);
         s.rows[1].pop();
-        let err = statement(&s).err().map(|e| e.to_string());
+        let err = statement(s).await.err().map(|e| e.to_string());
         assert_eq!(err.as_deref(), Some("row 1 has 3 cells for 4 columns"));
     }
 }

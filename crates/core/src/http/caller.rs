@@ -175,7 +175,7 @@ impl Refused {
 
 /// The 401 of a request without a caller: why, from what the authenticator said of its
 /// credentials (`authentication_required` when it carried none).
-pub fn unauthenticated(req: &HttpRequest) -> ApiError {
+fn unauthenticated(req: &HttpRequest) -> ApiError {
     let (reason, message) = match req.extensions().get::<Refused>().copied() {
         Some(Refused::Expired) => (
             Refused::Expired.reason(),

@@ -30,18 +30,16 @@ const MAX_MONTHS: u32 = 1_200;
 /// How many periods of a periodic deliverable have ended by `at` (all of them from the due date
 /// on), and how many begin before its due date; `None` for `once`.
 fn periods(d: &deliverable::Model, at: DateTime<Utc>) -> Option<(i64, i64)> {
+    // Days and weeks have one length: counted by arithmetic.
+    let fixed = |len: Duration| {
+        let len = len.num_seconds();
+        let span = (d.due_date - d.start_date).num_seconds().max(1);
+        let all = (span + len - 1) / len;
+        (((at - d.start_date).num_seconds() / len).clamp(0, all), all)
+    };
     let (ended, all) = match d.frequency.as_str() {
-        "daily" | "weekly" => {
-            let len = match d.frequency.as_str() {
-                "daily" => Duration::days(1),
-                _ => Duration::weeks(1),
-            }
-            .num_seconds();
-            let span = (d.due_date - d.start_date).num_seconds().max(1);
-            let all = (span + len - 1) / len;
-            let ended = ((at - d.start_date).num_seconds() / len).clamp(0, all);
-            (ended, all)
-        }
+        "daily" => fixed(Duration::days(1)),
+        "weekly" => fixed(Duration::weeks(1)),
         "monthly" => {
             let (mut ended, mut all) = (0, 1);
             for k in 1..=MAX_MONTHS {

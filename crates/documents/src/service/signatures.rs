@@ -500,15 +500,14 @@ async fn signed_pdf(
     .await
 }
 
-/// [`render`] on a blocking thread.
+/// The document's PDF bytes (typeset on the blocking pool).
 pub(crate) async fn render_off_thread(
     title: String,
     subtitle: Option<String>,
     all: Vec<Block>,
 ) -> Result<Vec<u8>, ApiError> {
-    tokio::task::spawn_blocking(move || typeset::document(&title, subtitle.as_deref(), &all))
+    typeset::document(title, subtitle, all)
         .await
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("the PDF renderer stopped: {e}")))?
         .map(|r| r.pdf)
         .map_err(ApiError::internal)
 }

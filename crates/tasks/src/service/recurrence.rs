@@ -4,10 +4,9 @@
 //! has come; each clone names its rule and occurrence, under a unique key, so no occurrence is
 //! made twice whatever runs at once.
 
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use kernel::http::Caller;
+use kernel::identity::Tz;
 use kernel::sea_orm::sea_query::Expr;
 use kernel::sea_orm::{
     ActiveValue::Set, ColumnTrait, ExprTrait, PaginatorTrait, QueryFilter, QuerySelect,
@@ -30,12 +29,12 @@ pub(crate) const SHOWN: u16 = 5;
 /// A rule checked against its start: the occurrences it makes.
 pub(crate) struct Schedule {
     set: rrule::RRuleSet,
-    tz: chrono_tz::Tz,
+    tz: Tz,
 }
 
-pub(crate) fn zone(name: &str) -> Result<chrono_tz::Tz, ApiError> {
-    chrono_tz::Tz::from_str(name)
-        .map_err(|_| ApiError::validation("timezone", "not an IANA time zone (Europe/Paris)"))
+pub(crate) fn zone(name: &str) -> Result<Tz, ApiError> {
+    kernel::identity::parse_zone(name)
+        .ok_or_else(|| ApiError::validation("timezone", "not an IANA time zone (Europe/Paris)"))
 }
 
 impl Schedule {
