@@ -7,7 +7,8 @@ BIN=$1; PORT=18181; LOG=/var/log/postgresql/postgresql-15-main.log
 psql -qh 127.0.0.1 -U postgres -c "ALTER DATABASE cellbench SET log_statement = 'all'"
 export CELL__MODULES__ABM__HOOK_SECRETS=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw CELL__CELL__SECRET_KEY=bench-secret-key-0123456789abcdef-0123456789 \
   CELL__MODULES__AUTH__JWT_SECRET=bench-jwt-secret-0123456789abcdef-0123456789 CELL__MODULES__ABM__IP_SALT=bench-ip-salt \
-  CELL__DATABASE__URL=postgres://postgres@127.0.0.1:5432/cellbench CELL__DATABASE__APP_ROLE=cellbench_app CELL__HTTP__PORT=$PORT
+  CELL__DATABASE__URL=postgres://postgres@127.0.0.1:5432/cellbench CELL__DATABASE__APP_ROLE=cellbench_app CELL__HTTP__PORT=$PORT \
+  CELL__HTTP__PUBLIC_URL=http://127.0.0.1:$PORT
 D=$(mktemp -d)
 $BIN --set cell.data_dir=$D > /tmp/measure-cell.log 2>&1 &
 PID=$!

@@ -265,6 +265,8 @@ async fn bench_backend(args: &RunArgs, backend: &str) -> anyhow::Result<BackendR
         env: t.env.clone(),
         set: [
             format!("cell.mode={mode}"),
+            // Production requires the address links are built on; the bench follows none.
+            "http.public_url=http://127.0.0.1".into(),
             // The product's per-caller limits would refuse a load test's traffic in the first
             // second; the bench measures the cell, not its limiter's refusals.
             "rate_limit.groups.general.limit=1000000000".into(),

@@ -39,7 +39,11 @@ pub fn cell_config_with_secrets(
             ("cell.data_dir".into(), db.data_dir().display().to_string()),
         ],
     };
-    Ok(CellConfig::load(&sources, secrets)?)
+    let keys = kernel::config::ModuleKeys {
+        secret: secrets.to_vec(),
+        ..Default::default()
+    };
+    Ok(CellConfig::load(&sources, &keys)?)
 }
 
 /// A running cell and a client for it.

@@ -131,8 +131,14 @@ where
     anyhow::bail!("timed out waiting for {what}")
 }
 
-/// The invitation token mailed to `email` (development mail: `.eml` files in the data dir).
-fn invitation_token(dir: &std::path::Path, email: &str) -> anyhow::Result<Option<String>> {
+/// The invitation token mailed to `email` (development mail: `.eml` files in the data dir), in
+/// an absolute link to the cell at `base` (development derives it from the listener).
+fn invitation_token(
+    dir: &std::path::Path,
+    base: &str,
+    email: &str,
+) -> anyhow::Result<Option<String>> {
+    let link = format!("{base}/api/v1/invitations/accept?token=");
     let Ok(entries) = std::fs::read_dir(dir.join("mail")) else {
         return Ok(None);
     };
@@ -146,8 +152,8 @@ fn invitation_token(dir: &std::path::Path, email: &str) -> anyhow::Result<Option
         if !text.contains(email) {
             continue;
         }
-        if let Some(at) = text.find("token=") {
-            let token: String = text[at + 6..]
+        if let Some(at) = text.find(&link) {
+            let token: String = text[at + link.len()..]
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
                 .collect();
@@ -488,7 +494,7 @@ async fn day(cell: &CellProcess, dir: &std::path::Path) -> anyhow::Result<()> {
     for (email, org) in &customers {
         let mut token = None;
         eventually("the invitation email", || {
-            let found = invitation_token(dir, email);
+            let found = invitation_token(dir, &cell.base_url, email);
             let got = matches!(found, Ok(Some(_)));
             if let Ok(Some(t)) = found {
                 token = Some(t);
@@ -593,5 +599,7 @@ async fn every_route_declares_its_way_in() -> anyhow::Result<()> {
             .any(|l| l.contains("/hooks/posthog ") && l.ends_with("signed")),
         "{lines:#?}"
     );
-    testkit::assert_access_documented("fullorbit", &lines)
+    testkit::assert_access_documented("fullorbit", &lines)?;
+    // The API document is committed too (docs/openapi/fullorbit.json): a change shows in review.
+    testkit::assert_openapi_documented("fullorbit", &cell).await
 }

@@ -48,7 +48,53 @@ async fn serves_health_docs_and_the_envelope_then_stops_gracefully() -> anyhow::
         .await?;
     assert_eq!(spec["openapi"], "3.1.0");
     assert_eq!(spec["info"]["title"], "suite cell API");
-    assert!(spec["paths"]["/health/ready"].is_object());
+    for path in ["/health/ready", "/metrics", "/.well-known/jwks.json"] {
+        assert!(
+            spec["paths"][path]["get"].is_object(),
+            "{path} is documented"
+        );
+    }
+    // Operation ids are unique (generated clients name their methods after them).
+    let mut ids: Vec<&str> = spec["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|p| p.values())
+        .flat_map(|item| item.as_object().into_iter().flat_map(|ops| ops.values()))
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    let all = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert!(
+        all > 300 && ids.len() == all,
+        "{} duplicate operation ids",
+        all - ids.len()
+    );
+    // Every schema a `$ref` names is in the document.
+    let text = spec.to_string();
+    let missing: Vec<&str> = text
+        .split("\"#/components/schemas/")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|name| spec["components"]["schemas"][*name].is_null())
+        .collect();
+    assert!(missing.is_empty(), "unresolved $refs: {missing:?}");
+    // Tags grouped by module: identity first, product modules, the kernel's (admin) last.
+    let tags: Vec<&str> = spec["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    let at = |tag: &str| tags.iter().position(|t| *t == tag).unwrap_or(usize::MAX);
+    assert!(
+        at("auth") < at("organizations")
+            && at("organizations") < at("permissions")
+            && at("permissions") < at("tasks")
+            && at("tasks") < at("admin")
+            && tags.last() == Some(&"admin"),
+        "{tags:?}"
+    );
 
     let missing = http
         .get(cell.url("/api/v1/does-not-exist"))
@@ -151,14 +197,17 @@ fn production_mode_refuses_development_defaults() -> anyhow::Result<()> {
     let out = run_cell(BIN, &["serve"], &prod)?;
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    // Every missing setting at once, not one per run.
+    // Every missing setting at once, not one per run: the kernel's and the modules' (abm cannot
+    // take a PostHog event without its hook secret).
     assert!(
         err.contains("production")
-            && err.contains("3 settings")
+            && err.contains("5 settings")
             && [
                 "CELL__DATABASE__URL",
                 "CELL__CELL__SECRET_KEY",
-                "CELL__DATABASE__APP_ROLE"
+                "CELL__DATABASE__APP_ROLE",
+                "CELL__HTTP__PUBLIC_URL",
+                "CELL__MODULES__ABM__HOOK_SECRETS"
             ]
             .iter()
             .all(|v| err.contains(v)),
@@ -391,12 +440,83 @@ async fn users_create_bootstraps_an_administrator() -> anyhow::Result<()> {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("created organization acme-corp"),
+        stdout.contains("created organization Acme Corp (slug acme-corp"),
         "{stdout}"
     );
     assert!(!stdout.contains(password) && !String::from_utf8_lossy(&out.stderr).contains(password));
     let out = run_cell(BIN, &["modules"], &[])?;
     assert!(String::from_utf8_lossy(&out.stdout).contains("command `users create` (auth)"));
+
+    // Run again with another password: the user exists, keeps theirs, and is told so.
+    let out = create("Another-Passw0rd-2026\n", &["--org", "acme-corp"])?;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("NOT used"), "{stderr}");
+    // `--org` takes the name as well as the slug (any case): the same organization is joined.
+    let out = run_cell_with_stdin(
+        BIN,
+        &[
+            "--set",
+            &set,
+            "users",
+            "create",
+            "--email",
+            "ann@example.com",
+            "--org",
+            "acme corp",
+            "--role",
+            "admin",
+        ],
+        &[],
+        &format!("{password}\n"),
+    )?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        stdout.contains("ann@example.com is admin of Acme Corp (slug acme-corp"),
+        "{stdout}"
+    );
+    // A new user needs a password: none piped is an error, not an account without one.
+    let out = run_cell_with_stdin(
+        BIN,
+        &[
+            "--set",
+            &set,
+            "users",
+            "create",
+            "--email",
+            "bob@example.com",
+            "--org",
+            "acme-corp",
+        ],
+        &[],
+        "",
+    )?;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no password"),
+        "{out:?}"
+    );
+    // `--help` lists the modules' commands; a command's `--help` needs no database.
+    let out = run_cell(BIN, &["--help"], &[])?;
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("users create"),
+        "{out:?}"
+    );
+    let fresh = tempfile::tempdir()?;
+    let out = run_cell(
+        BIN,
+        &["--set", &data_dir_arg(&fresh), "users", "create", "--help"],
+        &[],
+    )?;
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("--org"),
+        "{out:?}"
+    );
+    assert_eq!(
+        std::fs::read_dir(fresh.path())?.count(),
+        0,
+        "no database was made for --help"
+    );
 
     let cell = CellProcess::start(BIN, &["--set", &set], &[])?;
     let http = reqwest::Client::new();
@@ -409,6 +529,13 @@ async fn users_create_bootstraps_an_administrator() -> anyhow::Result<()> {
     let tokens: serde_json::Value = res.json().await?;
     assert_eq!(tokens["role"], "owner");
     assert_eq!(tokens["user"]["email_verified"], true);
+    let ann = http
+        .post(cell.url("/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "ann@example.com", "password": password}))
+        .send()
+        .await?;
+    let ann: serde_json::Value = ann.json().await?;
+    assert_eq!(ann["role"], "admin", "{ann}");
     let jwks: serde_json::Value = http
         .get(cell.url("/.well-known/jwks.json"))
         .send()
@@ -481,7 +608,9 @@ async fn every_route_declares_its_way_in() -> anyhow::Result<()> {
         ),
         "{lines:#?}"
     );
-    testkit::assert_access_documented("suite", &lines)
+    testkit::assert_access_documented("suite", &lines)?;
+    // The API document is committed too (docs/openapi/suite.json): a change shows in review.
+    testkit::assert_openapi_documented("suite", &cell).await
 }
 
 /// The image's contract as the Dockerfile declares it (no container engine runs on the test

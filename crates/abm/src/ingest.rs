@@ -1,7 +1,8 @@
 //! The PostHog "brain": verified, parsed events become intent signals of prospect companies.
 //!
 //! For each event a rule matches (others are counted and dropped): the person is looked up by
-//! identity (`distinct_id`, `$anon_distinct_id`, the person's email); else a known anonymous
+//! identity (`distinct_id`, `$anon_distinct_id`, the person's email: an identity row, else the
+//! one contact with that email); else a known anonymous
 //! visitor gives the company; else, when PostHog sent an IP, reverse-IP enrichment names the
 //! network, and a company network whose domain (the provider's, or the operator's org-name
 //! mapping) is a prospect's domain creates the visitor. Residential, mobile and cloud networks
@@ -345,11 +346,40 @@ impl Known {
             )
             .all(repo.conn())
             .await?;
-        let contact_ids: BTreeSet<Uuid> = found.iter().map(|i| i.contact_id).collect();
+        let mut contact_ids: BTreeSet<Uuid> = found.iter().map(|i| i.contact_id).collect();
         known.identities = found
             .into_iter()
             .map(|i| ((i.identity_type, i.identity_value), i.contact_id))
             .collect();
+        // A contact's own email is an identity too, when no identity row names the email and
+        // exactly one contact has it (one person at two companies is not guessed between).
+        let unclaimed: Vec<&str> = emails
+            .iter()
+            .copied()
+            .filter(|e| {
+                !known
+                    .identities
+                    .contains_key(&("email".to_owned(), (*e).to_owned()))
+            })
+            .collect();
+        if !unclaimed.is_empty() {
+            let repo = tx.repo::<contact::Entity>();
+            let mut by_email: HashMap<String, Vec<Uuid>> = HashMap::new();
+            for c in repo
+                .find()
+                .filter(contact::Column::Email.is_in(unclaimed))
+                .all(repo.conn())
+                .await?
+            {
+                by_email.entry(c.email).or_default().push(c.id);
+            }
+            for (email, ids) in by_email {
+                if let [id] = ids[..] {
+                    known.identities.insert(("email".to_owned(), email), id);
+                    contact_ids.insert(id);
+                }
+            }
+        }
         if !contact_ids.is_empty() {
             let repo = tx.repo::<contact::Entity>();
             known.contacts = repo

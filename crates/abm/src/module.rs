@@ -126,6 +126,13 @@ impl PlatformModule for Abm {
         &["hook_secrets", "ip_salt", "enrichment_key"]
     }
 
+    fn production_settings(&self) -> &'static [(&'static str, &'static str)] {
+        &[(
+            "hook_secrets",
+            "without one, POST /hooks/posthog refuses every PostHog event with 401",
+        )]
+    }
+
     fn events(&self) -> Vec<kernel::events::EventDef> {
         crate::events::catalogue()
     }

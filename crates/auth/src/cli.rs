@@ -1,9 +1,10 @@
 //! `<cell> users create --email … --org … [--role owner]`: bootstraps an administrator without
-//! the API. The password is read from standard input, never from the command line.
+//! the API. The password comes from standard input (a prompt that does not echo on a
+//! terminal), never from the command line.
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use kernel::CellContext;
 use kernel::sea_orm::ActiveModelTrait;
 use uuid::Uuid;
@@ -14,27 +15,49 @@ use crate::state::Shared;
 #[derive(Debug, Parser)]
 #[command(
     name = "users create",
-    about = "Create a user (password from stdin) and add them to an organization"
+    about = "Create a user and add them to an organization",
+    after_help = "The password is read from standard input: pipe it \
+                  (`printf '%s\\n' \"$PASSWORD\" | <cell> users create …`), or type it at the \
+                  prompt. A user who exists keeps their password and only gains the membership."
 )]
 struct CreateArgs {
+    /// The user's email, which they sign in with.
     #[arg(long)]
     email: String,
-    /// An existing organization's slug, or the name of a new one (the user becomes its owner).
+    /// An organization's slug or name (an existing one is joined); a name no organization has
+    /// creates it, with this user as its owner.
     #[arg(long)]
     org: String,
     /// owner, admin, member, viewer, or a role alias of this cell.
     #[arg(long, default_value = "owner")]
     role: String,
+    /// For a new user.
     #[arg(long)]
     first_name: Option<String>,
+    /// For a new user.
     #[arg(long)]
     last_name: Option<String>,
 }
 
 pub(crate) struct CreateUser(pub Shared);
 
+/// The password on standard input: prompted for (without echo) on a terminal, else its first
+/// line; `None` when nothing was piped.
+fn read_password(prompt: &str) -> anyhow::Result<Option<String>> {
+    if std::io::stdin().is_terminal() {
+        return Ok(Some(rpassword::prompt_password(prompt)?));
+    }
+    let mut line = String::new();
+    let read = std::io::stdin().lock().read_line(&mut line)?;
+    Ok((read > 0).then(|| line.trim_end_matches(['\r', '\n']).to_owned()))
+}
+
 #[kernel::async_trait::async_trait]
 impl kernel::module::CommandHandler for CreateUser {
+    fn usage(&self) -> String {
+        CreateArgs::command().render_long_help().to_string()
+    }
+
     async fn run(&self, ctx: &CellContext, args: &[String]) -> anyhow::Result<()> {
         let args = CreateArgs::try_parse_from(
             std::iter::once("users create".to_owned()).chain(args.iter().cloned()),
@@ -49,22 +72,52 @@ impl kernel::module::CommandHandler for CreateUser {
         if !args.email.contains('@') || args.email.len() > 254 {
             anyhow::bail!("`{}` is not an email address", args.email);
         }
+        // The organization first: nothing is written when `--org` is ambiguous.
+        let org = match tenancy::organizations_by_slug_or_name(ctx.db(), &args.org)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message()))?
+            .as_slice()
+        {
+            [] => None,
+            [one] => Some(one.clone()),
+            many => anyhow::bail!(
+                "{} organizations are named `{}`; pass the slug of one: {}",
+                many.len(),
+                args.org,
+                many.iter()
+                    .map(|o| o.slug.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
         let existing = service::user_by_email(ctx.db().conn(), &args.email)
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
         let user_id = match existing {
             Some(u) => {
-                println!(
-                    "user {} already exists; adding the membership only",
-                    u.email
-                );
+                // Read only when piped: a terminal is not prompted for a password never used.
+                let given = match std::io::stdin().is_terminal() {
+                    true => None,
+                    false => read_password("")?.filter(|p| !p.is_empty()),
+                };
+                match given {
+                    Some(_) => eprintln!(
+                        "warning: user {} already exists and keeps their password; the password \
+                         given was NOT used (they can reset it with POST /auth/forgot-password)",
+                        u.email
+                    ),
+                    None => println!("user {} already exists", u.email),
+                }
                 u.id
             }
             None => {
-                let mut password = String::new();
-                std::io::stdin().lock().read_line(&mut password)?;
-                let password = password.trim_end_matches(['\r', '\n']);
-                let hash = service::hash_new_password(state, "password", password)
+                let Some(password) = read_password(&format!("password for {}: ", args.email))?
+                else {
+                    anyhow::bail!(
+                        "no password on standard input: pipe one (`printf '%s\\n' \"$PASSWORD\" | … users create …`)"
+                    );
+                };
+                let hash = service::hash_new_password(state, "password", &password)
                     .await
                     .map_err(|e| anyhow::anyhow!("password {}", details(&e)))?;
                 let user = service::new_user(
@@ -80,9 +133,6 @@ impl kernel::module::CommandHandler for CreateUser {
                 user.id
             }
         };
-        let org = tenancy::organization_by_slug(ctx.db(), &args.org)
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
         match org {
             Some(org) => {
                 let tx = ctx.db().tenant(org.id).await?;
@@ -91,8 +141,8 @@ impl kernel::module::CommandHandler for CreateUser {
                     .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
                 tx.commit().await?;
                 println!(
-                    "{} is {} of {} ({})",
-                    args.email, args.role, org.slug, org.id
+                    "{} is {} of {} (slug {}, id {})",
+                    args.email, args.role, org.name, org.slug, org.id
                 );
             }
             None => {
@@ -108,16 +158,16 @@ impl kernel::module::CommandHandler for CreateUser {
                 )
                 .await
                 .map_err(|e| anyhow::anyhow!("organization {}", details(&e)))?;
+                tx.commit().await?;
                 if args.role != "owner" {
-                    println!(
-                        "a new organization needs an owner: {} is its owner",
-                        args.email
+                    eprintln!(
+                        "note: a new organization needs an owner, so {} is its owner, not {}",
+                        args.email, args.role
                     );
                 }
-                tx.commit().await?;
                 println!(
-                    "created organization {} ({}) owned by {}",
-                    org.slug, org.id, args.email
+                    "created organization {} (slug {}, id {}) owned by {}",
+                    org.name, org.slug, org.id, args.email
                 );
             }
         }

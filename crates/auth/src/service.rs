@@ -654,16 +654,9 @@ pub(crate) async fn mail_link<C: ConnectionTrait>(
     Ok(())
 }
 
-/// The link in a mail: `<public_url><path>?token=…`, or the path alone without a public URL.
+/// The absolute link in a mail: `<public base><path>?token=…`.
 pub(crate) fn link(ctx: &CellContext, path: &str, token: &str) -> String {
-    let base = ctx
-        .config()
-        .http
-        .public_url
-        .as_deref()
-        .unwrap_or("")
-        .trim_end_matches('/');
-    format!("{base}{path}?token={token}")
+    format!("{}{path}?token={token}", ctx.config().public_base())
 }
 
 pub(crate) fn role_of(state: &State, name: &str) -> Option<Role> {

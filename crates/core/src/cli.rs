@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::{CellConfig, Sources};
 use crate::http::Application;
@@ -114,8 +114,27 @@ fn key_value(s: &str) -> Result<(String, String), String> {
 /// Runs the cell binary. Exit codes: 0 success, 1 runtime failure, 2 configuration or start-up
 /// refusal.
 pub fn main(spec: CellSpec) -> ExitCode {
-    let cli = Cli::parse();
     let linked = module::linked_modules();
+    // `--help` lists the commands the linked modules add too.
+    let commands: Vec<String> = linked
+        .iter()
+        .flat_map(|m| {
+            m.commands()
+                .into_iter()
+                .map(move |c| format!("  {:<16} {} ({})", c.path.join(" "), c.about, m.name()))
+        })
+        .collect();
+    let mut command = Cli::command();
+    if !commands.is_empty() {
+        command = command.after_help(format!(
+            "Commands of the modules (`<command> --help` for their options):\n{}",
+            commands.join("\n")
+        ));
+    }
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let config = match load_config(&cli, spec, &linked) {
         Ok(c) => c,
         Err(message) => {
@@ -193,7 +212,7 @@ fn load_config(
         env: None,
         overrides,
     };
-    CellConfig::load(&sources, &module::secret_keys(linked)).map_err(|e| e.to_string())
+    CellConfig::load(&sources, &module::declared_keys(linked)).map_err(|e| e.to_string())
 }
 
 async fn run(
@@ -302,6 +321,19 @@ async fn module_command(
     config: CellConfig,
     linked: Vec<Box<dyn PlatformModule>>,
 ) -> ExitCode {
+    // `--help` needs no database: the linked modules know their commands' options.
+    if words.iter().any(|w| w == "--help" || w == "-h") {
+        let usage = linked
+            .iter()
+            .flat_map(|m| m.commands())
+            .filter(|c| c.path.iter().zip(&words).all(|(a, b)| a == b))
+            .max_by_key(|c| c.path.len())
+            .map(|c| c.handler.usage());
+        if let Some(usage) = usage {
+            print!("{usage}");
+            return ExitCode::SUCCESS;
+        }
+    }
     let result = async {
         let ctx = startup::prepare(config, linked)
             .await

@@ -206,7 +206,9 @@ pub struct HttpSection {
     /// Behind a trusted proxy (a load balancer): the client IP is the last `X-Forwarded-For`
     /// entry. Never enable it when clients reach the cell directly: they could pick their IP.
     pub behind_proxy: bool,
-    /// The cell's public base URL (`https://api.example.com`), for absolute links it hands out.
+    /// The cell's public base URL (`https://api.example.com`), for the absolute links it hands
+    /// out (in mail, presigned downloads). Required in production; development derives it from
+    /// the listener (see [`CellConfig::public_base`]).
     pub public_url: Option<String>,
     /// Answers every routed request with an `x-cell-access` header naming how its handler lets
     /// callers in (`public`, `signed`, `signed-in`, `operator`, `org#admin_access write`): for
@@ -274,6 +276,29 @@ pub fn valid_role_name(name: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && !name.starts_with("pg_")
+}
+
+/// An absolute `http`/`https` URL with a host, and neither query nor fragment (a path is kept:
+/// a cell may be served under one).
+fn valid_public_url(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| {
+        matches!(u.scheme(), "http" | "https")
+            && u.host().is_some()
+            && u.query().is_none()
+            && u.fragment().is_none()
+            && u.username().is_empty()
+    })
+}
+
+/// What the linked modules declare about their settings, for [`CellConfig::load`] (built by
+/// [`crate::module::declared_keys`]).
+#[derive(Debug, Clone, Default)]
+pub struct ModuleKeys {
+    /// Dotted keys (`modules.<name>.<key>`) that may only come from the environment.
+    pub secret: Vec<String>,
+    /// `(module, key, what fails without it)`: settings production refuses to start without
+    /// while the module is enabled.
+    pub production: Vec<(String, String, String)>,
 }
 
 /// Not `deny_unknown_fields`: the keys besides `enabled` and `route_prefix` are the module's,
@@ -560,11 +585,11 @@ pub struct Sources {
 }
 
 impl CellConfig {
-    /// Loads and validates the configuration. `module_secrets` are the dotted keys
-    /// (`modules.<name>.<key>`) that linked modules declare secret.
-    pub fn load(sources: &Sources, module_secrets: &[String]) -> Result<Self, ConfigError> {
+    /// Loads and validates the configuration against what the linked modules declare of their
+    /// settings ([`crate::module::declared_keys`]).
+    pub fn load(sources: &Sources, modules: &ModuleKeys) -> Result<Self, ConfigError> {
         let mut secrets: Vec<String> = KERNEL_SECRETS.iter().map(|s| s.to_string()).collect();
-        secrets.extend(module_secrets.iter().cloned());
+        secrets.extend(modules.secret.iter().cloned());
 
         let mut builder = Config::builder();
         if let Some((text, name)) = &sources.file {
@@ -595,6 +620,9 @@ impl CellConfig {
         }
         let cfg: CellConfig = builder.build()?.try_deserialize()?;
         cfg.validate()?;
+        if cfg.mode() == Mode::Production {
+            cfg.check_production(&modules.production)?;
+        }
         Ok(cfg)
     }
 
@@ -697,44 +725,72 @@ impl CellConfig {
                 )));
             }
         }
-        if self.mode() == Mode::Production {
-            self.check_production()?;
+        if let Some(url) = &self.http.public_url
+            && !valid_public_url(url)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "http.public_url `{url}` must be an absolute http(s) URL with a host and no query (`https://api.example.com`)"
+            )));
         }
         Ok(())
     }
 
-    /// Every setting production refuses, listed at once (one run names them all).
-    fn check_production(&self) -> Result<(), ConfigError> {
-        let mut problems: Vec<&str> = Vec::new();
+    /// Every setting production refuses, listed at once (one run names them all): the kernel's,
+    /// and the settings an enabled module cannot serve without (`required`: module, key, what
+    /// fails without it).
+    fn check_production(&self, required: &[(String, String, String)]) -> Result<(), ConfigError> {
+        let mut problems: Vec<String> = Vec::new();
         match &self.database.url {
             None => problems.push(
-                "the database is the SQLite default; set CELL__DATABASE__URL to a PostgreSQL URL",
+                "the database is the SQLite default; set CELL__DATABASE__URL to a PostgreSQL URL"
+                    .into(),
             ),
-            Some(url) if url.expose_secret().starts_with("sqlite:") => {
-                problems.push("database.url is SQLite; set CELL__DATABASE__URL to a PostgreSQL URL")
-            }
+            Some(url) if url.expose_secret().starts_with("sqlite:") => problems
+                .push("database.url is SQLite; set CELL__DATABASE__URL to a PostgreSQL URL".into()),
             Some(_) => {}
         }
         match &self.cell.secret_key {
             None => problems.push(
-                "cell.secret_key is unset (the development secret would be used); set CELL__CELL__SECRET_KEY to at least 32 random bytes",
+                "cell.secret_key is unset (the development secret would be used); set CELL__CELL__SECRET_KEY to at least 32 random bytes".into(),
             ),
             Some(k) if k.expose_secret() == DEV_SECRET_KEY => problems.push(
-                "cell.secret_key is the development secret; set CELL__CELL__SECRET_KEY to at least 32 random bytes",
+                "cell.secret_key is the development secret; set CELL__CELL__SECRET_KEY to at least 32 random bytes".into(),
             ),
             Some(k) if k.expose_secret().len() < 32 => problems.push(
-                "cell.secret_key is shorter than 32 characters; set CELL__CELL__SECRET_KEY to at least 32 random bytes",
+                "cell.secret_key is shorter than 32 characters; set CELL__CELL__SECRET_KEY to at least 32 random bytes".into(),
             ),
             Some(_) => {}
         }
         if self.database.app_role.is_none() {
             problems.push(
-                "database.app_role is unset, so the cell would serve as the owner of its tables and row-level security would not bind it; create a role that owns nothing (see README, PostgreSQL roles) and set CELL__DATABASE__APP_ROLE",
+                "database.app_role is unset, so the cell would serve as the owner of its tables and row-level security would not bind it; create a role that owns nothing (see README, PostgreSQL roles) and set CELL__DATABASE__APP_ROLE".into(),
             );
+        }
+        if self.http.public_url.is_none() {
+            problems.push(
+                "http.public_url is unset, so links in mail (invitations, password resets, review and pay links) would have no host; set CELL__HTTP__PUBLIC_URL to the URL clients reach the cell at".into(),
+            );
+        }
+        for (module, key, why) in required {
+            let Some(m) = self.modules.get(module).filter(|m| m.enabled) else {
+                continue;
+            };
+            let set = match m.settings.get(key) {
+                None | Some(serde_json::Value::Null) => false,
+                Some(serde_json::Value::String(s)) => !s.trim().is_empty(),
+                Some(_) => true,
+            };
+            if !set {
+                problems.push(format!(
+                    "modules.{module}.{key} is unset ({why}); set CELL__MODULES__{}__{}",
+                    module.to_uppercase(),
+                    key.to_uppercase()
+                ));
+            }
         }
         match problems.as_slice() {
             [] => Ok(()),
-            [one] => Err(ConfigError::Production((*one).to_owned())),
+            [one] => Err(ConfigError::Production(one.clone())),
             many => Err(ConfigError::Production(format!(
                 "{} settings:\n  - {}",
                 many.len(),
@@ -755,6 +811,22 @@ impl CellConfig {
 
     pub fn name(&self) -> &str {
         &self.cell.name
+    }
+
+    /// The base of the cell's absolute links, without a trailing `/`: `http.public_url`, else
+    /// (development; production requires the setting) `http://<bind>:<port>`, a wildcard bind
+    /// reached on the loopback. A server started on port 0 records the port it got first.
+    pub fn public_base(&self) -> String {
+        if let Some(url) = &self.http.public_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        let bind = self.http.bind;
+        let host = match bind {
+            _ if bind.is_unspecified() || bind.is_loopback() => "127.0.0.1".to_owned(),
+            IpAddr::V6(v6) => format!("[{v6}]"),
+            IpAddr::V4(v4) => v4.to_string(),
+        };
+        format!("http://{host}:{}", self.http.port)
     }
 
     /// The database URL: the configured one, or the SQLite file `<data_dir>/<cell>.db`.
@@ -809,11 +881,7 @@ impl CellConfig {
             Some(base) => format!("{}/{token}", base.trim_end_matches('/')),
             None => format!(
                 "{}{}/{path}/{token}",
-                self.http
-                    .public_url
-                    .as_deref()
-                    .unwrap_or("")
-                    .trim_end_matches('/'),
+                self.public_base(),
                 self.route_prefix(module)
             ),
         }
@@ -942,7 +1010,7 @@ mod tests {
         env: &[(&str, &str)],
         flags: &[(&str, &str)],
     ) -> Result<CellConfig, ConfigError> {
-        CellConfig::load(&sources(toml, env, flags), &[])
+        CellConfig::load(&sources(toml, env, flags), &ModuleKeys::default())
     }
 
     #[test]
@@ -991,7 +1059,10 @@ mod tests {
                 &[],
                 &[],
             ),
-            &["modules.auth.jwt_key".into()],
+            &ModuleKeys {
+                secret: vec!["modules.auth.jwt_key".into()],
+                ..ModuleKeys::default()
+            },
         )
         .err()
         .map(|e| e.to_string())
@@ -1074,18 +1145,81 @@ mod tests {
             no_role.contains("production") && no_role.contains("CELL__DATABASE__APP_ROLE"),
             "{no_role}"
         );
+        let ready = [
+            ("CELL__DATABASE__URL", pg),
+            ("CELL__CELL__SECRET_KEY", strong),
+            ("CELL__DATABASE__APP_ROLE", "cell_app"),
+            ("CELL__HTTP__PUBLIC_URL", "https://api.example.com"),
+        ];
+        let no_url = load(prod, &ready[..3], &[])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(no_url.contains("CELL__HTTP__PUBLIC_URL"), "{no_url}");
+        assert!(load(prod, &ready, &[]).is_ok());
+
+        // A setting an enabled module cannot serve without is listed with the kernel's.
+        let keys = ModuleKeys {
+            production: vec![(
+                "abm".into(),
+                "hook_secrets".into(),
+                "POST /hooks/posthog refuses every event".into(),
+            )],
+            ..ModuleKeys::default()
+        };
+        let with_abm = format!("{prod}[modules.abm]\n");
+        let no_key = [ready[0], ready[2], ready[3]];
+        let err = CellConfig::load(&sources(&with_abm, &no_key, &[]), &keys)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(
-            load(
-                prod,
-                &[
-                    ("CELL__DATABASE__URL", pg),
-                    ("CELL__CELL__SECRET_KEY", strong),
-                    ("CELL__DATABASE__APP_ROLE", "cell_app"),
-                ],
-                &[]
-            )
-            .is_ok()
+            err.contains("2 settings")
+                && err.contains("CELL__CELL__SECRET_KEY")
+                && err.contains("CELL__MODULES__ABM__HOOK_SECRETS")
+                && err.contains("refuses every event"),
+            "{err}"
         );
+        let secret = ("CELL__MODULES__ABM__HOOK_SECRETS", "whsec_x");
+        let all: Vec<(&str, &str)> = ready.iter().copied().chain([secret]).collect();
+        assert!(CellConfig::load(&sources(&with_abm, &all, &[]), &keys).is_ok());
+        // A module that is not enabled needs nothing.
+        let off = format!("{prod}[modules.abm]\nenabled = false\n");
+        assert!(CellConfig::load(&sources(&off, &ready, &[]), &keys).is_ok());
+    }
+
+    #[test]
+    fn links_are_absolute() -> Result<(), ConfigError> {
+        let dev = load(BASE, &[], &[])?;
+        assert_eq!(dev.public_base(), "http://127.0.0.1:1000");
+        let wildcard = load(BASE, &[("CELL__HTTP__BIND", "0.0.0.0")], &[])?;
+        assert_eq!(wildcard.public_base(), "http://127.0.0.1:1000");
+        let lan = load(BASE, &[("CELL__HTTP__BIND", "10.0.0.7")], &[])?;
+        assert_eq!(lan.public_base(), "http://10.0.0.7:1000");
+        let set = load(
+            BASE,
+            &[("CELL__HTTP__PUBLIC_URL", "https://api.example.com/")],
+            &[],
+        )?;
+        assert_eq!(set.public_base(), "https://api.example.com");
+        assert_eq!(
+            set.token_link(None, "documents", "documents/review", "t0k"),
+            "https://api.example.com/api/v1/documents/review/t0k"
+        );
+        for bad in [
+            "api.example.com",
+            "ftp://api.example.com",
+            "https://api.example.com/?x=1",
+            "https://u:p@api.example.com",
+            "https://",
+        ] {
+            let err = load(BASE, &[("CELL__HTTP__PUBLIC_URL", bad)], &[])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("http.public_url"), "{bad}: {err}");
+        }
+        Ok(())
     }
 
     #[test]

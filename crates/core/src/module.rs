@@ -43,6 +43,12 @@ pub trait PlatformModule: Send + Sync + 'static {
     fn secret_settings(&self) -> &'static [&'static str] {
         &[]
     }
+    /// Settings production refuses to start without while the module is enabled, each with
+    /// what would fail at the first request without it (`("hook_secrets", "POST /hooks/posthog
+    /// refuses every event")`); `check-config` lists them with the kernel's.
+    fn production_settings(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
     /// Forward-only migrations, named `<module>_m<date>_<seq>_<what>`.
     fn migrations(&self) -> Vec<Box<dyn MigrationTrait>> {
         Vec::new()
@@ -227,6 +233,12 @@ pub trait CommandHandler: Send + Sync {
     /// such as passwords come from there, never from arguments). Output goes to stdout; an
     /// error exits with status 2 and its message.
     async fn run(&self, ctx: &CellContext, args: &[String]) -> anyhow::Result<()>;
+
+    /// The command's `--help` (its options): printed for `<cell> <path> --help` without
+    /// opening the database.
+    fn usage(&self) -> String {
+        String::new()
+    }
 }
 
 /// A user an event concerns, and why: `assignee`, `watcher`, `creator`, `mentioned`,
@@ -592,16 +604,27 @@ impl std::fmt::Debug for EnabledModule {
     }
 }
 
-/// The name every module's secrets are declared under, for [`CellConfig::load`].
-pub fn secret_keys(linked: &[Box<dyn PlatformModule>]) -> Vec<String> {
-    linked
-        .iter()
-        .flat_map(|m| {
-            m.secret_settings()
-                .iter()
-                .map(move |k| format!("modules.{}.{k}", m.name()))
-        })
-        .collect()
+/// What the linked modules declare of their settings (secret; required in production), for
+/// [`CellConfig::load`].
+pub fn declared_keys(linked: &[Box<dyn PlatformModule>]) -> crate::config::ModuleKeys {
+    crate::config::ModuleKeys {
+        secret: linked
+            .iter()
+            .flat_map(|m| {
+                m.secret_settings()
+                    .iter()
+                    .map(move |k| format!("modules.{}.{k}", m.name()))
+            })
+            .collect(),
+        production: linked
+            .iter()
+            .flat_map(|m| {
+                m.production_settings()
+                    .iter()
+                    .map(move |(k, why)| (m.name().to_owned(), (*k).to_owned(), (*why).to_owned()))
+            })
+            .collect(),
+    }
 }
 
 /// Picks the enabled modules out of the linked ones (the [`kernel_modules`] are always linked),

@@ -124,8 +124,8 @@ pub struct ObjectInfo {
 /// A URL a client can use directly, without the cell's credentials.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Presigned {
-    /// Absolute for S3; for the local backend, absolute when `http.public_url` is set, else a
-    /// path on the cell.
+    /// Absolute: S3's own, or (local backend) on the cell's `http.public_url` (development: its
+    /// listener).
     pub url: String,
     pub method: String,
     /// Headers the client must send (the content type of a PUT).

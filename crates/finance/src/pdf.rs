@@ -19,8 +19,7 @@ const URL_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
 /// A PDF to download.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Pdf {
-    /// A presigned GET of the PDF (for the local storage backend, a path on the cell unless
-    /// `http.public_url` is set).
+    /// A presigned GET of the PDF (absolute; for the local storage backend, on the cell).
     pub url: String,
     pub expires_at: DateTime<Utc>,
 }

@@ -237,15 +237,9 @@ pub(crate) async fn send(
         .ok_or_else(access::not_found_org)?;
     let inviter_email = kernel::identity::email(ctx, inviter).await?;
     let prefix = ctx.config().route_prefix("tenancy");
-    let base = ctx
-        .config()
-        .http
-        .public_url
-        .as_deref()
-        .unwrap_or_default()
-        .trim_end_matches('/');
     let link = format!(
-        "{base}{}/invitations/accept?token={token}",
+        "{}{}/invitations/accept?token={token}",
+        ctx.config().public_base(),
         prefix.trim_end_matches('/')
     );
     ctx.mail()

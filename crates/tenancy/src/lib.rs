@@ -20,7 +20,7 @@ pub use module::{Tenancy, TenancySettings};
 pub use orgs::{
     MyOrganization, NewOrganization, Organization, add_member, create_organization,
     create_organization_without_members, member_role, organization, organization_by_slug,
-    organizations_of, role_in, valid_slug,
+    organizations_by_slug_or_name, organizations_of, role_in, valid_slug,
 };
 pub use settings::{Setting, SettingScope, get_setting, set_setting, settings_in};
 

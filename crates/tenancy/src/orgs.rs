@@ -3,8 +3,10 @@
 
 use chrono::Utc;
 use kernel::http::Role;
+use kernel::sea_orm::sea_query::{Expr, ExprTrait, Func};
 use kernel::sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use kernel::{ApiError, Db, TenantTx};
 use serde::Serialize;
@@ -244,6 +246,29 @@ pub async fn organization_by_slug(db: &Db, slug: &str) -> Result<Option<Organiza
         .await
         .map_err(ApiError::internal)?
         .map(Into::into))
+}
+
+/// The organization whose slug is `key`, else the ones named `key` (case-insensitive; at most
+/// 10, oldest first): for commands that take either.
+pub async fn organizations_by_slug_or_name(
+    db: &Db,
+    key: &str,
+) -> Result<Vec<Organization>, ApiError> {
+    if let Some(org) = organization_by_slug(db, key).await? {
+        return Ok(vec![org]);
+    }
+    Ok(organization::Entity::find()
+        .filter(
+            Expr::expr(Func::lower(Expr::col(organization::Column::Name))).eq(key.to_lowercase()),
+        )
+        .order_by_asc(organization::Column::CreatedAt)
+        .limit(10)
+        .all(db.conn())
+        .await
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .map(Into::into)
+        .collect())
 }
 
 /// Adds `user` to the organization of `tx` with `role` (as the cell names it: 422 for a role

@@ -313,8 +313,10 @@ async fn email_free(
     }
 }
 
-/// Adds a contact to a company. Ingestion recognizes them by their identities (`POST
-/// /abm/contacts/{id}/identities`), not by this record's email.
+/// Adds a contact to a company. Ingestion recognizes them by their email (an event whose person
+/// has it), and by the identities added with `POST /abm/contacts/{id}/identities` (PostHog
+/// distinct ids; an email identity row wins over a contact's email, and an email two contacts
+/// share matches neither).
 #[utoipa::path(tag = TAG, request_body = NewContact, responses(
     (status = 201, body = Contact), (status = 403), (status = 404), (status = 409), (status = 422)))]
 #[post("/abm/companies/{id}/contacts")]

@@ -13,6 +13,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(ScoreQueueWithoutConflicts),
         Box::new(ScoreQueueWeights),
         Box::new(ForeignKeys),
+        Box::new(ContactEmails),
     ]
 }
 
@@ -468,5 +469,23 @@ impl MigrationTrait for ForeignKeys {
             add_foreign_keys(m, table, &[company()]).await?;
         }
         Ok(())
+    }
+}
+
+struct ContactEmails;
+
+impl MigrationName for ContactEmails {
+    fn name(&self) -> &str {
+        "abm_m20261207_000001_contact_emails"
+    }
+}
+
+/// A contact's email is one of their identities: ingestion finds contacts by the emails of a
+/// delivery's people, across companies.
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for ContactEmails {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_index(index("abm_contacts_email", "abm_contacts", &["org_id", "email"]).to_owned())
+            .await
     }
 }

@@ -84,31 +84,8 @@ async fn seed(app: &TestApp) -> anyhow::Result<Seed> {
             .await?;
         ids.push(id);
     }
-    let person = Uuid::now_v7();
-    tx.repo::<contact::Entity>()
-        .insert(contact::ActiveModel {
-            id: Set(person),
-            org_id: Set(operator),
-            prospect_company_id: Set(ids[0]),
-            email: Set("jane@acme.com".into()),
-            first_name: Set(Some("Jane".into())),
-            last_name: Set(None),
-            title: Set(None),
-            status: Set("new".into()),
-            created_at: Set(now),
-            updated_at: Set(now),
-        })
-        .await?;
-    tx.repo::<contact_identity::Entity>()
-        .insert(contact_identity::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            org_id: Set(operator),
-            contact_id: Set(person),
-            identity_type: Set("posthog_distinct_id".into()),
-            identity_value: Set("ph-jane".into()),
-            created_at: Set(now),
-        })
-        .await?;
+    let person = add_contact(&tx, ids[0], "jane@acme.com").await?;
+    add_identity(&tx, person, "posthog_distinct_id", "ph-jane").await?;
     tx.repo::<org_domain::Entity>()
         .insert(org_domain::ActiveModel {
             id: Set(Uuid::now_v7()),
@@ -124,6 +101,45 @@ async fn seed(app: &TestApp) -> anyhow::Result<Seed> {
         acme: ids[0],
         stanford: ids[1],
     })
+}
+
+/// A contact of `company` (in the operator org of `tx`).
+async fn add_contact(tx: &kernel::TenantTx, company: Uuid, email: &str) -> anyhow::Result<Uuid> {
+    let (id, now) = (Uuid::now_v7(), Utc::now());
+    tx.repo::<contact::Entity>()
+        .insert(contact::ActiveModel {
+            id: Set(id),
+            org_id: Set(tx.org_id()),
+            prospect_company_id: Set(company),
+            email: Set(email.into()),
+            first_name: Set(None),
+            last_name: Set(None),
+            title: Set(None),
+            status: Set("new".into()),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .await?;
+    Ok(id)
+}
+
+async fn add_identity(
+    tx: &kernel::TenantTx,
+    contact: Uuid,
+    kind: &str,
+    value: &str,
+) -> anyhow::Result<()> {
+    tx.repo::<contact_identity::Entity>()
+        .insert(contact_identity::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            org_id: Set(tx.org_id()),
+            contact_id: Set(contact),
+            identity_type: Set(kind.into()),
+            identity_value: Set(value.into()),
+            created_at: Set(Utc::now()),
+        })
+        .await?;
+    Ok(())
 }
 
 async fn signals(app: &TestApp, operator: Uuid) -> anyhow::Result<Vec<intent_signal::Model>> {
@@ -204,6 +220,43 @@ db_test!(async fn every_branch_of_the_ingestion_workflow(db) {
     assert_eq!(changed, 1, "the daily pass ages Stanford's signals out");
     assert_eq!(score_of(&app, s.operator, s.stanford).await?.0, 0);
     assert_eq!(score_of(&app, s.operator, s.acme).await?.0, 20);
+    Ok(())
+});
+
+db_test!(async fn a_contacts_email_identifies_them_unless_two_contacts_share_it(db) {
+    let app = cell(&db).await?;
+    let s = seed(&app).await?;
+    let a = &app;
+    let seen = move |id: &'static str, distinct: &str, email: &str| {
+        let mut e = event("$pageview", distinct, json!({"$pathname": "/pricing"}));
+        e["person"]["properties"]["email"] = json!(email);
+        let body = e.to_string();
+        async move { hook(a, id, &body, None, SECRET).await }
+    };
+    // Jane has no identity row for her email: her contact's email is enough (any case), from a
+    // device PostHog never saw her on.
+    let (status, body) = seen("msg_e1", "new-device", "Jane@Acme.com").await?;
+    assert_eq!((status, body["signals"].as_u64()), (200, Some(1)), "{body}");
+    let rows = signals(&app, s.operator).await?;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].prospect_company_id, s.acme);
+    assert!(rows[0].contact_id.is_some(), "{:?}", rows[0]);
+
+    // One person at two companies is not guessed between...
+    let tx = app.ctx.db().tenant(s.operator).await?;
+    add_contact(&tx, s.acme, "pat@consultants.test").await?;
+    let at_stanford = add_contact(&tx, s.stanford, "pat@consultants.test").await?;
+    tx.commit().await?;
+    let (_, body) = seen("msg_e2", "pat-laptop", "pat@consultants.test").await?;
+    assert_eq!((body["signals"].as_u64(), body["unattributed"].as_u64()), (Some(0), Some(1)), "{body}");
+    // ...until an email identity row says which contact it is.
+    let tx = app.ctx.db().tenant(s.operator).await?;
+    add_identity(&tx, at_stanford, "email", "pat@consultants.test").await?;
+    tx.commit().await?;
+    let (_, body) = seen("msg_e3", "pat-laptop", "pat@consultants.test").await?;
+    assert_eq!(body["signals"].as_u64(), Some(1), "{body}");
+    let rows = signals(&app, s.operator).await?;
+    assert!(rows.iter().any(|r| r.contact_id == Some(at_stanford) && r.prospect_company_id == s.stanford), "{rows:?}");
     Ok(())
 });
 

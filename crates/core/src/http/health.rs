@@ -1,8 +1,10 @@
-//! `/health/live` (the process answers) and `/health/ready` (every configured backend answers).
+//! `/health/live` (the process answers), `/health/ready` (every configured backend answers),
+//! `/metrics` (Prometheus) and `/.well-known/jwks.json` (the keys access tokens are signed with).
 
 use std::time::Duration;
 
-use actix_web::{HttpResponse, get};
+use actix_web::{HttpRequest, HttpResponse, get};
+use secrecy::ExposeSecret;
 use serde::Serialize;
 
 use crate::context::CellContext;
@@ -68,4 +70,67 @@ pub async fn ready(_: super::Public, ctx: CellContext) -> Result<HttpResponse, A
         format!("not ready: {}", failed.join(", ")),
     )
     .with_details(serde_json::json!({ "checks": checks })))
+}
+
+/// Prometheus text exposition (request, database pool, job and event metrics). Open unless
+/// `telemetry.metrics_token` is set, then it takes that token as a bearer token (401 without
+/// it); 404 when `telemetry.metrics` is off.
+#[utoipa::path(tag = "health", security(()), responses(
+    (status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String),
+    (status = 401, description = "a metrics token is configured and was not given", body = crate::error::ErrorEnvelope),
+    (status = 404, description = "metrics are off", body = crate::error::ErrorEnvelope),
+))]
+#[get("/metrics")]
+pub async fn metrics(
+    _: super::Public,
+    ctx: CellContext,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let tel = &ctx.config().telemetry;
+    if !tel.metrics {
+        return Err(ApiError::of(ErrorCode::NotFound));
+    }
+    if let Some(token) = &tel.metrics_token {
+        let given = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| super::constant_time_eq(g, token.expose_secret())) {
+            return Err(ApiError::unauthorized("a valid metrics token is required"));
+        }
+    }
+    let (open, idle) = ctx.db().pool_stats();
+    ::metrics::gauge!("db_pool_connections").set(f64::from(open));
+    ::metrics::gauge!("db_pool_idle_connections").set(idle as f64);
+    ::metrics::gauge!("db_pool_max_connections")
+        .set(f64::from(ctx.config().database.max_connections));
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(crate::telemetry::metrics_handle().render()))
+}
+
+/// A JSON Web Key Set (RFC 7517).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Jwks {
+    /// The public keys access tokens are signed with; `kid` names the one a token used.
+    #[schema(value_type = Vec<Object>)]
+    pub keys: Vec<serde_json::Value>,
+}
+
+/// The public keys that verify this cell's access tokens (JWKS), for services that check its
+/// tokens themselves; cacheable for 5 minutes. 404 when the cell signs no tokens.
+#[utoipa::path(tag = "health", security(()), responses(
+    (status = 200, body = Jwks),
+    (status = 404, description = "this cell publishes no signing keys", body = crate::error::ErrorEnvelope),
+))]
+#[get("/.well-known/jwks.json")]
+pub async fn jwks(_: super::Public, ctx: CellContext) -> Result<HttpResponse, ApiError> {
+    let keys = ctx
+        .authenticator()
+        .and_then(|a| a.jwks())
+        .ok_or_else(|| ApiError::not_found("this cell publishes no signing keys"))?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "public, max-age=300"))
+        .json(keys))
 }

@@ -23,7 +23,6 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use secrecy::ExposeSecret;
 use utoipa::openapi::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
@@ -60,26 +59,28 @@ pub struct Application {
 }
 
 impl Application {
-    /// Resolves the linked modules against the configuration, connects the database, applies
-    /// migrations, calls each module's `on_ready`, and binds the listener (port 0 picks a free
-    /// port; see [`Application::port`]).
+    /// Binds the listener (port 0 picks a free port, recorded in the configuration so links
+    /// name it; see [`Application::port`]), resolves the linked modules against the
+    /// configuration, connects the database, applies migrations and calls each module's
+    /// `on_ready`.
     pub async fn build(
-        config: crate::config::CellConfig,
+        mut config: crate::config::CellConfig,
         linked: Vec<Box<dyn crate::module::PlatformModule>>,
     ) -> Result<Self, StartupError> {
-        let ctx = startup::prepare(config, linked).await?;
-        Self::serve_context(ctx)
-    }
-
-    /// Binds the listener for an already prepared context.
-    pub fn serve_context(ctx: CellContext) -> Result<Self, StartupError> {
-        let http = &ctx.config().http;
+        let http = &config.http;
         let listener = TcpListener::bind((http.bind, http.port))
             .map_err(|e| StartupError::Bind(format!("{}:{}: {e}", http.bind, http.port)))?;
-        let port = listener
+        config.http.port = listener
             .local_addr()
             .map_err(|e| StartupError::Bind(e.to_string()))?
             .port();
+        let ctx = startup::prepare(config, linked).await?;
+        Self::serve(ctx, listener)
+    }
+
+    fn serve(ctx: CellContext, listener: TcpListener) -> Result<Self, StartupError> {
+        let http = &ctx.config().http;
+        let port = http.port;
         let clashes = component_clashes(ctx.config().name(), ctx.modules());
         if !clashes.is_empty() {
             return Err(StartupError::Services(format!(
@@ -116,19 +117,8 @@ impl Application {
             // A worker answers health and metrics only (its load balancer and scraper).
             false => server!(move || worker_app(app_ctx.clone())),
         };
-        // Where to go first: the API's docs (a wildcard bind is reached on the loopback).
-        let base = match &ctx.config().http.public_url {
-            Some(url) => url.trim_end_matches('/').to_owned(),
-            None => {
-                let bind = ctx.config().http.bind;
-                let host = match bind {
-                    _ if bind.is_unspecified() || bind.is_loopback() => "127.0.0.1".to_owned(),
-                    std::net::IpAddr::V6(v6) => format!("[{v6}]"),
-                    std::net::IpAddr::V4(v4) => v4.to_string(),
-                };
-                format!("http://{host}:{port}")
-            }
-        };
+        // Where to go first: the API's docs.
+        let base = ctx.config().public_base();
         tracing::info!(
             cell = ctx.config().name(),
             address = %format!("{}:{port}", ctx.config().http.bind),
@@ -238,6 +228,8 @@ fn routes(
         .openapi(base_document(&cell, &modules))
         .service(health::live)
         .service(health::ready)
+        .service(health::metrics)
+        .service(health::jwks)
         .service(admin::dead_events)
         .service(admin::replay_all)
         .service(admin::replay_one)
@@ -330,7 +322,40 @@ fn modules_document(cell: &str, modules: &[EnabledModule]) -> serde_json::Value 
     for m in modules {
         doc.merge(m.module.openapi());
     }
-    openapi::finish(&doc)
+    let mut value = openapi::finish(&doc);
+    openapi::order_tags(&mut value, &tag_order(cell, modules));
+    value
+}
+
+/// The order of the document's tags, grouped by module: the identity modules first (auth,
+/// tenancy, iam), then the others in start order, then the kernel's own (health, storage), and
+/// last the operator's (`admin`, a module's `… (operator)`); within a module, in the order of
+/// its paths.
+fn tag_order(cell: &str, modules: &[EnabledModule]) -> Vec<String> {
+    let (_, kernel) = routes(cell.to_owned(), Vec::new()).split_for_parts();
+    let kernel = openapi::tags_of(&kernel);
+    let mut ordered: Vec<&EnabledModule> = modules.iter().collect();
+    // Stable: the other modules keep their start order.
+    ordered.sort_by_key(|m| match m.module.name() {
+        "auth" => 0,
+        "tenancy" => 1,
+        "iam" => 2,
+        _ => 3,
+    });
+    let mut order: Vec<String> = Vec::new();
+    for m in ordered {
+        let (_, mut alone) = routes(cell.to_owned(), vec![m.clone()]).split_for_parts();
+        alone.merge(m.module.openapi());
+        for tag in openapi::tags_of(&alone) {
+            if !kernel.contains(&tag) && !order.contains(&tag) {
+                order.push(tag);
+            }
+        }
+    }
+    order.extend(kernel);
+    // Stable: each group keeps its order.
+    order.sort_by_key(|t| t == "admin" || t.ends_with("(operator)"));
+    order
 }
 
 fn cell_app(
@@ -356,8 +381,6 @@ fn cell_app(
         .app_data(extract::payload_config(limit))
         .app_data(extract::query_config())
         .app_data(extract::path_config())
-        .service(web::resource("/metrics").get(metrics))
-        .service(web::resource("/.well-known/jwks.json").get(jwks))
         .service(web::resource(DOCS_PATH).get(|| async {
             HttpResponse::PermanentRedirect()
                 .insert_header(("Location", format!("{DOCS_PATH}/")))
@@ -393,7 +416,7 @@ fn worker_app(
         .app_data(extract::path_config())
         .service(health::live)
         .service(health::ready)
-        .service(web::resource("/metrics").get(metrics))
+        .service(health::metrics)
         .default_service(web::to(no_route))
         .wrap(from_fn(middleware::observe))
 }
@@ -419,41 +442,4 @@ async fn no_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         "no route for {} {sent}",
         req.method()
     )))
-}
-
-/// The authenticator's public keys (404 when the cell has none).
-async fn jwks(ctx: CellContext) -> Result<HttpResponse, ApiError> {
-    let keys = ctx
-        .authenticator()
-        .and_then(|a| a.jwks())
-        .ok_or_else(|| ApiError::not_found("this cell publishes no signing keys"))?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("cache-control", "public, max-age=300"))
-        .json(keys))
-}
-
-/// Prometheus text exposition; behind a bearer token when `telemetry.metrics_token` is set.
-async fn metrics(ctx: CellContext, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let tel = &ctx.config().telemetry;
-    if !tel.metrics {
-        return Err(ApiError::of(ErrorCode::NotFound));
-    }
-    if let Some(token) = &tel.metrics_token {
-        let given = req
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|g| constant_time_eq(g, token.expose_secret())) {
-            return Err(ApiError::unauthorized("a valid metrics token is required"));
-        }
-    }
-    let (open, idle) = ctx.db().pool_stats();
-    metrics::gauge!("db_pool_connections").set(f64::from(open));
-    metrics::gauge!("db_pool_idle_connections").set(idle as f64);
-    metrics::gauge!("db_pool_max_connections")
-        .set(f64::from(ctx.config().database.max_connections));
-    Ok(HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(telemetry::metrics_handle().render()))
 }

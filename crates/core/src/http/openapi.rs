@@ -27,6 +27,52 @@ pub fn finish(doc: &OpenApi) -> Value {
     value
 }
 
+/// The tags of `doc`'s operations, each once, in the order of its paths.
+pub(crate) fn tags_of(doc: &OpenApi) -> Vec<String> {
+    tags_in(&serde_json::to_value(doc).unwrap_or_default())
+}
+
+fn tags_in(value: &Value) -> Vec<String> {
+    let mut tags: Vec<String> = Vec::new();
+    let paths = value["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|p| p.values());
+    for item in paths {
+        for method in METHODS {
+            let named = item[method]["tags"].as_array().into_iter().flatten();
+            for tag in named.filter_map(Value::as_str) {
+                if !tags.iter().any(|t| t == tag) {
+                    tags.push(tag.to_owned());
+                }
+            }
+        }
+    }
+    tags
+}
+
+/// Lists the document's tags in `order` (Swagger UI groups operations in this order); a tag
+/// `order` misses goes last, by name.
+pub(crate) fn order_tags(doc: &mut Value, order: &[String]) {
+    let mut used = tags_in(doc);
+    used.sort_by_key(|t| {
+        (
+            order.iter().position(|o| o == t).unwrap_or(usize::MAX),
+            t.clone(),
+        )
+    });
+    if let Some(root) = doc.as_object_mut() {
+        root.insert(
+            "tags".into(),
+            Value::Array(
+                used.into_iter()
+                    .map(|name| json!({ "name": name }))
+                    .collect(),
+            ),
+        );
+    }
+}
+
 fn finish_value(doc: &mut Value) {
     let Some(root) = doc.as_object_mut() else {
         return;
@@ -76,6 +122,68 @@ fn finish_value(doc: &mut Value) {
         for method in METHODS {
             if let Some(op) = item.get_mut(method).and_then(Value::as_object_mut) {
                 finish_operation(path, op);
+            }
+        }
+    }
+    unique_operation_ids(paths);
+}
+
+/// Makes every `operationId` unique, as OpenAPI requires (generated clients name their methods
+/// after them). utoipa names an operation after its handler, and modules reuse names (`list`,
+/// `create`): every operation of a shared name gets its resource appended (`list_boards`,
+/// `list_boards_automations`: the path's words, without the `api`/`v1` prefix and the
+/// parameters), and an operation whose name is shared again (with a name made so) then gets
+/// its method. A name no other operation has stays.
+fn unique_operation_ids(paths: &mut Map<String, Value>) {
+    let ids = |paths: &Map<String, Value>| -> std::collections::HashMap<String, usize> {
+        let mut count = std::collections::HashMap::new();
+        for item in paths.values() {
+            for method in METHODS {
+                if let Some(id) = item[method]["operationId"].as_str() {
+                    *count.entry(id.to_owned()).or_insert(0) += 1;
+                }
+            }
+        }
+        count
+    };
+    let resource = |path: &str| -> String {
+        path.split('/')
+            .filter(|s| !s.is_empty() && !s.starts_with('{'))
+            .skip_while(|s| {
+                *s == "api"
+                    || (s.len() > 1
+                        && s.starts_with('v')
+                        && s[1..].bytes().all(|b| b.is_ascii_digit()))
+            })
+            .map(|s| s.replace(['-', '.'], "_"))
+            .collect::<Vec<_>>()
+            .join("_")
+    };
+    // How many times each operation was renamed: first its resource, then its method.
+    let mut renamed: std::collections::HashMap<(String, &str), usize> = Default::default();
+    for _ in 0..3 {
+        let count = ids(paths);
+        if count.values().all(|n| *n < 2) {
+            break;
+        }
+        for (path, item) in paths.iter_mut() {
+            for method in METHODS {
+                let Some(op) = item.get_mut(method).and_then(Value::as_object_mut) else {
+                    continue;
+                };
+                let Some(id) = op.get("operationId").and_then(Value::as_str) else {
+                    continue;
+                };
+                if count.get(id).copied().unwrap_or(0) < 2 {
+                    continue;
+                }
+                let times = renamed.entry((path.clone(), method)).or_insert(0);
+                let id = match *times {
+                    0 => format!("{id}_{}", resource(path)),
+                    _ => format!("{id}_{method}"),
+                };
+                *times += 1;
+                op.insert("operationId".into(), Value::String(id));
             }
         }
     }

@@ -34,7 +34,7 @@ fn cfg(toml: &str) -> anyhow::Result<CellConfig> {
         env: Some(Default::default()),
         overrides: vec![],
     };
-    Ok(CellConfig::load(&sources, &[])?)
+    Ok(CellConfig::load(&sources, &Default::default())?)
 }
 
 fn failure(linked: Vec<Box<dyn PlatformModule>>, toml: &str) -> anyhow::Result<String> {
@@ -213,7 +213,7 @@ fn the_macro_registers_with_the_link_time_registry() {
                 env: Some(Default::default()),
                 overrides: vec![],
             },
-            &[],
+            &Default::default(),
         )
         .unwrap_or_else(|e| panic!("{e}")),
     );

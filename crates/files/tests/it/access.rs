@@ -111,7 +111,7 @@ db_test!(
                 "filename": "left.pdf", "content_type": "application/pdf", "size": PDF.len()
             }))
             .await?;
-        put(&cell, &ticket, PDF).await?;
+        put(&ticket, PDF).await?;
         let left = ticket["file"]["id"].as_str().unwrap_or_default().to_owned();
         let kept = upload(&cell, &member, "kept.pdf", "application/pdf", PDF, json!({})).await?;
         let left_key = kernel::storage::ObjectKey::new(acme, "files", &left)?;

@@ -44,20 +44,11 @@ pub async fn cell(db: &TestDb, store: Store) -> anyhow::Result<Cell> {
     }
 }
 
-/// The cell's URL for a presigned URL: S3's are absolute, the local backend's are paths on the
-/// cell.
-fn absolute(cell: &Cell, url: &str) -> String {
-    match url.starts_with("http") {
-        true => url.to_owned(),
-        false => cell.url(url),
-    }
-}
-
 /// PUTs `bytes` to the ticket's presigned upload URL with its headers (`content_type` overrides
 /// the signed one, to show a mismatch is refused); the status.
-pub async fn put(cell: &Cell, ticket: &Value, bytes: &[u8]) -> anyhow::Result<u16> {
+pub async fn put(ticket: &Value, bytes: &[u8]) -> anyhow::Result<u16> {
     let upload = &ticket["upload"];
-    let url = absolute(cell, upload["url"].as_str().unwrap_or_default());
+    let url = upload["url"].as_str().unwrap_or_default();
     let mut req = reqwest::Client::new().put(url).body(bytes.to_vec());
     if let Some(headers) = upload["headers"].as_object() {
         for (k, v) in headers {
@@ -68,8 +59,9 @@ pub async fn put(cell: &Cell, ticket: &Value, bytes: &[u8]) -> anyhow::Result<u1
 }
 
 /// GETs a presigned download URL: status and bytes.
-pub async fn fetch(cell: &Cell, presigned: &Value) -> anyhow::Result<(u16, Vec<u8>)> {
-    let url = absolute(cell, presigned["url"].as_str().unwrap_or_default());
+pub async fn fetch(presigned: &Value) -> anyhow::Result<(u16, Vec<u8>)> {
+    // Absolute on both backends (the local one's on the cell's own address).
+    let url = presigned["url"].as_str().unwrap_or_default();
     let res = reqwest::Client::new().get(url).send().await?;
     Ok((res.status().as_u16(), res.bytes().await?.to_vec()))
 }
@@ -93,7 +85,7 @@ pub async fn upload(
         .post("/api/v1/files/upload-url", Some(token), body)
         .await?;
     anyhow::ensure!(status == 201, "upload-url: {status} {ticket}");
-    let put = put(cell, &ticket, bytes).await?;
+    let put = put(&ticket, bytes).await?;
     anyhow::ensure!((200..300).contains(&put), "PUT: {put}");
     let id = ticket["file"]["id"].as_str().unwrap_or_default();
     let (status, file) = cell

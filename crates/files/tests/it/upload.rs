@@ -41,7 +41,7 @@ db_test!(
             let (status, _) = cell.get(&format!("/api/v1/files/{id}/download"), Some(&member)).await?;
             assert_eq!(status, 409);
 
-            assert!((200..300).contains(&put(&cell, &ticket, PDF).await?), "{store:?}");
+            assert!((200..300).contains(&put(&ticket, PDF).await?), "{store:?}");
             // Another org's caller sees no such file, whatever they try.
             for path in [format!("/api/v1/files/{id}"), format!("/api/v1/files/{id}/download")] {
                 let (status, _) = cell.get(&path, Some(&outsider)).await?;
@@ -71,7 +71,7 @@ db_test!(
             let expires = chrono::DateTime::parse_from_rfc3339(url["expires_at"].as_str().unwrap_or_default())?;
             let ttl = expires.signed_duration_since(chrono::Utc::now()).num_seconds();
             assert!((59 * 60..=60 * 60).contains(&ttl), "the GET lasts an hour: {ttl}");
-            let (status, bytes) = fetch(&cell, &url).await?;
+            let (status, bytes) = fetch(&url).await?;
             assert_eq!((status, bytes.as_slice()), (200, PDF), "{store:?}");
 
             let (_, page) = cell.get("/api/v1/files?search=contract", Some(&viewer)).await?;
@@ -85,7 +85,7 @@ db_test!(
                     "filename": "invoice.pdf", "content_type": "application/pdf", "size": ELF.len()
                 }))
                 .await?;
-            put(&cell, &ticket, ELF).await?;
+            put(&ticket, ELF).await?;
             let bad = ticket["file"]["id"].as_str().unwrap_or_default().to_owned();
             let (status, body) = cell
                 .post(&format!("/api/v1/files/{bad}/confirm"), Some(&member), json!({}))
@@ -104,7 +104,7 @@ db_test!(
                     "filename": "short.pdf", "content_type": "application/pdf", "size": PDF.len() + 10
                 }))
                 .await?;
-            put(&cell, &ticket, PDF).await?;
+            put(&ticket, PDF).await?;
             let short = ticket["file"]["id"].as_str().unwrap_or_default().to_owned();
             let (status, body) = cell
                 .post(&format!("/api/v1/files/{short}/confirm"), Some(&member), json!({}))

@@ -36,7 +36,7 @@ fn config(db: &TestDb) -> anyhow::Result<kernel::CellConfig> {
         env: Some(env),
         overrides: vec![("cell.data_dir".into(), db.data_dir().display().to_string())],
     };
-    Ok(kernel::CellConfig::load(&sources, &[])?)
+    Ok(kernel::CellConfig::load(&sources, &Default::default())?)
 }
 
 const DOCS: &str = "

@@ -18,7 +18,7 @@ async fn export(
     let (_, job) = cell
         .get(&format!("/api/v1/export/jobs/{id}"), Some(token))
         .await?;
-    let bytes = download(cell, job["download_url"].as_str().unwrap_or_default()).await?;
+    let bytes = download(job["download_url"].as_str().unwrap_or_default()).await?;
     Ok((job, bytes))
 }
 

@@ -89,7 +89,7 @@ db_test!(
         assert_eq!(done["data"][0]["notes"], "note 10000, with a comma", "{done}");
 
         // The error file names each bad row (the header is row 1: data row 199 is row 200).
-        let errors = String::from_utf8(download(&cell, job["error_file"]["url"].as_str().unwrap_or_default()).await?)?;
+        let errors = String::from_utf8(download(job["error_file"]["url"].as_str().unwrap_or_default()).await?)?;
         let lines: Vec<&str> = errors.lines().collect();
         assert_eq!(lines[0], "row,field,message");
         assert_eq!(lines.len(), 51, "{errors}");
@@ -141,7 +141,7 @@ db_test!(
         assert_eq!((&job["status"], &job["succeeded"], &job["failed"]), (&json!("failed"), &json!(0), &json!(2)), "{job}");
         let (_, page) = cell.get("/api/v1/items", Some(&member)).await?;
         assert_eq!(page["meta"]["total"], 0, "nothing stored: {page}");
-        let errors = String::from_utf8(download(&cell, job["error_file"]["url"].as_str().unwrap_or_default()).await?)?;
+        let errors = String::from_utf8(download(job["error_file"]["url"].as_str().unwrap_or_default()).await?)?;
         assert_eq!(errors, "row,field,message\n3,name,is required\n4,status,\"is not one of open, done\"\n");
         Ok(())
     }

@@ -77,11 +77,7 @@ pub async fn run_jobs(cell: &Cell) -> anyhow::Result<()> {
 }
 
 /// GETs a presigned URL (the cell's own, on local storage): the body.
-pub async fn download(cell: &Cell, url: &str) -> anyhow::Result<Vec<u8>> {
-    let url = match url.starts_with("http") {
-        true => url.to_owned(),
-        false => cell.url(url),
-    };
+pub async fn download(url: &str) -> anyhow::Result<Vec<u8>> {
     let res = reqwest::get(url).await?;
     anyhow::ensure!(res.status().is_success(), "download: {}", res.status());
     Ok(res.bytes().await?.to_vec())

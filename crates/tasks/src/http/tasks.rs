@@ -143,6 +143,7 @@ pub enum View {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ViewParams {
     /// `list` (default), `kanban`, `calendar` or `gantt`.
+    #[param(inline)]
     pub view: Option<View>,
     /// The board (required for `kanban`).
     pub board_id: Option<Uuid>,
