@@ -29,3 +29,11 @@ pub(crate) mod item {
 
 // Items go to the trash before they are deleted for good: the repository hides trashed rows.
 kernel::tenant_entity!(soft_delete: item);
+
+// How many live items an org holds, so the `max_items` check costs one row, not a count of the
+// org's items (which made an import quadratic). Made by the first check that needs it.
+kernel::tenant_table!(item_count, "template_item_counts", {
+    /// Items not in the trash.
+    items: i64,
+});
+kernel::tenant_entity!(item_count);

@@ -9,7 +9,44 @@ pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(CreateItems),
         Box::new(ItemsTrash),
         Box::new(ItemsByOrgAndId),
+        Box::new(ItemCounts),
     ]
+}
+
+/// Each org's count of live items (see `entity::item_count`). No backfill: an org's row is
+/// counted from its items the first time a check needs it.
+struct ItemCounts;
+
+impl MigrationName for ItemCounts {
+    fn name(&self) -> &str {
+        "template_m20261207_000001_item_counts"
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for ItemCounts {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("template_item_counts")
+                .col(uuid_pk("id"))
+                .col(org_id())
+                .col(ColumnDef::new("items").big_integer().not_null().to_owned())
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            index(
+                "template_item_counts_org",
+                "template_item_counts",
+                &["org_id"],
+            )
+            .unique()
+            .to_owned(),
+        )
+        .await?;
+        kernel::db::enable_tenant_rls(m.get_connection(), "template_item_counts").await
+    }
 }
 
 struct CreateItems;

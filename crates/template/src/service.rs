@@ -8,7 +8,7 @@ use kernel::sea_orm::{ActiveValue::Set, PaginatorTrait};
 use kernel::{ApiError, CellContext, TenantTx};
 use uuid::Uuid;
 
-use crate::entity::item;
+use crate::entity::{item, item_count};
 use crate::events::{ItemCompleted, ItemCreated, ItemDeleted, ItemRestored};
 
 pub(crate) const STATUSES: [&str; 2] = ["open", "done"];
@@ -60,6 +60,47 @@ pub(crate) async fn get(tx: &TenantTx, id: Uuid) -> Result<item::Model, ApiError
         .ok_or_else(not_found)
 }
 
+/// The org's live items, for the `max_items` check. Takes the org's item lock first, so
+/// concurrent creations wait and the limit holds; the first call for an org counts its items
+/// and keeps the number, later ones read one row. Creations add to it with [`adjust_count`].
+async fn live_items(tx: &TenantTx) -> Result<u64, ApiError> {
+    tx.serialize("template.items").await?;
+    let counts = tx.repo::<item_count::Entity>();
+    if let Some(row) = counts.find().one(counts.conn()).await? {
+        return Ok(u64::try_from(row.items).unwrap_or(0));
+    }
+    let items = tx.repo::<item::Entity>();
+    let n = items.find().count(items.conn()).await?;
+    counts
+        .insert(item_count::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            org_id: Set(tx.org_id()),
+            items: Set(i64::try_from(n).unwrap_or(i64::MAX)),
+        })
+        .await?;
+    Ok(n)
+}
+
+/// Adds `by` (negative: removes) to the org's count of live items, when it has been counted.
+async fn adjust_count(tx: &TenantTx, by: i64) -> Result<(), ApiError> {
+    use kernel::sea_orm::ColumnTrait;
+    use kernel::sea_orm::sea_query::{Expr, ExprTrait};
+    if by != 0 {
+        let c = item_count::Column::Items;
+        tx.repo::<item_count::Entity>()
+            .update_many(
+                vec![(c, Expr::col(c).add(by))],
+                item_count::Column::OrgId.eq(tx.org_id()),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+fn too_many(max: u64) -> String {
+    format!("this organization holds {max} items, the most it may")
+}
+
 /// Creates an open item; 409 when the name is taken or the org holds `max` items already.
 pub(crate) async fn create(
     ctx: &CellContext,
@@ -68,12 +109,10 @@ pub(crate) async fn create(
     new: NewItem,
     max: u64,
 ) -> Result<item::Model, ApiError> {
-    let repo = tx.repo::<item::Entity>();
-    if repo.find().count(repo.conn()).await? >= max {
-        return Err(ApiError::conflict(format!(
-            "this organization holds {max} items, the most it may"
-        )));
+    if live_items(tx).await? >= max {
+        return Err(ApiError::conflict(too_many(max)));
     }
+    let repo = tx.repo::<item::Entity>();
     let now = Utc::now();
     let row = repo
         .insert(item::ActiveModel {
@@ -89,6 +128,7 @@ pub(crate) async fn create(
         })
         .await
         .map_err(name_taken)?;
+    adjust_count(tx, 1).await?;
     let created = ItemCreated {
         item_id: row.id,
         name: row.name.clone(),
@@ -139,6 +179,7 @@ pub(crate) async fn delete(
     if !tx.repo::<item::Entity>().trash(id).await? {
         return Err(not_found());
     }
+    adjust_count(tx, -1).await?;
     publish(ctx, tx, by, &ItemDeleted { item_id: id }).await
 }
 
@@ -154,6 +195,7 @@ pub(crate) async fn restore(
     if !repo.restore(id).await.map_err(name_taken)? {
         return Ok(None);
     }
+    adjust_count(tx, 1).await?;
     publish(ctx, tx, by, &ItemRestored { item_id: id }).await?;
     Ok(repo.get(id).await?)
 }
@@ -173,6 +215,8 @@ pub(crate) async fn upsert(
     use kernel::sea_orm::{ColumnTrait, QueryFilter};
     let text =
         |r: &kernel::records::Record, f: &str| r.get(f).and_then(|v| v.as_str()).map(str::to_owned);
+    // The lock first: a concurrent batch waits, then finds this one's names.
+    let mut count = live_items(tx).await?;
     let names: Vec<String> = records.iter().filter_map(|r| text(r, "name")).collect();
     let repo = tx.repo::<item::Entity>();
     let mut existing: std::collections::HashMap<String, item::Model> = repo
@@ -183,7 +227,6 @@ pub(crate) async fn upsert(
         .into_iter()
         .map(|m| (m.name.clone(), m))
         .collect();
-    let mut count = repo.find().count(repo.conn()).await?;
     let now = Utc::now();
     let mut created: Vec<String> = Vec::new();
     let mut fresh: std::collections::HashSet<String> = Default::default();
@@ -219,7 +262,7 @@ pub(crate) async fn upsert(
         } else if count >= max {
             outcomes.push(Err(RecordError {
                 field: None,
-                message: format!("this organization holds {max} items, the most it may"),
+                message: too_many(max),
             }));
             continue;
         } else {
@@ -253,6 +296,7 @@ pub(crate) async fn upsert(
         .map(|m| m.clone().into())
         .collect();
     repo.insert_many(finals).await?;
+    adjust_count(tx, i64::try_from(created.len()).unwrap_or(i64::MAX)).await?;
     // The batch's events in two statements, not one per row.
     let actor = Some(EntityRef::user(by));
     ctx.events()

@@ -59,22 +59,30 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds the listener (port 0 picks a free port, recorded in the configuration so links
-    /// name it; see [`Application::port`]), resolves the linked modules against the
-    /// configuration, connects the database, applies migrations and calls each module's
-    /// `on_ready`.
+    /// Resolves the linked modules against the configuration, connects the database, applies
+    /// migrations, calls each module's `on_ready`, and binds the listener. Port 0 picks a free
+    /// port (see [`Application::port`]), bound first and recorded in the configuration, so the
+    /// links modules build name it.
     pub async fn build(
         mut config: crate::config::CellConfig,
         linked: Vec<Box<dyn crate::module::PlatformModule>>,
     ) -> Result<Self, StartupError> {
-        let http = &config.http;
-        let listener = TcpListener::bind((http.bind, http.port))
-            .map_err(|e| StartupError::Bind(format!("{}:{}: {e}", http.bind, http.port)))?;
-        config.http.port = listener
-            .local_addr()
-            .map_err(|e| StartupError::Bind(e.to_string()))?
-            .port();
+        let early = match config.http.port {
+            0 => {
+                let listener = bind(&config)?;
+                config.http.port = listener
+                    .local_addr()
+                    .map_err(|e| StartupError::Bind(e.to_string()))?
+                    .port();
+                Some(listener)
+            }
+            _ => None,
+        };
         let ctx = startup::prepare(config, linked).await?;
+        let listener = match early {
+            Some(listener) => listener,
+            None => bind(ctx.config())?,
+        };
         Self::serve(ctx, listener)
     }
 
@@ -285,6 +293,12 @@ fn base_document(cell: &str, modules: &[EnabledModule]) -> OpenApi {
         .build();
     doc.merge(<crate::error::ErrorDocs as utoipa::OpenApi>::openapi());
     doc
+}
+
+fn bind(config: &crate::config::CellConfig) -> Result<TcpListener, StartupError> {
+    let http = &config.http;
+    TcpListener::bind((http.bind, http.port))
+        .map_err(|e| StartupError::Bind(format!("{}:{}: {e}", http.bind, http.port)))
 }
 
 /// Component names that two different types claim (`Feed (abm)`): the cell's document holds

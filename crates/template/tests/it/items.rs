@@ -139,6 +139,14 @@ db_test!(
         assert_eq!(page["meta"]["total"], 3, "{page}");
         let (_, one) = cell.get(&path, Some(&member)).await?;
         assert_eq!(one["status"], "open", "a refused change changed nothing");
+        // An item in the trash does not count (the org's count follows deletions).
+        let admin = user(&cell, "admin@acme.test", acme, "admin").await?;
+        let (status, _) = cell.delete(&path, Some(&admin)).await?;
+        assert_eq!(status, 204);
+        let (status, four) = post(json!({"name": "Four"})).await?;
+        assert_eq!(status, 201, "{four}");
+        let (status, err) = post(json!({"name": "Five"})).await?;
+        assert_eq!(status, 409, "{err}");
         Ok(())
     }
 );
