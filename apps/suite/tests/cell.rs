@@ -407,18 +407,12 @@ async fn users_create_bootstraps_an_administrator() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let set = data_dir_arg(&dir);
     let password = "Operator-Passw0rd-2026";
-    let create = |input: &str, extra: &[&str]| {
-        let mut args = vec![
-            "--set",
-            set.as_str(),
-            "users",
-            "create",
-            "--email",
-            "root@example.com",
-        ];
+    let create_as = |email: &str, input: &str, extra: &[&str]| {
+        let mut args = vec!["--set", set.as_str(), "users", "create", "--email", email];
         args.extend_from_slice(extra);
         run_cell_with_stdin(BIN, &args, &[], input)
     };
+    let create = |input: &str, extra: &[&str]| create_as("root@example.com", input, extra);
     let out = create("weak\n", &["--org", "Acme Corp"])?;
     assert_eq!(out.status.code(), Some(2), "a weak password is refused");
     assert!(
@@ -453,22 +447,10 @@ async fn users_create_bootstraps_an_administrator() -> anyhow::Result<()> {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("NOT used"), "{stderr}");
     // `--org` takes the name as well as the slug (any case): the same organization is joined.
-    let out = run_cell_with_stdin(
-        BIN,
-        &[
-            "--set",
-            &set,
-            "users",
-            "create",
-            "--email",
-            "ann@example.com",
-            "--org",
-            "acme corp",
-            "--role",
-            "admin",
-        ],
-        &[],
+    let out = create_as(
+        "ann@example.com",
         &format!("{password}\n"),
+        &["--org", "acme corp", "--role", "admin"],
     )?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
@@ -476,21 +458,7 @@ async fn users_create_bootstraps_an_administrator() -> anyhow::Result<()> {
         "{stdout}"
     );
     // A new user needs a password: none piped is an error, not an account without one.
-    let out = run_cell_with_stdin(
-        BIN,
-        &[
-            "--set",
-            &set,
-            "users",
-            "create",
-            "--email",
-            "bob@example.com",
-            "--org",
-            "acme-corp",
-        ],
-        &[],
-        "",
-    )?;
+    let out = create_as("bob@example.com", "", &["--org", "acme-corp"])?;
     assert_eq!(out.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("no password"),

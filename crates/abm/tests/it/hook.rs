@@ -2,8 +2,7 @@
 //! ingestion workflow, replays, bad signatures and bodies, and scoring.
 
 use abm::store::entity::{
-    anonymous_visitor, company_domain, contact, contact_identity, intent_signal, org_domain,
-    prospect_company,
+    anonymous_visitor, company_domain, intent_signal, org_domain, prospect_company,
 };
 use abm::webhook::{WebhookSecret, sign};
 use chrono::{TimeDelta, Utc};
@@ -13,7 +12,7 @@ use serde_json::{Value, json};
 use testkit::{TestApp, db_test};
 use uuid::Uuid;
 
-use crate::support::{SECRET, cell};
+use crate::support::{SECRET, add_contact, add_identity, cell};
 
 /// Posts `body` signed as delivery `id` at `ts` (now when `None`), with `secret`.
 pub(crate) async fn hook(
@@ -101,45 +100,6 @@ async fn seed(app: &TestApp) -> anyhow::Result<Seed> {
         acme: ids[0],
         stanford: ids[1],
     })
-}
-
-/// A contact of `company` (in the operator org of `tx`).
-async fn add_contact(tx: &kernel::TenantTx, company: Uuid, email: &str) -> anyhow::Result<Uuid> {
-    let (id, now) = (Uuid::now_v7(), Utc::now());
-    tx.repo::<contact::Entity>()
-        .insert(contact::ActiveModel {
-            id: Set(id),
-            org_id: Set(tx.org_id()),
-            prospect_company_id: Set(company),
-            email: Set(email.into()),
-            first_name: Set(None),
-            last_name: Set(None),
-            title: Set(None),
-            status: Set("new".into()),
-            created_at: Set(now),
-            updated_at: Set(now),
-        })
-        .await?;
-    Ok(id)
-}
-
-async fn add_identity(
-    tx: &kernel::TenantTx,
-    contact: Uuid,
-    kind: &str,
-    value: &str,
-) -> anyhow::Result<()> {
-    tx.repo::<contact_identity::Entity>()
-        .insert(contact_identity::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            org_id: Set(tx.org_id()),
-            contact_id: Set(contact),
-            identity_type: Set(kind.into()),
-            identity_value: Set(value.into()),
-            created_at: Set(Utc::now()),
-        })
-        .await?;
-    Ok(())
 }
 
 async fn signals(app: &TestApp, operator: Uuid) -> anyhow::Result<Vec<intent_signal::Model>> {

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use testkit::{TestApp, TestDb};
 use uuid::Uuid;
 
-use abm::store::entity::customer_account;
+use abm::store::entity::{contact, contact_identity, customer_account};
 
 pub const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 pub const PASSWORD: &str = "Correct-horse-battery-9";
@@ -184,4 +184,48 @@ pub async fn patch(
 
 pub async fn delete(app: &TestApp, path: &str, token: &str) -> anyhow::Result<(u16, Value)> {
     app.delete(path, Some(token)).await
+}
+
+/// A contact of `company` (in the operator org of `tx`).
+pub(crate) async fn add_contact(
+    tx: &kernel::TenantTx,
+    company: Uuid,
+    email: &str,
+) -> anyhow::Result<Uuid> {
+    let (id, now) = (Uuid::now_v7(), Utc::now());
+    tx.repo::<contact::Entity>()
+        .insert(contact::ActiveModel {
+            id: Set(id),
+            org_id: Set(tx.org_id()),
+            prospect_company_id: Set(company),
+            email: Set(email.into()),
+            first_name: Set(None),
+            last_name: Set(None),
+            title: Set(None),
+            status: Set("new".into()),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .await?;
+    Ok(id)
+}
+
+/// An identity (`posthog_distinct_id`, `email`…) of `contact`.
+pub(crate) async fn add_identity(
+    tx: &kernel::TenantTx,
+    contact: Uuid,
+    kind: &str,
+    value: &str,
+) -> anyhow::Result<()> {
+    tx.repo::<contact_identity::Entity>()
+        .insert(contact_identity::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            org_id: Set(tx.org_id()),
+            contact_id: Set(contact),
+            identity_type: Set(kind.into()),
+            identity_value: Set(value.into()),
+            created_at: Set(Utc::now()),
+        })
+        .await?;
+    Ok(())
 }

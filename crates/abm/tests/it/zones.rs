@@ -2,7 +2,7 @@
 //! zones, the companies list and detail, the score explanation, conversion, the signal feed,
 //! customer accounts, and isolation between customers.
 
-use abm::store::entity::{contact, contact_identity, intent_signal};
+use abm::store::entity::intent_signal;
 use chrono::{DateTime, TimeDelta, Utc};
 use kernel::sea_orm::ActiveValue::Set;
 use kernel::sea_orm::{ColumnTrait, QueryFilter};
@@ -11,7 +11,10 @@ use testkit::{TestApp, TestDb, db_test};
 use uuid::Uuid;
 
 use crate::hook::{event, hook};
-use crate::support::{SECRET, User, cell, customer, delete, get, operator, patch, post, user};
+use crate::support::{
+    SECRET, User, add_contact, add_identity, cell, customer, delete, get, operator, patch, post,
+    user,
+};
 
 /// A company made through the API; returns its id.
 async fn company(app: &TestApp, token: &str, name: &str, domain: &str) -> anyhow::Result<Uuid> {
@@ -28,34 +31,9 @@ async fn company(app: &TestApp, token: &str, name: &str, domain: &str) -> anyhow
 
 /// A contact of `company` known to PostHog as `distinct`.
 async fn person(app: &TestApp, company: Uuid, email: &str, distinct: &str) -> anyhow::Result<Uuid> {
-    let org = operator(app)?;
-    let tx = app.ctx.db().tenant(org).await?;
-    let now = Utc::now();
-    let id = Uuid::now_v7();
-    tx.repo::<contact::Entity>()
-        .insert(contact::ActiveModel {
-            id: Set(id),
-            org_id: Set(org),
-            prospect_company_id: Set(company),
-            email: Set(email.into()),
-            first_name: Set(None),
-            last_name: Set(None),
-            title: Set(None),
-            status: Set("new".into()),
-            created_at: Set(now),
-            updated_at: Set(now),
-        })
-        .await?;
-    tx.repo::<contact_identity::Entity>()
-        .insert(contact_identity::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            org_id: Set(org),
-            contact_id: Set(id),
-            identity_type: Set("posthog_distinct_id".into()),
-            identity_value: Set(distinct.into()),
-            created_at: Set(now),
-        })
-        .await?;
+    let tx = app.ctx.db().tenant(operator(app)?).await?;
+    let id = add_contact(&tx, company, email).await?;
+    add_identity(&tx, id, "posthog_distinct_id", distinct).await?;
     tx.commit().await?;
     Ok(id)
 }
