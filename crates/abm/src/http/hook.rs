@@ -7,11 +7,89 @@ use crate::ingest::{ItemReport, Report};
 use crate::module::Inner;
 use crate::posthog::{ParseOptions, parse};
 
+// For the API document only: `crate::posthog::parse` reads the bytes.
+/// What PostHog POSTs: the HTTP webhook destination's body, a flat event, or a batch of either.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[schema(as = abm::PosthogBody)]
+#[expect(dead_code, reason = "read by the API document only")]
+pub(crate) enum PosthogBody {
+    Delivery(PosthogDelivery),
+    Flat(PosthogFlatEvent),
+    /// 1 to `max_batch` (1 000 by default) items.
+    Batch(Vec<PosthogItem>),
+}
+
+/// An item of a batch.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[schema(as = abm::PosthogItem)]
+#[expect(dead_code, reason = "read by the API document only")]
+pub(crate) enum PosthogItem {
+    Delivery(PosthogDelivery),
+    Flat(PosthogFlatEvent),
+}
+
+/// The webhook destination's default body: the event and the person it concerns.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = abm::PosthogDelivery)]
+#[expect(dead_code, reason = "read by the API document only")]
+pub(crate) struct PosthogDelivery {
+    event: PosthogEvent,
+    person: Option<PosthogPerson>,
+}
+
+/// A PostHog event (`elements_chain`, `url` and other fields are ignored).
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = abm::PosthogEvent)]
+#[expect(dead_code, reason = "read by the API document only")]
+pub(crate) struct PosthogEvent {
+    /// PostHog's event id: a replayed event is ignored.
+    uuid: Option<uuid::Uuid>,
+    /// The event's name (`$pageview`, `content_download`).
+    #[schema(min_length = 1, max_length = 200)]
+    event: String,
+    /// Who did it, as PostHog knows them.
+    #[schema(min_length = 1, max_length = 200)]
+    distinct_id: String,
+    /// `$pathname`, `$current_url`, `$ip` (never stored: hashed with a salt),
+    /// `$anon_distinct_id`, and what the cell's rules read (`topic_property`).
+    #[schema(value_type = Option<Object>)]
+    properties: Option<serde_json::Value>,
+    /// When it happened (RFC 3339; the time of receipt when absent).
+    timestamp: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The person an event concerns: `properties.email` identifies a contact.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = abm::PosthogPerson)]
+#[expect(dead_code, reason = "read by the API document only")]
+pub(crate) struct PosthogPerson {
+    #[schema(value_type = Option<Object>)]
+    properties: Option<serde_json::Value>,
+}
+
+/// A flat event: the event's fields at the top, with its person beside them.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = abm::PosthogFlatEvent)]
+#[expect(dead_code, reason = "read by the API document only")]
+pub(crate) struct PosthogFlatEvent {
+    uuid: Option<uuid::Uuid>,
+    #[schema(min_length = 1, max_length = 200)]
+    event: String,
+    #[schema(min_length = 1, max_length = 200)]
+    distinct_id: String,
+    #[schema(value_type = Option<Object>)]
+    properties: Option<serde_json::Value>,
+    timestamp: Option<chrono::DateTime<chrono::Utc>>,
+    person: Option<PosthogPerson>,
+}
+
 /// Receives PostHog events (the webhook destination's body, a flat event, or a batch of
 /// either), signed with Standard Webhooks headers or a shared-secret header as the cell is
 /// configured. Anything unsigned is 401 with nothing stored; a replayed delivery or event is
 /// ignored. Good events of a batch are kept when others are bad (reported by position).
-#[utoipa::path(tag = "hooks", security(()), request_body = serde_json::Value, responses(
+#[utoipa::path(tag = "hooks", security(()), request_body = PosthogBody, responses(
     (status = 200, body = Report), (status = 400), (status = 401), (status = 413)))]
 #[post("/hooks/posthog")]
 pub(crate) async fn posthog_hook(
