@@ -149,9 +149,14 @@ impl CellContext {
             ],
             config.jobs.clone(),
         );
-        let mail =
-            crate::mail::Mail::new(&config.mail, &config.cell.data_dir, &modules, jobs.clone())
-                .await?;
+        let mail = crate::mail::Mail::new(
+            &config.mail,
+            &config.cell.data_dir,
+            &modules,
+            jobs.clone(),
+            storage.clone(),
+        )
+        .await?;
         checks.push(Arc::new(crate::mail::MailCheck(mail.clone())));
         let runner = jobs.clone();
         db.signals().on(crate::jobs::SIGNAL, move |_| runner.wake());

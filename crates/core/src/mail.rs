@@ -2,6 +2,7 @@
 //! overrides), queued in the caller's transaction, sent by a background job through one
 //! [`EmailSender`]: `.eml` files under `<data_dir>/mail` (development), SES v2, or SMTP.
 //! Every message is recorded in `kernel_emails` (to, template, status, provider id, error).
+//! A message may carry attachments: files of the cell's storage, read when it is sent.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use lettre::{AsyncTransport, Message};
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use sea_orm::{ConnectionTrait, DbErr};
 use secrecy::ExposeSecret;
+use serde::Deserialize;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -24,6 +26,32 @@ use crate::queue::{now_ms, stmt};
 
 /// The job that sends queued messages.
 pub(crate) const SEND_JOB: &str = "kernel.send_email";
+
+/// Most bytes a message's attachments may hold together (providers refuse larger messages; SES
+/// takes 40 MB once encoded).
+pub const MAX_ATTACHMENT_BYTES: u64 = 10 * 1024 * 1024;
+
+/// A file sent with a message: an object of the cell's storage, read when the message is sent.
+/// It may be stored after the message is queued (a PDF typeset once the request's transaction
+/// ends): until it is, the sending job waits and tries again, and the message stays queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The name the recipient sees (`invoice-INV-0001.pdf`).
+    pub filename: String,
+    pub content_type: String,
+    /// The object's key in the cell's storage.
+    pub key: String,
+}
+
+impl Attachment {
+    pub fn new(filename: &str, content_type: &str, key: &crate::storage::ObjectKey) -> Self {
+        Self {
+            filename: filename.to_owned(),
+            content_type: content_type.to_owned(),
+            key: key.as_str().to_owned(),
+        }
+    }
+}
 
 /// A message template a module ships; referred to as `<module>.<name>`.
 #[derive(Debug, Clone)]
@@ -190,6 +218,7 @@ struct Inner {
     sender: Arc<dyn EmailSender>,
     from: Mailbox,
     jobs: Jobs,
+    storage: crate::storage::Storage,
     text_env: Environment<'static>,
     html_env: Environment<'static>,
 }
@@ -267,6 +296,7 @@ impl Mail {
         data_dir: &std::path::Path,
         modules: &[EnabledModule],
         jobs: Jobs,
+        storage: crate::storage::Storage,
     ) -> Result<Self, String> {
         let from: Mailbox = cfg
             .from
@@ -342,6 +372,7 @@ impl Mail {
                 sender,
                 from,
                 jobs,
+                storage,
                 text_env: environment(false),
                 html_env: environment(true),
             }),
@@ -416,9 +447,29 @@ impl Mail {
         template: &str,
         context: &serde_json::Value,
     ) -> Result<Uuid, MailError> {
-        // unscoped: the kernel's mail outbox, written in the change's transaction for tx's org
-        self.queue(tx.unscoped(), Some(tx.org_id()), to, template, context)
+        self.queue_in_attaching(tx, to, template, context, &[])
             .await
+    }
+
+    /// [`Self::queue_in`] with files of the org's storage attached (see [`Attachment`]).
+    pub async fn queue_in_attaching(
+        &self,
+        tx: &crate::db::TenantTx,
+        to: &str,
+        template: &str,
+        context: &serde_json::Value,
+        attachments: &[Attachment],
+    ) -> Result<Uuid, MailError> {
+        // unscoped: the kernel's mail outbox, written in the change's transaction for tx's org
+        self.record(
+            tx.unscoped(),
+            Some(tx.org_id()),
+            to,
+            template,
+            context,
+            attachments,
+        )
+        .await
     }
 
     /// Renders and records a message and enqueues its sending, all through `conn` (usually
@@ -434,13 +485,32 @@ impl Mail {
         template: &str,
         context: &serde_json::Value,
     ) -> Result<Uuid, MailError> {
+        self.record(conn, org_id, to, template, context, &[]).await
+    }
+
+    async fn record<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        org_id: Option<Uuid>,
+        to: &str,
+        template: &str,
+        context: &serde_json::Value,
+        attachments: &[Attachment],
+    ) -> Result<Uuid, MailError> {
         let to_box: Mailbox = to.parse().map_err(|_| MailError::Address(to.to_owned()))?;
         let rendered = self.render(conn, org_id, template, context).await?;
         let id = Uuid::now_v7();
+        let attachments = match attachments {
+            [] => None,
+            some => Some(serde_json::to_string(some).map_err(|e| MailError::Render {
+                template: template.to_owned(),
+                message: e.to_string(),
+            })?),
+        };
         conn.execute_raw(stmt(
             conn.get_database_backend(),
-            "INSERT INTO kernel_emails (id, org_id, to_addr, template, subject, text_body, html_body, status, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8)",
+            "INSERT INTO kernel_emails (id, org_id, to_addr, template, subject, text_body, html_body, attachments, status, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9)",
             vec![
                 id.into(),
                 org_id.into(),
@@ -449,6 +519,7 @@ impl Mail {
                 rendered.subject.into(),
                 rendered.text.into(),
                 rendered.html.into(),
+                attachments.into(),
                 now_ms().into(),
             ],
         ))
@@ -519,7 +590,7 @@ impl Mail {
             .conn()
             .query_one_raw(stmt(
                 backend,
-                "SELECT to_addr, subject, text_body, html_body, status FROM kernel_emails WHERE id = $1",
+                "SELECT to_addr, subject, text_body, html_body, attachments, status FROM kernel_emails WHERE id = $1",
                 vec![id.into()],
             ))
             .await
@@ -530,20 +601,42 @@ impl Mail {
             return Ok(());
         }
         let html: Option<String> = row.try_get("", "html_body").map_err(|e| e.to_string())?;
+        let listed: Option<String> = row.try_get("", "attachments").map_err(|e| e.to_string())?;
+        // Read first: a file not stored yet leaves the message queued for the job's next try.
+        let files = self.attachments(listed.as_deref()).await?;
         let to: Mailbox = get("to_addr")?.parse().map_err(|e| format!("to: {e}"))?;
         let builder = Message::builder()
             .from(self.inner.from.clone())
             .to(to)
             .subject(get("subject")?);
-        let message = match html {
-            Some(html) => {
-                builder.multipart(MultiPart::alternative_plain_html(get("text_body")?, html))
-            }
-            None => builder.singlepart(
+        let text = get("text_body")?;
+        let message = match (html, files.is_empty()) {
+            (Some(html), true) => builder.multipart(MultiPart::alternative_plain_html(text, html)),
+            (None, true) => builder.singlepart(
                 SinglePart::builder()
                     .header(ContentType::TEXT_PLAIN)
-                    .body(get("text_body")?),
+                    .body(text),
             ),
+            (html, false) => {
+                let mut mixed = match html {
+                    Some(html) => {
+                        MultiPart::mixed().multipart(MultiPart::alternative_plain_html(text, html))
+                    }
+                    None => MultiPart::mixed().singlepart(
+                        SinglePart::builder()
+                            .header(ContentType::TEXT_PLAIN)
+                            .body(text),
+                    ),
+                };
+                for (a, bytes) in files {
+                    let content_type = ContentType::parse(&a.content_type)
+                        .map_err(|e| format!("attachment {}: {e}", a.filename))?;
+                    mixed = mixed.singlepart(
+                        lettre::message::Attachment::new(a.filename).body(bytes, content_type),
+                    );
+                }
+                builder.multipart(mixed)
+            }
         }
         .map_err(|e| e.to_string())?;
         let outcome = self.inner.sender.send(id, message).await;
@@ -565,6 +658,45 @@ impl Mail {
             .map_err(|e| e.to_string())?;
         metrics::counter!("emails_total", "status" => if outcome.is_ok() { "sent" } else { "failed" }).increment(1);
         outcome.map(|_| ())
+    }
+
+    /// The files a message lists, read from storage: an error names one not stored yet (the
+    /// job tries again later) or a set larger than [`MAX_ATTACHMENT_BYTES`].
+    async fn attachments(
+        &self,
+        listed: Option<&str>,
+    ) -> Result<Vec<(Attachment, Vec<u8>)>, String> {
+        use futures_util::TryStreamExt;
+        let Some(listed) = listed else {
+            return Ok(Vec::new());
+        };
+        let list: Vec<Attachment> =
+            serde_json::from_str(listed).map_err(|e| format!("attachments: {e}"))?;
+        let storage = self.inner.storage.clone();
+        // The storage backends' futures are not `Send`; the job's must be.
+        crate::module::run_unsend(move || async move {
+            let mut files = Vec::with_capacity(list.len());
+            let mut total = 0u64;
+            for a in list {
+                let key = crate::storage::ObjectKey::parse(&a.key)?;
+                let (info, stream) = match storage.get(&key).await {
+                    Ok(found) => found,
+                    Err(crate::storage::StorageError::NotFound) => {
+                        anyhow::bail!("attachment {} is not stored yet", a.filename)
+                    }
+                    Err(e) => anyhow::bail!("attachment {}: {e}", a.filename),
+                };
+                total += info.size;
+                if total > MAX_ATTACHMENT_BYTES {
+                    anyhow::bail!("the attachments exceed {MAX_ATTACHMENT_BYTES} bytes");
+                }
+                let bytes: Vec<u8> = stream.map_ok(|chunk| chunk.to_vec()).try_concat().await?;
+                files.push((a, bytes));
+            }
+            Ok(files)
+        })
+        .await
+        .map_err(|e| e.to_string())
     }
 
     /// Recorded messages, newest first.

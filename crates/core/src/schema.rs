@@ -20,7 +20,31 @@ pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(AuditLog),
         Box::new(Signals),
         Box::new(IdempotencyKeys),
+        Box::new(MailAttachments),
     ]
+}
+
+struct MailAttachments;
+
+impl MigrationName for MailAttachments {
+    fn name(&self) -> &str {
+        "kernel_m20261207_000001_mail_attachments"
+    }
+}
+
+/// A message's attachments (a JSON list of files of the cell's storage; see
+/// `mail::Attachment`), read when it is sent.
+#[async_trait::async_trait]
+impl MigrationTrait for MailAttachments {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("kernel_emails")
+                .add_column(ColumnDef::new("attachments").text())
+                .to_owned(),
+        )
+        .await
+    }
 }
 
 struct Signals;

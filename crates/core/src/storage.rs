@@ -96,8 +96,8 @@ impl ObjectKey {
         Ok(Self(format!("{org_id}/{module}/{path}")))
     }
 
-    /// Parses a stored key back (used by the local backend's signed URLs).
-    fn parse(raw: &str) -> Result<Self, StorageError> {
+    /// Parses a stored key back (the local backend's signed URLs, mail attachments).
+    pub(crate) fn parse(raw: &str) -> Result<Self, StorageError> {
         let mut parts = raw.splitn(3, '/');
         let org = parts
             .next()

@@ -96,14 +96,15 @@ pub(crate) fn statement(
     }
 }
 
-/// A presigned URL of the invoice's PDF, typeset and stored first if this version of it has not
-/// been. Call it after the request's transaction ends: typesetting takes a while.
-pub(crate) async fn url(
+/// The stored PDF of this version of the invoice: typeset and stored first if it has not been.
+/// Typesetting takes a while: call it outside a transaction when one can (the sending of an
+/// invoice, whose mail attaches it, is the exception).
+pub(crate) async fn stored(
     ctx: &CellContext,
     org: Uuid,
     invoice: Uuid,
     statement: typeset::Statement,
-) -> Result<Pdf, ApiError> {
+) -> Result<ObjectKey, ApiError> {
     let data =
         serde_json::to_vec(&statement).map_err(|e| ApiError::internal(anyhow::Error::from(e)))?;
     let digest = Sha256::digest(&data);
@@ -118,7 +119,19 @@ pub(crate) async fn url(
             .put_made(&key, "application/pdf", pdf.pdf.into())
             .await?;
     }
-    let signed = storage.presign_get(&key, Some(URL_TTL)).await?;
+    Ok(key)
+}
+
+/// A presigned URL of the invoice's PDF ([`stored`] first). Call it after the request's
+/// transaction ends.
+pub(crate) async fn url(
+    ctx: &CellContext,
+    org: Uuid,
+    invoice: Uuid,
+    statement: typeset::Statement,
+) -> Result<Pdf, ApiError> {
+    let key = stored(ctx, org, invoice, statement).await?;
+    let signed = ctx.storage().presign_get(&key, Some(URL_TTL)).await?;
     Ok(Pdf {
         url: signed.url,
         expires_at: signed.expires_at,

@@ -635,8 +635,18 @@ pub(crate) async fn send(
             .ok()
             .flatten()
             .unwrap_or_else(|| "A supplier".into());
+        // The PDF as sent goes with the mail (typeset here, in the transaction: a send is rare,
+        // and the mail must not leave without it).
+        let lines = lines_of(tx, inv.id).await?;
+        let statement = crate::pdf::statement(&inv, &lines, inv.bill_to.clone());
+        let pdf = crate::pdf::stored(ctx, tx.org_id(), inv.id, statement).await?;
+        let attachment = kernel::mail::Attachment::new(
+            &format!("invoice-{}.pdf", inv.number),
+            "application/pdf",
+            &pdf,
+        );
         ctx.mail()
-            .queue_in(
+            .queue_in_attaching(
                 tx,
                 to,
                 "finance.invoice",
@@ -645,6 +655,7 @@ pub(crate) async fn send(
                     "total": kernel::money::display(inv.total, &inv.currency),
                     "due_date": inv.due_date.to_string(),
                 }),
+                &[attachment],
             )
             .await
             .map_err(|e| ApiError::validation("to", e.to_string()))?;

@@ -99,6 +99,36 @@ db_test!(async fn a_message_is_queued_with_its_change_and_sent_by_a_job(db) {
     Ok(())
 });
 
+db_test!(async fn attachments_go_with_the_message_once_they_are_stored(db) {
+    let app = TestApp::spawn_with(&db, CELL, &env(&[]), vec![Box::new(Greeter)]).await?;
+    let org = Uuid::now_v7();
+    let key = kernel::storage::ObjectKey::new(org, "greeter", "cards/welcome.pdf")?;
+    let card = kernel::mail::Attachment::new("welcome.pdf", "application/pdf", &key);
+    let tx = app.ctx.db().tenant(org).await?;
+    let context = serde_json::json!({"name": "Ada", "code": 7});
+    let id = app.ctx.mail().queue_in_attaching(&tx, "ada@example.com", "greeter.welcome", &context, &[card]).await?;
+    tx.commit().await?;
+
+    // The file is not stored yet: the job fails, the message stays queued, nothing is sent.
+    let eml = db.data_dir().join("mail").join(format!("{id}.eml"));
+    app.ctx.jobs().run_once(&app.ctx).await?;
+    assert_eq!(emails(&app).await?[0].0, "queued");
+    assert!(!eml.exists());
+
+    // Stored: the next try sends the message with it.
+    let pdf = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    app.ctx.storage().put_made(&key, "application/pdf", pdf.into()).await?;
+    app.ctx.jobs().run_once(&app.ctx).await?;
+    assert_eq!(emails(&app).await?[0].0, "sent");
+    let text = std::fs::read_to_string(&eml)?;
+    assert!(text.contains("multipart/mixed") && text.contains("multipart/alternative"), "{text}");
+    assert!(text.contains("Hello Ada, your code is 7."), "the body is still there: {text}");
+    assert!(text.contains("filename=\"welcome.pdf\"") && text.contains("Content-Type: application/pdf"), "{text}");
+    // The file's bytes, in base64 (they are not text).
+    assert!(text.contains("Content-Transfer-Encoding: base64") && text.contains("JVBERi0xLjcKJeLjz9MK"), "{text}");
+    Ok(())
+});
+
 db_test!(async fn orgs_override_system_templates(db) {
     let app = TestApp::spawn_with(&db, CELL, &env(&[]), vec![Box::new(Greeter)]).await?;
     let mail = app.ctx.mail();

@@ -70,6 +70,16 @@ db_test!(
         let (status, again) = cell.patch(&path, Some(&member), json!({"notes": "late edit"})).await?;
         assert_eq!(status, 409, "a sent invoice does not change: {again}");
         assert_eq!(cell.events("finance.invoice.sent").await?.len(), 1);
+        // The mail carries the invoice as a PDF.
+        while cell.ctx.jobs().run_once(&cell.ctx).await? > 0 {}
+        let mail = std::fs::read_dir(db.data_dir().join("mail"))?
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .find(|m| m.contains("To: billing@customer.test"))
+            .unwrap_or_default();
+        let number = sent["number"].as_str().unwrap_or_default();
+        assert!(mail.contains(&format!("filename=\"invoice-{number}.pdf\"")), "{mail}");
+        // base64 of `%PDF-`, the file's first bytes.
+        assert!(mail.contains("Content-Type: application/pdf") && mail.contains("JVBERi0"), "{mail}");
 
         // The pay link shows it to the customer and makes it viewed; a forged one is unknown.
         let link = sent["pay_link"].as_str().unwrap_or_default();
