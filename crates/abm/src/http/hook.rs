@@ -74,14 +74,8 @@ pub(crate) struct PosthogPerson {
 #[schema(as = abm::PosthogFlatEvent)]
 #[expect(dead_code, reason = "read by the API document only")]
 pub(crate) struct PosthogFlatEvent {
-    uuid: Option<uuid::Uuid>,
-    #[schema(min_length = 1, max_length = 200)]
-    event: String,
-    #[schema(min_length = 1, max_length = 200)]
-    distinct_id: String,
-    #[schema(value_type = Option<Object>)]
-    properties: Option<serde_json::Value>,
-    timestamp: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(flatten)]
+    event: PosthogEvent,
     person: Option<PosthogPerson>,
 }
 
