@@ -768,7 +768,7 @@ impl CellConfig {
         }
         if self.http.public_url.is_none() {
             problems.push(
-                "http.public_url is unset, so links in mail (invitations, password resets, review and pay links) would have no host; set CELL__HTTP__PUBLIC_URL to the URL clients reach the cell at".into(),
+                "http.public_url is unset, so links in mail (invitations, password resets, review and pay links) would name the listener's address, not the one clients reach; set CELL__HTTP__PUBLIC_URL to the URL clients reach the cell at".into(),
             );
         }
         for (module, key, why) in required {
