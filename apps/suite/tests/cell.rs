@@ -515,6 +515,37 @@ async fn users_create_bootstraps_an_administrator() -> anyhow::Result<()> {
         !cell.output().contains(password),
         "the password never reaches the log"
     );
+    // Two organizations with one name: `--org` by that name is refused, naming their slugs, and
+    // nothing is written.
+    let access = tokens["access_token"].as_str().unwrap_or_default();
+    for _ in 0..2 {
+        let res = http
+            .post(cell.url("/api/v1/organizations"))
+            .bearer_auth(access)
+            .json(&serde_json::json!({"name": "Twin Co"}))
+            .send()
+            .await?;
+        assert_eq!(res.status(), 201);
+    }
+    // (A slug is matched first, so the name given must not be one: `twin-co` would join the first.)
+    let out = create_as(
+        "cy@example.com",
+        &format!("{password}\n"),
+        &["--org", "twin co"],
+    )?;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("2 organizations are named `twin co`")
+            && stderr.contains("pass the slug of one: twin-co, twin-co-"),
+        "{stderr}"
+    );
+    let login = http
+        .post(cell.url("/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "cy@example.com", "password": password}))
+        .send()
+        .await?;
+    assert_eq!(login.status(), 401, "no user was made");
     cell.terminate()?;
     Ok(())
 }
