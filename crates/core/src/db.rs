@@ -643,11 +643,25 @@ impl TenantTx {
     /// that plan reads the whole org (measured: 35 ms a batch at 20 000 rows, growing). No-op on
     /// SQLite.
     pub async fn plan_with_values(&self) -> Result<(), DbErr> {
+        self.set_local("plan_cache_mode = force_custom_plan").await
+    }
+
+    /// For pages walked in key order (an export's: `id > $after ORDER BY id LIMIT n`): the rest
+    /// of this transaction avoids sorting, so each page reads along the index whatever the
+    /// statistics say. Without fresh ones (right after a bulk load) the planner guesses that
+    /// one row matches and sorts every row after the cursor for each page instead (measured:
+    /// 72 ms a page at 200 000 rows, against 2.6 ms along the index): the export was
+    /// quadratic. A statement with no ordered path still sorts. No-op on SQLite.
+    pub async fn walk_in_order(&self) -> Result<(), DbErr> {
+        self.set_local("enable_sort = off").await
+    }
+
+    async fn set_local(&self, setting: &str) -> Result<(), DbErr> {
         if self.txn.get_database_backend() != DbBackend::Postgres {
             return Ok(());
         }
         self.txn
-            .execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
+            .execute_unprepared(&format!("SET LOCAL {setting}"))
             .await?;
         Ok(())
     }

@@ -397,6 +397,7 @@ async fn export(ctx: &CellContext, org: Uuid, id: Uuid) -> anyhow::Result<()> {
         loop {
             let tx = ctx.db().tenant(org).await?;
             tx.plan_with_values().await?;
+            tx.walk_in_order().await?;
             let page = records
                 .export(ctx, &tx, &caller, &query, after, PAGE)
                 .await
