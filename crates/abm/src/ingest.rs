@@ -346,7 +346,7 @@ impl Known {
             )
             .all(repo.conn())
             .await?;
-        let mut contact_ids: BTreeSet<Uuid> = found.iter().map(|i| i.contact_id).collect();
+        let contact_ids: BTreeSet<Uuid> = found.iter().map(|i| i.contact_id).collect();
         known.identities = found
             .into_iter()
             .map(|i| ((i.identity_type, i.identity_value), i.contact_id))
@@ -362,21 +362,26 @@ impl Known {
                     .contains_key(&("email".to_owned(), (*e).to_owned()))
             })
             .collect();
+        // Contacts found by their email come with their company: they are not read again.
+        let mut by_own_email: HashMap<Uuid, Uuid> = HashMap::new();
         if !unclaimed.is_empty() {
             let repo = tx.repo::<contact::Entity>();
-            let mut by_email: HashMap<String, Vec<Uuid>> = HashMap::new();
+            let mut by_email: HashMap<String, Vec<(Uuid, Uuid)>> = HashMap::new();
             for c in repo
                 .find()
                 .filter(contact::Column::Email.is_in(unclaimed))
                 .all(repo.conn())
                 .await?
             {
-                by_email.entry(c.email).or_default().push(c.id);
+                by_email
+                    .entry(c.email)
+                    .or_default()
+                    .push((c.id, c.prospect_company_id));
             }
-            for (email, ids) in by_email {
-                if let [id] = ids[..] {
+            for (email, contacts) in by_email {
+                if let [(id, company)] = contacts[..] {
                     known.identities.insert(("email".to_owned(), email), id);
-                    contact_ids.insert(id);
+                    by_own_email.insert(id, company);
                 }
             }
         }
@@ -391,6 +396,7 @@ impl Known {
                 .map(|c| (c.id, c.prospect_company_id))
                 .collect();
         }
+        known.contacts.extend(by_own_email);
         let repo = tx.repo::<anonymous_visitor::Entity>();
         known.visitors = repo
             .find()

@@ -41,15 +41,22 @@ struct CreateArgs {
 
 pub(crate) struct CreateUser(pub Shared);
 
-/// The password on standard input: prompted for (without echo) on a terminal, else its first
-/// line; `None` when nothing was piped.
-fn read_password(prompt: &str) -> anyhow::Result<Option<String>> {
+/// The first line piped to standard input; `None` on a terminal or when nothing was piped.
+fn piped_line() -> anyhow::Result<Option<String>> {
     if std::io::stdin().is_terminal() {
-        return Ok(Some(rpassword::prompt_password(prompt)?));
+        return Ok(None);
     }
     let mut line = String::new();
     let read = std::io::stdin().lock().read_line(&mut line)?;
     Ok((read > 0).then(|| line.trim_end_matches(['\r', '\n']).to_owned()))
+}
+
+/// The password: prompted for (without echo) on a terminal, else the piped line.
+fn read_password(prompt: &str) -> anyhow::Result<Option<String>> {
+    match std::io::stdin().is_terminal() {
+        true => Ok(Some(rpassword::prompt_password(prompt)?)),
+        false => piped_line(),
+    }
 }
 
 #[kernel::async_trait::async_trait]
@@ -95,12 +102,8 @@ impl kernel::module::CommandHandler for CreateUser {
             .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
         let user_id = match existing {
             Some(u) => {
-                // Read only when piped: a terminal is not prompted for a password never used.
-                let given = match std::io::stdin().is_terminal() {
-                    true => None,
-                    false => read_password("")?.filter(|p| !p.is_empty()),
-                };
-                match given {
+                // A terminal is not prompted for a password that would not be used.
+                match piped_line()?.filter(|p| !p.is_empty()) {
                     Some(_) => eprintln!(
                         "warning: user {} already exists and keeps their password; the password \
                          given was NOT used (they can reset it with POST /auth/forgot-password)",

@@ -127,7 +127,7 @@ impl CellContext {
             &config.storage,
             &config.cell.data_dir,
             config.secret_key(),
-            Some(config.public_base()),
+            config.public_base(),
         )
         .await?;
         checks.push(Arc::new(crate::storage::StorageCheck(storage.clone())));

@@ -32,8 +32,8 @@ pub(crate) const SEND_JOB: &str = "kernel.send_email";
 pub const MAX_ATTACHMENT_BYTES: u64 = 10 * 1024 * 1024;
 
 /// A file sent with a message: an object of the cell's storage, read when the message is sent.
-/// It may be stored after the message is queued (a PDF typeset once the request's transaction
-/// ends): until it is, the sending job waits and tries again, and the message stays queued.
+/// It may be stored after the message is queued: until it is, the sending job waits and tries
+/// again, and the message stays queued.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attachment {
     /// The name the recipient sees (`invoice-INV-0001.pdf`).
@@ -500,12 +500,10 @@ impl Mail {
         let to_box: Mailbox = to.parse().map_err(|_| MailError::Address(to.to_owned()))?;
         let rendered = self.render(conn, org_id, template, context).await?;
         let id = Uuid::now_v7();
+        // Strings only: serializing them cannot fail.
         let attachments = match attachments {
             [] => None,
-            some => Some(serde_json::to_string(some).map_err(|e| MailError::Render {
-                template: template.to_owned(),
-                message: e.to_string(),
-            })?),
+            some => serde_json::to_string(some).ok(),
         };
         conn.execute_raw(stmt(
             conn.get_database_backend(),
@@ -610,31 +608,29 @@ impl Mail {
             .to(to)
             .subject(get("subject")?);
         let text = get("text_body")?;
+        let plain = |text| {
+            SinglePart::builder()
+                .header(ContentType::TEXT_PLAIN)
+                .body(text)
+        };
         let message = match (html, files.is_empty()) {
             (Some(html), true) => builder.multipart(MultiPart::alternative_plain_html(text, html)),
-            (None, true) => builder.singlepart(
-                SinglePart::builder()
-                    .header(ContentType::TEXT_PLAIN)
-                    .body(text),
-            ),
+            (None, true) => builder.singlepart(plain(text)),
+            // The body, then each file, in one `multipart/mixed`.
             (html, false) => {
-                let mut mixed = match html {
+                let body = match html {
                     Some(html) => {
                         MultiPart::mixed().multipart(MultiPart::alternative_plain_html(text, html))
                     }
-                    None => MultiPart::mixed().singlepart(
-                        SinglePart::builder()
-                            .header(ContentType::TEXT_PLAIN)
-                            .body(text),
-                    ),
+                    None => MultiPart::mixed().singlepart(plain(text)),
                 };
-                for (a, bytes) in files {
+                let mixed = files.into_iter().try_fold(body, |mixed, (a, bytes)| {
                     let content_type = ContentType::parse(&a.content_type)
                         .map_err(|e| format!("attachment {}: {e}", a.filename))?;
-                    mixed = mixed.singlepart(
+                    Ok::<_, String>(mixed.singlepart(
                         lettre::message::Attachment::new(a.filename).body(bytes, content_type),
-                    );
-                }
+                    ))
+                })?;
                 builder.multipart(mixed)
             }
         }

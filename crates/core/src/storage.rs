@@ -197,7 +197,8 @@ async fn spool(
 struct Local {
     root: PathBuf,
     secret: SecretString,
-    public_url: Option<String>,
+    /// The cell's base URL ([`crate::CellConfig::public_base`]): signed URLs are absolute.
+    public_base: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -349,10 +350,7 @@ impl Backend for Local {
             headers.insert("content-type".to_owned(), ct.to_owned());
         }
         Ok(Presigned {
-            url: match &self.public_url {
-                Some(base) => format!("{}{path}", base.trim_end_matches('/')),
-                None => path,
-            },
+            url: format!("{}{path}", self.public_base),
             method: match method {
                 Method::Get => "GET".into(),
                 Method::Put => "PUT".into(),
@@ -589,12 +587,13 @@ pub fn type_allowed(patterns: &[String], content_type: &str) -> bool {
 }
 
 impl Storage {
-    /// Builds the configured backend. `data_dir` holds the local files and upload spools.
+    /// Builds the configured backend. `data_dir` holds the local files and upload spools;
+    /// `public_base` is where the local backend's signed URLs point.
     pub async fn new(
         cfg: &StorageSection,
         data_dir: &Path,
         secret: SecretString,
-        public_url: Option<String>,
+        public_base: String,
     ) -> Result<Self, String> {
         let spool_dir = data_dir.join("spool");
         let mut local = None;
@@ -606,7 +605,7 @@ impl Storage {
                         .clone()
                         .unwrap_or_else(|| data_dir.join("files")),
                     secret,
-                    public_url,
+                    public_base,
                 });
                 local = Some(l.clone());
                 l

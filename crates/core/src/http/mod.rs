@@ -89,7 +89,9 @@ impl Application {
     fn serve(ctx: CellContext, listener: TcpListener) -> Result<Self, StartupError> {
         let http = &ctx.config().http;
         let port = http.port;
-        let clashes = component_clashes(ctx.config().name(), ctx.modules());
+        let (name, modules) = (ctx.config().name(), ctx.modules());
+        let documents = Documents::build(name, modules);
+        let clashes = documents.clashes(modules);
         if !clashes.is_empty() {
             return Err(StartupError::Services(format!(
                 "OpenAPI component names claimed by two different types (rename one): {}",
@@ -98,7 +100,7 @@ impl Application {
         }
         // The router sees the modules' paths (a cell's `[http.paths]` aliases are rewritten
         // before routing), so the `Allow` table is built from the document before renaming.
-        let mut openapi = modules_document(ctx.config().name(), ctx.modules());
+        let mut openapi = documents.finish(name, modules);
         let allowed = allow::AllowedMethods::of(&openapi);
         ctx.config().path_map().document(&mut openapi);
         telemetry::metrics_handle();
@@ -301,23 +303,83 @@ fn bind(config: &crate::config::CellConfig) -> Result<TcpListener, StartupError>
         .map_err(|e| StartupError::Bind(format!("{}:{}: {e}", http.bind, http.port)))
 }
 
-/// Component names that two different types claim (`Feed (abm)`): the cell's document holds
-/// one schema per name and keeps the last registered, silently, so each module's document is
-/// built alone and compared with the cell's. Cells refuse to start with any.
-pub fn component_clashes(cell: &str, modules: &[EnabledModule]) -> Vec<String> {
-    let schemas = |doc: OpenApi| doc.components.map(|c| c.schemas).unwrap_or_default();
-    let (_, full) = routes(cell.to_owned(), modules.to_vec()).split_for_parts();
-    let full = schemas(full);
-    let mut out = std::collections::BTreeSet::new();
-    for m in modules {
-        let (_, alone) = routes(cell.to_owned(), vec![m.clone()]).split_for_parts();
-        for (name, schema) in schemas(alone) {
-            if full.get(&name).is_some_and(|kept| *kept != schema) {
-                out.insert(format!("{name} ({})", m.module.name()));
-            }
+/// The cell's document as its router serves it, and each module's built alone (with the
+/// kernel's routes), built once at start-up: the component check and the tag order both read
+/// the ones built alone.
+struct Documents {
+    cell: OpenApi,
+    alone: Vec<OpenApi>,
+}
+
+impl Documents {
+    fn build(cell: &str, modules: &[EnabledModule]) -> Self {
+        let routed =
+            |modules: Vec<EnabledModule>| routes(cell.to_owned(), modules).split_for_parts().1;
+        Self {
+            cell: routed(modules.to_vec()),
+            alone: modules.iter().map(|m| routed(vec![m.clone()])).collect(),
         }
     }
-    out.into_iter().collect()
+
+    /// Component names that two different types claim (`Feed (abm)`): the cell's document
+    /// holds one schema per name and keeps the last registered, silently, so each module's
+    /// document built alone is compared with the cell's. Cells refuse to start with any.
+    fn clashes(&self, modules: &[EnabledModule]) -> Vec<String> {
+        let schemas = |doc: &OpenApi| {
+            doc.components
+                .as_ref()
+                .map(|c| c.schemas.clone())
+                .unwrap_or_default()
+        };
+        let full = schemas(&self.cell);
+        let mut out = std::collections::BTreeSet::new();
+        for (m, alone) in modules.iter().zip(&self.alone) {
+            for (name, schema) in schemas(alone) {
+                if full.get(&name).is_some_and(|kept| *kept != schema) {
+                    out.insert(format!("{name} ({})", m.module.name()));
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    /// The finished document with the modules' own paths (before the cell's `[http.paths]`),
+    /// its tags grouped by module: the identity modules first (auth, tenancy, iam), then the
+    /// others in start order, then the kernel's own (health, storage), and last the operator's
+    /// (`admin`, a module's `… (operator)`); within a module, in the order of its paths.
+    fn finish(self, cell: &str, modules: &[EnabledModule]) -> serde_json::Value {
+        let Self {
+            cell: mut doc,
+            alone,
+        } = self;
+        for m in modules {
+            doc.merge(m.module.openapi());
+        }
+        let kernel = openapi::tags_of(&routes(cell.to_owned(), Vec::new()).split_for_parts().1);
+        let mut ordered: Vec<(&EnabledModule, OpenApi)> = modules.iter().zip(alone).collect();
+        // Stable: the other modules keep their start order.
+        ordered.sort_by_key(|(m, _)| match m.module.name() {
+            "auth" => 0,
+            "tenancy" => 1,
+            "iam" => 2,
+            _ => 3,
+        });
+        let mut order: Vec<String> = Vec::new();
+        for (m, mut alone) in ordered {
+            alone.merge(m.module.openapi());
+            for tag in openapi::tags_of(&alone) {
+                if !kernel.contains(&tag) && !order.contains(&tag) {
+                    order.push(tag);
+                }
+            }
+        }
+        order.extend(kernel);
+        // Stable: each group keeps its order.
+        order.sort_by_key(|t| t == "admin" || t.ends_with("(operator)"));
+        let mut value = openapi::finish(&doc);
+        openapi::order_tags(&mut value, &order);
+        value
+    }
 }
 
 /// The cell's OpenAPI 3.1 document: the handlers of the kernel and of every enabled module.
@@ -325,51 +387,9 @@ pub fn openapi_document(
     config: &crate::config::CellConfig,
     modules: &[EnabledModule],
 ) -> serde_json::Value {
-    let mut doc = modules_document(config.name(), modules);
+    let mut doc = Documents::build(config.name(), modules).finish(config.name(), modules);
     config.path_map().document(&mut doc);
     doc
-}
-
-/// The document with the modules' own paths (before the cell's `[http.paths]`).
-fn modules_document(cell: &str, modules: &[EnabledModule]) -> serde_json::Value {
-    let (_, mut doc) = routes(cell.to_owned(), modules.to_vec()).split_for_parts();
-    for m in modules {
-        doc.merge(m.module.openapi());
-    }
-    let mut value = openapi::finish(&doc);
-    openapi::order_tags(&mut value, &tag_order(cell, modules));
-    value
-}
-
-/// The order of the document's tags, grouped by module: the identity modules first (auth,
-/// tenancy, iam), then the others in start order, then the kernel's own (health, storage), and
-/// last the operator's (`admin`, a module's `… (operator)`); within a module, in the order of
-/// its paths.
-fn tag_order(cell: &str, modules: &[EnabledModule]) -> Vec<String> {
-    let (_, kernel) = routes(cell.to_owned(), Vec::new()).split_for_parts();
-    let kernel = openapi::tags_of(&kernel);
-    let mut ordered: Vec<&EnabledModule> = modules.iter().collect();
-    // Stable: the other modules keep their start order.
-    ordered.sort_by_key(|m| match m.module.name() {
-        "auth" => 0,
-        "tenancy" => 1,
-        "iam" => 2,
-        _ => 3,
-    });
-    let mut order: Vec<String> = Vec::new();
-    for m in ordered {
-        let (_, mut alone) = routes(cell.to_owned(), vec![m.clone()]).split_for_parts();
-        alone.merge(m.module.openapi());
-        for tag in openapi::tags_of(&alone) {
-            if !kernel.contains(&tag) && !order.contains(&tag) {
-                order.push(tag);
-            }
-        }
-    }
-    order.extend(kernel);
-    // Stable: each group keeps its order.
-    order.sort_by_key(|t| t == "admin" || t.ends_with("(operator)"));
-    order
 }
 
 fn cell_app(
