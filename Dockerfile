@@ -13,10 +13,13 @@ FROM rust:${RUST_VERSION}-bookworm AS build
 ARG CELL=suite
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p "${CELL}" && cp "target/release/${CELL}" /cell
+RUN cargo build --release --locked -p "${CELL}" && cp "target/release/${CELL}" /cell && mkdir /data
 
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /cell /cell
+# The image has no shell to mkdir with: an empty /data owned by the cell's user, so a volume
+# mounted there (Docker copies an image directory's owner to a new volume) is writable.
+COPY --from=build --chown=65532:65532 /data /data
 ENV CELL__CELL__DATA_DIR=/data CELL__HTTP__BIND=0.0.0.0 CELL__HTTP__PORT=8080 CELL__TELEMETRY__LOG_FORMAT=json
 USER 65532:65532
 VOLUME ["/data"]

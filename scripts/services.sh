@@ -55,4 +55,6 @@ if ! python3 -c "import stripe" >/dev/null 2>&1; then
   echo "installing stripe"
   python3 -m pip install --quiet --disable-pip-version-check "stripe>=13,<14"
 fi
-echo "services: PostgreSQL, Redis and moto are up; aiosmtpd, standardwebhooks and stripe are installed"
+# A streaming replica of PostgreSQL on 127.0.0.1:5433, for the read-replica tests.
+"$(dirname "$0")/replica.sh"
+echo "services: PostgreSQL (and its replica on 5433), Redis and moto are up; aiosmtpd, standardwebhooks and stripe are installed"

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh
 export TEST_DATABASE_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+export TEST_REPLICA_URL=${TEST_REPLICA_URL:-postgres://postgres@127.0.0.1:5433/postgres}
 export TEST_REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379}
 export TEST_AWS_ENDPOINT=${TEST_AWS_ENDPOINT:-http://127.0.0.1:${MOTO_PORT:-5055}}
 if cargo nextest --version >/dev/null 2>&1; then

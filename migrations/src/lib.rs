@@ -239,8 +239,12 @@ pub async fn status(
     modules: &[ModuleMigrations],
 ) -> Result<Vec<MigrationStatus>, MigrationError> {
     validate(modules)?;
-    ensure_tracking_table(db).await?;
-    let mut already = applied(db).await?;
+    // Only reads: a role that may not create tables (an instance serving with --no-migrate,
+    // logged in as the application role) can ask too. No tracking table: nothing applied.
+    let mut already = match SchemaManager::new(db).has_table(TRACKING_TABLE).await? {
+        true => applied(db).await?,
+        false => BTreeMap::new(),
+    };
     let mut out = Vec::new();
     for m in modules {
         for mig in &m.migrations {

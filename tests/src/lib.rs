@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod replica;
 pub use app::{TestApp, cell_config, cell_config_with_secrets};
 
 use std::io::{BufRead, BufReader};

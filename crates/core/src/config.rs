@@ -19,8 +19,11 @@ pub const DEV_SECRET_KEY: &str = "development-only-secret-key-do-not-use-in-prod
 pub const PLATFORM_ROLES: [&str; 4] = ["owner", "admin", "member", "viewer"];
 
 /// Keys that must come from the environment only.
-pub const KERNEL_SECRETS: [&str; 8] = [
+pub const KERNEL_SECRETS: [&str; 11] = [
     "database.url",
+    "database.read_url",
+    "database.password",
+    "database.app_password",
     "mail.secret_access_key",
     "mail.smtp_password",
     "storage.secret_access_key",
@@ -249,6 +252,19 @@ pub struct DatabaseSection {
     /// BYPASSRLS, and gets only the grants the kernel gives it after every migration run.
     /// Required in production on PostgreSQL.
     pub app_role: Option<String>,
+    /// PostgreSQL: a streaming replica (Aurora's reader endpoint) that `GET` requests read from
+    /// while it is fresh ([`crate::replica`]). Environment only.
+    pub read_url: Option<SecretString>,
+    /// How far behind the writer the replica may be, in milliseconds, before reads go to the
+    /// writer.
+    pub replica_max_lag_ms: u64,
+    /// The password of `url` and `read_url` when they carry none: the deployment names the
+    /// servers, a secrets store the password. Environment only.
+    pub password: Option<SecretString>,
+    /// `migrate up` (and a start that migrates) makes `app_role` a login role with this password,
+    /// creating it when missing, so the serving instances can log in as it and never as the
+    /// owner. Environment only.
+    pub app_password: Option<SecretString>,
 }
 
 impl Default for DatabaseSection {
@@ -259,6 +275,10 @@ impl Default for DatabaseSection {
             min_connections: 0,
             acquire_timeout: 5,
             app_role: None,
+            read_url: None,
+            replica_max_lag_ms: 1000,
+            password: None,
+            app_password: None,
         }
     }
 }
@@ -626,6 +646,36 @@ impl CellConfig {
         Ok(cfg)
     }
 
+    /// The replica, the password and the app role's password apply to PostgreSQL only, and
+    /// the replica's URL is PostgreSQL too.
+    fn validate_database_extras(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.into()));
+        let postgres = |u: &SecretString| {
+            let u = u.expose_secret();
+            u.starts_with("postgres://") || u.starts_with("postgresql://")
+        };
+        let on_postgres = self.database.url.as_ref().is_some_and(postgres);
+        if let Some(read_url) = &self.database.read_url
+            && (!on_postgres || !postgres(read_url))
+        {
+            return invalid(
+                "database.read_url is a PostgreSQL replica of database.url: both must be postgres:// URLs",
+            );
+        }
+        if self.database.password.is_some() && !on_postgres {
+            return invalid("database.password applies to a postgres:// database.url only");
+        }
+        if self.database.app_password.is_some() && self.database.app_role.is_none() {
+            return invalid(
+                "database.app_password is the password of database.app_role: set CELL__DATABASE__APP_ROLE too",
+            );
+        }
+        if !(10..=3_600_000).contains(&self.database.replica_max_lag_ms) {
+            return invalid("database.replica_max_lag_ms must be between 10 and 3600000");
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let name = &self.cell.name;
         if name.is_empty()
@@ -716,6 +766,7 @@ impl CellConfig {
                 ));
             }
         }
+        self.validate_database_extras()?;
         for (module, m) in &self.modules {
             if let Some(prefix) = &m.route_prefix
                 && (!prefix.starts_with('/') || (prefix.len() > 1 && prefix.ends_with('/')))
@@ -832,11 +883,35 @@ impl CellConfig {
     /// The database URL: the configured one, or the SQLite file `<data_dir>/<cell>.db`.
     pub fn database_url(&self) -> SecretString {
         match &self.database.url {
-            Some(url) => url.clone(),
+            Some(url) => self.with_password(url),
             None => {
                 let path = self.cell.data_dir.join(format!("{}.db", self.cell.name));
                 SecretString::from(format!("sqlite://{}?mode=rwc", path.display()))
             }
+        }
+    }
+
+    /// `database.read_url`, with `database.password` when it carries none.
+    pub fn database_read_url(&self) -> Option<SecretString> {
+        self.database
+            .read_url
+            .as_ref()
+            .map(|u| self.with_password(u))
+    }
+
+    /// `url` with `database.password` set in it, unless it has a password of its own.
+    fn with_password(&self, url: &SecretString) -> SecretString {
+        let Some(password) = &self.database.password else {
+            return url.clone();
+        };
+        match url::Url::parse(url.expose_secret()) {
+            Ok(mut u) if u.password().is_none() => {
+                match u.set_password(Some(password.expose_secret())) {
+                    Ok(()) => SecretString::from(u.to_string()),
+                    Err(()) => url.clone(),
+                }
+            }
+            _ => url.clone(),
         }
     }
 
@@ -902,10 +977,10 @@ impl CellConfig {
                 "{} (SQLite default)",
                 redact_url(self.database_url().expose_secret())
             ),
-            Some(u) => redact_url(u.expose_secret()),
+            Some(_) => redact_url(self.database_url().expose_secret()),
         };
         let mut out = format!(
-            "cell.name = {}\ncell.mode = {:?}\ncell.data_dir = {}\ncell.secret_key = {}\nhttp = {}:{} (body_limit {} bytes)\ndatabase.url = {}\ndatabase.app_role = {}\ndatabase.pool = {}..{}\nredis.url = {}\ncache = {:?}\nstorage = {:?}\nmail = {:?}\ntelemetry = level {}, format {:?}, otlp {}, metrics {}\n",
+            "cell.name = {}\ncell.mode = {:?}\ncell.data_dir = {}\ncell.secret_key = {}\nhttp = {}:{} (body_limit {} bytes)\ndatabase.url = {}\ndatabase.read_url = {}\ndatabase.app_role = {}\ndatabase.pool = {}..{}\nredis.url = {}\ncache = {:?}\nstorage = {:?}\nmail = {:?}\ntelemetry = level {}, format {:?}, otlp {}, metrics {}\n",
             self.cell.name,
             self.cell.mode,
             self.cell.data_dir.display(),
@@ -918,6 +993,14 @@ impl CellConfig {
             self.http.port,
             self.http.body_limit,
             db,
+            self.database_read_url().map_or_else(
+                || "(unset)".to_owned(),
+                |u| format!(
+                    "{} (lag bound {} ms)",
+                    redact_url(u.expose_secret()),
+                    self.database.replica_max_lag_ms
+                )
+            ),
             self.database
                 .app_role
                 .as_deref()

@@ -17,6 +17,7 @@ use secrecy::ExposeSecret;
 use uuid::Uuid;
 
 use crate::config::CellConfig;
+use crate::replica::Replica;
 use crate::signals::Signals;
 
 /// Connections of the kernel's system pool on PostgreSQL (background and operator work).
@@ -24,6 +25,9 @@ const SYSTEM_POOL_MAX: u32 = 4;
 
 /// A pooled connection idle this long is pinged before it is handed out.
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
+
+/// How long a read waits for a replica connection before it reads from the writer.
+const REPLICA_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A pooled connection to the cell's own database. Cheap to clone.
 ///
@@ -40,6 +44,9 @@ pub struct Db {
     system: Option<Arc<Db>>,
     /// This instance's signal hub: tenant transactions raise signals on it when they commit.
     signals: Signals,
+    /// PostgreSQL with `database.read_url`: where reads that may lag go while it is fresh
+    /// ([`crate::replica`]).
+    replica: Option<Arc<Replica>>,
 }
 
 impl Db {
@@ -77,7 +84,7 @@ impl Db {
             return Err(DbErr::Custom(format!("invalid role name `{role}`")));
         }
         let db = &config.database;
-        let pool = |max: u32, min: u32, system: bool, query_only: bool| {
+        let pool_at = |url: &str, max: u32, min: u32, system: bool, query_only: bool| {
             let mut opts = ConnectOptions::new(url.to_owned());
             let role = role.map(str::to_owned);
             opts.max_connections(max)
@@ -119,6 +126,7 @@ impl Db {
                 });
             opts
         };
+        let pool = |max, min, system, query_only| pool_at(url, max, min, system, query_only);
         let conn =
             connect_retrying(pool(db.max_connections, db.min_connections, false, false)).await?;
         let signals = Signals::default();
@@ -134,6 +142,7 @@ impl Db {
                     reader: None,
                     system: None,
                     signals: signals.clone(),
+                    replica: None,
                 });
                 (Some(system), None)
             }
@@ -144,11 +153,31 @@ impl Db {
             }
             _ => (None, None),
         };
+        let replica = match config.database_read_url() {
+            Some(read_url) if conn.get_database_backend() == DbBackend::Postgres => {
+                let mut opts = pool_at(
+                    read_url.expose_secret(),
+                    db.max_connections,
+                    0,
+                    false,
+                    false,
+                );
+                // A replica that does not answer at once is skipped, not waited for.
+                opts.acquire_timeout(REPLICA_TIMEOUT)
+                    .connect_timeout(REPLICA_TIMEOUT);
+                let max_lag = Duration::from_millis(db.replica_max_lag_ms);
+                let replica = Replica::new(lazy(opts).await?, max_lag);
+                tokio::spawn(replica.clone().probe(conn.clone()));
+                Some(replica)
+            }
+            _ => None,
+        };
         Ok(Self {
             conn,
             reader,
             system,
             signals,
+            replica,
         })
     }
 
@@ -160,6 +189,9 @@ impl Db {
         }
         if let Some(system) = &self.system {
             system.conn.close_by_ref().await.ok();
+        }
+        if let Some(replica) = &self.replica {
+            replica.conn.close_by_ref().await.ok();
         }
     }
 
@@ -178,7 +210,14 @@ impl Db {
             reader: None,
             system: None,
             signals: Signals::default(),
+            replica: None,
         }
+    }
+
+    /// With `database.read_url`: how far behind the writer the replica may be now (`None`:
+    /// unknown, e.g. down since start). `None` without a replica too.
+    pub fn replica_staleness(&self) -> Option<Duration> {
+        self.replica.as_ref().and_then(|r| r.staleness())
     }
 
     /// This instance's signal hub (see [`crate::signals`]).
@@ -206,6 +245,7 @@ impl Db {
     /// `SQLITE_BUSY_SNAPSHOT` when another writer committed in between. Reads outside
     /// transactions stay concurrent.
     pub async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
+        crate::replica::note_write();
         match self.backend() {
             DbBackend::Sqlite => {
                 self.conn
@@ -246,6 +286,40 @@ impl Db {
         org_id: Option<Uuid>,
         read_only: bool,
     ) -> Result<Statements, DbErr> {
+        Self::begin_postgres_on(&self.conn, org_id, read_only, false).await
+    }
+
+    /// A read-only transaction on PostgreSQL: on the replica when the read may lag and the
+    /// replica is fresh ([`crate::replica`]), else on the writer (also when the replica fails to
+    /// begin one).
+    async fn begin_postgres_read(&self, org_id: Option<Uuid>) -> Result<Statements, DbErr> {
+        if let Some(replica) = &self.replica
+            && crate::replica::may_lag()
+            && replica.fresh()
+        {
+            match Self::begin_postgres_on(&replica.conn, org_id, true, true).await {
+                Ok(txn) => {
+                    ::metrics::counter!("db_reads_total", "on" => "replica").increment(1);
+                    return Ok(txn);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "read replica failed; reading from the writer");
+                    replica.mark_down();
+                }
+            }
+        }
+        if self.replica.is_some() {
+            ::metrics::counter!("db_reads_total", "on" => "writer").increment(1);
+        }
+        self.begin_postgres(org_id, true).await
+    }
+
+    async fn begin_postgres_on(
+        conn: &DatabaseConnection,
+        org_id: Option<Uuid>,
+        read_only: bool,
+        replica: bool,
+    ) -> Result<Statements, DbErr> {
         let begin = if read_only {
             "BEGIN READ ONLY"
         } else {
@@ -258,7 +332,7 @@ impl Db {
             }
             None => begin.to_owned(),
         };
-        let pool = self.conn.get_postgres_connection_pool().clone();
+        let pool = conn.get_postgres_connection_pool().clone();
         let txn =
             uncancelled(async move { pool.begin_with(sea_orm::sqlx::AssertSqlSafe(sql)).await })
                 .await?
@@ -266,6 +340,7 @@ impl Db {
         Ok(Statements::Postgres {
             txn: tokio::sync::Mutex::new(txn),
             read_only,
+            replica,
         })
     }
 
@@ -284,7 +359,11 @@ impl Db {
 
     async fn open_tenant(&self, org_id: Uuid, read_only: bool) -> Result<TenantTx, DbErr> {
         let txn = match (self.backend(), read_only) {
-            (DbBackend::Postgres, _) => TxConn(self.begin_postgres(Some(org_id), read_only).await?),
+            (DbBackend::Postgres, true) => TxConn(self.begin_postgres_read(Some(org_id)).await?),
+            (DbBackend::Postgres, false) => {
+                crate::replica::note_write();
+                TxConn(self.begin_postgres(Some(org_id), false).await?)
+            }
             (_, true) => self.begin_read().await?,
             (_, false) => TxConn(Statements::Txn(self.begin().await?)),
         };
@@ -484,6 +563,8 @@ enum Statements {
     Postgres {
         txn: tokio::sync::Mutex<PgTxn>,
         read_only: bool,
+        /// On the read replica ([`crate::replica`]), which may lag the writer.
+        replica: bool,
     },
 }
 
@@ -589,6 +670,13 @@ impl TenantTx {
         self.org_id
     }
 
+    /// Whether this transaction reads the read replica, which may lag the writer by up to
+    /// `database.replica_max_lag_ms` ([`crate::replica`]). State kept in memory from fresher
+    /// sources (signals, this instance's own writes) must not be labelled with what it reads.
+    pub fn on_replica(&self) -> bool {
+        matches!(self.txn.0, Statements::Postgres { replica: true, .. })
+    }
+
     pub fn repo<E: TenantEntity>(&self) -> Repo<'_, E> {
         Repo {
             txn: &self.txn,
@@ -674,6 +762,7 @@ impl TenantTx {
             Statements::Postgres {
                 txn,
                 read_only: false,
+                ..
             } => txn.into_inner().commit().await.map_err(exec_err)?,
             // Dropping a PostgreSQL transaction queues its `ROLLBACK`.
             Statements::Postgres { .. } | Statements::Reads(_) => {}
@@ -702,6 +791,7 @@ impl TenantTx {
             Statements::Postgres {
                 txn,
                 read_only: false,
+                ..
             } => txn.into_inner().rollback().await.map_err(exec_err),
             Statements::Postgres { .. } | Statements::Reads(_) => Ok(()),
         }
@@ -1334,6 +1424,96 @@ pub enum AppRoleError {
 /// Key of the advisory lock that serialises grants (concurrent `GRANT`s on one table fail with
 /// "tuple concurrently updated").
 const GRANT_LOCK_KEY: i64 = 0x0063_656c_6c67_726e; // "cellgrn"
+
+/// PostgreSQL: makes `role` a login role with `password`, so serving instances log in as it
+/// (`database.app_password`): creates it (`NOSUPERUSER NOBYPASSRLS`, granted to the connecting
+/// user, which must be able to act as it) when missing, else sets its password. The password
+/// reaches the server only as a SCRAM-SHA-256 verifier, never in a statement the server could
+/// log. Printable ASCII passwords only (what a secrets store generates): others would need the
+/// server's SASLprep.
+pub async fn ensure_login_role(
+    owner: &DatabaseConnection,
+    role: &str,
+    password: &secrecy::SecretString,
+) -> Result<(), AppRoleError> {
+    let refuse = |problem: &str| AppRoleError::Refused {
+        role: role.to_owned(),
+        problem: problem.to_owned(),
+    };
+    if owner.get_database_backend() != DbBackend::Postgres {
+        return Ok(());
+    }
+    if !crate::config::valid_role_name(role) {
+        return Err(refuse("not a lowercase identifier"));
+    }
+    let password = password.expose_secret();
+    if password.len() < 16 || !password.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(refuse(
+            "database.app_password must be at least 16 printable ASCII characters",
+        ));
+    }
+    let verifier = scram_verifier(password).map_err(|e| refuse(&e))?;
+    let exists = owner
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT 1 AS one FROM pg_roles WHERE rolname = $1::name",
+            [role.into()],
+        ))
+        .await?
+        .is_some();
+    // The server quotes the name and the verifier (`format`'s %I and %L).
+    let template = match exists {
+        true => "ALTER ROLE %I LOGIN PASSWORD %L",
+        false => "CREATE ROLE %I LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD %L",
+    };
+    let sql: String = owner
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT format($1::text, $2::text, $3::text) AS sql",
+            [template.into(), role.into(), verifier.into()],
+        ))
+        .await?
+        .ok_or_else(|| refuse("format() returned no row"))?
+        .try_get("", "sql")?;
+    owner.execute_unprepared(&sql).await?;
+    if !exists {
+        // `role` is a checked identifier: nothing to quote.
+        owner
+            .execute_unprepared(&format!("GRANT {role} TO CURRENT_USER"))
+            .await?;
+    }
+    Ok(())
+}
+
+/// A SCRAM-SHA-256 verifier for `password` (RFC 5802, RFC 7677), in PostgreSQL's stored form:
+/// `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`.
+fn scram_verifier(password: &str) -> Result<String, String> {
+    use aws_lc_rs::{digest, hmac, pbkdf2};
+    use base64::Engine as _;
+    const ITERATIONS: u32 = 4096;
+    let mut salt = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut salt).map_err(|_| "no randomness for the salt".to_owned())?;
+    let mut salted = [0u8; 32];
+    let iterations = std::num::NonZeroU32::new(ITERATIONS).ok_or("zero iterations")?;
+    pbkdf2::derive(
+        pbkdf2::PBKDF2_HMAC_SHA256,
+        iterations,
+        &salt,
+        password.as_bytes(),
+        &mut salted,
+    );
+    let key = hmac::Key::new(hmac::HMAC_SHA256, &salted);
+    let client_key = hmac::sign(&key, b"Client Key");
+    let stored_key = digest::digest(&digest::SHA256, client_key.as_ref());
+    let server_key = hmac::sign(&key, b"Server Key");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    Ok(format!(
+        "SCRAM-SHA-256${ITERATIONS}:{}${}:{}",
+        b64.encode(salt),
+        b64.encode(stored_key.as_ref()),
+        b64.encode(server_key.as_ref())
+    ))
+}
 
 /// PostgreSQL: checks that `role` can serve as the application role, then (re)grants it what
 /// the cell needs, on the owner's connection. Run after every migration run, so new tables are

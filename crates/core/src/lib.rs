@@ -24,6 +24,7 @@ pub mod ratelimit;
 pub mod realtime;
 pub mod records;
 pub mod redis;
+pub mod replica;
 mod schema;
 pub mod seal;
 pub mod signals;

@@ -197,6 +197,26 @@ fn failed(
 /// with the listener down) no notification follows the commit.
 const RECHECKS_MS: [u64; 4] = [10, 50, 250, 1000];
 
+/// Rows of `table` due now and not running (at most `cap`, so a scrape over a large backlog
+/// stays cheap): the queue depth `/metrics` reports.
+pub(crate) async fn due_now(db: &Db, table: &str, cap: i64) -> Result<i64, sea_orm::DbErr> {
+    let row = db
+        .conn()
+        .query_one_raw(stmt(
+            db.backend(),
+            &format!(
+                "SELECT count(*) AS due FROM (SELECT 1 FROM {table} WHERE status = 'pending' \
+                 AND next_attempt_ms <= $1 AND locked_until_ms <= $1 LIMIT $2) AS d"
+            ),
+            vec![now_ms().into(), cap.into()],
+        ))
+        .await?;
+    Ok(match row {
+        Some(r) => r.try_get::<i64>("", "due")?,
+        None => 0,
+    })
+}
+
 /// When a runner should next look at `table`, having just found nothing to claim: when its
 /// earliest pending row falls due, a recheck after a wake (see [`RECHECKS_MS`]; `rechecks`
 /// counts them and is set to 0 by a wake), or after `idle`, whichever is first. One statement.

@@ -40,6 +40,10 @@ impl Redis {
             .as_ref()
             .ok_or("redis.url is unset: set CELL__REDIS__URL")?;
         let timeout = Duration::from_millis(cfg.timeout_ms);
+        // `rediss://`: the Redis client builds its TLS configuration on rustls's process-wide
+        // provider, which the build cannot pick on its own (two are linked): aws-lc-rs, as the
+        // kernel's other TLS clients use. Refused only when another one is already installed.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let pool = deadpool_redis::Config::from_url(url.expose_secret())
             .builder()
             .map_err(|e| format!("redis.url: {e}"))?

@@ -117,6 +117,9 @@ pub async fn grant_app_role(owner: &Db, config: &CellConfig) -> Result<(), Start
     }
     match &config.database.app_role {
         Some(role) => {
+            if let Some(password) = &config.database.app_password {
+                crate::db::ensure_login_role(owner.conn(), role, password).await?;
+            }
             crate::db::prepare_app_role(owner.conn(), role).await?;
             tracing::info!(role = %role, "application role checked and granted");
         }

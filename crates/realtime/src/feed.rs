@@ -295,6 +295,8 @@ impl Feed {
     /// entities subscribed to now that the caller may view now, up to `resume_limit`.
     pub async fn resume(&self, since: Uuid) -> Result<Vec<ServerMessage>, ApiError> {
         let limit = self.settings.resume_limit;
+        // `since` may be an event just pushed live, which a lagging replica has not replayed.
+        kernel::replica::read_from_writer();
         let tx = self.ctx.db().tenant_read(self.org_id).await?;
         let Some(mut events) = self
             .ctx

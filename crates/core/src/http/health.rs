@@ -105,6 +105,17 @@ pub async fn metrics(
     ::metrics::gauge!("db_pool_idle_connections").set(idle as f64);
     ::metrics::gauge!("db_pool_max_connections")
         .set(f64::from(ctx.config().database.max_connections));
+    // Queue depth: jobs and event deliveries due and not yet running (capped at 100 000).
+    let system = ctx.db().system();
+    for (gauge, table) in [
+        ("jobs_ready", "kernel_jobs"),
+        ("events_pending", "kernel_event_deliveries"),
+    ] {
+        match crate::queue::due_now(system, table, 100_000).await {
+            Ok(n) => ::metrics::gauge!(gauge).set(n as f64),
+            Err(e) => tracing::warn!(error = %e, table, "cannot count the queue for /metrics"),
+        }
+    }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(crate::telemetry::metrics_handle().render()))

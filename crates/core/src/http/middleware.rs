@@ -7,8 +7,8 @@ use std::time::Instant;
 use actix_web::HttpResponse;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use futures_util::FutureExt;
 use tracing::Instrument;
@@ -39,9 +39,14 @@ pub async fn observe(
 
     // The request is not cloned before the call: the router needs it uniquely owned.
     let refusal = refuse_at_the_edge(&req);
+    // Only a request that cannot change anything may read from a replica that lags.
+    let reads_may_lag = matches!(*req.method(), Method::GET | Method::HEAD);
     let call = AssertUnwindSafe(async move {
         match refusal {
             Some(err) => Ok(req.error_response(err)),
+            None if reads_may_lag => crate::replica::lagging_reads(next.call(req))
+                .await
+                .map(ServiceResponse::map_into_boxed_body),
             None => next
                 .call(req)
                 .await

@@ -168,17 +168,33 @@ struct PrivateRedis {
 
 impl PrivateRedis {
     fn start(port: u16) -> anyhow::Result<Self> {
-        let child = Command::new("redis-server")
-            .args([
+        Self::spawn(port, &["--port", &port.to_string()])
+    }
+
+    /// TLS only, with the certificate and key `tls_files` made.
+    fn start_tls(port: u16, dir: &std::path::Path) -> anyhow::Result<Self> {
+        let file = |name: &str| dir.join(name).display().to_string();
+        Self::spawn(
+            port,
+            &[
                 "--port",
+                "0",
+                "--tls-port",
                 &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
+                "--tls-cert-file",
+                &file("server.pem"),
+                "--tls-key-file",
+                &file("server.key"),
+                "--tls-auth-clients",
                 "no",
-            ])
+            ],
+        )
+    }
+
+    fn spawn(port: u16, args: &[&str]) -> anyhow::Result<Self> {
+        let child = Command::new("redis-server")
+            .args(args)
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .spawn()?;
         let me = Self { port, child };
@@ -198,6 +214,117 @@ impl Drop for PrivateRedis {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// In `dir`, with openssl: a CA (`<ca>.pem`) and, when `server`, a certificate for `localhost`
+/// signed by it (`server.pem`, `server.key`).
+fn tls_files(dir: &std::path::Path, ca: &str, server: bool) -> anyhow::Result<()> {
+    let openssl = |args: &[&str]| -> anyhow::Result<()> {
+        let out = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    };
+    let (key, pem) = (format!("{ca}.key"), format!("{ca}.pem"));
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        &format!("/CN={ca}"),
+        "-keyout",
+        &key,
+        "-out",
+        &pem,
+    ])?;
+    if server {
+        std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:localhost\n")?;
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ])?;
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            &pem,
+            "-CAkey",
+            &key,
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "san.ext",
+            "-out",
+            "server.pem",
+        ])?;
+    }
+    Ok(())
+}
+
+/// `rediss://` (ElastiCache's encryption in transit): the cell checks the server's certificate
+/// against the system's trust store (`SSL_CERT_FILE` names it here) and refuses one it does not
+/// trust.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_over_tls_trusts_only_the_system_store() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    tls_files(dir.path(), "trusted", true)?;
+    tls_files(dir.path(), "stranger", false)?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let _server = PrivateRedis::start_tls(port, dir.path())?;
+    let db = TestDb::sqlite()?;
+    let data = format!("cell.data_dir={}", db.data_dir().display());
+    let url = format!("rediss://localhost:{port}");
+    let http = reqwest::Client::new();
+    for (ca, expected) in [("trusted", true), ("stranger", false)] {
+        let store = dir.path().join(format!("{ca}.pem")).display().to_string();
+        let env = [
+            ("CELL__DATABASE__URL", db.url()),
+            ("CELL__CACHE__BACKEND", "redis"),
+            ("CELL__REDIS__URL", url.as_str()),
+            ("SSL_CERT_FILE", store.as_str()),
+        ];
+        let cell =
+            testkit::CellProcess::start(env!("CARGO_BIN_EXE_testcell"), &["--set", &data], &env)?;
+        let ready: serde_json::Value = http
+            .get(cell.url("/health/ready"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let redis = ready["checks"]["redis"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        cell.terminate()?;
+        match expected {
+            true => assert_eq!(redis, "ok", "{ready}"),
+            false => assert!(redis.starts_with("unreachable"), "{ready}"),
+        }
+    }
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

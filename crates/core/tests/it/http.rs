@@ -270,6 +270,14 @@ async fn metrics_count_requests_by_route_and_status() -> anyhow::Result<()> {
         "{text}"
     );
     assert!(text.contains("db_pool_connections"), "{text}");
+    // Queue depth, for the deployment's alarms: jobs and event deliveries due now.
+    for gauge in ["jobs_ready", "events_pending"] {
+        let value = text
+            .lines()
+            .find_map(|l| l.strip_prefix(gauge)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {gauge} in {text}"));
+        assert!(value.parse::<f64>()? >= 0.0, "{gauge} {value}");
+    }
     Ok(())
 }
 

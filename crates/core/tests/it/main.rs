@@ -13,6 +13,7 @@ mod mail;
 mod migrations;
 mod ratelimit;
 mod registry;
+mod replica;
 mod roles;
 mod storage;
 mod support;

@@ -392,6 +392,10 @@ impl Engine {
     ) -> Result<Revision, EngineError> {
         let want = opts.at_least.map_or(0, |r| r.0);
         let current = match self.revisions.known(org).filter(|&r| r >= want) {
+            // A read replica may hold an older revision than this instance has heard of: the
+            // answer is labelled (and cached) with the revision its tuples are at, and what it
+            // reads teaches the instance nothing.
+            _ if tx.on_replica() => store::current_revision(tx).await?,
             Some(known) => Revision(known),
             None => {
                 let epoch = self.revisions.start_read();

@@ -6,5 +6,6 @@ mod cache;
 mod conformance;
 mod engine;
 mod isolation;
+mod replica;
 mod startup;
 mod support;
