@@ -1112,6 +1112,26 @@ mod tests {
     }
 
     #[test]
+    fn naming_one_rate_limit_group_keeps_the_others() -> Result<(), ConfigError> {
+        let file = format!("{BASE}[rate_limit.groups.hooks]\nlimit = 5\nwindow_secs = 60\n");
+        let env = [
+            ("CELL__RATE_LIMIT__GROUPS__GENERAL__LIMIT", "1000"),
+            ("CELL__RATE_LIMIT__GROUPS__GENERAL__WINDOW_SECS", "60"),
+        ];
+        let cfg = load(&file, &env, &[])?;
+        let groups = &cfg.rate_limit.groups;
+        assert_eq!(groups["general"].limit, 1000);
+        assert_eq!(groups["hooks"].limit, 5);
+        // The sign-in limits were not dropped by naming other groups.
+        assert_eq!(
+            (groups["login"].limit, groups["login"].window_secs),
+            (10, 900)
+        );
+        assert!(groups.contains_key("login_ip") && groups.contains_key("ai"));
+        Ok(())
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let err = load("[cell]\nname = \"test\"\n[http]\nprot = 1\n", &[], &[])
             .err()

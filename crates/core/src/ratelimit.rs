@@ -44,7 +44,10 @@ pub struct RateLimitSection {
     pub backend: RateLimitBackend,
     /// Limits by group name. The defaults are the specs': `general` 100/min, `ai` 20/min,
     /// `uploads` 10/min, `login` 10 per 15 min (keyed by email by the auth module), `login_ip`
-    /// 100 per 15 min (credential endpoints per client address).
+    /// 100 per 15 min (credential endpoints per client address). Groups a cell names are added
+    /// to these or replace them one by one: naming one never drops the others (a cell setting
+    /// `general` alone would otherwise lift the sign-in limits).
+    #[serde(deserialize_with = "over_default_groups")]
     pub groups: BTreeMap<String, GroupLimit>,
     /// Path prefix → group (`"/api/v1/ai" = "ai"`); the longest matching prefix wins, other
     /// requests use `general`. Health, metrics and docs are never limited.
@@ -71,6 +74,14 @@ impl Default for RateLimitSection {
             routes: BTreeMap::new(),
         }
     }
+}
+
+fn over_default_groups<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, GroupLimit>, D::Error> {
+    let mut groups = RateLimitSection::default().groups;
+    groups.extend(BTreeMap::<String, GroupLimit>::deserialize(d)?);
+    Ok(groups)
 }
 
 impl RateLimitSection {

@@ -5,26 +5,14 @@
 //! it catches up, never again.)
 
 use iam::{ObjectRef, ReadOptions, SubjectRef, Tuple, TupleUpdate, WriteBatch};
-use kernel::PlatformModule;
 use kernel::replica::lagging_reads;
 use testkit::TestDb;
 use testkit::replica::{ReplayPaused, eventually, url_for};
 use uuid::Uuid;
 
-struct Docs;
+use crate::support::Docs;
 
-#[kernel::async_trait::async_trait]
-impl PlatformModule for Docs {
-    fn name(&self) -> &'static str {
-        "docs"
-    }
-    fn version(&self) -> &'static str {
-        "0.0.1"
-    }
-    fn permission_schema(&self) -> &'static str {
-        "definition doc {\n    relation viewer: user\n    permission view = viewer\n}"
-    }
-}
+const DOC: &str = "definition doc {\n    relation viewer: user\n    permission view = viewer\n}";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_read_on_a_lagging_replica_carry_the_replicas_revision() -> anyhow::Result<()> {
@@ -39,8 +27,11 @@ async fn answers_read_on_a_lagging_replica_carry_the_replicas_revision() -> anyh
             ("CELL__DATABASE__REPLICA_MAX_LAG_MS", "60000"),
         ],
     )?;
-    let app = testkit::TestApp::start(config, vec![Box::new(iam::Iam::default()), Box::new(Docs)])
-        .await?;
+    let app = testkit::TestApp::start(
+        config,
+        vec![Box::new(iam::Iam::default()), Box::new(Docs(DOC))],
+    )
+    .await?;
     let engine = iam::engine(&app.ctx).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
     let org = Uuid::now_v7();
     let (doc, ann) = (

@@ -5,25 +5,11 @@ use std::collections::BTreeMap;
 
 use iam::{ObjectRef, ReadOptions, SubjectRef, Tuple, WriteBatch};
 use kernel::PlatformModule;
+
+use crate::support::Docs;
 use kernel::config::Sources;
 use testkit::{TestDb, db_test};
 use uuid::Uuid;
-
-/// A module that only declares namespaces.
-struct Docs(&'static str);
-
-#[kernel::async_trait::async_trait]
-impl PlatformModule for Docs {
-    fn name(&self) -> &'static str {
-        "docs"
-    }
-    fn version(&self) -> &'static str {
-        "0.0.1"
-    }
-    fn permission_schema(&self) -> &'static str {
-        self.0
-    }
-}
 
 fn config(db: &TestDb) -> anyhow::Result<kernel::CellConfig> {
     let mut env = BTreeMap::new();

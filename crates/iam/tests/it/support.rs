@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use iam::{SubjectRef, Tuple};
+use kernel::PlatformModule;
 use testkit::TestDb;
 
 /// `shared/conformance/`, beside the repository checkout (as in CI).
@@ -50,4 +51,20 @@ pub fn t(s: &str) -> anyhow::Result<Tuple> {
 /// The subject `user:<id>`.
 pub fn user(id: &str) -> SubjectRef {
     SubjectRef::object("user", id)
+}
+
+/// A module that only declares namespaces.
+pub struct Docs(pub &'static str);
+
+#[kernel::async_trait::async_trait]
+impl PlatformModule for Docs {
+    fn name(&self) -> &'static str {
+        "docs"
+    }
+    fn version(&self) -> &'static str {
+        "0.0.1"
+    }
+    fn permission_schema(&self) -> &'static str {
+        self.0
+    }
 }
