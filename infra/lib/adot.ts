@@ -4,7 +4,7 @@
 /** The worker's gauges alarmed on, with the alarm threshold. */
 export const QUEUE_GAUGES = [
   { metric: 'jobs_ready', what: 'jobs due and not yet running', threshold: 1000 },
-  { metric: 'events_pending', what: 'outbox events not yet delivered', threshold: 1000 },
+  { metric: 'events_pending', what: 'event deliveries due and not yet delivered', threshold: 1000 },
 ];
 
 export interface AdotOptions {
