@@ -15,7 +15,25 @@ pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(CreateFitScoring),
         Box::new(CreateDealTotals),
         Box::new(CreateBulkJobs),
+        Box::new(SegmentsSweptAcrossOrgs),
     ]
+}
+
+/// The hourly sweep re-evaluates relative dynamic segments across orgs: segments admit the
+/// system context's reads.
+struct SegmentsSweptAcrossOrgs;
+
+impl MigrationName for SegmentsSweptAcrossOrgs {
+    fn name(&self) -> &str {
+        "crm_m20261208_000001_segments_swept_across_orgs"
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for SegmentsSweptAcrossOrgs {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        kernel::db::enable_system_rls(m.get_connection(), "crm_segments", false).await
+    }
 }
 
 /// Bulk operations run by a job, batch by batch, with their progress.

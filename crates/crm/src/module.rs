@@ -158,6 +158,15 @@ impl PlatformModule for Crm {
         ]
     }
 
+    /// Dynamic segments whose rule is relative to now are evaluated again every hour (at :07).
+    fn scheduled_jobs(&self) -> Vec<kernel::module::ScheduledJob> {
+        vec![kernel::module::ScheduledJob {
+            name: "relative_segments",
+            cron: "7 * * * *",
+            handler: Arc::new(RelativeSegments),
+        }]
+    }
+
     fn jobs(&self) -> Vec<kernel::module::JobDefinition> {
         vec![
             kernel::module::JobDefinition {
@@ -254,6 +263,18 @@ impl kernel::module::JobHandler for EvaluateSegment {
             Err(e) => anyhow::bail!("{}", e.message()),
         }
         tx.commit().await?;
+        Ok(())
+    }
+}
+
+struct RelativeSegments;
+
+#[kernel::async_trait::async_trait]
+impl kernel::module::JobHandler for RelativeSegments {
+    async fn run(&self, ctx: &kernel::CellContext, _job: &kernel::jobs::Job) -> anyhow::Result<()> {
+        crate::service::segments::sweep_relative(ctx)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
         Ok(())
     }
 }

@@ -784,6 +784,8 @@ fn query_param(name: &str, description: &str, schema: impl Into<Schema>) -> Para
 
 const UUID_PATTERN: &str = "(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})";
 const INTEGER_PATTERN: &str = "[+-]?[0-9]{1,18}";
+/// A time relative to the request's: `now`, `now-30d`, `now+2h` (minutes, hours, days, weeks).
+const RELATIVE_TIME_PATTERN: &str = "^now(?:[+-][0-9]{1,4}[mhdw])?$";
 
 /// How a filter value of a column is read: the one classification behind both the parser
 /// ([`typed_value`]) and the document ([`ListSpec::parameters`]).
@@ -850,6 +852,7 @@ impl Kind {
                 AnyOfBuilder::new()
                     .item(format(KnownFormat::DateTime))
                     .item(format(KnownFormat::Date))
+                    .item(text().pattern(Some(RELATIVE_TIME_PATTERN)).build())
                     .build(),
             ),
             Self::Date => Schema::Object(format(KnownFormat::Date)),
@@ -864,8 +867,8 @@ fn typed_value(ty: &ColumnType, raw: &str) -> Result<Value, &'static str> {
         Kind::Integer => raw.parse::<i64>().map_err(|_| "a whole number")?.into(),
         Kind::Float => raw.parse::<f64>().map_err(|_| "a number")?.into(),
         Kind::Boolean => raw.parse::<bool>().map_err(|_| "`true` or `false`")?.into(),
-        Kind::Time => parse_time(raw)
-            .ok_or("an RFC 3339 time or a date (YYYY-MM-DD)")?
+        Kind::Time => parse_time(raw, chrono::Utc::now())
+            .ok_or("an RFC 3339 time, a date (YYYY-MM-DD) or a time relative to now (`now-30d`: m, h, d, w)")?
             .into(),
         Kind::Date => chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
             .map_err(|_| "a date (YYYY-MM-DD)")?
@@ -874,7 +877,40 @@ fn typed_value(ty: &ColumnType, raw: &str) -> Result<Value, &'static str> {
     })
 }
 
-fn parse_time(raw: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+/// An RFC 3339 time, a date (its midnight UTC), or a time relative to `now` (`now`, `now-30d`,
+/// `now+2h`; units m, h, d, w; up to 4 digits): what a stored rule ("not updated for 30 days")
+/// means at each evaluation.
+fn parse_time(
+    raw: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    if let Some(offset) = raw.strip_prefix("now") {
+        // ASCII only, so the byte slicing below stays on character boundaries.
+        if !offset.is_ascii() {
+            return None;
+        }
+        let Some(sign) = offset.chars().next() else {
+            return Some(now);
+        };
+        let body = &offset[1..];
+        let (digits, unit) = body.split_at(body.len().checked_sub(1)?);
+        if !(1..=4).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let n: i64 = digits.parse().ok()?;
+        let span = match unit {
+            "m" => chrono::Duration::minutes(n),
+            "h" => chrono::Duration::hours(n),
+            "d" => chrono::Duration::days(n),
+            "w" => chrono::Duration::weeks(n),
+            _ => return None,
+        };
+        return match sign {
+            '-' => now.checked_sub_signed(span),
+            '+' => now.checked_add_signed(span),
+            _ => None,
+        };
+    }
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(raw) {
         return Some(t.with_timezone(&chrono::Utc));
     }
@@ -1093,5 +1129,35 @@ mod tests {
         assert!(typed_value(&ColumnType::Boolean, "yes").is_err());
         assert!(typed_value(&ColumnType::TimestampWithTimeZone, "2026-11-21").is_ok());
         assert_eq!(typed_value(&ColumnType::Text, "x"), Ok(Value::from("x")));
+    }
+
+    #[test]
+    fn times_may_be_relative_to_now() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-08T12:00:00Z")
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .ok();
+        let at = |raw: &str| {
+            now.and_then(|now| parse_time(raw, now))
+                .map(|t| t.to_rfc3339())
+        };
+        assert_eq!(at("now").as_deref(), Some("2026-12-08T12:00:00+00:00"));
+        assert_eq!(at("now-30d").as_deref(), Some("2026-11-08T12:00:00+00:00"));
+        assert_eq!(at("now+2h").as_deref(), Some("2026-12-08T14:00:00+00:00"));
+        assert_eq!(at("now-15m").as_deref(), Some("2026-12-08T11:45:00+00:00"));
+        assert_eq!(at("now-9999w").as_deref().map(|t| &t[..4]), Some("1835"));
+        for bad in [
+            "now-",
+            "now-d",
+            "now-30",
+            "now-30y",
+            "now*3d",
+            "now-12345d",
+            "now-+3d",
+            "nowish",
+            "now-3é",
+            "now€5d",
+        ] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
     }
 }

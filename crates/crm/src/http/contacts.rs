@@ -127,6 +127,9 @@ pub(crate) fn contact_list() -> ListSpec<contact::Entity> {
         .sortable("name", C::Name)
         .sortable("created_at", C::CreatedAt)
         .sortable("updated_at", C::UpdatedAt)
+        // By range, relative times included: "added in the last 7 days" (`now-7d`).
+        .filterable("created_at", C::CreatedAt)
+        .filterable("updated_at", C::UpdatedAt)
         .search([C::Name, C::Email, C::Phone])
         .tagged(crate::loader::CONTACT, C::Id)
         .member_of(

@@ -348,6 +348,35 @@ pub(crate) async fn remove(
     Ok(())
 }
 
+/// Queues an evaluation of every dynamic segment whose rule is relative to now (`now-30d`):
+/// time passing changes who matches without any event. Returns how many were queued.
+pub(crate) async fn sweep_relative(ctx: &CellContext) -> Result<usize, ApiError> {
+    let relative = || {
+        segment::Column::Kind
+            .eq("dynamic")
+            .and(segment::Column::Rule.like("%=now%"))
+    };
+    let mut queued = 0;
+    for org in kernel::db::orgs_with::<segment::Entity>(ctx.db(), relative()).await? {
+        let tx = ctx.db().tenant(org).await?;
+        let repo = tx.repo::<segment::Entity>();
+        let ids: Vec<Uuid> = repo
+            .find()
+            .filter(relative())
+            .select_only()
+            .column(segment::Column::Id)
+            .into_tuple()
+            .all(repo.conn())
+            .await?;
+        for id in &ids {
+            evaluate_later(ctx, &tx, *id).await?;
+        }
+        tx.commit().await?;
+        queued += ids.len();
+    }
+    Ok(queued)
+}
+
 /// Evaluates a dynamic segment whole: those who match join, those who no longer do leave.
 pub(crate) async fn evaluate(
     ctx: &CellContext,

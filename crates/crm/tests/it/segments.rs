@@ -256,3 +256,58 @@ db_test!(
         Ok(())
     }
 );
+
+db_test!(
+    async fn a_rule_relative_to_now_is_evaluated_again_as_time_passes(db) {
+        use sea_orm::{ConnectionTrait, Statement};
+        let cell = cell(&db).await?;
+        let acme = org(&cell, "Acme").await?;
+        let ann = user(&cell, "ann@acme.test", acme, "member").await?;
+        let fresh = id(&person(&cell, &ann, json!({"name": "Fresh"})).await?);
+        let old = id(&person(&cell, &ann, json!({"name": "Old"})).await?);
+
+        // A time relative to now is a list filter too; an unknown unit is refused.
+        let (status, page) = cell.get("/api/v1/contacts?filter[created_at.gte]=now-7d", Some(&ann)).await?;
+        assert_eq!((status, ids(&page).len()), (200, 2), "{page}");
+        let (status, _) = cell.get("/api/v1/contacts?filter[created_at.gte]=now-7y", Some(&ann)).await?;
+        assert_eq!(status, 400);
+
+        let rule = json!({"name": "Added this week", "kind": "dynamic", "rule": "filter[created_at.gte]=now-7d"});
+        let (status, seg) = cell.post("/api/v1/segments", Some(&ann), rule).await?;
+        assert_eq!(status, 201, "{seg}");
+        let sid = id(&seg);
+        let (_, still) = cell.post("/api/v1/segments", Some(&ann), json!({"name": "Leads", "kind": "dynamic", "rule": "filter[type]=lead"})).await?;
+        run_jobs(&cell).await?;
+        let (_, seg) = cell.get(&format!("/api/v1/segments/{sid}"), Some(&ann)).await?;
+        assert_eq!(seg["member_count"], 2, "{seg}");
+        let (_, still) = cell.get(&format!("/api/v1/segments/{}", id(&still)), Some(&ann)).await?;
+
+        // Eight days pass for one of them: its row is backdated, and no event says so.
+        let system = cell.ctx.db().system();
+        let backdated = system
+            .conn()
+            .execute_raw(Statement::from_sql_and_values(
+                system.backend(),
+                "UPDATE crm_contacts SET created_at = $1 WHERE id = $2",
+                [(chrono::Utc::now() - chrono::Duration::days(8)).into(), uuid::Uuid::parse_str(&old)?.into()],
+            ))
+            .await?;
+        assert_eq!(backdated.rows_affected(), 1);
+        let (_, seg) = cell.get(&format!("/api/v1/segments/{sid}"), Some(&ann)).await?;
+        assert_eq!(seg["member_count"], 2, "nothing re-evaluates it before the sweep");
+
+        // The hourly sweep evaluates relative rules again: Old leaves, Fresh stays; a rule that
+        // is not relative is left alone.
+        cell.ctx.jobs().enqueue(system.conn(), "crm.relative_segments", None, json!({"tick": chrono::Utc::now().to_rfc3339()})).await?;
+        run_jobs(&cell).await?;
+        let (_, seg) = cell.get(&format!("/api/v1/segments/{sid}"), Some(&ann)).await?;
+        assert_eq!(seg["member_count"], 1, "{seg}");
+        let left = cell.events("crm.segment.left").await?;
+        assert_eq!(left, [json!({"segment_id": sid, "segment_name": "Added this week", "contact_id": old})]);
+        let (_, page) = cell.get(&format!("/api/v1/contacts?filter[segment_id]={sid}"), Some(&ann)).await?;
+        assert_eq!(ids(&page), [fresh]);
+        let (_, leads) = cell.get(&format!("/api/v1/segments/{}", id(&still)), Some(&ann)).await?;
+        assert_eq!(leads["evaluated_at"], still["evaluated_at"], "a rule not relative to now was swept");
+        Ok(())
+    }
+);
