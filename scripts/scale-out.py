@@ -32,7 +32,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 from collections import Counter
 
 BIN = os.path.abspath(os.environ.get("CELL_BIN", "target/release/suite"))
@@ -377,7 +376,7 @@ async def websocket_across(token: str, task_id: str) -> None:
     say()
 
 
-def kill_and_restart(apis: list[Instance], token: str) -> set[str]:
+def kill_and_restart(apis: list[Instance], token: str) -> None:
     say("## Killed and restarted under load")
     say()
     nginx(API_PORTS)
@@ -456,10 +455,9 @@ def kill_and_restart(apis: list[Instance], token: str) -> set[str]:
     dup = int(psql("SELECT count(*) FROM (SELECT title FROM tasks_tasks WHERE title LIKE 'load %' GROUP BY title HAVING count(*) > 1) d"))
     check(dup == 0, "no write was applied twice (nginx does not resend a POST)")
     say()
-    return ids
 
 
-def exactly_once(workers: list[Instance], created: int) -> None:
+def exactly_once(workers: list[Instance]) -> None:
     say("## Every event once, every schedule tick once (two workers)")
     say()
     # Drained: no outbox delivery due, no job due, no webhook delivery pending.
@@ -531,8 +529,8 @@ def main() -> int:
         throughput(apis, token, task["id"])
         rate_limit()
         asyncio.run(websocket_across(token, task["id"]))
-        ids = kill_and_restart(apis, token)
-        exactly_once(workers, len(ids))
+        kill_and_restart(apis, token)
+        exactly_once(workers)
         say(f"Run time: {time.time() - started:.0f} s.")
     finally:
         hook.shutdown()

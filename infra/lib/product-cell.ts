@@ -477,20 +477,16 @@ export class ProductCell extends cdk.Stack {
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
-      latency('p99').createAlarm(this, 'ApiLatencyP99', {
-        alarmDescription: `${name}: p99 response time above 500 ms (SLO)`,
-        threshold: 0.5,
-        evaluationPeriods: 3,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
-      latency('p50').createAlarm(this, 'ApiLatencyP50', {
-        alarmDescription: `${name}: p50 response time above 100 ms (SLO)`,
-        threshold: 0.1,
-        evaluationPeriods: 3,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      }),
+      // The SLO: p99 < 500 ms, p50 < 100 ms.
+      ...([['p99', 0.5], ['p50', 0.1]] as const).map(([stat, seconds]) =>
+        latency(stat).createAlarm(this, `ApiLatency${stat.toUpperCase()}`, {
+          alarmDescription: `${name}: ${stat} response time above ${seconds * 1000} ms (SLO)`,
+          threshold: seconds,
+          evaluationPeriods: 3,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      ),
       ...QUEUE_GAUGES.map((g) =>
         queueGauge(g.metric).createAlarm(this, `Queue-${g.metric}`, {
           alarmDescription: `${name}: ${g.what} above ${g.threshold} for 15 minutes (are the workers running and keeping up?)`,

@@ -37,6 +37,42 @@ pub async fn s3_bucket(prefix: &str) -> anyhow::Result<String> {
     Ok(name)
 }
 
+/// Waits until `check` holds, polling every 50 ms for up to 20 s. An error counts as "not yet"
+/// (a database still being created, a replica still replaying); the last one is reported.
+pub async fn eventually(
+    what: &str,
+    mut check: impl AsyncFnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    let mut last = None;
+    for _ in 0..400 {
+        match check().await {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    match last {
+        Some(e) => Err(e.context(format!("timed out waiting until {what}"))),
+        None => anyhow::bail!("timed out waiting until {what}"),
+    }
+}
+
+/// The first column of the one row `sql` returns (PostgreSQL), on any connection.
+pub async fn scalar<T: sea_orm::TryGetable>(
+    conn: &impl ConnectionTrait,
+    sql: &str,
+) -> anyhow::Result<T> {
+    let row = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            sql,
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no row: {sql}"))?;
+    Ok(row.try_get_by_index(0)?)
+}
+
 pub fn postgres_server_url() -> String {
     std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())

@@ -1,8 +1,6 @@
 //! The streaming replica of the test server (`scripts/replica.sh` starts it on 127.0.0.1:5433;
 //! `TEST_REPLICA_URL`), for tests of `database.read_url`.
 
-use std::time::{Duration, Instant};
-
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 
 use crate::TestDb;
@@ -25,26 +23,10 @@ pub fn url_for(db: &TestDb, user: &str, password: Option<&str>) -> anyhow::Resul
     Ok(url.to_string())
 }
 
-/// Waits until `check` holds, up to 20 s.
-pub async fn eventually<F, Fut>(what: &str, mut check: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<bool>>,
-{
-    let until = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < until {
-        if check().await.unwrap_or(false) {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    anyhow::bail!("timed out waiting until {what}")
-}
-
 /// Waits until the replica has `db`'s database (created on the primary).
 pub async fn wait_for(db: &TestDb) -> anyhow::Result<()> {
     let url = url_for(db, "postgres", None)?;
-    eventually("the replica has the test database", || async {
+    crate::eventually("the replica has the test database", async || {
         Ok(Database::connect(url.as_str()).await?.ping().await.is_ok())
     })
     .await

@@ -972,13 +972,10 @@ impl CellConfig {
 
     /// A printable summary with every secret redacted (used by `check-config` and the start-up log).
     pub fn redacted_summary(&self) -> String {
-        let db = match &self.database.url {
-            None => format!(
-                "{} (SQLite default)",
-                redact_url(self.database_url().expose_secret())
-            ),
-            Some(_) => redact_url(self.database_url().expose_secret()),
-        };
+        let mut db = redact_url(self.database_url().expose_secret());
+        if self.database.url.is_none() {
+            db.push_str(" (SQLite default)");
+        }
         let mut out = format!(
             "cell.name = {}\ncell.mode = {:?}\ncell.data_dir = {}\ncell.secret_key = {}\nhttp = {}:{} (body_limit {} bytes)\ndatabase.url = {}\ndatabase.read_url = {}\ndatabase.app_role = {}\ndatabase.pool = {}..{}\nredis.url = {}\ncache = {:?}\nstorage = {:?}\nmail = {:?}\ntelemetry = level {}, format {:?}, otlp {}, metrics {}\n",
             self.cell.name,

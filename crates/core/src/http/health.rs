@@ -105,12 +105,18 @@ pub async fn metrics(
     ::metrics::gauge!("db_pool_idle_connections").set(idle as f64);
     ::metrics::gauge!("db_pool_max_connections")
         .set(f64::from(ctx.config().database.max_connections));
-    // Queue depth: jobs and event deliveries due and not yet running (capped at 100 000).
+    // Queue depth: jobs and event deliveries due and not yet running (capped at 100 000),
+    // reported by the instances that work the queues (an api instance would count the same
+    // rows again on every scrape).
     let system = ctx.db().system();
-    for (gauge, table) in [
-        ("jobs_ready", "kernel_jobs"),
-        ("events_pending", "kernel_event_deliveries"),
-    ] {
+    let queues = match ctx.config().serve.role.works() {
+        true => &[
+            ("jobs_ready", "kernel_jobs"),
+            ("events_pending", "kernel_event_deliveries"),
+        ][..],
+        false => &[],
+    };
+    for &(gauge, table) in queues {
         match crate::queue::due_now(system, table, 100_000).await {
             Ok(n) => ::metrics::gauge!(gauge).set(n as f64),
             Err(e) => tracing::warn!(error = %e, table, "cannot count the queue for /metrics"),

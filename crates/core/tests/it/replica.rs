@@ -10,7 +10,8 @@ use kernel::module::PlatformModule;
 use kernel::{ApiResult, CellContext};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use testkit::TestDb;
-use testkit::replica::{ReplayPaused, eventually, url_for as on_replica};
+use testkit::replica::{ReplayPaused, url_for as on_replica};
+use testkit::{eventually, scalar};
 use uuid::Uuid;
 
 use crate::support::{Notes, TestApp, TestOrg};
@@ -101,7 +102,7 @@ async fn get_requests_read_from_a_fresh_replica_and_everything_else_from_the_wri
     assert_eq!(patient.create_note(org, "first", 1).await?.status(), 201);
 
     for app in [&patient, &strict] {
-        eventually("the replica is fresh and has the note", || async {
+        eventually("the replica is fresh and has the note", async || {
             Ok(read(app, org, false).await? == (true, 1))
         })
         .await?;
@@ -114,15 +115,7 @@ async fn get_requests_read_from_a_fresh_replica_and_everything_else_from_the_wri
     }
     // Outside a request (jobs, the dispatcher), reads go to the writer.
     let tx = patient.ctx.db().tenant_read(org).await?;
-    let on_replica_outside: bool = tx
-        .unscoped()
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT pg_is_in_recovery() AS r",
-        ))
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no row"))?
-        .try_get("", "r")?;
+    let on_replica_outside: bool = scalar(tx.unscoped(), "SELECT pg_is_in_recovery()").await?;
     tx.commit().await?;
     assert!(!on_replica_outside);
 
@@ -133,7 +126,7 @@ async fn get_requests_read_from_a_fresh_replica_and_everything_else_from_the_wri
     // that the replica answered.
     assert_eq!(read(&patient, org, false).await?, (true, 1));
     // Past 300 ms, reads go to the writer, which has both.
-    eventually("the strict cell reads from the writer", || async {
+    eventually("the strict cell reads from the writer", async || {
         Ok(read(&strict, org, false).await? == (false, 2))
     })
     .await?;
@@ -171,7 +164,7 @@ async fn get_requests_read_from_a_fresh_replica_and_everything_else_from_the_wri
     paused.resume().await?;
     eventually(
         "the strict cell reads from the caught-up replica",
-        || async { Ok(read(&strict, org, false).await? == (true, 3)) },
+        async || Ok(read(&strict, org, false).await? == (true, 3)),
     )
     .await?;
 
@@ -216,7 +209,7 @@ async fn the_app_role_logs_in_with_the_password_migrate_gave_it() -> anyhow::Res
 
     // The replica checks passwords: the right one logs in, a wrong one does not.
     testkit::replica::wait_for(&db).await?;
-    eventually("the role logs in on the replica", || async {
+    eventually("the role logs in on the replica", async || {
         let url = on_replica(&db, &role, Some(&password))?;
         Ok(Database::connect(url.as_str()).await?.ping().await.is_ok())
     })
@@ -255,17 +248,7 @@ async fn the_app_role_logs_in_with_the_password_migrate_gave_it() -> anyhow::Res
         serving.create_note(org, "as the role", 1).await?.status(),
         201
     );
-    let me: String = serving
-        .ctx
-        .db()
-        .conn()
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT session_user::text AS me",
-        ))
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no row"))?
-        .try_get("", "me")?;
+    let me: String = scalar(serving.ctx.db().conn(), "SELECT session_user::text").await?;
     assert_eq!(me, role);
     drop(serving);
     let mut db = db;

@@ -3,7 +3,6 @@
 //! the kernel's own tables included; and start-up refusing roles unfit for it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::{HttpResponse, post};
 use kernel::audit::AuditEntry;
@@ -12,8 +11,8 @@ use kernel::mail::EmailTemplate;
 use kernel::module::{JobDefinition, JobHandler, PlatformModule};
 use kernel::{ApiResult, Application, CellContext};
 use reqwest::Method;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
-use testkit::{AppRole, Backend, TestDb};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use testkit::{AppRole, Backend, TestDb, eventually, scalar};
 use uuid::Uuid;
 
 use crate::support::{Actor, Callers, Notes, Tags, TestApp, TestOrg, Watcher, config};
@@ -105,27 +104,6 @@ async fn send(ctx: CellContext, org: TestOrg) -> ApiResult<HttpResponse> {
         .await?;
     tx.commit().await?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({"email": email, "job": job})))
-}
-
-async fn scalar<T: sea_orm::TryGetable>(conn: &DatabaseConnection, sql: &str) -> anyhow::Result<T> {
-    let row = conn
-        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no row: {sql}"))?;
-    Ok(row.try_get_by_index(0)?)
-}
-
-async fn eventually(
-    what: &str,
-    mut check: impl AsyncFnMut() -> anyhow::Result<bool>,
-) -> anyhow::Result<()> {
-    for _ in 0..200 {
-        if check().await? {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    anyhow::bail!("timed out waiting until {what}")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

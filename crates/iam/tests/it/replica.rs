@@ -7,7 +7,8 @@
 use iam::{ObjectRef, ReadOptions, SubjectRef, Tuple, TupleUpdate, WriteBatch};
 use kernel::replica::lagging_reads;
 use testkit::TestDb;
-use testkit::replica::{ReplayPaused, eventually, url_for};
+use testkit::eventually;
+use testkit::replica::{ReplayPaused, url_for};
 use uuid::Uuid;
 
 use crate::support::Docs;
@@ -53,7 +54,7 @@ async fn answers_read_on_a_lagging_replica_carry_the_replicas_revision() -> anyh
         })
         .await
     };
-    eventually("the replica answers with the grant", || async {
+    eventually("the replica answers with the grant", async || {
         Ok(app.ctx.db().replica_staleness().is_some() && check().await?.value)
     })
     .await?;
@@ -89,7 +90,7 @@ async fn answers_read_on_a_lagging_replica_carry_the_replicas_revision() -> anyh
 
     // Once the replica catches up, the revocation holds there too: nothing stale was cached.
     paused.resume().await?;
-    eventually("the replica answers with the revocation", || async {
+    eventually("the replica answers with the revocation", async || {
         let answer = check().await?;
         Ok(!answer.value && answer.revision == revoked)
     })
