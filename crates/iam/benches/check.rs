@@ -1,5 +1,6 @@
 //! Check latency on a generated graph of about a million tuples, on SQLite and PostgreSQL: a
-//! direct grant, a team grant, a 5-deep folder arrow and a denied check, each cold (an engine
+//! direct grant, a direct grant under a caveat (evaluated with the request's context), a team
+//! grant, a 5-deep folder arrow and a denied check, each cold (an engine
 //! without a cache: every sub-problem from the database) and cached (a warm cache, at the latest
 //! revision, and with a revision token); and lookup_resources over 10 000 documents.
 //!
@@ -22,13 +23,19 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use criterion::{Criterion, SamplingMode};
-use iam::{CacheConfig, Engine, ObjectRef, ReadOptions, Schema, SubjectRef, Tuple, WriteBatch};
+use iam::{
+    CacheConfig, CaveatContext, Engine, ObjectRef, ReadOptions, Schema, SubjectRef, Tuple,
+    WriteBatch,
+};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use tokio::runtime::Runtime;
 use uuid::Uuid;
 
 const SCHEMA: &str = "
 definition user {}
+caveat in_network(ip ipaddress, cidr string) {
+    ip.in_cidr(cidr)
+}
 definition org {
     relation admin: user
     relation member: user
@@ -44,7 +51,7 @@ definition folder {
 }
 definition doc {
     relation parent: folder
-    relation viewer: user | team#member
+    relation viewer: user | team#member | user with in_network
     permission view = viewer + parent->view
 }
 ";
@@ -258,6 +265,8 @@ struct Probe {
     name: &'static str,
     object: ObjectRef,
     subject: SubjectRef,
+    /// The request's caveat context (JSON), if any.
+    context: Option<&'static str>,
     allowed: bool,
 }
 
@@ -268,24 +277,35 @@ fn probes() -> Vec<Probe> {
             name: "direct grant",
             object: ObjectRef::new("doc", "direct"),
             subject: user("alice"),
+            context: None,
+            allowed: true,
+        },
+        Probe {
+            name: "direct caveated grant",
+            object: ObjectRef::new("doc", "caveated"),
+            subject: user("dave"),
+            context: Some(r#"{"ip": "10.1.2.3"}"#),
             allowed: true,
         },
         Probe {
             name: "team grant",
             object: ObjectRef::new("doc", "team"),
             subject: user("bob"),
+            context: None,
             allowed: true,
         },
         Probe {
             name: "5-deep folder arrow",
             object: ObjectRef::new("doc", "deep"),
             subject: user("carol"),
+            context: None,
             allowed: true,
         },
         Probe {
             name: "denied",
             object: ObjectRef::new("doc", "deep"),
             subject: user("mallory"),
+            context: None,
             allowed: false,
         },
     ]
@@ -323,6 +343,13 @@ fn run_backend(
     let mut group = c.benchmark_group(format!("{backend}/check"));
     for p in probes() {
         for (mode, engine, opts) in modes {
+            let opts = &ReadOptions {
+                context: match p.context {
+                    Some(c) => CaveatContext::parse(c).map_err(anyhow::Error::msg)?,
+                    None => CaveatContext::default(),
+                },
+                ..opts.clone()
+            };
             // Right answer first (and, for the cached modes, a warm cache).
             let got = rt.block_on(engine.check(org, &p.object, "view", &p.subject, opts))?;
             anyhow::ensure!(
@@ -444,7 +471,8 @@ impl Rng {
 /// The tuples are validated against the schema like a write, then inserted [`LOAD_BATCH`] at a
 /// time, each batch one `INSERT … SELECT` over a JSON array in a tenant transaction of its org:
 /// the engine's own write path (500-row statements) would spend minutes on a million tuples,
-/// which is not what this bench measures. One engine write per org then creates its revision.
+/// which is not what this bench measures. One engine write per org then writes the caveated
+/// tuples (the bulk statement has no caveat columns) and creates its revision.
 async fn load(
     engine: &Engine,
     backend: Backend,
@@ -478,7 +506,9 @@ async fn load(
         for t in &tuples {
             iam::store::validate_tuple(engine.schema(), t)?;
         }
-        for chunk in tuples.chunks(LOAD_BATCH) {
+        let (caveated, plain): (Vec<Tuple>, Vec<Tuple>) =
+            tuples.iter().cloned().partition(|t| t.caveat.is_some());
+        for chunk in plain.chunks(LOAD_BATCH) {
             let rows: Vec<[&str; 6]> = chunk
                 .iter()
                 .map(|t| {
@@ -503,12 +533,9 @@ async fn load(
                 .await?;
             tx.commit().await?;
         }
-        // The org's first revision (the tuple is already there).
-        if let Some(first) = tuples.first() {
-            engine
-                .write(*org, &WriteBatch::touch([first.clone()]))
-                .await?;
-        }
+        // The org's first revision (the first tuple is already there).
+        let last = caveated.into_iter().chain(plain.first().cloned());
+        engine.write(*org, &WriteBatch::touch(last)).await?;
         let tx = db.tenant(*org).await?;
         let stored = tx
             .repo::<iam::store::permission_tuple::Entity>()
@@ -563,6 +590,10 @@ fn graph(index: usize, size: usize, seed: u64) -> anyhow::Result<Vec<Tuple>> {
         // The probes (see `probes`).
         add(&mut out, "doc:direct#viewer@user:alice".into())?;
         add(&mut out, "doc:direct#parent@folder:r0".into())?;
+        add(
+            &mut out,
+            r#"doc:caveated#viewer@user:dave[in_network:{"cidr":"10.0.0.0/8"}]"#.into(),
+        )?;
         add(&mut out, "doc:team#viewer@team:probe#member".into())?;
         add(&mut out, "doc:team#parent@folder:r1".into())?;
         add(&mut out, "team:probe#member@user:bob".into())?;

@@ -27,6 +27,10 @@ pub enum EngineError {
     PreconditionFailed(String),
     #[error("tuple `{0}` already exists")]
     AlreadyExists(String),
+    /// A caveat could not be evaluated (a context value of the wrong type, an expression that
+    /// fails on the values given).
+    #[error("caveat error: {0}")]
+    Caveat(String),
     #[error(transparent)]
     Db(#[from] DbErr),
 }

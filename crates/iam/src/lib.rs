@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod caveat;
 pub mod conformance;
 pub mod engine;
 pub mod error;
@@ -9,7 +10,10 @@ pub mod schema;
 pub mod store;
 pub mod tuple;
 
-pub use engine::{Answer, CacheConfig, CacheStats, Engine, ExpandNode, MAX_DEPTH, ReadOptions};
+pub use caveat::{CaveatRef, Context as CaveatContext};
+pub use engine::{
+    Answer, CacheConfig, CacheStats, Engine, ExpandNode, MAX_DEPTH, Permissionship, ReadOptions,
+};
 pub use error::EngineError;
 pub use schema::{Schema, SchemaError, SchemaErrors};
 pub use store::{Precondition, Revision, TupleFilter, TupleUpdate, WriteBatch, WriteOp};

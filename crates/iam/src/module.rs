@@ -38,11 +38,22 @@ impl kernel::PlatformModule for Iam {
         Ok(())
     }
 
+    /// Expired relationships are already absent from every answer; every hour (at :17) they are
+    /// deleted.
+    fn scheduled_jobs(&self) -> Vec<kernel::module::ScheduledJob> {
+        vec![kernel::module::ScheduledJob {
+            name: "expired_relationships",
+            cron: "17 * * * *",
+            handler: std::sync::Arc::new(PurgeExpired),
+        }]
+    }
+
     fn migrations(&self) -> Vec<Box<dyn kernel::sea_orm_migration::MigrationTrait>> {
         vec![
             Box::new(crate::store::CreatePermissionTuples),
             Box::new(crate::platform::roles::CreateRoles),
             Box::new(crate::store::RevisionSignal),
+            Box::new(crate::store::CaveatsAndExpiry),
         ]
     }
 
@@ -85,6 +96,19 @@ impl kernel::PlatformModule for Iam {
     }
 }
 
+struct PurgeExpired;
+
+#[kernel::async_trait::async_trait]
+impl kernel::module::JobHandler for PurgeExpired {
+    async fn run(&self, ctx: &kernel::CellContext, _job: &kernel::jobs::Job) -> anyhow::Result<()> {
+        let purged = crate::store::purge_expired(ctx.db(), chrono::Utc::now()).await?;
+        if purged > 0 {
+            tracing::info!(purged, "expired relationships deleted");
+        }
+        Ok(())
+    }
+}
+
 /// Parses each module's permission schema (SpiceDB syntax), merges them, and validates the
 /// whole: modules may refer to each other's types. Every error names the module it is in.
 pub fn compose_schema<'a>(
@@ -108,6 +132,15 @@ pub fn compose_schema<'a>(
                     }
                     owner.insert(name.clone(), module);
                     schema.types.insert(name, def);
+                }
+                for (name, caveat) in part.caveats {
+                    if schema.caveats.contains_key(&name) {
+                        errors.push(format!(
+                            "module `{module}`: caveat `{name}` is already defined by another module"
+                        ));
+                        continue;
+                    }
+                    schema.caveats.insert(name, caveat);
                 }
             }
             Err(e) => errors.extend(e.0.iter().map(|e| format!("module `{module}`: {e}"))),
@@ -162,9 +195,14 @@ mod tests {
             ("identity", "definition user {}\ndefinition team { relation member: user }"),
             ("tasks", "definition task { relation assignee: user | team#member\n permission view = assignee }"),
             ("empty", ""),
+            ("docs", "caveat open(x int) { x > 0 }\ndefinition doc { relation viewer: user with open }"),
         ])
         .map_err(anyhow::Error::msg)?;
-        assert_eq!(schema.types.len(), 3);
+        assert_eq!(schema.types.len(), 4);
+        assert!(
+            schema.caveats.contains_key("open"),
+            "caveats of every module are kept"
+        );
         Ok(())
     }
 

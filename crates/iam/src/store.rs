@@ -10,6 +10,7 @@ use sea_orm_migration::sea_query::{ColumnDef, Index, Table};
 use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
 use uuid::Uuid;
 
+use crate::caveat::{CaveatRef, Context};
 use crate::error::EngineError;
 use crate::schema::Schema;
 use crate::tuple::{ObjectRef, SubjectRef, Tuple};
@@ -40,6 +41,11 @@ pub mod permission_tuple {
         #[sea_orm(primary_key, auto_increment = false)]
         pub subject_id: String,
         pub created_at: DateTimeUtc,
+        /// The caveat the relationship holds under, and its context (a JSON object's text).
+        pub caveat_name: Option<String>,
+        pub caveat_context: Option<String>,
+        /// When it stops holding (reads skip it from then on; a sweep deletes it).
+        pub expires_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -160,6 +166,62 @@ impl MigrationTrait for CreatePermissionTuples {
         kernel::db::enable_tenant_rls(conn, REVISIONS_TABLE).await?;
         Ok(())
     }
+}
+
+/// Relationships may hold under a caveat (its name and the context written with it) and until
+/// a time. The expiry sweep deletes across orgs, so the table's policy admits the system
+/// context; a partial index finds the expiring rows.
+pub struct CaveatsAndExpiry;
+
+impl MigrationName for CaveatsAndExpiry {
+    fn name(&self) -> &str {
+        "iam_m20261208_000001_caveats_and_expiry"
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for CaveatsAndExpiry {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite adds one at a time.
+        let columns = [
+            ColumnDef::new("caveat_name").text().null().to_owned(),
+            ColumnDef::new("caveat_context").text().null().to_owned(),
+            ColumnDef::new("expires_at")
+                .timestamp_with_time_zone()
+                .null()
+                .to_owned(),
+        ];
+        for mut column in columns {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(TUPLES_TABLE)
+                        .add_column(&mut column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        let conn = manager.get_connection();
+        conn.execute_unprepared(
+            "CREATE INDEX permission_tuples_expiring ON permission_tuples (expires_at) \
+             WHERE expires_at IS NOT NULL",
+        )
+        .await?;
+        kernel::db::enable_system_rls(conn, TUPLES_TABLE, false).await
+    }
+}
+
+/// Deletes the relationships of every org that expired before `now` (reads already skip them,
+/// so no answer changes and no revision moves). Returns how many were deleted.
+pub async fn purge_expired(
+    db: &kernel::Db,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, DbErr> {
+    let done = permission_tuple::Entity::delete_many()
+        .filter(permission_tuple::Column::ExpiresAt.lt(now))
+        .exec(db.system().conn())
+        .await?;
+    Ok(done.rows_affected)
 }
 
 /// Every committed revision bump raises [`crate::engine::REVISION_SIGNAL`] with
@@ -342,6 +404,7 @@ pub(crate) async fn write_in(
         let found = repo
             .find()
             .filter(filter.condition())
+            .filter(live(chrono::Utc::now()))
             .select_only()
             .column(permission_tuple::Column::ObjectId)
             .limit(1)
@@ -354,7 +417,7 @@ pub(crate) async fn write_in(
         }
     }
     let now = chrono::Utc::now();
-    let mut inserts = Vec::new();
+    let mut inserts: Vec<&Tuple> = Vec::new();
     for u in &batch.updates {
         match u.op {
             WriteOp::Delete => {
@@ -365,6 +428,7 @@ pub(crate) async fn write_in(
                 let exists = repo
                     .find()
                     .filter(TupleFilter::exact(&u.tuple).condition())
+                    .filter(live(now))
                     .select_only()
                     .column(permission_tuple::Column::ObjectId)
                     .into_tuple::<String>()
@@ -374,16 +438,41 @@ pub(crate) async fn write_in(
                 if exists {
                     return Err(EngineError::AlreadyExists(u.tuple.to_string()));
                 }
-                inserts.push(active(org_id, &u.tuple, now));
+                inserts.push(&u.tuple);
             }
-            WriteOp::Touch => inserts.push(active(org_id, &u.tuple, now)),
+            WriteOp::Touch => inserts.push(&u.tuple),
         }
     }
+    // A touch replaces the caveat of a relationship that exists, and one statement may not
+    // update a row twice: of one relationship written twice, the last write counts.
+    let mut last = std::collections::HashMap::new();
+    for (i, t) in inserts.iter().enumerate() {
+        last.insert((&t.object, &t.relation, &t.subject), i);
+    }
+    let mut inserts: Vec<_> = inserts
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| last.get(&(&t.object, &t.relation, &t.subject)) == Some(i))
+        .map(|(_, t)| active(org_id, t, now))
+        .collect();
     while !inserts.is_empty() {
         let rest = inserts.split_off(inserts.len().min(INSERT_CHUNK));
         // Rows carry this transaction's org (set by `active`); RLS holds it to that on PostgreSQL.
+        use permission_tuple::Column as C;
         permission_tuple::Entity::insert_many(std::mem::replace(&mut inserts, rest))
-            .on_conflict_do_nothing()
+            .on_conflict(
+                OnConflict::columns([
+                    C::OrgId,
+                    C::ObjectType,
+                    C::ObjectId,
+                    C::Relation,
+                    C::SubjectRelation,
+                    C::SubjectType,
+                    C::SubjectId,
+                ])
+                .update_columns([C::CaveatName, C::CaveatContext, C::ExpiresAt])
+                .to_owned(),
+            )
             .exec_without_returning(repo.conn())
             .await?;
     }
@@ -404,6 +493,13 @@ fn active(
         subject_id: Set(t.subject.subject_id.clone()),
         subject_relation: Set(t.subject.relation_str().to_owned()),
         created_at: Set(now),
+        caveat_name: Set(t.caveat.as_ref().map(|c| c.name.clone())),
+        caveat_context: Set(t
+            .caveat
+            .as_ref()
+            .filter(|c| !c.context.is_empty())
+            .map(|c| c.context.to_string())),
+        expires_at: Set(t.expires_at),
     }
 }
 
@@ -506,6 +602,7 @@ pub async fn read(
     let rows = repo
         .find()
         .filter(filter.condition())
+        .filter(live(chrono::Utc::now()))
         .order_by_asc(C::ObjectType)
         .order_by_asc(C::ObjectId)
         .order_by_asc(C::Relation)
@@ -517,8 +614,10 @@ pub async fn read(
         .await?;
     Ok(rows
         .into_iter()
-        .map(|r| {
-            Tuple::new(
+        .map(|r| Tuple {
+            caveat: caveat_from_row(r.caveat_name, r.caveat_context.as_deref()),
+            expires_at: r.expires_at,
+            ..Tuple::new(
                 object_from_row(r.object_type, r.object_id),
                 r.relation,
                 subject_from_row(r.subject_type, r.subject_id, r.subject_relation),
@@ -565,9 +664,17 @@ pub fn validate_tuple(schema: &Schema, t: &Tuple) -> Result<(), EngineError> {
         return Err(invalid("an object cannot be a wildcard".into()));
     }
     let s = &t.subject;
-    if !rel.accepts(&s.subject_type, &s.subject_id, s.relation_str()) {
+    let caveat = t.caveat.as_ref().map(|c| c.name.as_str());
+    if !rel.accepts_with(s, caveat, t.expires_at.is_some()) {
+        let mut like = match caveat {
+            Some(c) => format!("`{s}` with caveat `{c}`"),
+            None => format!("`{s}` without a caveat"),
+        };
+        if t.expires_at.is_some() {
+            like.push_str(" that expire");
+        }
         return Err(invalid(format!(
-            "`{}#{}` does not allow subjects like `{s}` (allowed: {})",
+            "`{}#{}` does not allow subjects like {like} (allowed: {})",
             t.object.object_type,
             t.relation,
             rel.allowed
@@ -577,7 +684,31 @@ pub fn validate_tuple(schema: &Schema, t: &Tuple) -> Result<(), EngineError> {
                 .join(", ")
         )));
     }
+    if let Some(c) = &t.caveat
+        && let Some(def) = schema.caveats.get(&c.name)
+    {
+        def.check_context(&c.context).map_err(invalid)?;
+    }
     Ok(())
+}
+
+/// Relationships that have not expired at `now` (an expired one is absent everywhere).
+pub(crate) fn live(now: chrono::DateTime<chrono::Utc>) -> sea_orm::Condition {
+    use permission_tuple::Column as C;
+    sea_orm::Condition::any()
+        .add(C::ExpiresAt.is_null())
+        .add(C::ExpiresAt.gt(now))
+}
+
+/// A stored caveat as the engine reads it (a context that does not parse counts as empty; only
+/// this module writes it, from a validated context).
+pub(crate) fn caveat_from_row(name: Option<String>, context: Option<&str>) -> Option<CaveatRef> {
+    Some(CaveatRef {
+        name: name?,
+        context: context
+            .and_then(|c| Context::parse(c).ok())
+            .unwrap_or_default(),
+    })
 }
 
 /// A stored subject as the engine reads it.

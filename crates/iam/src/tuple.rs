@@ -3,6 +3,9 @@
 
 use std::fmt;
 
+use chrono::{DateTime, Utc};
+
+use crate::caveat::{CaveatRef, Context};
 use crate::schema::{WILDCARD, valid_relation_name, valid_type_name};
 
 /// The longest object id accepted (SpiceDB's limit).
@@ -129,12 +132,18 @@ impl fmt::Display for SubjectRef {
     }
 }
 
-/// A relationship: `object#relation@subject`.
+/// A relationship: `object#relation@subject`, optionally under a caveat.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Tuple {
     pub object: ObjectRef,
     pub relation: String,
     pub subject: SubjectRef,
+    /// The caveat the relationship holds under. Not part of its identity: writing it again
+    /// with another caveat (or none) replaces it.
+    pub caveat: Option<CaveatRef>,
+    /// When it stops holding (SpiceDB's expiring relationships); like the caveat, replaced by a
+    /// later write.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl Tuple {
@@ -143,11 +152,51 @@ impl Tuple {
             object,
             relation: relation.into(),
             subject,
+            caveat: None,
+            expires_at: None,
         }
     }
 
-    /// Parses `type:id#relation@subject` (SpiceDB's relationship syntax).
+    /// The same relationship, holding until `at`.
+    pub fn expiring(mut self, at: DateTime<Utc>) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+
+    /// The same relationship, holding only under `caveat` with `context`.
+    pub fn with_caveat(mut self, caveat: impl Into<String>, context: Context) -> Self {
+        self.caveat = Some(CaveatRef {
+            name: caveat.into(),
+            context,
+        });
+        self
+    }
+
+    /// Parses `type:id#relation@subject` (SpiceDB's relationship syntax), with an optional
+    /// caveat (`…@user:tom[name]`, `…@user:tom[name:{"param":1}]`) and expiry
+    /// (`…[expiration:2030-01-01T00:00:00Z]`, last).
     pub fn parse(s: &str) -> Result<Self, TupleError> {
+        if let Some((rest, at)) = s
+            .strip_suffix(']')
+            .and_then(|r| r.rsplit_once("[expiration:"))
+        {
+            let at = DateTime::parse_from_rfc3339(at)
+                .map_err(|e| TupleError(format!("`{s}`: invalid expiration: {e}")))?;
+            return Ok(Self::parse(rest)?.expiring(at.with_timezone(&Utc)));
+        }
+        if let Some((plain, caveat)) = s.strip_suffix(']').and_then(|r| r.split_once('[')) {
+            let (name, context) = match caveat.split_once(':') {
+                Some((n, ctx)) => (
+                    n,
+                    Context::parse(ctx).map_err(|e| TupleError(format!("`{s}`: {e}")))?,
+                ),
+                None => (caveat, Context::default()),
+            };
+            if !valid_type_name(name) {
+                return Err(TupleError(format!("`{s}` has an invalid caveat name")));
+            }
+            return Ok(Self::parse(plain)?.with_caveat(name, context));
+        }
         let (obj, rest) = s
             .split_once('#')
             .ok_or_else(|| TupleError(format!("`{s}` is not a tuple (`type:id#rel@subject`)")))?;
@@ -167,7 +216,18 @@ impl Tuple {
 
 impl fmt::Display for Tuple {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}#{}@{}", self.object, self.relation, self.subject)
+        write!(f, "{}#{}@{}", self.object, self.relation, self.subject)?;
+        if let Some(c) = &self.caveat {
+            write!(f, "{c}")?;
+        }
+        match &self.expires_at {
+            Some(at) => write!(
+                f,
+                "[expiration:{}]",
+                at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+            ),
+            None => Ok(()),
+        }
     }
 }
 
@@ -210,6 +270,20 @@ mod tests {
         assert_eq!(u.object.object_id, "a@b.com");
         assert_eq!(u.subject, SubjectRef::userset("team", "eng", "member"));
         assert!(SubjectRef::parse("user:*")?.is_wildcard());
+        let c = Tuple::parse(r#"doc:1#viewer@user:tom[ip:{"cidr":"10.0.0.0/8"}]"#)?;
+        assert_eq!(c.caveat.as_ref().map(|c| c.name.as_str()), Some("ip"));
+        assert_eq!(
+            c.to_string(),
+            r#"doc:1#viewer@user:tom[ip:{"cidr":"10.0.0.0/8"}]"#
+        );
+        let bare = Tuple::parse("doc:1#viewer@user:tom[ip]")?;
+        assert_eq!(bare.to_string(), "doc:1#viewer@user:tom[ip]");
+        assert!(Tuple::parse("doc:1#viewer@user:tom[ip:[1]]").is_err());
+        let both = r#"doc:1#viewer@user:tom[ip:{"xs":[1]}][expiration:2030-01-01T00:00:00Z]"#;
+        let e = Tuple::parse(both)?;
+        assert_eq!(e.expires_at.map(|t| t.timestamp()), Some(1_893_456_000));
+        assert_eq!(e.to_string(), both);
+        assert!(Tuple::parse("doc:1#viewer@user:tom[expiration:tomorrow]").is_err());
         Ok(())
     }
 

@@ -8,8 +8,8 @@
 //!   [`spicedb`];
 //! - OpenFGA's language cases (DSL validation, object-id syntax), see [`language`].
 //!
-//! Assertions that need a feature the engine does not support (conditions/caveats, expiration,
-//! `self`) are skipped and counted per feature; everything else passes or fails.
+//! Assertions that need a feature the engine does not support (`self`, which no suite file
+//! uses) are skipped and counted per feature; everything else passes or fails.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -213,8 +213,10 @@ pub async fn run_file(
             .as_sequence()
             .is_some_and(|s| s.first().is_some_and(|c| c.get(k).is_some()))
     };
-    let report = if has("schema") && has("relationships") {
-        spicedb::run_file(db, &label, &text, opts.cache).await?
+    let spicedb = (has("schema") || has("schemaFile"))
+        && (has("relationships") || has("assertions") || has("validation"));
+    let report = if spicedb {
+        spicedb::run_file(db, file, &text, opts.cache).await?
     } else if has("tests") && (has("model") || has("model_file")) {
         openfga::run_store_file(db, file, &text, opts.cache).await?
     } else if has("tests") {
@@ -268,6 +270,9 @@ pub fn schema_features(schema: &Schema, prefix: &str) -> Vec<String> {
                     AllowedKind::Wildcard => found.push("wildcard"),
                     AllowedKind::Userset(_) => found.push("userset subjects"),
                     AllowedKind::Object => {}
+                }
+                if a.caveat.is_some() {
+                    found.push("caveats");
                 }
             }
         }

@@ -8,9 +8,10 @@ use anyhow::Context as _;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::engine::{CacheConfig, Engine, ReadOptions};
+use crate::caveat::Context;
+use crate::engine::{CacheConfig, Engine, Permissionship, ReadOptions};
 use crate::error::EngineError;
-use crate::schema::{Feature, Schema};
+use crate::schema::Schema;
 use crate::store::WriteBatch;
 use crate::tuple::{ObjectRef, SubjectRef, Tuple};
 
@@ -29,8 +30,41 @@ impl FgaTuple {
     fn parse(&self) -> Result<Tuple, String> {
         let object = ObjectRef::parse(&self.object).map_err(|e| e.to_string())?;
         let subject = SubjectRef::parse(&self.user).map_err(|e| e.to_string())?;
-        Ok(Tuple::new(object, self.relation.clone(), subject))
+        let tuple = Tuple::new(object, self.relation.clone(), subject);
+        let Some(condition) = &self.condition else {
+            return Ok(tuple);
+        };
+        // `condition: {name, context?}`
+        #[derive(Deserialize)]
+        struct Condition {
+            name: String,
+            #[serde(default)]
+            context: Option<yaml_serde::Value>,
+        }
+        let c: Condition =
+            yaml_serde::from_value(condition.clone()).map_err(|e| format!("condition: {e}"))?;
+        Ok(tuple.with_caveat(c.name, context_of(&c.context)?))
     }
+}
+
+/// A request's or tuple's `context` as a caveat context.
+fn context_of(value: &Option<yaml_serde::Value>) -> Result<Context, String> {
+    let Some(v) = value else {
+        return Ok(Context::default());
+    };
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::Object(map)) => Ok(Context::new(map)),
+        Ok(serde_json::Value::Null) => Ok(Context::default()),
+        _ => Err("a context must be a map".into()),
+    }
+}
+
+/// OpenFGA answers a check whose conditions lack context parameters with an error.
+fn missing_context(missing: &[String]) -> EngineError {
+    EngineError::Caveat(format!(
+        "missing context parameters: {}",
+        missing.join(", ")
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -130,7 +164,7 @@ pub fn error_code(api: Api, e: &EngineError) -> Option<u32> {
     match e {
         EngineError::InvalidTuple(_) => Some(2027),
         EngineError::DepthExceeded(_) => Some(2002),
-        EngineError::InvalidSubject(_) => Some(2000),
+        EngineError::InvalidSubject(_) | EngineError::Caveat(_) => Some(2000),
         EngineError::UnknownType(_) if api == Api::Check => Some(2000),
         EngineError::UnknownType(_) => Some(2021),
         EngineError::UnknownRelation { .. } if api == Api::Check => Some(2000),
@@ -184,10 +218,26 @@ async fn check(
     let invalid = |e: crate::tuple::TupleError| EngineError::InvalidSubject(e.to_string());
     let object = ObjectRef::parse(object).map_err(invalid)?;
     let subject = SubjectRef::parse(user).map_err(invalid)?;
-    Ok(engine
-        .check(org, &object, relation, &subject, opts)
+    match engine
+        .check_caveated(org, &object, relation, &subject, opts)
         .await?
-        .value)
+        .value
+    {
+        Permissionship::Allowed => Ok(true),
+        Permissionship::Denied => Ok(false),
+        Permissionship::Conditional(m) => Err(missing_context(&m)),
+    }
+}
+
+/// The items of a caveated lookup, or the error OpenFGA gives when one is conditional.
+fn definite<T>(items: Vec<(T, Permissionship)>) -> Result<Vec<T>, EngineError> {
+    items
+        .into_iter()
+        .map(|(t, p)| match p {
+            Permissionship::Conditional(m) => Err(missing_context(&m)),
+            _ => Ok(t),
+        })
+        .collect()
 }
 
 /// An OpenFGA ListObjects, answered as `type:id` strings.
@@ -201,14 +251,17 @@ async fn list_objects(
 ) -> Result<BTreeSet<String>, EngineError> {
     let subject =
         SubjectRef::parse(user).map_err(|e| EngineError::InvalidSubject(e.to_string()))?;
-    let ids = engine
-        .lookup_resources(org, object_type, relation, &subject, opts)
-        .await?
-        .value;
+    let ids = definite(
+        engine
+            .lookup_resources_caveated(org, object_type, relation, &subject, opts)
+            .await?
+            .value,
+    )?;
     Ok(set(ids.into_iter().map(|id| format!("{object_type}:{id}"))))
 }
 
-/// An OpenFGA ListUsers over `(type, relation?)` filters, answered as subject strings.
+/// An OpenFGA ListUsers over `(type, relation?)` filters, answered as subject strings. It
+/// resolves every path: a condition short of context anywhere is an error.
 async fn list_users(
     engine: &Engine,
     org: Uuid,
@@ -219,12 +272,18 @@ async fn list_users(
 ) -> Result<BTreeSet<String>, EngineError> {
     let object =
         ObjectRef::parse(object).map_err(|e| EngineError::InvalidSubject(e.to_string()))?;
+    let opts = &ReadOptions {
+        all_paths: true,
+        ..opts.clone()
+    };
     let mut all = BTreeSet::new();
     for (t, rel) in filters {
-        let found = engine
-            .lookup_subjects(org, &object, relation, t, *rel, opts)
-            .await?
-            .value;
+        let found = definite(
+            engine
+                .lookup_subjects_caveated(org, &object, relation, t, *rel, opts)
+                .await?
+                .value,
+        )?;
         all.extend(found.iter().map(ToString::to_string));
     }
     Ok(all)
@@ -271,29 +330,6 @@ fn stage_assertions(stage: &Stage) -> usize {
         + stage.list_users_assertions.as_ref().map_or(0, Vec::len)
 }
 
-/// Whether a stage needs conditions (a `condition` in the model, a conditioned tuple, or a
-/// request context).
-fn stage_uses_conditions(stage: &Stage) -> bool {
-    stage.tuples.iter().flatten().any(|t| t.condition.is_some())
-        || stage.check_assertions.iter().flatten().any(|a| {
-            a.context.is_some()
-                || a.contextual_tuples
-                    .iter()
-                    .flatten()
-                    .any(|t| t.condition.is_some())
-        })
-        || stage
-            .list_objects_assertions
-            .iter()
-            .flatten()
-            .any(|a| a.context.is_some())
-        || stage
-            .list_users_assertions
-            .iter()
-            .flatten()
-            .any(|a| a.context.is_some())
-}
-
 async fn run_test(
     db: &kernel::Db,
     label: &str,
@@ -323,10 +359,6 @@ async fn run_test(
                 continue;
             }
         };
-        if stage_uses_conditions(stage) {
-            report.skip(Feature::Conditions, stage_assertions(stage));
-            continue;
-        }
         let engine = Engine::with_cache(db.clone(), schema, run.cache);
         let mut stage_tuples = Vec::new();
         let mut load_error = None;
@@ -354,12 +386,15 @@ async fn run_test(
         } else {
             Vec::new()
         };
-        let opts_for = |own: &Option<Vec<FgaTuple>>| -> Result<ReadOptions, EngineError> {
+        let opts_for = |own: &Option<Vec<FgaTuple>>,
+                        context: &Option<yaml_serde::Value>|
+         -> Result<ReadOptions, EngineError> {
             let mut c = extra.clone();
             c.extend(contextual(own)?);
             Ok(ReadOptions {
                 contextual: c,
-                at_least: None,
+                context: context_of(context).map_err(EngineError::Caveat)?,
+                ..ReadOptions::default()
             })
         };
         let features = |kind: &str, a_ctx: bool, a_err: bool| {
@@ -389,7 +424,7 @@ async fn run_test(
                 continue;
             }
             let t = &a.tuple;
-            let result = match opts_for(&a.contextual_tuples) {
+            let result = match opts_for(&a.contextual_tuples, &a.context) {
                 Ok(opts) => check(&engine, org, &t.object, &t.relation, &t.user, &opts).await,
                 Err(e) => Err(e),
             };
@@ -415,7 +450,7 @@ async fn run_test(
                 report.fail(&feats, format!("{what}: {e}"));
                 continue;
             }
-            let result = match opts_for(&a.contextual_tuples) {
+            let result = match opts_for(&a.contextual_tuples, &a.context) {
                 Ok(opts) => {
                     list_objects(&engine, org, &r.object_type, &r.relation, &r.user, &opts).await
                 }
@@ -454,7 +489,7 @@ async fn run_test(
                     None => (f.as_str(), None),
                 })
                 .collect();
-            let result = match opts_for(&a.contextual_tuples) {
+            let result = match opts_for(&a.contextual_tuples, &a.context) {
                 Ok(opts) => list_users(&engine, org, &r.object, &r.relation, &filters, &opts).await,
                 Err(e) => Err(e),
             };
@@ -645,14 +680,6 @@ pub async fn run_store_file(
         let mut tuples = common.clone();
         tuples.extend(test.tuples.clone().unwrap_or_default());
         tuples.extend(read_tuple_files(base, &test.tuple_file, &test.tuple_files)?);
-        if tuples.iter().any(|t| t.condition.is_some())
-            || test.check.iter().any(|c| c.context.is_some())
-            || test.list_objects.iter().any(|c| c.context.is_some())
-            || test.list_users.iter().any(|c| c.context.is_some())
-        {
-            report.skip(Feature::Conditions, count(test));
-            continue;
-        }
         let org = Uuid::now_v7();
         let parsed: Result<Vec<Tuple>, String> = tuples.iter().map(FgaTuple::parse).collect();
         let loaded = match parsed {
@@ -663,8 +690,14 @@ pub async fn run_store_file(
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e),
         };
-        let opts = ReadOptions::default();
+        let opts_with = |context: &Option<yaml_serde::Value>| {
+            context_of(context).map(|context| ReadOptions {
+                context,
+                ..ReadOptions::default()
+            })
+        };
         for c in &test.check {
+            let opts = opts_with(&c.context);
             let users: Vec<&String> = c.user.iter().chain(c.users.iter().flatten()).collect();
             let objects: Vec<&String> = c.object.iter().chain(c.objects.iter().flatten()).collect();
             for user in &users {
@@ -673,10 +706,13 @@ pub async fn run_store_file(
                         let what = format!("{at}: check {object}#{relation}@{user}");
                         let outcome = match &loaded {
                             Err(e) => Err(format!("{what}: tuples not loaded: {e}")),
-                            Ok(()) => {
-                                let r = check(&engine, org, object, relation, user, &opts).await;
-                                compare(&what, got(Api::Check, r), Ok(*want))
-                            }
+                            Ok(()) => match &opts {
+                                Ok(opts) => {
+                                    let r = check(&engine, org, object, relation, user, opts).await;
+                                    compare(&what, got(Api::Check, r), Ok(*want))
+                                }
+                                Err(e) => Err(format!("{what}: {e}")),
+                            },
                         };
                         report.record(&feats, outcome);
                     }
@@ -684,6 +720,7 @@ pub async fn run_store_file(
             }
         }
         for l in &test.list_objects {
+            let opts = opts_with(&l.context).unwrap_or_default();
             for (relation, want) in &l.assertions {
                 let what = format!("{at}: list_objects {}#{relation}@{}", l.object_type, l.user);
                 let outcome = match &loaded {
@@ -699,6 +736,7 @@ pub async fn run_store_file(
             }
         }
         for l in &test.list_users {
+            let opts = opts_with(&l.context).unwrap_or_default();
             for (relation, want) in &l.assertions {
                 let what = format!("{at}: list_users {}#{relation}", l.object);
                 let outcome = match &loaded {

@@ -2,12 +2,14 @@
 //! cross-API agreement check SpiceDB's own consistency suite runs on them.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use anyhow::Context as _;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::engine::{CacheConfig, Engine, ReadOptions};
+use crate::caveat::Context;
+use crate::engine::{CacheConfig, Engine, Permissionship, ReadOptions};
 use crate::error::EngineError;
 use crate::schema::{Feature, Schema};
 use crate::store::WriteBatch;
@@ -17,7 +19,11 @@ use super::{Report, schema_features};
 
 #[derive(Debug, Deserialize)]
 pub struct ValidationFile {
+    #[serde(default)]
     pub schema: String,
+    /// `schemaFile`: the schema in a file of its own, relative to this one.
+    #[serde(default, rename = "schemaFile")]
+    pub schema_file: Option<String>,
     #[serde(default)]
     pub relationships: Option<String>,
     #[serde(default)]
@@ -81,14 +87,6 @@ pub async fn load_with(
         if line.is_empty() || line.starts_with("//") {
             continue;
         }
-        if line.contains('[') {
-            let feature = if line.contains("[expiration:") {
-                Feature::Expiration
-            } else {
-                Feature::Conditions
-            };
-            return Ok(Err(LoadError::Unsupported(feature)));
-        }
         match Tuple::parse(line) {
             Ok(t) => tuples.push(t),
             Err(e) => return Ok(Err(LoadError::Invalid(format!("relationship {line}: {e}")))),
@@ -112,18 +110,36 @@ pub async fn load_with(
     }))
 }
 
-pub fn parse_file(label: &str, text: &str) -> anyhow::Result<ValidationFile> {
-    yaml_serde::from_str(text).with_context(|| format!("{label}: not a SpiceDB validation file"))
+/// Reads a validation file (`text`, read from `path`), with its `schemaFile` if it names one.
+pub fn parse_file(path: &Path, text: &str) -> anyhow::Result<ValidationFile> {
+    let label = path.display();
+    let mut file: ValidationFile = yaml_serde::from_str(text)
+        .with_context(|| format!("{label}: not a SpiceDB validation file"))?;
+    if let Some(name) = &file.schema_file {
+        anyhow::ensure!(
+            file.schema.trim().is_empty(),
+            "{label}: both `schema` and `schemaFile`"
+        );
+        let schema = path.parent().unwrap_or(Path::new(".")).join(name);
+        file.schema = std::fs::read_to_string(&schema)
+            .with_context(|| format!("{label}: cannot read schemaFile {}", schema.display()))?;
+    }
+    Ok(file)
 }
 
 /// Runs a file's assertions and validation block.
 pub async fn run_file(
     db: &kernel::Db,
-    label: &str,
+    path: &Path,
     text: &str,
     cache: CacheConfig,
 ) -> anyhow::Result<Report> {
-    let file = parse_file(label, text)?;
+    let label = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let label = label.as_str();
+    let file = parse_file(path, text)?;
     let mut report = Report::default();
     let a = file.assertions.as_ref();
     let trues = a.and_then(|a| a.assert_true.clone()).unwrap_or_default();
@@ -152,38 +168,42 @@ pub async fn run_file(
             return Ok(report);
         }
     };
-    report.skip(Feature::Conditions, caveated.len());
     let mut feats = schema_features(loaded.engine.schema(), "spicedb");
     feats.push("spicedb".to_owned());
-    for (list, want) in [(&trues, true), (&falses, false)] {
+    for (list, want) in [
+        (&trues, "True"),
+        (&falses, "False"),
+        (&caveated, "Caveated"),
+    ] {
         for assertion in list {
-            if assertion.contains(" with ") {
-                report.skip(Feature::Conditions, 1);
-                continue;
-            }
             let mut f = feats.clone();
-            f.push(format!(
-                "spicedb assert{}",
-                if want { "True" } else { "False" }
-            ));
+            f.push(format!("spicedb assert{want}"));
             let outcome = async {
-                let t = Tuple::parse(assertion.trim()).map_err(|e| e.to_string())?;
+                // `resource#permission@subject with {"param": value}`
+                let (tuple, context) = match assertion.trim().split_once(" with ") {
+                    Some((t, ctx)) => (t, Context::parse(ctx.trim())?),
+                    None => (assertion.trim(), Context::default()),
+                };
+                let t = Tuple::parse(tuple).map_err(|e| e.to_string())?;
+                let opts = ReadOptions {
+                    context,
+                    ..ReadOptions::default()
+                };
                 let got = loaded
                     .engine
-                    .check(
-                        loaded.org,
-                        &t.object,
-                        &t.relation,
-                        &t.subject,
-                        &ReadOptions::default(),
-                    )
+                    .check_caveated(loaded.org, &t.object, &t.relation, &t.subject, &opts)
                     .await
                     .map_err(|e| e.to_string())?
                     .value;
-                if got == want {
+                let ok = match want {
+                    "True" => got == Permissionship::Allowed,
+                    "False" => got == Permissionship::Denied,
+                    _ => matches!(got, Permissionship::Conditional(_)),
+                };
+                if ok {
                     Ok(())
                 } else {
-                    Err(format!("expected {want}, got {got}"))
+                    Err(format!("expected assert{want}, got {got:?}"))
                 }
             }
             .await;
@@ -325,15 +345,17 @@ pub async fn agreement(loaded: &Loaded) -> anyhow::Result<Result<usize, Vec<Stri
             let mut listed: BTreeMap<(&ObjectRef, String, Option<String>), Vec<SubjectRef>> =
                 BTreeMap::new();
             for s in subjects.iter().filter(|s| !s.is_wildcard()) {
-                let found: BTreeSet<String> =
-                    match engine.lookup_resources(org, type_name, rel, s, &opts).await {
-                        Ok(a) => a.value.into_iter().collect(),
-                        Err(EngineError::Db(e)) => return Err(e.into()),
-                        Err(e) => {
-                            problems.push(format!("lookup_resources {type_name}#{rel}@{s}: {e}"));
-                            continue;
-                        }
-                    };
+                let found: BTreeMap<String, Permissionship> = match engine
+                    .lookup_resources_caveated(org, type_name, rel, s, &opts)
+                    .await
+                {
+                    Ok(a) => a.value.into_iter().collect(),
+                    Err(EngineError::Db(e)) => return Err(e.into()),
+                    Err(e) => {
+                        problems.push(format!("lookup_resources {type_name}#{rel}@{s}: {e}"));
+                        continue;
+                    }
+                };
                 let items: Vec<(ObjectRef, String, SubjectRef)> = resources
                     .iter()
                     .map(|r| ((*r).clone(), rel.clone(), s.clone()))
@@ -351,16 +373,20 @@ pub async fn agreement(loaded: &Loaded) -> anyhow::Result<Result<usize, Vec<Stri
                             continue;
                         }
                     };
-                    if checked != found.contains(&r.object_id) {
+                    let looked_up = found
+                        .get(&r.object_id)
+                        .cloned()
+                        .unwrap_or(Permissionship::Denied);
+                    if checked != looked_up {
                         problems.push(format!(
-                            "{r}#{rel}@{s}: check says {checked}, lookup_resources says {}",
-                            !checked
+                            "{r}#{rel}@{s}: check says {checked:?}, lookup_resources says {looked_up:?}"
                         ));
                     }
+                    let checked = checked != Permissionship::Denied;
                     let key = (*r, s.subject_type.clone(), s.relation.clone());
                     if !listed.contains_key(&key) {
                         let l = match engine
-                            .lookup_subjects(
+                            .lookup_subjects_caveated(
                                 org,
                                 r,
                                 rel,
@@ -370,7 +396,7 @@ pub async fn agreement(loaded: &Loaded) -> anyhow::Result<Result<usize, Vec<Stri
                             )
                             .await
                         {
-                            Ok(a) => a.value,
+                            Ok(a) => a.value.into_iter().map(|(s, _)| s).collect(),
                             Err(EngineError::Db(e)) => return Err(e.into()),
                             Err(e) => {
                                 problems.push(format!("lookup_subjects {r}#{rel}: {e}"));

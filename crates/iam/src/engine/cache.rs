@@ -2,7 +2,10 @@
 //!
 //! A sub-problem is one `(object, relation, subject)` node of a check, as the checker memoises
 //! it within a query. Its result depends only on the org's tuples at one revision (and on the
-//! engine's schema, which is fixed per engine), so entries are keyed by `(org, revision, node)`
+//! engine's schema, which is fixed per engine, and on the request's caveat context where a caveat
+//! was met), so entries are keyed by `(org, revision, context, node)`: the context is the
+//! request context's fingerprint for results that evaluated a caveat, 0 for the others (they
+//! hold whatever the context)
 //! and a query only reads entries of the revision it runs at. Every write bumps the org's
 //! revision in its own transaction, so a query that starts after a write reads the new revision
 //! and never sees an entry computed before it: nothing is ever invalidated, stale revisions just
@@ -65,7 +68,8 @@ pub struct CacheStats {
 /// Orgs whose newest revision is remembered (for "at least as fresh as" reads).
 const KNOWN_ORGS: u64 = 10_000;
 
-type CacheKey = (Uuid, i64, Key);
+/// The org, its revision, the request context's fingerprint (0: any context), the node.
+type CacheKey = (Uuid, i64, u64, Key);
 
 pub(crate) struct SubproblemCache {
     results: Cache<CacheKey, Memo>,
@@ -110,12 +114,22 @@ impl SubproblemCache {
     }
 
     /// The result of a node at one revision, if cached and valid at `depth`.
-    pub async fn get(&self, org: Uuid, revision: i64, key: &Key, depth: u32) -> Option<Memo> {
-        let hit = self
+    /// Results that met no caveat are kept for every context (under 0); the others under the
+    /// request context's fingerprint.
+    pub async fn get(&self, at: &Scope<'_>, key: &Key, depth: u32) -> Option<Memo> {
+        let mut hit = self
             .results
-            .get(&(org, revision, key.clone()))
-            .await
-            .filter(|m| m.usable_at(depth));
+            .get(&(at.org, at.revision, 0, key.clone()))
+            .await;
+        if hit.is_none() {
+            hit = self
+                .results
+                .get(&(at.org, at.revision, at.context, key.clone()))
+                .await;
+        }
+        // A result that read a tuple since expired is stale.
+        let now = chrono::Utc::now();
+        let hit = hit.filter(|m| m.usable_at(depth) && m.valid_until.is_none_or(|v| v > now));
         let counter = if hit.is_some() {
             &self.hits
         } else {
@@ -125,8 +139,11 @@ impl SubproblemCache {
         hit
     }
 
-    pub async fn put(&self, org: Uuid, revision: i64, key: Key, memo: Memo) {
-        self.results.insert((org, revision, key), memo).await;
+    pub async fn put(&self, at: &Scope<'_>, key: Key, memo: Memo) {
+        let context = if memo.contextual { at.context } else { 0 };
+        self.results
+            .insert((at.org, at.revision, context, key), memo)
+            .await;
     }
 
     pub fn answered_without_db(&self) {
@@ -168,4 +185,7 @@ pub(crate) struct Scope<'c> {
     pub cache: &'c SubproblemCache,
     pub org: Uuid,
     pub revision: i64,
+    /// The fingerprint of the request's caveat context: answers that went through a caveat
+    /// depend on it (never 0).
+    pub context: u64,
 }

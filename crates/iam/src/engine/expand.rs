@@ -83,7 +83,7 @@ pub(crate) async fn expand(
                         .arrow_targets(schema, object, tupleset, computed)
                         .await?
                         .iter()
-                        .map(|t| format!("{t}#{computed}"))
+                        .map(|(t, _)| format!("{t}#{computed}"))
                         .collect();
                     usersets.sort();
                     ExpandNode::Arrow {

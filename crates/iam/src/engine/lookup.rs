@@ -12,7 +12,7 @@ use crate::error::EngineError;
 use crate::schema::{AllowedKind, Rewrite, Schema};
 use crate::tuple::{ObjectRef, SubjectRef};
 
-use super::check::Checker;
+use super::check::{Checker, Permissionship};
 
 /// How a relation feeds other relations, read backwards: `(type, relation)` → what uses it.
 #[derive(Debug, Default)]
@@ -144,14 +144,15 @@ fn rewrite_refs(schema: &Schema, t: &str, rw: &Rewrite, out: &mut Vec<(String, S
     }
 }
 
-/// The ids of every `object_type` object on which `subject` holds `relation`, sorted.
+/// The ids of every `object_type` object on which `subject` holds `relation` (allowed or
+/// conditional), sorted.
 pub(crate) async fn lookup_resources(
     checker: &mut Checker<'_, '_>,
     index: &ReverseIndex,
     object_type: &str,
     relation: &str,
     subject: &SubjectRef,
-) -> Result<Vec<String>, EngineError> {
+) -> Result<Vec<(String, Permissionship)>, EngineError> {
     let schema = checker.schema;
     let useful = feeders(schema, object_type, relation);
     let mut seen: HashSet<(ObjectRef, String)> = HashSet::new();
@@ -232,8 +233,9 @@ pub(crate) async fn lookup_resources(
     let mut out = Vec::new();
     for id in candidates {
         let obj = ObjectRef::new(object_type, id);
-        if checker.allowed(&obj, relation, subject).await? {
-            out.push(obj.object_id);
+        let p = checker.permissionship(&obj, relation, subject).await?;
+        if p != Permissionship::Denied {
+            out.push((obj.object_id, p));
         }
     }
     Ok(out)
@@ -266,14 +268,15 @@ fn accepts(schema: &Schema, obj: &ObjectRef, rel: &str, s: &SubjectRef) -> bool 
 }
 
 /// Every subject of type `subject_type` (with `subject_relation`, for usersets) holding
-/// `relation` on `object`, sorted; `type:*` stands for "every object of the type".
+/// `relation` on `object` (allowed or conditional), sorted; `type:*` stands for "every object
+/// of the type".
 pub(crate) async fn lookup_subjects(
     checker: &mut Checker<'_, '_>,
     object: &ObjectRef,
     relation: &str,
     subject_type: &str,
     subject_relation: Option<&str>,
-) -> Result<Vec<SubjectRef>, EngineError> {
+) -> Result<Vec<(SubjectRef, Permissionship)>, EngineError> {
     let schema = checker.schema;
     let mut seen: HashSet<(ObjectRef, String)> = HashSet::new();
     let mut todo = VecDeque::from([(object.clone(), relation.to_owned())]);
@@ -319,7 +322,7 @@ pub(crate) async fn lookup_subjects(
                         .reader
                         .arrow_targets(schema, &obj, tupleset, computed)
                         .await?;
-                    todo.extend(targets.into_iter().map(|t| (t, computed.to_owned())));
+                    todo.extend(targets.into_iter().map(|(t, _)| (t, computed.to_owned())));
                 }
             }
         }
@@ -327,8 +330,9 @@ pub(crate) async fn lookup_subjects(
 
     let mut out = Vec::new();
     for s in candidates {
-        if checker.allowed(object, relation, &s).await? {
-            out.push(s);
+        let p = checker.permissionship(object, relation, &s).await?;
+        if p != Permissionship::Denied {
+            out.push((s, p));
         }
     }
     Ok(out)

@@ -17,7 +17,7 @@ mod reader;
 mod revisions;
 
 pub use cache::{CacheConfig, CacheStats};
-pub use check::MAX_DEPTH;
+pub use check::{MAX_DEPTH, Permissionship};
 pub use expand::ExpandNode;
 pub use revisions::SIGNAL as REVISION_SIGNAL;
 
@@ -41,6 +41,13 @@ pub struct ReadOptions {
     /// and has the answer cached; otherwise the latest. A token newer than the store's revision
     /// is refused.
     pub at_least: Option<Revision>,
+    /// The request's caveat context: values for caveat parameters the relationships leave
+    /// out (a relationship's own context wins where both give one).
+    pub context: crate::caveat::Context,
+    /// Resolve every path, as OpenFGA's ListUsers does: a union branch whose caveat lacks
+    /// context (or fails) makes the answer conditional (or an error) even where another branch
+    /// grants. Off by default: a grant decides, as in a check. Such queries bypass the cache.
+    pub all_paths: bool,
 }
 
 /// A query's answer and the revision it was computed at.
@@ -121,7 +128,8 @@ impl Engine {
         Ok(revision)
     }
 
-    /// Does `subject` hold `relation` on `object`?
+    /// Does `subject` hold `relation` on `object`? A conditional answer (caveats that need
+    /// context the request did not give) is "no"; [`Engine::check_caveated`] tells them apart.
     pub async fn check(
         &self,
         org_id: Uuid,
@@ -130,10 +138,29 @@ impl Engine {
         subject: &SubjectRef,
         opts: &ReadOptions,
     ) -> Result<Answer<bool>, EngineError> {
+        let a = self
+            .check_caveated(org_id, object, relation, subject, opts)
+            .await?;
+        Ok(Answer {
+            value: a.value.is_allowed(),
+            revision: a.revision,
+        })
+    }
+
+    /// Does `subject` hold `relation` on `object`: allowed, denied, or conditional on the
+    /// caveat parameters it names.
+    pub async fn check_caveated(
+        &self,
+        org_id: Uuid,
+        object: &ObjectRef,
+        relation: &str,
+        subject: &SubjectRef,
+        opts: &ReadOptions,
+    ) -> Result<Answer<Permissionship>, EngineError> {
         self.validate_check(object, relation, subject, opts)?;
         let key = (object.clone(), relation.to_owned(), subject.clone());
-        if let Some((value, revision)) = self.cached_answers(org_id, &[key], opts).await
-            && let Some(&value) = value.first()
+        if let Some((mut value, revision)) = self.cached_answers(org_id, &[key], opts).await
+            && let Some(value) = value.pop()
         {
             return Ok(Answer { value, revision });
         }
@@ -161,8 +188,13 @@ impl Engine {
         opts: &ReadOptions,
     ) -> Result<Answer<bool>, EngineError> {
         self.validate_check(object, relation, subject, opts)?;
-        self.check_unvalidated(tx, object, relation, subject, opts)
-            .await
+        let a = self
+            .check_unvalidated(tx, object, relation, subject, opts)
+            .await?;
+        Ok(Answer {
+            value: a.value.is_allowed(),
+            revision: a.revision,
+        })
     }
 
     fn validate_check(
@@ -184,10 +216,10 @@ impl Engine {
         relation: &str,
         subject: &SubjectRef,
         opts: &ReadOptions,
-    ) -> Result<Answer<bool>, EngineError> {
+    ) -> Result<Answer<Permissionship>, EngineError> {
         let revision = self.revision(tx, tx.org_id(), opts).await?;
         let mut checker = self.checker(tx, tx.org_id(), revision, opts);
-        let value = checker.allowed(object, relation, subject).await?;
+        let value = checker.permissionship(object, relation, subject).await?;
         Ok(Answer { value, revision })
     }
 
@@ -203,7 +235,8 @@ impl Engine {
         self.validate_object(object, relation)?;
         let revision = self.revision(tx, tx.org_id(), &opts).await?;
         let mut checker = self.checker(tx, tx.org_id(), revision, &opts);
-        lookup::lookup_subjects(&mut checker, object, relation, "user", None).await
+        let found = lookup::lookup_subjects(&mut checker, object, relation, "user", None).await?;
+        Ok(allowed_only(found))
     }
 
     /// Many checks over one snapshot, sharing what they read and resolve. Each item answers on
@@ -213,7 +246,7 @@ impl Engine {
         org_id: Uuid,
         items: &[(ObjectRef, String, SubjectRef)],
         opts: &ReadOptions,
-    ) -> Result<Answer<Vec<Result<bool, EngineError>>>, EngineError> {
+    ) -> Result<Answer<Vec<Result<Permissionship, EngineError>>>, EngineError> {
         self.validate_contextual(&opts.contextual)?;
         let valid = items.iter().all(|(object, relation, subject)| {
             self.validate_object(object, relation).is_ok() && self.validate_subject(subject).is_ok()
@@ -233,7 +266,7 @@ impl Engine {
                 .validate_object(object, relation)
                 .and_then(|_| self.validate_subject(subject));
             out.push(match valid {
-                Ok(()) => match checker.allowed(object, relation, subject).await {
+                Ok(()) => match checker.permissionship(object, relation, subject).await {
                     Err(EngineError::Db(e)) => return Err(EngineError::Db(e)),
                     other => other,
                 },
@@ -268,7 +301,8 @@ impl Engine {
         })
     }
 
-    /// The ids of the `object_type` objects on which `subject` holds `relation`, sorted.
+    /// The ids of the `object_type` objects on which `subject` holds `relation`, sorted (not
+    /// those it holds only conditionally; see [`Engine::lookup_resources_caveated`]).
     pub async fn lookup_resources(
         &self,
         org_id: Uuid,
@@ -277,6 +311,25 @@ impl Engine {
         subject: &SubjectRef,
         opts: &ReadOptions,
     ) -> Result<Answer<Vec<String>>, EngineError> {
+        let a = self
+            .lookup_resources_caveated(org_id, object_type, relation, subject, opts)
+            .await?;
+        Ok(Answer {
+            value: allowed_only(a.value),
+            revision: a.revision,
+        })
+    }
+
+    /// The ids of the `object_type` objects on which `subject` holds `relation`, each allowed
+    /// or conditional, sorted.
+    pub async fn lookup_resources_caveated(
+        &self,
+        org_id: Uuid,
+        object_type: &str,
+        relation: &str,
+        subject: &SubjectRef,
+        opts: &ReadOptions,
+    ) -> Result<Answer<Vec<(String, Permissionship)>>, EngineError> {
         self.validate_relation(object_type, relation)?;
         self.validate_subject(subject)?;
         self.validate_contextual(&opts.contextual)?;
@@ -295,7 +348,8 @@ impl Engine {
 
     /// The subjects of `subject_type` (usersets `subject_type#subject_relation` when given)
     /// holding `relation` on `object`, sorted. `type:*` in the answer means every object of the
-    /// type.
+    /// type. Subjects that hold it only conditionally are left out; see
+    /// [`Engine::lookup_subjects_caveated`].
     pub async fn lookup_subjects(
         &self,
         org_id: Uuid,
@@ -305,6 +359,32 @@ impl Engine {
         subject_relation: Option<&str>,
         opts: &ReadOptions,
     ) -> Result<Answer<Vec<SubjectRef>>, EngineError> {
+        let a = self
+            .lookup_subjects_caveated(
+                org_id,
+                object,
+                relation,
+                subject_type,
+                subject_relation,
+                opts,
+            )
+            .await?;
+        Ok(Answer {
+            value: allowed_only(a.value),
+            revision: a.revision,
+        })
+    }
+
+    /// [`Engine::lookup_subjects`], each subject allowed or conditional.
+    pub async fn lookup_subjects_caveated(
+        &self,
+        org_id: Uuid,
+        object: &ObjectRef,
+        relation: &str,
+        subject_type: &str,
+        subject_relation: Option<&str>,
+        opts: &ReadOptions,
+    ) -> Result<Answer<Vec<(SubjectRef, Permissionship)>>, EngineError> {
         self.validate_object(object, relation)?;
         self.validate_relation_opt(subject_type, subject_relation)?;
         self.validate_contextual(&opts.contextual)?;
@@ -346,16 +426,19 @@ impl Engine {
         let shared = self
             .cache
             .as_deref()
-            .filter(|_| opts.contextual.is_empty())
+            .filter(|_| opts.contextual.is_empty() && !opts.all_paths)
             .map(|cache| Scope {
                 cache,
                 org,
                 revision: revision.0,
+                context: opts.context.fingerprint(),
             });
         Checker::new(
             &self.schema,
             Reader::new(Some(tx), &opts.contextual),
             shared,
+            &opts.context,
+            opts.all_paths,
         )
     }
 
@@ -367,16 +450,22 @@ impl Engine {
         org: Uuid,
         items: &[(ObjectRef, String, SubjectRef)],
         opts: &ReadOptions,
-    ) -> Option<(Vec<bool>, Revision)> {
+    ) -> Option<(Vec<Permissionship>, Revision)> {
         let cache = self.cache.as_deref()?;
         let want = opts.at_least?;
-        if !opts.contextual.is_empty() || items.is_empty() {
+        if !opts.contextual.is_empty() || opts.all_paths || items.is_empty() {
             return None;
         }
         let latest = cache.latest(org).await.filter(|&r| r >= want.0)?;
+        let at = Scope {
+            cache,
+            org,
+            revision: latest,
+            context: opts.context.fingerprint(),
+        };
         let mut out = Vec::with_capacity(items.len());
         for key in items {
-            out.push(cache.get(org, latest, key, 0).await?.allowed);
+            out.push(Permissionship::of(&cache.get(&at, key, 0).await?.outcome));
         }
         cache.answered_without_db();
         Some((out, Revision(latest)))
@@ -470,4 +559,13 @@ impl Engine {
             .iter()
             .try_for_each(|t| store::validate_tuple(&self.schema, t))
     }
+}
+
+/// The items of a caveated answer that hold unconditionally.
+fn allowed_only<T>(items: Vec<(T, Permissionship)>) -> Vec<T> {
+    items
+        .into_iter()
+        .filter(|(_, p)| p.is_allowed())
+        .map(|(t, _)| t)
+        .collect()
 }

@@ -8,13 +8,32 @@ use std::sync::Arc;
 use kernel::TenantTx;
 use sea_orm::{ColumnTrait, Condition, QueryFilter, QuerySelect};
 
+use chrono::{DateTime, Utc};
+
+use crate::caveat::CaveatRef;
 use crate::error::EngineError;
-use crate::schema::{Schema, WILDCARD};
-use crate::store::{object_from_row, permission_tuple, subject_from_row};
+use crate::schema::{RelationDef, Schema, WILDCARD};
+use crate::store::{caveat_from_row, live, object_from_row, permission_tuple, subject_from_row};
 use crate::tuple::{ObjectRef, SubjectRef, Tuple};
 
 type Forward = (String, String, String);
 type Reverse = (String, String, String, Option<Vec<(String, String)>>);
+/// A stored subject with its caveat's name and context, and its expiry.
+type Row = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<DateTime<Utc>>,
+);
+
+/// What a tuple carries besides its subject: a caveat, an expiry.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Edge {
+    pub caveat: Option<CaveatRef>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
 
 pub(crate) struct Reader<'a> {
     tx: Option<&'a TenantTx>,
@@ -22,6 +41,10 @@ pub(crate) struct Reader<'a> {
     forward: HashMap<Forward, Arc<[SubjectRef]>>,
     direct: HashMap<(Forward, SubjectRef), Arc<[SubjectRef]>>,
     reverse: HashMap<Reverse, Arc<[(ObjectRef, String)]>>,
+    /// The caveat and expiry of each tuple read so far that has one.
+    edges: HashMap<(ObjectRef, String, SubjectRef), Edge>,
+    /// The query's time: tuples expired by then are absent.
+    pub now: DateTime<Utc>,
 }
 
 impl<'a> Reader<'a> {
@@ -33,7 +56,43 @@ impl<'a> Reader<'a> {
             forward: HashMap::new(),
             direct: HashMap::new(),
             reverse: HashMap::new(),
+            edges: HashMap::new(),
+            now: Utc::now(),
         }
+    }
+
+    /// The caveat and expiry of the tuple `object#relation@subject`, read by [`Self::subjects`]
+    /// or [`Self::direct`] (`None`: it holds unconditionally, for ever).
+    pub fn edge(&self, object: &ObjectRef, relation: &str, subject: &SubjectRef) -> Option<&Edge> {
+        if self.edges.is_empty() {
+            return None;
+        }
+        self.edges
+            .get(&(object.clone(), relation.to_owned(), subject.clone()))
+    }
+
+    fn note_edge(
+        &mut self,
+        object: &ObjectRef,
+        relation: &str,
+        subject: &SubjectRef,
+        caveat: Option<CaveatRef>,
+        expires_at: Option<DateTime<Utc>>,
+    ) {
+        if caveat.is_some() || expires_at.is_some() {
+            let key = (object.clone(), relation.to_owned(), subject.clone());
+            self.edges.insert(key, Edge { caveat, expires_at });
+        }
+    }
+
+    /// A contextual tuple, if it has not expired (noting its caveat and expiry).
+    fn contextual_live(&mut self, t: &Tuple) -> bool {
+        if t.expires_at.is_some_and(|at| at <= self.now) {
+            return false;
+        }
+        let (caveat, expires_at) = (t.caveat.clone(), t.expires_at);
+        self.note_edge(&t.object, &t.relation, &t.subject, caveat, expires_at);
+        true
     }
 
     /// Every subject of `object#relation`.
@@ -54,22 +113,35 @@ impl<'a> Reader<'a> {
         if let Some(tx) = self.tx {
             use permission_tuple::Column as C;
             let repo = tx.repo::<permission_tuple::Entity>();
-            let rows: Vec<(String, String, String)> = repo
+            let rows: Vec<Row> = repo
                 .find()
                 .filter(C::ObjectType.eq(object.object_type.as_str()))
                 .filter(C::ObjectId.eq(object.object_id.as_str()))
                 .filter(C::Relation.eq(relation))
+                .filter(live(self.now))
                 .select_only()
                 .column(C::SubjectType)
                 .column(C::SubjectId)
                 .column(C::SubjectRelation)
+                .column(C::CaveatName)
+                .column(C::CaveatContext)
+                .column(C::ExpiresAt)
                 .into_tuple()
                 .all(repo.conn())
                 .await?;
-            out.extend(rows.into_iter().map(|(t, i, r)| subject_from_row(t, i, r)));
+            for (t, i, r, name, ctx, expires_at) in rows {
+                let s = subject_from_row(t, i, r);
+                let caveat = caveat_from_row(name, ctx.as_deref());
+                self.note_edge(object, relation, &s, caveat, expires_at);
+                out.push(s);
+            }
         }
         for t in self.contextual {
-            if t.object == *object && t.relation == relation && !out.contains(&t.subject) {
+            if t.object == *object
+                && t.relation == relation
+                && !out.contains(&t.subject)
+                && self.contextual_live(t)
+            {
                 out.push(t.subject.clone());
             }
         }
@@ -80,27 +152,33 @@ impl<'a> Reader<'a> {
 
     /// The objects the arrow `tupleset->computed` of `object` leads to: the tupleset's subjects
     /// the model still allows (never a wildcard), of types that define `computed`. A userset
-    /// subject (`team:x#member`, allowed by SpiceDB) leads to its object.
+    /// subject (`team:x#member`, allowed by SpiceDB) leads to its object. Each with the caveat
+    /// of the tupleset's tuple, if it has one.
     pub async fn arrow_targets(
         &mut self,
         schema: &Schema,
         object: &ObjectRef,
         tupleset: &str,
         computed: &str,
-    ) -> Result<Vec<ObjectRef>, EngineError> {
+    ) -> Result<Vec<(ObjectRef, Option<Edge>)>, EngineError> {
         let Some(ts) = schema.relation(&object.object_type, tupleset) else {
             return Ok(Vec::new());
         };
-        Ok(self
-            .subjects(object, tupleset)
-            .await?
+        let subjects = self.subjects(object, tupleset).await?;
+        Ok(subjects
             .iter()
-            .filter(|s| {
-                !s.is_wildcard()
-                    && ts.accepts(&s.subject_type, &s.subject_id, s.relation_str())
-                    && schema.relation(&s.subject_type, computed).is_some()
+            .filter_map(|s| {
+                let edge = self.edge(object, tupleset, s);
+                let valid = !s.is_wildcard()
+                    && accepts(ts, s, edge)
+                    && schema.relation(&s.subject_type, computed).is_some();
+                valid.then(|| {
+                    (
+                        ObjectRef::new(s.subject_type.clone(), s.subject_id.clone()),
+                        edge.cloned(),
+                    )
+                })
             })
-            .map(|s| ObjectRef::new(s.subject_type.clone(), s.subject_id.clone()))
             .collect())
     }
 
@@ -148,26 +226,36 @@ impl<'a> Reader<'a> {
                         .add(C::SubjectId.eq(WILDCARD)),
                 )
                 .add(C::SubjectRelation.gt(""));
-            let rows: Vec<(String, String, String)> = repo
+            let rows: Vec<Row> = repo
                 .find()
                 .filter(C::ObjectType.eq(object.object_type.as_str()))
                 .filter(C::ObjectId.eq(object.object_id.as_str()))
                 .filter(C::Relation.eq(relation))
+                .filter(live(self.now))
                 .filter(matches)
                 .select_only()
                 .column(C::SubjectType)
                 .column(C::SubjectId)
                 .column(C::SubjectRelation)
+                .column(C::CaveatName)
+                .column(C::CaveatContext)
+                .column(C::ExpiresAt)
                 .into_tuple()
                 .all(repo.conn())
                 .await?;
-            out.extend(rows.into_iter().map(|(t, i, r)| subject_from_row(t, i, r)));
+            for (t, i, r, name, ctx, expires_at) in rows {
+                let s = subject_from_row(t, i, r);
+                let caveat = caveat_from_row(name, ctx.as_deref());
+                self.note_edge(object, relation, &s, caveat, expires_at);
+                out.push(s);
+            }
         }
         for t in self.contextual {
             if t.object == *object
                 && t.relation == relation
                 && relevant(&t.subject)
                 && !out.contains(&t.subject)
+                && self.contextual_live(t)
             {
                 out.push(t.subject.clone());
             }
@@ -204,7 +292,8 @@ impl<'a> Reader<'a> {
                 .find()
                 .filter(C::SubjectType.eq(subject.subject_type.as_str()))
                 .filter(C::SubjectId.eq(subject.subject_id.as_str()))
-                .filter(C::SubjectRelation.eq(subject.relation_str()));
+                .filter(C::SubjectRelation.eq(subject.relation_str()))
+                .filter(live(self.now));
             if let Some(pairs) = only {
                 let mut any = Condition::any();
                 for (t, r) in pairs {
@@ -228,6 +317,7 @@ impl<'a> Reader<'a> {
         }
         for t in self.contextual {
             if t.subject == *subject
+                && t.expires_at.is_none_or(|at| at > self.now)
                 && only.is_none_or(|pairs| {
                     pairs
                         .iter()
@@ -244,4 +334,12 @@ impl<'a> Reader<'a> {
         self.reverse.insert(key, out.clone());
         Ok(out)
     }
+}
+
+/// Whether the model still allows a tuple with this subject, caveat and expiry on `rel`.
+pub(crate) fn accepts(rel: &RelationDef, s: &SubjectRef, edge: Option<&Edge>) -> bool {
+    let caveat = edge
+        .and_then(|e| e.caveat.as_ref())
+        .map(|c| c.name.as_str());
+    rel.accepts_with(s, caveat, edge.is_some_and(|e| e.expires_at.is_some()))
 }

@@ -22,7 +22,8 @@ use uuid::Uuid;
 
 use super::roles::{self, role};
 use super::{BUILT_IN_TYPES, api_error, engine};
-use crate::engine::{Engine, ReadOptions};
+use crate::caveat::Context;
+use crate::engine::{Engine, Permissionship, ReadOptions};
 use crate::store::{self, Revision, TupleFilter, TupleUpdate, WriteBatch};
 use crate::tuple::{ObjectRef, SubjectRef, Tuple};
 
@@ -94,11 +95,32 @@ pub struct Relationship {
     #[schema(min_length = 1, max_length = 1024)]
     #[garde(length(chars, min = 1, max = 1024))]
     pub object_id: String,
-    #[schema(min_length = 1, max_length = 50)]
-    #[garde(length(chars, min = 1, max = 50))]
+    #[schema(min_length = 1, max_length = 64)]
+    #[garde(length(chars, min = 1, max = 64))]
     pub relation: String,
     #[garde(skip)]
     pub subject: Subject,
+    /// Grant only under a caveat the schema allows on this relation (ignored by revoke: a
+    /// relationship is revoked whatever its caveat).
+    #[garde(skip)]
+    #[serde(default)]
+    pub caveat: Option<CaveatBody>,
+    /// Grant only until then (RFC 3339), where the schema declares the relation `with
+    /// expiration`; expired grants are absent from every answer (ignored by revoke).
+    #[garde(skip)]
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A caveat on a relationship: its name, and the values of its parameters fixed at grant time
+/// (the rest come from each check's `context`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaveatBody {
+    pub name: String,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub context: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// The revision a write created: pass it as `at_least_revision` to read your own write.
@@ -138,7 +160,11 @@ async fn require_manage(
         .check_bulk(org, &items, &opts)
         .await
         .map_err(api_error)?;
-    if answers.value.iter().any(|a| matches!(a, Ok(true))) {
+    if answers
+        .value
+        .iter()
+        .any(|a| matches!(a, Ok(Permissionship::Allowed)))
+    {
         return Ok(org);
     }
     Err(ApiError::forbidden(
@@ -180,7 +206,12 @@ async fn writable(
 ) -> Result<Tuple, ApiError> {
     let subject = body.subject.parse()?;
     not_managed_elsewhere(&object, &body.relation)?;
-    let tuple = Tuple::new(object, body.relation.clone(), subject.clone());
+    let mut tuple = Tuple::new(object, body.relation.clone(), subject.clone());
+    if let Some(c) = &body.caveat {
+        let context = Context::new(c.context.clone().unwrap_or_default());
+        tuple = tuple.with_caveat(c.name.clone(), context);
+    }
+    tuple.expires_at = body.expires_at;
     store::validate_tuple(engine.schema(), &tuple).map_err(api_error)?;
     if tuple.object.object_type == "role" && !linked_to(engine, org, &tuple.object).await? {
         return Err(ApiError::not_found("no such role in this organization"));
@@ -275,8 +306,8 @@ pub struct CheckRequest {
     #[garde(length(chars, min = 1, max = 1024))]
     pub object_id: String,
     /// A relation or permission of the namespace.
-    #[schema(min_length = 1, max_length = 50)]
-    #[garde(length(chars, min = 1, max = 50))]
+    #[schema(min_length = 1, max_length = 64)]
+    #[garde(length(chars, min = 1, max = 64))]
     pub permission: String,
     /// Whose access: the caller when absent (someone else needs the admin role).
     #[garde(skip)]
@@ -285,11 +316,23 @@ pub struct CheckRequest {
     #[schema(minimum = 0)]
     #[garde(range(min = 0))]
     pub at_least_revision: Option<i64>,
+    /// Values for caveat parameters the relationships leave open (`{"user_ip": "10.1.2.3"}`).
+    #[garde(skip)]
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub context: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CheckAnswer {
+    /// True only when the permission holds unconditionally.
     pub allowed: bool,
+    /// `allowed`, `denied`, or `conditional`: it would hold if caveats held that need the
+    /// context parameters named in `missing_context`.
+    #[schema(value_type = String, example = "allowed")]
+    pub permissionship: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_context: Vec<String>,
     pub revision: i64,
 }
 
@@ -315,14 +358,22 @@ pub(crate) async fn check(
     let object = object(&body.0.namespace, &body.0.object_id)?;
     let opts = ReadOptions {
         at_least: body.0.at_least_revision.map(Revision),
+        context: Context::new(body.0.context.clone().unwrap_or_default()),
         ..ReadOptions::default()
     };
     let answer = engine
-        .check(org, &object, &body.0.permission, &subject, &opts)
+        .check_caveated(org, &object, &body.0.permission, &subject, &opts)
         .await
         .map_err(api_error)?;
+    let (permissionship, missing_context) = match answer.value {
+        Permissionship::Allowed => ("allowed", Vec::new()),
+        Permissionship::Denied => ("denied", Vec::new()),
+        Permissionship::Conditional(m) => ("conditional", m),
+    };
     Ok(HttpResponse::Ok().json(CheckAnswer {
-        allowed: answer.value,
+        allowed: permissionship == "allowed",
+        permissionship,
+        missing_context,
         revision: answer.revision.0,
     }))
 }

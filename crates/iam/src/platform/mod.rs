@@ -84,17 +84,14 @@ pub fn with_custom_roles(mut schema: Schema) -> Result<Schema, String> {
         for name in [&grant, &org_permission] {
             if !crate::schema::valid_relation_name(name) {
                 return Err(format!(
-                    "`{type_name}#{permission}`: the custom-role relation `{name}` is not a valid name (names over 50 characters are too long; shorten the type or permission)"
+                    "`{type_name}#{permission}`: the custom-role relation `{name}` is not a valid name (names over 64 characters are too long; shorten the type or permission)"
                 ));
             }
         }
         role_relations.push(RelationDef {
             name: grant.clone(),
             kind: RelationKind::Relation,
-            allowed: vec![AllowedSubject {
-                subject_type: "user".into(),
-                kind: AllowedKind::Wildcard,
-            }],
+            allowed: vec![AllowedSubject::new("user", AllowedKind::Wildcard)],
             rewrite: Rewrite::This,
         });
         role_relations.push(RelationDef {
@@ -193,6 +190,7 @@ pub(crate) fn api_error(e: EngineError) -> ApiError {
         | EngineError::InvalidSubject(_)
         | EngineError::InvalidTuple(_)
         | EngineError::DepthExceeded(_)
+        | EngineError::Caveat(_)
         | EngineError::FutureRevision { .. } => {
             ApiError::new(kernel::ErrorCode::ValidationFailed, e.to_string())
         }

@@ -8,6 +8,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub use crate::caveat::{Caveat, ParamType};
+
 mod lex;
 pub mod openfga;
 pub mod spicedb;
@@ -15,11 +17,26 @@ mod validate;
 
 pub use validate::validate;
 
-/// A subject type a relation accepts directly: `user`, `user:*` or `team#member`.
+/// A subject type a relation accepts directly: `user`, `user:*` or `team#member`, optionally
+/// only with a caveat (`user with is_valid_ip`; OpenFGA `[user with cond]`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AllowedSubject {
     pub subject_type: String,
     pub kind: AllowedKind,
+    pub caveat: Option<String>,
+    /// Relationships of this subject type may expire (SpiceDB's `with expiration`).
+    pub expiration: bool,
+}
+
+impl AllowedSubject {
+    pub fn new(subject_type: impl Into<String>, kind: AllowedKind) -> Self {
+        Self {
+            subject_type: subject_type.into(),
+            kind,
+            caveat: None,
+            expiration: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -38,6 +55,12 @@ impl fmt::Display for AllowedSubject {
             AllowedKind::Object => write!(f, "{}", self.subject_type),
             AllowedKind::Wildcard => write!(f, "{}:*", self.subject_type),
             AllowedKind::Userset(r) => write!(f, "{}#{r}", self.subject_type),
+        }?;
+        match (&self.caveat, self.expiration) {
+            (Some(c), true) => write!(f, " with {c} and expiration"),
+            (Some(c), false) => write!(f, " with {c}"),
+            (None, true) => write!(f, " with expiration"),
+            (None, false) => Ok(()),
         }
     }
 }
@@ -129,19 +152,41 @@ impl RelationDef {
         !self.allowed.is_empty()
     }
 
-    /// Whether a stored or contextual tuple with this subject is valid under the current model;
-    /// tuples that no longer match are ignored at read time (a model change never needs a
-    /// data migration, and old tuples never grant what the model no longer allows).
+    /// Whether a stored or contextual tuple with this subject (with or without a caveat) may be
+    /// valid under the current model: what candidate walks follow.
     pub fn accepts(&self, subject_type: &str, subject_id: &str, subject_relation: &str) -> bool {
-        let wildcard = subject_id == WILDCARD;
+        self.allowed
+            .iter()
+            .any(|a| a.matches(subject_type, subject_id, subject_relation))
+    }
+
+    /// Whether a stored or contextual tuple with this subject and caveat (and an expiry, when
+    /// `expiring`) is valid under the current model; tuples that no longer match are ignored at
+    /// read time (a model change never needs a data migration, and old tuples never grant what
+    /// the model no longer allows).
+    pub fn accepts_with(
+        &self,
+        s: &crate::tuple::SubjectRef,
+        caveat: Option<&str>,
+        expiring: bool,
+    ) -> bool {
         self.allowed.iter().any(|a| {
-            a.subject_type == subject_type
-                && match &a.kind {
-                    AllowedKind::Object => !wildcard && subject_relation.is_empty(),
-                    AllowedKind::Wildcard => wildcard && subject_relation.is_empty(),
-                    AllowedKind::Userset(r) => !wildcard && r == subject_relation,
-                }
+            a.caveat.as_deref() == caveat
+                && (a.expiration || !expiring)
+                && a.matches(&s.subject_type, &s.subject_id, s.relation_str())
         })
+    }
+}
+
+impl AllowedSubject {
+    fn matches(&self, subject_type: &str, subject_id: &str, subject_relation: &str) -> bool {
+        let wildcard = subject_id == WILDCARD;
+        self.subject_type == subject_type
+            && match &self.kind {
+                AllowedKind::Object => !wildcard && subject_relation.is_empty(),
+                AllowedKind::Wildcard => wildcard && subject_relation.is_empty(),
+                AllowedKind::Userset(r) => !wildcard && r == subject_relation,
+            }
     }
 }
 
@@ -158,6 +203,8 @@ pub struct TypeDef {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Schema {
     pub types: BTreeMap<String, TypeDef>,
+    /// Caveats (OpenFGA: conditions) by name.
+    pub caveats: BTreeMap<String, Caveat>,
 }
 
 impl Schema {
@@ -194,8 +241,127 @@ impl Schema {
             }
             self.types.insert(name, def);
         }
+        for (name, c) in other.caveats {
+            if self.caveats.contains_key(&name) {
+                return Err(SchemaError::new(
+                    ErrorKind::Duplicate,
+                    format!("caveat `{name}` is defined twice"),
+                ));
+            }
+            self.caveats.insert(name, c);
+        }
         Ok(())
     }
+}
+
+/// Takes the caveat (OpenFGA: condition) blocks out of a schema's source: `keyword name(params)
+/// { CEL }` at the start of a line. Their bodies are CEL, not schema language, so they are
+/// replaced by blank lines (line numbers stay right) before the rest is tokenized. Parameters
+/// are `name type` (SpiceDB) or `name: type` (OpenFGA).
+pub(crate) fn take_caveats(
+    src: &str,
+    keyword: &str,
+) -> Result<(String, BTreeMap<String, Caveat>), SchemaError> {
+    let mut rest = String::with_capacity(src.len());
+    let mut caveats = BTreeMap::new();
+    let mut pos = 0;
+    let line_of = |at: usize| src[..at].matches('\n').count() + 1;
+    while pos < src.len() {
+        let line_end = src[pos..].find('\n').map_or(src.len(), |i| pos + i + 1);
+        let line = &src[pos..line_end];
+        let trimmed = line.trim_start();
+        let is_block = trimmed
+            .strip_prefix(keyword)
+            .is_some_and(|r| r.starts_with(char::is_whitespace));
+        if !is_block {
+            rest.push_str(line);
+            pos = line_end;
+            continue;
+        }
+        let start = pos + (line.len() - trimmed.len()) + keyword.len();
+        let line_no = line_of(pos);
+        let err = |msg: String| SchemaError::new(ErrorKind::Syntax, msg).at(line_no);
+        let open = src[start..]
+            .find('{')
+            .map(|i| start + i)
+            .ok_or_else(|| err(format!("`{keyword}` without a `{{ body }}`")))?;
+        let close = matching_brace(src, open)
+            .ok_or_else(|| err(format!("`{keyword}` body is not closed")))?;
+        let caveat = caveat_header(&src[start..open], &src[open + 1..close])
+            .map_err(|m| SchemaError::new(ErrorKind::Syntax, m).at(line_no))?;
+        if caveats.contains_key(&caveat.name) {
+            return Err(SchemaError::new(
+                ErrorKind::Duplicate,
+                format!("{keyword} `{}` is defined twice", caveat.name),
+            )
+            .at(line_no));
+        }
+        caveats.insert(caveat.name.clone(), caveat);
+        let end = src[close..].find('\n').map_or(src.len(), |i| close + i + 1);
+        rest.extend(std::iter::repeat_n(
+            '\n',
+            src[pos..end].matches('\n').count(),
+        ));
+        pos = end;
+    }
+    Ok((rest, caveats))
+}
+
+/// The index of the `}` closing the `{` at `open`, skipping CEL string literals.
+fn matching_brace(src: &str, open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, c) in src[open..].char_indices() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '"' | '\'' => quote = Some(c),
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(open + i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn caveat_header(header: &str, body: &str) -> Result<Caveat, String> {
+    let header = header.trim();
+    let (name, params) = header
+        .split_once('(')
+        .and_then(|(n, p)| Some((n.trim(), p.trim().strip_suffix(')')?)))
+        .ok_or_else(|| format!("expected `name(parameters)`, found `{header}`"))?;
+    if !valid_type_name(name) {
+        return Err(format!("invalid caveat name `{name}`"));
+    }
+    let mut out = Vec::new();
+    for p in params.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (pname, ptype) = p
+            .split_once(':')
+            .or_else(|| p.split_once(char::is_whitespace))
+            .map(|(n, t)| (n.trim(), t.trim()))
+            .ok_or_else(|| format!("caveat `{name}`: parameter `{p}` has no type"))?;
+        if !valid_relation_name(pname) {
+            return Err(format!("caveat `{name}`: invalid parameter name `{pname}`"));
+        }
+        let ty = ParamType::parse(ptype)
+            .ok_or_else(|| format!("caveat `{name}`: unknown parameter type `{ptype}`"))?;
+        out.push((pname.to_owned(), ty));
+    }
+    Caveat::new(name, out, body)
 }
 
 /// What is wrong with a schema.
@@ -211,11 +377,15 @@ pub enum ErrorKind {
     UndefinedType,
     /// A relation is referenced but never defined.
     UndefinedRelation,
+    /// A caveat (condition) is referenced but never defined.
+    UndefinedCaveat,
+    /// An OpenFGA condition no relation uses.
+    UnusedCaveat,
     /// An arrow walks a relation that is not directly assignable, or whose subjects are usersets.
     InvalidArrow,
     /// A relation or permission no tuple can ever satisfy.
     NoEntryPoint,
-    /// A feature this engine does not support (caveats, expiration, `self`).
+    /// A feature this engine does not support (`self`).
     Unsupported(Feature),
 }
 
@@ -223,19 +393,13 @@ pub enum ErrorKind {
 /// cases that use them and counts them per feature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Feature {
-    Conditions,
-    Expiration,
     SelfKeyword,
-    Modules,
 }
 
 impl fmt::Display for Feature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Feature::Conditions => "conditions/caveats",
-            Feature::Expiration => "expiration",
             Feature::SelfKeyword => "self",
-            Feature::Modules => "modular models",
         })
     }
 }
@@ -325,10 +489,11 @@ pub fn valid_type_name(name: &str) -> bool {
         })
 }
 
-/// Relation names: letters, digits, `_` and `-` (no `:`, `#`, `@`, `*`, `/`, `.`, whitespace).
+/// Relation names: letters, digits, `_` and `-` (no `:`, `#`, `@`, `*`, `/`, `.`, whitespace), up
+/// to 64 characters as SpiceDB allows (the OpenFGA translator holds its own names to 50).
 pub fn valid_relation_name(name: &str) -> bool {
     !name.is_empty()
-        && name.len() <= 50
+        && name.len() <= 64
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')

@@ -12,15 +12,17 @@
 //!
 //! `a or b` is `a + b`, `a and b` is `a & b`, `a but not b` is `a - b`, `x from parent` is
 //! `parent->x`, and `[…]` is the relation's own tuples with those allowed subject types. As in
-//! OpenFGA, different operators at one level need parentheses. Conditions (`condition …`,
-//! `[user with cond]`) and modular models are refused as unsupported features.
+//! OpenFGA, different operators at one level need parentheses. Conditions: `condition name(p: type,
+//! …) { CEL }` and `[user with name]`. A modular model as `fga model write` combines an fga.mod
+//! (`schema 1.2`, types annotated with `# module:` comments) reads as 1.1; a lone module file
+//! (`module …`) is not a model.
 
 use std::collections::BTreeMap;
 
 use super::lex::{Cursor, Tok, tokenize};
 use super::{
     AllowedKind, AllowedSubject, ArrowMode, ErrorKind, Feature, RelationDef, RelationKind, Rewrite,
-    Schema, SchemaError, SchemaErrors, TypeDef,
+    Schema, SchemaError, SchemaErrors, TypeDef, take_caveats,
 };
 
 /// Names OpenFGA reserves for types and relations.
@@ -29,25 +31,18 @@ const RESERVED: [&str; 2] = ["self", "this"];
 /// Parses an OpenFGA model (no validation of references; see [`super::validate`]).
 pub fn parse(src: &str) -> Result<Schema, SchemaErrors> {
     let src = strip_comments(src);
-    // Refuse unsupported features before tokenizing: condition bodies are CEL, not DSL.
-    for (i, line) in src.lines().enumerate() {
-        let l = line.trim_start();
-        let feature = if l.starts_with("condition ") {
-            Some((Feature::Conditions, "conditions are not supported"))
-        } else if l.starts_with("module ") || l.starts_with("extend ") {
-            Some((Feature::Modules, "modular models are not supported"))
-        } else {
-            None
-        };
-        if let Some((f, msg)) = feature {
-            return Err(SchemaError::new(ErrorKind::Unsupported(f), msg)
-                .at(i + 1)
-                .into());
-        }
-    }
+    // Condition bodies are CEL, not DSL: taken out first.
+    let (src, caveats) = take_caveats(&src, "condition")?;
+    let caveats = caveats
+        .into_iter()
+        .map(|(n, c)| (n, c.needing_every_parameter()))
+        .collect();
     let mut cur = Cursor::new(tokenize(&src, true)?);
     header(&mut cur)?;
-    let mut schema = Schema::default();
+    let mut schema = Schema {
+        caveats,
+        ..Schema::default()
+    };
     let mut errors = Vec::new();
     while !cur.at_end() {
         let line = cur.line();
@@ -72,25 +67,25 @@ pub fn parse(src: &str) -> Result<Schema, SchemaErrors> {
                 );
             }
             schema.types.insert(def.name.clone(), def);
-        } else if cur.is_keyword("condition") {
-            return Err(SchemaError::new(
-                ErrorKind::Unsupported(Feature::Conditions),
-                "conditions are not supported",
-            )
-            .at(line)
-            .into());
-        } else if cur.is_keyword("module") || cur.is_keyword("extend") {
-            return Err(SchemaError::new(
-                ErrorKind::Unsupported(Feature::Modules),
-                "modular models are not supported",
-            )
-            .at(line)
-            .into());
         } else {
             return Err(cur.error("expected `type` or `condition`").into());
         }
     }
     tuplesets_are_direct(&schema, &mut errors);
+    for name in schema.caveats.keys() {
+        let used = schema
+            .types
+            .values()
+            .flat_map(|t| t.relations.values())
+            .flat_map(|r| &r.allowed)
+            .any(|a| a.caveat.as_ref() == Some(name));
+        if !used {
+            errors.push(SchemaError::new(
+                ErrorKind::UnusedCaveat,
+                format!("condition `{name}` is not used in the model"),
+            ));
+        }
+    }
     if errors.is_empty() {
         Ok(schema)
     } else {
@@ -157,8 +152,9 @@ fn strip_comments(src: &str) -> String {
 fn header(cur: &mut Cursor) -> Result<(), SchemaError> {
     if cur.is_keyword("module") {
         return Err(SchemaError::new(
-            ErrorKind::Unsupported(Feature::Modules),
-            "modular models are not supported",
+            ErrorKind::Syntax,
+            "schema version required: a module file (`module …`) is not a model on its own; \
+             load the model its fga.mod combines (`schema 1.2`)",
         )
         .at(cur.line()));
     }
@@ -177,12 +173,9 @@ fn header(cur: &mut Cursor) -> Result<(), SchemaError> {
         version.push_str(&cur.ident("a schema version")?);
     }
     match version.as_str() {
-        "1.1" => Ok(()),
-        "1.2" => Err(SchemaError::new(
-            ErrorKind::Unsupported(Feature::Modules),
-            "schema 1.2 (modular models) is not supported",
-        )
-        .at(line)),
+        // 1.2 is what `fga model write` makes of an fga.mod: the modules combined into one
+        // model of the 1.1 language (types annotated with `# module:` comments).
+        "1.1" | "1.2" => Ok(()),
         other => Err(SchemaError::new(
             ErrorKind::Syntax,
             format!("unsupported schema version `{other}` (expected 1.1)"),
@@ -379,7 +372,6 @@ fn operand(
 }
 
 fn type_restriction(cur: &mut Cursor) -> Result<AllowedSubject, SchemaError> {
-    let line = cur.line();
     let subject_type = cur.ident("a type name")?;
     let kind = if cur.eat_punct(":") {
         cur.expect_punct("*")?;
@@ -389,14 +381,17 @@ fn type_restriction(cur: &mut Cursor) -> Result<AllowedSubject, SchemaError> {
     } else {
         AllowedKind::Object
     };
-    if cur.eat_keyword("with") {
-        return Err(SchemaError::new(
-            ErrorKind::Unsupported(Feature::Conditions),
-            "conditions are not supported",
-        )
-        .at(line));
-    }
-    Ok(AllowedSubject { subject_type, kind })
+    let caveat = if cur.eat_keyword("with") {
+        Some(cur.ident("a condition name after `with`")?)
+    } else {
+        None
+    };
+    Ok(AllowedSubject {
+        subject_type,
+        kind,
+        caveat,
+        expiration: false,
+    })
 }
 
 /// The first operand listed twice under one operator (`viewer or viewer`).

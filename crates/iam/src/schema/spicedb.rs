@@ -10,31 +10,28 @@
 //! ```
 //!
 //! Precedence follows SpiceDB: `+` binds tightest, then `&`, then `-`; each is left-associative.
-//! Caveats (`caveat …`, `with cond`), expiration (`use expiration`, `with expiration`) and `self`
-//! are recognised and refused as unsupported features.
+//! Caveats: `caveat name(param type, …) { CEL }` and `relation r: user with name`. Expiring
+//! relationships: `use expiration` at the top, then `user with expiration` (or `user with name
+//! and expiration`). `self` is recognised and refused as unsupported.
 
 use std::collections::BTreeMap;
 
 use super::lex::{Cursor, Tok, tokenize};
 use super::{
     AllowedKind, AllowedSubject, ArrowMode, ErrorKind, Feature, RelationDef, RelationKind, Rewrite,
-    Schema, SchemaError, SchemaErrors, TypeDef, valid_relation_name, valid_type_name,
+    Schema, SchemaError, SchemaErrors, TypeDef, take_caveats, valid_relation_name, valid_type_name,
 };
 
 /// Parses a schema (no validation of references; see [`super::validate`]).
 pub fn parse(src: &str) -> Result<Schema, SchemaErrors> {
-    // Refuse unsupported features before tokenizing: caveat bodies are CEL, not schema.
-    for (i, line) in src.lines().enumerate() {
-        let l = line.trim_start();
-        if l.starts_with("caveat ") {
-            return Err(unsupported(Feature::Conditions, i + 1, "caveats").into());
-        }
-        if l.starts_with("use expiration") {
-            return Err(unsupported(Feature::Expiration, i + 1, "`use expiration`").into());
-        }
-    }
-    let mut cur = Cursor::new(tokenize(src, false)?);
-    let mut schema = Schema::default();
+    // Caveat bodies are CEL, not schema: taken out first.
+    let (src, caveats) = take_caveats(src, "caveat")?;
+    let mut cur = Cursor::new(tokenize(&src, false)?);
+    let mut schema = Schema {
+        caveats,
+        ..Schema::default()
+    };
+    let mut uses_expiration = false;
     while !cur.at_end() {
         let line = cur.line();
         if cur.eat_keyword("definition") {
@@ -48,20 +45,33 @@ pub fn parse(src: &str) -> Result<Schema, SchemaErrors> {
                 .into());
             }
             schema.types.insert(def.name.clone(), def);
-        } else if cur.is_keyword("caveat") {
-            return Err(unsupported(Feature::Conditions, line, "caveats").into());
         } else if cur.eat_keyword("use") {
             let what = cur.ident("a feature name after `use`")?;
-            return Err(if what == "expiration" {
-                unsupported(Feature::Expiration, line, "`use expiration`").into()
-            } else {
-                SchemaError::new(ErrorKind::Syntax, format!("unknown directive `use {what}`"))
-                    .at(line)
-                    .into()
-            });
+            if what != "expiration" {
+                return Err(SchemaError::new(
+                    ErrorKind::Syntax,
+                    format!("unknown directive `use {what}`"),
+                )
+                .at(line)
+                .into());
+            }
+            uses_expiration = true;
         } else {
             return Err(cur.error("expected `definition` or `caveat`").into());
         }
+    }
+    let expiring = schema
+        .types
+        .values()
+        .flat_map(|t| t.relations.values())
+        .flat_map(|r| &r.allowed)
+        .any(|a| a.expiration);
+    if expiring && !uses_expiration {
+        return Err(SchemaError::new(
+            ErrorKind::Syntax,
+            "`with expiration` needs `use expiration` at the top of the schema",
+        )
+        .into());
     }
     Ok(schema)
 }
@@ -148,15 +158,33 @@ fn subject_type(cur: &mut Cursor) -> Result<AllowedSubject, SchemaError> {
     } else {
         AllowedKind::Object
     };
+    let mut caveat = None;
+    let mut expiration = false;
     if cur.eat_keyword("with") {
         let what = cur.ident("a caveat name or `expiration` after `with`")?;
-        return Err(if what == "expiration" {
-            unsupported(Feature::Expiration, line, "expiring relationships")
+        if what == "expiration" {
+            expiration = true;
         } else {
-            unsupported(Feature::Conditions, line, "caveats")
-        });
+            caveat = Some(what);
+            if cur.eat_keyword("and") {
+                let what = cur.ident("`expiration` after `and`")?;
+                if what != "expiration" {
+                    return Err(SchemaError::new(
+                        ErrorKind::Syntax,
+                        format!("expected `expiration` after `and`, found `{what}`"),
+                    )
+                    .at(line));
+                }
+                expiration = true;
+            }
+        }
     }
-    Ok(AllowedSubject { subject_type, kind })
+    Ok(AllowedSubject {
+        subject_type,
+        kind,
+        caveat,
+        expiration,
+    })
 }
 
 fn permission(cur: &mut Cursor) -> Result<RelationDef, SchemaError> {

@@ -206,23 +206,55 @@ fn refuses_duplicates_and_bad_syntax_with_lines() {
 }
 
 #[test]
+fn parses_caveats() {
+    let s = Schema::parse(
+        "definition user {}\ncaveat foo/on_tuesday(day string, m map<any>) {\n  day == 'tuesday' && m.x == {'a': 1}['a']\n}\ndefinition d {\n relation r: user with foo/on_tuesday | user:*\n permission p = r\n}",
+    )
+    .expect("a schema with a caveat");
+    let c = &s.caveats["foo/on_tuesday"];
+    assert_eq!(
+        c.params,
+        vec![
+            ("day".to_owned(), ParamType::String),
+            ("m".to_owned(), ParamType::Map(Box::new(ParamType::Any)))
+        ]
+    );
+    assert_eq!(
+        s.relation("d", "r").map(|r| r.allowed[0].caveat.clone()),
+        Some(Some("foo/on_tuesday".to_owned()))
+    );
+    // The caveat's lines still count: an error after it names its own line.
+    let err = Schema::parse("caveat c(x int) {\n x == 1\n}\ndefinition d { relation r: }")
+        .expect_err("a syntax error");
+    assert_eq!(err.0[0].line, Some(4));
+    assert_eq!(
+        kinds("caveat c(x nosuchtype) { x }\ndefinition u {}"),
+        vec![ErrorKind::Syntax]
+    );
+    assert_eq!(
+        kinds("caveat c(x int) { x == }\ndefinition u {}"),
+        vec![ErrorKind::Syntax]
+    );
+    assert_eq!(
+        kinds("definition u {}\ndefinition d { relation r: u with missing }"),
+        vec![ErrorKind::UndefinedCaveat]
+    );
+}
+
+#[test]
 fn names_unsupported_features() {
     let feature = |src: &str| Schema::parse(src).err().and_then(|e| e.unsupported());
+    let expiring = Schema::parse(
+        "use expiration\ndefinition user {}\ncaveat c(x int) { x > 1 }\ndefinition d { relation r: user with expiration | user:* with c and expiration }",
+    )
+    .expect("expiring relationships");
+    let r = expiring.relation("d", "r").expect("relation r");
+    assert!(r.allowed.iter().all(|a| a.expiration));
+    assert_eq!(r.allowed[1].to_string(), "user:* with c and expiration");
     assert_eq!(
-        feature("caveat c(x int) { x == 1 }\ndefinition user {}"),
-        Some(Feature::Conditions)
-    );
-    assert_eq!(
-        feature("definition user {}\ndefinition d { relation r: user with c }"),
-        Some(Feature::Conditions)
-    );
-    assert_eq!(
-        feature("use expiration\ndefinition user {}"),
-        Some(Feature::Expiration)
-    );
-    assert_eq!(
-        feature("definition user {}\ndefinition d { relation r: user with expiration }"),
-        Some(Feature::Expiration)
+        kinds("definition user {}\ndefinition d { relation r: user with expiration }"),
+        vec![ErrorKind::Syntax],
+        "`with expiration` needs `use expiration`"
     );
     assert_eq!(
         feature("definition user {}\ndefinition d { relation r: user\n permission p = self + r }"),
@@ -330,11 +362,23 @@ fn refuses_openfga_mistakes() {
         vec![ErrorKind::Syntax]
     );
     let cond = Schema::from_openfga(&format!(
-        "{head}type doc\n  relations\n    define a: [user with ok]\ncondition ok(x: int) {{\n  x < 3\n}}\n"
+        "{head}type doc\n  relations\n    define a: [user with ok, user]\ncondition ok(x: int) {{\n  x < 3\n}}\n"
     ));
+    let cond = cond.expect("a model with a condition");
     assert_eq!(
-        cond.err().and_then(|e| e.unsupported()),
-        Some(Feature::Conditions)
+        cond.caveats["ok"].params,
+        vec![("x".to_owned(), ParamType::Int)]
+    );
+    assert_eq!(
+        cond.relation("doc", "a").map(|r| r.allowed.len()),
+        Some(2),
+        "`user with ok` and `user` are two entries"
+    );
+    assert_eq!(
+        fga_kinds(&format!(
+            "{head}type doc\n  relations\n    define a: [user with nope]\n"
+        )),
+        vec![ErrorKind::UndefinedCaveat]
     );
     // Unions that loop among relations without tuples are fine when they have an entry.
     assert_eq!(
@@ -343,4 +387,16 @@ fn refuses_openfga_mistakes() {
         )),
         vec![]
     );
+}
+
+#[test]
+fn spicedb_relation_names_reach_64_characters() {
+    let schema = |n: usize| {
+        format!(
+            "definition user {{}}\ndefinition d {{ relation {}: user }}",
+            "r".repeat(n)
+        )
+    };
+    assert_eq!(kinds(&schema(64)), Vec::<ErrorKind>::new());
+    assert_eq!(kinds(&schema(65)), vec![ErrorKind::InvalidName]);
 }

@@ -66,6 +66,17 @@ fn check_allowed(
                 format!("`{type_name}#{}` lists `{a}` twice", rel.name),
             ));
         }
+        if let Some(c) = &a.caveat
+            && !schema.caveats.contains_key(c)
+        {
+            errors.push(SchemaError::new(
+                ErrorKind::UndefinedCaveat,
+                format!(
+                    "`{type_name}#{}` allows `{a}`, but caveat `{c}` is not defined",
+                    rel.name
+                ),
+            ));
+        }
         let Some(target) = schema.types.get(&a.subject_type) else {
             errors.push(SchemaError::new(
                 ErrorKind::UndefinedType,

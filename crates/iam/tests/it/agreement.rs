@@ -12,7 +12,7 @@ use crate::support::{migrated, supported_spicedb_files};
 db_test!(async fn check_lookups_and_the_cache_agree_on_every_spicedb_file(db) {
     let engine_db = migrated(&db).await?;
     let files = supported_spicedb_files()?;
-    assert_eq!(files.len(), 50, "supported SpiceDB files");
+    assert_eq!(files.len(), 73, "every SpiceDB file");
     let mut compared = 0;
     let mut cache_compared = 0;
     let mut problems = Vec::new();

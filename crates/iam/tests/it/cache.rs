@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use iam::conformance::spicedb::{Loaded, universe};
 use iam::{
-    CacheConfig, Engine, EngineError, ObjectRef, ReadOptions, Revision, Schema, SubjectRef, Tuple,
-    TupleUpdate, WriteBatch,
+    CacheConfig, Engine, EngineError, ObjectRef, Permissionship, ReadOptions, Revision, Schema,
+    SubjectRef, Tuple, TupleUpdate, WriteBatch,
 };
 use testkit::db_test;
 use uuid::Uuid;
@@ -105,7 +105,7 @@ db_test!(async fn a_write_is_visible_to_the_very_next_check(db) {
         writer.write(org, &batch).await?;
         assert_eq!(engine.check(org, &doc, "view", &user("bob"), &o).await?.value, !banned, "round {i}");
         let bulk = engine.check_bulk(org, &[(doc.clone(), "view".into(), user("bob"))], &o).await?.value;
-        assert!(matches!(bulk.as_slice(), [Ok(v)] if *v != banned), "round {i}");
+        assert!(matches!(bulk.as_slice(), [Ok(v)] if v.is_allowed() != banned), "round {i}");
         let docs = engine.lookup_resources(org, "doc", "view", &user("bob"), &o).await?.value;
         assert_eq!(docs.is_empty(), banned, "round {i}");
         let users = engine.lookup_subjects(org, &doc, "view", "user", None, &o).await?.value;
@@ -197,7 +197,7 @@ db_test!(async fn a_write_token_is_honoured(db) {
     let new = a.check(org, &doc, "view", &ann, &at_least(r3)).await?;
     assert_eq!((new.value, new.revision), (true, r3));
     let bulk = a.check_bulk(org, &[(doc.clone(), "view".into(), ann.clone())], &at_least(r3)).await?;
-    assert!(matches!(bulk.value.as_slice(), [Ok(true)]));
+    assert!(matches!(bulk.value.as_slice(), [Ok(Permissionship::Allowed)]));
     assert_eq!(bulk.revision, r3);
 
     // A write through `a` itself moves its tokens on at once.
@@ -222,9 +222,10 @@ db_test!(async fn contextual_tuples_bypass_the_cache(db) {
     let ctx = ReadOptions {
         contextual: vec![t("team:eng#member@user:zoe")?],
         at_least: Some(r),
+        ..ReadOptions::default()
     };
     assert!(engine.check(org, &doc, "view", &zoe, &ctx).await?.value);
-    assert!(engine.check_bulk(org, &[(doc.clone(), "view".into(), zoe.clone())], &ctx).await?.value[0].as_ref().is_ok_and(|v| *v));
+    assert!(engine.check_bulk(org, &[(doc.clone(), "view".into(), zoe.clone())], &ctx).await?.value[0].as_ref().is_ok_and(Permissionship::is_allowed));
     assert_eq!(engine.lookup_resources(org, "doc", "view", &zoe, &ctx).await?.value, vec!["d"]);
     // …and the contextual answers were neither read from nor written to it.
     let after = engine.cache_stats().await;
@@ -261,7 +262,7 @@ db_test!(async fn cached_sub_problems_respect_the_depth_limit(db) {
         let bulk = e.check_bulk(org, &items, &o).await?.value;
         assert!(matches!(
             bulk.as_slice(),
-            [Ok(true), Err(EngineError::DepthExceeded(25)), Ok(true), Err(EngineError::DepthExceeded(25))]
+            [Ok(Permissionship::Allowed), Err(EngineError::DepthExceeded(25)), Ok(Permissionship::Allowed), Err(EngineError::DepthExceeded(25))]
         ), "{bulk:?}");
     }
     Ok(())
@@ -288,8 +289,8 @@ db_test!(async fn the_cache_stays_within_its_bound(db) {
 });
 
 /// An answer as comparable data (errors by their message).
-fn plain(r: &Result<bool, EngineError>) -> Result<bool, String> {
-    r.as_ref().map(|v| *v).map_err(ToString::to_string)
+fn plain(r: &Result<Permissionship, EngineError>) -> Result<Permissionship, String> {
+    r.as_ref().cloned().map_err(ToString::to_string)
 }
 
 /// After a file's queries warmed `loaded`'s cache, every check of resource × relation × subject

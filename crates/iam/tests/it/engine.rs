@@ -2,8 +2,8 @@
 //! bulk checks, depth limits and refusals.
 
 use iam::{
-    Engine, EngineError, ExpandNode, ObjectRef, Precondition, ReadOptions, Revision, Schema,
-    SubjectRef, TupleFilter, TupleUpdate, WriteBatch,
+    Engine, EngineError, ExpandNode, ObjectRef, Permissionship, Precondition, ReadOptions,
+    Revision, Schema, SubjectRef, TupleFilter, TupleUpdate, WriteBatch,
 };
 use testkit::db_test;
 use uuid::Uuid;
@@ -136,8 +136,8 @@ db_test!(async fn expand_bulk_contextual_and_lookups(db) {
         (doc1.clone(), "nope".to_owned(), user("bob")),
     ];
     let bulk = engine.check_bulk(org, &items, &o).await?.value;
-    assert!(matches!(bulk[0], Ok(true)));
-    assert!(matches!(bulk[1], Ok(false)));
+    assert!(matches!(bulk[0], Ok(Permissionship::Allowed)));
+    assert!(matches!(bulk[1], Ok(Permissionship::Denied)));
     assert!(matches!(bulk[2], Err(EngineError::UnknownRelation { .. })));
 
     assert_eq!(engine.lookup_resources(org, "doc", "view", &user("bob"), &o).await?.value, vec!["1"]);

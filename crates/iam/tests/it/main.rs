@@ -3,9 +3,11 @@
 
 mod agreement;
 mod cache;
+mod caveats;
 mod conformance;
 mod engine;
 mod isolation;
+mod properties;
 mod replica;
 mod startup;
 mod support;

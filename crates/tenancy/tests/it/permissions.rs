@@ -303,3 +303,79 @@ db_test!(async fn the_graph_is_per_org(db) {
     assert_eq!(status, 403);
     cell.finish(db).await
 });
+
+db_test!(async fn caveated_grants_answer_with_the_request_context(db) {
+    let cell = Cell::start(&db).await?;
+    let owner = cell.user("owner@example.com");
+    let org = cell.org(owner, "Acme").await?;
+    let ann = cell.user("ann@example.com");
+    cell.join(org, ann, "member").await?;
+    let (a, t_ann) = (tok(owner, org), tok(ann, org));
+    let caveated = |caveat: Value| {
+        let mut r = rel("document", "d5", "viewer", user(ann));
+        r["caveat"] = caveat;
+        r
+    };
+    let office = json!({"name": "in_network", "context": {"cidr": "10.0.0.0/8"}});
+    let (status, body) = cell.post("/api/v1/permissions/grant", &a, caveated(office.clone())).await?;
+    assert_eq!(status, 200, "{body}");
+    let check = |context: Option<Value>| {
+        let mut req = json!({"namespace": "document", "object_id": "d5", "permission": "view"});
+        if let Some(c) = context {
+            req["context"] = c;
+        }
+        cell.post("/api/v1/permissions/check", &t_ann, req)
+    };
+    // Without the caller's address the answer is conditional, naming what is missing.
+    let (status, body) = check(None).await?;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["allowed"].clone(), body["permissionship"].clone()), (json!(false), json!("conditional")), "{body}");
+    assert_eq!(body["missing_context"], json!(["ip"]), "{body}");
+    let (_, body) = check(Some(json!({"ip": "10.1.2.3"}))).await?;
+    assert_eq!((body["allowed"].clone(), body["permissionship"].clone()), (json!(true), json!("allowed")), "{body}");
+    let (_, body) = check(Some(json!({"ip": "192.168.1.1"}))).await?;
+    assert_eq!((body["allowed"].clone(), body["permissionship"].clone()), (json!(false), json!("denied")), "{body}");
+    // The grant's own context wins over the request's.
+    let (_, body) = check(Some(json!({"ip": "192.168.1.1", "cidr": "192.168.0.0/16"}))).await?;
+    assert_eq!(body["permissionship"], json!("denied"), "{body}");
+    let (status, body) = check(Some(json!({"ip": "not an address"}))).await?;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("validation_failed")), "{body}");
+    // Not listed as held while conditional.
+    let (_, body) = cell.get("/api/v1/permissions/my-access?namespace=document", &t_ann).await?;
+    assert_eq!(body["data"], json!([]), "{body}");
+
+    // Caveats the schema does not allow there, unknown ones, or a context of the wrong types.
+    for bad in [
+        json!({"name": "nope"}),
+        json!({"name": "in_network", "context": {"cidr": 5}}),
+        json!({"name": "in_network", "context": {"port": 80}}),
+    ] {
+        let (status, body) = cell.post("/api/v1/permissions/grant", &a, caveated(bad.clone())).await?;
+        assert_eq!(status, 422, "{bad} → {body}");
+    }
+    let mut owner_rel = rel("document", "d5", "owner", user(ann));
+    owner_rel["caveat"] = office;
+    let (status, body) = cell.post("/api/v1/permissions/grant", &a, owner_rel).await?;
+    assert_eq!(status, 422, "`owner` takes no caveat: {body}");
+    // An expiring grant, where the relation allows one: gone once expired.
+    let mut past = rel("document", "d6", "viewer", user(ann));
+    past["expires_at"] = json!("2020-01-01T00:00:00Z");
+    let (status, body) = cell.post("/api/v1/permissions/grant", &a, past).await?;
+    assert_eq!(status, 200, "{body}");
+    assert!(!can(&cell, &a, "document", "d6", "view", ann).await?, "expired when granted");
+    let mut later = rel("document", "d6", "viewer", user(ann));
+    later["expires_at"] = json!("2999-01-01T00:00:00Z");
+    cell.post("/api/v1/permissions/grant", &a, later).await?;
+    assert!(can(&cell, &a, "document", "d6", "view", ann).await?);
+    let mut owner_until = rel("document", "d6", "owner", user(ann));
+    owner_until["expires_at"] = json!("2999-01-01T00:00:00Z");
+    let (status, body) = cell.post("/api/v1/permissions/grant", &a, owner_until).await?;
+    assert_eq!(status, 422, "`owner` does not expire: {body}");
+
+    // Granting again without a caveat replaces it.
+    let (status, _) = cell.post("/api/v1/permissions/grant", &a, rel("document", "d5", "viewer", user(ann))).await?;
+    assert_eq!(status, 200);
+    let (_, body) = check(None).await?;
+    assert_eq!(body["permissionship"], json!("allowed"), "{body}");
+    cell.finish(db).await
+});

@@ -153,10 +153,12 @@ impl PlatformModule for Docs {
         &["iam"]
     }
     fn permission_schema(&self) -> &'static str {
-        "definition document {
+        "use expiration
+        caveat in_network(ip ipaddress, cidr string) { ip.in_cidr(cidr) }
+        definition document {
             relation org: org
             relation owner: user
-            relation viewer: user | user:* | team#member | role#member
+            relation viewer: user with expiration | user:* | team#member | role#member | user with in_network
             permission edit = owner + org->admin_access
             permission view = viewer + edit
         }"
