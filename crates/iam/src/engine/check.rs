@@ -396,8 +396,24 @@ impl<'s, 'r> Checker<'s, 'r> {
                 ));
             }
         }
-        for (obj, rel, edge) in &usersets {
-            let holds = match self.holds(edge.as_ref()) {
+        let steps: Vec<_> = usersets
+            .iter()
+            .map(|(o, r, e)| (o, r.as_str(), e.as_ref()))
+            .collect();
+        self.through(acc, &steps, subject, depth).await
+    }
+
+    /// Adds to a union the tuples that lead on: each where it holds (its caveat, its expiry),
+    /// anded with `relation` on the object it leads to.
+    async fn through<'x>(
+        &mut self,
+        mut acc: Union,
+        steps: &[(&'x ObjectRef, &'x str, Option<&'x Edge>)],
+        subject: &SubjectRef,
+        depth: u32,
+    ) -> Result<Outcome, EngineError> {
+        for &(obj, relation, edge) in steps {
+            let holds = match self.holds(edge) {
                 Ok(Outcome::No) => continue,
                 Ok(holds) => holds,
                 Err(e) => {
@@ -405,7 +421,7 @@ impl<'s, 'r> Checker<'s, 'r> {
                     continue;
                 }
             };
-            let found = self.check(obj, rel, subject, depth + 1).await;
+            let found = self.check(obj, relation, subject, depth + 1).await;
             if acc.add(found.map(|o| holds.and(o)))? {
                 break;
             }
@@ -428,22 +444,12 @@ impl<'s, 'r> Checker<'s, 'r> {
             .await?;
         match mode {
             ArrowMode::Any => {
-                let mut acc = Union::new(self.all_paths);
-                for (t, edge) in &targets {
-                    let holds = match self.holds(edge.as_ref()) {
-                        Ok(Outcome::No) => continue,
-                        Ok(holds) => holds,
-                        Err(e) => {
-                            acc.add(Err(e))?;
-                            continue;
-                        }
-                    };
-                    let found = self.check(t, computed, subject, depth + 1).await;
-                    if acc.add(found.map(|o| holds.and(o)))? {
-                        break;
-                    }
-                }
-                acc.finish()
+                let steps: Vec<_> = targets
+                    .iter()
+                    .map(|(t, e)| (t, computed, e.as_ref()))
+                    .collect();
+                let acc = Union::new(self.all_paths);
+                self.through(acc, &steps, subject, depth).await
             }
             ArrowMode::All => {
                 if targets.is_empty() {

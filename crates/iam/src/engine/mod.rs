@@ -57,6 +57,21 @@ pub struct Answer<T> {
     pub revision: Revision,
 }
 
+impl<T> Answer<Vec<(T, Permissionship)>> {
+    /// The items that hold unconditionally.
+    pub fn allowed_only(self) -> Answer<Vec<T>> {
+        Answer {
+            value: self
+                .value
+                .into_iter()
+                .filter(|(_, p)| p.is_allowed())
+                .map(|(t, _)| t)
+                .collect(),
+            revision: self.revision,
+        }
+    }
+}
+
 /// The engine of one schema over one cell's database. Cheap to clone; clones share the cache.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -236,7 +251,12 @@ impl Engine {
         let revision = self.revision(tx, tx.org_id(), &opts).await?;
         let mut checker = self.checker(tx, tx.org_id(), revision, &opts);
         let found = lookup::lookup_subjects(&mut checker, object, relation, "user", None).await?;
-        Ok(allowed_only(found))
+        Ok(Answer {
+            value: found,
+            revision,
+        }
+        .allowed_only()
+        .value)
     }
 
     /// Many checks over one snapshot, sharing what they read and resolve. Each item answers on
@@ -311,13 +331,10 @@ impl Engine {
         subject: &SubjectRef,
         opts: &ReadOptions,
     ) -> Result<Answer<Vec<String>>, EngineError> {
-        let a = self
+        Ok(self
             .lookup_resources_caveated(org_id, object_type, relation, subject, opts)
-            .await?;
-        Ok(Answer {
-            value: allowed_only(a.value),
-            revision: a.revision,
-        })
+            .await?
+            .allowed_only())
     }
 
     /// The ids of the `object_type` objects on which `subject` holds `relation`, each allowed
@@ -359,7 +376,7 @@ impl Engine {
         subject_relation: Option<&str>,
         opts: &ReadOptions,
     ) -> Result<Answer<Vec<SubjectRef>>, EngineError> {
-        let a = self
+        Ok(self
             .lookup_subjects_caveated(
                 org_id,
                 object,
@@ -368,11 +385,8 @@ impl Engine {
                 subject_relation,
                 opts,
             )
-            .await?;
-        Ok(Answer {
-            value: allowed_only(a.value),
-            revision: a.revision,
-        })
+            .await?
+            .allowed_only())
     }
 
     /// [`Engine::lookup_subjects`], each subject allowed or conditional.
@@ -559,13 +573,4 @@ impl Engine {
             .iter()
             .try_for_each(|t| store::validate_tuple(&self.schema, t))
     }
-}
-
-/// The items of a caveated answer that hold unconditionally.
-fn allowed_only<T>(items: Vec<(T, Permissionship)>) -> Vec<T> {
-    items
-        .into_iter()
-        .filter(|(_, p)| p.is_allowed())
-        .map(|(t, _)| t)
-        .collect()
 }

@@ -8,17 +8,12 @@ use std::fmt::Write as _;
 use iam::conformance::spicedb::{LoadError, ValidationFile, agreement, load};
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
-/// A small deterministic generator driven by the case's seed (proptest picks the seeds).
-struct Rng(u64);
+/// A deterministic generator driven by the case's seed (proptest picks the seeds).
+struct Rng(fastrand::Rng);
 
 impl Rng {
     fn below(&mut self, n: usize) -> usize {
-        // SplitMix64.
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) % n.max(1) as u64) as usize
+        self.0.usize(..n.max(1))
     }
 
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
@@ -43,7 +38,7 @@ fn expr(rng: &mut Rng, names: &[&str], depth: u32) -> String {
 
 /// A schema and relationships for one seed.
 fn case(seed: u64) -> ValidationFile {
-    let mut rng = Rng(seed);
+    let mut rng = Rng(fastrand::Rng::with_seed(seed));
     let mut schema = String::from(
         "definition user {}\ncaveat over(x int) { x > 1 }\n\
          definition group { relation member: user | group#member }\ndefinition doc {\n  relation parent: doc\n",
