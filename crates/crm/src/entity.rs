@@ -31,6 +31,11 @@ pub(crate) mod contact {
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
         pub deleted_at: Option<DateTimeUtc>,
+        /// When the latest interaction with the person happened; `None`: never.
+        pub last_activity_at: Option<DateTimeUtc>,
+        /// The person's best current fit over the org's products (0 to 100); `None`: never
+        /// scored.
+        pub fit_score: Option<i32>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -16,7 +16,73 @@ pub(crate) fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(CreateDealTotals),
         Box::new(CreateBulkJobs),
         Box::new(SegmentsSweptAcrossOrgs),
+        Box::new(PersonsActivityAndFit),
     ]
+}
+
+/// A person's last activity and best fit, kept on the person so lists and segment rules filter
+/// and sort by them ("not contacted for 30 days", "fit at least 70"); filled from the
+/// interactions and fit scores already there, one org at a time (each in its own scope).
+struct PersonsActivityAndFit;
+
+impl MigrationName for PersonsActivityAndFit {
+    fn name(&self) -> &str {
+        "crm_m20261208_000002_persons_activity_and_fit"
+    }
+}
+
+#[kernel::async_trait::async_trait]
+impl MigrationTrait for PersonsActivityAndFit {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
+        const T: &str = "crm_contacts";
+        for mut column in [
+            ts_null("last_activity_at"),
+            ColumnDef::new("fit_score").integer().null().to_owned(),
+        ] {
+            m.alter_table(Table::alter().table(T).add_column(&mut column).to_owned())
+                .await?;
+        }
+        for (name, column) in [
+            ("crm_contacts_org_last_activity", "last_activity_at"),
+            ("crm_contacts_org_fit", "fit_score"),
+        ] {
+            m.create_index(index(name, T, &["org_id", column])).await?;
+        }
+        let conn = m.get_connection();
+        let backfill = "UPDATE crm_contacts SET \
+             last_activity_at = (SELECT MAX(i.occurred_at) FROM crm_interactions i \
+                                 WHERE i.contact_id = crm_contacts.id), \
+             fit_score = (SELECT MAX(s.score) FROM crm_fit_scores s \
+                          WHERE s.contact_id = crm_contacts.id)";
+        if conn.get_database_backend() != DbBackend::Postgres {
+            conn.execute_unprepared(backfill).await?;
+            return Ok(());
+        }
+        // Row-level security binds the owner too: the orgs are read in the system context,
+        // each org's rows in its own (this migration's transaction only).
+        conn.execute_unprepared("SELECT set_config('app.system', 'on', true)")
+            .await?;
+        let orgs = conn
+            .query_all_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT DISTINCT org_id FROM crm_contacts",
+            ))
+            .await?;
+        conn.execute_unprepared("SELECT set_config('app.system', 'off', true)")
+            .await?;
+        for row in orgs {
+            let org: uuid::Uuid = row.try_get_by_index(0)?;
+            conn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT set_config('app.current_org_id', $1, true)",
+                [org.to_string().into()],
+            ))
+            .await?;
+            conn.execute_unprepared(backfill).await?;
+        }
+        Ok(())
+    }
 }
 
 /// The hourly sweep re-evaluates relative dynamic segments across orgs: segments admit the

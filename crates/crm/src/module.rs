@@ -153,6 +153,8 @@ impl PlatformModule for Crm {
                 handler: Arc::new(SeedPipeline),
             },
             segments("segments_on_change", "crm.contact.*"),
+            // Rules may name the last activity: an interaction changes who matches.
+            segments("segments_on_interaction", "crm.interaction.logged"),
             segments("segments_on_tag_added", "tag.added"),
             segments("segments_on_tag_removed", "tag.removed"),
         ]

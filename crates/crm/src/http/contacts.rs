@@ -57,6 +57,10 @@ pub struct Contact {
     pub created_by: Uuid,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the latest interaction with the person happened (`null`: never).
+    pub last_activity_at: Option<DateTime<Utc>>,
+    /// The person's best current fit over the org's products, 0 to 100 (`null`: never scored).
+    pub fit_score: Option<i32>,
 }
 
 impl From<contact::Model> for Contact {
@@ -77,6 +81,8 @@ impl From<contact::Model> for Contact {
             created_by: m.created_by,
             created_at: m.created_at,
             updated_at: m.updated_at,
+            last_activity_at: m.last_activity_at,
+            fit_score: m.fit_score,
         }
     }
 }
@@ -127,7 +133,10 @@ pub(crate) fn contact_list() -> ListSpec<contact::Entity> {
         .sortable("name", C::Name)
         .sortable("created_at", C::CreatedAt)
         .sortable("updated_at", C::UpdatedAt)
-        // By range, relative times included: "added in the last 7 days" (`now-7d`).
+        // By range, relative times included: "added in the last 7 days" (`now-7d`), "not
+        // contacted for 30 days" (`filter[last_activity_at.lt]=now-30d`).
+        .field("last_activity_at", C::LastActivityAt)
+        .field("fit_score", C::FitScore)
         .filterable("created_at", C::CreatedAt)
         .filterable("updated_at", C::UpdatedAt)
         .search([C::Name, C::Email, C::Phone])

@@ -349,6 +349,7 @@ pub(crate) async fn score(
             .await?
         }
     };
+    super::refresh_activity_and_fit(tx, contact_id).await?;
     publish(
         ctx,
         tx,

@@ -146,6 +146,7 @@ pub(crate) async fn log(
             created_at: Set(now),
         })
         .await?;
+    super::refresh_activity_and_fit(tx, person.id).await?;
     publish(
         ctx,
         tx,

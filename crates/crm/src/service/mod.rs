@@ -41,6 +41,44 @@ pub(crate) async fn publish<E: Event>(
     Ok(())
 }
 
+/// Brings a person's `last_activity_at` and `fit_score` (what lists and segment rules read) in
+/// step with their interactions and current fit scores: one statement.
+pub(crate) async fn refresh_activity_and_fit(tx: &TenantTx, id: Uuid) -> Result<(), ApiError> {
+    use crate::entity::{fit_score, interaction};
+    use kernel::sea_orm::sea_query::{Query, SimpleExpr, SubQueryStatement};
+    // `(SELECT MAX(<col>) FROM <table> WHERE contact_id = id)`
+    fn latest<T: kernel::sea_orm::EntityTrait>(
+        col: T::Column,
+        person: T::Column,
+        id: Uuid,
+    ) -> SimpleExpr {
+        let q = Query::select()
+            .expr(Expr::col(col).max())
+            .from(T::default())
+            .and_where(person.eq(id))
+            .to_owned();
+        SimpleExpr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(q)))
+    }
+    use fit_score::Column as S;
+    use interaction::Column as I;
+    tx.repo::<contact::Entity>()
+        .update_many_any(
+            vec![
+                (
+                    contact::Column::LastActivityAt,
+                    latest::<interaction::Entity>(I::OccurredAt, I::ContactId, id),
+                ),
+                (
+                    contact::Column::FitScore,
+                    latest::<fit_score::Entity>(S::Score, S::ContactId, id),
+                ),
+            ],
+            contact::Column::Id.eq(id),
+        )
+        .await?;
+    Ok(())
+}
+
 pub(crate) fn one_of(field: &str, value: &str, allowed: &[&str]) -> Result<(), ApiError> {
     match allowed.contains(&value) {
         true => Ok(()),
@@ -310,6 +348,8 @@ pub(crate) async fn create(
             created_at: Set(now),
             updated_at: Set(now),
             deleted_at: Set(None),
+            last_activity_at: Set(None),
+            fit_score: Set(None),
         })
         .await?;
     let stored = insert_channels(tx, row.id, channels).await?;
@@ -731,7 +771,14 @@ pub(crate) async fn merge(
         first_name, last_name, email, phone, company_id, job_title, source, owner_id
     );
     m.updated_at = Set(Utc::now());
-    let row = tx.repo::<contact::Entity>().update(m).await?;
+    tx.repo::<contact::Entity>().update(m).await?;
+    // The winner's history now holds the loser's interactions and fit scores.
+    refresh_activity_and_fit(tx, into).await?;
+    let row = tx
+        .repo::<contact::Entity>()
+        .get(into)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such person in this organization"))?;
     publish(
         ctx,
         tx,

@@ -311,3 +311,77 @@ db_test!(
         Ok(())
     }
 );
+
+db_test!(
+    async fn rules_over_last_activity_and_fit_follow_interactions_and_scorings(db) {
+        let cell = cell(&db).await?;
+        let acme = org(&cell, "Acme").await?;
+        let ann = user(&cell, "ann@acme.test", acme, "member").await?;
+        let boss = user(&cell, "boss@acme.test", acme, "admin").await?;
+        let cy = id(&person(&cell, &ann, json!({"name": "Cy", "claim": true})).await?);
+        let dee = id(&person(&cell, &ann, json!({"name": "Dee", "claim": true})).await?);
+        let eve = id(&person(&cell, &ann, json!({"name": "Eve"})).await?);
+        let log = async |who: &str, ago: chrono::Duration| {
+            let at = (chrono::Utc::now() - ago).to_rfc3339();
+            cell.post(&format!("/api/v1/contacts/{who}/interactions"), Some(&ann), json!({"type": "call", "occurred_at": at})).await
+        };
+
+        // Cy last heard from 40 days ago (then an older call: the latest counts), Dee an hour
+        // ago, Eve never.
+        assert_eq!(log(&cy, chrono::Duration::days(40)).await?.0, 201);
+        assert_eq!(log(&cy, chrono::Duration::days(90)).await?.0, 201);
+        assert_eq!(log(&dee, chrono::Duration::hours(1)).await?.0, 201);
+        let (_, person) = cell.get(&format!("/api/v1/contacts/{cy}"), Some(&ann)).await?;
+        let last = person["last_activity_at"].as_str().map(chrono::DateTime::parse_from_rfc3339);
+        let forty = chrono::Utc::now() - chrono::Duration::days(40);
+        assert!(matches!(last, Some(Ok(t)) if (t.with_timezone(&chrono::Utc) - forty).num_minutes().abs() < 5), "{person}");
+        let (_, person) = cell.get(&format!("/api/v1/contacts/{eve}"), Some(&ann)).await?;
+        assert!(person["last_activity_at"].is_null() && person["fit_score"].is_null(), "{person}");
+        let (status, page) = cell.get("/api/v1/contacts?filter[last_activity_at.gte]=now-60d&sort=last_activity_at:desc", Some(&ann)).await?;
+        assert_eq!(status, 200, "{page}");
+        assert_eq!(ids(&page), [dee.clone(), cy.clone()]);
+
+        // "Gone quiet": contacted, but not for 30 days. Cy joins; a call today takes Cy out
+        // again (the interaction's event re-evaluates the person).
+        let (status, quiet) = cell.post("/api/v1/segments", Some(&ann), json!({"name": "Gone quiet", "kind": "dynamic", "rule": "filter[last_activity_at.lt]=now-30d"})).await?;
+        assert_eq!(status, 201, "{quiet}");
+        let quiet = id(&quiet);
+        run_jobs(&cell).await?;
+        let members = async |sid: &str| cell.get(&format!("/api/v1/contacts?filter[segment_id]={sid}"), Some(&ann)).await;
+        assert_eq!(ids(&members(&quiet).await?.1), [cy.as_str()]);
+        assert_eq!(log(&cy, chrono::Duration::zero()).await?.0, 201);
+        run_jobs(&cell).await?;
+        assert_eq!(ids(&members(&quiet).await?.1), Vec::<String>::new());
+
+        // Fit: the best current score over products. Dee at 80 joins "Good fit"; re-scored at 20,
+        // leaves; a better score for another product counts.
+        let criteria = "/api/v1/scoring/criteria";
+        let (_, size) = cell.post(criteria, Some(&boss), json!({"product": "enterprise", "name": "Size", "weight": 1})).await?;
+        let (_, seats) = cell.post(criteria, Some(&boss), json!({"product": "starter", "name": "Seats", "weight": 1})).await?;
+        let score = async |who: &str, product: &str, criterion: &Value, score: i32| {
+            cell.post(&format!("/api/v1/contacts/{who}/fit"), Some(&ann), json!({"product": product, "scores": [{"criterion_id": id(criterion), "score": score}]})).await
+        };
+        let (status, fit) = score(&dee, "enterprise", &size, 80).await?;
+        assert_eq!(status, 200, "{fit}");
+        let (status, good) = cell.post("/api/v1/segments", Some(&ann), json!({"name": "Good fit", "kind": "dynamic", "rule": "filter[fit_score.gte]=70"})).await?;
+        assert_eq!(status, 201, "{good}");
+        let good = id(&good);
+        run_jobs(&cell).await?;
+        assert_eq!(ids(&members(&good).await?.1), [dee.as_str()]);
+        score(&dee, "enterprise", &size, 20).await?;
+        run_jobs(&cell).await?;
+        assert_eq!(ids(&members(&good).await?.1), Vec::<String>::new());
+        score(&dee, "starter", &seats, 90).await?;
+        run_jobs(&cell).await?;
+        assert_eq!(ids(&members(&good).await?.1), [dee.as_str()]);
+        let (_, person) = cell.get(&format!("/api/v1/contacts/{dee}"), Some(&ann)).await?;
+        assert_eq!(person["fit_score"], 90, "{person}");
+
+        // Merged, the kept person carries the history of both: Eve takes Dee's activity and fit.
+        let (status, merged) = cell.post(&format!("/api/v1/contacts/{eve}/merge"), Some(&ann), json!({"from_id": dee})).await?;
+        assert_eq!(status, 200, "{merged}");
+        assert_eq!(merged["fit_score"], 90, "{merged}");
+        assert!(merged["last_activity_at"].is_string(), "{merged}");
+        Ok(())
+    }
+);
