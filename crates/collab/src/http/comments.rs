@@ -163,7 +163,11 @@ async fn notify_mentions(
             continue;
         }
         let member = match &authorizer {
-            Some(a) => a.check(ctx, tx, user, "org", &org, "viewer_access").await?,
+            Some(a) => {
+                let asker = kernel::http::Asker::user(user);
+                a.check(ctx, tx, &asker, "org", &org, "viewer_access")
+                    .await?
+            }
             None => false,
         };
         if !member {

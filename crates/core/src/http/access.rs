@@ -45,7 +45,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use uuid::Uuid;
 
-use super::caller::Caller;
+use super::caller::{Asker, Caller};
 use crate::context::CellContext;
 use crate::db::TenantTx;
 use crate::error::ApiError;
@@ -235,6 +235,8 @@ pub struct Scoped<P: Permission, M: Mode> {
     caller: Caller,
     tx: TenantTx,
     object_id: String,
+    /// Where the request came from (what a conditional permission may depend on).
+    client_ip: Option<std::net::IpAddr>,
     mode: PhantomData<fn() -> (P, M)>,
 }
 
@@ -268,7 +270,8 @@ impl<P: Permission, M: Mode> Scoped<P, M> {
         ctx: &CellContext,
         object_id: Option<&str>,
     ) -> Result<bool, ApiError> {
-        holds::<Q>(ctx, &self.tx, &self.caller, object_id).await
+        let object = object_of::<Q>(self.tx.org_id(), object_id.map(str::to_owned))?;
+        check::<Q>(ctx, &self.tx, &self.asker(), &object).await
     }
 
     /// [`Scoped::holds`], answering `Q`'s refusal when it is not held.
@@ -277,7 +280,15 @@ impl<P: Permission, M: Mode> Scoped<P, M> {
         ctx: &CellContext,
         object_id: Option<&str>,
     ) -> Result<(), ApiError> {
-        require::<Q>(ctx, &self.tx, &self.caller, object_id).await
+        let object = object_of::<Q>(self.tx.org_id(), object_id.map(str::to_owned))?;
+        demand::<Q>(ctx, &self.tx, &self.asker(), &object).await
+    }
+
+    fn asker(&self) -> Asker {
+        Asker {
+            client_ip: self.client_ip,
+            ..Asker::user(self.caller.user_id)
+        }
     }
 
     /// Checks `P` for `caller` outside an HTTP handler (another extractor, a job acting for a
@@ -287,6 +298,16 @@ impl<P: Permission, M: Mode> Scoped<P, M> {
         ctx: &CellContext,
         caller: Caller,
         object_id: Option<String>,
+    ) -> Result<Self, ApiError> {
+        Self::begin_from(ctx, caller, object_id, None).await
+    }
+
+    /// [`Scoped::begin`] for a request from `client_ip`.
+    async fn begin_from(
+        ctx: &CellContext,
+        caller: Caller,
+        object_id: Option<String>,
+        client_ip: Option<std::net::IpAddr>,
     ) -> Result<Self, ApiError> {
         // Only API keys carry scopes; a session's request builds no scope string.
         if caller.scopes.is_some() {
@@ -301,15 +322,20 @@ impl<P: Permission, M: Mode> Scoped<P, M> {
             true => ctx.db().tenant(org).await?,
             false => ctx.db().tenant_read(org).await?,
         };
-        match check::<P>(ctx, &tx, &caller, &object_id).await {
+        let asker = Asker {
+            client_ip,
+            ..Asker::user(caller.user_id)
+        };
+        match check::<P>(ctx, &tx, &asker, &object_id).await {
             Ok(true) => Ok(Self {
                 caller,
                 tx,
                 object_id,
+                client_ip,
                 mode: PhantomData,
             }),
             Ok(false) => {
-                let refusal = refusal::<P>(ctx, &tx, &caller, &object_id).await;
+                let refusal = refusal::<P>(ctx, &tx, &asker, &object_id).await;
                 tx.rollback().await?;
                 Err(refusal?)
             }
@@ -372,9 +398,19 @@ pub async fn require<P: Permission>(
     object_id: Option<&str>,
 ) -> Result<(), ApiError> {
     let object = object_of::<P>(tx.org_id(), object_id.map(str::to_owned))?;
-    match check::<P>(ctx, tx, caller, &object).await? {
+    demand::<P>(ctx, tx, &Asker::user(caller.user_id), &object).await
+}
+
+/// `P`'s refusal unless the asker holds it on `object_id`.
+async fn demand<P: Permission>(
+    ctx: &CellContext,
+    tx: &TenantTx,
+    asker: &Asker,
+    object_id: &str,
+) -> Result<(), ApiError> {
+    match check::<P>(ctx, tx, asker, object_id).await? {
         true => Ok(()),
-        false => Err(refusal::<P>(ctx, tx, caller, &object).await?),
+        false => Err(refusal::<P>(ctx, tx, asker, object_id).await?),
     }
 }
 
@@ -387,25 +423,18 @@ pub async fn holds<P: Permission>(
     object_id: Option<&str>,
 ) -> Result<bool, ApiError> {
     let object = object_of::<P>(tx.org_id(), object_id.map(str::to_owned))?;
-    check::<P>(ctx, tx, caller, &object).await
+    check::<P>(ctx, tx, &Asker::user(caller.user_id), &object).await
 }
 
-/// Whether `caller` holds `P` on `object_id`, read in `tx`.
+/// Whether the asker holds `P` on `object_id`, read in `tx`.
 async fn check<P: Permission>(
     ctx: &CellContext,
     tx: &TenantTx,
-    caller: &Caller,
+    asker: &Asker,
     object_id: &str,
 ) -> Result<bool, ApiError> {
     authorizer(ctx)?
-        .check(
-            ctx,
-            tx,
-            caller.user_id,
-            P::NAMESPACE,
-            object_id,
-            P::PERMISSION,
-        )
+        .check(ctx, tx, asker, P::NAMESPACE, object_id, P::PERMISSION)
         .await
 }
 
@@ -413,14 +442,14 @@ async fn check<P: Permission>(
 async fn refusal<P: Permission>(
     ctx: &CellContext,
     tx: &TenantTx,
-    caller: &Caller,
+    asker: &Asker,
     object_id: &str,
 ) -> Result<ApiError, ApiError> {
     let Some(weaker) = P::VISIBLE_WITH else {
         return Ok(P::refused());
     };
     let visible = authorizer(ctx)?
-        .check(ctx, tx, caller.user_id, P::NAMESPACE, object_id, weaker)
+        .check(ctx, tx, asker, P::NAMESPACE, object_id, weaker)
         .await?;
     Ok(if visible { P::refused() } else { P::hidden() })
 }
@@ -451,7 +480,9 @@ impl<P: Permission, M: Mode> FromRequest for Scoped<P, M> {
             Object::Path(name) => req.match_info().get(name).map(str::to_owned),
             Object::CallerOrg => None,
         };
-        Box::pin(async move { Self::begin(&ctx?, caller?, object_id).await })
+        let behind_proxy = ctx.as_ref().is_ok_and(|c| c.config().http.behind_proxy);
+        let client_ip = super::caller::client_ip(req, behind_proxy);
+        Box::pin(async move { Self::begin_from(&ctx?, caller?, object_id, client_ip).await })
     }
 }
 

@@ -215,19 +215,40 @@ pub trait Authenticator: Send + Sync {
     }
 }
 
+/// Who asks a permission question, with what a conditional permission may depend on: the
+/// address the request came from and when it was made (iam's caveats read them as `client_ip`
+/// and `now`). Outside a request (a job acting for a user) there is no address.
+#[derive(Debug, Clone)]
+pub struct Asker {
+    pub user: Uuid,
+    pub client_ip: Option<IpAddr>,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Asker {
+    /// `user`, now, from no particular address.
+    pub fn user(user: Uuid) -> Self {
+        Self {
+            user,
+            client_ip: None,
+            at: chrono::Utc::now(),
+        }
+    }
+}
+
 /// Decides whether a user holds a permission on an object of their organization, against the
 /// permission graph as it is now (never the role an access token carried, so a removal or
 /// demotion applies to the next request). The permission module provides it (iam); handlers
 /// reach it through [`Scoped`](super::Scoped). At most one module of a cell provides one.
 #[async_trait::async_trait(?Send)]
 pub trait Authorizer: Send + Sync {
-    /// Whether `user` holds `namespace:object_id#permission` in the transaction's organization,
-    /// read in `tx`. An object id the permission module cannot hold answers 400.
+    /// Whether the asker holds `namespace:object_id#permission` in the transaction's
+    /// organization, read in `tx`. An object id the permission module cannot hold answers 400.
     async fn check(
         &self,
         ctx: &CellContext,
         tx: &crate::TenantTx,
-        user: Uuid,
+        asker: &Asker,
         namespace: &str,
         object_id: &str,
         permission: &str,

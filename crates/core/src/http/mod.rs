@@ -38,7 +38,7 @@ pub use access::{
     SignedIn, WorkInOrg, Write, holds, require,
 };
 pub use admin::Operator;
-pub use caller::{Authenticator, Authorizer, Caller, Refused, RequestInfo, Role};
+pub use caller::{Asker, Authenticator, Authorizer, Caller, Refused, RequestInfo, Role};
 pub use connect::{Connect, tickets};
 pub use extract::{
     OptionalJson, State, ValidJson, body_up_to, nullable, trimmed, trimmed_optional, whole_number,

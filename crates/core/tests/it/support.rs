@@ -469,12 +469,13 @@ impl kernel::http::Authorizer for HeaderRoles {
         &self,
         _ctx: &CellContext,
         tx: &kernel::TenantTx,
-        user: Uuid,
+        asker: &kernel::http::Asker,
         namespace: &str,
         object_id: &str,
         permission: &str,
     ) -> Result<bool, ApiError> {
         use kernel::http::Role;
+        let user = asker.user;
         if namespace != "org" || object_id != tx.org_id().to_string() {
             return Ok(false);
         }

@@ -148,7 +148,14 @@ async fn reviews(
         }
         if let Some((ns, object, permission)) = relation_of(tx.org_id(), r)
             && authorizer(ctx)?
-                .check(ctx, tx, user, ns, &object, permission)
+                .check(
+                    ctx,
+                    tx,
+                    &kernel::http::Asker::user(user),
+                    ns,
+                    &object,
+                    permission,
+                )
                 .await?
         {
             return Ok(true);

@@ -372,6 +372,17 @@ db_test!(async fn caveated_grants_answer_with_the_request_context(db) {
     let (status, body) = cell.post("/api/v1/permissions/grant", &a, owner_until).await?;
     assert_eq!(status, 422, "`owner` does not expire: {body}");
 
+    // A module's route guard gives caveats the request's address (`client_ip`) and time (`now`):
+    // these requests come from 127.0.0.1.
+    for (doc, cidr, want) in [("d7", "127.0.0.0/8", 200), ("d8", "10.0.0.0/8", 403)] {
+        let mut grant = rel("document", doc, "viewer", user(ann));
+        grant["caveat"] = json!({"name": "from_network", "context": {"cidr": cidr}});
+        let (status, body) = cell.post("/api/v1/permissions/grant", &a, grant).await?;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = cell.get(&format!("/api/v1/documents/{doc}"), &t_ann).await?;
+        assert_eq!(status, want, "{doc} from 127.0.0.1 under {cidr}: {body}");
+    }
+
     // Granting again without a caveat replaces it.
     let (status, _) = cell.post("/api/v1/permissions/grant", &a, rel("document", "d5", "viewer", user(ann))).await?;
     assert_eq!(status, 200);

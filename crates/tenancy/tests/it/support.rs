@@ -155,10 +155,11 @@ impl PlatformModule for Docs {
     fn permission_schema(&self) -> &'static str {
         "use expiration
         caveat in_network(ip ipaddress, cidr string) { ip.in_cidr(cidr) }
+        caveat from_network(client_ip ipaddress, cidr string) { client_ip.in_cidr(cidr) }
         definition document {
             relation org: org
             relation owner: user
-            relation viewer: user with expiration | user:* | team#member | role#member | user with in_network
+            relation viewer: user with expiration | user:* | team#member | role#member | user with in_network | user with from_network
             permission edit = owner + org->admin_access
             permission view = viewer + edit
         }"
