@@ -230,6 +230,11 @@ pub(crate) async fn lookup_resources(
         }
     }
 
+    // The candidates' own tuples that their checks start from, read together.
+    let ids: Vec<String> = candidates.iter().cloned().collect();
+    for rel in first_reads(schema, object_type, relation) {
+        checker.reader.prefetch(object_type, &rel, &ids).await?;
+    }
     let mut out = Vec::new();
     for id in candidates {
         let obj = ObjectRef::new(object_type, id);
@@ -239,6 +244,55 @@ pub(crate) async fn lookup_resources(
         }
     }
     Ok(out)
+}
+
+/// The relations of an object of `type_name` that a check of `relation` on it reads before
+/// leaving the object: its own tuples, and the tuplesets of its arrows, through computed
+/// relations.
+fn first_reads(schema: &Schema, type_name: &str, relation: &str) -> BTreeSet<String> {
+    fn walk(
+        schema: &Schema,
+        t: &str,
+        rw: &Rewrite,
+        seen: &mut BTreeSet<String>,
+        out: &mut BTreeSet<String>,
+    ) {
+        match rw {
+            Rewrite::Nil => {}
+            Rewrite::This => {}
+            Rewrite::Computed(r) => {
+                if seen.insert(r.clone())
+                    && let Some(def) = schema.relation(t, r)
+                {
+                    if def.is_assignable() {
+                        out.insert(r.clone());
+                    }
+                    walk(schema, t, &def.rewrite, seen, out);
+                }
+            }
+            Rewrite::Arrow { tupleset, .. } => {
+                out.insert(tupleset.clone());
+            }
+            Rewrite::Union(parts) | Rewrite::Intersection(parts) => {
+                for p in parts {
+                    walk(schema, t, p, seen, out);
+                }
+            }
+            Rewrite::Exclusion(a, b) => {
+                walk(schema, t, a, seen, out);
+                walk(schema, t, b, seen, out);
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    let mut seen = BTreeSet::from([relation.to_owned()]);
+    if let Some(def) = schema.relation(type_name, relation) {
+        if def.is_assignable() {
+            out.insert(relation.to_owned());
+        }
+        walk(schema, type_name, &def.rewrite, &mut seen, &mut out);
+    }
+    out
 }
 
 /// The useful `(type, relation)` pairs whose tuples may name subjects like `s`: where to look

@@ -28,6 +28,17 @@ type Row = (
     Option<DateTime<Utc>>,
 );
 
+/// A [`Row`] led by its object's id (a read over many objects).
+type ObjectRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<DateTime<Utc>>,
+);
+
 /// What a tuple carries besides its subject: a caveat, an expiry.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Edge {
@@ -95,6 +106,74 @@ impl<'a> Reader<'a> {
         true
     }
 
+    /// The contextual tuples of `object#relation` (live ones) not already in `out`.
+    fn add_contextual(&mut self, object: &ObjectRef, relation: &str, out: &mut Vec<SubjectRef>) {
+        for t in self.contextual {
+            if t.object == *object
+                && t.relation == relation
+                && !out.contains(&t.subject)
+                && self.contextual_live(t)
+            {
+                out.push(t.subject.clone());
+            }
+        }
+    }
+
+    /// Reads `object_type:<id>#relation` for many objects at once (`IN` lists of 500), as
+    /// [`Self::subjects`] would read them one by one: what a lookup's candidate checks ask
+    /// first, in a few statements instead of one per candidate.
+    pub async fn prefetch(
+        &mut self,
+        object_type: &str,
+        relation: &str,
+        ids: &[String],
+    ) -> Result<(), EngineError> {
+        let Some(tx) = self.tx else {
+            return Ok(());
+        };
+        let key = |id: &str| (object_type.to_owned(), id.to_owned(), relation.to_owned());
+        let todo: Vec<&str> = ids
+            .iter()
+            .map(String::as_str)
+            .filter(|id| !self.forward.contains_key(&key(id)))
+            .collect();
+        use permission_tuple::Column as C;
+        let repo = tx.repo::<permission_tuple::Entity>();
+        for chunk in todo.chunks(500) {
+            let rows: Vec<ObjectRow> = repo
+                .find()
+                .filter(C::ObjectType.eq(object_type))
+                .filter(C::Relation.eq(relation))
+                .filter(C::ObjectId.is_in(chunk.iter().copied()))
+                .filter(live(self.now))
+                .select_only()
+                .column(C::ObjectId)
+                .column(C::SubjectType)
+                .column(C::SubjectId)
+                .column(C::SubjectRelation)
+                .column(C::CaveatName)
+                .column(C::CaveatContext)
+                .column(C::ExpiresAt)
+                .into_tuple()
+                .all(repo.conn())
+                .await?;
+            let mut found: HashMap<String, Vec<SubjectRef>> = HashMap::new();
+            for (id, t, i, r, name, ctx, expires_at) in rows {
+                let s = subject_from_row(t, i, r);
+                let object = ObjectRef::new(object_type, id.as_str());
+                let caveat = caveat_from_row(name, ctx.as_deref());
+                self.note_edge(&object, relation, &s, caveat, expires_at);
+                found.entry(id).or_default().push(s);
+            }
+            for id in chunk {
+                let mut out = found.remove(*id).unwrap_or_default();
+                self.add_contextual(&ObjectRef::new(object_type, *id), relation, &mut out);
+                self.forward.insert(key(id), out.into());
+            }
+        }
+        Ok(())
+    }
+
     /// Every subject of `object#relation`.
     pub async fn subjects(
         &mut self,
@@ -136,15 +215,7 @@ impl<'a> Reader<'a> {
                 out.push(s);
             }
         }
-        for t in self.contextual {
-            if t.object == *object
-                && t.relation == relation
-                && !out.contains(&t.subject)
-                && self.contextual_live(t)
-            {
-                out.push(t.subject.clone());
-            }
-        }
+        self.add_contextual(object, relation, &mut out);
         let out: Arc<[SubjectRef]> = out.into();
         self.forward.insert(key, out.clone());
         Ok(out)
