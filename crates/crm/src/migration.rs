@@ -79,7 +79,13 @@ impl MigrationTrait for PersonsActivityAndFit {
                 [org.to_string().into()],
             ))
             .await?;
-            conn.execute_unprepared(backfill).await?;
+            // The org's rows only, also for an owner that bypasses row-level security.
+            conn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                format!("{backfill} WHERE crm_contacts.org_id = $1"),
+                [org.into()],
+            ))
+            .await?;
         }
         Ok(())
     }

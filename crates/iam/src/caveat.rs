@@ -64,7 +64,7 @@ impl Context {
 impl fmt::Display for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // serde_json's map is ordered by key, so the text is canonical.
-        write!(f, "{}", Json::Object((*self.0).clone()))
+        f.write_str(&serde_json::to_string(&*self.0).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -294,6 +294,7 @@ fn in_cidr(This(ip): This<Arc<String>>, cidr: Arc<String>) -> Result<bool, cel::
 }
 
 /// A caveat (condition): its parameters and compiled expression.
+#[derive(Clone)]
 pub struct Caveat {
     pub name: String,
     pub params: Vec<(String, ParamType)>,
@@ -317,7 +318,8 @@ pub enum Eval {
 }
 
 impl Caveat {
-    /// Compiles the expression; it may refer only to the declared parameters.
+    /// Compiles the expression. A name it uses that is no parameter fails when it is evaluated
+    /// (macro variables such as `i` in `xs.all(i, …)` are names too).
     pub fn new(
         name: impl Into<String>,
         params: Vec<(String, ParamType)>,
@@ -418,19 +420,6 @@ impl PartialEq for Caveat {
 }
 
 impl Eq for Caveat {}
-
-impl Clone for Caveat {
-    fn clone(&self) -> Self {
-        Self {
-            name: self.name.clone(),
-            params: self.params.clone(),
-            source: self.source.clone(),
-            program: self.program.clone(),
-            referenced: self.referenced.clone(),
-            every_parameter: self.every_parameter,
-        }
-    }
-}
 
 impl fmt::Debug for Caveat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -3,8 +3,8 @@
 
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Iterable, QueryFilter,
-    QueryOrder, QuerySelect, Value,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, Iterable,
+    PrimaryKeyToColumn, QueryFilter, QueryOrder, QuerySelect, Value,
 };
 use sea_orm_migration::sea_query::{ColumnDef, Index, Table};
 use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
@@ -396,6 +396,7 @@ pub(crate) async fn write_in(
 ) -> Result<Revision, EngineError> {
     let org_id = tx.org_id();
     let repo = tx.repo::<permission_tuple::Entity>();
+    let now = chrono::Utc::now();
     for p in &batch.preconditions {
         let (filter, want) = match p {
             Precondition::MustMatch(f) => (f, true),
@@ -404,7 +405,7 @@ pub(crate) async fn write_in(
         let found = repo
             .find()
             .filter(filter.condition())
-            .filter(live(chrono::Utc::now()))
+            .filter(live(now))
             .select_only()
             .column(permission_tuple::Column::ObjectId)
             .limit(1)
@@ -416,7 +417,6 @@ pub(crate) async fn write_in(
             return Err(EngineError::PreconditionFailed(format!("{p:?}")));
         }
     }
-    let now = chrono::Utc::now();
     let mut inserts: Vec<&Tuple> = Vec::new();
     for u in &batch.updates {
         match u.op {
@@ -445,31 +445,23 @@ pub(crate) async fn write_in(
     }
     // A touch replaces the caveat of a relationship that exists, and one statement may not
     // update a row twice: of one relationship written twice, the last write counts.
-    let mut last = std::collections::HashMap::new();
-    for (i, t) in inserts.iter().enumerate() {
-        last.insert((&t.object, &t.relation, &t.subject), i);
-    }
+    let mut seen = std::collections::HashSet::new();
     let mut inserts: Vec<_> = inserts
-        .iter()
-        .enumerate()
-        .filter(|(i, t)| last.get(&(&t.object, &t.relation, &t.subject)) == Some(i))
-        .map(|(_, t)| active(org_id, t, now))
+        .into_iter()
+        .rev()
+        .filter(|t| seen.insert((&t.object, &t.relation, &t.subject)))
+        .map(|t| active(org_id, t, now))
         .collect();
+    inserts.reverse();
     while !inserts.is_empty() {
         let rest = inserts.split_off(inserts.len().min(INSERT_CHUNK));
         // Rows carry this transaction's org (set by `active`); RLS holds it to that on PostgreSQL.
         use permission_tuple::Column as C;
         permission_tuple::Entity::insert_many(std::mem::replace(&mut inserts, rest))
             .on_conflict(
-                OnConflict::columns([
-                    C::OrgId,
-                    C::ObjectType,
-                    C::ObjectId,
-                    C::Relation,
-                    C::SubjectRelation,
-                    C::SubjectType,
-                    C::SubjectId,
-                ])
+                OnConflict::columns(
+                    permission_tuple::PrimaryKey::iter().map(PrimaryKeyToColumn::into_column),
+                )
                 .update_columns([C::CaveatName, C::CaveatContext, C::ExpiresAt])
                 .to_owned(),
             )

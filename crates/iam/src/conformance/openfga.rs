@@ -704,15 +704,13 @@ pub async fn run_store_file(
                 for object in &objects {
                     for (relation, want) in &c.assertions {
                         let what = format!("{at}: check {object}#{relation}@{user}");
-                        let outcome = match &loaded {
-                            Err(e) => Err(format!("{what}: tuples not loaded: {e}")),
-                            Ok(()) => match &opts {
-                                Ok(opts) => {
-                                    let r = check(&engine, org, object, relation, user, opts).await;
-                                    compare(&what, got(Api::Check, r), Ok(*want))
-                                }
-                                Err(e) => Err(format!("{what}: {e}")),
-                            },
+                        let outcome = match (&loaded, &opts) {
+                            (Err(e), _) => Err(format!("{what}: tuples not loaded: {e}")),
+                            (_, Err(e)) => Err(format!("{what}: {e}")),
+                            (Ok(()), Ok(opts)) => {
+                                let r = check(&engine, org, object, relation, user, opts).await;
+                                compare(&what, got(Api::Check, r), Ok(*want))
+                            }
                         };
                         report.record(&feats, outcome);
                     }
@@ -720,15 +718,15 @@ pub async fn run_store_file(
             }
         }
         for l in &test.list_objects {
-            let opts = opts_with(&l.context).unwrap_or_default();
+            let opts = opts_with(&l.context);
             for (relation, want) in &l.assertions {
                 let what = format!("{at}: list_objects {}#{relation}@{}", l.object_type, l.user);
-                let outcome = match &loaded {
-                    Err(e) => Err(format!("{what}: tuples not loaded: {e}")),
-                    Ok(()) => {
-                        let r =
-                            list_objects(&engine, org, &l.object_type, relation, &l.user, &opts)
-                                .await;
+                let outcome = match (&loaded, &opts) {
+                    (Err(e), _) => Err(format!("{what}: tuples not loaded: {e}")),
+                    (_, Err(e)) => Err(format!("{what}: {e}")),
+                    (Ok(()), Ok(opts)) => {
+                        let r = list_objects(&engine, org, &l.object_type, relation, &l.user, opts)
+                            .await;
                         compare(&what, got(Api::ListObjects, r), Ok(set(want.clone())))
                     }
                 };
@@ -736,19 +734,19 @@ pub async fn run_store_file(
             }
         }
         for l in &test.list_users {
-            let opts = opts_with(&l.context).unwrap_or_default();
+            let opts = opts_with(&l.context);
             for (relation, want) in &l.assertions {
                 let what = format!("{at}: list_users {}#{relation}", l.object);
-                let outcome = match &loaded {
-                    Err(e) => Err(format!("{what}: tuples not loaded: {e}")),
-                    Ok(()) => {
+                let outcome = match (&loaded, &opts) {
+                    (Err(e), _) => Err(format!("{what}: tuples not loaded: {e}")),
+                    (_, Err(e)) => Err(format!("{what}: {e}")),
+                    (Ok(()), Ok(opts)) => {
                         let filters: Vec<(&str, Option<&str>)> = l
                             .user_filter
                             .iter()
                             .map(|f| (f.subject_type.as_str(), f.relation.as_deref()))
                             .collect();
-                        let r =
-                            list_users(&engine, org, &l.object, relation, &filters, &opts).await;
+                        let r = list_users(&engine, org, &l.object, relation, &filters, opts).await;
                         compare(&what, got(Api::ListUsers, r), Ok(set(want.users.clone())))
                     }
                 };

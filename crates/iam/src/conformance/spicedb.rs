@@ -127,6 +127,16 @@ pub fn parse_file(path: &Path, text: &str) -> anyhow::Result<ValidationFile> {
     Ok(file)
 }
 
+/// An assertion: `resource#permission@subject`, optionally `with {"param": value}` (the
+/// request's caveat context).
+pub fn parse_assertion(text: &str) -> Result<(Tuple, Context), String> {
+    let (tuple, context) = match text.trim().split_once(" with ") {
+        Some((t, ctx)) => (t, Context::parse(ctx.trim())?),
+        None => (text.trim(), Context::default()),
+    };
+    Ok((Tuple::parse(tuple).map_err(|e| e.to_string())?, context))
+}
+
 /// Runs a file's assertions and validation block.
 pub async fn run_file(
     db: &kernel::Db,
@@ -170,21 +180,20 @@ pub async fn run_file(
     };
     let mut feats = schema_features(loaded.engine.schema(), "spicedb");
     feats.push("spicedb".to_owned());
-    for (list, want) in [
-        (&trues, "True"),
-        (&falses, "False"),
-        (&caveated, "Caveated"),
-    ] {
+    type Holds = fn(&Permissionship) -> bool;
+    let expectations: [(&Vec<String>, &str, Holds); 3] = [
+        (&trues, "True", Permissionship::is_allowed),
+        (&falses, "False", |p| *p == Permissionship::Denied),
+        (&caveated, "Caveated", |p| {
+            matches!(p, Permissionship::Conditional(_))
+        }),
+    ];
+    for (list, want, holds) in expectations {
         for assertion in list {
             let mut f = feats.clone();
             f.push(format!("spicedb assert{want}"));
             let outcome = async {
-                // `resource#permission@subject with {"param": value}`
-                let (tuple, context) = match assertion.trim().split_once(" with ") {
-                    Some((t, ctx)) => (t, Context::parse(ctx.trim())?),
-                    None => (assertion.trim(), Context::default()),
-                };
-                let t = Tuple::parse(tuple).map_err(|e| e.to_string())?;
+                let (t, context) = parse_assertion(assertion)?;
                 let opts = ReadOptions {
                     context,
                     ..ReadOptions::default()
@@ -195,12 +204,7 @@ pub async fn run_file(
                     .await
                     .map_err(|e| e.to_string())?
                     .value;
-                let ok = match want {
-                    "True" => got == Permissionship::Allowed,
-                    "False" => got == Permissionship::Denied,
-                    _ => matches!(got, Permissionship::Conditional(_)),
-                };
-                if ok {
+                if holds(&got) {
                     Ok(())
                 } else {
                     Err(format!("expected assert{want}, got {got:?}"))

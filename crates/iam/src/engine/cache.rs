@@ -5,8 +5,7 @@
 //! engine's schema, which is fixed per engine, and on the request's caveat context where a caveat
 //! was met), so entries are keyed by `(org, revision, context, node)`: the context is the
 //! request context's fingerprint for results that evaluated a caveat, 0 for the others (they
-//! hold whatever the context)
-//! and a query only reads entries of the revision it runs at. Every write bumps the org's
+//! hold whatever the context). A query only reads entries of the revision it runs at. Every write bumps the org's
 //! revision in its own transaction, so a query that starts after a write reads the new revision
 //! and never sees an entry computed before it: nothing is ever invalidated, stale revisions just
 //! stop being read and age out (least recently used first) once the cache is full.
@@ -121,7 +120,7 @@ impl SubproblemCache {
             .results
             .get(&(at.org, at.revision, 0, key.clone()))
             .await;
-        if hit.is_none() {
+        if hit.is_none() && at.context != 0 {
             hit = self
                 .results
                 .get(&(at.org, at.revision, at.context, key.clone()))
@@ -185,7 +184,7 @@ pub(crate) struct Scope<'c> {
     pub cache: &'c SubproblemCache,
     pub org: Uuid,
     pub revision: i64,
-    /// The fingerprint of the request's caveat context: answers that went through a caveat
-    /// depend on it (never 0).
+    /// The fingerprint of the request's caveat context, which answers that went through a
+    /// caveat depend on; 0 when the schema has no caveats (no answer depends on a context).
     pub context: u64,
 }

@@ -250,47 +250,26 @@ pub(crate) async fn lookup_resources(
 /// leaving the object: its own tuples, and the tuplesets of its arrows, through computed
 /// relations.
 fn first_reads(schema: &Schema, type_name: &str, relation: &str) -> BTreeSet<String> {
-    fn walk(
-        schema: &Schema,
-        t: &str,
-        rw: &Rewrite,
-        seen: &mut BTreeSet<String>,
-        out: &mut BTreeSet<String>,
-    ) {
-        match rw {
-            Rewrite::Nil => {}
-            Rewrite::This => {}
-            Rewrite::Computed(r) => {
-                if seen.insert(r.clone())
-                    && let Some(def) = schema.relation(t, r)
-                {
-                    if def.is_assignable() {
-                        out.insert(r.clone());
-                    }
-                    walk(schema, t, &def.rewrite, seen, out);
-                }
-            }
-            Rewrite::Arrow { tupleset, .. } => {
-                out.insert(tupleset.clone());
-            }
-            Rewrite::Union(parts) | Rewrite::Intersection(parts) => {
-                for p in parts {
-                    walk(schema, t, p, seen, out);
-                }
-            }
-            Rewrite::Exclusion(a, b) => {
-                walk(schema, t, a, seen, out);
-                walk(schema, t, b, seen, out);
-            }
-        }
-    }
     let mut out = BTreeSet::new();
-    let mut seen = BTreeSet::from([relation.to_owned()]);
-    if let Some(def) = schema.relation(type_name, relation) {
-        if def.is_assignable() {
-            out.insert(relation.to_owned());
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![relation];
+    while let Some(rel) = todo.pop() {
+        let Some(def) = schema.relation(type_name, rel).filter(|_| seen.insert(rel)) else {
+            continue;
+        };
+        let mut steps = Vec::new();
+        walk(&def.rewrite, &mut steps);
+        for step in steps {
+            match step {
+                Step::This => {
+                    out.insert(rel.to_owned());
+                }
+                Step::Computed(r) => todo.push(r),
+                Step::Arrow(tupleset, _) => {
+                    out.insert(tupleset.to_owned());
+                }
+            }
         }
-        walk(schema, type_name, &def.rewrite, &mut seen, &mut out);
     }
     out
 }

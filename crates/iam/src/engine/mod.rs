@@ -57,6 +57,16 @@ pub struct Answer<T> {
     pub revision: Revision,
 }
 
+impl Answer<Permissionship> {
+    /// Whether it holds unconditionally.
+    pub fn allowed(self) -> Answer<bool> {
+        Answer {
+            value: self.value.is_allowed(),
+            revision: self.revision,
+        }
+    }
+}
+
 impl<T> Answer<Vec<(T, Permissionship)>> {
     /// The items that hold unconditionally.
     pub fn allowed_only(self) -> Answer<Vec<T>> {
@@ -153,13 +163,10 @@ impl Engine {
         subject: &SubjectRef,
         opts: &ReadOptions,
     ) -> Result<Answer<bool>, EngineError> {
-        let a = self
+        Ok(self
             .check_caveated(org_id, object, relation, subject, opts)
-            .await?;
-        Ok(Answer {
-            value: a.value.is_allowed(),
-            revision: a.revision,
-        })
+            .await?
+            .allowed())
     }
 
     /// Does `subject` hold `relation` on `object`: allowed, denied, or conditional on the
@@ -203,13 +210,10 @@ impl Engine {
         opts: &ReadOptions,
     ) -> Result<Answer<bool>, EngineError> {
         self.validate_check(object, relation, subject, opts)?;
-        let a = self
+        Ok(self
             .check_unvalidated(tx, object, relation, subject, opts)
-            .await?;
-        Ok(Answer {
-            value: a.value.is_allowed(),
-            revision: a.revision,
-        })
+            .await?
+            .allowed())
     }
 
     fn validate_check(
@@ -441,12 +445,7 @@ impl Engine {
             .cache
             .as_deref()
             .filter(|_| opts.contextual.is_empty() && !opts.all_paths)
-            .map(|cache| Scope {
-                cache,
-                org,
-                revision: revision.0,
-                context: opts.context.fingerprint(),
-            });
+            .map(|cache| self.scope(cache, org, revision.0, opts));
         Checker::new(
             &self.schema,
             Reader::new(Some(tx), &opts.contextual),
@@ -454,6 +453,27 @@ impl Engine {
             &opts.context,
             opts.all_paths,
         )
+    }
+
+    /// The cache at `org`'s `revision`, for a query with `opts`' caveat context. Without
+    /// caveats in the schema no answer depends on the context: it is not even fingerprinted.
+    fn scope<'c>(
+        &self,
+        cache: &'c SubproblemCache,
+        org: Uuid,
+        revision: i64,
+        opts: &ReadOptions,
+    ) -> Scope<'c> {
+        let context = match self.schema.caveats.is_empty() {
+            true => 0,
+            false => opts.context.fingerprint(),
+        };
+        Scope {
+            cache,
+            org,
+            revision,
+            context,
+        }
     }
 
     /// For a query that accepts any revision from a token on (and has no contextual tuples):
@@ -471,12 +491,7 @@ impl Engine {
             return None;
         }
         let latest = cache.latest(org).await.filter(|&r| r >= want.0)?;
-        let at = Scope {
-            cache,
-            org,
-            revision: latest,
-            context: opts.context.fingerprint(),
-        };
+        let at = self.scope(cache, org, latest, opts);
         let mut out = Vec::with_capacity(items.len());
         for key in items {
             out.push(Permissionship::of(&cache.get(&at, key, 0).await?.outcome));

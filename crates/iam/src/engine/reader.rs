@@ -5,10 +5,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use kernel::TenantTx;
-use sea_orm::{ColumnTrait, Condition, QueryFilter, QuerySelect};
-
 use chrono::{DateTime, Utc};
+use kernel::TenantTx;
+use sea_orm::{ColumnTrait, Condition, QueryFilter, QuerySelect, Select};
 
 use crate::caveat::CaveatRef;
 use crate::error::EngineError;
@@ -40,7 +39,7 @@ type ObjectRow = (
 );
 
 /// What a tuple carries besides its subject: a caveat, an expiry.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Edge {
     pub caveat: Option<CaveatRef>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -55,7 +54,19 @@ pub(crate) struct Reader<'a> {
     /// The caveat and expiry of each tuple read so far that has one.
     edges: HashMap<(ObjectRef, String, SubjectRef), Edge>,
     /// The query's time: tuples expired by then are absent.
-    pub now: DateTime<Utc>,
+    now: DateTime<Utc>,
+}
+
+/// Selects what the engine reads of a tuple after what the query already selected: its
+/// subject, its caveat and its expiry (a [`Row`]'s columns, in order).
+fn subject_columns(q: Select<permission_tuple::Entity>) -> Select<permission_tuple::Entity> {
+    use permission_tuple::Column as C;
+    q.column(C::SubjectType)
+        .column(C::SubjectId)
+        .column(C::SubjectRelation)
+        .column(C::CaveatName)
+        .column(C::CaveatContext)
+        .column(C::ExpiresAt)
 }
 
 impl<'a> Reader<'a> {
@@ -96,24 +107,33 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A contextual tuple, if it has not expired (noting its caveat and expiry).
-    fn contextual_live(&mut self, t: &Tuple) -> bool {
-        if t.expires_at.is_some_and(|at| at <= self.now) {
-            return false;
-        }
-        let (caveat, expires_at) = (t.caveat.clone(), t.expires_at);
-        self.note_edge(&t.object, &t.relation, &t.subject, caveat, expires_at);
-        true
+    /// A stored tuple of `object#relation` as read: its subject, its caveat and expiry noted.
+    fn take(&mut self, object: &ObjectRef, relation: &str, row: Row) -> SubjectRef {
+        let (t, i, r, name, ctx, expires_at) = row;
+        let s = subject_from_row(t, i, r);
+        let caveat = caveat_from_row(name, ctx.as_deref());
+        self.note_edge(object, relation, &s, caveat, expires_at);
+        s
     }
 
-    /// The contextual tuples of `object#relation` (live ones) not already in `out`.
-    fn add_contextual(&mut self, object: &ObjectRef, relation: &str, out: &mut Vec<SubjectRef>) {
+    /// The live contextual tuples of `object#relation` whose subject `keep` accepts, not
+    /// already in `out` (their caveats and expiries noted).
+    fn add_contextual(
+        &mut self,
+        object: &ObjectRef,
+        relation: &str,
+        keep: impl Fn(&SubjectRef) -> bool,
+        out: &mut Vec<SubjectRef>,
+    ) {
         for t in self.contextual {
             if t.object == *object
                 && t.relation == relation
+                && keep(&t.subject)
                 && !out.contains(&t.subject)
-                && self.contextual_live(t)
+                && t.expires_at.is_none_or(|at| at > self.now)
             {
+                let (caveat, expires_at) = (t.caveat.clone(), t.expires_at);
+                self.note_edge(&t.object, &t.relation, &t.subject, caveat, expires_at);
                 out.push(t.subject.clone());
             }
         }
@@ -128,9 +148,6 @@ impl<'a> Reader<'a> {
         relation: &str,
         ids: &[String],
     ) -> Result<(), EngineError> {
-        let Some(tx) = self.tx else {
-            return Ok(());
-        };
         let key = |id: &str| (object_type.to_owned(), id.to_owned(), relation.to_owned());
         let todo: Vec<&str> = ids
             .iter()
@@ -138,36 +155,33 @@ impl<'a> Reader<'a> {
             .filter(|id| !self.forward.contains_key(&key(id)))
             .collect();
         use permission_tuple::Column as C;
-        let repo = tx.repo::<permission_tuple::Entity>();
         for chunk in todo.chunks(500) {
-            let rows: Vec<ObjectRow> = repo
-                .find()
-                .filter(C::ObjectType.eq(object_type))
-                .filter(C::Relation.eq(relation))
-                .filter(C::ObjectId.is_in(chunk.iter().copied()))
-                .filter(live(self.now))
-                .select_only()
-                .column(C::ObjectId)
-                .column(C::SubjectType)
-                .column(C::SubjectId)
-                .column(C::SubjectRelation)
-                .column(C::CaveatName)
-                .column(C::CaveatContext)
-                .column(C::ExpiresAt)
-                .into_tuple()
-                .all(repo.conn())
-                .await?;
             let mut found: HashMap<String, Vec<SubjectRef>> = HashMap::new();
-            for (id, t, i, r, name, ctx, expires_at) in rows {
-                let s = subject_from_row(t, i, r);
-                let object = ObjectRef::new(object_type, id.as_str());
-                let caveat = caveat_from_row(name, ctx.as_deref());
-                self.note_edge(&object, relation, &s, caveat, expires_at);
-                found.entry(id).or_default().push(s);
+            if let Some(tx) = self.tx {
+                let repo = tx.repo::<permission_tuple::Entity>();
+                let q = repo
+                    .find()
+                    .filter(C::ObjectType.eq(object_type))
+                    .filter(C::Relation.eq(relation))
+                    .filter(C::ObjectId.is_in(chunk.iter().copied()))
+                    .filter(live(self.now))
+                    .select_only()
+                    .column(C::ObjectId);
+                let rows: Vec<ObjectRow> = subject_columns(q).into_tuple().all(repo.conn()).await?;
+                for (id, t, i, r, name, ctx, expires_at) in rows {
+                    let object = ObjectRef::new(object_type, id.as_str());
+                    let s = self.take(&object, relation, (t, i, r, name, ctx, expires_at));
+                    found.entry(id).or_default().push(s);
+                }
             }
-            for id in chunk {
-                let mut out = found.remove(*id).unwrap_or_default();
-                self.add_contextual(&ObjectRef::new(object_type, *id), relation, &mut out);
+            for &id in chunk {
+                let mut out = found.remove(id).unwrap_or_default();
+                self.add_contextual(
+                    &ObjectRef::new(object_type, id),
+                    relation,
+                    |_| true,
+                    &mut out,
+                );
                 self.forward.insert(key(id), out.into());
             }
         }
@@ -185,40 +199,15 @@ impl<'a> Reader<'a> {
             object.object_id.clone(),
             relation.to_owned(),
         );
-        if let Some(hit) = self.forward.get(&key) {
-            return Ok(hit.clone());
+        if !self.forward.contains_key(&key) {
+            let id = std::slice::from_ref(&object.object_id);
+            self.prefetch(&object.object_type, relation, id).await?;
         }
-        let mut out: Vec<SubjectRef> = Vec::new();
-        if let Some(tx) = self.tx {
-            use permission_tuple::Column as C;
-            let repo = tx.repo::<permission_tuple::Entity>();
-            let rows: Vec<Row> = repo
-                .find()
-                .filter(C::ObjectType.eq(object.object_type.as_str()))
-                .filter(C::ObjectId.eq(object.object_id.as_str()))
-                .filter(C::Relation.eq(relation))
-                .filter(live(self.now))
-                .select_only()
-                .column(C::SubjectType)
-                .column(C::SubjectId)
-                .column(C::SubjectRelation)
-                .column(C::CaveatName)
-                .column(C::CaveatContext)
-                .column(C::ExpiresAt)
-                .into_tuple()
-                .all(repo.conn())
-                .await?;
-            for (t, i, r, name, ctx, expires_at) in rows {
-                let s = subject_from_row(t, i, r);
-                let caveat = caveat_from_row(name, ctx.as_deref());
-                self.note_edge(object, relation, &s, caveat, expires_at);
-                out.push(s);
-            }
-        }
-        self.add_contextual(object, relation, &mut out);
-        let out: Arc<[SubjectRef]> = out.into();
-        self.forward.insert(key, out.clone());
-        Ok(out)
+        Ok(self
+            .forward
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| Arc::from([])))
     }
 
     /// The objects the arrow `tupleset->computed` of `object` leads to: the tupleset's subjects
@@ -297,40 +286,21 @@ impl<'a> Reader<'a> {
                         .add(C::SubjectId.eq(WILDCARD)),
                 )
                 .add(C::SubjectRelation.gt(""));
-            let rows: Vec<Row> = repo
+            let q = repo
                 .find()
                 .filter(C::ObjectType.eq(object.object_type.as_str()))
                 .filter(C::ObjectId.eq(object.object_id.as_str()))
                 .filter(C::Relation.eq(relation))
                 .filter(live(self.now))
                 .filter(matches)
-                .select_only()
-                .column(C::SubjectType)
-                .column(C::SubjectId)
-                .column(C::SubjectRelation)
-                .column(C::CaveatName)
-                .column(C::CaveatContext)
-                .column(C::ExpiresAt)
-                .into_tuple()
-                .all(repo.conn())
-                .await?;
-            for (t, i, r, name, ctx, expires_at) in rows {
-                let s = subject_from_row(t, i, r);
-                let caveat = caveat_from_row(name, ctx.as_deref());
-                self.note_edge(object, relation, &s, caveat, expires_at);
+                .select_only();
+            let rows: Vec<Row> = subject_columns(q).into_tuple().all(repo.conn()).await?;
+            for row in rows {
+                let s = self.take(object, relation, row);
                 out.push(s);
             }
         }
-        for t in self.contextual {
-            if t.object == *object
-                && t.relation == relation
-                && relevant(&t.subject)
-                && !out.contains(&t.subject)
-                && self.contextual_live(t)
-            {
-                out.push(t.subject.clone());
-            }
-        }
+        self.add_contextual(object, relation, relevant, &mut out);
         let out: Arc<[SubjectRef]> = out.into();
         self.direct.insert(key, out.clone());
         Ok(out)

@@ -5,7 +5,6 @@ use kernel::{ApiError, CellContext, TenantTx};
 use uuid::Uuid;
 
 use crate::caveat::Context;
-
 use crate::engine::ReadOptions;
 use crate::error::EngineError;
 use crate::tuple::{ObjectRef, SubjectRef};

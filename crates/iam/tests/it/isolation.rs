@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use iam::conformance::spicedb::{LoadError, load};
+use iam::conformance::spicedb::{LoadError, load, parse_assertion};
 use iam::{
     CaveatContext, Engine, ObjectRef, Permissionship, ReadOptions, Schema, SubjectRef, Tuple,
     WriteBatch,
@@ -120,13 +120,8 @@ db_test!(async fn the_spicedb_suite_twice_in_two_orgs_leaks_nothing(db) {
         let cases = assertions.assert_true.unwrap_or_default().into_iter().map(|x| (x, true))
             .chain(assertions.assert_false.unwrap_or_default().into_iter().map(|x| (x, false)));
         for (text, want) in cases {
-            // `… with {"param": value}`: the request's caveat context.
-            let (tuple, context) = match text.split_once(" with ") {
-                Some((t, c)) => (t, CaveatContext::parse(c).map_err(anyhow::Error::msg)?),
-                None => (text.as_str(), CaveatContext::default()),
-            };
+            let (t, context) = parse_assertion(&text).map_err(anyhow::Error::msg)?;
             let o = ReadOptions { context, ..o.clone() };
-            let t = Tuple::parse(tuple)?;
             // Org a still answers exactly as the file expects, beside org b's dense graph.
             let got = engine.check_caveated(a.org, &t.object, &t.relation, &t.subject, &o).await?.value;
             let expected = if want { Permissionship::Allowed } else { Permissionship::Denied };

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 
 use iam::{ObjectRef, ReadOptions, SubjectRef, Tuple, WriteBatch};
 use kernel::PlatformModule;
-
-use crate::support::Docs;
 use kernel::config::Sources;
 use testkit::{TestDb, db_test};
 use uuid::Uuid;
+
+use crate::support::Docs;
 
 fn config(db: &TestDb) -> anyhow::Result<kernel::CellConfig> {
     let mut env = BTreeMap::new();
